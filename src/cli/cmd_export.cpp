@@ -1,0 +1,93 @@
+// gpumix export [RUN] --format csv|json: a run's data for other tools.
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "gpumix/analysis/summary.hpp"
+#include "gpumix/report/run_tables.hpp"
+#include "gpumix/util/errors.hpp"
+
+namespace gpumix::cli {
+namespace {
+
+// A Table as JSON objects (numbers stay numbers).
+nlohmann::json table_json(const report::Table& t) {
+  std::ostringstream s;
+  report::render(s, t, report::Format::json);
+  return nlohmann::json::parse(s.str());
+}
+
+}  // namespace
+
+void add_export(CLI::App& app, Action& action) {
+  struct Options : ResultsOptions {
+    std::string table = "summary";
+    std::string out;
+  };
+  auto opts = std::make_shared<Options>();
+  opts->format = "json";
+  auto* cmd = app.add_subcommand("export", "Export a run: JSON (everything) or CSV (one table)");
+  add_run_argument(*cmd, *opts);
+  add_results_option(*cmd, *opts);
+  cmd->add_option("--format", opts->format, "json: the whole run; csv: the table named by --table")
+      ->check(CLI::IsMember({"csv", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--table", opts->table, "With csv: which table")
+      ->check(CLI::IsMember({"summary", "cells", "workloads", "events"}))
+      ->capture_default_str();
+  cmd->add_option("-o,--out", opts->out, "Write to this file instead of standard output");
+  cmd->callback([opts, &action] {
+    action = [opts]() -> int {
+      auto store = store::Store::open_existing(opts->results_dir);
+      const int64_t id = resolve_run(store, opts->run);
+      const auto run = *store.run(id);
+      const auto cells = store.cells(id);
+      const auto workloads = store.workloads(id);
+      const auto events = store.events(id);
+      const auto summaries = analysis::summarize(cells, workloads, events);
+
+      std::ofstream file;
+      if (!opts->out.empty()) {
+        file.open(opts->out);
+        if (!file) throw InputError(opts->out + ": cannot write");
+      }
+      std::ostream& out = opts->out.empty() ? std::cout : file;
+      if (opts->format == "csv") {
+        report::Table t = opts->table == "cells"       ? report::cells_table(cells)
+                          : opts->table == "workloads" ? report::workloads_table(workloads)
+                          : opts->table == "events"    ? report::events_table(events)
+                                                       : report::summary_table(summaries);
+        report::render(out, t, report::Format::csv);
+        return 0;
+      }
+      nlohmann::json doc;
+      doc["schema_version"] = store::kSchemaVersion;
+      doc["run"] = {{"id", run.id},
+                    {"mix_name", run.mix_name},
+                    {"mix_path", run.mix_path},
+                    {"mix_sha256", run.mix_sha256},
+                    {"mix_yaml", run.mix_yaml},
+                    {"status", run.status},
+                    {"error", run.error},
+                    {"started_ns", run.started_ns},
+                    {"ended_ns", run.ended_ns},
+                    {"gpumix_version", run.gpumix_version},
+                    {"git_sha", run.git_sha},
+                    {"host", run.host},
+                    {"environment", nlohmann::json::parse(run.environment_json, nullptr, false)},
+                    {"plan", nlohmann::json::parse(run.plan_json, nullptr, false)}};
+      auto cells_json = table_json(report::cells_table(cells));
+      for (size_t i = 0; i < cells.size(); ++i)
+        cells_json[i]["evidence"] = nlohmann::json::parse(cells[i].evidence_json, nullptr, false);
+      doc["cells"] = cells_json;
+      doc["workloads"] = table_json(report::workloads_table(workloads));
+      doc["summary"] = table_json(report::summary_table(summaries));
+      doc["events"] = table_json(report::events_table(events));
+      out << doc.dump(2) << "\n";
+      return 0;
+    };
+  });
+}
+
+}  // namespace gpumix::cli

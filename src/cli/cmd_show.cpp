@@ -1,0 +1,52 @@
+// gpumix show [RUN]: a terminal summary of one run.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "gpumix/analysis/summary.hpp"
+#include "gpumix/report/run_tables.hpp"
+#include "gpumix/util/units.hpp"
+
+namespace gpumix::cli {
+
+void add_show(CLI::App& app, Action& action) {
+  auto opts = std::make_shared<ResultsOptions>();
+  auto* cmd = app.add_subcommand("show", "Summarize a run: per cell and workload, throughput, latency, status");
+  add_run_argument(*cmd, *opts);
+  add_results_option(*cmd, *opts);
+  add_format_option(*cmd, opts->format);
+  cmd->callback([opts, &action] {
+    action = [opts]() -> int {
+      auto store = store::Store::open_existing(opts->results_dir);
+      const int64_t id = resolve_run(store, opts->run);
+      const auto run = *store.run(id);
+      const auto cells = store.cells(id);
+      const auto summaries = analysis::summarize(cells, store.workloads(id), store.events(id));
+      const auto format = report::parse_format(opts->format);
+      if (format != report::Format::table) {
+        report::render(std::cout, report::summary_table(summaries), format);
+        return 0;
+      }
+      auto env = nlohmann::json::parse(run.environment_json, nullptr, false);
+      std::string gpu = "none";
+      if (env.is_object() && env.contains("gpus") && !env["gpus"].empty()) gpu = env["gpus"][0].value("model", "?");
+      std::cout << "run " << run.id << "  mix " << run.mix_name << "  status " << run.status
+                << (run.error.empty() ? "" : " (" + run.error + ")") << "\n"
+                << "started " << format_timestamp(run.started_ns) << "  ended " << format_timestamp(run.ended_ns)
+                << "  host " << run.host << "  gpu " << gpu << "  gpumix " << run.gpumix_version << " (" << run.git_sha
+                << ")\nmix " << run.mix_path << " sha256 " << run.mix_sha256.substr(0, 16) << "\n\n";
+      auto ct = report::cells_table(cells);
+      // The evidence column is long JSON: the table shows the cell status only.
+      ct.columns.erase(ct.columns.begin() + 6);
+      for (auto& row : ct.rows) row.erase(row.begin() + 6);
+      report::render(std::cout, ct, format);
+      std::cout << "\n";
+      report::render(std::cout, report::summary_table(summaries), format);
+      if (run.status == "running") std::cout << "\n(the run is still in progress)\n";
+      if (run.status == "interrupted") std::cout << "\n(the run was interrupted: the cells above are what it measured)\n";
+      return 0;
+    };
+  });
+}
+
+}  // namespace gpumix::cli

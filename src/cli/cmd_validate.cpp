@@ -1,0 +1,38 @@
+// gpumix validate MIX...: check mixes without running anything.
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "gpumix/run/plan.hpp"
+#include "gpumix/spec/parse.hpp"
+
+namespace gpumix::cli {
+
+void add_validate(CLI::App& app, Action& action) {
+  auto files = std::make_shared<std::vector<std::string>>();
+  auto* cmd = app.add_subcommand("validate", "Check mix files (exit 2 with every problem, file:line:column)");
+  cmd->add_option("mix", *files, "Mix files")->required();
+  cmd->callback([files, &action] {
+    action = [files]() -> int {
+      int rc = 0;
+      for (const auto& file : *files) {
+        try {
+          auto mix = spec::load_mix(file);
+          auto plan = run::make_plan(mix);
+          double seconds = to_seconds(mix.cell_duration) * static_cast<double>(plan.size());
+          std::string modes;
+          for (const auto& m : mix.modes) modes += (modes.empty() ? "" : ",") + m;
+          std::cout << file << ": ok: " << mix.workloads.size() << " workload(s), modes " << modes << ", "
+                    << plan.size() << " cell(s), at most " << format_duration(std::chrono::duration_cast<Duration>(
+                                                                   std::chrono::duration<double>(seconds)))
+                    << "\n";
+        } catch (const InputError& e) {
+          std::cerr << e.what() << "\n";
+          rc = 2;
+        }
+      }
+      return rc;
+    };
+  });
+}
+
+}  // namespace gpumix::cli

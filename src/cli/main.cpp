@@ -1,0 +1,44 @@
+// gpumix: how should these ML workloads share this GPU?
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "gpumix/spec/parse.hpp"
+#include "gpumix/util/errors.hpp"
+#include "gpumix/version.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"gpumix runs a mix of ML workloads on one GPU under each sharing mode and measures them."};
+  app.set_version_flag("--version", std::string(gpumix::kVersion) + " (" + gpumix::kGitSha + ")");
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Log more detail");
+
+  gpumix::cli::Action action;
+  gpumix::cli::add_run(app, action);
+  gpumix::cli::add_validate(app, action);
+  gpumix::cli::add_ls(app, action);
+  gpumix::cli::add_show(app, action);
+  gpumix::cli::add_export(app, action);
+  gpumix::cli::add_workloads(app, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  spdlog::set_pattern("%^[%H:%M:%S %l]%$ %v");
+  spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+
+  try {
+    return action();
+  } catch (const gpumix::InputError& e) {
+    std::cerr << "gpumix: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "gpumix: failed: " << e.what() << "\n";
+    return 1;
+  }
+}

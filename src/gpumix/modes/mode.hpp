@@ -1,0 +1,62 @@
+// A sharing mode: how the workloads of a cell share the GPU. The runner calls
+// setup() before the first workload starts, env_for() for each workload,
+// evidence() while they all run, and teardown() on every path out of the
+// cell (ModeSession guarantees it). A mode that cannot be used on this
+// machine throws ModeUnavailable from setup() with the reason and the fix.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "gpumix/spec/mix.hpp"
+#include "gpumix/util/errors.hpp"
+
+namespace gpumix::modes {
+
+class ModeUnavailable : public RunError {
+ public:
+  using RunError::RunError;
+};
+
+struct CellContext {
+  std::string label;
+  std::filesystem::path cell_dir;  // this cell's folder in the run directory
+  std::vector<const spec::Workload*> workloads;
+};
+
+struct RunningProcess {
+  std::string workload;
+  pid_t pid = 0;
+};
+
+class Mode {
+ public:
+  virtual ~Mode() = default;
+  virtual std::string name() const = 0;
+  virtual void setup(const CellContext& cell) = 0;
+  virtual std::map<std::string, std::string> env_for(const spec::Workload& workload) const = 0;
+  // Proof that the mode took effect, taken while `running` all run.
+  virtual nlohmann::json evidence(const std::vector<RunningProcess>& running) = 0;
+  // Undoes setup(); idempotent; never throws.
+  virtual void teardown() noexcept = 0;
+};
+
+// Calls teardown() when the cell ends, however it ends.
+class ModeSession {
+ public:
+  ModeSession(Mode& mode, const CellContext& cell) : mode_(mode) { mode_.setup(cell); }
+  ~ModeSession() { mode_.teardown(); }
+  ModeSession(const ModeSession&) = delete;
+  ModeSession& operator=(const ModeSession&) = delete;
+
+ private:
+  Mode& mode_;
+};
+
+}  // namespace gpumix::modes

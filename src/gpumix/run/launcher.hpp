@@ -1,0 +1,51 @@
+// How a workload is started and stopped. The runner owns time and order; a
+// launcher only turns a LaunchRequest into a running Workload handle. The
+// process launcher is here; a container launcher plugs in the same way.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gpumix::run {
+
+struct LaunchRequest {
+  std::string name;
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;  // added to (and overriding) gpumix's own environment
+  std::filesystem::path workdir;
+  std::filesystem::path stdout_path;
+  std::filesystem::path stderr_path;
+  int metrics_fd = -1;  // write end of the metrics channel, inherited by the workload
+};
+
+struct ExitInfo {
+  std::optional<int> exit_code;  // set when it exited
+  std::optional<int> signal;     // set when a signal ended it
+  int64_t peak_rss_kb = 0;
+};
+
+class RunningWorkload {
+ public:
+  virtual ~RunningWorkload() = default;
+  virtual pid_t pid() const = 0;
+  // Non-blocking: the exit, once it has happened.
+  virtual std::optional<ExitInfo> poll() = 0;
+  // Sends `sig` to the workload and everything it started.
+  virtual void signal(int sig) = 0;
+};
+
+class Launcher {
+ public:
+  virtual ~Launcher() = default;
+  // Throws RunError (with the reason: program not found, exec failed, ...)
+  // when the workload cannot be started.
+  virtual std::unique_ptr<RunningWorkload> start(const LaunchRequest& request) = 0;
+};
+
+}  // namespace gpumix::run

@@ -1,0 +1,26 @@
+// The plan: a mix expanded into cells, in the order the runner runs them.
+// Baseline cells first (one per workload, alone, mode "exclusive") when the
+// mix lists "exclusive"; then, repeat by repeat, one cell per other mode with
+// every workload together. Interleaving modes within a repeat spreads slow
+// drift of the machine (thermals, neighbours) evenly over the modes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "gpumix/spec/mix.hpp"
+
+namespace gpumix::run {
+
+struct Cell {
+  int index = 0;      // 0-based position in the plan
+  std::string label;  // "baseline-train", "timeslice-r2"
+  std::string mode;
+  int repeat = 0;  // 1-based; 0 for baseline cells
+  bool baseline = false;
+  std::vector<size_t> workloads;  // indices into Mix::workloads
+};
+
+std::vector<Cell> make_plan(const spec::Mix& mix);
+
+}  // namespace gpumix::run

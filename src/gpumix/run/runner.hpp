@@ -1,0 +1,53 @@
+// The runner executes a plan: cell after cell, it sets up the cell's mode,
+// starts each workload through the launcher when its start condition is met,
+// collects its metrics, stops it when its stop condition, its timeout or the
+// cell's end arrives, and records everything in the store as it happens.
+// SIGINT/SIGTERM stop every workload (SIGTERM, then SIGKILL after the grace
+// period; a second signal kills at once), tear the mode down and mark the run
+// interrupted.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "gpumix/run/launcher.hpp"
+#include "gpumix/run/plan.hpp"
+#include "gpumix/spec/mix.hpp"
+#include "gpumix/store/store.hpp"
+
+namespace gpumix {
+class StopSignals;
+}
+
+namespace gpumix::run {
+
+struct RunResult {
+  int64_t run_id = 0;
+  std::string status;  // completed, interrupted, failed
+  int cells_run = 0;
+  int failed_workloads = 0;  // status other than ok or stopped
+  std::filesystem::path run_dir;
+};
+
+// Statuses that mean the workload did what was asked of it.
+bool is_success_status(const std::string& status);
+
+// The seed a workload gets (GPUMIX_SEED): stable across runs and platforms.
+uint64_t workload_seed(uint64_t mix_seed, const std::string& workload_name);
+
+class Runner {
+ public:
+  Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher);
+  RunResult run();
+
+ private:
+  struct CellOutcome;
+  CellOutcome run_cell(int64_t run_id, const Cell& cell, const std::filesystem::path& run_dir, StopSignals& signals);
+
+  const spec::Mix& mix_;
+  store::Store& store_;
+  Launcher& launcher_;
+  std::vector<Cell> plan_;
+};
+
+}  // namespace gpumix::run

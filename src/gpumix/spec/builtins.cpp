@@ -1,0 +1,121 @@
+#include "gpumix/spec/builtins.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "gpumix/util/errors.hpp"
+#include "gpumix/util/subprocess.hpp"
+
+namespace gpumix::spec {
+
+const BuiltinOption* Builtin::option(const std::string& flag) const {
+  for (const auto& o : options)
+    if (o.name == flag) return &o;
+  return nullptr;
+}
+
+const std::vector<std::string>& builtin_names() {
+  static const std::vector<std::string> names = {"resnet-train", "bert-train", "batch-infer", "interactive"};
+  return names;
+}
+
+std::filesystem::path builtin_dir() {
+  if (const char* dir = std::getenv("GPUMIX_WORKLOAD_DIR"); dir && *dir) return dir;
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::current_path() : self.parent_path();
+}
+
+namespace {
+
+Builtin parse_description(const std::string& name, const std::filesystem::path& exe, const std::string& text) {
+  auto fail = [&](const std::string& why) {
+    return InputError(exe.string() + " --describe printed an unusable description (" + why + ")");
+  };
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw fail(e.what());
+  }
+  Builtin b;
+  b.name = name;
+  b.executable = exe;
+  try {
+    b.description = j.value("description", "");
+    auto role = role_from_string(j.value("role", "other"));
+    b.role = role.value_or(Role::other);
+    for (const auto& o : j.at("options")) {
+      BuiltinOption opt;
+      opt.name = o.at("name").get<std::string>();
+      opt.type = o.value("type", "string");
+      opt.default_value = o.contains("default") && o["default"].is_string() ? o["default"].get<std::string>()
+                          : o.contains("default")                          ? o["default"].dump()
+                                                                           : "";
+      opt.help = o.value("help", "");
+      if (o.contains("choices")) opt.choices = o["choices"].get<std::vector<std::string>>();
+      b.options.push_back(std::move(opt));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw fail(e.what());
+  }
+  return b;
+}
+
+}  // namespace
+
+const Builtin& describe_builtin(const std::string& name) {
+  static std::mutex mutex;
+  static std::map<std::string, Builtin> cache;
+  std::lock_guard lock(mutex);
+  if (auto it = cache.find(name); it != cache.end()) return it->second;
+
+  const auto& names = builtin_names();
+  if (std::find(names.begin(), names.end(), name) == names.end()) {
+    std::string known;
+    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+    throw InputError("unknown built-in workload '" + name + "' (built-ins: " + known + ")");
+  }
+  auto exe = builtin_dir() / ("gpumix-" + name);
+  if (::access(exe.c_str(), X_OK) != 0) {
+    throw InputError("built-in workload '" + name + "' is not available: " + exe.string() +
+                     " does not exist (gpumix was built without LibTorch? reconfigure with "
+                     "-DGPUMIX_WITH_TORCH=ON, or set GPUMIX_WORKLOAD_DIR to the folder that holds it)");
+  }
+  auto run = run_and_capture({exe.string(), "--describe"}, std::chrono::seconds(60));
+  if (run.exit_code != 0) {
+    throw InputError(exe.string() + " --describe failed (exit " + std::to_string(run.exit_code) +
+                     (run.timed_out ? ", timed out" : "") + "): " + run.err.substr(0, 500));
+  }
+  return cache.emplace(name, parse_description(name, exe, run.out)).first->second;
+}
+
+std::optional<std::string> check_builtin_value(const BuiltinOption& option, const std::string& value) {
+  if (!option.choices.empty() && std::find(option.choices.begin(), option.choices.end(), value) == option.choices.end()) {
+    std::string list;
+    for (const auto& c : option.choices) list += (list.empty() ? "" : ", ") + c;
+    return "must be one of " + list + ", got '" + value + "'";
+  }
+  const char* b = value.data();
+  const char* e = value.data() + value.size();
+  if (option.type == "int") {
+    long long v;
+    auto [p, ec] = std::from_chars(b, e, v);
+    if (ec != std::errc() || p != e) return "expected an integer, got '" + value + "'";
+  } else if (option.type == "float") {
+    double v;
+    auto [p, ec] = std::from_chars(b, e, v);
+    if (ec != std::errc() || p != e) return "expected a number, got '" + value + "'";
+  } else if (option.type == "bool") {
+    if (value != "true" && value != "false") return "expected true or false, got '" + value + "'";
+  }
+  return std::nullopt;
+}
+
+}  // namespace gpumix::spec

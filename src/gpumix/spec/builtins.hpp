@@ -1,0 +1,48 @@
+// The built-in workloads: LibTorch programs named gpumix-<name> installed
+// beside the gpumix binary. Each describes its own options (`--describe`), so
+// the options a mix may pass cannot drift from the programs' real flags.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gpumix/spec/mix.hpp"
+
+namespace gpumix::spec {
+
+struct BuiltinOption {
+  std::string name;  // kebab-case flag without "--", e.g. "batch-size"
+  std::string type;  // int, float, bool or string
+  std::string default_value;
+  std::string help;
+  std::vector<std::string> choices;  // empty: any value of `type`
+};
+
+struct Builtin {
+  std::string name;
+  std::string description;
+  Role role = Role::other;
+  std::filesystem::path executable;
+  std::vector<BuiltinOption> options;
+
+  const BuiltinOption* option(const std::string& flag) const;
+};
+
+// The names gpumix knows, in the order `gpumix workloads` lists them.
+const std::vector<std::string>& builtin_names();
+
+// Where the built-in executables are: $GPUMIX_WORKLOAD_DIR, else the folder of
+// the running gpumix binary.
+std::filesystem::path builtin_dir();
+
+// Runs `<dir>/gpumix-<name> --describe` (cached per process). Throws
+// InputError naming the reason and the fix when the workload is unavailable.
+const Builtin& describe_builtin(const std::string& name);
+
+// Checks one `args` value against the option's type and choices; returns an
+// error message or nullopt when it fits.
+std::optional<std::string> check_builtin_value(const BuiltinOption& option, const std::string& value);
+
+}  // namespace gpumix::spec

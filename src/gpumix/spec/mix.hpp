@@ -1,0 +1,101 @@
+// The mix: what gpumix runs. A mix is parsed from YAML (parse.hpp) into these
+// structs with every default resolved, so the rest of gpumix only ever sees
+// the effective configuration.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gpumix/util/units.hpp"
+
+namespace gpumix::spec {
+
+enum class Role { training, batch, server, interactive, other };
+const char* to_string(Role role);
+std::optional<Role> role_from_string(const std::string& text);
+
+// Where something came from in the mix file (1-based line and column).
+struct SourceLoc {
+  int line = 0;
+  int column = 0;
+};
+
+enum class StopKind {
+  duration,    // stopped by gpumix after `duration` (default: until the cell ends)
+  iterations,  // stopped by gpumix after `iterations` iter events
+  completion,  // runs until it exits by itself
+};
+const char* to_string(StopKind kind);
+
+struct StopCondition {
+  StopKind kind = StopKind::duration;
+  std::optional<Duration> duration;  // kind == duration; nullopt: until the cell ends
+  int64_t iterations = 0;            // kind == iterations
+};
+
+// A latency objective: `percentile` (e.g. 99.0) of request latency ≤ `limit`.
+struct LatencySlo {
+  double percentile = 99.0;
+  Duration limit{};
+};
+
+struct MpsOptions {
+  std::optional<int> sm_percent;               // CUDA_MPS_ACTIVE_THREAD_PERCENTAGE
+  std::optional<int64_t> pinned_memory_limit;  // bytes; CUDA_MPS_PINNED_DEVICE_MEM_LIMIT
+  std::optional<int> priority;                 // CUDA_MPS_CLIENT_PRIORITY (0 normal, 1 below normal)
+  std::optional<double> weight;                // share of SMs under mps-split
+};
+
+struct MigOptions {
+  std::optional<std::string> instance;  // a MIG UUID, a GPU-instance index or a profile name
+};
+
+struct Workload {
+  std::string name;
+  Role role = Role::other;
+  std::optional<std::string> builtin;             // built-in workload name, when used
+  std::map<std::string, std::string> builtin_args;  // option → value, as given
+  std::vector<std::string> argv;                  // effective argv (built-ins resolved)
+  bool shell = false;                             // argv = {"/bin/sh", "-c", command}
+  std::map<std::string, std::string> env;         // mix-wide env merged with the workload's
+  std::filesystem::path workdir;                  // absolute
+  Duration start_delay{0};
+  std::optional<std::string> start_after;  // start once this workload reported `ready`
+  StopCondition stop;
+  std::optional<Duration> timeout;
+  std::vector<LatencySlo> slos;
+  std::optional<int64_t> gpu_memory;  // declared need, bytes
+  MpsOptions mps;
+  MigOptions mig;
+  SourceLoc loc;
+};
+
+struct Mix {
+  std::string name;
+  std::string description;
+  std::vector<std::string> modes;  // "exclusive" = the baseline cells
+  int repeats = 1;
+  uint64_t seed = 0;
+  Duration cell_duration{};
+  Duration stop_grace{};
+  std::filesystem::path results_dir;  // absolute
+  std::vector<Workload> workloads;
+
+  // Where it came from, stored with every run.
+  std::filesystem::path source_path;
+  std::string source_text;
+
+  const Workload* find(const std::string& workload_name) const;
+};
+
+// Defaults, one place.
+inline constexpr int kDefaultRepeats = 1;
+inline constexpr double kDefaultCellSeconds = 60;
+inline constexpr double kDefaultStopGraceSeconds = 5;
+inline constexpr const char* kDefaultResultsDir = "results";
+
+}  // namespace gpumix::spec

@@ -1,0 +1,618 @@
+#include "gpumix/spec/parse.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "gpumix/modes/registry.hpp"
+#include "gpumix/spec/builtins.hpp"
+#include "gpumix/util/subprocess.hpp"
+
+namespace gpumix::spec {
+
+std::string Diagnostic::str() const {
+  std::string s = file;
+  if (line > 0) s += ":" + std::to_string(line) + ":" + std::to_string(column);
+  s += ": ";
+  if (!field.empty()) s += field + ": ";
+  return s + message;
+}
+
+namespace {
+
+std::string join_messages(const std::vector<Diagnostic>& diags) {
+  std::string s;
+  for (const auto& d : diags) s += (s.empty() ? "" : "\n") + d.str();
+  return s;
+}
+
+}  // namespace
+
+SpecError::SpecError(std::vector<Diagnostic> diagnostics)
+    : InputError(join_messages(diagnostics)), diagnostics_(std::move(diagnostics)) {}
+
+namespace {
+
+struct Ctx {
+  std::string file;
+  std::vector<Diagnostic> diags;
+
+  void error(const YAML::Mark& mark, const std::string& field, const std::string& message) {
+    diags.push_back({file, mark.line + 1, mark.column + 1, field, message});
+  }
+  void error(const YAML::Node& node, const std::string& field, const std::string& message) {
+    error(node.Mark(), field, message);
+  }
+};
+
+SourceLoc loc_of(const YAML::Node& n) { return {n.Mark().line + 1, n.Mark().column + 1}; }
+
+// A quoted scalar ("3") is a string even when it looks like a number.
+bool is_quoted(const YAML::Node& n) { return n.Tag() == "!"; }
+
+const char* kind_name(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Null: return "nothing";
+    default: return is_quoted(n) ? "a string" : "a scalar";
+  }
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string format_number(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+// Reads a mapping field by field. Every key a caller asks for is "known";
+// finish() reports the keys nobody asked for and duplicated keys.
+class MapReader {
+ public:
+  MapReader(Ctx& ctx, const YAML::Node& node, std::string path) : ctx_(ctx), path_(std::move(path)) {
+    if (!node.IsMap()) {
+      ctx_.error(node, path_, std::string("expected a mapping, got ") + kind_name(node));
+      return;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (!it->first.IsScalar()) {
+        ctx_.error(it->first, path_, "keys must be plain names");
+        continue;
+      }
+      const auto key = it->first.Scalar();
+      if (entries_.count(key)) {
+        ctx_.error(it->first, field(key), "duplicate key (first given at line " +
+                                              std::to_string(entries_[key].key.Mark().line + 1) + ")");
+        continue;
+      }
+      entries_[key] = {it->first, it->second};
+      order_.push_back(key);
+    }
+  }
+
+  std::string field(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  // The value, or an undefined node when absent or null.
+  YAML::Node take(const std::string& key) {
+    known_.insert(key);
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.value.IsNull()) return YAML::Node(YAML::NodeType::Undefined);
+    return it->second.value;
+  }
+  bool has(const std::string& key) {
+    known_.insert(key);
+    auto it = entries_.find(key);
+    return it != entries_.end() && !it->second.value.IsNull();
+  }
+
+  std::optional<std::string> string(const std::string& key) {
+    auto n = take(key);
+    if (!n.IsDefined()) return std::nullopt;
+    if (!n.IsScalar()) return bad(n, key, std::string("expected a string, got ") + kind_name(n));
+    return n.Scalar();
+  }
+
+  std::optional<int64_t> integer(const std::string& key, int64_t min, int64_t max) {
+    auto n = take(key);
+    if (!n.IsDefined()) return std::nullopt;
+    int64_t v = 0;
+    const auto& s = n.IsScalar() ? n.Scalar() : std::string();
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (!n.IsScalar() || is_quoted(n) || ec != std::errc() || p != s.data() + s.size())
+      return bad(n, key, "expected an integer, got " + describe(n));
+    if (v < min || v > max) return bad(n, key, range_message(static_cast<double>(min), static_cast<double>(max), s));
+    return v;
+  }
+
+  std::optional<double> number(const std::string& key, double min, double max) {
+    auto n = take(key);
+    if (!n.IsDefined()) return std::nullopt;
+    double v = 0;
+    const auto& s = n.IsScalar() ? n.Scalar() : std::string();
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (!n.IsScalar() || is_quoted(n) || ec != std::errc() || p != s.data() + s.size())
+      return bad(n, key, "expected a number, got " + describe(n));
+    if (v < min || v > max) return bad(n, key, range_message(min, max, s));
+    return v;
+  }
+
+  std::optional<bool> boolean(const std::string& key) {
+    auto n = take(key);
+    if (!n.IsDefined()) return std::nullopt;
+    if (n.IsScalar() && !is_quoted(n) && (n.Scalar() == "true" || n.Scalar() == "false")) return n.Scalar() == "true";
+    return bad(n, key, "expected true or false, got " + describe(n));
+  }
+
+  // allow_zero: 0 is valid (a delay); otherwise it must be > 0 (a duration).
+  std::optional<Duration> duration(const std::string& key, bool allow_zero) {
+    auto n = take(key);
+    if (!n.IsDefined()) return std::nullopt;
+    auto d = n.IsScalar() ? parse_duration(n.Scalar()) : std::nullopt;
+    if (!d) return bad(n, key, "expected a duration such as 30s, 500ms, 2m or a number of seconds, got " + describe(n));
+    if (d->count() < 0) return bad(n, key, "must not be negative, got " + n.Scalar());
+    if (!allow_zero && d->count() == 0) return bad(n, key, "must be greater than zero");
+    return d;
+  }
+
+  std::optional<int64_t> bytes(const std::string& key) {
+    auto n = take(key);
+    if (!n.IsDefined()) return std::nullopt;
+    auto b = n.IsScalar() ? parse_bytes(n.Scalar()) : std::nullopt;
+    if (!b) return bad(n, key, "expected a size such as 8GiB, 512MiB or 2G, got " + describe(n));
+    if (*b <= 0) return bad(n, key, "must be greater than zero, got " + n.Scalar());
+    return b;
+  }
+
+  // A mapping of names to scalar values (env, args), with the key nodes.
+  std::vector<std::pair<YAML::Node, std::string>> scalar_map(const std::string& key) {
+    std::vector<std::pair<YAML::Node, std::string>> out;
+    auto n = take(key);
+    if (!n.IsDefined()) return out;
+    if (!n.IsMap()) {
+      bad(n, key, std::string("expected a mapping of names to values, got ") + kind_name(n));
+      return out;
+    }
+    std::set<std::string> seen;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const auto name = it->first.IsScalar() ? it->first.Scalar() : "";
+      if (name.empty()) {
+        ctx_.error(it->first, field(key), "keys must be plain names");
+      } else if (!seen.insert(name).second) {
+        ctx_.error(it->first, field(key) + "." + name, "duplicate key");
+      } else if (!it->second.IsScalar()) {
+        ctx_.error(it->second, field(key) + "." + name,
+                   std::string("expected a single value, got ") + kind_name(it->second));
+      } else {
+        out.emplace_back(it->first, it->second.Scalar());
+      }
+    }
+    return out;
+  }
+
+  void finish() {
+    for (const auto& key : order_) {
+      if (known_.count(key)) continue;
+      std::string hint;
+      size_t best = 3;
+      for (const auto& k : known_) {
+        size_t d = edit_distance(key, k);
+        if (d < best) {
+          best = d;
+          hint = " (did you mean '" + k + "'?)";
+        }
+      }
+      if (hint.empty()) {
+        std::string list;
+        for (const auto& k : known_) list += (list.empty() ? "" : ", ") + k;
+        hint = " (known: " + list + ")";
+      }
+      ctx_.error(entries_[key].key, field(key), "unknown field" + hint);
+    }
+  }
+
+ private:
+  struct Entry {
+    YAML::Node key, value;
+  };
+
+  std::nullopt_t bad(const YAML::Node& n, const std::string& key, const std::string& message) {
+    ctx_.error(n, field(key), message);
+    return std::nullopt;
+  }
+  static std::string describe(const YAML::Node& n) {
+    return n.IsScalar() ? (is_quoted(n) ? "the string \"" + n.Scalar() + "\"" : "'" + n.Scalar() + "'") : kind_name(n);
+  }
+  static std::string range_message(double min, double max, const std::string& got) {
+    if (max >= static_cast<double>(std::numeric_limits<int64_t>::max()) || max == std::numeric_limits<double>::max())
+      return "must be at least " + format_number(min) + ", got " + got;
+    return "must be between " + format_number(min) + " and " + format_number(max) + ", got " + got;
+  }
+
+  Ctx& ctx_;
+  std::string path_;
+  std::map<std::string, Entry> entries_;
+  std::vector<std::string> order_;
+  std::set<std::string> known_;
+};
+
+constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
+constexpr double kMaxDouble = std::numeric_limits<double>::max();
+
+// RFC 1123 label: the name is used in file names and Kubernetes object names.
+bool valid_name(const std::string& name) {
+  static const std::regex re("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$");
+  return std::regex_match(name, re);
+}
+
+std::vector<std::pair<YAML::Node, std::string>> string_list(Ctx& ctx, const YAML::Node& n, const std::string& field) {
+  std::vector<std::pair<YAML::Node, std::string>> out;
+  if (!n.IsSequence()) {
+    ctx.error(n, field, std::string("expected a list, got ") + kind_name(n));
+    return out;
+  }
+  for (size_t i = 0; i < n.size(); ++i) {
+    if (!n[i].IsScalar())
+      ctx.error(n[i], field + "[" + std::to_string(i) + "]", std::string("expected a string, got ") + kind_name(n[i]));
+    else
+      out.emplace_back(n[i], n[i].Scalar());
+  }
+  return out;
+}
+
+void parse_builtin(Ctx& ctx, MapReader& r, const YAML::Node& builtin_node, const std::string& name, Workload& w) {
+  const Builtin* b = nullptr;
+  try {
+    b = &describe_builtin(name);
+  } catch (const InputError& e) {
+    ctx.error(builtin_node, r.field("builtin"), e.what());
+  }
+  w.builtin = name;
+  if (b) {
+    w.role = b->role;
+    w.argv = {b->executable.string()};
+  }
+  for (const auto& [key_node, value] : r.scalar_map("args")) {
+    std::string flag = key_node.Scalar();
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    const std::string field = r.field("args") + "." + key_node.Scalar();
+    w.builtin_args[flag] = value;
+    if (!b) continue;
+    const BuiltinOption* opt = b->option(flag);
+    if (!opt) {
+      std::string list;
+      for (const auto& o : b->options) list += (list.empty() ? "" : ", ") + o.name;
+      ctx.error(key_node, field, "unknown option of built-in '" + name + "' (options: " + list + ")");
+    } else if (auto problem = check_builtin_value(*opt, value)) {
+      ctx.error(key_node, field, *problem);
+    } else {
+      w.argv.push_back("--" + flag);
+      w.argv.push_back(value);
+    }
+  }
+}
+
+void parse_command(Ctx& ctx, MapReader& r, const YAML::Node& cmd, Workload& w) {
+  if (w.shell) {
+    if (!cmd.IsScalar()) {
+      ctx.error(cmd, r.field("command"), "with shell: true the command must be one string for /bin/sh -c");
+      return;
+    }
+    w.argv = {"/bin/sh", "-c", cmd.Scalar()};
+    return;
+  }
+  if (cmd.IsScalar()) {
+    ctx.error(cmd, r.field("command"),
+              "expected a list [program, arg, ...]; a command line as one string runs only with shell: true");
+    return;
+  }
+  for (auto& [node, arg] : string_list(ctx, cmd, r.field("command"))) w.argv.push_back(arg);
+  if (w.argv.empty() && cmd.IsSequence()) ctx.error(cmd, r.field("command"), "must not be empty");
+}
+
+void parse_stop(Ctx& ctx, MapReader& r, Workload& w) {
+  auto n = r.take("stop");
+  if (!n.IsDefined()) return;
+  const auto field = r.field("stop");
+  if (n.IsScalar()) {
+    if (n.Scalar() == "completion") {
+      w.stop.kind = StopKind::completion;
+    } else {
+      ctx.error(n, field, "expected 'completion', {duration: D} or {iterations: N}, got '" + n.Scalar() + "'");
+    }
+    return;
+  }
+  MapReader s(ctx, n, field);
+  auto duration = s.duration("duration", false);
+  auto iterations = s.integer("iterations", 1, kMaxInt);
+  s.finish();
+  if (s.has("duration") && s.has("iterations")) {
+    ctx.error(n, field, "give either duration or iterations, not both");
+  } else if (duration) {
+    w.stop = {StopKind::duration, duration, 0};
+  } else if (iterations) {
+    w.stop = {StopKind::iterations, std::nullopt, *iterations};
+  } else if (n.IsMap() && n.size() == 0) {
+    ctx.error(n, field, "expected 'completion', {duration: D} or {iterations: N}");
+  }
+}
+
+void parse_slo(Ctx& ctx, MapReader& r, Workload& w) {
+  if (!r.has("slo")) return;
+  MapReader s(ctx, r.take("slo"), r.field("slo"));
+  for (auto [key, pct] : std::initializer_list<std::pair<const char*, double>>{
+           {"p50", 50}, {"p90", 90}, {"p95", 95}, {"p99", 99}, {"p99.9", 99.9}}) {
+    if (auto d = s.duration(key, false)) w.slos.push_back({pct, *d});
+  }
+  s.finish();
+}
+
+Workload parse_workload(Ctx& ctx, const YAML::Node& node, size_t index, const std::vector<std::pair<std::string, std::string>>& mix_env,
+                        const std::filesystem::path& base_dir) {
+  Workload w;
+  w.loc = loc_of(node);
+  MapReader r(ctx, node, "workloads[" + std::to_string(index) + "]");
+  if (!node.IsMap()) return w;
+
+  if (auto name = r.string("name")) {
+    w.name = *name;
+    if (!valid_name(w.name))
+      ctx.error(r.take("name"), r.field("name"),
+                "'" + w.name + "' is not a valid name: use lower-case letters, digits and '-', at most 63 characters, "
+                "starting and ending with a letter or digit");
+  } else if (!r.has("name")) {
+    ctx.error(node, r.field("name"), "every workload needs a name");
+  }
+
+  w.shell = r.boolean("shell").value_or(false);
+  const bool has_builtin = r.has("builtin"), has_command = r.has("command");
+  if (has_builtin && has_command) {
+    ctx.error(r.take("command"), r.field("command"), "give either builtin or command, not both");
+  } else if (!has_builtin && !has_command) {
+    ctx.error(node, r.field("command"), "every workload needs a builtin or a command");
+  }
+  if (has_builtin) {
+    if (auto b = r.string("builtin")) parse_builtin(ctx, r, r.take("builtin"), *b, w);
+    if (w.shell) ctx.error(r.take("shell"), r.field("shell"), "shell applies to command, not to builtin");
+  } else {
+    if (r.has("args")) ctx.error(r.take("args"), r.field("args"), "args apply to a builtin; put a command's arguments in its list");
+    if (has_command) parse_command(ctx, r, r.take("command"), w);
+  }
+
+  if (auto role = r.string("role")) {
+    if (auto parsed = role_from_string(*role))
+      w.role = *parsed;
+    else
+      ctx.error(r.take("role"), r.field("role"),
+                "unknown role '" + *role + "' (roles: training, batch, server, interactive, other)");
+  }
+
+  for (const auto& [k, v] : mix_env) w.env[k] = v;
+  for (const auto& [key_node, value] : r.scalar_map("env")) w.env[key_node.Scalar()] = value;
+
+  w.workdir = base_dir;
+  if (auto dir = r.string("workdir")) {
+    std::filesystem::path p(*dir);
+    w.workdir = (p.is_relative() ? base_dir / p : p).lexically_normal();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(w.workdir, ec))
+      ctx.error(r.take("workdir"), r.field("workdir"), "'" + w.workdir.string() + "' is not a directory");
+  }
+
+  // The program must exist now, not halfway through a run.
+  if (!w.argv.empty() && !w.builtin) {
+    auto path_it = w.env.find("PATH");
+    const char* path_env = std::getenv("PATH");
+    std::string path = path_it != w.env.end() ? path_it->second : (path_env ? path_env : "/usr/bin:/bin");
+    if (find_executable(w.argv[0], path, w.workdir.string()).empty()) {
+      auto cmd = r.take("command");
+      auto at = cmd.IsSequence() && cmd.size() > 0 ? cmd[0] : cmd;
+      ctx.error(at, r.field("command") + (w.shell ? "" : "[0]"),
+                w.argv[0].find('/') != std::string::npos
+                    ? "'" + w.argv[0] + "' does not exist or is not executable (relative to " + w.workdir.string() + ")"
+                    : "command '" + w.argv[0] + "' not found in PATH");
+    }
+  }
+
+  w.start_delay = r.duration("start_delay", true).value_or(Duration(0));
+  w.start_after = r.string("start_after");
+  parse_stop(ctx, r, w);
+  w.timeout = r.duration("timeout", false);
+  parse_slo(ctx, r, w);
+  w.gpu_memory = r.bytes("gpu_memory");
+
+  if (r.has("mps")) {
+    MapReader m(ctx, r.take("mps"), r.field("mps"));
+    if (auto v = m.integer("sm_percent", 1, 100)) w.mps.sm_percent = static_cast<int>(*v);
+    w.mps.pinned_memory_limit = m.bytes("pinned_memory_limit");
+    if (auto v = m.integer("priority", 0, 1)) w.mps.priority = static_cast<int>(*v);
+    if (auto v = m.number("weight", 0, kMaxDouble)) {
+      if (*v <= 0)
+        ctx.error(m.take("weight"), m.field("weight"), "must be greater than zero");
+      else
+        w.mps.weight = v;
+    }
+    m.finish();
+  }
+  if (r.has("mig")) {
+    MapReader m(ctx, r.take("mig"), r.field("mig"));
+    w.mig.instance = m.string("instance");
+    m.finish();
+  }
+  r.finish();
+  return w;
+}
+
+// Checks that need every workload: unique names, start_after targets and
+// cycles, stop conditions that fit in the cell.
+void check_workloads(Ctx& ctx, const YAML::Node& list, Mix& mix) {
+  std::map<std::string, size_t> first;
+  for (size_t i = 0; i < mix.workloads.size(); ++i) {
+    const auto& w = mix.workloads[i];
+    const auto field = "workloads[" + std::to_string(i) + "]";
+    if (w.name.empty()) continue;
+    if (auto [it, fresh] = first.emplace(w.name, i); !fresh) {
+      auto at = list[i]["name"];
+      ctx.error(at, field + ".name",
+                "duplicate workload name '" + w.name + "' (also workloads[" + std::to_string(it->second) + "], line " +
+                    std::to_string(mix.workloads[it->second].loc.line) + ")");
+    }
+  }
+  for (size_t i = 0; i < mix.workloads.size(); ++i) {
+    const auto& w = mix.workloads[i];
+    const auto field = "workloads[" + std::to_string(i) + "]";
+    if (w.start_after) {
+      if (*w.start_after == w.name)
+        ctx.error(list[i]["start_after"], field + ".start_after", "a workload cannot wait for itself");
+      else if (!first.count(*w.start_after))
+        ctx.error(list[i]["start_after"], field + ".start_after", "no workload named '" + *w.start_after + "'");
+    }
+    // Follow the start_after chain; revisiting this workload means a cycle.
+    const Workload* cur = &w;
+    for (size_t hops = 0; cur && cur->start_after && hops <= mix.workloads.size(); ++hops) {
+      cur = mix.find(*cur->start_after);
+      if (cur == &w) {
+        ctx.error(list[i]["start_after"], field + ".start_after", "start_after forms a cycle through '" + w.name + "'");
+        break;
+      }
+    }
+    if (w.stop.kind == StopKind::duration && w.stop.duration && *w.stop.duration + w.start_delay > mix.cell_duration) {
+      ctx.error(list[i]["stop"], field + ".stop.duration",
+                "start_delay + stop.duration (" + format_duration(*w.stop.duration + w.start_delay) +
+                    ") exceeds cell_duration (" + format_duration(mix.cell_duration) + ")");
+    }
+    if (w.start_delay >= mix.cell_duration && mix.cell_duration.count() > 0) {
+      ctx.error(list[i]["start_delay"], field + ".start_delay",
+                "start_delay (" + format_duration(w.start_delay) + ") is not shorter than cell_duration (" +
+                    format_duration(mix.cell_duration) + ")");
+    }
+  }
+}
+
+void check_modes(Ctx& ctx, const std::vector<std::pair<YAML::Node, std::string>>& modes, const std::string& field,
+                 const std::string& where, std::vector<std::string>& out) {
+  const auto& known = modes::mode_names();
+  std::string list;
+  for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+  for (size_t i = 0; i < modes.size(); ++i) {
+    const auto& [node, name] = modes[i];
+    const auto f = field + "[" + std::to_string(i) + "]";
+    auto report = [&](const std::string& msg) {
+      if (node.IsDefined())
+        ctx.error(node, f, msg);
+      else
+        ctx.diags.push_back({where, 0, 0, f, msg});
+    };
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      report("unknown mode '" + name + "' (modes: " + list + ")");
+    else if (std::find(out.begin(), out.end(), name) != out.end())
+      report("mode '" + name + "' is listed twice");
+    else
+      out.push_back(name);
+  }
+  if (modes.empty()) ctx.diags.push_back({where, 0, 0, field, "at least one mode is needed"});
+}
+
+}  // namespace
+
+Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Overrides& overrides) {
+  Ctx ctx{file.string(), {}};
+  Mix mix;
+  mix.source_path = file;
+  mix.source_text = std::string(text);
+  const auto base_dir = std::filesystem::absolute(file).parent_path();
+
+  YAML::Node root;
+  try {
+    root = YAML::Load(mix.source_text);
+  } catch (const YAML::Exception& e) {
+    ctx.error(e.mark, "", "YAML syntax error: " + e.msg);
+    throw SpecError(ctx.diags);
+  }
+  if (!root.IsMap()) {
+    ctx.diags.push_back({ctx.file, 1, 1, "", "a mix must be a mapping with a 'workloads' list"});
+    throw SpecError(ctx.diags);
+  }
+
+  MapReader top(ctx, root, "");
+  mix.name = top.string("name").value_or(file.stem().string());
+  mix.description = top.string("description").value_or("");
+  mix.seed = static_cast<uint64_t>(top.integer("seed", 0, kMaxInt).value_or(0));
+  mix.repeats = static_cast<int>(top.integer("repeats", 1, 1000).value_or(kDefaultRepeats));
+  mix.cell_duration = top.duration("cell_duration", false)
+                          .value_or(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(kDefaultCellSeconds)));
+  mix.stop_grace = top.duration("stop_grace", true)
+                       .value_or(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(kDefaultStopGraceSeconds)));
+  if (auto dir = top.string("results_dir")) {
+    std::filesystem::path p(*dir);
+    mix.results_dir = p.is_relative() ? base_dir / p : p;
+  } else {
+    mix.results_dir = std::filesystem::current_path() / kDefaultResultsDir;
+  }
+
+  if (auto modes = top.take("modes"); modes.IsDefined()) {
+    check_modes(ctx, string_list(ctx, modes, "modes"), "modes", ctx.file, mix.modes);
+  } else {
+    mix.modes = {"exclusive", "timeslice"};
+  }
+
+  std::vector<std::pair<std::string, std::string>> mix_env;
+  for (const auto& [key_node, value] : top.scalar_map("env")) mix_env.emplace_back(key_node.Scalar(), value);
+
+  auto list = top.take("workloads");
+  if (!list.IsDefined()) {
+    ctx.diags.push_back({ctx.file, 1, 1, "workloads", "a mix needs a 'workloads' list"});
+  } else if (!list.IsSequence()) {
+    ctx.error(list, "workloads", std::string("expected a list of workloads, got ") + kind_name(list));
+  } else if (list.size() == 0) {
+    ctx.error(list, "workloads", "the list is empty");
+  } else {
+    for (size_t i = 0; i < list.size(); ++i) mix.workloads.push_back(parse_workload(ctx, list[i], i, mix_env, base_dir));
+  }
+  top.finish();
+
+  // Command-line overrides replace the file's values before the cross checks.
+  if (overrides.modes) {
+    std::vector<std::pair<YAML::Node, std::string>> given;
+    for (const auto& m : *overrides.modes) given.emplace_back(YAML::Node(YAML::NodeType::Undefined), m);
+    mix.modes.clear();
+    check_modes(ctx, given, "--modes", "command line", mix.modes);
+  }
+  if (overrides.repeats) mix.repeats = *overrides.repeats;
+  if (overrides.cell_duration) mix.cell_duration = *overrides.cell_duration;
+  if (overrides.seed) mix.seed = *overrides.seed;
+  if (overrides.results_dir) mix.results_dir = std::filesystem::absolute(*overrides.results_dir);
+
+  if (list.IsSequence()) check_workloads(ctx, list, mix);
+  if (!ctx.diags.empty()) throw SpecError(ctx.diags);
+  return mix;
+}
+
+Mix load_mix(const std::filesystem::path& file, const Overrides& overrides) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(file.string() + ": cannot read the mix file: " + std::strerror(errno));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return parse_mix(buf.str(), file, overrides);
+}
+
+}  // namespace gpumix::spec

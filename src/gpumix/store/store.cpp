@@ -1,0 +1,419 @@
+#include "gpumix/store/store.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <system_error>
+
+#include "gpumix/util/errors.hpp"
+
+namespace gpumix::store {
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  mix_name TEXT NOT NULL, mix_path TEXT NOT NULL, mix_yaml TEXT NOT NULL, mix_sha256 TEXT NOT NULL,
+  status TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
+  started_ns INTEGER NOT NULL, ended_ns INTEGER NOT NULL DEFAULT 0,
+  gpumix_version TEXT NOT NULL, git_sha TEXT NOT NULL, host TEXT NOT NULL, gpumix_pid INTEGER NOT NULL,
+  environment_json TEXT NOT NULL, plan_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cells (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  idx INTEGER NOT NULL, label TEXT NOT NULL, mode TEXT NOT NULL, repeat INTEGER NOT NULL, baseline INTEGER NOT NULL,
+  status TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', evidence_json TEXT NOT NULL DEFAULT '{}',
+  started_ns INTEGER NOT NULL, ended_ns INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS workloads (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  cell_id INTEGER NOT NULL REFERENCES cells(id),
+  name TEXT NOT NULL, role TEXT NOT NULL, argv_json TEXT NOT NULL, slo_json TEXT NOT NULL,
+  pid INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
+  exit_code INTEGER, signal INTEGER,
+  started_ns INTEGER NOT NULL DEFAULT 0, ended_ns INTEGER NOT NULL DEFAULT 0, peak_rss_kb INTEGER NOT NULL DEFAULT 0,
+  stdout_path TEXT NOT NULL, stderr_path TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  workload_id INTEGER NOT NULL REFERENCES workloads(id),
+  t_ns INTEGER NOT NULL, ev TEXT NOT NULL, n INTEGER, ms REAL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_workload ON events(workload_id, t_ns);
+CREATE INDEX IF NOT EXISTS cells_by_run ON cells(run_id);
+CREATE INDEX IF NOT EXISTS workloads_by_cell ON workloads(cell_id);
+)sql";
+
+// One prepared statement; binds by position, steps, finalizes on scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+      throw RunError(std::string("sqlite prepare failed: ") + sqlite3_errmsg(db) + " in: " + sql);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& bind(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
+  Stmt& bind(int i, int v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
+  Stmt& bind(int i, double v) { return check(sqlite3_bind_double(stmt_, i, v)); }
+  Stmt& bind(int i, const std::string& v) {
+    return check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
+  template <typename T>
+  Stmt& bind(int i, const std::optional<T>& v) {
+    return v ? bind(i, *v) : check(sqlite3_bind_null(stmt_, i));
+  }
+
+  // True while a row is available.
+  bool step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw RunError(std::string("sqlite step failed: ") + sqlite3_errmsg(db_));
+  }
+  void run() {
+    step();
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double f64(int col) const { return sqlite3_column_double(stmt_, col); }
+  bool null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string text(int col) const {
+    auto p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : "";
+  }
+
+ private:
+  Stmt& check(int rc) {
+    if (rc != SQLITE_OK) throw RunError(std::string("sqlite bind failed: ") + sqlite3_errmsg(db_));
+    return *this;
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+const char* kRunColumns =
+    "id, mix_name, mix_path, mix_yaml, mix_sha256, status, error, started_ns, ended_ns, gpumix_version, git_sha, host, "
+    "gpumix_pid, environment_json, plan_json";
+
+RunRow read_run(const Stmt& s) {
+  RunRow r;
+  r.id = s.i64(0);
+  r.mix_name = s.text(1);
+  r.mix_path = s.text(2);
+  r.mix_yaml = s.text(3);
+  r.mix_sha256 = s.text(4);
+  r.status = s.text(5);
+  r.error = s.text(6);
+  r.started_ns = s.i64(7);
+  r.ended_ns = s.i64(8);
+  r.gpumix_version = s.text(9);
+  r.git_sha = s.text(10);
+  r.host = s.text(11);
+  r.gpumix_pid = s.i64(12);
+  r.environment_json = s.text(13);
+  r.plan_json = s.text(14);
+  return r;
+}
+
+const char* kWorkloadColumns =
+    "w.id, w.cell_id, w.name, w.role, w.argv_json, w.slo_json, w.pid, w.status, w.reason, w.exit_code, w.signal, "
+    "w.started_ns, w.ended_ns, w.peak_rss_kb, w.stdout_path, w.stderr_path";
+
+WorkloadRow read_workload(const Stmt& s) {
+  WorkloadRow w;
+  w.id = s.i64(0);
+  w.cell_id = s.i64(1);
+  w.name = s.text(2);
+  w.role = s.text(3);
+  w.argv_json = s.text(4);
+  w.slo_json = s.text(5);
+  w.pid = s.i64(6);
+  w.status = s.text(7);
+  w.reason = s.text(8);
+  if (!s.null(9)) w.exit_code = static_cast<int>(s.i64(9));
+  if (!s.null(10)) w.signal = static_cast<int>(s.i64(10));
+  w.started_ns = s.i64(11);
+  w.ended_ns = s.i64(12);
+  w.peak_rss_kb = s.i64(13);
+  w.stdout_path = s.text(14);
+  w.stderr_path = s.text(15);
+  return w;
+}
+
+EventRow read_event(const Stmt& s) {
+  EventRow e;
+  e.workload_id = s.i64(0);
+  e.t_ns = s.i64(1);
+  e.ev = s.text(2);
+  if (!s.null(3)) e.n = s.i64(3);
+  if (!s.null(4)) e.ms = s.f64(4);
+  e.data = s.text(5);
+  return e;
+}
+
+}  // namespace
+
+Store::Store(std::filesystem::path path, bool create) : path_(std::move(path)) {
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+  if (sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    std::string msg = path_.string() + ": cannot open results database: " + (db_ ? sqlite3_errmsg(db_) : "out of memory");
+    sqlite3_close(db_);
+    db_ = nullptr;
+    if (create) throw RunError(msg);
+    throw InputError(msg);
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  // WAL: readers (gpumix show) never block the running gpumix; NORMAL
+  // synchronous keeps every commit through a crash of gpumix (not of the OS).
+  exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+}
+
+Store Store::open(const std::filesystem::path& results_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(results_dir, ec);
+  if (ec) throw RunError(results_dir.string() + ": cannot create results folder: " + ec.message());
+  Store s(results_dir / kDatabaseName, true);
+  std::lock_guard lock(s.mutex_);
+  s.exec("BEGIN IMMEDIATE");
+  s.exec(kSchema);
+  {
+    Stmt get(s.db_, "SELECT value FROM meta WHERE key = 'schema_version'");
+    if (get.step()) {
+      int found = std::stoi(get.text(0));
+      if (found != kSchemaVersion) {
+        s.exec("ROLLBACK");
+        throw RunError(s.path_.string() + ": schema version " + std::to_string(found) + ", this gpumix writes version " +
+                       std::to_string(kSchemaVersion) + "; use another results folder");
+      }
+    } else {
+      Stmt put(s.db_, "INSERT INTO meta(key, value) VALUES ('schema_version', ?)");
+      put.bind(1, std::to_string(kSchemaVersion)).run();
+    }
+  }
+  s.exec("COMMIT");
+  return s;
+}
+
+Store Store::open_existing(const std::filesystem::path& results_dir) {
+  auto path = results_dir / kDatabaseName;
+  if (!std::filesystem::exists(path))
+    throw InputError(path.string() + ": no results database here (run `gpumix run` first, or pass --results DIR)");
+  Store s(path, false);
+  std::lock_guard lock(s.mutex_);
+  bool readable = false;
+  try {
+    Stmt get(s.db_, "SELECT value FROM meta WHERE key = 'schema_version'");
+    readable = get.step() && std::stoi(get.text(0)) <= kSchemaVersion;
+  } catch (const std::exception&) {
+    readable = false;
+  }
+  if (!readable) throw InputError(path.string() + ": not a gpumix results database of a version this gpumix reads");
+  return s;
+}
+
+Store::Store(Store&& other) noexcept : path_(std::move(other.path_)), db_(other.db_) { other.db_ = nullptr; }
+
+Store::~Store() {
+  if (db_) sqlite3_close(db_);
+}
+
+void Store::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw RunError(path_.string() + ": " + msg);
+  }
+}
+
+int64_t Store::begin_run(const RunRow& r) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_,
+         "INSERT INTO runs(mix_name, mix_path, mix_yaml, mix_sha256, status, started_ns, gpumix_version, git_sha, host, "
+         "gpumix_pid, environment_json, plan_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+  s.bind(1, r.mix_name).bind(2, r.mix_path).bind(3, r.mix_yaml).bind(4, r.mix_sha256).bind(5, std::string("running"));
+  s.bind(6, r.started_ns).bind(7, r.gpumix_version).bind(8, r.git_sha).bind(9, r.host).bind(10, r.gpumix_pid);
+  s.bind(11, r.environment_json).bind(12, r.plan_json).run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void Store::end_run(int64_t run_id, const std::string& status, const std::string& error) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, "UPDATE runs SET status = ?, error = ?, ended_ns = ? WHERE id = ?");
+  s.bind(1, status).bind(2, error).bind(3, now_ns()).bind(4, run_id).run();
+}
+
+int64_t Store::begin_cell(const CellRow& c) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_,
+         "INSERT INTO cells(run_id, idx, label, mode, repeat, baseline, status, started_ns) VALUES (?,?,?,?,?,?,?,?)");
+  s.bind(1, c.run_id).bind(2, c.index).bind(3, c.label).bind(4, c.mode).bind(5, c.repeat).bind(6, c.baseline ? 1 : 0);
+  s.bind(7, std::string("running")).bind(8, c.started_ns ? c.started_ns : now_ns()).run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void Store::end_cell(int64_t cell_id, const std::string& status, const std::string& error) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, "UPDATE cells SET status = ?, error = ?, ended_ns = ? WHERE id = ?");
+  s.bind(1, status).bind(2, error).bind(3, now_ns()).bind(4, cell_id).run();
+}
+
+void Store::set_evidence(int64_t cell_id, const std::string& evidence_json) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, "UPDATE cells SET evidence_json = ? WHERE id = ?");
+  s.bind(1, evidence_json).bind(2, cell_id).run();
+}
+
+int64_t Store::add_workload(const WorkloadRow& w) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_,
+         "INSERT INTO workloads(cell_id, name, role, argv_json, slo_json, status, stdout_path, stderr_path) "
+         "VALUES (?,?,?,?,?,?,?,?)");
+  s.bind(1, w.cell_id).bind(2, w.name).bind(3, w.role).bind(4, w.argv_json).bind(5, w.slo_json);
+  s.bind(6, w.status.empty() ? std::string("pending") : w.status).bind(7, w.stdout_path).bind(8, w.stderr_path).run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void Store::workload_started(int64_t workload_id, int64_t pid, int64_t started_ns) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, "UPDATE workloads SET pid = ?, started_ns = ?, status = 'running' WHERE id = ?");
+  s.bind(1, pid).bind(2, started_ns).bind(3, workload_id).run();
+}
+
+void Store::workload_finished(const WorkloadRow& w) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_,
+         "UPDATE workloads SET status = ?, reason = ?, exit_code = ?, signal = ?, ended_ns = ?, peak_rss_kb = ? "
+         "WHERE id = ?");
+  s.bind(1, w.status).bind(2, w.reason).bind(3, w.exit_code).bind(4, w.signal).bind(5, w.ended_ns);
+  s.bind(6, w.peak_rss_kb).bind(7, w.id).run();
+}
+
+void Store::add_events(const std::vector<EventRow>& events) {
+  if (events.empty()) return;
+  std::lock_guard lock(mutex_);
+  exec("BEGIN");
+  try {
+    Stmt s(db_, "INSERT INTO events(workload_id, t_ns, ev, n, ms, data) VALUES (?,?,?,?,?,?)");
+    for (const auto& e : events) s.bind(1, e.workload_id).bind(2, e.t_ns).bind(3, e.ev).bind(4, e.n).bind(5, e.ms).bind(6, e.data).run();
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+int Store::mark_stale_runs() {
+  std::vector<int64_t> stale;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  {
+    std::lock_guard lock(mutex_);
+    Stmt s(db_, "SELECT id, gpumix_pid, host FROM runs WHERE status = 'running'");
+    while (s.step()) {
+      auto pid = static_cast<pid_t>(s.i64(1));
+      bool alive = s.text(2) == host && pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+      if (!alive) stale.push_back(s.i64(0));
+    }
+  }
+  for (auto id : stale) {
+    std::lock_guard lock(mutex_);
+    Stmt s(db_, "UPDATE runs SET status = 'interrupted', error = 'gpumix stopped before the run ended' WHERE id = ?");
+    s.bind(1, id).run();
+    Stmt c(db_, "UPDATE cells SET status = 'interrupted' WHERE run_id = ? AND status = 'running'");
+    c.bind(1, id).run();
+  }
+  return static_cast<int>(stale.size());
+}
+
+std::vector<RunRow> Store::runs() {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, (std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY id").c_str());
+  std::vector<RunRow> out;
+  while (s.step()) out.push_back(read_run(s));
+  return out;
+}
+
+std::optional<RunRow> Store::run(int64_t run_id) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ?").c_str());
+  s.bind(1, run_id);
+  if (!s.step()) return std::nullopt;
+  return read_run(s);
+}
+
+std::optional<int64_t> Store::latest_run_id() {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, "SELECT max(id) FROM runs");
+  if (!s.step() || s.null(0)) return std::nullopt;
+  return s.i64(0);
+}
+
+std::vector<CellRow> Store::cells(int64_t run_id) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_,
+         "SELECT id, run_id, idx, label, mode, repeat, baseline, status, error, evidence_json, started_ns, ended_ns "
+         "FROM cells WHERE run_id = ? ORDER BY idx");
+  s.bind(1, run_id);
+  std::vector<CellRow> out;
+  while (s.step()) {
+    CellRow c;
+    c.id = s.i64(0);
+    c.run_id = s.i64(1);
+    c.index = static_cast<int>(s.i64(2));
+    c.label = s.text(3);
+    c.mode = s.text(4);
+    c.repeat = static_cast<int>(s.i64(5));
+    c.baseline = s.i64(6) != 0;
+    c.status = s.text(7);
+    c.error = s.text(8);
+    c.evidence_json = s.text(9);
+    c.started_ns = s.i64(10);
+    c.ended_ns = s.i64(11);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<WorkloadRow> Store::workloads(int64_t run_id) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, (std::string("SELECT ") + kWorkloadColumns +
+               " FROM workloads w JOIN cells c ON c.id = w.cell_id WHERE c.run_id = ? ORDER BY c.idx, w.id")
+                  .c_str());
+  s.bind(1, run_id);
+  std::vector<WorkloadRow> out;
+  while (s.step()) out.push_back(read_workload(s));
+  return out;
+}
+
+std::vector<EventRow> Store::events(int64_t run_id) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_,
+         "SELECT e.workload_id, e.t_ns, e.ev, e.n, e.ms, e.data FROM events e JOIN workloads w ON w.id = e.workload_id "
+         "JOIN cells c ON c.id = w.cell_id WHERE c.run_id = ? ORDER BY e.id");
+  s.bind(1, run_id);
+  std::vector<EventRow> out;
+  while (s.step()) out.push_back(read_event(s));
+  return out;
+}
+
+std::vector<EventRow> Store::workload_events(int64_t workload_id) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, "SELECT workload_id, t_ns, ev, n, ms, data FROM events WHERE workload_id = ? ORDER BY id");
+  s.bind(1, workload_id);
+  std::vector<EventRow> out;
+  while (s.step()) out.push_back(read_event(s));
+  return out;
+}
+
+}  // namespace gpumix::store

@@ -1,0 +1,130 @@
+// The results store: one SQLite database (WAL) per results folder. Every
+// write is its own committed transaction, so a crash of gpumix loses nothing
+// that was already measured. Safe to use from several threads.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gpumix::store {
+
+inline constexpr int kSchemaVersion = 1;
+inline constexpr const char* kDatabaseName = "gpumix.db";
+
+// Unix time in nanoseconds; every stored timestamp uses it.
+int64_t now_ns();
+
+struct RunRow {
+  int64_t id = 0;
+  std::string mix_name;
+  std::string mix_path;
+  std::string mix_yaml;
+  std::string mix_sha256;
+  std::string status;  // running, completed, failed, interrupted
+  std::string error;
+  int64_t started_ns = 0;
+  int64_t ended_ns = 0;  // 0 while running
+  std::string gpumix_version;
+  std::string git_sha;
+  std::string host;
+  int64_t gpumix_pid = 0;
+  std::string environment_json;
+  std::string plan_json;  // effective mix: modes, repeats, cell duration, seed
+};
+
+struct CellRow {
+  int64_t id = 0;
+  int64_t run_id = 0;
+  int index = 0;
+  std::string label;  // baseline-train, timeslice-r1
+  std::string mode;
+  int repeat = 0;  // 0 for baseline cells
+  bool baseline = false;
+  std::string status;  // running, ok, degraded, failed, interrupted
+  std::string error;
+  std::string evidence_json;
+  int64_t started_ns = 0;
+  int64_t ended_ns = 0;
+};
+
+struct WorkloadRow {
+  int64_t id = 0;
+  int64_t cell_id = 0;
+  std::string name;
+  std::string role;
+  std::string argv_json;
+  std::string slo_json;  // [{"percentile":99,"ms":25}]
+  int64_t pid = 0;
+  // ok, failed, crashed, timeout, early_exit, killed, stopped, interrupted, not_started
+  std::string status;
+  std::string reason;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  int64_t started_ns = 0;
+  int64_t ended_ns = 0;
+  int64_t peak_rss_kb = 0;
+  std::string stdout_path;
+  std::string stderr_path;
+};
+
+struct EventRow {
+  int64_t workload_id = 0;
+  int64_t t_ns = 0;  // when the collector read it
+  std::string ev;
+  std::optional<int64_t> n;
+  std::optional<double> ms;
+  std::string data;  // the whole line as sent (JSON), or the raw text if malformed
+};
+
+class Store {
+ public:
+  // Opens (creating folder and schema as needed) `results_dir`/gpumix.db.
+  static Store open(const std::filesystem::path& results_dir);
+  // Opens an existing database; throws InputError naming the path if absent.
+  static Store open_existing(const std::filesystem::path& results_dir);
+
+  Store(Store&& other) noexcept;
+  Store& operator=(Store&&) = delete;
+  ~Store();
+
+  const std::filesystem::path& path() const { return path_; }
+
+  // Writes.
+  int64_t begin_run(const RunRow& run);
+  void end_run(int64_t run_id, const std::string& status, const std::string& error = "");
+  int64_t begin_cell(const CellRow& cell);
+  void end_cell(int64_t cell_id, const std::string& status, const std::string& error);
+  void set_evidence(int64_t cell_id, const std::string& evidence_json);
+  int64_t add_workload(const WorkloadRow& w);
+  void workload_started(int64_t workload_id, int64_t pid, int64_t started_ns);
+  void workload_finished(const WorkloadRow& w);  // status, reason, exit, signal, ended, rss
+  void add_events(const std::vector<EventRow>& events);  // one transaction
+
+  // Runs left 'running' by a gpumix that no longer exists become 'interrupted'.
+  int mark_stale_runs();
+
+  // Reads.
+  std::vector<RunRow> runs();
+  std::optional<RunRow> run(int64_t run_id);
+  std::optional<int64_t> latest_run_id();
+  std::vector<CellRow> cells(int64_t run_id);
+  std::vector<WorkloadRow> workloads(int64_t run_id);
+  std::vector<EventRow> events(int64_t run_id);
+  std::vector<EventRow> workload_events(int64_t workload_id);
+
+ private:
+  explicit Store(std::filesystem::path path, bool create);
+  void exec(const char* sql);
+
+  std::filesystem::path path_;
+  sqlite3* db_ = nullptr;
+  std::mutex mutex_;
+};
+
+}  // namespace gpumix::store

@@ -1,0 +1,28 @@
+// Running a short helper program to completion and capturing its output
+// (e.g. `gpumix-resnet-train --describe`). Workloads are started by the
+// runner's launcher instead, never through this.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace gpumix {
+
+struct CapturedRun {
+  int exit_code = -1;  // -1 when killed by a signal or not started
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+// argv[0] is a path or a name looked up in PATH. Throws SystemError when the
+// process cannot be started.
+CapturedRun run_and_capture(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
+// Resolves `name` as execvp would: names containing '/' are taken as paths
+// relative to `cwd`; others are searched in `path_var` (a PATH value).
+// Returns the empty path when nothing executable is found.
+std::string find_executable(const std::string& name, const std::string& path_var, const std::string& cwd);
+
+}  // namespace gpumix

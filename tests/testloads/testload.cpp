@@ -1,0 +1,102 @@
+// A workload written for gpumix's own tests: it reports metrics on demand and
+// misbehaves on demand (crashes, hangs, ignores SIGTERM, leaves children).
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "gpumix/metrics.hpp"
+
+namespace {
+std::atomic<bool> g_stop{false};
+void on_term(int) { g_stop = true; }
+
+void sleep_ms(double ms) { std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(ms)); }
+
+// A child that stays in our process group (or escapes it with setsid) and
+// sleeps until killed: gpumix must not leave it behind.
+pid_t spawn_sleeper(bool escape) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (escape) ::setsid();
+    ::signal(SIGTERM, SIG_IGN);
+    for (;;) ::pause();
+  }
+  return pid;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gpumix test workload"};
+  int64_t iters = 10, samples = 8, ready_after = 0, crash_after = -1, fail_after = -1;
+  double interval_ms = 10, latency_ms = 0;
+  int exit_code = 0;
+  bool ignore_term = false, hang = false, spawn_child = false, spawn_daemon = false, malformed = false;
+  std::string pid_file, error_msg;
+  uint64_t seed = 1;
+  app.add_option("--iters", iters, "Iterations (0: until SIGTERM)");
+  app.add_option("--samples", samples, "Samples per iteration");
+  app.add_option("--interval-ms", interval_ms, "Sleep per iteration");
+  app.add_option("--ready-after", ready_after, "Iterations of warm-up before ready");
+  app.add_option("--latency-ms", latency_ms, "Also report a request latency around this value per iteration");
+  app.add_option("--crash-after", crash_after, "Raise SIGSEGV after this many iterations");
+  app.add_option("--fail-after", fail_after, "Report an error and exit 3 after this many iterations");
+  app.add_option("--error-msg", error_msg, "The error message for --fail-after");
+  app.add_option("--exit-code", exit_code, "Exit status at the end");
+  app.add_flag("--ignore-sigterm", ignore_term, "Ignore SIGTERM");
+  app.add_flag("--hang", hang, "Report ready, then sleep forever without reporting");
+  app.add_flag("--spawn-child", spawn_child, "Start a child in the same process group that sleeps forever");
+  app.add_flag("--spawn-daemon", spawn_daemon, "Start a child that leaves the process group (setsid) and sleeps forever");
+  app.add_flag("--malformed", malformed, "Write lines that break the protocol");
+  app.add_option("--pid-file", pid_file, "Write our pid and our children's pids here, one a line");
+  app.add_option("--seed", seed, "Seed for the latencies");
+  CLI11_PARSE(app, argc, argv);
+
+  ::signal(SIGTERM, ignore_term ? SIG_IGN : on_term);
+  gpumix::metrics::Reporter report;
+  std::ofstream pids;
+  if (!pid_file.empty()) {
+    pids.open(pid_file);
+    pids << ::getpid() << std::endl;
+  }
+  if (spawn_child) pids << spawn_sleeper(false) << std::endl;
+  if (spawn_daemon) pids << spawn_sleeper(true) << std::endl;
+
+  report.info({{"pid", static_cast<int64_t>(::getpid())}});
+  if (malformed) {
+    report.emit("iter", {{"n", std::string("eight")}});  // n must be an integer
+    ::write(std::atoi(std::getenv("GPUMIX_METRICS_FD") ? std::getenv("GPUMIX_METRICS_FD") : "-1"), "not json\n", 9);
+  }
+  std::mt19937_64 rng(seed);
+  std::exponential_distribution<double> jitter(1.0);
+  if (ready_after == 0) report.ready();
+  if (hang) {
+    report.ready();
+    for (;;) ::pause();
+  }
+  for (int64_t i = 0; (iters == 0 || i < iters) && !g_stop; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    sleep_ms(interval_ms);
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    report.iter(samples, ms);
+    if (latency_ms > 0) report.latency(latency_ms * (0.5 + 0.5 * jitter(rng)));
+    if (i + 1 == ready_after) report.ready();
+    if (i + 1 == crash_after) std::raise(SIGSEGV);
+    if (i + 1 == fail_after) {
+      report.error(error_msg.empty() ? "simulated failure" : error_msg);
+      std::fprintf(stderr, "testload: %s\n", error_msg.empty() ? "simulated failure" : error_msg.c_str());
+      return 3;
+    }
+  }
+  if (ignore_term) {  // keep running after a SIGTERM that never came through
+    for (;;) sleep_ms(100);
+  }
+  report.done({{"clean", true}});
+  return exit_code;
+}

@@ -1,0 +1,226 @@
+#include "gpumix/cli.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <utility>
+
+namespace gpumix::wl {
+
+namespace {
+
+// CLI11 type names ("INT", "FLOAT:...", ...) to the --describe vocabulary.
+std::string describe_type(const CLI::Option* opt) {
+  std::string t = opt->get_type_name();
+  const auto colon = t.find(':');
+  if (colon != std::string::npos) t = t.substr(0, colon);
+  if (t == "INT" || t == "UINT") return "int";
+  if (t == "FLOAT") return "float";
+  if (t == "BOOLEAN") return "bool";
+  return "string";
+}
+
+// Numeric value of an option argument for the range checks (the type
+// conversion itself is CLI11's, and runs after the validators).
+bool parse_number(const std::string& s, double& out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return end != s.c_str() && *end == '\0';
+}
+
+}  // namespace
+
+std::string json_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+uint64_t default_seed() {
+  if (const char* s = std::getenv("GPUMIX_SEED")) {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(s, &end, 10);
+    if (end != s && *end == '\0') return static_cast<uint64_t>(v);
+  }
+  return 0;
+}
+
+Cli::Cli(std::string name, std::string role, std::string description)
+    : name_(std::move(name)),
+      role_(std::move(role)),
+      description_(std::move(description)),
+      app_(description_, "gpumix-" + name_) {
+  // A repeated option takes its last value, so a wrapper can append overrides.
+  app_.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app_.set_help_flag("-h,--help", "Print this help and exit");
+}
+
+CLI::Option* Cli::finish(CLI::Option* opt, const std::string& name) {
+  (void)name;
+  opt->capture_default_str();
+  return opt;
+}
+
+CLI::Option* Cli::add(const std::string& name, int64_t& var, const std::string& help) {
+  return finish(app_.add_option("--" + name, var, help), name);
+}
+CLI::Option* Cli::add(const std::string& name, uint64_t& var, const std::string& help) {
+  return finish(app_.add_option("--" + name, var, help), name);
+}
+CLI::Option* Cli::add(const std::string& name, double& var, const std::string& help) {
+  return finish(app_.add_option("--" + name, var, help), name);
+}
+CLI::Option* Cli::add(const std::string& name, bool& var, const std::string& help) {
+  auto* opt = app_.add_option("--" + name, var, help + " (true|false)");
+  opt->default_str(var ? "true" : "false");
+  return opt;
+}
+CLI::Option* Cli::add(const std::string& name, std::string& var, const std::string& help) {
+  return finish(app_.add_option("--" + name, var, help), name);
+}
+
+CLI::Option* Cli::add_choice(const std::string& name, std::string& var, std::vector<std::string> choices,
+                             const std::string& help) {
+  std::string list;
+  for (const auto& c : choices) list += (list.empty() ? "" : "|") + c;
+  auto* opt = add(name, var, help + " (" + list + ")");
+  opt->check(CLI::Validator(
+      [choices, list](std::string& value) -> std::string {
+        for (const auto& c : choices)
+          if (value == c) return {};
+        return "unknown value '" + value + "', expected one of " + list;
+      },
+      "", "choice"));
+  choices_[name] = std::move(choices);
+  return opt;
+}
+
+CLI::Option* Cli::positive(CLI::Option* opt) {
+  return opt->check(CLI::Validator(
+      [](std::string& value) -> std::string {
+        double v = 0;
+        if (!parse_number(value, v)) return "'" + value + "' is not a number";
+        if (!(v > 0)) return "must be > 0, got " + value;
+        return {};
+      },
+      "", "positive"));
+}
+
+CLI::Option* Cli::non_negative(CLI::Option* opt) {
+  return opt->check(CLI::Validator(
+      [](std::string& value) -> std::string {
+        double v = 0;
+        if (!parse_number(value, v)) return "'" + value + "' is not a number";
+        if (!(v >= 0)) return "must be >= 0, got " + value;
+        return {};
+      },
+      "", "non-negative"));
+}
+
+void Cli::cpu_default(const std::string& name, const std::string& value) {
+  auto* opt = app_.get_option("--" + name);  // throws if there is no such option
+  (void)opt;
+  cpu_defaults_[name] = value;
+}
+
+void Cli::add_common(int64_t warmup_default, int64_t warmup_cpu, const std::string& iterations_help) {
+  common_.seed = default_seed();
+  common_.warmup = warmup_default;
+  add_choice("device", common_.device, {"auto", "cpu", "cuda"},
+             "Device; auto = cuda when available, else cpu");
+  add("seed", common_.seed, "Seed of every random generator (default: $GPUMIX_SEED, else 0)")
+      ->default_str("0");
+  // CLI11 captures the environment-dependent value; describe the rule instead.
+  non_negative(add("iterations", common_.iterations,
+                   iterations_help.empty() ? "Measured steps after warm-up; 0 = unlimited" : iterations_help));
+  non_negative(add("duration", common_.duration, "Measured seconds after warm-up; 0 = unlimited"));
+  non_negative(add("warmup", common_.warmup, "Unmeasured steps before the ready event"));
+  cpu_default("warmup", std::to_string(warmup_cpu));
+  app_.add_flag("--describe", common_.describe, "Print the options as JSON and exit");
+}
+
+int Cli::parse(int argc, char** argv) {
+  try {
+    app_.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app_.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app_.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return bad_argument(e.what());
+  }
+  if (common_.describe) {
+    std::cout << describe_json() << std::endl;
+    return 0;
+  }
+  return -1;
+}
+
+bool Cli::given(const std::string& name) const {
+  const auto* opt = app_.get_option_no_throw("--" + name);
+  return opt != nullptr && opt->count() > 0;
+}
+
+void Cli::apply_cpu_defaults() {
+  for (const auto& [name, value] : cpu_defaults_) {
+    if (given(name)) continue;
+    auto* opt = app_.get_option("--" + name);
+    opt->add_result(value);
+    opt->run_callback();
+  }
+}
+
+int Cli::bad_argument(const std::string& msg) const {
+  std::string one_line = msg;
+  for (auto& c : one_line)
+    if (c == '\n') c = ' ';
+  while (!one_line.empty() && one_line.back() == ' ') one_line.pop_back();
+  std::cerr << "gpumix-" << name_ << ": error: " << one_line << std::endl;
+  return 2;
+}
+
+std::string Cli::describe_json() const {
+  std::ostringstream out;
+  out << "{\"name\":" << json_quote(name_) << ",\"role\":" << json_quote(role_)
+      << ",\"description\":" << json_quote(description_) << ",\"options\":[";
+  bool first = true;
+  for (const CLI::Option* opt : app_.get_options()) {
+    const std::string name = opt->get_single_name();
+    if (name == "help" || name == "describe" || name == "h") continue;
+    if (!first) out << ',';
+    first = false;
+    out << "{\"name\":" << json_quote(name) << ",\"type\":" << json_quote(describe_type(opt))
+        << ",\"default\":" << json_quote(opt->get_default_str());
+    if (auto it = cpu_defaults_.find(name); it != cpu_defaults_.end())
+      out << ",\"cpu_default\":" << json_quote(it->second);
+    if (auto it = choices_.find(name); it != choices_.end()) {
+      out << ",\"choices\":[";
+      for (size_t i = 0; i < it->second.size(); ++i) out << (i ? "," : "") << json_quote(it->second[i]);
+      out << ']';
+    }
+    out << ",\"help\":" << json_quote(opt->get_description()) << '}';
+  }
+  out << "]}";
+  return out.str();
+}
+
+}  // namespace gpumix::wl

@@ -1,0 +1,105 @@
+// Command line of the built-in workloads: CLI11 with gpumix conventions.
+//
+//  * options are `--kebab-case value`; booleans take a value (`--channels-last
+//    true`) so that a mix's YAML `channels_last: true` maps to one argument;
+//  * `--describe` prints the option list as one JSON object, generated from the
+//    CLI11 app itself so that it cannot drift from the real flags;
+//  * a bad argument is one line on stderr naming the option and exit status 2;
+//  * options may have a different default on the CPU (small sizes for CI),
+//    applied after the device is known unless the user gave the option.
+//
+// No LibTorch here: this compiles fast and runs before any device is touched.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace gpumix::wl {
+
+// A bad argument found after parsing (value combinations, dataset files):
+// reported like a parse error, exit status 2.
+class BadArgument : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The options every workload has.
+struct CommonOptions {
+  std::string device = "auto";
+  uint64_t seed = 0;
+  int64_t iterations = 0;
+  double duration = 0.0;
+  int64_t warmup = 0;
+  bool describe = false;
+};
+
+class Cli {
+ public:
+  // `role`: training, batch or interactive.
+  Cli(std::string name, std::string role, std::string description);
+
+  CLI::App& app() { return app_; }
+  CommonOptions& common() { return common_; }
+  const std::string& name() const { return name_; }
+
+  // Adds the common options (--device, --seed, --iterations, --duration,
+  // --warmup, --describe); `warmup_default` on CUDA, `warmup_cpu` on CPU.
+  void add_common(int64_t warmup_default, int64_t warmup_cpu, const std::string& iterations_help = "");
+
+  // `--name value`, default taken from `var`.
+  CLI::Option* add(const std::string& name, int64_t& var, const std::string& help);
+  CLI::Option* add(const std::string& name, uint64_t& var, const std::string& help);
+  CLI::Option* add(const std::string& name, double& var, const std::string& help);
+  CLI::Option* add(const std::string& name, bool& var, const std::string& help);
+  CLI::Option* add(const std::string& name, std::string& var, const std::string& help);
+  // A string option limited to `choices`.
+  CLI::Option* add_choice(const std::string& name, std::string& var, std::vector<std::string> choices,
+                          const std::string& help);
+
+  // Value checks, reported as "--name: ..." with exit status 2.
+  static CLI::Option* positive(CLI::Option* opt);      // > 0
+  static CLI::Option* non_negative(CLI::Option* opt);  // >= 0
+
+  // The default on the CPU when it differs from the (CUDA) default.
+  void cpu_default(const std::string& name, const std::string& value);
+
+  // Parses argv. Returns -1 to go on, or the exit status to return now
+  // (0 after --help or --describe, 2 after a bad argument).
+  int parse(int argc, char** argv);
+
+  // True when the user gave the option on the command line.
+  bool given(const std::string& name) const;
+
+  // Sets every option with a CPU default that the user did not give.
+  void apply_cpu_defaults();
+
+  // The --describe document.
+  std::string describe_json() const;
+
+  // Prints "<program>: error: <msg>" to stderr; returns 2.
+  int bad_argument(const std::string& msg) const;
+
+ private:
+  CLI::Option* finish(CLI::Option* opt, const std::string& name);
+
+  std::string name_;
+  std::string role_;
+  std::string description_;
+  CLI::App app_;
+  CommonOptions common_;
+  std::map<std::string, std::vector<std::string>> choices_;
+  std::map<std::string, std::string> cpu_defaults_;
+};
+
+// JSON string literal (with quotes) for `s`.
+std::string json_quote(const std::string& s);
+
+// Seed default: GPUMIX_SEED when set and numeric, else 0.
+uint64_t default_seed();
+
+}  // namespace gpumix::wl

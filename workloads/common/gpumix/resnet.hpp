@@ -1,0 +1,90 @@
+// ResNet-18 and ResNet-50 (torchvision's v1.5 layout: stride on the 3x3 conv
+// of a bottleneck), written with torch::nn modules. Parameter names follow
+// torchvision (conv1.weight, layer1.0.bn2.running_var, fc.bias, ...) so that
+// bench/workloads/reference.py can load the same weights.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace gpumix::wl {
+
+// A bias-free 2-D convolution whose batch norm can be folded into it for
+// inference (the folded bias is registered then).
+class ConvImpl : public torch::nn::Module {
+ public:
+  ConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding);
+  torch::Tensor forward(const torch::Tensor& x);
+  // Folds an eval-mode batch norm that follows this convolution.
+  void fold(const torch::nn::BatchNorm2d& bn);
+
+  torch::Tensor weight;
+  torch::Tensor bias;  // undefined until fold()
+
+ private:
+  int64_t stride_, padding_;
+};
+TORCH_MODULE(Conv);
+
+class BasicBlockImpl : public torch::nn::Module {
+ public:
+  static constexpr int64_t expansion = 1;
+  BasicBlockImpl(int64_t in, int64_t planes, int64_t stride);
+  torch::Tensor forward(const torch::Tensor& x);
+  void fold();
+
+ private:
+  Conv conv1{nullptr}, conv2{nullptr}, ds_conv{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, ds_bn{nullptr};
+  bool folded_ = false;
+};
+TORCH_MODULE(BasicBlock);
+
+class BottleneckImpl : public torch::nn::Module {
+ public:
+  static constexpr int64_t expansion = 4;
+  BottleneckImpl(int64_t in, int64_t planes, int64_t stride);
+  torch::Tensor forward(const torch::Tensor& x);
+  void fold();
+
+ private:
+  Conv conv1{nullptr}, conv2{nullptr}, conv3{nullptr}, ds_conv{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr}, ds_bn{nullptr};
+  bool folded_ = false;
+};
+TORCH_MODULE(Bottleneck);
+
+class ResNetImpl : public torch::nn::Module {
+ public:
+  // arch: resnet18 | resnet50
+  ResNetImpl(const std::string& arch, int64_t num_classes);
+  torch::Tensor forward(torch::Tensor x);
+
+  // Inference only: folds every batch norm into its convolution (the model
+  // must be in eval mode; the batch norms are no longer run afterwards).
+  void fold_batchnorm();
+  bool folded() const { return folded_; }
+
+  // Converts every 4-D parameter to channels_last (call after .to(device)).
+  void to_channels_last();
+
+  // Sets the momentum of every batch norm (for calibration passes).
+  void set_bn_momentum(double momentum);
+
+ private:
+  Conv conv1{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr};
+  torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
+  torch::nn::Linear fc{nullptr};
+  std::vector<BasicBlock> basic_;
+  std::vector<Bottleneck> bottleneck_;
+  bool folded_ = false;
+};
+TORCH_MODULE(ResNet);
+
+// The architectures ResNet accepts.
+const std::vector<std::string>& resnet_archs();
+
+}  // namespace gpumix::wl

@@ -1,4 +1,5 @@
 // gpumix: how should these ML workloads share this GPU?
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  // Progress goes to stderr: stdout carries tables and exports.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("gpumix"));
   spdlog::set_pattern("%^[%H:%M:%S %l]%$ %v");
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
 

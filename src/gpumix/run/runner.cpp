@@ -15,6 +15,7 @@
 
 #include "gpumix/modes/registry.hpp"
 #include "gpumix/run/collector.hpp"
+#include "gpumix/run/orphan_guard.hpp"
 #include "gpumix/run/process_launcher.hpp"
 #include "gpumix/util/environment.hpp"
 #include "gpumix/util/signals.hpp"
@@ -122,6 +123,9 @@ Runner::Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher)
 
 RunResult Runner::run() {
   StopSignals signals;
+  OrphanGuard guard;
+  run_token_ = guard.token();
+  guard_pid_ = guard.pid();
   become_subreaper();
   if (int stale = store_.mark_stale_runs(); stale > 0)
     spdlog::warn("marked {} earlier run(s) interrupted: their gpumix is gone", stale);
@@ -290,6 +294,7 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
     req.env["GPUMIX_MODE"] = cell.mode;
     req.env["GPUMIX_SEED"] = std::to_string(workload_seed(mix_.seed, s.spec->name));
     req.env["GPUMIX_RUN_DIR"] = run_dir.string();
+    req.env[kRunTokenVariable] = run_token_;
     req.workdir = s.spec->workdir;
     req.stdout_path = s.row.stdout_path;
     req.stderr_path = s.row.stderr_path;
@@ -443,7 +448,7 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
   }
 
   session.reset();  // mode teardown, before sweeping up what it may have started
-  if (int n = kill_adopted(); n > 0) spdlog::warn("cell {}: killed {} orphaned process(es) left by workloads", cell.label, n);
+  if (int n = kill_adopted({guard_pid_}); n > 0) spdlog::warn("cell {}: killed {} orphaned process(es) left by workloads", cell.label, n);
 
   std::string failures;
   for (const auto& s : slots) {

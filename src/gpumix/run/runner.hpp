@@ -48,6 +48,8 @@ class Runner {
   store::Store& store_;
   Launcher& launcher_;
   std::vector<Cell> plan_;
+  std::string run_token_;  // GPUMIX_RUN_TOKEN of this run's workloads (OrphanGuard)
+  pid_t guard_pid_ = -1;
 };
 
 }  // namespace gpumix::run

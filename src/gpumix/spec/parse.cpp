@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -150,7 +151,7 @@ class MapReader {
     double v = 0;
     const auto& s = n.IsScalar() ? n.Scalar() : std::string();
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (!n.IsScalar() || is_quoted(n) || ec != std::errc() || p != s.data() + s.size())
+    if (!n.IsScalar() || is_quoted(n) || ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v))
       return bad(n, key, "expected a number, got " + describe(n));
     if (v < min || v > max) return bad(n, key, range_message(min, max, s));
     return v;
@@ -445,9 +446,9 @@ Workload parse_workload(Ctx& ctx, const YAML::Node& node, size_t index, const st
     if (auto v = m.integer("sm_percent", 1, 100)) w.mps.sm_percent = static_cast<int>(*v);
     w.mps.pinned_memory_limit = m.bytes("pinned_memory_limit");
     if (auto v = m.integer("priority", 0, 1)) w.mps.priority = static_cast<int>(*v);
-    if (auto v = m.number("weight", 0, kMaxDouble)) {
+    if (auto v = m.number("weight", std::numeric_limits<double>::lowest(), kMaxDouble)) {
       if (*v <= 0)
-        ctx.error(m.take("weight"), m.field("weight"), "must be greater than zero");
+        ctx.error(m.take("weight"), m.field("weight"), "must be greater than zero, got " + m.take("weight").Scalar());
       else
         w.mps.weight = v;
     }
@@ -496,7 +497,7 @@ void check_workloads(Ctx& ctx, const YAML::Node& list, Mix& mix) {
       }
     }
     if (w.stop.kind == StopKind::duration && w.stop.duration && *w.stop.duration + w.start_delay > mix.cell_duration) {
-      ctx.error(list[i]["stop"], field + ".stop.duration",
+      ctx.error(list[i]["stop"]["duration"], field + ".stop.duration",
                 "start_delay + stop.duration (" + format_duration(*w.stop.duration + w.start_delay) +
                     ") exceeds cell_duration (" + format_duration(mix.cell_duration) + ")");
     }
@@ -508,8 +509,8 @@ void check_workloads(Ctx& ctx, const YAML::Node& list, Mix& mix) {
   }
 }
 
-void check_modes(Ctx& ctx, const std::vector<std::pair<YAML::Node, std::string>>& modes, const std::string& field,
-                 const std::string& where, std::vector<std::string>& out) {
+void check_modes(Ctx& ctx, const YAML::Node& list_node, const std::vector<std::pair<YAML::Node, std::string>>& modes,
+                 const std::string& field, const std::string& where, std::vector<std::string>& out) {
   const auto& known = modes::mode_names();
   std::string list;
   for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
@@ -529,7 +530,12 @@ void check_modes(Ctx& ctx, const std::vector<std::pair<YAML::Node, std::string>>
     else
       out.push_back(name);
   }
-  if (modes.empty()) ctx.diags.push_back({where, 0, 0, field, "at least one mode is needed"});
+  if (modes.empty()) {
+    if (list_node.IsDefined())
+      ctx.error(list_node, field, "at least one mode is needed");
+    else
+      ctx.diags.push_back({where, 0, 0, field, "at least one mode is needed"});
+  }
 }
 
 }  // namespace
@@ -570,7 +576,7 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
   }
 
   if (auto modes = top.take("modes"); modes.IsDefined()) {
-    check_modes(ctx, string_list(ctx, modes, "modes"), "modes", ctx.file, mix.modes);
+    check_modes(ctx, modes, string_list(ctx, modes, "modes"), "modes", ctx.file, mix.modes);
   } else {
     mix.modes = {"exclusive", "timeslice"};
   }
@@ -595,7 +601,7 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
     std::vector<std::pair<YAML::Node, std::string>> given;
     for (const auto& m : *overrides.modes) given.emplace_back(YAML::Node(YAML::NodeType::Undefined), m);
     mix.modes.clear();
-    check_modes(ctx, given, "--modes", "command line", mix.modes);
+    check_modes(ctx, YAML::Node(YAML::NodeType::Undefined), given, "--modes", "command line", mix.modes);
   }
   if (overrides.repeats) mix.repeats = *overrides.repeats;
   if (overrides.cell_duration) mix.cell_duration = *overrides.cell_duration;

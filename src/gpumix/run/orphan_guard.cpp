@@ -1,0 +1,87 @@
+#include "gpumix/run/orphan_guard.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <random>
+
+#include "gpumix/util/errors.hpp"
+
+namespace gpumix::run {
+
+int kill_by_token(const std::string& variable, const std::string& token) {
+  const std::string needle = variable + "=" + token;
+  const pid_t self = ::getpid();
+  int killed = 0;
+  // Killing a process can re-parent its children; a few sweeps catch them.
+  for (int sweep = 0; sweep < 8; ++sweep) {
+    int found = 0;
+    DIR* d = ::opendir("/proc");
+    if (!d) break;
+    while (dirent* ent = ::readdir(d)) {
+      char* end = nullptr;
+      long pid = std::strtol(ent->d_name, &end, 10);
+      if (*end != '\0' || pid <= 0 || pid == self) continue;
+      std::ifstream env("/proc/" + std::string(ent->d_name) + "/environ", std::ios::binary);
+      std::string entry;
+      while (std::getline(env, entry, '\0')) {
+        if (entry == needle) {
+          if (::kill(static_cast<pid_t>(pid), SIGKILL) == 0) ++found;
+          break;
+        }
+      }
+    }
+    ::closedir(d);
+    killed += found;
+    if (found == 0) break;
+    ::usleep(20000);
+  }
+  return killed;
+}
+
+OrphanGuard::OrphanGuard() {
+  std::random_device rd;
+  token_ = std::to_string(::getpid()) + "-" + std::to_string(rd()) + std::to_string(rd());
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) throw SystemError("pipe", errno);
+  pid_ = ::fork();
+  if (pid_ < 0) {
+    int e = errno;
+    ::close(p[0]);
+    ::close(p[1]);
+    throw SystemError("fork", e);
+  }
+  if (pid_ == 0) {
+    // The guard: out of gpumix's process group (Ctrl-C at the terminal must
+    // not reach it), deaf to the signals that stop gpumix.
+    ::setpgid(0, 0);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, SIG_IGN);
+    ::close(p[1]);
+    char buf[16];
+    while (::read(p[0], buf, sizeof buf) != 0) {
+      if (errno != EINTR) break;
+    }
+    kill_by_token(kRunTokenVariable, token_);
+    ::_exit(0);
+  }
+  ::close(p[0]);
+  pipe_w_ = p[1];
+}
+
+OrphanGuard::~OrphanGuard() {
+  if (pipe_w_ >= 0) ::close(pipe_w_);
+  if (pid_ > 0) {
+    int st;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+}  // namespace gpumix::run

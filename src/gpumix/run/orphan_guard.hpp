@@ -1,0 +1,38 @@
+// If gpumix itself dies without cleaning up (SIGKILL, a crash), its workloads'
+// direct processes die with it (PR_SET_PDEATHSIG), but their own children
+// would live on. The guard is a small process forked when a run starts: it
+// waits for gpumix to go away (end of file on a pipe only gpumix holds) and
+// then kills every process that carries this run's token in its environment
+// (GPUMIX_RUN_TOKEN, inherited by everything a workload starts, also by
+// children that left its process group).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+namespace gpumix::run {
+
+inline constexpr const char* kRunTokenVariable = "GPUMIX_RUN_TOKEN";
+
+class OrphanGuard {
+ public:
+  OrphanGuard();  // forks the guard; call before starting threads
+  ~OrphanGuard();  // lets the guard finish and reaps it
+  OrphanGuard(const OrphanGuard&) = delete;
+  OrphanGuard& operator=(const OrphanGuard&) = delete;
+
+  const std::string& token() const { return token_; }
+  pid_t pid() const { return pid_; }
+
+ private:
+  std::string token_;
+  pid_t pid_ = -1;
+  int pipe_w_ = -1;
+};
+
+// Kills every process whose environment holds `variable=token` (also used by
+// the guard); returns how many it killed.
+int kill_by_token(const std::string& variable, const std::string& token);
+
+}  // namespace gpumix::run

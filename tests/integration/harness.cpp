@@ -1,0 +1,118 @@
+#include "harness.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "gpumix/util/subprocess.hpp"
+
+namespace gpumix::test {
+
+ScratchDir::ScratchDir() {
+  char tmpl[] = "/tmp/gpumix-test-XXXXXX";
+  path_ = ::mkdtemp(tmpl);
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::filesystem::path ScratchDir::write(const std::string& name, const std::string& text) const {
+  std::string body = text;
+  for (size_t pos; (pos = body.find("TESTLOAD")) != std::string::npos;) body.replace(pos, 8, kTestload);
+  auto p = path_ / name;
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p) << body;
+  return p;
+}
+
+Result gpumix(const std::vector<std::string>& args, const std::filesystem::path& cwd, std::chrono::seconds timeout) {
+  // run_and_capture runs in the current folder: wrap with `sh -c 'cd ..'`.
+  std::vector<std::string> argv = {"/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", cwd.string(), kGpumix};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run_and_capture(argv, timeout);
+  return {r.exit_code, r.out, r.err};
+}
+
+Background::Background(const std::vector<std::string>& args, const std::filesystem::path& cwd)
+    : out_(cwd / "gpumix.out"), err_(cwd / "gpumix.err") {
+  std::vector<std::string> a = {kGpumix};
+  a.insert(a.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : a) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int out = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+}
+
+Background::~Background() {
+  if (!exit_ && pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int st;
+    ::waitpid(pid_, &st, 0);
+  }
+}
+
+void Background::signal(int sig) const { ::kill(pid_, sig); }
+
+std::optional<int> Background::wait(std::chrono::milliseconds timeout) {
+  if (exit_) return exit_;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  do {
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      exit_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      return exit_;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return std::nullopt;
+}
+
+std::string Background::output() const {
+  std::stringstream s;
+  s << std::ifstream(out_).rdbuf() << std::ifstream(err_).rdbuf();
+  return s.str();
+}
+
+bool alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' && line[close + 2] != 'X';
+}
+
+std::vector<pid_t> read_pids(const std::filesystem::path& file) {
+  std::vector<pid_t> pids;
+  std::ifstream in(file);
+  pid_t p;
+  while (in >> p) pids.push_back(p);
+  return pids;
+}
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+}  // namespace gpumix::test

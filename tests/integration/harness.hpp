@@ -1,0 +1,69 @@
+// Helpers for the integration tests: a scratch folder, the real gpumix binary
+// run to completion or in the background, and checks on processes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gpumix/store/store.hpp"
+
+namespace gpumix::test {
+
+inline const std::string kGpumix = GPUMIX_BIN;
+inline const std::string kTestload = GPUMIX_TESTLOAD;
+
+// A fresh folder per test, removed afterwards.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  // Writes `text` to `name`, replacing every "TESTLOAD" with the test workload's path.
+  std::filesystem::path write(const std::string& name, const std::string& text) const;
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs gpumix with `args` in `cwd` and waits (at most `timeout`).
+Result gpumix(const std::vector<std::string>& args, const std::filesystem::path& cwd,
+              std::chrono::seconds timeout = std::chrono::seconds(90));
+
+// gpumix in the background, output to files in `cwd`.
+class Background {
+ public:
+  Background(const std::vector<std::string>& args, const std::filesystem::path& cwd);
+  ~Background();  // kills it if still running
+  pid_t pid() const { return pid_; }
+  void signal(int sig) const;
+  // The exit code (128 + signal when killed), or nullopt after `timeout`.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  std::string output() const;  // stdout + stderr so far
+
+ private:
+  pid_t pid_ = -1;
+  std::filesystem::path out_, err_;
+  std::optional<int> exit_;
+};
+
+// Alive and not a zombie.
+bool alive(pid_t pid);
+// Every pid listed in the file (one per line).
+std::vector<pid_t> read_pids(const std::filesystem::path& file);
+// Polls `pred` every 20 ms until it is true or `timeout` passes.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+}  // namespace gpumix::test

@@ -1,0 +1,50 @@
+// Reading what a test run left in its results database.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "gpumix/analysis/summary.hpp"
+#include "gpumix/store/store.hpp"
+
+namespace gpumix::test {
+
+struct RunData {
+  store::RunRow run;
+  std::vector<store::CellRow> cells;
+  std::vector<store::WorkloadRow> workloads;
+  std::vector<store::EventRow> events;
+  std::vector<analysis::WorkloadSummary> summaries;
+
+  const analysis::WorkloadSummary& summary(const std::string& cell, const std::string& name) const {
+    for (const auto& s : summaries)
+      if (s.cell == cell && s.name == name) return s;
+    throw std::runtime_error("no workload " + name + " in cell " + cell);
+  }
+  const store::WorkloadRow& workload(const std::string& cell, const std::string& name) const {
+    return *std::find_if(workloads.begin(), workloads.end(),
+                         [&](const auto& w) { return w.id == summary(cell, name).workload_id; });
+  }
+  const store::CellRow& cell(const std::string& label) const {
+    for (const auto& c : cells)
+      if (c.label == label) return c;
+    throw std::runtime_error("no cell " + label);
+  }
+};
+
+inline RunData latest_run(const std::filesystem::path& results_dir) {
+  auto store = store::Store::open_existing(results_dir);
+  RunData d;
+  auto id = store.latest_run_id();
+  if (!id) throw std::runtime_error("no run recorded");
+  d.run = *store.run(*id);
+  d.cells = store.cells(*id);
+  d.workloads = store.workloads(*id);
+  d.events = store.events(*id);
+  d.summaries = analysis::summarize(d.cells, d.workloads, d.events);
+  return d;
+}
+
+}  // namespace gpumix::test

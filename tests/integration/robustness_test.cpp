@@ -1,0 +1,191 @@
+// Workloads that crash, hang, exit early, fail or ignore SIGTERM, and gpumix
+// itself interrupted or killed: statuses are recorded, the other workloads'
+// results are kept, and no process is left behind.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+
+#include "harness.hpp"
+#include "results.hpp"
+
+namespace gpumix::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+void expect_all_gone(const std::vector<pid_t>& pids) {
+  ASSERT_FALSE(pids.empty());
+  for (pid_t p : pids) EXPECT_TRUE(eventually([&] { return !alive(p); }, 2s)) << "process " << p << " was left running";
+}
+
+TEST(Robustness, CrashTimeoutEarlyExitAndFailureAreRecordedAndTheRestKept) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"yaml(cell_duration: 3s
+stop_grace: 1s
+modes: [timeslice]
+workloads:
+  - name: steady
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10"]
+  - name: crasher
+    command: [TESTLOAD, --iters, "0", --crash-after, "5"]
+  - name: hanger
+    command: [TESTLOAD, --hang]
+    timeout: 1s
+  - name: quitter
+    command: [TESTLOAD, --iters, "3"]
+  - name: failer
+    command: [TESTLOAD, --iters, "0", --fail-after, "4", --error-msg, "CUDA out of memory (simulated)"]
+)yaml");
+  auto r = gpumix({"run", "mix.yaml"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1) << "failed workloads make the run exit 1\n" << r.err;
+  auto d = latest_run(dir / "results");
+  EXPECT_EQ(d.run.status, "completed");
+  EXPECT_EQ(d.cell("timeslice-r1").status, "degraded");
+  EXPECT_NE(d.cell("timeslice-r1").error.find("crasher: crashed"), std::string::npos);
+
+  const auto& steady = d.summary("timeslice-r1", "steady");
+  EXPECT_EQ(steady.status, "ok");
+  EXPECT_GT(steady.iterations, 100);
+
+  const auto& crasher = d.summary("timeslice-r1", "crasher");
+  EXPECT_EQ(crasher.status, "crashed");
+  EXPECT_EQ(crasher.signal, SIGSEGV);
+  EXPECT_NE(crasher.reason.find("SIGSEGV"), std::string::npos);
+  EXPECT_EQ(crasher.iterations, 5);  // what it reported before crashing is kept
+
+  const auto& hanger = d.summary("timeslice-r1", "hanger");
+  EXPECT_EQ(hanger.status, "timeout");
+  EXPECT_NE(hanger.reason.find("timeout of 1s"), std::string::npos) << hanger.reason;
+  // A hung process does not act on SIGTERM either: killed after the grace.
+  EXPECT_NE(hanger.reason.find("killed after ignoring SIGTERM"), std::string::npos) << hanger.reason;
+  EXPECT_NEAR(hanger.wall_s, 2.0, 0.4);
+
+  const auto& quitter = d.summary("timeslice-r1", "quitter");
+  EXPECT_EQ(quitter.status, "early_exit");
+  EXPECT_EQ(quitter.exit_code, 0);
+  EXPECT_NE(quitter.reason.find("before its stop condition"), std::string::npos);
+
+  const auto& failer = d.summary("timeslice-r1", "failer");
+  EXPECT_EQ(failer.status, "failed");
+  EXPECT_EQ(failer.exit_code, 3);
+  EXPECT_NE(failer.reason.find("CUDA out of memory (simulated)"), std::string::npos) << failer.reason;
+}
+
+TEST(Robustness, SigtermIgnoringWorkloadAndItsChildrenAreKilled) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 1s
+stop_grace: 500ms
+modes: [timeslice]
+workloads:
+  - name: stubborn
+    command: [TESTLOAD, --iters, "0", --ignore-sigterm, --spawn-child, --spawn-daemon, --pid-file, stubborn.pids]
+)");
+  auto r = gpumix({"run", "mix.yaml"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  auto s = latest_run(dir / "results").summary("timeslice-r1", "stubborn");
+  EXPECT_EQ(s.status, "killed");
+  EXPECT_EQ(s.signal, SIGKILL);
+  EXPECT_NEAR(s.wall_s, 1.5, 0.4);  // cell end + grace
+  auto pids = read_pids(dir / "stubborn.pids");
+  EXPECT_EQ(pids.size(), 3u);  // itself, a child in its group, a child that left the group
+  expect_all_gone(pids);
+}
+
+// SIGINT and SIGTERM to gpumix: everything stops within seconds, the run is
+// marked interrupted and stays readable.
+class Interrupt : public ::testing::TestWithParam<int> {};
+
+TEST_P(Interrupt, StopsEveryChildAndMarksTheRunInterrupted) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 60s
+stop_grace: 2s
+modes: [exclusive, timeslice]
+workloads:
+  - name: a
+    command: [TESTLOAD, --iters, "0", --spawn-child, --pid-file, a.pids]
+  - name: b
+    command: [TESTLOAD, --iters, "0", --spawn-daemon, --pid-file, b.pids]
+)");
+  Background g({"run", "mix.yaml", "--modes", "timeslice"}, dir.path());
+  ASSERT_TRUE(eventually([&] { return read_pids(dir / "a.pids").size() == 2 && read_pids(dir / "b.pids").size() == 2; }, 10s))
+      << g.output();
+  std::this_thread::sleep_for(300ms);  // let some metrics arrive
+  const auto t0 = std::chrono::steady_clock::now();
+  g.signal(GetParam());
+  auto rc = g.wait(8s);
+  ASSERT_TRUE(rc.has_value()) << "gpumix did not stop within 8 s\n" << g.output();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_EQ(*rc, 130);
+  auto pids = read_pids(dir / "a.pids");
+  auto more = read_pids(dir / "b.pids");
+  pids.insert(pids.end(), more.begin(), more.end());
+  expect_all_gone(pids);
+
+  auto d = latest_run(dir / "results");
+  EXPECT_EQ(d.run.status, "interrupted");
+  EXPECT_EQ(d.cell("timeslice-r1").status, "interrupted");
+  EXPECT_EQ(d.summary("timeslice-r1", "a").status, "interrupted");
+  EXPECT_GT(d.summary("timeslice-r1", "a").iterations, 5);  // measured before the signal: kept
+  auto show = gpumix({"show"}, dir.path());
+  EXPECT_EQ(show.exit_code, 0);
+  EXPECT_NE(show.out.find("interrupted"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, Interrupt, ::testing::Values(SIGINT, SIGTERM),
+                         [](const auto& info) { return info.param == SIGINT ? std::string("SIGINT") : std::string("SIGTERM"); });
+
+TEST(Robustness, SecondSigintKillsAtOnce) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 60s
+stop_grace: 60s
+modes: [timeslice]
+workloads:
+  - name: stubborn
+    command: [TESTLOAD, --iters, "0", --ignore-sigterm, --pid-file, s.pids]
+)");
+  Background g({"run", "mix.yaml"}, dir.path());
+  ASSERT_TRUE(eventually([&] { return !read_pids(dir / "s.pids").empty(); }, 10s)) << g.output();
+  g.signal(SIGINT);
+  EXPECT_FALSE(g.wait(700ms).has_value()) << "the first SIGINT waits for the grace period";
+  g.signal(SIGINT);
+  auto rc = g.wait(3s);
+  ASSERT_TRUE(rc.has_value()) << g.output();
+  EXPECT_EQ(*rc, 130);
+  expect_all_gone(read_pids(dir / "s.pids"));
+  EXPECT_EQ(latest_run(dir / "results").summary("timeslice-r1", "stubborn").status, "interrupted");
+}
+
+TEST(Robustness, KilledGpumixLeavesNoWorkloadAndLosesNoMeasurement) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 60s
+modes: [timeslice]
+workloads:
+  - name: a
+    command: [TESTLOAD, --iters, "0", --interval-ms, "5", --spawn-child, --spawn-daemon, --pid-file, a.pids]
+)");
+  Background g({"run", "mix.yaml"}, dir.path());
+  ASSERT_TRUE(eventually([&] { return read_pids(dir / "a.pids").size() == 3; }, 10s)) << g.output();
+  std::this_thread::sleep_for(500ms);
+  g.signal(SIGKILL);
+  ASSERT_TRUE(g.wait(2s).has_value());
+  expect_all_gone(read_pids(dir / "a.pids"));
+
+  // Every iteration it reported before the kill is in the database.
+  auto d = latest_run(dir / "results");
+  EXPECT_EQ(d.run.status, "running");
+  EXPECT_GT(d.summary("timeslice-r1", "a").iterations, 20);
+  // The next gpumix in this results folder marks the run interrupted.
+  dir.write("quick.yaml", R"(cell_duration: 1s
+modes: [timeslice]
+workloads:
+  - name: q
+    command: [TESTLOAD, --iters, "0"]
+)");
+  ASSERT_EQ(gpumix({"run", "quick.yaml"}, dir.path()).exit_code, 0);
+  auto store = store::Store::open_existing(dir / "results");
+  EXPECT_EQ(store.run(d.run.id)->status, "interrupted");
+}
+
+}  // namespace
+}  // namespace gpumix::test

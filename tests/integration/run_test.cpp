@@ -1,0 +1,276 @@
+// gpumix run, show, export, ls and validate on real child processes.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "harness.hpp"
+#include "results.hpp"
+
+namespace gpumix::test {
+namespace {
+
+const char* kTwoWorkloads = R"(name: pair
+seed: 7
+cell_duration: 2s
+stop_grace: 1s
+modes: [exclusive, timeslice]
+workloads:
+  - name: train
+    command: [TESTLOAD, --iters, "0", --interval-ms, "20", --samples, "8", --ready-after, "3"]
+    role: training
+  - name: server
+    command: [TESTLOAD, --iters, "0", --interval-ms, "5", --latency-ms, "4"]
+    role: server
+    slo: {p99: 50ms}
+)";
+
+TEST(Run, StoresEveryCellWorkloadAndEvent) {
+  ScratchDir dir;
+  dir.write("mix.yaml", kTwoWorkloads);
+  auto r = gpumix({"run", "mix.yaml"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("no NVIDIA GPU found"), std::string::npos) << "the CPU fallback must be said clearly";
+
+  auto d = latest_run(dir / "results");
+  EXPECT_EQ(d.run.status, "completed");
+  EXPECT_EQ(d.run.mix_name, "pair");
+  EXPECT_NE(d.run.mix_yaml.find("name: pair"), std::string::npos);
+  EXPECT_EQ(d.run.mix_sha256.size(), 64u);
+  auto env = nlohmann::json::parse(d.run.environment_json);
+  EXPECT_FALSE(env["host"].get<std::string>().empty());
+  EXPECT_TRUE(env.contains("cpu_model"));
+  ASSERT_EQ(d.cells.size(), 3u);
+  EXPECT_EQ(d.cells[0].label, "baseline-train");
+  EXPECT_EQ(d.cells[1].label, "baseline-server");
+  EXPECT_EQ(d.cells[2].label, "timeslice-r1");
+  for (const auto& c : d.cells) EXPECT_EQ(c.status, "ok") << c.label;
+
+  const auto& train = d.summary("timeslice-r1", "train");
+  EXPECT_EQ(train.status, "ok");
+  EXPECT_TRUE(train.reported_ready);
+  EXPECT_TRUE(train.reported_done);  // it got SIGTERM at the cell's end and finished cleanly
+  ASSERT_TRUE(train.throughput);
+  // 8 samples per ~20 ms step: about 400 samples/s (sleep overshoot lowers it).
+  EXPECT_GT(*train.throughput, 250);
+  EXPECT_LT(*train.throughput, 410);
+  EXPECT_GT(train.peak_rss_kb, 0);
+  EXPECT_NEAR(train.wall_s, 2.0, 0.5);
+
+  const auto& server = d.summary("timeslice-r1", "server");
+  EXPECT_GT(server.requests, 100);
+  ASSERT_EQ(server.slos.size(), 1u);
+  EXPECT_TRUE(server.slos[0].met);
+
+  // The timeslice cell's evidence: both workloads alive together, separately.
+  auto ev = nlohmann::json::parse(d.cell("timeslice-r1").evidence_json);
+  EXPECT_EQ(ev["alive"], 2);
+  EXPECT_EQ(ev["separate_processes"], true);
+  auto base = nlohmann::json::parse(d.cell("baseline-train").evidence_json);
+  EXPECT_EQ(base["alone"], true);
+
+  // stdout/stderr of every workload are files in the run folder.
+  for (const auto& w : d.workloads) EXPECT_TRUE(std::filesystem::exists(w.stdout_path)) << w.stdout_path;
+}
+
+TEST(Run, ShowExportAndLsAgreeWithTheDatabase) {
+  ScratchDir dir;
+  dir.write("mix.yaml", kTwoWorkloads);
+  ASSERT_EQ(gpumix({"run", "mix.yaml", "--modes", "timeslice"}, dir.path()).exit_code, 0);
+  auto d = latest_run(dir / "results");
+
+  auto show = gpumix({"show", "--format", "json"}, dir.path());
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  auto rows = nlohmann::json::parse(show.out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["workload"], "train");
+  EXPECT_EQ(rows[0]["iters"], d.summary("timeslice-r1", "train").iterations);
+  EXPECT_DOUBLE_EQ(rows[1]["lat_p99_ms"].get<double>(), *d.summary("timeslice-r1", "server").latency_p99);
+
+  auto text = gpumix({"show", std::to_string(d.run.id)}, dir.path());
+  ASSERT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("timeslice-r1"), std::string::npos);
+  EXPECT_NE(text.out.find("status completed"), std::string::npos);
+
+  auto exported = gpumix({"export", "latest", "--format", "json"}, dir.path());
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  auto doc = nlohmann::json::parse(exported.out);
+  EXPECT_EQ(doc["schema_version"], store::kSchemaVersion);
+  EXPECT_EQ(doc["events"].size(), d.events.size());
+  EXPECT_EQ(doc["workloads"].size(), 2u);
+  EXPECT_EQ(doc["run"]["plan"]["modes"], nlohmann::json({"timeslice"}));
+  EXPECT_TRUE(doc["cells"][0]["evidence"].is_object());
+
+  ScratchDir out;
+  auto csv = gpumix({"export", "--format", "csv", "--table", "events", "-o", (out / "events.csv").string()}, dir.path());
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  std::ifstream in(out / "events.csv");
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header, "workload_id,t_ns,ev,n,ms,data");
+  size_t lines = 0;
+  for (std::string l; std::getline(in, l);) ++lines;
+  EXPECT_GE(lines, d.events.size());  // JSON fields with commas are quoted, not split
+
+  auto ls = gpumix({"ls", "--format", "csv"}, dir.path());
+  ASSERT_EQ(ls.exit_code, 0);
+  EXPECT_NE(ls.out.find(",pair,completed,1,"), std::string::npos) << ls.out;
+}
+
+TEST(Run, WorkloadThatReportsNothingGetsWallTimeExitAndRss) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 5s
+modes: [timeslice]
+workloads:
+  - name: quiet
+    command: [sh, -c, "sleep 0.3"]
+    stop: completion
+)");
+  ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
+  auto d = latest_run(dir / "results");
+  const auto& q = d.summary("timeslice-r1", "quiet");
+  EXPECT_EQ(q.status, "ok");
+  EXPECT_EQ(q.exit_code, 0);
+  EXPECT_NEAR(q.wall_s, 0.3, 0.25);
+  EXPECT_GT(q.peak_rss_kb, 0);
+  EXPECT_EQ(q.iterations, 0);
+  // The cell ends when its last workload does, not at cell_duration.
+  EXPECT_LT(d.cell("timeslice-r1").ended_ns - d.cell("timeslice-r1").started_ns, 3'000'000'000);
+}
+
+TEST(Run, EnvironmentWorkdirAndShellReachTheWorkload) {
+  ScratchDir dir;
+  std::filesystem::create_directories(dir / "work");
+  dir.write("mix.yaml", R"(cell_duration: 5s
+seed: 11
+modes: [timeslice]
+env: {FOO: from-mix, BAR: mix}
+workloads:
+  - name: probe
+    shell: true
+    command: 'echo "$FOO $BAR $GPUMIX_WORKLOAD $GPUMIX_CELL $GPUMIX_MODE $GPUMIX_SEED" > out.txt; pwd >> out.txt'
+    workdir: work
+    env: {FOO: from-workload}
+    stop: completion
+)");
+  ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
+  std::ifstream in(dir / "work" / "out.txt");
+  std::string vars, pwd;
+  std::getline(in, vars);
+  std::getline(in, pwd);
+  std::istringstream fields(vars);
+  std::string foo, bar, workload, cell, mode, seed;
+  fields >> foo >> bar >> workload >> cell >> mode >> seed;
+  EXPECT_EQ(foo, "from-workload");
+  EXPECT_EQ(bar, "mix");
+  EXPECT_EQ(workload, "probe");
+  EXPECT_EQ(cell, "timeslice-r1");
+  EXPECT_EQ(mode, "timeslice");
+  EXPECT_FALSE(seed.empty());
+  EXPECT_EQ(std::filesystem::canonical(pwd), std::filesystem::canonical(dir / "work"));
+}
+
+TEST(Run, IterationStopConditionEndsTheWorkload) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 20s
+modes: [timeslice]
+workloads:
+  - name: steps
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10"]
+    stop: {iterations: 25}
+)");
+  ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
+  auto s = latest_run(dir / "results").summary("timeslice-r1", "steps");
+  EXPECT_EQ(s.status, "ok");
+  EXPECT_GE(s.iterations, 25);
+  EXPECT_LE(s.iterations, 27);  // the step in flight when SIGTERM arrives may finish
+  EXPECT_LT(s.wall_s, 5);
+}
+
+TEST(Run, StartAfterWaitsForTheOthersReady) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 3s
+modes: [timeslice]
+workloads:
+  - name: server
+    command: [TESTLOAD, --iters, "0", --interval-ms, "20", --ready-after, "15"]
+    role: server
+  - name: client
+    command: [TESTLOAD, --iters, "0"]
+    start_after: server
+)");
+  ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
+  auto d = latest_run(dir / "results");
+  int64_t ready_ns = 0;
+  for (const auto& e : d.events)
+    if (e.workload_id == d.workload("timeslice-r1", "server").id && e.ev == "ready") ready_ns = e.t_ns;
+  ASSERT_GT(ready_ns, 0);
+  EXPECT_GE(d.workload("timeslice-r1", "client").started_ns, ready_ns);
+  EXPECT_GE(d.workload("timeslice-r1", "client").started_ns - d.workload("timeslice-r1", "server").started_ns,
+            250'000'000);  // 15 steps of 20 ms
+}
+
+TEST(Run, MalformedMetricLinesAreKeptAndCounted) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 5s
+modes: [timeslice]
+workloads:
+  - name: sloppy
+    command: [TESTLOAD, --iters, "3", --malformed]
+    stop: completion
+)");
+  ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
+  auto s = latest_run(dir / "results").summary("timeslice-r1", "sloppy");
+  EXPECT_EQ(s.malformed, 2);
+  EXPECT_EQ(s.iterations, 3);
+}
+
+TEST(Validate, GoodMixIsOkAndBadMixExits2WithPlace) {
+  ScratchDir dir;
+  dir.write("good.yaml", kTwoWorkloads);
+  auto ok = gpumix({"validate", "good.yaml"}, dir.path());
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("ok: 2 workload(s)"), std::string::npos) << ok.out;
+
+  dir.write("bad.yaml", R"(modes: [timeslice]
+workloads:
+  - name: a
+    command: [TESTLOAD]
+    mps: {sm_percent: 150}
+)");
+  auto bad = gpumix({"validate", "bad.yaml"}, dir.path());
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("bad.yaml:5:23: workloads[0].mps.sm_percent: must be between 1 and 100, got 150"),
+            std::string::npos)
+      << bad.err;
+
+  // run refuses it too, before creating anything.
+  auto run = gpumix({"run", "bad.yaml"}, dir.path());
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir / "results"));
+}
+
+TEST(Cli, BadArgumentsAndUnknownRunsExit2) {
+  ScratchDir dir;
+  dir.write("mix.yaml", kTwoWorkloads);
+  EXPECT_EQ(gpumix({"run"}, dir.path()).exit_code, 2);
+  EXPECT_EQ(gpumix({"run", "missing.yaml"}, dir.path()).exit_code, 2);
+  EXPECT_EQ(gpumix({"run", "mix.yaml", "--modes", "warp"}, dir.path()).exit_code, 2);
+  EXPECT_EQ(gpumix({"run", "mix.yaml", "--cell-duration", "-3s"}, dir.path()).exit_code, 2);
+  auto no_db = gpumix({"show"}, dir.path());
+  EXPECT_EQ(no_db.exit_code, 2);
+  EXPECT_NE(no_db.err.find("no results database"), std::string::npos);
+  EXPECT_EQ(gpumix({"frobnicate"}, dir.path()).exit_code, 2);
+  EXPECT_EQ(gpumix({"--help"}, dir.path()).exit_code, 0);
+
+  ASSERT_EQ(gpumix({"run", "mix.yaml", "--modes", "timeslice", "--cell-duration", "1s"}, dir.path()).exit_code, 0);
+  auto unknown = gpumix({"show", "42"}, dir.path());
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("no run 42"), std::string::npos) << unknown.err;
+  EXPECT_EQ(gpumix({"show", "abc"}, dir.path()).exit_code, 2);
+  EXPECT_EQ(gpumix({"export", "--format", "xml"}, dir.path()).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace gpumix::test

@@ -1,0 +1,65 @@
+#include <gtest/gtest.h>
+
+#include "gpumix/run/plan.hpp"
+#include "gpumix/run/runner.hpp"
+
+namespace gpumix::run {
+namespace {
+
+spec::Mix mix_with(std::vector<std::string> modes, int repeats, int workloads) {
+  spec::Mix m;
+  m.modes = std::move(modes);
+  m.repeats = repeats;
+  for (int i = 0; i < workloads; ++i) {
+    spec::Workload w;
+    w.name = "w" + std::to_string(i);
+    m.workloads.push_back(w);
+  }
+  return m;
+}
+
+TEST(Plan, BaselinesFirstThenModesInterleavedPerRepeat) {
+  auto plan = make_plan(mix_with({"exclusive", "timeslice", "mps"}, 2, 3));
+  std::vector<std::string> labels;
+  for (const auto& c : plan) labels.push_back(c.label);
+  EXPECT_EQ(labels, (std::vector<std::string>{"baseline-w0", "baseline-w1", "baseline-w2", "timeslice-r1", "mps-r1",
+                                              "timeslice-r2", "mps-r2"}));
+  for (size_t i = 0; i < plan.size(); ++i) EXPECT_EQ(plan[i].index, static_cast<int>(i));
+  EXPECT_TRUE(plan[1].baseline);
+  EXPECT_EQ(plan[1].mode, "exclusive");
+  EXPECT_EQ(plan[1].workloads, std::vector<size_t>{1});
+  EXPECT_EQ(plan[1].repeat, 0);
+  EXPECT_FALSE(plan[5].baseline);
+  EXPECT_EQ(plan[5].repeat, 2);
+  EXPECT_EQ(plan[5].workloads, (std::vector<size_t>{0, 1, 2}));
+}
+
+TEST(Plan, NoExclusiveMeansNoBaselines) {
+  auto plan = make_plan(mix_with({"timeslice"}, 3, 2));
+  ASSERT_EQ(plan.size(), 3u);
+  for (const auto& c : plan) EXPECT_FALSE(c.baseline);
+}
+
+TEST(Plan, ExclusiveOnlyIsBaselinesOnlyWhateverTheRepeats) {
+  auto plan = make_plan(mix_with({"exclusive"}, 5, 2));
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[0].label, "baseline-w0");
+}
+
+TEST(Plan, WorkloadSeedIsStableAndDiffersByName) {
+  EXPECT_EQ(workload_seed(42, "train"), workload_seed(42, "train"));
+  EXPECT_NE(workload_seed(42, "train"), workload_seed(42, "serve"));
+  EXPECT_NE(workload_seed(42, "train"), workload_seed(43, "train"));
+  // Fits in a signed 64-bit integer (environment variables, torch seeds).
+  EXPECT_LE(workload_seed(~0ull, "x"), static_cast<uint64_t>(INT64_MAX));
+}
+
+TEST(Plan, SuccessStatuses) {
+  EXPECT_TRUE(is_success_status("ok"));
+  EXPECT_TRUE(is_success_status("stopped"));
+  for (const char* s : {"failed", "crashed", "timeout", "early_exit", "killed", "interrupted", "not_started"})
+    EXPECT_FALSE(is_success_status(s)) << s;
+}
+
+}  // namespace
+}  // namespace gpumix::run

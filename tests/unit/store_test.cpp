@@ -1,0 +1,169 @@
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "gpumix/store/store.hpp"
+#include "gpumix/util/errors.hpp"
+
+namespace gpumix::store {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("gpumix-store-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Reads one value with the sqlite3 C API directly, as another tool would.
+  std::string query(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2((dir_ / kDatabaseName).c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(StoreTest, CreatesWalDatabaseWithSchemaVersion) {
+  auto s = Store::open(dir_);
+  EXPECT_TRUE(std::filesystem::exists(dir_ / kDatabaseName));
+  EXPECT_EQ(query("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(query("SELECT value FROM meta WHERE key='schema_version'"), std::to_string(kSchemaVersion));
+}
+
+TEST_F(StoreTest, RoundTripsARun) {
+  auto s = Store::open(dir_);
+  RunRow r;
+  r.mix_name = "mix";
+  r.mix_yaml = "name: mix\n";
+  r.mix_sha256 = "abc";
+  r.started_ns = 123;
+  r.host = "h";
+  r.gpumix_pid = ::getpid();
+  r.environment_json = R"({"host":"h"})";
+  r.plan_json = "{}";
+  auto run_id = s.begin_run(r);
+  CellRow c;
+  c.run_id = run_id;
+  c.index = 0;
+  c.label = "baseline-a";
+  c.mode = "exclusive";
+  c.baseline = true;
+  auto cell_id = s.begin_cell(c);
+  WorkloadRow w;
+  w.cell_id = cell_id;
+  w.name = "a";
+  w.role = "training";
+  w.argv_json = R"(["x"])";
+  w.slo_json = "[]";
+  w.id = s.add_workload(w);
+  s.workload_started(w.id, 4242, 1000);
+  s.add_events({{w.id, 1100, "iter", 8, 1.5, R"({"ev":"iter","n":8})"}, {w.id, 1200, "done", {}, {}, "{}"}});
+  w.status = "ok";
+  w.exit_code = 0;
+  w.ended_ns = 2000;
+  w.peak_rss_kb = 77;
+  s.workload_finished(w);
+  s.set_evidence(cell_id, R"({"alone":true})");
+  s.end_cell(cell_id, "ok", "");
+  s.end_run(run_id, "completed");
+
+  auto runs = s.runs();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].status, "completed");
+  EXPECT_EQ(runs[0].mix_yaml, "name: mix\n");
+  EXPECT_GT(runs[0].ended_ns, 0);
+  auto cells = s.cells(run_id);
+  ASSERT_EQ(cells.size(), 1u);
+  EXPECT_TRUE(cells[0].baseline);
+  EXPECT_EQ(cells[0].evidence_json, R"({"alone":true})");
+  auto ws = s.workloads(run_id);
+  ASSERT_EQ(ws.size(), 1u);
+  EXPECT_EQ(ws[0].pid, 4242);
+  EXPECT_EQ(ws[0].exit_code, 0);
+  EXPECT_FALSE(ws[0].signal.has_value());
+  EXPECT_EQ(ws[0].peak_rss_kb, 77);
+  auto evs = s.events(run_id);
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0].n, 8);
+  EXPECT_DOUBLE_EQ(*evs[0].ms, 1.5);
+  EXPECT_FALSE(evs[1].n.has_value());
+  EXPECT_EQ(s.latest_run_id(), run_id);
+}
+
+TEST_F(StoreTest, EventsAreVisibleToOtherReadersImmediately) {
+  auto s = Store::open(dir_);
+  RunRow r;
+  auto run_id = s.begin_run(r);
+  CellRow c;
+  c.run_id = run_id;
+  auto cell_id = s.begin_cell(c);
+  WorkloadRow w;
+  w.cell_id = cell_id;
+  w.slo_json = "[]";
+  w.id = s.add_workload(w);
+  s.add_events({{w.id, 1, "ready", {}, {}, "{}"}});
+  // A separate connection (another process would be the same) sees it now.
+  EXPECT_EQ(query("SELECT count(*) FROM events"), "1");
+}
+
+TEST_F(StoreTest, StaleRunsOfDeadGpumixAreMarkedInterrupted) {
+  auto s = Store::open(dir_);
+  RunRow dead;
+  dead.host = [] {
+    char h[256] = {};
+    ::gethostname(h, sizeof h - 1);
+    return std::string(h);
+  }();
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int st;
+  ::waitpid(child, &st, 0);
+  dead.gpumix_pid = child;  // exited: no gpumix behind this run
+  auto dead_id = s.begin_run(dead);
+  RunRow live = dead;
+  live.gpumix_pid = ::getpid();
+  auto live_id = s.begin_run(live);
+  EXPECT_EQ(s.mark_stale_runs(), 1);
+  EXPECT_EQ(s.run(dead_id)->status, "interrupted");
+  EXPECT_EQ(s.run(live_id)->status, "running");
+}
+
+TEST_F(StoreTest, OpenExistingRejectsMissingAndForeignFiles) {
+  EXPECT_THROW(Store::open_existing(dir_), InputError);
+  std::filesystem::create_directories(dir_);
+  sqlite3* db = nullptr;
+  sqlite3_open((dir_ / kDatabaseName).c_str(), &db);
+  sqlite3_exec(db, "CREATE TABLE other(x)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  try {
+    Store::open_existing(dir_);
+    FAIL() << "a database without gpumix's schema was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a gpumix results database"), std::string::npos);
+  }
+}
+
+TEST_F(StoreTest, RefusesANewerSchemaVersion) {
+  { auto s = Store::open(dir_); }
+  sqlite3* db = nullptr;
+  sqlite3_open((dir_ / kDatabaseName).c_str(), &db);
+  sqlite3_exec(db, "UPDATE meta SET value='99' WHERE key='schema_version'", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  EXPECT_THROW(Store::open(dir_), RunError);
+}
+
+}  // namespace
+}  // namespace gpumix::store

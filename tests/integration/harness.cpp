@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "gpumix/util/procfs.hpp"
 #include "gpumix/util/subprocess.hpp"
 
 namespace gpumix::test {
@@ -88,14 +89,6 @@ std::string Background::output() const {
   std::stringstream s;
   s << std::ifstream(out_).rdbuf() << std::ifstream(err_).rdbuf();
   return s.str();
-}
-
-bool alive(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' && line[close + 2] != 'X';
 }
 
 std::vector<pid_t> read_pids(const std::filesystem::path& file) {

@@ -59,8 +59,6 @@ class Background {
   std::optional<int> exit_;
 };
 
-// Alive and not a zombie.
-bool alive(pid_t pid);
 // Every pid listed in the file (one per line).
 std::vector<pid_t> read_pids(const std::filesystem::path& file);
 // Polls `pred` every 20 ms until it is true or `timeout` passes.

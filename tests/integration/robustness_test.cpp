@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "gpumix/util/procfs.hpp"
 #include "harness.hpp"
 #include "results.hpp"
 
@@ -16,7 +17,7 @@ using namespace std::chrono_literals;
 
 void expect_all_gone(const std::vector<pid_t>& pids) {
   ASSERT_FALSE(pids.empty());
-  for (pid_t p : pids) EXPECT_TRUE(eventually([&] { return !alive(p); }, 2s)) << "process " << p << " was left running";
+  for (pid_t p : pids) EXPECT_TRUE(eventually([&] { return !process_alive(p); }, 2s)) << "process " << p << " was left running";
 }
 
 TEST(Robustness, CrashTimeoutEarlyExitAndFailureAreRecordedAndTheRestKept) {

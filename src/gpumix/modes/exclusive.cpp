@@ -1,4 +1,3 @@
-// exclusive: the baseline. One workload has the GPU to itself.
 #include "gpumix/modes/exclusive.hpp"
 
 #include "gpumix/modes/process_evidence.hpp"
@@ -15,10 +14,11 @@ std::map<std::string, std::string> ExclusiveMode::env_for(const spec::Workload&)
 
 nlohmann::json ExclusiveMode::evidence(const std::vector<RunningProcess>& running) {
   auto e = process_evidence(running);
-  e["alone"] = running.size() == 1;
+  add_gpu_evidence(e, running, nvml_);
+  e["alone"] = running.size() == 1 && (!e["gpu"].value("available", false) || e["gpu"]["other_pids"].empty());
   return e;
 }
 
-void ExclusiveMode::teardown() noexcept {}
+nlohmann::json ExclusiveMode::teardown() noexcept { return nullptr; }
 
 }  // namespace gpumix::modes

@@ -2,7 +2,8 @@
 // setup() before the first workload starts, env_for() for each workload,
 // evidence() while they all run, and teardown() on every path out of the
 // cell (ModeSession guarantees it). A mode that cannot be used on this
-// machine throws ModeUnavailable from setup() with the reason and the fix.
+// machine throws ModeUnavailable from setup() with the reason and the fix:
+// its cells are skipped, not failed.
 #pragma once
 
 #include <sys/types.h>
@@ -43,20 +44,39 @@ class Mode {
   virtual std::map<std::string, std::string> env_for(const spec::Workload& workload) const = 0;
   // Proof that the mode took effect, taken while `running` all run.
   virtual nlohmann::json evidence(const std::vector<RunningProcess>& running) = 0;
-  // Undoes setup(); idempotent; never throws.
-  virtual void teardown() noexcept = 0;
+  // Undoes setup(), also after a setup() that threw; idempotent; never
+  // throws. Returns what it did (stored with the cell's evidence).
+  virtual nlohmann::json teardown() noexcept = 0;
 };
 
-// Calls teardown() when the cell ends, however it ends.
+// Runs setup() now and teardown() when the cell ends, however it ends.
 class ModeSession {
  public:
-  ModeSession(Mode& mode, const CellContext& cell) : mode_(mode) { mode_.setup(cell); }
-  ~ModeSession() { mode_.teardown(); }
+  ModeSession(Mode& mode, const CellContext& cell) : mode_(mode) {
+    try {
+      mode_.setup(cell);
+    } catch (...) {
+      mode_.teardown();  // a half-done setup (a started daemon) is undone too
+      throw;
+    }
+  }
+  ~ModeSession() { finish(); }
   ModeSession(const ModeSession&) = delete;
   ModeSession& operator=(const ModeSession&) = delete;
 
+  // Tears down now (once) and returns the mode's report.
+  nlohmann::json finish() noexcept {
+    if (!done_) {
+      done_ = true;
+      report_ = mode_.teardown();
+    }
+    return report_;
+  }
+
  private:
   Mode& mode_;
+  bool done_ = false;
+  nlohmann::json report_;
 };
 
 }  // namespace gpumix::modes

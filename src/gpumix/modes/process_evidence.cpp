@@ -1,26 +1,14 @@
 #include "gpumix/modes/process_evidence.hpp"
 
-#include <signal.h>
-
-#include <cerrno>
-#include <fstream>
+#include <algorithm>
 #include <set>
-#include <string>
+
+#include "gpumix/util/procfs.hpp"
+#ifdef GPUMIX_HAS_NVML
+#include "gpumix/gpu/nvml.hpp"
+#endif
 
 namespace gpumix::modes {
-namespace {
-
-// Alive and not a zombie.
-bool process_alive(pid_t pid) {
-  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  auto close = line.rfind(')');
-  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
-}
-
-}  // namespace
 
 nlohmann::json process_evidence(const std::vector<RunningProcess>& running) {
   nlohmann::json procs = nlohmann::json::array();
@@ -33,6 +21,54 @@ nlohmann::json process_evidence(const std::vector<RunningProcess>& running) {
     procs.push_back({{"workload", p.workload}, {"pid", p.pid}, {"alive", a}});
   }
   return {{"processes", procs}, {"alive", alive}, {"distinct_pids", pids.size() == running.size()}};
+}
+
+void add_gpu_evidence(nlohmann::json& evidence, const std::vector<RunningProcess>& running,
+                      const std::shared_ptr<gpu::Nvml>& nvml) {
+#ifdef GPUMIX_HAS_NVML
+  if (!nvml) {
+    evidence["gpu"] = {{"available", false}, {"reason", "NVML is not available on this machine"}};
+    return;
+  }
+  std::set<pid_t> compute, mps;
+  try {
+    for (int d = 0; d < nvml->device_count(); ++d) {
+      for (const auto& p : nvml->compute_processes(d)) compute.insert(static_cast<pid_t>(p.pid));
+      for (const auto& p : nvml->mps_compute_processes(d)) mps.insert(static_cast<pid_t>(p.pid));
+    }
+  } catch (const std::exception& e) {
+    evidence["gpu"] = {{"available", false}, {"reason", e.what()}};
+    return;
+  }
+  nlohmann::json workloads = nlohmann::json::array();
+  std::set<pid_t> claimed;
+  bool every_on_gpu = !running.empty(), separate = true;
+  for (const auto& r : running) {
+    std::vector<pid_t> on_gpu, on_mps;
+    for (pid_t p : with_descendants(r.pid)) {
+      if (compute.count(p)) on_gpu.push_back(p);
+      if (mps.count(p)) on_mps.push_back(p);
+    }
+    for (pid_t p : on_gpu) separate = claimed.insert(p).second && separate;
+    for (pid_t p : on_mps) claimed.insert(p);
+    every_on_gpu = every_on_gpu && (!on_gpu.empty() || !on_mps.empty());
+    workloads.push_back({{"workload", r.workload}, {"gpu_pids", on_gpu}, {"mps_pids", on_mps}});
+  }
+  std::vector<pid_t> others;
+  for (pid_t p : compute)
+    if (!claimed.count(p)) others.push_back(p);
+  evidence["gpu"] = {{"available", true},
+                     {"compute_pids", std::vector<pid_t>(compute.begin(), compute.end())},
+                     {"mps_pids", std::vector<pid_t>(mps.begin(), mps.end())},
+                     {"workloads", workloads},
+                     {"other_pids", others},
+                     {"every_workload_on_gpu", every_on_gpu},
+                     {"separate_gpu_processes", separate && every_on_gpu}};
+#else
+  (void)running;
+  (void)nvml;
+  evidence["gpu"] = {{"available", false}, {"reason", "gpumix was built without NVML support"}};
+#endif
 }
 
 }  // namespace gpumix::modes

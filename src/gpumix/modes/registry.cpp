@@ -1,18 +1,23 @@
 #include "gpumix/modes/registry.hpp"
 
 #include "gpumix/modes/exclusive.hpp"
+#include "gpumix/modes/mig.hpp"
+#include "gpumix/modes/mps.hpp"
 #include "gpumix/modes/timeslice.hpp"
 
 namespace gpumix::modes {
 
 const std::vector<std::string>& mode_names() {
-  static const std::vector<std::string> names = {"exclusive", "timeslice"};
+  static const std::vector<std::string> names = {"exclusive", "timeslice", "mps", "mps-split", "mig"};
   return names;
 }
 
-std::unique_ptr<Mode> make_mode(const std::string& name, const spec::Mix&) {
-  if (name == "exclusive") return std::make_unique<ExclusiveMode>();
-  if (name == "timeslice") return std::make_unique<TimesliceMode>();
+std::unique_ptr<Mode> make_mode(const std::string& name, const spec::Mix&, const ModeContext& context) {
+  if (name == "exclusive") return std::make_unique<ExclusiveMode>(context.nvml);
+  if (name == "timeslice") return std::make_unique<TimesliceMode>(context.nvml);
+  if (name == "mps") return std::make_unique<MpsMode>(MpsMode::Limits::from_mix, context);
+  if (name == "mps-split") return std::make_unique<MpsMode>(MpsMode::Limits::split_by_weight, context);
+  if (name == "mig") return std::make_unique<MigMode>(context.nvml);
   throw InputError("unknown mode '" + name + "'");
 }
 

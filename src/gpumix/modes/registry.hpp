@@ -6,12 +6,23 @@
 
 #include "gpumix/modes/mode.hpp"
 
+namespace gpumix::gpu {
+class Nvml;
+}
+
 namespace gpumix::modes {
 
-// The modes a mix may name, in the order the plan runs them.
+// What modes may use beyond the mix: the GPU (null without one) and the
+// run's token (processes a mode starts carry it, see run::OrphanGuard).
+struct ModeContext {
+  std::shared_ptr<gpu::Nvml> nvml;
+  std::string run_token;
+};
+
+// The modes a mix may name.
 const std::vector<std::string>& mode_names();
 
 // Throws InputError for an unknown name.
-std::unique_ptr<Mode> make_mode(const std::string& name, const spec::Mix& mix);
+std::unique_ptr<Mode> make_mode(const std::string& name, const spec::Mix& mix, const ModeContext& context);
 
 }  // namespace gpumix::modes

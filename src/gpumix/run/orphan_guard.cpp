@@ -1,6 +1,5 @@
 #include "gpumix/run/orphan_guard.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -8,11 +7,10 @@
 
 #include <cerrno>
 #include <chrono>
-#include <fstream>
-#include <iterator>
 #include <random>
 
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/procfs.hpp"
 
 namespace gpumix::run {
 
@@ -23,22 +21,8 @@ int kill_by_token(const std::string& variable, const std::string& token) {
   // Killing a process can re-parent its children; a few sweeps catch them.
   for (int sweep = 0; sweep < 8; ++sweep) {
     int found = 0;
-    DIR* d = ::opendir("/proc");
-    if (!d) break;
-    while (dirent* ent = ::readdir(d)) {
-      char* end = nullptr;
-      long pid = std::strtol(ent->d_name, &end, 10);
-      if (*end != '\0' || pid <= 0 || pid == self) continue;
-      std::ifstream env("/proc/" + std::string(ent->d_name) + "/environ", std::ios::binary);
-      std::string entry;
-      while (std::getline(env, entry, '\0')) {
-        if (entry == needle) {
-          if (::kill(static_cast<pid_t>(pid), SIGKILL) == 0) ++found;
-          break;
-        }
-      }
-    }
-    ::closedir(d);
+    for (pid_t pid : all_pids())
+      if (pid != self && environment_has(pid, needle) && ::kill(pid, SIGKILL) == 0) ++found;
     killed += found;
     if (found == 0) break;
     ::usleep(20000);

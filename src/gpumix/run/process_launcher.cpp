@@ -1,6 +1,5 @@
 #include "gpumix/run/process_launcher.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -14,9 +13,8 @@
 #include <fstream>
 
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/procfs.hpp"
 #include "gpumix/util/subprocess.hpp"
-
-extern char** environ;
 
 namespace gpumix::run {
 namespace {
@@ -79,14 +77,7 @@ std::unique_ptr<RunningWorkload> ProcessLauncher::start(const LaunchRequest& req
 
   // Everything the child needs is prepared before fork: after it, the child
   // may only make async-signal-safe calls.
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) {
-    std::string kv(*e);
-    auto eq = kv.find('=');
-    if (eq != std::string::npos && req.env.count(kv.substr(0, eq))) continue;
-    env_strings.push_back(std::move(kv));
-  }
-  for (const auto& [k, v] : req.env) env_strings.push_back(k + "=" + v);
+  std::vector<std::string> env_strings = merged_environment(req.env);
   std::vector<char*> envp, argv;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
@@ -159,25 +150,8 @@ namespace {
 std::vector<pid_t> adopted_children(const std::vector<pid_t>& keep) {
   const pid_t self = ::getpid();
   std::vector<pid_t> adopted;
-  if (DIR* d = ::opendir("/proc")) {
-    while (dirent* ent = ::readdir(d)) {
-      char* end = nullptr;
-      long pid = std::strtol(ent->d_name, &end, 10);
-      if (*end != '\0' || pid <= 0) continue;
-      std::ifstream stat("/proc/" + std::string(ent->d_name) + "/stat");
-      std::string line;
-      if (!std::getline(stat, line)) continue;
-      auto close = line.rfind(')');
-      if (close == std::string::npos) continue;
-      // Fields after the command: state ppid ...
-      char state = 0;
-      long ppid = 0;
-      if (std::sscanf(line.c_str() + close + 1, " %c %ld", &state, &ppid) != 2) continue;
-      if (ppid == self && std::find(keep.begin(), keep.end(), static_cast<pid_t>(pid)) == keep.end())
-        adopted.push_back(static_cast<pid_t>(pid));
-    }
-    ::closedir(d);
-  }
+  for (pid_t pid : all_pids())
+    if (parent_pid(pid) == self && std::find(keep.begin(), keep.end(), pid) == keep.end()) adopted.push_back(pid);
   return adopted;
 }
 

@@ -25,7 +25,7 @@ namespace gpumix::run {
 
 using Clock = std::chrono::steady_clock;
 
-bool is_success_status(const std::string& status) { return status == "ok" || status == "stopped"; }
+bool is_success_status(const std::string& status) { return status == "ok" || status == "stopped" || status == "skipped"; }
 
 uint64_t workload_seed(uint64_t mix_seed, const std::string& workload_name) {
   // FNV-1a over the mix seed's bytes and the name.
@@ -118,8 +118,8 @@ struct Runner::CellOutcome {
   int failed = 0;
 };
 
-Runner::Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher)
-    : mix_(mix), store_(store), launcher_(launcher), plan_(make_plan(mix)) {}
+Runner::Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher, std::shared_ptr<gpu::Nvml> nvml)
+    : mix_(mix), store_(store), launcher_(launcher), plan_(make_plan(mix)), nvml_(std::move(nvml)) {}
 
 RunResult Runner::run() {
   StopSignals signals;
@@ -145,6 +145,7 @@ RunResult Runner::run() {
 
   RunResult result;
   result.run_id = store_.begin_run(row);
+  for (auto* o : observers_) o->run_started(result.run_id);
   result.run_dir = mix_.results_dir / "runs" / (std::to_string(result.run_id) + "-" + timestamp_for_path());
   spdlog::info("run {}: mix '{}', {} cells, results in {}", result.run_id, mix_.name, plan_.size(),
                store_.path().string());
@@ -157,9 +158,11 @@ RunResult Runner::run() {
       ++result.cells_run;
     }
   } catch (const std::exception& e) {
+    for (auto* o : observers_) o->run_ended(result.run_id);
     store_.end_run(result.run_id, "failed", e.what());
     throw;
   }
+  for (auto* o : observers_) o->run_ended(result.run_id);
   result.status = signals.count() > 0 ? "interrupted" : "completed";
   store_.end_run(result.run_id, result.status,
                  signals.count() > 0 ? "stopped by " + signal_name(signals.last_signal()) : "");
@@ -179,6 +182,14 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
   cell_row.repeat = cell.repeat;
   cell_row.baseline = cell.baseline;
   const int64_t cell_id = store_.begin_cell(cell_row);
+  for (auto* o : observers_) o->cell_started(cell_id, cell.label);
+  struct CellEndNotice {  // on every way out of this function
+    std::vector<RunObserver*>& observers;
+    int64_t cell_id;
+    ~CellEndNotice() {
+      for (auto* o : observers) o->cell_ended(cell_id);
+    }
+  } cell_end_notice{observers_, cell_id};
   spdlog::info("cell {}/{} {}: {} workload(s), mode {}", cell.index + 1, plan_.size(), cell.label, cell.workloads.size(),
                cell.mode);
 
@@ -202,6 +213,8 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
   }
 
   auto finish_slot = [&](Slot& s, const std::string& status, const std::string& reason) {
+    if (s.phase == Phase::running || s.phase == Phase::stopping)
+      for (auto* o : observers_) o->workload_ended(cell_id, s.row.id);
     s.phase = Phase::done;
     s.row.status = status;
     s.row.reason = reason;
@@ -211,7 +224,7 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
                 reason.empty() ? "" : " - ", reason);
   };
 
-  auto mode = modes::make_mode(cell.mode, mix_);
+  auto mode = modes::make_mode(cell.mode, mix_, {nvml_, run_token_});
   modes::CellContext ctx{cell.label, cell_dir, {}};
   for (const auto& s : slots) ctx.workloads.push_back(s.spec);
 
@@ -219,6 +232,13 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
   std::unique_ptr<modes::ModeSession> session;
   try {
     session = std::make_unique<modes::ModeSession>(*mode, ctx);
+  } catch (const modes::ModeUnavailable& e) {
+    // The mode cannot exist on this machine (no GPU, MIG off, no MPS): skip.
+    for (auto& s : slots) finish_slot(s, "skipped", std::string("mode ") + cell.mode + " unavailable: " + e.what());
+    store_.end_cell(cell_id, "skipped", e.what());
+    spdlog::warn("cell {}: skipped: mode {} is unavailable: {}", cell.label, cell.mode, e.what());
+    outcome.status = "skipped";
+    return outcome;
   } catch (const std::exception& e) {
     for (auto& s : slots) finish_slot(s, "not_started", std::string("mode setup failed: ") + e.what());
     store_.end_cell(cell_id, "failed", e.what());
@@ -236,6 +256,7 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
   const auto cell_end = cell_start + mix_.cell_duration;
   const auto evidence_at = cell_start + mix_.cell_duration / 2;
   bool evidence_taken = false;
+  nlohmann::json evidence = nlohmann::json::object();
   bool interrupted = false;
   for (auto& s : slots) s.start_at = cell_start + s.spec->start_delay;
 
@@ -246,12 +267,12 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
     if (running.empty()) return;
     evidence_taken = true;
     try {
-      auto e = mode->evidence(running);
-      e["taken_after_s"] = std::chrono::duration<double>(Clock::now() - cell_start).count();
-      store_.set_evidence(cell_id, e.dump());
+      evidence = mode->evidence(running);
+      evidence["taken_after_s"] = std::chrono::duration<double>(Clock::now() - cell_start).count();
     } catch (const std::exception& e) {
-      store_.set_evidence(cell_id, nlohmann::json{{"error", e.what()}}.dump());
+      evidence = {{"error", e.what()}};
     }
+    store_.set_evidence(cell_id, evidence.dump());
   };
 
   auto request_stop = [&](Slot& s, StopCause cause) {
@@ -314,6 +335,7 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
     s.row.pid = s.proc->pid();
     s.row.started_ns = store::now_ns();
     store_.workload_started(s.row.id, s.row.pid, s.row.started_ns);
+    for (auto* o : observers_) o->workload_started(cell_id, s.row.id, s.spec->name, s.row.pid);
   };
 
   // Decides the status of an exited workload from why it stopped.
@@ -447,7 +469,11 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
     }
   }
 
-  session.reset();  // mode teardown, before sweeping up what it may have started
+  // Mode teardown, before sweeping up what it may have started.
+  if (auto report = session->finish(); !report.is_null()) {
+    evidence["teardown"] = report;
+    store_.set_evidence(cell_id, evidence.dump());
+  }
   if (int n = kill_adopted({guard_pid_}); n > 0) spdlog::warn("cell {}: killed {} orphaned process(es) left by workloads", cell.label, n);
 
   std::string failures;

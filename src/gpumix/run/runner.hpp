@@ -8,16 +8,21 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "gpumix/run/launcher.hpp"
+#include "gpumix/run/observer.hpp"
 #include "gpumix/run/plan.hpp"
 #include "gpumix/spec/mix.hpp"
 #include "gpumix/store/store.hpp"
 
 namespace gpumix {
 class StopSignals;
+namespace gpu {
+class Nvml;
 }
+}  // namespace gpumix
 
 namespace gpumix::run {
 
@@ -29,7 +34,8 @@ struct RunResult {
   std::filesystem::path run_dir;
 };
 
-// Statuses that mean the workload did what was asked of it.
+// Statuses that mean the workload did what was asked of it (or was skipped
+// because its mode cannot exist on this machine).
 bool is_success_status(const std::string& status);
 
 // The seed a workload gets (GPUMIX_SEED): stable across runs and platforms.
@@ -37,7 +43,10 @@ uint64_t workload_seed(uint64_t mix_seed, const std::string& workload_name);
 
 class Runner {
  public:
-  Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher);
+  // `nvml` (may be null: no GPU) is handed to the modes for their evidence.
+  Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher, std::shared_ptr<gpu::Nvml> nvml = nullptr);
+  // Observers are told about cells and workloads as they start and end.
+  void add_observer(RunObserver& observer) { observers_.push_back(&observer); }
   RunResult run();
 
  private:
@@ -48,6 +57,8 @@ class Runner {
   store::Store& store_;
   Launcher& launcher_;
   std::vector<Cell> plan_;
+  std::vector<RunObserver*> observers_;
+  std::shared_ptr<gpu::Nvml> nvml_;
   std::string run_token_;  // GPUMIX_RUN_TOKEN of this run's workloads (OrphanGuard)
   pid_t guard_pid_ = -1;
 };

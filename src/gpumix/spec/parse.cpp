@@ -488,7 +488,7 @@ void check_workloads(Ctx& ctx, const YAML::Node& list, Mix& mix) {
         ctx.error(list[i]["start_after"], field + ".start_after", "no workload named '" + *w.start_after + "'");
     }
     // Follow the start_after chain; revisiting this workload means a cycle.
-    const Workload* cur = &w;
+    const Workload* cur = *w.start_after == w.name ? nullptr : &w;  // self: reported above
     for (size_t hops = 0; cur && cur->start_after && hops <= mix.workloads.size(); ++hops) {
       cur = mix.find(*cur->start_after);
       if (cur == &w) {
@@ -570,7 +570,7 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
                        .value_or(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(kDefaultStopGraceSeconds)));
   if (auto dir = top.string("results_dir")) {
     std::filesystem::path p(*dir);
-    mix.results_dir = p.is_relative() ? base_dir / p : p;
+    mix.results_dir = (p.is_relative() ? base_dir / p : p).lexically_normal();
   } else {
     mix.results_dir = std::filesystem::current_path() / kDefaultResultsDir;
   }
@@ -603,8 +603,16 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
     mix.modes.clear();
     check_modes(ctx, YAML::Node(YAML::NodeType::Undefined), given, "--modes", "command line", mix.modes);
   }
-  if (overrides.repeats) mix.repeats = *overrides.repeats;
-  if (overrides.cell_duration) mix.cell_duration = *overrides.cell_duration;
+  if (overrides.repeats) {
+    if (*overrides.repeats < 1 || *overrides.repeats > 1000)
+      ctx.diags.push_back({"command line", 0, 0, "--repeats", "must be between 1 and 1000, got " + std::to_string(*overrides.repeats)});
+    mix.repeats = *overrides.repeats;
+  }
+  if (overrides.cell_duration) {
+    if (overrides.cell_duration->count() <= 0)
+      ctx.diags.push_back({"command line", 0, 0, "--cell-duration", "must be greater than zero"});
+    mix.cell_duration = *overrides.cell_duration;
+  }
   if (overrides.seed) mix.seed = *overrides.seed;
   if (overrides.results_dir) mix.results_dir = std::filesystem::absolute(*overrides.results_dir);
 

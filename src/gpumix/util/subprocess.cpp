@@ -13,7 +13,21 @@
 
 #include "gpumix/util/errors.hpp"
 
+extern char** environ;
+
 namespace gpumix {
+
+std::vector<std::string> merged_environment(const std::map<std::string, std::string>& overrides) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos && overrides.count(kv.substr(0, eq))) continue;
+    env.push_back(std::move(kv));
+  }
+  for (const auto& [k, v] : overrides) env.push_back(k + "=" + v);
+  return env;
+}
 
 std::string find_executable(const std::string& name, const std::string& path_var, const std::string& cwd) {
   auto executable = [](const std::filesystem::path& p) {
@@ -36,36 +50,52 @@ std::string find_executable(const std::string& name, const std::string& path_var
   return {};
 }
 
-CapturedRun run_and_capture(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+CapturedRun run_and_capture(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                            const CaptureOptions& options) {
   if (argv.empty()) throw RunError("run_and_capture: empty argv");
-  int out_pipe[2], err_pipe[2];
+  // Prepared before fork: the child only makes async-signal-safe calls.
+  auto env_strings = merged_environment(options.env);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  auto path_it = options.env.find("PATH");
+  const char* path_env = std::getenv("PATH");
+  const std::string program = find_executable(
+      argv[0], path_it != options.env.end() ? path_it->second : (path_env ? path_env : "/usr/bin:/bin"),
+      std::filesystem::current_path().string());
+  if (program.empty()) return CapturedRun{127, false, "", argv[0] + ": not found"};
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  int out_pipe[2], err_pipe[2], in_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw SystemError("pipe", errno);
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0 || ::pipe2(in_pipe, O_CLOEXEC) != 0) {
     int e = errno;
     ::close(out_pipe[0]);
     ::close(out_pipe[1]);
     throw SystemError("pipe", e);
   }
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
 
   pid_t pid = ::fork();
   if (pid < 0) {
     int e = errno;
-    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) ::close(fd);
+    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1], in_pipe[0], in_pipe[1]}) ::close(fd);
     throw SystemError("fork", e);
   }
   if (pid == 0) {
     ::dup2(out_pipe[1], STDOUT_FILENO);
     ::dup2(err_pipe[1], STDERR_FILENO);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    ::execvp(cargv[0], cargv.data());
+    ::dup2(in_pipe[0], STDIN_FILENO);
+    ::execve(program.c_str(), cargv.data(), envp.data());
     ::_exit(127);
   }
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
+  ::close(in_pipe[0]);
+  // Commands are short: the pipe's buffer takes them without blocking.
+  if (!options.input.empty()) (void)!::write(in_pipe[1], options.input.data(), options.input.size());
+  ::close(in_pipe[1]);
 
   CapturedRun result;
   auto deadline = std::chrono::steady_clock::now() + timeout;

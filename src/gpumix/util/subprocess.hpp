@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,9 +17,18 @@ struct CapturedRun {
   std::string err;
 };
 
+struct CaptureOptions {
+  std::map<std::string, std::string> env;  // added to (and overriding) gpumix's environment
+  std::string input;                        // written to its stdin (then closed)
+};
+
 // argv[0] is a path or a name looked up in PATH. Throws SystemError when the
-// process cannot be started.
-CapturedRun run_and_capture(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+// process cannot be started; exit code 127 when the program was not found.
+CapturedRun run_and_capture(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                            const CaptureOptions& options = {});
+
+// gpumix's environment with `overrides` applied, as NAME=value strings.
+std::vector<std::string> merged_environment(const std::map<std::string, std::string>& overrides);
 
 // Resolves `name` as execvp would: names containing '/' are taken as paths
 // relative to `cwd`; others are searched in `path_var` (a PATH value).

@@ -64,7 +64,11 @@ std::string format_duration(Duration d) {
   char buf[32];
   if (std::fabs(s) < 1) std::snprintf(buf, sizeof buf, "%.0fms", s * 1e3);
   else if (std::fabs(s) < 120) std::snprintf(buf, sizeof buf, "%.3gs", s);
-  else std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60));
+  else {
+    // Round to whole seconds first: 179.6 s is "3m00s", not "2m60s".
+    long long total = std::llround(std::fabs(s));
+    std::snprintf(buf, sizeof buf, "%s%lldm%02llds", s < 0 ? "-" : "", total / 60, total % 60);
+  }
   return buf;
 }
 

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "gpumix/modes/mode.hpp"
+#include "gpumix/modes/mps_control.hpp"
+#include "gpumix/modes/registry.hpp"
+
+namespace gpumix::modes {
+
+// mps: the workloads share one MPS server started by gpumix's own control
+// daemon (pipe and log folders inside the cell's folder). Each workload gets
+// the pipe folder and its limits from the mix (`mps:` sm_percent,
+// pinned_memory_limit, priority). mps-split instead gives each workload an
+// active-thread percentage in proportion to its `mps.weight` (default 1).
+// Evidence: the server's client list and NVML's MPS process list hold every
+// workload. The daemon is stopped at teardown, whatever happened.
+class MpsMode final : public Mode {
+ public:
+  enum class Limits { from_mix, split_by_weight };
+  MpsMode(Limits limits, ModeContext context) : limits_(limits), context_(std::move(context)) {}
+
+  std::string name() const override { return limits_ == Limits::from_mix ? "mps" : "mps-split"; }
+  void setup(const CellContext& cell) override;
+  std::map<std::string, std::string> env_for(const spec::Workload& workload) const override;
+  nlohmann::json evidence(const std::vector<RunningProcess>& running) override;
+  nlohmann::json teardown() noexcept override;
+
+ private:
+  Limits limits_;
+  ModeContext context_;
+  std::unique_ptr<MpsDaemon> daemon_;
+  std::map<std::string, int> split_;  // workload → active-thread percentage (mps-split)
+};
+
+}  // namespace gpumix::modes

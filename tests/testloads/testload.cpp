@@ -87,7 +87,10 @@ int main(int argc, char** argv) {
     report.iter(samples, ms);
     if (latency_ms > 0) report.latency(latency_ms * (0.5 + 0.5 * jitter(rng)));
     if (i + 1 == ready_after) report.ready();
-    if (i + 1 == crash_after) std::raise(SIGSEGV);
+    if (i + 1 == crash_after) {
+      std::signal(SIGSEGV, SIG_DFL);  // die by the signal even under a sanitizer's handler
+      std::raise(SIGSEGV);
+    }
     if (i + 1 == fail_after) {
       report.error(error_msg.empty() ? "simulated failure" : error_msg);
       std::fprintf(stderr, "testload: %s\n", error_msg.empty() ? "simulated failure" : error_msg.c_str());

@@ -5,11 +5,14 @@
 
 #include "cli/commands.hpp"
 #include "gpumix/analysis/summary.hpp"
+#include "gpumix/gpu/nvml.hpp"
+#include "gpumix/modes/mps_control.hpp"
+#include "gpumix/modes/preflight.hpp"
 #include "gpumix/report/run_tables.hpp"
 #include "gpumix/run/process_launcher.hpp"
 #include "gpumix/run/runner.hpp"
 #include "gpumix/spec/parse.hpp"
-#include "gpumix/util/environment.hpp"
+#include "gpumix/telemetry/sampler.hpp"
 
 namespace gpumix::cli {
 
@@ -21,6 +24,8 @@ void add_run(CLI::App& app, Action& action) {
     std::string cell_duration;
     std::optional<uint64_t> seed;
     std::string results;
+    std::string telemetry_str = "100ms";
+    std::chrono::milliseconds telemetry_interval{100};
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("run", "Run a mix: baselines, then every mode x repeat; store everything");
@@ -30,6 +35,8 @@ void add_run(CLI::App& app, Action& action) {
   cmd->add_option("--cell-duration", opts->cell_duration, "Length of each cell (e.g. 30s, 2m), replacing the mix's");
   cmd->add_option("--seed", opts->seed, "Seed, replacing the mix's");
   cmd->add_option("--results", opts->results, "Results folder, replacing the mix's results_dir")->envname("GPUMIX_RESULTS");
+  cmd->add_option("--telemetry-interval", opts->telemetry_str, "GPU sampling interval (e.g. 100ms; at least 10ms)")
+      ->capture_default_str();
 
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
@@ -44,19 +51,34 @@ void add_run(CLI::App& app, Action& action) {
         ov.cell_duration = *d;
       }
       if (!opts->results.empty()) ov.results_dir = opts->results;
+      auto interval = parse_duration(opts->telemetry_str);
+      if (!interval || *interval < std::chrono::milliseconds(10))
+        throw InputError("--telemetry-interval: expected a duration of at least 10ms, got '" + opts->telemetry_str + "'");
+      opts->telemetry_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*interval);
       const spec::Mix mix = spec::load_mix(opts->mix, ov);
 
-      auto env = describe_environment();
-      if (env["gpus"].empty())
-        spdlog::warn("no NVIDIA GPU found on this machine (no /proc/driver/nvidia/gpus): workloads run on the CPU");
-      else
-        spdlog::info("GPU: {} (driver {})", env["gpus"][0]["model"].get<std::string>(),
-                     env["nvidia_driver"].is_string() ? env["nvidia_driver"].get<std::string>() : "unknown");
+      std::string why;
+      auto nvml = gpu::Nvml::open(&why);
+      if (nvml) {
+        const auto dev = nvml->device(0);
+        spdlog::info("GPU 0: {} (driver {}, CUDA {}, MIG {}, compute mode {})", dev.name, nvml->driver_version(),
+                     nvml->cuda_driver_version(), dev.mig_enabled ? "on" : "off", dev.compute_mode);
+      } else {
+        spdlog::warn("no NVIDIA GPU available ({}): workloads run on the CPU and no GPU telemetry is recorded", why);
+      }
+      for (const auto& warning : modes::preflight(mix, nvml)) spdlog::warn("preflight: {}", warning);
 
       auto store = store::Store::open(mix.results_dir);
+      if (int n = modes::stop_stale_mps_daemons(mix.results_dir / "runs"); n > 0)
+        spdlog::warn("stopped {} MPS daemon(s) left running by an earlier, killed gpumix", n);
       run::ProcessLauncher launcher;
-      run::Runner runner(mix, store, launcher);
+      run::Runner runner(mix, store, launcher, nvml);
+      // Telemetry samples land in the same database, on their own thread.
+      telemetry::Sampler sampler(store.path(), opts->telemetry_interval, nvml, why);
+      runner.add_observer(sampler);
+      sampler.start();
       const auto result = runner.run();
+      sampler.stop();
 
       auto summaries = analysis::summarize(store.cells(result.run_id), store.workloads(result.run_id), store.events(result.run_id));
       std::cout << "\n";

@@ -31,7 +31,7 @@ TEST(Run, StoresEveryCellWorkloadAndEvent) {
   dir.write("mix.yaml", kTwoWorkloads);
   auto r = gpumix({"run", "mix.yaml"}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.err.find("no NVIDIA GPU found"), std::string::npos) << "the CPU fallback must be said clearly";
+  EXPECT_NE(r.err.find("no NVIDIA GPU available"), std::string::npos) << "the CPU fallback must be said clearly";
 
   auto d = latest_run(dir / "results");
   EXPECT_EQ(d.run.status, "completed");
@@ -224,6 +224,24 @@ workloads:
   auto s = latest_run(dir / "results").summary("timeslice-r1", "sloppy");
   EXPECT_EQ(s.malformed, 2);
   EXPECT_EQ(s.iterations, 3);
+}
+
+TEST(Run, ModesTheMachineCannotOfferAreSkippedWithTheReason) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 1s
+workloads:
+  - name: a
+    command: [TESTLOAD, --iters, "0"]
+)");
+  auto r = gpumix({"run", "mix.yaml", "--modes", "timeslice,mps,mig"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << "skipped modes are not failures\n" << r.err;
+  auto d = latest_run(dir / "results");
+  EXPECT_EQ(d.cell("timeslice-r1").status, "ok");
+  for (const char* label : {"mps-r1", "mig-r1"}) {
+    EXPECT_EQ(d.cell(label).status, "skipped") << label;
+    EXPECT_FALSE(d.cell(label).error.empty()) << label << " must say why";
+    EXPECT_EQ(d.summary(label, "a").status, "skipped");
+  }
 }
 
 TEST(Validate, GoodMixIsOkAndBadMixExits2WithPlace) {

@@ -6,9 +6,7 @@
 
 #include "gpumix/modes/process_evidence.hpp"
 #include "gpumix/util/units.hpp"
-#ifdef GPUMIX_HAS_NVML
 #include "gpumix/gpu/nvml.hpp"
-#endif
 
 namespace gpumix::modes {
 
@@ -73,7 +71,6 @@ std::map<std::string, std::string> assign_mig(const std::vector<MigRequest>& req
 }
 
 void MigMode::setup(const CellContext& cell) {
-#ifdef GPUMIX_HAS_NVML
   if (!nvml_) throw ModeUnavailable("MIG needs an NVIDIA GPU and its driver (NVML could not be loaded on this machine)");
   const auto dev = nvml_->device(0);
   if (!dev.mig_enabled)
@@ -89,10 +86,6 @@ void MigMode::setup(const CellContext& cell) {
   std::vector<MigRequest> requests;
   for (const auto* w : cell.workloads) requests.push_back({w->name, w->mig.instance, w->gpu_memory});
   assignment_ = assign_mig(requests, slots_);
-#else
-  (void)cell;
-  throw ModeUnavailable("gpumix was built without NVML support (reconfigure with -DGPUMIX_WITH_CUDA=ON)");
-#endif
 }
 
 std::map<std::string, std::string> MigMode::env_for(const spec::Workload& w) const {

@@ -5,9 +5,7 @@
 #include "gpumix/modes/mig.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/units.hpp"
-#ifdef GPUMIX_HAS_NVML
 #include "gpumix/gpu/nvml.hpp"
-#endif
 
 namespace gpumix::modes {
 
@@ -28,7 +26,6 @@ std::vector<std::string> preflight(const spec::Mix& mix, const std::shared_ptr<g
   std::vector<std::string> warnings;
   const bool declared = std::any_of(mix.workloads.begin(), mix.workloads.end(), [](const auto& w) { return w.gpu_memory.has_value(); });
   if (!declared) return warnings;
-#ifdef GPUMIX_HAS_NVML
   if (!nvml || nvml->device_count() == 0) {
     warnings.push_back("declared gpu_memory not checked: no GPU visible through NVML");
     return warnings;
@@ -56,11 +53,6 @@ std::vector<std::string> preflight(const spec::Mix& mix, const std::shared_ptr<g
       throw InputError("preflight (" + mode + "): " + p);
     }
   }
-#else
-  (void)nvml;
-  (void)mix;
-  warnings.push_back("declared gpu_memory not checked: gpumix was built without NVML support");
-#endif
   return warnings;
 }
 

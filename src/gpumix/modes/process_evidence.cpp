@@ -4,9 +4,7 @@
 #include <set>
 
 #include "gpumix/util/procfs.hpp"
-#ifdef GPUMIX_HAS_NVML
 #include "gpumix/gpu/nvml.hpp"
-#endif
 
 namespace gpumix::modes {
 
@@ -25,7 +23,6 @@ nlohmann::json process_evidence(const std::vector<RunningProcess>& running) {
 
 void add_gpu_evidence(nlohmann::json& evidence, const std::vector<RunningProcess>& running,
                       const std::shared_ptr<gpu::Nvml>& nvml) {
-#ifdef GPUMIX_HAS_NVML
   if (!nvml) {
     evidence["gpu"] = {{"available", false}, {"reason", "NVML is not available on this machine"}};
     return;
@@ -64,11 +61,6 @@ void add_gpu_evidence(nlohmann::json& evidence, const std::vector<RunningProcess
                      {"other_pids", others},
                      {"every_workload_on_gpu", every_on_gpu},
                      {"separate_gpu_processes", separate && every_on_gpu}};
-#else
-  (void)running;
-  (void)nvml;
-  evidence["gpu"] = {{"available", false}, {"reason", "gpumix was built without NVML support"}};
-#endif
 }
 
 }  // namespace gpumix::modes

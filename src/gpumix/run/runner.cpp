@@ -220,8 +220,11 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
     s.row.reason = reason;
     if (!s.row.ended_ns) s.row.ended_ns = store::now_ns();
     store_.workload_finished(s.row);
-    spdlog::log(is_success_status(status) ? spdlog::level::info : spdlog::level::warn, "  {}: {}{}{}", s.spec->name, status,
-                reason.empty() ? "" : " - ", reason);
+    // A skipped cell says why once, not once per workload.
+    const auto level = status == "skipped"             ? spdlog::level::debug
+                       : is_success_status(status) ? spdlog::level::info
+                                                   : spdlog::level::warn;
+    spdlog::log(level, "  {}: {}{}{}", s.spec->name, status, reason.empty() ? "" : " - ", reason);
   };
 
   auto mode = modes::make_mode(cell.mode, mix_, {nvml_, run_token_});

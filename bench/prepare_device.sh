@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Run HERE (not on the GPU machine): builds gpumix (release, with NVML, without
+# the LibTorch workloads, which are built there against PyTorch's LibTorch)
+# and packs what the GPU machine lacks into .carry/ (ignored by git):
+#   .carry/bin      gpumix, gpumix-testload
+#   .carry/lib      the shared libraries gpumix needs beyond glibc/libstdc++
+#   .carry/include  CLI11's headers (header-only) for the workloads' build
+# Then call the device with carry [".carry"] and bench/gpu_session.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DGPUMIX_WITH_TORCH=OFF -DBUILD_TESTING=ON >/dev/null
+cmake --build build/device --target gpumix gpumix-testload
+rm -rf .carry && mkdir -p .carry/bin .carry/lib .carry/include
+cp build/device/bin/gpumix build/device/bin/gpumix-testload .carry/bin/
+ldd build/device/bin/gpumix | awk '/=>/ {print $3}' | while read -r lib; do
+  case "$(basename "$lib")" in
+    libc.so*|libm.so*|libstdc++.so*|libgcc_s.so*|ld-linux*|libpthread.so*|libdl.so*|librt.so*) ;;
+    *) cp -L "$lib" .carry/lib/ ;;
+  esac
+done
+cp -r /usr/include/CLI .carry/include/
+grep -qx '/.carry/' .gitignore || echo '/.carry/' >> .gitignore
+du -sh .carry

@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   std::string model = "resnet50", precision = "bf16", data_dir;
   int64_t batch = 64, image_size = 224, num_classes = 1000, synthetic_batches = 4, report_every = 1;
   double lr = 0.1, momentum = 0.9, weight_decay = 1e-4;
-  bool channels_last = true, cudnn_benchmark = true;
+  bool channels_last = true, cudnn_benchmark = true, cuda_graphs = false;
 
   cli.add_common(/*warmup=*/10, /*warmup on cpu=*/1);
   cli.add_choice("model", model, resnet_archs(), "Architecture");
@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   Cli::positive(cli.add("synthetic-batches", synthetic_batches, "Synthetic batches generated once and rotated"));
   Cli::positive(cli.add("report-every", report_every, "Synchronize and emit an iter event every N steps"));
   cli.add("cudnn-benchmark", cudnn_benchmark, "cudnn.benchmark: autotune convolution algorithms (CUDA)");
+  cli.add("cuda-graphs", cuda_graphs,
+          "Capture the whole training step (forward, backward, SGD) as one CUDA graph and replay it (CUDA only)");
 
   return run_workload(cli, argc, argv, [&](Context& ctx) {
     // Argument checks first: no heavy work before a bad argument is reported.
@@ -47,6 +49,13 @@ int main(int argc, char** argv) {
       }
     }
     if (image_size < 16) throw BadArgument("--image-size " + std::to_string(image_size) + ": must be >= 16");
+    if (cuda_graphs && !ctx.cuda) {
+      throw BadArgument("--cuda-graphs true: CUDA graphs need a CUDA device (running on " + ctx.device.str() +
+                        ")");
+    }
+    if (cuda_graphs && !gpumix::compat::has_cuda_graphs()) {
+      throw BadArgument("--cuda-graphs true: this LibTorch build has no CUDA graph support");
+    }
     const bool bf16 = is_bf16(precision);
     if (ctx.cuda) at::globalContext().setBenchmarkCuDNN(cudnn_benchmark);
 
@@ -72,21 +81,46 @@ int main(int argc, char** argv) {
     ctx.set("channels_last", channels_last);
     ctx.set("data", data->describe());
     ctx.set("lr", lr);
-    ctx.emit_config();
+    ctx.set("cuda_graphs", cuda_graphs);
 
     const auto dev_type = ctx.device.type();
-    auto step = [&](int64_t) {
-      auto b = data->next();
+    // One training step on (x, y). Gradients are set to none first, so that
+    // backward allocates them (inside the graph's pool when capturing).
+    auto train_step = [&](const torch::Tensor& x, const torch::Tensor& y) {
+      opt.zero_grad();
       torch::Tensor loss;
       {
         gpumix::compat::AutocastGuard autocast(dev_type, bf16);
-        auto logits = net->forward(b.x);
-        loss = torch::cross_entropy_loss(logits, b.y);
+        auto logits = net->forward(x);
+        loss = torch::cross_entropy_loss(logits, y);
       }
-      opt.zero_grad();
       loss.backward();
       opt.step();
-      return StepOutput{batch, loss.detach()};
+      return loss.detach();
+    };
+
+    // CUDA graph mode: the step reads static input tensors; each measured
+    // step copies the next batch into them and replays the graph. Autocast's
+    // weight-cast cache must be off while capturing (as torch.cuda.graph
+    // requires), and stays off for every step so all steps do the same work.
+    torch::Tensor static_x, static_y, static_loss;
+    gpumix::compat::CudaGraph graph;
+    if (cuda_graphs) {
+      gpumix::compat::AutocastGuard::set_cache_enabled(false);
+      auto first = data->next();
+      static_x = first.x.clone();
+      static_y = first.y.clone();
+      graph.capture([&] { static_loss = train_step(static_x, static_y); });
+    }
+    ctx.emit_config();
+
+    auto step = [&](int64_t) {
+      auto b = data->next();
+      if (!cuda_graphs) return StepOutput{batch, train_step(b.x, b.y)};
+      static_x.copy_(b.x);
+      static_y.copy_(b.y);
+      graph.replay();
+      return StepOutput{batch, static_loss};
     };
 
     LoopOptions lo;

@@ -39,9 +39,9 @@ torch::Tensor BertLayerImpl::forward(const torch::Tensor& x) {
   auto q = qkv_t.select(0, 0), k = qkv_t.select(0, 1), v = qkv_t.select(0, 2);
   auto ctx = compat::scaled_dot_product_attention(q, k, v, p);
   ctx = ctx.transpose(1, 2).reshape({b, s, h});
-  auto y = ln_attn(x + torch::dropout(attn_out(ctx), p, is_training()));
+  auto y = compat::layer_norm(ln_attn, x + torch::dropout(attn_out(ctx), p, is_training()));
   auto f = ffn_out(torch::gelu(ffn_in(y)));
-  return ln_ffn(y + torch::dropout(f, p, is_training()));
+  return compat::layer_norm(ln_ffn, y + torch::dropout(f, p, is_training()));
 }
 
 BertMLMImpl::BertMLMImpl(const BertConfig& cfg) : cfg_(cfg) {
@@ -67,10 +67,10 @@ torch::Tensor BertMLMImpl::forward(const torch::Tensor& tokens, const torch::Ten
   auto pos = torch::arange(s, tokens.options());
   // All tokens belong to segment 0: add its embedding row.
   auto x = word(tokens) + position(pos).unsqueeze(0) + segment->weight[0];
-  x = torch::dropout(emb_ln(x), cfg_.dropout, is_training());
+  x = torch::dropout(compat::layer_norm(emb_ln, x), cfg_.dropout, is_training());
   for (auto& layer : layers_) x = layer(x);
   auto h = x.reshape({b * s, cfg_.hidden}).index_select(0, masked);
-  h = head_ln(torch::gelu(head_dense(h)));
+  h = compat::layer_norm(head_ln, torch::gelu(head_dense(h)));
   // Decoder tied to the token embeddings.
   return torch::addmm(decoder_bias, h, word->weight.t());
 }

@@ -74,20 +74,19 @@ Cli::Cli(std::string name, std::string role, std::string description)
   app_.set_help_flag("-h,--help", "Print this help and exit");
 }
 
-CLI::Option* Cli::finish(CLI::Option* opt, const std::string& name) {
-  (void)name;
+CLI::Option* Cli::finish(CLI::Option* opt) {
   opt->capture_default_str();
   return opt;
 }
 
 CLI::Option* Cli::add(const std::string& name, int64_t& var, const std::string& help) {
-  return finish(app_.add_option("--" + name, var, help), name);
+  return finish(app_.add_option("--" + name, var, help));
 }
 CLI::Option* Cli::add(const std::string& name, uint64_t& var, const std::string& help) {
-  return finish(app_.add_option("--" + name, var, help), name);
+  return finish(app_.add_option("--" + name, var, help));
 }
 CLI::Option* Cli::add(const std::string& name, double& var, const std::string& help) {
-  return finish(app_.add_option("--" + name, var, help), name);
+  return finish(app_.add_option("--" + name, var, help));
 }
 CLI::Option* Cli::add(const std::string& name, bool& var, const std::string& help) {
   auto* opt = app_.add_option("--" + name, var, help + " (true|false)");
@@ -95,7 +94,7 @@ CLI::Option* Cli::add(const std::string& name, bool& var, const std::string& hel
   return opt;
 }
 CLI::Option* Cli::add(const std::string& name, std::string& var, const std::string& help) {
-  return finish(app_.add_option("--" + name, var, help), name);
+  return finish(app_.add_option("--" + name, var, help));
 }
 
 CLI::Option* Cli::add_choice(const std::string& name, std::string& var, std::vector<std::string> choices,
@@ -137,8 +136,7 @@ CLI::Option* Cli::non_negative(CLI::Option* opt) {
 }
 
 void Cli::cpu_default(const std::string& name, const std::string& value) {
-  auto* opt = app_.get_option("--" + name);  // throws if there is no such option
-  (void)opt;
+  app_.get_option("--" + name);  // throws CLI::OptionNotFound for a typo in the workload's code
   cpu_defaults_[name] = value;
 }
 
@@ -147,9 +145,9 @@ void Cli::add_common(int64_t warmup_default, int64_t warmup_cpu, const std::stri
   common_.warmup = warmup_default;
   add_choice("device", common_.device, {"auto", "cpu", "cuda"},
              "Device; auto = cuda when available, else cpu");
+  // The default depends on the environment: show 0 and state the rule.
   add("seed", common_.seed, "Seed of every random generator (default: $GPUMIX_SEED, else 0)")
       ->default_str("0");
-  // CLI11 captures the environment-dependent value; describe the rule instead.
   non_negative(add("iterations", common_.iterations,
                    iterations_help.empty() ? "Measured steps after warm-up; 0 = unlimited" : iterations_help));
   non_negative(add("duration", common_.duration, "Measured seconds after warm-up; 0 = unlimited"));
@@ -165,9 +163,15 @@ int Cli::parse(int argc, char** argv) {
     return app_.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app_.exit(e);
+  } catch (const CLI::ExtrasError&) {
+    std::string extras;
+    for (const auto& a : app_.remaining()) extras += (extras.empty() ? "" : " ") + a;
+    return bad_argument("unknown option or unexpected argument: " + extras);
   } catch (const CLI::ParseError& e) {
     return bad_argument(e.what());
   }
+  for (const CLI::Option* opt : app_.get_options())
+    if (opt->count() > 0) given_.insert(opt->get_single_name());
   if (common_.describe) {
     std::cout << describe_json() << std::endl;
     return 0;
@@ -175,10 +179,7 @@ int Cli::parse(int argc, char** argv) {
   return -1;
 }
 
-bool Cli::given(const std::string& name) const {
-  const auto* opt = app_.get_option_no_throw("--" + name);
-  return opt != nullptr && opt->count() > 0;
-}
+bool Cli::given(const std::string& name) const { return given_.count(name) > 0; }
 
 void Cli::apply_cpu_defaults() {
   for (const auto& [name, value] : cpu_defaults_) {

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -72,7 +73,8 @@ class Cli {
   // (0 after --help or --describe, 2 after a bad argument).
   int parse(int argc, char** argv);
 
-  // True when the user gave the option on the command line.
+  // True when the user gave the option on the command line (CPU defaults
+  // applied later do not count).
   bool given(const std::string& name) const;
 
   // Sets every option with a CPU default that the user did not give.
@@ -85,7 +87,7 @@ class Cli {
   int bad_argument(const std::string& msg) const;
 
  private:
-  CLI::Option* finish(CLI::Option* opt, const std::string& name);
+  CLI::Option* finish(CLI::Option* opt);
 
   std::string name_;
   std::string role_;
@@ -94,6 +96,7 @@ class Cli {
   CommonOptions common_;
   std::map<std::string, std::vector<std::string>> choices_;
   std::map<std::string, std::string> cpu_defaults_;
+  std::set<std::string> given_;  // options on the command line (before CPU defaults)
 };
 
 // JSON string literal (with quotes) for `s`.

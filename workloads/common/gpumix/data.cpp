@@ -21,7 +21,7 @@ class SyntheticImages : public ImageSource {
       auto y = torch::randint(spec.num_classes, {spec.batch}, opts.dtype(torch::kLong));
       auto base = torch::upsample_bilinear2d(patterns.index_select(0, y), {spec.image_size, spec.image_size},
                                              /*align_corners=*/false);
-      auto x = base + 0.5 * torch::randn(base.sizes(), opts);
+      auto x = base + 1.5 * torch::randn(base.sizes(), opts);
       x = x.to(spec.dtype);
       if (spec.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
       batches_.push_back({x, y});

@@ -112,9 +112,11 @@ class Reporter {
         out += "null";
         return;
       }
-      char buf[32];
+      char buf[40];
       std::snprintf(buf, sizeof buf, "%.9g", *d);
       out += buf;
+      // Keep floats recognizable as such: 1 -> 1.0 (1e+20 stays as it is).
+      if (std::string_view(buf).find_first_of(".eE") == std::string_view::npos) out += ".0";
     } else if (const auto* b = std::get_if<bool>(&v)) {
       out += *b ? "true" : "false";
     } else {

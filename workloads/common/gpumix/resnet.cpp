@@ -42,10 +42,20 @@ void ConvImpl::fold(const nn::BatchNorm2d& bn) {
 namespace {
 
 nn::BatchNorm2d make_bn(int64_t channels) {
-  nn::BatchNorm2d bn(nn::BatchNorm2dOptions(channels));
+  nn::BatchNorm2d bn{nn::BatchNorm2dOptions(channels)};
   nn::init::ones_(bn->weight);
   nn::init::zeros_(bn->bias);
   return bn;
+}
+
+// Batch norm without BatchNorm2dImpl::forward's extra work: with a fixed
+// momentum, num_batches_tracked is never read, so it is not incremented (one
+// kernel less per batch norm and step); otherwise the same torch::batch_norm
+// call as torch.nn.functional.batch_norm.
+torch::Tensor bn_forward(const nn::BatchNorm2d& bn, const torch::Tensor& x) {
+  return torch::batch_norm(x, bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->is_training(),
+                           bn->options.momentum().value_or(0.1), bn->options.eps(),
+                           at::globalContext().userEnabledCuDNN());
 }
 
 }  // namespace
@@ -68,15 +78,15 @@ torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
   torch::Tensor out;
   torch::Tensor identity = x;
   if (folded_) {
-    out = torch::relu_(conv1(x));
+    out = conv1(x).relu_();
     out = conv2(out);
     if (ds_conv) identity = ds_conv(x);
   } else {
-    out = torch::relu_(bn1(conv1(x)));
-    out = bn2(conv2(out));
-    if (ds_conv) identity = ds_bn(ds_conv(x));
+    out = bn_forward(bn1, conv1(x)).relu_();
+    out = bn_forward(bn2, conv2(out));
+    if (ds_conv) identity = bn_forward(ds_bn, ds_conv(x));
   }
-  return torch::relu_(out.add_(identity));
+  return out.add_(identity).relu_();
 }
 
 void BasicBlockImpl::fold() {
@@ -106,17 +116,17 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
   torch::Tensor out;
   torch::Tensor identity = x;
   if (folded_) {
-    out = torch::relu_(conv1(x));
-    out = torch::relu_(conv2(out));
+    out = conv1(x).relu_();
+    out = conv2(out).relu_();
     out = conv3(out);
     if (ds_conv) identity = ds_conv(x);
   } else {
-    out = torch::relu_(bn1(conv1(x)));
-    out = torch::relu_(bn2(conv2(out)));
-    out = bn3(conv3(out));
-    if (ds_conv) identity = ds_bn(ds_conv(x));
+    out = bn_forward(bn1, conv1(x)).relu_();
+    out = bn_forward(bn2, conv2(out)).relu_();
+    out = bn_forward(bn3, conv3(out));
+    if (ds_conv) identity = bn_forward(ds_bn, ds_conv(x));
   }
-  return torch::relu_(out.add_(identity));
+  return out.add_(identity).relu_();
 }
 
 void BottleneckImpl::fold() {
@@ -175,8 +185,8 @@ ResNetImpl::ResNetImpl(const std::string& arch, int64_t num_classes) {
 
 torch::Tensor ResNetImpl::forward(torch::Tensor x) {
   x = conv1(x);
-  if (!folded_) x = bn1(x);
-  x = torch::max_pool2d(torch::relu_(x), {3, 3}, {2, 2}, {1, 1});
+  if (!folded_) x = bn_forward(bn1, x);
+  x = torch::max_pool2d(x.relu_(), {3, 3}, {2, 2}, {1, 1});
   for (auto& b : basic_) x = b(x);
   for (auto& b : bottleneck_) x = b(x);
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);

@@ -46,6 +46,9 @@ void install_stop_handlers() {
   sa.sa_flags = 0;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  // A closed metrics pipe must not kill the workload: write() then fails with
+  // EPIPE and the Reporter stops reporting.
+  std::signal(SIGPIPE, SIG_IGN);
 }
 
 bool stop_requested() { return g_stop != 0; }

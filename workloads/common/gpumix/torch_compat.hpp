@@ -6,6 +6,7 @@
 //   autocast on/off, dtype        set_enabled(bool), ...    set_autocast_enabled(kCUDA, bool) (>= 2.4)
 //   scaled_dot_product_attention  -- (plain formulation)    at::scaled_dot_product_attention (>= 2.0)
 //   fused AdamW kernel            --                        at::_fused_adamw_ (>= 2.2 here, CUDA)
+//   layer_norm, bf16 in/fp32 w    CPU: dtype error           mixed dtypes accepted
 //   CUDA graphs, allocator stats  only with a CUDA build    only with a CUDA build
 //
 // GPUMIX_TORCH_CUDA is defined to 1 by workloads/CMakeLists.txt when the
@@ -150,6 +151,20 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 #endif
 }
 
+// -------------------------------------------------------------- LayerNorm
+
+// LayerNorm of `x` with `ln`'s (fp32) weights. LibTorch 1.13's CPU autocast
+// leaves layer_norm alone and its CPU kernel rejects a bf16 input with fp32
+// weights; compute in the weights' dtype there (2.x handles mixed dtypes).
+inline torch::Tensor layer_norm(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
+#if !GPUMIX_TORCH_AT_LEAST(2, 0)
+  if (x.device().is_cpu() && x.scalar_type() != ln->weight.scalar_type()) {
+    return ln(x.to(ln->weight.scalar_type()));
+  }
+#endif
+  return ln(x);
+}
+
 // ------------------------------------------------------------------ AdamW
 
 constexpr bool has_fused_adamw() { return GPUMIX_HAS_FUSED_ADAMW != 0; }
@@ -231,6 +246,9 @@ class CudaGraph {
   // Runs `fn` `warmup` times on a side stream, then captures one call.
   void capture(const std::function<void()>& fn, int warmup = 3) {
 #if GPUMIX_HAS_CUDA
+    // Pool streams do not synchronize with the default stream: finish the
+    // work queued there (model, data) before the side stream reads it.
+    torch::cuda::synchronize();
     auto stream = at::cuda::getStreamFromPool();
     {
       c10::cuda::CUDAStreamGuard guard(stream);

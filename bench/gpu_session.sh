@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# One device session: builds the LibTorch workloads against the machine's
+# PyTorch, then runs the phases asked for, each logged to $OUT/<phase>.log,
+# and prints a short table last. Prepare first, here: bench/prepare_device.sh
+# (gpumix and the libraries the GPU machine lacks, in .carry/).
+# Usage (on the GPU machine, from the repo root):
+#   bench/gpu_session.sh [env] [workloads] [telemetry] [modes] [default]
+#     env        GPU, driver, PyTorch, tools
+#     workloads  bench/workloads/run.sh: built-ins vs PyTorch eager references
+#     telemetry  tests/gpu/telemetry.sh: gpumix gpu, monitor, /metrics under load
+#     modes      tests/gpu/modes.sh: evidence, MPS limits, Ctrl-C, no leftovers
+#     default    gpumix run examples/default.yaml (all modes), show and export
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+out="${OUT:-$root/bench-out}"
+mkdir -p "$out"
+export LD_LIBRARY_PATH="$root/.carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PYTHONUNBUFFERED=1
+bin=/tmp/gpumix-bin
+mkdir -p "$bin"
+cp "$root"/.carry/bin/* "$bin/"
+declare -a rows
+
+phase() {  # name, command...
+  local name="$1"; shift
+  local t0; t0=$(date +%s)
+  "$@" > "$out/$name.log" 2>&1
+  local rc=$?
+  rows+=("$(printf '%-10s rc=%-3s %4ss  %s' "$name" "$rc" "$(( $(date +%s) - t0 ))" "$(grep -E '^(RESULT|SUMMARY)' "$out/$name.log" | tail -1 | cut -c1-110)")")
+  return $rc
+}
+
+build_workloads() {
+  local prefix; prefix="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+  cmake -S workloads -B /tmp/gpumix-wl -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
+    -DGPUMIX_CLI11_INCLUDE_DIR="$root/.carry/include" -DBUILD_TESTING=OFF &&
+  cmake --build /tmp/gpumix-wl -j 16 && cp /tmp/gpumix-wl/bin/gpumix-* "$bin/" &&
+  echo "SUMMARY built: $(ls "$bin" | tr '\n' ' ')"
+}
+
+show_env() {
+  nvidia-smi; nvidia-smi -q | head -60; nvidia-smi compute-policy -l 2>&1
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())'
+  cmake --version | head -1; ninja --version; which sqlite3 curl wrk 2>&1
+  "$bin/gpumix" gpu
+  echo "SUMMARY $(nvidia-smi --query-gpu=name,driver_version,mig.mode.current,compute_mode --format=csv,noheader)"
+}
+
+run_default() {
+  "$bin/gpumix" run examples/default.yaml --modes exclusive,timeslice,mps --cell-duration 20s --results /tmp/gpumix-default &&
+  "$bin/gpumix" show --results /tmp/gpumix-default &&
+  "$bin/gpumix" export --results /tmp/gpumix-default --format json -o "$out/default-export.json" &&
+  cp /tmp/gpumix-default/gpumix.db "$out/default.db" &&
+  { "$bin/gpumix" report --results /tmp/gpumix-default -o "$out/default-report.html" 2>&1 || true; } &&
+  echo "SUMMARY default mix: $(sqlite3 /tmp/gpumix-default/gpumix.db 'select group_concat(label||"="||status, " ") from cells' 2>/dev/null)"
+  local left; left="$(pgrep -fa 'nvidia-cuda-mps|gpumix-' | grep -v pgrep)"
+  echo "RESULT leftovers after the run: ${left:-none}"
+}
+
+export GPUMIX_WORKLOAD_DIR="$bin"
+phase build build_workloads || { printf '%s\n' "${rows[@]}"; exit 1; }
+for p in "$@"; do
+  case "$p" in
+    env) phase env show_env ;;
+    workloads) phase workloads env GPUMIX_BIN="$bin" bash bench/workloads/run.sh ;;
+    telemetry) phase telemetry bash tests/gpu/telemetry.sh ;;
+    modes) phase modes bash tests/gpu/modes.sh "$bin" /tmp/gpumix-modes ;;
+    default) phase default run_default ;;
+    *) echo "unknown phase $p" >&2 ;;
+  esac
+done
+echo
+echo "== $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null), $(date -u '+%F %H:%M UTC')"
+printf '%s\n' "${rows[@]}"

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Benchmark of the gpumix built-in workloads against PyTorch (Python, eager)
+# references on one GPU (targets: issue 3; H100 80GB, PyTorch 2.x).
+#
+#   OUT=/tmp/wl-bench GPUMIX_CLI11_INCLUDE_DIR=/path/to/CLI11/include bash bench/workloads/run.sh
+#
+# Builds workloads/ standalone against the LibTorch of the installed PyTorch
+# (CMake + Ninja), runs every target configuration with gpumix's workload and
+# with bench/workloads/reference.py in this one invocation, and prints a table
+# (also in $OUT/summary.txt and $OUT/summary.json). Logs, metrics (JSON lines)
+# and the exact commands (commands.txt) are written to $OUT.
+#
+# Environment:
+#   OUT                       output directory (required)
+#   GPUMIX_PYTHON             python with torch (default: /opt/torch/.venv/bin/python3, else python3)
+#   GPUMIX_CLI11_INCLUDE_DIR  CLI11 headers when find_package(CLI11) fails
+#   GPUMIX_BENCH_SECONDS      measured seconds per run (default 6)
+#   GPUMIX_BENCH_BUILD        build directory (default $OUT/build; reused when it exists)
+#   GPUMIX_BENCH_EXTRA=1      also run batch-infer b64 without CUDA graphs
+#   GPUMIX_BENCH_SMOKE=1      tiny sizes on the CPU (checks the script without a GPU)
+set -uo pipefail
+: "${OUT:?set OUT to a directory for the logs and results}"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+SECS=${GPUMIX_BENCH_SECONDS:-6}
+BUILD=${GPUMIX_BENCH_BUILD:-$OUT/build}
+START=$SECONDS
+log() { echo "[$((SECONDS - START))s] $*" | tee -a "$OUT/commands.txt"; }
+
+# ------------------------------------------------------------------ python
+PY=${GPUMIX_PYTHON:-}
+if [ -z "$PY" ]; then
+  for c in /opt/torch/.venv/bin/python3 python3; do
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import torch' >/dev/null 2>&1; then PY=$c; break; fi
+  done
+fi
+[ -n "$PY" ] || { echo "no python with torch found (set GPUMIX_PYTHON)" >&2; exit 1; }
+TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
+: > "$OUT/commands.txt"
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "host: $(hostname)"
+  "$PY" -c 'import torch; print("torch:", torch.__version__, "cuda:", torch.version.cuda, "cudnn:", torch.backends.cudnn.version(), "device:", torch.cuda.get_device_name() if torch.cuda.is_available() else "none")'
+  "$PY" -c 'import transformers; print("transformers:", transformers.__version__)' 2>/dev/null || echo "transformers: not installed"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>/dev/null || true
+} > "$OUT/device.txt" 2>&1
+cat "$OUT/device.txt"
+
+# ------------------------------------------------------------------- build
+cmake_args=(-S "$REPO/workloads" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
+            -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DBUILD_TESTING=OFF)
+[ -n "${GPUMIX_CLI11_INCLUDE_DIR:-}" ] && cmake_args+=(-DGPUMIX_CLI11_INCLUDE_DIR="$GPUMIX_CLI11_INCLUDE_DIR")
+# PyTorch's CMake config looks for the CUDA toolkit (and cuDNN) when torch has CUDA.
+NVCC=$(command -v nvcc || true)
+[ -z "$NVCC" ] && [ -x /usr/local/cuda/bin/nvcc ] && NVCC=/usr/local/cuda/bin/nvcc
+if [ -n "$NVCC" ]; then
+  CUDA_ROOT=$(dirname "$(dirname "$(readlink -f "$NVCC")")")
+  export PATH="$CUDA_ROOT/bin:$PATH" CUDA_HOME="${CUDA_HOME:-$CUDA_ROOT}"
+  # PyTorch's cmake/public/cuda.cmake calls enable_language(CUDA): name nvcc.
+  cmake_args+=(-DCUDA_TOOLKIT_ROOT_DIR="$CUDA_ROOT" -DCUDAToolkit_ROOT="$CUDA_ROOT" -DCMAKE_CUDA_COMPILER="$NVCC")
+fi
+CUDNN_DIR=$("$PY" -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)
+if [ -n "$CUDNN_DIR" ] && [ -d "$CUDNN_DIR/include" ]; then
+  CUDNN_LIB=$(ls "$CUDNN_DIR"/lib/libcudnn.so* 2>/dev/null | head -1)
+  cmake_args+=(-DCUDNN_INCLUDE_PATH="$CUDNN_DIR/include")
+  [ -n "$CUDNN_LIB" ] && cmake_args+=(-DCUDNN_LIBRARY_PATH="$CUDNN_LIB")
+fi
+log "cmake ${cmake_args[*]}"
+if ! cmake "${cmake_args[@]}" > "$OUT/configure.log" 2>&1; then
+  tail -40 "$OUT/configure.log"; echo "configure failed: $OUT/configure.log" >&2; exit 1
+fi
+grep -E "gpumix workloads:" "$OUT/configure.log" || true
+log "cmake --build $BUILD -j $(nproc)"
+if ! cmake --build "$BUILD" -j "$(nproc)" > "$OUT/build.log" 2>&1; then
+  grep -E "error" "$OUT/build.log" | head -40; echo "build failed: $OUT/build.log" >&2; exit 1
+fi
+BIN=$BUILD/bin
+log "build done"
+
+# -------------------------------------------------------------------- runs
+DUMP=$(mktemp -d)
+trap 'rm -rf "$DUMP"' EXIT
+
+gpumix() {  # name exe args...
+  local name=$1 exe=$2; shift 2
+  log "gpumix $name: $exe $*"
+  GPUMIX_METRICS_FD=3 timeout 240 "$BIN/$exe" "$@" 3>"$OUT/$name.gpumix.jsonl" >"$OUT/$name.gpumix.log" 2>&1
+  local rc=$?
+  [ $rc -eq 0 ] || { log "  exit status $rc:"; tail -5 "$OUT/$name.gpumix.log"; }
+}
+reference() {  # name args...
+  local name=$1; shift
+  log "reference $name: reference.py $*"
+  timeout 300 "$PY" "$HERE/reference.py" "$@" --out "$OUT/$name.ref.json" >"$OUT/$name.ref.log" 2>&1
+  local rc=$?
+  [ $rc -eq 0 ] || { log "  exit status $rc:"; tail -5 "$OUT/$name.ref.log"; }
+}
+
+# Sizes: the issue's targets; GPUMIX_BENCH_SMOKE=1 shrinks everything and runs
+# on the CPU, to check this script where there is no GPU.
+if [ "${GPUMIX_BENCH_SMOKE:-0}" = 1 ]; then
+  DEV=cpu GRAPHS=false SECS=${GPUMIX_BENCH_SECONDS:-2} WU=1
+  NET=(--model resnet18 --image-size 32) B64=4 B256=8 IB1=1 IB64=4
+  BERT=(--layers 1 --hidden 64 --heads 2 --vocab 500 --seq-len 32) B32=4
+else
+  DEV=cuda GRAPHS=true WU=
+  NET=(--model resnet50 --image-size 224) B64=64 B256=256 IB1=1 IB64=64
+  BERT=(--layers 12 --hidden 768 --heads 12 --vocab 30522 --seq-len 128) B32=32
+fi
+wu() { echo "${WU:-$1}"; }  # warm-up steps: the given number, 1 in smoke mode
+
+gpumix resnet50-train-b64 gpumix-resnet-train --device $DEV "${NET[@]}" --batch-size $B64 \
+  --precision bf16 --channels-last true --warmup "$(wu 15)" --duration "$SECS"
+reference resnet50-train-b64 resnet-train --device $DEV "${NET[@]}" --batch-size $B64 --warmup "$(wu 15)" \
+  --duration "$SECS"
+# The same with the whole training step captured as one CUDA graph.
+gpumix resnet50-train-b64-graphs gpumix-resnet-train --device $DEV "${NET[@]}" --batch-size $B64 \
+  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup "$(wu 15)" --duration "$SECS"
+
+gpumix resnet50-train-b256 gpumix-resnet-train --device $DEV "${NET[@]}" --batch-size $B256 \
+  --precision bf16 --channels-last true --warmup "$(wu 8)" --duration "$SECS"
+reference resnet50-train-b256 resnet-train --device $DEV "${NET[@]}" --batch-size $B256 --warmup "$(wu 8)" \
+  --duration "$SECS"
+
+gpumix bert-base-train-b32 gpumix-bert-train --device $DEV "${BERT[@]}" --batch-size $B32 \
+  --precision bf16 --warmup "$(wu 10)" --duration "$SECS"
+reference bert-base-train-b32 bert-train --device $DEV "${BERT[@]}" --batch-size $B32 --warmup "$(wu 10)" \
+  --duration "$SECS"
+
+gpumix resnet50-infer-b1 gpumix-batch-infer --device $DEV "${NET[@]}" --batch-size $IB1 \
+  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup "$(wu 50)" --duration "$SECS"
+reference resnet50-infer-b1 infer --device $DEV "${NET[@]}" --batch-size $IB1 --warmup "$(wu 50)" --duration "$SECS"
+
+gpumix resnet50-infer-b64 gpumix-batch-infer --device $DEV "${NET[@]}" --batch-size $IB64 \
+  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup "$(wu 20)" --duration "$SECS" \
+  --dump-dir "$DUMP/b64"
+reference resnet50-infer-b64 infer --device $DEV "${NET[@]}" --batch-size $IB64 --warmup "$(wu 20)" \
+  --duration "$SECS" --compare-dir "$DUMP/b64"
+
+if [ "${GPUMIX_BENCH_EXTRA:-0}" = 1 ]; then
+  gpumix resnet50-infer-b64-nographs gpumix-batch-infer --device $DEV "${NET[@]}" --batch-size $IB64 \
+    --precision bf16 --channels-last true --cuda-graphs false --warmup "$(wu 20)" --duration "$SECS"
+fi
+
+log "all runs done"
+"$PY" "$HERE/summarize.py" "$OUT" | tee "$OUT/summary.txt"
+log "total"

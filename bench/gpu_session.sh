@@ -13,8 +13,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
-out="${OUT:-$root/bench-out}"
-mkdir -p "$out"
+# Everything is logged under $out and packed into $OUT/session.tgz at the end
+# (the device returns only a few files).
+out=/tmp/gpumix-session
+rm -rf "$out" && mkdir -p "$out"
 export LD_LIBRARY_PATH="$root/.carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PYTHONUNBUFFERED=1
 bin=/tmp/gpumix-bin
@@ -32,10 +34,10 @@ phase() {  # name, command...
 }
 
 build_workloads() {
-  local prefix; prefix="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"
-  cmake -S workloads -B /tmp/gpumix-wl -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
-    -DGPUMIX_CLI11_INCLUDE_DIR="$root/.carry/include" -DBUILD_TESTING=OFF &&
-  cmake --build /tmp/gpumix-wl -j 16 && cp /tmp/gpumix-wl/bin/gpumix-* "$bin/" &&
+  # The same configuration as the benchmark (PyTorch's LibTorch, nvcc, cuDNN).
+  OUT="$out/build-workloads" GPUMIX_BENCH_BUILD=/tmp/gpumix-wl GPUMIX_BENCH_BUILD_ONLY=1 \
+    GPUMIX_CLI11_INCLUDE_DIR="$root/.carry/include" bash bench/workloads/run.sh &&
+  cp /tmp/gpumix-wl/bin/gpumix-* "$bin/" &&
   echo "SUMMARY built: $(ls "$bin" | tr '\n' ' ')"
 }
 
@@ -63,13 +65,17 @@ phase build build_workloads || { printf '%s\n' "${rows[@]}"; exit 1; }
 for p in "$@"; do
   case "$p" in
     env) phase env show_env ;;
-    workloads) phase workloads env GPUMIX_BIN="$bin" bash bench/workloads/run.sh ;;
+    workloads) phase workloads env OUT="$out/workloads" GPUMIX_BENCH_BUILD=/tmp/gpumix-wl \
+                 GPUMIX_CLI11_INCLUDE_DIR="$root/.carry/include" bash bench/workloads/run.sh ;;
     telemetry) phase telemetry bash tests/gpu/telemetry.sh ;;
     modes) phase modes bash tests/gpu/modes.sh "$bin" /tmp/gpumix-modes ;;
     default) phase default run_default ;;
     *) echo "unknown phase $p" >&2 ;;
   esac
 done
+cp -r /tmp/gpumix-modes "$out/modes-work" 2>/dev/null
+printf '%s\n' "${rows[@]}" > "$out/summary.txt"
+[ -n "${OUT:-}" ] && tar czf "$OUT/session.tgz" -C /tmp gpumix-session
 echo
 echo "== $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null), $(date -u '+%F %H:%M UTC')"
 printf '%s\n' "${rows[@]}"

@@ -8,7 +8,11 @@
 # Then call the device with carry [".carry"] and bench/gpu_session.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DGPUMIX_WITH_TORCH=OFF -DBUILD_TESTING=ON >/dev/null
+# nvml.h: from the CUDA toolkit, or a folder named by GPUMIX_NVML_INCLUDE_DIR.
+nvml_args=()
+[ -n "${GPUMIX_NVML_INCLUDE_DIR:-}" ] && nvml_args=(-DGPUMIX_NVML_INCLUDE_DIR="$GPUMIX_NVML_INCLUDE_DIR")
+cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DGPUMIX_WITH_TORCH=OFF -DBUILD_TESTING=ON "${nvml_args[@]}" >/dev/null
+grep -q "GPUMIX_NVML_INCLUDE_DIR:PATH=.*NOTFOUND" build/device/CMakeCache.txt && { echo "prepare: nvml.h not found: the device build needs NVML (set GPUMIX_NVML_INCLUDE_DIR)" >&2; exit 1; }
 cmake --build build/device --target gpumix gpumix-testload
 rm -rf .carry && mkdir -p .carry/bin .carry/lib .carry/include
 cp build/device/bin/gpumix build/device/bin/gpumix-testload .carry/bin/

@@ -13,7 +13,7 @@ import sys
 # reference run to compare with when it is another config's.
 CONFIGS = [
     ("resnet50-train-b64", "img/s", "samples_per_s", "samples_per_s", "ratio", 1.10, 2513, None),
-    ("resnet50-train-b64-graphs", "img/s", "samples_per_s", "samples_per_s", "ratio", 1.10, 2513,
+    ("resnet50-train-b64-eager", "img/s", "samples_per_s", "samples_per_s", "ratio", 1.10, 2513,
      "resnet50-train-b64"),
     ("resnet50-train-b256", "img/s", "samples_per_s", "samples_per_s", "ratio", 1.00, 3986, None),
     ("bert-base-train-b32", "seq/s", "samples_per_s", "samples_per_s", "ratio", 1.30, 901, None),

@@ -2,7 +2,7 @@
 // checks what they report through the metrics protocol
 // (docs/metrics-protocol.md), their exit statuses, signal handling, argument
 // errors and --describe; plus the loss-decreases test.
-#include "json_lite.hpp"
+#include <nlohmann/json.hpp>
 #include "process.hpp"
 
 #include <gtest/gtest.h>
@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-using json_lite::Value;
+using Value = nlohmann::json;
 using wltest::Child;
 using wltest::TempDir;
 
@@ -54,14 +54,14 @@ std::vector<Value> parse_events(const std::string& text) {
     pos = nl + 1;
     Value v;
     try {
-      v = json_lite::parse(line);
+      v = nlohmann::json::parse(line);
     } catch (const std::exception& e) {
       ADD_FAILURE() << "invalid JSON line: " << line << " (" << e.what() << ")";
       continue;
     }
     EXPECT_TRUE(v.is_object()) << line;
     if (!v.is_object()) continue;
-    EXPECT_TRUE(v.has("ev") && v["ev"].is_string()) << line;
+    EXPECT_TRUE(v.contains("ev") && v["ev"].is_string()) << line;
     events.push_back(v);
   }
   return events;
@@ -70,20 +70,20 @@ std::vector<Value> parse_events(const std::string& text) {
 std::vector<Value> of_kind(const std::vector<Value>& events, const std::string& ev) {
   std::vector<Value> out;
   for (const auto& e : events)
-    if (e["ev"].as_string() == ev) out.push_back(e);
+    if (e["ev"].get<std::string>() == ev) out.push_back(e);
   return out;
 }
 
 // The first info event that has `key`.
 const Value* info_with(const std::vector<Value>& events, const std::string& key) {
   for (const auto& e : events)
-    if (e["ev"].as_string() == "info" && e.has(key)) return &e;
+    if (e["ev"].get<std::string>() == "info" && e.contains(key)) return &e;
   return nullptr;
 }
 
 int index_of(const std::vector<Value>& events, const std::string& ev) {
   for (size_t i = 0; i < events.size(); ++i)
-    if (events[i]["ev"].as_string() == ev) return static_cast<int>(i);
+    if (events[i]["ev"].get<std::string>() == ev) return static_cast<int>(i);
   return -1;
 }
 
@@ -93,7 +93,7 @@ void check_clean_run(const std::vector<Value>& events, int64_t iterations, int64
   ASSERT_FALSE(events.empty());
   const Value* config = info_with(events, "torch_version");
   ASSERT_NE(config, nullptr) << "no info event with the configuration";
-  EXPECT_EQ((*config)["device"].as_string(), "cpu");
+  EXPECT_EQ((*config)["device"].get<std::string>(), "cpu");
   const int ready = index_of(events, "ready");
   ASSERT_GE(ready, 0) << "no ready event";
   EXPECT_EQ(of_kind(events, "ready").size(), 1u);
@@ -101,21 +101,21 @@ void check_clean_run(const std::vector<Value>& events, int64_t iterations, int64
   EXPECT_EQ(static_cast<int64_t>(iters.size()), iterations);
   for (const auto& it : iters) {
     ASSERT_TRUE(it["n"].is_number());
-    EXPECT_EQ(it["n"].as_number(), static_cast<double>(n));
+    EXPECT_EQ(it["n"].get<double>(), static_cast<double>(n));
     ASSERT_TRUE(it["ms"].is_number());
-    EXPECT_GT(it["ms"].as_number(), 0.0);
+    EXPECT_GT(it["ms"].get<double>(), 0.0);
   }
   EXPECT_LT(index_of(events, "info"), ready) << "the configuration comes before ready";
   EXPECT_LT(ready, index_of(events, "iter"));
   const Value* mem = info_with(events, "peak_rss_bytes");
   ASSERT_NE(mem, nullptr) << "no info event with peak_rss_bytes";
-  EXPECT_GT((*mem)["peak_rss_bytes"].as_number(), 0.0);
+  EXPECT_GT((*mem)["peak_rss_bytes"].get<double>(), 0.0);
   EXPECT_TRUE(of_kind(events, "error").empty());
   const Value& done = events.back();
-  ASSERT_EQ(done["ev"].as_string(), "done") << "done is not the last event";
-  EXPECT_EQ(done["samples"].as_number(), static_cast<double>(iterations * n));
-  EXPECT_GT(done["seconds"].as_number(), 0.0);
-  EXPECT_GT(done["samples_per_s"].as_number(), 0.0);
+  ASSERT_EQ(done["ev"].get<std::string>(), "done") << "done is not the last event";
+  EXPECT_EQ(done["samples"].get<double>(), static_cast<double>(iterations * n));
+  EXPECT_GT(done["seconds"].get<double>(), 0.0);
+  EXPECT_GT(done["samples_per_s"].get<double>(), 0.0);
 }
 
 // ------------------------------------------------------------ clean runs
@@ -130,9 +130,9 @@ TEST(ResnetTrain, EmitsProtocolEvents) {
   for (const auto& it : of_kind(events, "iter")) EXPECT_TRUE(it["loss"].is_number());
   const Value* config = info_with(events, "torch_version");
   ASSERT_NE(config, nullptr);
-  EXPECT_EQ((*config)["model"].as_string(), "resnet18");
-  EXPECT_EQ((*config)["precision"].as_string(), "fp32");
-  EXPECT_EQ(events.back()["stop"].as_string(), "iterations");
+  EXPECT_EQ((*config)["model"].get<std::string>(), "resnet18");
+  EXPECT_EQ((*config)["precision"].get<std::string>(), "fp32");
+  EXPECT_EQ(events.back()["stop"].get<std::string>(), "iterations");
 }
 
 TEST(BertTrain, EmitsProtocolEvents) {
@@ -144,12 +144,12 @@ TEST(BertTrain, EmitsProtocolEvents) {
   check_clean_run(events, 3, 2);
   for (const auto& it : of_kind(events, "iter")) {
     ASSERT_TRUE(it["loss"].is_number());
-    EXPECT_GT(it["loss"].as_number(), 0.0);
+    EXPECT_GT(it["loss"].get<double>(), 0.0);
   }
   const Value* config = info_with(events, "torch_version");
   ASSERT_NE(config, nullptr);
-  EXPECT_EQ((*config)["layers"].as_number(), 1.0);
-  EXPECT_EQ((*config)["hidden"].as_number(), 32.0);
+  EXPECT_EQ((*config)["layers"].get<double>(), 1.0);
+  EXPECT_EQ((*config)["hidden"].get<double>(), 32.0);
 }
 
 TEST(BatchInfer, EmitsProtocolEventsAndVerifies) {
@@ -162,10 +162,10 @@ TEST(BatchInfer, EmitsProtocolEventsAndVerifies) {
   const Value* config = info_with(events, "verify_rel_err");
   ASSERT_NE(config, nullptr);
   // Folded batch norms (fp32) against the plain eval forward pass.
-  EXPECT_LT((*config)["verify_rel_err"].as_number(), 1e-3);
-  EXPECT_EQ((*config)["verify_top1_agreement"].as_number(), 1.0);
-  EXPECT_TRUE((*config)["fold_bn"].as_bool());
-  EXPECT_FALSE((*config)["cuda_graphs"].as_bool());
+  EXPECT_LT((*config)["verify_rel_err"].get<double>(), 1e-3);
+  EXPECT_EQ((*config)["verify_top1_agreement"].get<double>(), 1.0);
+  EXPECT_TRUE((*config)["fold_bn"].get<bool>());
+  EXPECT_FALSE((*config)["cuda_graphs"].get<bool>());
 }
 
 TEST(Interactive, EmitsCellLatenciesAndIdleFraction) {
@@ -181,20 +181,20 @@ TEST(Interactive, EmitsCellLatenciesAndIdleFraction) {
   ASSERT_EQ(lat.size(), 6u);
   const std::vector<std::string> expected{"matmul", "conv", "mlp-train", "forward", "matmul", "conv"};
   for (size_t i = 0; i < lat.size(); ++i) {
-    EXPECT_EQ(lat[i]["cell"].as_string(), expected[i]);
-    EXPECT_GE(lat[i]["ms"].as_number(), 0.0);
+    EXPECT_EQ(lat[i]["cell"].get<std::string>(), expected[i]);
+    EXPECT_GE(lat[i]["ms"].get<double>(), 0.0);
   }
   const auto iters = of_kind(events, "iter");
   ASSERT_EQ(iters.size(), 6u);
-  for (const auto& it : iters) EXPECT_EQ(it["n"].as_number(), 1.0);
+  for (const auto& it : iters) EXPECT_EQ(it["n"].get<double>(), 1.0);
   const Value& done = events.back();
-  ASSERT_EQ(done["ev"].as_string(), "done");
-  EXPECT_EQ(done["cells"].as_number(), 6.0);
-  const double idle = done["idle_fraction"].as_number();
+  ASSERT_EQ(done["ev"].get<std::string>(), "done");
+  EXPECT_EQ(done["cells"].get<double>(), 6.0);
+  const double idle = done["idle_fraction"].get<double>();
   EXPECT_GT(idle, 0.0);
   EXPECT_LT(idle, 1.0);
   // 5 think times of 50 ms.
-  EXPECT_NEAR(done["idle_s"].as_number(), 0.25, 0.1);
+  EXPECT_NEAR(done["idle_s"].get<double>(), 0.25, 0.1);
   EXPECT_TRUE(done["p50_ms_matmul"].is_number());
   EXPECT_NE(info_with(events, "peak_rss_bytes"), nullptr);
 }
@@ -209,7 +209,7 @@ TEST(Interactive, SeededThinkTimesAreReproducible) {
     EXPECT_TRUE(c.wait(60));
     EXPECT_EQ(c.exit_code(), 0) << c.err();
     const auto events = parse_events(c.metrics());
-    return events.back()["idle_s"].as_number();
+    return events.back()["idle_s"].get<double>();
   };
   const double a = idle_of("7"), b = idle_of("7");
   EXPECT_NEAR(a, b, 0.02);  // same draws; sleeps differ by scheduling only
@@ -222,11 +222,11 @@ TEST(ResnetTrain, StopsAfterDuration) {
   ASSERT_EQ(c.exit_code(), 0) << c.err();
   const auto events = parse_events(c.metrics());
   const Value& done = events.back();
-  ASSERT_EQ(done["ev"].as_string(), "done");
-  EXPECT_EQ(done["stop"].as_string(), "duration");
-  EXPECT_GE(done["seconds"].as_number(), 1.0);
-  EXPECT_LT(done["seconds"].as_number(), 5.0);
-  EXPECT_EQ(done["samples"].as_number(), 2.0 * static_cast<double>(of_kind(events, "iter").size()));
+  ASSERT_EQ(done["ev"].get<std::string>(), "done");
+  EXPECT_EQ(done["stop"].get<std::string>(), "duration");
+  EXPECT_GE(done["seconds"].get<double>(), 1.0);
+  EXPECT_LT(done["seconds"].get<double>(), 5.0);
+  EXPECT_EQ(done["samples"].get<double>(), 2.0 * static_cast<double>(of_kind(events, "iter").size()));
 }
 
 TEST(Seeds, GpumixSeedIsTheDefaultSeed) {
@@ -237,7 +237,7 @@ TEST(Seeds, GpumixSeedIsTheDefaultSeed) {
   const auto events = parse_events(c.metrics());
   const Value* config = info_with(events, "seed");
   ASSERT_NE(config, nullptr);
-  EXPECT_EQ((*config)["seed"].as_number(), 42.0);
+  EXPECT_EQ((*config)["seed"].get<double>(), 42.0);
 }
 
 TEST(Seeds, SameSeedSameLosses) {
@@ -246,7 +246,7 @@ TEST(Seeds, SameSeedSameLosses) {
     Child c(kBert, kBertTiny + std::vector<std::string>{"--iterations", "3", "--seed", seed}, dir);
     EXPECT_TRUE(c.wait(120));
     std::vector<double> out;
-    for (const auto& it : of_kind(parse_events(c.metrics()), "iter")) out.push_back(it["loss"].as_number());
+    for (const auto& it : of_kind(parse_events(c.metrics()), "iter")) out.push_back(it["loss"].get<double>());
     return out;
   };
   const auto a = losses("5"), b = losses("5"), c = losses("6");
@@ -283,9 +283,9 @@ TEST(ResnetTrain, TrainsOnCifarBinaryFiles) {
   check_clean_run(events, 2, 4);
   const Value* config = info_with(events, "data");
   ASSERT_NE(config, nullptr);
-  EXPECT_NE((*config)["data"].as_string().find("cifar10 (20 images)"), std::string::npos);
-  EXPECT_EQ((*config)["image_size"].as_number(), 32.0);
-  EXPECT_EQ((*config)["num_classes"].as_number(), 10.0);
+  EXPECT_NE((*config)["data"].get<std::string>().find("cifar10 (20 images)"), std::string::npos);
+  EXPECT_EQ((*config)["image_size"].get<double>(), 32.0);
+  EXPECT_EQ((*config)["num_classes"].get<double>(), 10.0);
 }
 
 TEST(Standalone, PrintsHumanSummaryWithoutMetricsFd) {
@@ -339,8 +339,8 @@ TEST_P(Sigterm, FinishesStepEmitsDoneExitsZero) {
   EXPECT_LT(took, p.max_exit_s);
   const auto events = parse_events(c.metrics());
   ASSERT_FALSE(events.empty());
-  EXPECT_EQ(events.back()["ev"].as_string(), "done");
-  EXPECT_EQ(events.back()["stop"].as_string(), "signal");
+  EXPECT_EQ(events.back()["ev"].get<std::string>(), "done");
+  EXPECT_EQ(events.back()["stop"].get<std::string>(), "signal");
   EXPECT_TRUE(of_kind(events, "error").empty());
 }
 
@@ -455,7 +455,7 @@ TEST(Errors, RuntimeErrorIsReportedThenExitOne) {
   const auto events = parse_events(c.metrics());
   const auto errors = of_kind(events, "error");
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_NE(errors[0]["msg"].as_string().find("injected failure"), std::string::npos);
+  EXPECT_NE(errors[0]["msg"].get<std::string>().find("injected failure"), std::string::npos);
   EXPECT_NE(c.err().find("injected failure"), std::string::npos);
   EXPECT_TRUE(of_kind(events, "done").empty());
 }
@@ -484,21 +484,21 @@ TEST(Describe, ListsEveryOptionAsJson) {
     ASSERT_TRUE(c.wait(30));
     ASSERT_EQ(c.exit_code(), 0) << c.err();
     Value d;
-    ASSERT_NO_THROW(d = json_lite::parse(c.out())) << c.out();
-    EXPECT_EQ(d["name"].as_string(), e.name);
-    EXPECT_EQ(d["role"].as_string(), e.role);
-    EXPECT_FALSE(d["description"].as_string().empty());
+    ASSERT_NO_THROW(d = nlohmann::json::parse(c.out())) << c.out();
+    EXPECT_EQ(d["name"].get<std::string>(), e.name);
+    EXPECT_EQ(d["role"].get<std::string>(), e.role);
+    EXPECT_FALSE(d["description"].get<std::string>().empty());
     std::set<std::string> names;
-    for (const auto& o : d["options"].as_array()) {
-      const std::string n = o["name"].as_string();
+    for (const auto& o : d["options"]) {
+      const std::string n = o["name"].get<std::string>();
       EXPECT_TRUE(names.insert(n).second) << "duplicate " << n;
-      EXPECT_EQ(types.count(o["type"].as_string()), 1u) << n;
+      EXPECT_EQ(types.count(o["type"].get<std::string>()), 1u) << n;
       EXPECT_TRUE(o["default"].is_string()) << n;
-      EXPECT_FALSE(o["help"].as_string().empty()) << n;
-      if (o.has("choices")) {
+      EXPECT_FALSE(o["help"].get<std::string>().empty()) << n;
+      if (o.contains("choices")) {
         // The default is one of the choices.
         bool found = false;
-        for (const auto& ch : o["choices"].as_array()) found = found || ch.as_string() == o["default"].as_string();
+        for (const auto& ch : o["choices"]) found = found || ch.get<std::string>() == o["default"].get<std::string>();
         EXPECT_TRUE(found) << n;
       }
     }
@@ -514,21 +514,21 @@ TEST(Describe, BooleansAndChoicesAreTyped) {
   TempDir dir;
   Child c(kInfer, {"--describe"}, dir, false);
   ASSERT_TRUE(c.wait(30));
-  const Value d = json_lite::parse(c.out());
-  for (const auto& o : d["options"].as_array()) {
-    const std::string n = o["name"].as_string();
+  const Value d = nlohmann::json::parse(c.out());
+  for (const auto& o : d["options"]) {
+    const std::string n = o["name"].get<std::string>();
     if (n == "cuda-graphs" || n == "channels-last") {
-      EXPECT_EQ(o["type"].as_string(), "bool");
-      EXPECT_TRUE(o["default"].as_string() == "true" || o["default"].as_string() == "false");
+      EXPECT_EQ(o["type"].get<std::string>(), "bool");
+      EXPECT_TRUE(o["default"].get<std::string>() == "true" || o["default"].get<std::string>() == "false");
     }
     if (n == "model") {
-      ASSERT_TRUE(o.has("choices"));
-      EXPECT_EQ(o["choices"].as_array().size(), 2u);
+      ASSERT_TRUE(o.contains("choices"));
+      EXPECT_EQ(o["choices"].size(), 2u);
     }
     if (n == "batch-size") {
-      EXPECT_EQ(o["type"].as_string(), "int");
-      EXPECT_EQ(o["default"].as_string(), "64");
-      EXPECT_EQ(o["cpu_default"].as_string(), "4");
+      EXPECT_EQ(o["type"].get<std::string>(), "int");
+      EXPECT_EQ(o["default"].get<std::string>(), "64");
+      EXPECT_EQ(o["cpu_default"].get<std::string>(), "4");
     }
   }
 }
@@ -546,7 +546,7 @@ TEST(Training, LossDecreasesOnLearnableSyntheticTask) {
   const auto iters = of_kind(parse_events(c.metrics()), "iter");
   ASSERT_EQ(iters.size(), 120u);
   std::vector<double> loss;
-  for (const auto& it : iters) loss.push_back(it["loss"].as_number());
+  for (const auto& it : iters) loss.push_back(it["loss"].get<double>());
   double first = 0, last = 0;
   for (size_t i = 0; i < 20; ++i) {
     first += loss[i] / 20;
@@ -572,8 +572,8 @@ TEST(Training, BertMlmLossDecreases) {
   ASSERT_EQ(iters.size(), 200u);
   double first = 0, last = 0;
   for (size_t i = 0; i < 20; ++i) {
-    first += iters[i]["loss"].as_number() / 20;
-    last += iters[iters.size() - 1 - i]["loss"].as_number() / 20;
+    first += iters[i]["loss"].get<double>() / 20;
+    last += iters[iters.size() - 1 - i]["loss"].get<double>() / 20;
   }
   EXPECT_LT(last, 0.7 * first) << "first 20 steps: " << first << ", last 20 steps: " << last;
 }

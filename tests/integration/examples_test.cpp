@@ -1,0 +1,64 @@
+// The shipped example mixes validate, and run end to end on the CPU.
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+#include "results.hpp"
+
+namespace gpumix::test {
+namespace {
+
+const std::filesystem::path kExamples = GPUMIX_EXAMPLES;
+
+bool builtins_available() {
+  return std::filesystem::exists(std::filesystem::path(kGpumix).parent_path() / "gpumix-resnet-train");
+}
+
+TEST(Examples, EveryExampleValidates) {
+  ScratchDir dir;
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(kExamples)) {
+    if (entry.path().extension() != ".yaml") continue;
+    auto r = gpumix({"validate", entry.path().string()}, dir.path());
+    if (r.exit_code == 2 && r.err.find("not available") != std::string::npos && !builtins_available()) continue;
+    EXPECT_EQ(r.exit_code, 0) << entry.path() << "\n" << r.err;
+    ++checked;
+  }
+  EXPECT_GE(checked, 1);
+}
+
+TEST(Examples, DefaultMixRunsOnTheCpu) {
+  if (!builtins_available()) GTEST_SKIP() << "built without LibTorch: no built-in workloads";
+  ScratchDir dir;
+  auto r = gpumix({"run", (kExamples / "default.yaml").string(), "--cell-duration", "8s", "--results",
+                   (dir / "results").string()},
+                  dir.path(), std::chrono::seconds(180));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto d = latest_run(dir / "results");
+  EXPECT_EQ(d.run.status, "completed");
+  ASSERT_EQ(d.cells.size(), 5u);  // four baselines and one shared cell
+  for (const auto& s : d.summaries) {
+    EXPECT_EQ(s.status, "ok") << s.cell << "/" << s.name << ": " << s.reason;
+    EXPECT_TRUE(s.reported_ready) << s.cell << "/" << s.name;
+    if (s.role == "interactive")
+      EXPECT_GT(s.requests, 0) << s.cell << "/" << s.name;
+    else
+      EXPECT_GT(s.iterations, 0) << s.cell << "/" << s.name;
+  }
+}
+
+TEST(Examples, BringYourOwnRuns) {
+  ScratchDir dir;
+  auto r = gpumix({"run", (kExamples / "bring-your-own.yaml").string(), "--cell-duration", "3s", "--repeats", "1",
+                   "--results", (dir / "results").string()},
+                  dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto d = latest_run(dir / "results");
+  const auto& toy = d.summary("timeslice-r1", "toy-train");
+  EXPECT_EQ(toy.status, "ok");
+  ASSERT_TRUE(toy.throughput);
+  EXPECT_GT(*toy.throughput, 0);
+  EXPECT_EQ(d.summary("baseline-compress", "compress").exit_code, 0);
+}
+
+}  // namespace
+}  // namespace gpumix::test

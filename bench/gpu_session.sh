@@ -30,6 +30,8 @@ phase() {  # name, command...
   "$@" > "$out/$name.log" 2>&1
   local rc=$?
   rows+=("$(printf '%-10s rc=%-3s %4ss  %s' "$name" "$rc" "$(( $(date +%s) - t0 ))" "$(grep -E '^(RESULT|SUMMARY)' "$out/$name.log" | tail -1 | cut -c1-110)")")
+  # The checks' own PASS/FAIL lines and benchmark tables, indented.
+  while IFS= read -r line; do rows+=("    ${line:0:150}"); done < <(grep -E ' (PASS|FAIL) |MISSED|met$|\] *[0-9.]+ ' "$out/$name.log" | tail -25)
   return $rc
 }
 
@@ -67,7 +69,7 @@ for p in "$@"; do
     env) phase env show_env ;;
     workloads) phase workloads env OUT="$out/workloads" GPUMIX_BENCH_BUILD=/tmp/gpumix-wl \
                  GPUMIX_CLI11_INCLUDE_DIR="$root/.carry/include" bash bench/workloads/run.sh ;;
-    telemetry) phase telemetry bash tests/gpu/telemetry.sh ;;
+    telemetry) phase telemetry env OUT="$out/telemetry" bash tests/gpu/telemetry.sh "$bin" ;;
     modes) phase modes bash tests/gpu/modes.sh "$bin" /tmp/gpumix-modes ;;
     default) phase default run_default ;;
     *) echo "unknown phase $p" >&2 ;;

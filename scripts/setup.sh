@@ -1,27 +1,46 @@
 #!/usr/bin/env bash
 # Installs what gpumix needs to build and test, from Debian/Ubuntu packages,
-# skipping what is already there. Usage: scripts/setup.sh [--no-torch]
+# skipping what is already there, and the HTML report's JavaScript from npm
+# (`npm ci`: package.json, package-lock.json). Usage: scripts/setup.sh [--no-torch] [--test]
 #   --no-torch   skip LibTorch (the built-in workloads are then not built)
+#   --test       also what the tests need: Debian's chromium (the HTML report test)
 # When an installed PyTorch provides LibTorch (python3 -c 'import torch'),
 # that one is used and Debian's libtorch-dev is not installed.
 set -euo pipefail
 
 with_torch=1
+with_test=0
 for arg in "$@"; do
   case "$arg" in
     --no-torch) with_torch=0 ;;
-    *) echo "setup.sh: unknown option '$arg' (options: --no-torch)" >&2; exit 2 ;;
+    --test) with_test=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (options: --no-torch, --test)" >&2; exit 2 ;;
   esac
 done
+
+# vega, vega-lite and vega-embed, pinned by package-lock.json, into node_modules
+# (embedded into gpumix at build time): `npm ci` when missing or older than the lockfile.
+web_assets() {
+  local root
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  if [ -f "$root/node_modules/.package-lock.json" ] && [ ! "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
+    return 0
+  fi
+  echo "setup: npm ci (the HTML report's JavaScript)"
+  (cd "$root" && npm ci --no-audit --no-fund)
+}
 
 packages=(
   build-essential cmake ninja-build pkg-config git python3
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libsqlite3-dev sqlite3 libssl-dev libgtest-dev libgmock-dev
+  libcpp-httplib-dev
 )
 if [ "$with_torch" = 1 ] && ! python3 -c 'import torch' >/dev/null 2>&1; then
   packages+=(libtorch-dev)
 fi
+command -v npm >/dev/null || packages+=(nodejs npm)
+[ "$with_test" = 1 ] && packages+=(chromium)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -29,6 +48,7 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: everything needed is installed"
+  web_assets
   exit 0
 fi
 
@@ -41,3 +61,4 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+web_assets

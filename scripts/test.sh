@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 sanitize=1
 [ "${1:-}" = "--no-sanitize" ] && sanitize=0
 
-scripts/setup.sh
+scripts/setup.sh --test
 jobs="$(nproc)"
 
 echo "== release build and tests"

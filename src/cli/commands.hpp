@@ -21,6 +21,10 @@ void add_ls(CLI::App& app, Action& action);
 void add_show(CLI::App& app, Action& action);
 void add_export(CLI::App& app, Action& action);
 void add_workloads(CLI::App& app, Action& action);
+void add_gpu(CLI::App& app, Action& action);
+void add_monitor(CLI::App& app, Action& action);
+void add_report(CLI::App& app, Action& action);
+void add_compare(CLI::App& app, Action& action);
 
 // Shared by the commands that read results.
 struct ResultsOptions {

@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
   gpumix::cli::add_show(app, action);
   gpumix::cli::add_export(app, action);
   gpumix::cli::add_workloads(app, action);
+  gpumix::cli::add_gpu(app, action);
+  gpumix::cli::add_monitor(app, action);
+  gpumix::cli::add_report(app, action);
+  gpumix::cli::add_compare(app, action);
 
   try {
     app.parse(argc, argv);

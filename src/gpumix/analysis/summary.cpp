@@ -1,12 +1,40 @@
 #include "gpumix/analysis/summary.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "gpumix/analysis/stats.hpp"
 
 namespace gpumix::analysis {
+
+std::vector<std::pair<double, double>> empirical_cdf(std::vector<double> values) {
+  std::vector<std::pair<double, double>> out;
+  if (values.empty()) return out;
+  std::sort(values.begin(), values.end());
+  const double n = static_cast<double>(values.size());
+  if (values.size() <= kCdfPoints) {
+    for (size_t i = 0; i < values.size(); ++i)
+      if (i + 1 == values.size() || values[i + 1] != values[i]) out.emplace_back(values[i], static_cast<double>(i + 1) / n);
+    return out;
+  }
+  // Shares 0.5 %, 1 %, ... 95 %, then 95.5 % ... 99 %, then 99.1 % ... 99.9 %, 99.99 %, and the maximum.
+  std::vector<double> shares;
+  for (int i = 1; i <= 190; ++i) shares.push_back(i * 0.005);
+  for (int i = 1; i <= 8; ++i) shares.push_back(0.95 + i * 0.005);
+  for (int i = 1; i <= 9; ++i) shares.push_back(0.99 + i * 0.001);
+  shares.push_back(0.9999);
+  for (double q : shares) {
+    const auto rank = static_cast<size_t>(std::ceil(q * n)) - 1;  // the smallest value with share >= q
+    const double v = values[std::min(rank, values.size() - 1)];
+    if (!out.empty() && out.back().first == v) out.back().second = q;
+    else out.emplace_back(v, q);
+  }
+  if (out.back().first == values.back()) out.back().second = 1.0;
+  else out.emplace_back(values.back(), 1.0);
+  return out;
+}
 
 std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
                                        const std::vector<store::WorkloadRow>& workloads,
@@ -44,6 +72,16 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
       if (e->ev == "ready" && !ready_ns) ready_ns = e->t_ns;
       if (e->ev == "done") s.reported_done = true;
       if (e->ev == "malformed") ++s.malformed;
+      if (e->ev == "info") {
+        auto j = nlohmann::json::parse(e->data, nullptr, false);
+        if (j.is_object() && j.contains("peak_device_mem_bytes") && j["peak_device_mem_bytes"].is_number()) {
+          const double v = j["peak_device_mem_bytes"].get<double>();
+          if (v >= 0 && v < 9e18) {
+            const auto bytes = static_cast<int64_t>(v);
+            s.peak_device_mem_bytes = std::max(s.peak_device_mem_bytes.value_or(bytes), bytes);
+          }
+        }
+      }
       if (e->ev == "iter") {
         iters.push_back(e);
         s.samples += e->n.value_or(0);
@@ -80,15 +118,18 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
       if (secs > 0) s.throughput = static_cast<double>(window_samples) / secs;
     }
 
-    auto steps = percentiles(step_ms, {50, 99});
+    auto steps = percentiles(step_ms, {50, 95, 99});
     s.step_ms_p50 = steps[0];
-    s.step_ms_p99 = steps[1];
+    s.step_ms_p95 = steps[1];
+    s.step_ms_p99 = steps[2];
     auto lat = percentiles(latencies, {50, 90, 95, 99, 99.9});
     s.latency_p50 = lat[0];
     s.latency_p90 = lat[1];
     s.latency_p95 = lat[2];
     s.latency_p99 = lat[3];
     s.latency_p999 = lat[4];
+    s.latency_mean = mean(latencies);
+    s.latency_cdf = empirical_cdf(latencies);
 
     auto slos = nlohmann::json::parse(w.slo_json.empty() ? "[]" : w.slo_json, nullptr, false);
     if (slos.is_array()) {

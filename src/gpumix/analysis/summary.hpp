@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gpumix/store/store.hpp"
@@ -40,17 +41,31 @@ struct WorkloadSummary {
   int64_t samples = 0;     // every iter event's n
   std::optional<double> throughput;  // samples/s in steady state
   std::optional<double> step_ms_p50;
+  std::optional<double> step_ms_p95;
   std::optional<double> step_ms_p99;
 
   int64_t requests = 0;  // latency events with ok != false
   int64_t request_errors = 0;
   std::optional<double> latency_p50, latency_p90, latency_p95, latency_p99, latency_p999;
+  std::optional<double> latency_mean;
+  // The latency distribution, compact: (ms, share of requests at most ms),
+  // every request up to kCdfPoints requests, else quantiles on a grid that
+  // is finer in the tail.
+  std::vector<std::pair<double, double>> latency_cdf;
   std::vector<SloResult> slos;
+
+  // The largest `peak_device_mem_bytes` an `info` event reported.
+  std::optional<int64_t> peak_device_mem_bytes;
 
   int64_t malformed = 0;  // lines that broke the protocol
   bool reported_ready = false;
   bool reported_done = false;
 };
+
+inline constexpr size_t kCdfPoints = 200;
+
+// The empirical CDF of `values` as summarize() stores it in latency_cdf.
+std::vector<std::pair<double, double>> empirical_cdf(std::vector<double> values);
 
 std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
                                        const std::vector<store::WorkloadRow>& workloads,

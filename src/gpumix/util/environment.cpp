@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "gpumix/gpu/nvml.hpp"
 #include "gpumix/version.hpp"
 
 namespace gpumix {
@@ -73,6 +74,8 @@ nlohmann::json describe_environment() {
   auto version = read_file("/proc/driver/nvidia/version");
   env["nvidia_driver"] = version.empty() ? nlohmann::json(nullptr) : nlohmann::json(field(version, "NVRM version", ':'));
   env["gpus"] = gpus;
+  // NVML's view: driver, CUDA version, every device's modes (or why not).
+  env["nvml"] = gpu::describe_gpus();
   return env;
 }
 

@@ -1,0 +1,61 @@
+// gpumix compare RUN_A RUN_B: two runs side by side, e.g. the same mix on two
+// GPUs or driver versions. Each run is DIR:ID, DIR (its latest run), or an id
+// (or latest) in --results.
+#include <fstream>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "gpumix/report/compare.hpp"
+#include "gpumix/report/run_data.hpp"
+#include "gpumix/util/errors.hpp"
+
+namespace gpumix::cli {
+namespace {
+
+report::ComparedRun load(const std::string& text, const std::string& results, const std::string& name) {
+  const auto ref = report::parse_run_ref(text, results);
+  auto store = store::Store::open_existing(ref.results_dir);
+  report::refresh_run_statuses(store);  // a killed gpumix's run reads as interrupted
+  const int64_t id = resolve_run(store, ref.run);
+  report::ComparedRun r;
+  r.label = name + ": run " + std::to_string(id) + " in " + ref.results_dir.string();
+  r.analysis = analysis::analyze(report::load_run(store, id));
+  r.recommendation = analysis::recommend(r.analysis);
+  return r;
+}
+
+}  // namespace
+
+void add_compare(CLI::App& app, Action& action) {
+  struct Options {
+    std::string a, b;
+    std::string results = "results";
+    std::string format = "text";
+    std::string out;
+  };
+  auto opts = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("compare", "Compare two runs (e.g. two GPUs or driver versions) mode by mode");
+  cmd->add_option("run_a", opts->a, "The first run: DIR:ID, DIR (its latest run), or a run id in --results")->required();
+  cmd->add_option("run_b", opts->b, "The second run, likewise")->required();
+  cmd->add_option("--results", opts->results, "Results folder for runs given by id")
+      ->envname("GPUMIX_RESULTS")
+      ->capture_default_str();
+  cmd->add_option("--format", opts->format, "text or md (markdown)")->check(CLI::IsMember({"text", "md"}))->capture_default_str();
+  cmd->add_option("-o,--out", opts->out, "Write to this file instead of standard output");
+  cmd->callback([opts, &action] {
+    action = [opts]() -> int {
+      const auto a = load(opts->a, opts->results, "A");
+      const auto b = load(opts->b, opts->results, "B");
+      std::ofstream file;
+      if (!opts->out.empty()) {
+        file.open(opts->out);
+        if (!file) throw InputError(opts->out + ": cannot write");
+      }
+      std::ostream& out = opts->out.empty() ? std::cout : file;
+      report::write_comparison(out, a, b, opts->format == "md" ? report::DocFormat::markdown : report::DocFormat::text);
+      return 0;
+    };
+  });
+}
+
+}  // namespace gpumix::cli

@@ -1,0 +1,65 @@
+// gpumix report [RUN]: what a run says — the recommendation with its reasons,
+// NP, STP, ANTT, fairness, latency, GPU activity and energy — as one
+// self-contained HTML file (default), text for a terminal, or markdown.
+#include <fstream>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "gpumix/analysis/interference.hpp"
+#include "gpumix/analysis/recommend.hpp"
+#include "gpumix/report/html_report.hpp"
+#include "gpumix/report/run_data.hpp"
+#include "gpumix/report/text_report.hpp"
+#include "gpumix/util/errors.hpp"
+
+namespace gpumix::cli {
+
+void add_report(CLI::App& app, Action& action) {
+  struct Options : ResultsOptions {
+    std::string out;
+  };
+  auto opts = std::make_shared<Options>();
+  opts->format = "html";
+  auto* cmd = app.add_subcommand("report", "Report on a run: which mode to use and why, with plots (HTML) or tables");
+  add_run_argument(*cmd, *opts);
+  add_results_option(*cmd, *opts);
+  cmd->add_option("--format", opts->format, "html: one self-contained file with plots; text: for a terminal; md: markdown")
+      ->check(CLI::IsMember({"html", "text", "md"}))
+      ->capture_default_str();
+  cmd->add_option("-o,--out", opts->out,
+                  "Write here (- for standard output); default: html to <results>/report-<run>.html, text and md to "
+                  "standard output");
+  cmd->callback([opts, &action] {
+    action = [opts]() -> int {
+      auto store = store::Store::open_existing(opts->results_dir);
+      report::refresh_run_statuses(store);  // a killed gpumix's run reads as interrupted
+      const int64_t id = resolve_run(store, opts->run);
+      const auto input = report::load_run(store, id);
+      const auto analysis = analysis::analyze(input);
+      const auto rec = analysis::recommend(analysis);
+
+      std::string path = opts->out;
+      if (path.empty() && opts->format == "html")
+        path = (std::filesystem::path(opts->results_dir) / ("report-" + std::to_string(id) + ".html")).string();
+      if (path == "-") path.clear();
+      std::ofstream file;
+      if (!path.empty()) {
+        file.open(path, std::ios::binary);
+        if (!file) throw InputError(path + ": cannot write");
+      }
+      std::ostream& out = path.empty() ? std::cout : file;
+      if (opts->format == "html")
+        report::write_html_report(out, input, analysis, rec);
+      else
+        report::write_text_report(out, analysis, rec,
+                                  opts->format == "md" ? report::DocFormat::markdown : report::DocFormat::text);
+      out.flush();
+      if (!out) throw RunError((path.empty() ? std::string("standard output") : path) + ": write failed");
+      if (!path.empty()) std::cerr << "gpumix: report of run " << id << " written to " << path << "\n";
+      if (opts->format == "html") std::cerr << rec.headline << "\n";
+      return 0;
+    };
+  });
+}
+
+}  // namespace gpumix::cli

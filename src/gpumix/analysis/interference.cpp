@@ -1,0 +1,570 @@
+#include "gpumix/analysis/interference.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace gpumix::analysis {
+
+bool is_failure_status(const std::string& status) {
+  return status == "failed" || status == "crashed" || status == "timeout" || status == "early_exit" || status == "killed";
+}
+
+std::optional<double> SloVerdict::excess() const {
+  if (!worst_ms || limit_ms <= 0) return std::nullopt;
+  return *worst_ms / limit_ms - 1;
+}
+
+std::string SloVerdict::label() const {
+  return fmt::format("{} p{:g} <= {:g} ms", workload, percentile, limit_ms);
+}
+
+const WorkloadMode* ModeAnalysis::workload(const std::string& name) const {
+  for (const auto& w : workloads)
+    if (w.workload == name) return &w;
+  return nullptr;
+}
+
+std::vector<const SloVerdict*> ModeAnalysis::slos() const {
+  std::vector<const SloVerdict*> out;
+  for (const auto& w : workloads)
+    for (const auto& s : w.slos) out.push_back(&s);
+  return out;
+}
+
+const ModeAnalysis* Analysis::mode(const std::string& name) const {
+  for (const auto& m : modes)
+    if (m.mode == name) return &m;
+  return nullptr;
+}
+
+const CellAnalysis* Analysis::cell(const std::string& label) const {
+  for (const auto& c : cells)
+    if (c.cell.label == label) return &c;
+  return nullptr;
+}
+
+const WorkloadCell* baseline_of(const Analysis& a, const std::string& workload) {
+  for (const auto& c : a.cells) {
+    if (!c.cell.baseline) continue;
+    for (const auto& w : c.workloads)
+      if (w.summary.name == workload) return &w;
+  }
+  return nullptr;
+}
+
+namespace {
+
+Activity activity_of(std::vector<double> values) {
+  Activity a;
+  a.samples = static_cast<int64_t>(values.size());
+  a.mean = mean(values);
+  a.p95 = percentile(std::move(values), 95);
+  return a;
+}
+
+std::string fmt_num(double v) {
+  if (!std::isfinite(v)) return v > 0 ? "inf" : "n/a";
+  return fmt::format("{:.3g}", v);
+}
+
+// The mode's evidence, flattened to "key=value" pairs (objects by dotted keys,
+// arrays by their length) for one line of a table.
+void flatten(const nlohmann::json& j, const std::string& prefix, std::vector<std::string>& out) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+  } else if (j.is_array()) {
+    out.push_back(prefix + "=[" + std::to_string(j.size()) + "]");
+  } else if (j.is_string()) {
+    out.push_back(prefix + "=" + j.get<std::string>());
+  } else if (j.is_number_float()) {
+    out.push_back(prefix + "=" + fmt_num(j.get<double>()));
+  } else {
+    out.push_back(prefix + "=" + j.dump());
+  }
+}
+
+std::string evidence_line(const std::string& evidence_json) {
+  if (evidence_json.empty()) return "";
+  auto j = nlohmann::json::parse(evidence_json, nullptr, false);
+  if (j.is_discarded()) return evidence_json;
+  std::vector<std::string> parts;
+  flatten(j, "", parts);
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : " ") + p;
+  return out;
+}
+
+// Samples of one cell on one GPU.
+struct CellTelemetry {
+  std::optional<int> gpu;
+  std::vector<const telemetry::GpuSample*> gpus;
+  std::vector<const telemetry::GpmSample*> gpm;
+};
+
+CellTelemetry telemetry_of(const RunInput& in, int64_t cell_id) {
+  CellTelemetry t;
+  std::map<int, int> seen;  // gpu → process samples of the cell's workloads
+  for (const auto& p : in.telemetry.processes)
+    if (p.tags.cell_id == cell_id && p.workload_id) ++seen[p.gpu];
+  if (!seen.empty()) {
+    t.gpu = std::max_element(seen.begin(), seen.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+  } else {
+    for (const auto& g : in.telemetry.gpus)
+      if (g.tags.cell_id == cell_id && (!t.gpu || g.gpu < *t.gpu)) t.gpu = g.gpu;
+  }
+  if (!t.gpu) {
+    for (const auto& m : in.telemetry.gpm)
+      if (m.tags.cell_id == cell_id && (!t.gpu || m.gpu < *t.gpu)) t.gpu = m.gpu;
+  }
+  if (!t.gpu) return t;
+  for (const auto& g : in.telemetry.gpus)
+    if (g.tags.cell_id == cell_id && g.gpu == *t.gpu) t.gpus.push_back(&g);
+  // The whole GPU's GPM figures when there are any, else its MIG instances'.
+  bool device_level = false;
+  for (const auto& m : in.telemetry.gpm)
+    if (m.tags.cell_id == cell_id && m.gpu == *t.gpu && !m.gpu_instance_id) device_level = true;
+  for (const auto& m : in.telemetry.gpm)
+    if (m.tags.cell_id == cell_id && m.gpu == *t.gpu && (!device_level || !m.gpu_instance_id)) t.gpm.push_back(&m);
+  auto by_time = [](auto* a, auto* b) { return a->t_ns < b->t_ns; };
+  std::stable_sort(t.gpus.begin(), t.gpus.end(), by_time);
+  std::stable_sort(t.gpm.begin(), t.gpm.end(), by_time);
+  return t;
+}
+
+void add_telemetry(const RunInput& in, CellAnalysis& c) {
+  const auto t = telemetry_of(in, c.cell.id);
+  c.gpu = t.gpu;
+  c.gpu_samples = static_cast<int64_t>(t.gpus.size());
+  std::vector<double> util, sm, tensor, dram;
+  for (const auto* g : t.gpus)
+    if (g->gpu_util_percent) util.push_back(static_cast<double>(*g->gpu_util_percent));
+  for (const auto* m : t.gpm) {
+    if (m->sm_util_percent) sm.push_back(*m->sm_util_percent);
+    if (m->tensor_util_percent) tensor.push_back(*m->tensor_util_percent);
+    if (m->dram_bw_util_percent) dram.push_back(*m->dram_bw_util_percent);
+  }
+  c.gpu_util = activity_of(std::move(util));
+  c.gpm_sm = activity_of(std::move(sm));
+  c.gpm_tensor = activity_of(std::move(tensor));
+  c.gpm_dram = activity_of(std::move(dram));
+
+  // Energy: the counter's increase over the cell, else power integrated.
+  const telemetry::GpuSample *first = nullptr, *last = nullptr;
+  for (const auto* g : t.gpus) {
+    if (!g->energy_mj) continue;
+    if (!first) first = g;
+    last = g;
+  }
+  if (first && last != first && *last->energy_mj >= *first->energy_mj && last->t_ns > first->t_ns) {
+    c.energy_j = static_cast<double>(*last->energy_mj - *first->energy_mj) / 1e3;
+    c.energy_source = "energy counter";
+    c.mean_power_w = *c.energy_j / (static_cast<double>(last->t_ns - first->t_ns) / 1e9);
+  } else {
+    double joules = 0, span = 0;
+    const telemetry::GpuSample* prev = nullptr;
+    for (const auto* g : t.gpus) {
+      if (!g->power_watts) continue;
+      if (prev) {
+        const double dt = static_cast<double>(g->t_ns - prev->t_ns) / 1e9;
+        joules += dt * (*prev->power_watts + *g->power_watts) / 2;
+        span += dt;
+      }
+      prev = g;
+    }
+    if (span > 0) {
+      c.energy_j = joules;
+      c.energy_source = "power samples";
+      c.mean_power_w = joules / span;
+    }
+  }
+  for (const auto& w : c.workloads) c.samples_processed += w.summary.samples;
+  if (c.energy_j && c.samples_processed > 0) c.energy_per_sample_j = *c.energy_j / static_cast<double>(c.samples_processed);
+}
+
+// What happened to a workload's baseline, for "no NP" messages.
+std::string baseline_problem(const RunInput& in, const std::string& workload, bool exclusive_planned) {
+  if (!exclusive_planned) return "no baseline: exclusive is not among the run's modes";
+  const std::string label = "baseline-" + workload;
+  for (const auto& c : in.cells) {
+    if (c.label != label) continue;
+    if (c.status == "skipped") return label + " was skipped" + (c.error.empty() ? "" : ": " + c.error);
+    if (c.status == "running") return label + " is still running";
+    return label + " measured neither throughput nor request latency" +
+           (c.status == "ok" ? "" : " (the cell " + c.status + (c.error.empty() ? "" : ": " + c.error) + ")");
+  }
+  return label + " was not run";
+}
+
+void compute_np(const WorkloadCell* base, WorkloadCell& w, const store::CellRow& cell, const std::string& no_base) {
+  const auto& s = w.summary;
+  if (s.status == "skipped") {
+    w.np_missing = "the mode was skipped";
+    return;
+  }
+  if (!base) {
+    w.np_missing = no_base;
+    return;
+  }
+  const auto& b = base->summary;
+  // Ran, but reported nothing: no progress (NP 0), unless the run was cut short first.
+  const bool cut_short = s.status == "interrupted" || (s.status == "not_started" && cell.status == "interrupted");
+  if (b.throughput && *b.throughput > 0) {
+    w.np_basis = "throughput";
+    if (s.throughput) w.np = *s.throughput / *b.throughput;
+    else if (!cut_short) w.np = 0.0;
+  } else if (b.latency_mean && *b.latency_mean > 0) {
+    w.np_basis = "latency";
+    if (s.latency_mean && *s.latency_mean > 0) w.np = *b.latency_mean / *s.latency_mean;
+    else if (!cut_short) w.np = 0.0;
+  } else {
+    w.np_missing = "baseline-" + s.name + " measured neither throughput nor request latency";
+    return;
+  }
+  if (!w.np) w.np_missing = "interrupted before it measured anything";
+  if (s.latency_p99 && b.latency_p99 && *b.latency_p99 > 0) w.p99_inflation = *s.latency_p99 / *b.latency_p99;
+}
+
+void system_figures(CellAnalysis& c) {
+  std::vector<double> nps;
+  for (const auto& w : c.workloads)
+    if (w.np) nps.push_back(*w.np);
+  c.with_np = static_cast<int>(nps.size());
+  if (nps.empty()) return;
+  double sum = 0, sum_sq = 0, inv = 0;
+  for (double np : nps) {
+    sum += np;
+    sum_sq += np * np;
+    inv += np > 0 ? 1 / np : std::numeric_limits<double>::infinity();
+  }
+  const double n = static_cast<double>(nps.size());
+  c.stp = sum;
+  c.antt = inv / n;
+  const auto [lo, hi] = std::minmax_element(nps.begin(), nps.end());
+  if (*hi > 0) c.fairness = *lo / *hi;
+  if (sum_sq > 0) c.jain = sum * sum / (n * sum_sq);
+}
+
+std::vector<SloVerdict> judge_slos(const std::string& workload, const std::vector<const CellAnalysis*>& cells) {
+  std::vector<SloVerdict> out;
+  for (const auto* c : cells) {
+    for (const auto& w : c->workloads) {
+      if (w.summary.name != workload || w.summary.status == "skipped") continue;
+      const bool cut_short = c->cell.status == "interrupted" && w.summary.requests == 0;
+      if (cut_short) continue;
+      for (size_t k = 0; k < w.summary.slos.size(); ++k) {
+        const auto& r = w.summary.slos[k];
+        if (out.size() <= k) {
+          SloVerdict v;
+          v.workload = workload;
+          v.percentile = r.percentile;
+          v.limit_ms = r.limit_ms;
+          out.push_back(v);
+        }
+        auto& v = out[k];
+        ++v.repeats;
+        if (!r.actual_ms) {
+          ++v.unmeasured;
+          continue;
+        }
+        if (!r.met) ++v.broken;
+        if (!v.worst_ms || *r.actual_ms > *v.worst_ms) {
+          v.worst_ms = r.actual_ms;
+          v.worst_cell = c->cell.label;
+        }
+        if (r.attainment && (!v.worst_attainment || *r.attainment < *v.worst_attainment)) v.worst_attainment = r.attainment;
+      }
+    }
+  }
+  for (auto& v : out) v.met = v.repeats > 0 && v.broken == 0 && v.unmeasured == 0;
+  return out;
+}
+
+ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string>& workloads,
+                          const std::vector<const CellAnalysis*>& cells, int planned) {
+  ModeAnalysis m;
+  m.mode = mode;
+  m.baseline = mode == "exclusive";
+  m.cells_planned = planned;
+  std::vector<double> stp, antt, fairness, jain, energy, util, sm;
+  for (const auto* c : cells) {
+    ++m.cells_run;
+    if (c->cell.status == "skipped") {
+      ++m.cells_skipped;
+      if (m.skip_reason.empty()) m.skip_reason = c->cell.error;
+    }
+    if (c->cell.status == "failed") ++m.cells_failed;
+    if (c->cell.status == "interrupted") ++m.cells_interrupted;
+    if (c->stp) stp.push_back(*c->stp);
+    if (c->antt) antt.push_back(*c->antt);
+    if (c->fairness) fairness.push_back(*c->fairness);
+    if (c->jain) jain.push_back(*c->jain);
+    if (c->energy_per_sample_j) energy.push_back(*c->energy_per_sample_j);
+    if (c->gpu_util.mean) util.push_back(*c->gpu_util.mean);
+    if (c->gpm_sm.mean) sm.push_back(*c->gpm_sm.mean);
+    for (const auto& w : c->workloads)
+      if (w.failed)
+        m.failures.push_back(fmt::format("{} {} in {}{}", w.summary.name, w.summary.status, c->cell.label,
+                                         w.summary.reason.empty() ? "" : ": " + w.summary.reason));
+  }
+  m.stp = estimate(stp);
+  m.antt = estimate(antt);
+  m.fairness = estimate(fairness);
+  m.jain = estimate(jain);
+  m.energy_per_sample_j = estimate(energy);
+  m.gpu_util_mean = estimate(util);
+  m.gpm_sm_mean = estimate(sm);
+  for (const auto& name : workloads) {
+    WorkloadMode wm;
+    wm.workload = name;
+    std::vector<double> thr, np, p99, infl;
+    bool present = false;
+    for (const auto* c : cells) {
+      for (const auto& w : c->workloads) {
+        if (w.summary.name != name) continue;
+        present = true;
+        if (wm.np_basis.empty()) wm.np_basis = w.np_basis;
+        if (w.summary.throughput) thr.push_back(*w.summary.throughput);
+        if (w.np) np.push_back(*w.np);
+        if (w.summary.latency_p99) p99.push_back(*w.summary.latency_p99);
+        if (w.p99_inflation) infl.push_back(*w.p99_inflation);
+        if (w.failed)
+          wm.failures.push_back(fmt::format("{} in {}{}", w.summary.status, c->cell.label,
+                                            w.summary.reason.empty() ? "" : ": " + w.summary.reason));
+      }
+    }
+    if (!present) continue;
+    wm.throughput = estimate(thr);
+    wm.np = estimate(np);
+    wm.latency_p99_ms = estimate(p99);
+    wm.p99_inflation = estimate(infl);
+    wm.slos = judge_slos(name, cells);
+    m.workloads.push_back(std::move(wm));
+  }
+  return m;
+}
+
+}  // namespace
+
+Analysis analyze(const RunInput& in) {
+  Analysis a;
+  a.run = in.run;
+  const auto plan = nlohmann::json::parse(in.run.plan_json.empty() ? "{}" : in.run.plan_json, nullptr, false);
+  std::vector<std::pair<std::string, std::string>> planned_cells;  // label, mode
+  if (plan.is_object()) {
+    if (plan.contains("modes") && plan["modes"].is_array())
+      for (const auto& m : plan["modes"])
+        if (m.is_string()) a.planned_modes.push_back(m.get<std::string>());
+    if (plan.contains("workloads") && plan["workloads"].is_array())
+      for (const auto& w : plan["workloads"])
+        if (w.is_object() && w.contains("name") && w["name"].is_string()) a.workloads.push_back(w["name"].get<std::string>());
+    if (plan.contains("cells") && plan["cells"].is_array())
+      for (const auto& c : plan["cells"])
+        if (c.is_object()) planned_cells.emplace_back(c.value("label", ""), c.value("mode", ""));
+    if (plan.contains("repeats") && plan["repeats"].is_number_integer()) a.repeats = plan["repeats"].get<int>();
+  }
+  auto cells = in.cells;
+  std::stable_sort(cells.begin(), cells.end(), [](const auto& x, const auto& y) { return x.index < y.index; });
+  for (const auto& c : cells)
+    if (std::find(a.planned_modes.begin(), a.planned_modes.end(), c.mode) == a.planned_modes.end())
+      a.planned_modes.push_back(c.mode);
+  for (const auto& w : in.workloads)
+    if (std::find(a.workloads.begin(), a.workloads.end(), w.name) == a.workloads.end()) a.workloads.push_back(w.name);
+  if (a.repeats == 0)
+    for (const auto& c : cells) a.repeats = std::max(a.repeats, c.repeat);
+  // Exclusive first: it is the baseline every other mode is measured against.
+  std::stable_partition(a.planned_modes.begin(), a.planned_modes.end(), [](const auto& m) { return m == "exclusive"; });
+  const bool exclusive_planned =
+      std::find(a.planned_modes.begin(), a.planned_modes.end(), "exclusive") != a.planned_modes.end();
+
+  // Per cell, its workloads' summaries.
+  const auto summaries = summarize(in.cells, in.workloads, in.events);
+  std::map<int64_t, int64_t> cell_of_workload;
+  for (const auto& w : in.workloads) cell_of_workload[w.id] = w.cell_id;
+  std::map<int64_t, int64_t> gpu_memory;  // workload id → peak bytes from NVML
+  for (const auto& p : in.telemetry.processes)
+    if (p.workload_id && p.used_memory_bytes) gpu_memory[*p.workload_id] = std::max(gpu_memory[*p.workload_id], *p.used_memory_bytes);
+  for (const auto& c : cells) {
+    CellAnalysis ca;
+    ca.cell = c;
+    ca.evidence = evidence_line(c.evidence_json);
+    for (const auto& s : summaries) {
+      if (cell_of_workload[s.workload_id] != c.id) continue;
+      WorkloadCell w;
+      w.summary = s;
+      w.failed = is_failure_status(s.status);
+      if (auto it = gpu_memory.find(s.workload_id); it != gpu_memory.end()) w.gpu_memory_peak_bytes = it->second;
+      else w.gpu_memory_peak_bytes = s.peak_device_mem_bytes;
+      ca.workloads.push_back(std::move(w));
+    }
+    a.cells.push_back(std::move(ca));
+  }
+
+  // NP and the system figures of every shared cell.
+  for (auto& c : a.cells) {
+    if (c.cell.baseline) continue;
+    for (auto& w : c.workloads) {
+      const auto* base = baseline_of(a, w.summary.name);
+      compute_np(base, w, c.cell, baseline_problem(in, w.summary.name, exclusive_planned));
+    }
+    system_figures(c);
+  }
+  for (auto& c : a.cells) add_telemetry(in, c);
+  a.has_baseline = std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) {
+    return std::any_of(c.workloads.begin(), c.workloads.end(), [](const auto& w) { return w.np.has_value(); });
+  });
+  a.has_telemetry = std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.gpu_samples > 0; });
+  a.has_gpm = std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.gpm_sm.samples > 0; });
+  a.has_energy = std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.energy_j.has_value(); });
+
+  // Per mode, over repeats.
+  for (const auto& mode : a.planned_modes) {
+    std::vector<const CellAnalysis*> mode_cells;
+    for (const auto& c : a.cells)
+      if (c.cell.mode == mode) mode_cells.push_back(&c);
+    int planned = static_cast<int>(std::count_if(planned_cells.begin(), planned_cells.end(),
+                                                 [&](const auto& pc) { return pc.second == mode; }));
+    if (planned_cells.empty()) planned = static_cast<int>(mode_cells.size());
+    a.modes.push_back(analyze_mode(mode, a.workloads, mode_cells, planned));
+  }
+  for (size_t i = 0; i < a.modes.size(); ++i) {
+    for (size_t j = i + 1; j < a.modes.size(); ++j) {
+      const auto &x = a.modes[i], &y = a.modes[j];
+      if (x.baseline || y.baseline) continue;
+      if (x.stp.n() > 0 && y.stp.n() > 0) a.comparisons.push_back({"STP", x.mode, y.mode, difference(x.stp.values, y.stp.values)});
+      if (x.antt.n() > 0 && y.antt.n() > 0)
+        a.comparisons.push_back({"ANTT", x.mode, y.mode, difference(x.antt.values, y.antt.values)});
+    }
+  }
+
+  // What is missing, most important first.
+  auto& miss = a.missing;
+  std::set<std::string> ran;
+  for (const auto& c : cells) ran.insert(c.label);
+  std::vector<std::string> not_run;
+  for (const auto& [label, mode] : planned_cells)
+    if (!ran.count(label)) not_run.push_back(label);
+  std::string not_run_text;
+  for (const auto& l : not_run) not_run_text += (not_run_text.empty() ? "" : ", ") + l;
+  if (in.run.status == "interrupted")
+    miss.push_back(fmt::format("The run was interrupted{}: {} of {} planned cells ran{}.",
+                               in.run.error.empty() ? "" : " (" + in.run.error + ")", cells.size(),
+                               std::max(planned_cells.size(), cells.size()),
+                               not_run.empty() ? "" : "; not run: " + not_run_text));
+  else if (in.run.status == "running")
+    miss.push_back(fmt::format("The run is still in progress: {} of {} planned cells so far.", cells.size(),
+                               std::max(planned_cells.size(), cells.size())));
+  else if (in.run.status == "failed")
+    miss.push_back("The run failed" + (in.run.error.empty() ? std::string(".") : ": " + in.run.error) +
+                   (not_run.empty() ? "" : " Not run: " + not_run_text + "."));
+  else if (!not_run.empty())
+    miss.push_back("Planned cells with no record: " + not_run_text + ".");
+  if (!exclusive_planned) {
+    miss.push_back(
+        "No exclusive baseline: NP, STP, ANTT, fairness and p99 inflation need each workload measured alone "
+        "(add exclusive to the modes).");
+  } else {
+    for (const auto& name : a.workloads) {
+      for (const auto& c : a.cells) {
+        if (c.cell.baseline) continue;
+        auto it = std::find_if(c.workloads.begin(), c.workloads.end(), [&](const auto& w) { return w.summary.name == name; });
+        if (it == c.workloads.end() || it->np || it->np_missing.empty() || it->np_missing == "the mode was skipped" ||
+            it->np_missing == "interrupted before it measured anything")
+          continue;
+        miss.push_back(fmt::format("No NP for {}: {}.", name, it->np_missing));
+        break;
+      }
+    }
+  }
+  for (const auto& m : a.modes) {
+    if (m.skipped()) miss.push_back(fmt::format("Mode {} was skipped: {}", m.mode, m.skip_reason.empty() ? "unavailable" : m.skip_reason));
+  }
+  for (const auto& c : a.cells)
+    if (c.cell.status == "failed")
+      miss.push_back(fmt::format("Cell {} failed{}", c.cell.label, c.cell.error.empty() ? "." : ": " + c.cell.error));
+  for (const auto& m : a.modes)
+    for (const auto& f : m.failures) miss.push_back("Workload " + f);
+  for (const auto& name : a.workloads) {
+    bool any_metric = false, any_cell = false;
+    for (const auto& c : a.cells)
+      for (const auto& w : c.workloads)
+        if (w.summary.name == name && w.summary.status != "skipped") {
+          any_cell = true;
+          any_metric = any_metric || w.summary.throughput || w.summary.requests > 0 || w.summary.iterations > 0;
+        }
+    if (any_cell && !any_metric)
+      miss.push_back(fmt::format("{} reported no throughput and no request latency (it does not speak the metrics "
+                                 "protocol, or never got going): only its status, wall time and memory are known.",
+                                 name));
+  }
+  if (!a.has_telemetry) {
+    std::string why = in.telemetry_error;
+    for (const auto& s : in.telemetry_sessions)
+      if (why.empty() && !s.available && !s.reason.empty()) why = s.reason;
+    miss.push_back(why.empty() ? "No GPU telemetry was recorded for this run: no GPU activity, GPM or energy figures."
+                               : "No GPU telemetry (" + why + "): no GPU activity, GPM or energy figures.");
+  } else {
+    if (!a.has_energy) miss.push_back("The GPU reported neither its energy counter nor its power: no energy per unit of work.");
+    if (!a.has_gpm) {
+      std::string notes;
+      for (const auto& s : in.telemetry_sessions)
+        if (!s.notes.empty()) notes = s.notes;
+      miss.push_back("No GPM metrics" + (notes.empty() ? std::string(" (GPM needs a Hopper or newer GPU)") : " (" + notes + ")") +
+                     ": GPU activity is NVML's utilization only.");
+    }
+  }
+  const bool any_shared = std::any_of(a.modes.begin(), a.modes.end(), [](const auto& m) { return !m.baseline && m.measured(); });
+  if (any_shared && a.repeats <= 1)
+    miss.push_back(
+        "One repeat per mode: no confidence intervals, and differences between modes cannot be told from noise "
+        "(set repeats: 3 or more).");
+  return a;
+}
+
+std::vector<SeriesPoint> activity_series(const RunInput& in, const CellAnalysis& cell, size_t max_points) {
+  std::vector<SeriesPoint> out;
+  const auto t = telemetry_of(in, cell.cell.id);
+  const int64_t origin = cell.cell.started_ns;
+  auto add = [&](const std::string& name, const std::vector<std::pair<int64_t, double>>& raw) {
+    if (raw.empty()) return;
+    const int64_t t0 = raw.front().first, t1 = raw.back().first;
+    if (raw.size() <= max_points || t1 <= t0) {
+      for (const auto& [ns, v] : raw) out.push_back({static_cast<double>(ns - origin) / 1e9, name, v});
+      return;
+    }
+    // Equal time buckets, each at its mean time and value.
+    const double width = static_cast<double>(t1 - t0) / static_cast<double>(max_points);
+    size_t i = 0;
+    for (size_t b = 0; b < max_points && i < raw.size(); ++b) {
+      const double end = static_cast<double>(t0) + width * static_cast<double>(b + 1);
+      double st = 0, sv = 0;
+      size_t n = 0;
+      while (i < raw.size() && (static_cast<double>(raw[i].first) <= end || b + 1 == max_points)) {
+        st += static_cast<double>(raw[i].first - origin);
+        sv += raw[i].second;
+        ++n;
+        ++i;
+      }
+      if (n > 0) out.push_back({st / static_cast<double>(n) / 1e9, name, sv / static_cast<double>(n)});
+    }
+  };
+  std::vector<std::pair<int64_t, double>> util, sm, tensor, dram;
+  for (const auto* g : t.gpus)
+    if (g->gpu_util_percent) util.emplace_back(g->t_ns, static_cast<double>(*g->gpu_util_percent));
+  for (const auto* m : t.gpm) {
+    if (m->sm_util_percent) sm.emplace_back(m->t_ns, *m->sm_util_percent);
+    if (m->tensor_util_percent) tensor.emplace_back(m->t_ns, *m->tensor_util_percent);
+    if (m->dram_bw_util_percent) dram.emplace_back(m->t_ns, *m->dram_bw_util_percent);
+  }
+  add("GPU utilization", util);
+  add("GPM SM activity", sm);
+  add("GPM tensor activity", tensor);
+  add("GPM DRAM bandwidth", dram);
+  return out;
+}
+
+}  // namespace gpumix::analysis

@@ -1,0 +1,191 @@
+#include "gpumix/analysis/recommend.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace gpumix::analysis {
+
+std::string to_string(VerdictState s) {
+  switch (s) {
+    case VerdictState::recommended: return "recommended";
+    case VerdictState::eligible: return "meets every SLO";
+    case VerdictState::rejected: return "rejected";
+    case VerdictState::skipped: return "skipped";
+    case VerdictState::unmeasured: break;
+  }
+  return "not measured";
+}
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+std::string stp_text(const ModeVerdict& v) {
+  if (!v.stp) return "no STP";
+  if (v.stp_margin) return fmt::format("STP {:.2f} ± {:.2f}", *v.stp, *v.stp_margin);
+  return fmt::format("STP {:.2f}", *v.stp);
+}
+
+std::string broken_text(const SloVerdict& s) {
+  std::string out;
+  if (s.broken > 0 && s.worst_ms) {
+    out = fmt::format("{} p{:g} {:.1f} ms > {:g} ms (+{:.0f}%) in {}", s.workload, s.percentile, *s.worst_ms, s.limit_ms,
+                      100 * s.excess().value_or(0), s.worst_cell);
+    if (s.repeats > 1) out += fmt::format(", {} of {} repeats", s.broken, s.repeats);
+  }
+  if (s.unmeasured > 0) {
+    out += (out.empty() ? "" : "; ") + fmt::format("{} p{:g} <= {:g} ms unchecked: no requests in {} of {} repeat(s)",
+                                                   s.workload, s.percentile, s.limit_ms, s.unmeasured, s.repeats);
+  }
+  return out;
+}
+
+std::string met_text(const SloVerdict& s) {
+  return fmt::format("{} p{:g} {:.1f} ms <= {:g} ms", s.workload, s.percentile, s.worst_ms.value_or(0), s.limit_ms);
+}
+
+ModeVerdict judge(const ModeAnalysis& m) {
+  ModeVerdict v;
+  v.mode = m.mode;
+  v.stp = m.stp.mean;
+  v.stp_margin = m.stp.margin();
+  if (m.skipped()) {
+    v.state = VerdictState::skipped;
+    v.reasons.push_back("skipped: " + (m.skip_reason.empty() ? std::string("the mode is unavailable") : m.skip_reason));
+    return v;
+  }
+  if (!m.measured()) {
+    v.state = VerdictState::unmeasured;
+    v.reasons.push_back(m.cells_run == 0 ? "not run" : "nothing measured");
+    return v;
+  }
+  for (const auto* s : m.slos()) {
+    if (s->met) continue;
+    v.worst_excess = std::max(v.worst_excess, s->unmeasured > 0 ? kInf : s->excess().value_or(kInf));
+    v.reasons.push_back(broken_text(*s));
+  }
+  for (const auto& f : m.failures) {
+    v.failures = true;
+    v.reasons.push_back(f);
+  }
+  v.state = v.reasons.empty() ? VerdictState::eligible : VerdictState::rejected;
+  if (v.state == VerdictState::eligible)
+    for (const auto* s : m.slos()) v.reasons.push_back(met_text(*s));
+  return v;
+}
+
+bool higher_stp(const ModeVerdict& a, const ModeVerdict& b) {
+  return a.stp.value_or(-kInf) > b.stp.value_or(-kInf);
+}
+
+}  // namespace
+
+Recommendation recommend(const Analysis& a) {
+  Recommendation r;
+  std::vector<ModeVerdict> eligible, others;
+  for (const auto& m : a.modes) {
+    if (m.baseline) continue;
+    auto v = judge(m);
+    (v.state == VerdictState::eligible ? eligible : others).push_back(std::move(v));
+  }
+  const bool any_slo = std::any_of(a.modes.begin(), a.modes.end(), [](const auto& m) { return !m.slos().empty(); });
+  std::stable_sort(eligible.begin(), eligible.end(), higher_stp);
+
+  if (eligible.empty() && others.empty()) {
+    r.headline = "Nothing to recommend: the run has no shared mode (only the exclusive baseline).";
+    return r;
+  }
+  const bool any_measured = !eligible.empty() || std::any_of(others.begin(), others.end(), [](const auto& v) {
+                              return v.state == VerdictState::rejected;
+                            });
+  if (!any_measured) {
+    r.headline = "Nothing to recommend: no shared mode was measured (each was skipped or not run).";
+    r.verdicts = std::move(others);
+    return r;
+  }
+
+  if (!eligible.empty()) {
+    r.slos_met = true;
+    auto& best = eligible.front();
+    const bool ranked = best.stp.has_value();
+    if (ranked || eligible.size() == 1) {
+      r.mode = best.mode;
+      best.state = VerdictState::recommended;
+      if (ranked)
+        r.headline = fmt::format("Use {}: the highest system throughput ({}) among the modes {}.", best.mode, stp_text(best),
+                                 any_slo ? "meeting every SLO" : "under which every workload ran (no SLOs were set)");
+      else
+        r.headline = fmt::format("Use {}: the only mode {} (no STP: the workloads lack a baseline).", best.mode,
+                                 any_slo ? "meeting every SLO" : "under which every workload ran");
+    } else {
+      std::string names;
+      for (const auto& v : eligible) names += (names.empty() ? "" : ", ") + v.mode;
+      r.headline = fmt::format("{} {}, but without baselines (no STP) they cannot be ranked.", names,
+                               any_slo ? "meet every SLO" : "ran every workload");
+    }
+    // Is the lead over the runner-up more than noise?
+    if (ranked && eligible.size() > 1 && eligible[1].stp) {
+      for (const auto& c : a.comparisons) {
+        if (c.metric != "STP") continue;
+        const bool pair = (c.mode_a == best.mode && c.mode_b == eligible[1].mode) ||
+                          (c.mode_b == best.mode && c.mode_a == eligible[1].mode);
+        if (!pair) continue;
+        if (c.difference.verdict == Noise::within_noise)
+          r.notes.push_back(fmt::format("{}'s {} is within noise of {}'s: either will do; more repeats would separate them.",
+                                        eligible[1].mode, stp_text(eligible[1]), best.mode));
+        else if (c.difference.verdict == Noise::unknown)
+          r.notes.push_back(fmt::format(
+              "Whether {}'s lead over {} ({}) is more than noise cannot be told from one repeat (set repeats: 3 or more).",
+              best.mode, eligible[1].mode, stp_text(eligible[1])));
+      }
+    }
+  } else {
+    // No mode qualifies: the nearest miss.
+    std::vector<const ModeVerdict*> measured;
+    for (const auto& v : others)
+      if (v.state == VerdictState::rejected) measured.push_back(&v);
+    std::stable_sort(measured.begin(), measured.end(), [](const ModeVerdict* x, const ModeVerdict* y) {
+      if (x->failures != y->failures) return !x->failures;
+      if (x->worst_excess != y->worst_excess) return x->worst_excess < y->worst_excess;
+      return higher_stp(*x, *y);
+    });
+    const auto* near = measured.front();
+    r.closest = near->mode;
+    r.headline = fmt::format("{}. Closest: {} ({}; {}).",
+                             any_slo ? "No mode meets the SLOs" : "No mode ran every workload without a failure", near->mode,
+                             near->reasons.empty() ? "" : near->reasons.front(), stp_text(*near));
+    // Would running alone meet them?
+    if (const auto* ex = a.mode("exclusive"); ex && ex->measured() && any_slo) {
+      std::vector<std::string> alone_broken;
+      for (const auto* s : ex->slos())
+        if (!s->met) alone_broken.push_back(broken_text(*s));
+      if (alone_broken.empty())
+        r.notes.push_back("Alone (exclusive baseline) every SLO is met: sharing is what breaks them. Run the latency-critical "
+                          "workloads alone, or relax their SLOs.");
+      else
+        for (const auto& b : alone_broken) r.notes.push_back("Even alone the SLO is missed: " + b + ".");
+    }
+  }
+
+  // Figures that cover only part of the mix.
+  if (r.mode) {
+    if (const auto* m = a.mode(*r.mode)) {
+      std::vector<std::string> without;
+      for (const auto& w : m->workloads)
+        if (w.np.n() == 0) without.push_back(w.workload);
+      if (!without.empty() && m->stp.n() > 0) {
+        std::string names;
+        for (const auto& w : without) names += (names.empty() ? "" : ", ") + w;
+        r.notes.push_back("STP leaves out " + names + " (no NP: no baseline measure).");
+      }
+    }
+  }
+  for (auto& v : eligible) r.verdicts.push_back(std::move(v));
+  for (auto& v : others) r.verdicts.push_back(std::move(v));
+  return r;
+}
+
+}  // namespace gpumix::analysis

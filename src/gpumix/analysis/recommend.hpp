@@ -1,0 +1,43 @@
+// Which mode to use: the shared mode with the highest STP among those that
+// meet every SLO in every repeat and under which no workload failed; every
+// other mode with the reasons it was passed over (which SLO it broke, by how
+// much, in how many repeats). When none qualifies, the closest one: fewest
+// failures, then the smallest worst SLO excess, then the highest STP. Pure.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gpumix/analysis/interference.hpp"
+
+namespace gpumix::analysis {
+
+enum class VerdictState { recommended, eligible, rejected, skipped, unmeasured };
+std::string to_string(VerdictState s);
+
+struct ModeVerdict {
+  std::string mode;
+  VerdictState state = VerdictState::unmeasured;
+  std::optional<double> stp;         // mean over repeats
+  std::optional<double> stp_margin;  // half the 95 % interval
+  // The largest relative SLO excess (worst ÷ limit − 1); infinite when an SLO
+  // could not be measured; 0 when every SLO is met.
+  double worst_excess = 0;
+  bool failures = false;
+  // Why it was passed over (or, for the recommended and eligible ones, what they met).
+  std::vector<std::string> reasons;
+};
+
+struct Recommendation {
+  std::optional<std::string> mode;  // the mode to use
+  bool slos_met = false;            // some shared mode meets every SLO
+  std::optional<std::string> closest;  // when none does: the nearest miss
+  std::string headline;                // one sentence
+  std::vector<ModeVerdict> verdicts;   // every shared mode, the recommended first
+  std::vector<std::string> notes;      // noise, partial figures, the baseline's own SLOs
+};
+
+Recommendation recommend(const Analysis& analysis);
+
+}  // namespace gpumix::analysis

@@ -1,0 +1,290 @@
+#include "gpumix/report/analysis_tables.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "gpumix/util/units.hpp"
+
+namespace gpumix::report {
+namespace {
+
+using analysis::Estimate;
+
+std::string text_of(const nlohmann::json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_null()) return "";
+  return j.dump();
+}
+
+std::string field_text(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object() || !obj.contains(key)) return "";
+  return text_of(obj[key]);
+}
+
+Value num(const std::optional<double>& v) {
+  if (!v || std::isnan(*v)) return std::monostate{};
+  return *v;
+}
+
+Value mean_of(const Estimate& e) { return num(e.mean); }
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
+}
+
+std::string slo_cell_text(const analysis::WorkloadSummary& s) {
+  std::vector<std::string> parts;
+  for (const auto& r : s.slos)
+    parts.push_back(fmt::format("p{:g}<={:g}ms:{}{}", r.percentile, r.limit_ms, !r.actual_ms ? "no-data" : r.met ? "met" : "MISSED",
+                                r.attainment ? fmt::format(" ({:.1f}% within)", 100 * *r.attainment) : ""));
+  return join(parts, " ");
+}
+
+std::string exit_text(const analysis::WorkloadSummary& s) {
+  if (s.signal) return "sig " + std::to_string(*s.signal);
+  if (s.exit_code) return std::to_string(*s.exit_code);
+  return "";
+}
+
+}  // namespace
+
+std::string interval_text(const Estimate& e, int precision) {
+  if (!e.ci_low || !e.ci_high) return "";
+  return fmt::format("[{:.{}f}, {:.{}f}]", *e.ci_low, precision, *e.ci_high, precision);
+}
+
+std::vector<std::pair<std::string, std::string>> environment_fields(const store::RunRow& run) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto env = nlohmann::json::parse(run.environment_json.empty() ? "{}" : run.environment_json, nullptr, false);
+  const auto plan = nlohmann::json::parse(run.plan_json.empty() ? "{}" : run.plan_json, nullptr, false);
+  std::string when = format_timestamp(run.started_ns);
+  if (run.ended_ns > run.started_ns)
+    when += fmt::format(" to {} ({:.0f} s)", format_timestamp(run.ended_ns), static_cast<double>(run.ended_ns - run.started_ns) / 1e9);
+  out.emplace_back("run", fmt::format("{} ({}{}), {}", run.id, run.status, run.error.empty() ? "" : ": " + run.error, when));
+
+  std::string gpu, driver, cuda;
+  if (env.is_object()) {
+    const auto nvml = env.value("nvml", nlohmann::json::object());
+    if (nvml.is_object() && nvml.value("available", false) && nvml.contains("devices") && nvml["devices"].is_array() &&
+        !nvml["devices"].empty()) {
+      std::vector<std::string> devices;
+      for (const auto& d : nvml["devices"]) {
+        std::string text = field_text(d, "name");
+        if (d.contains("memory_total_bytes") && d["memory_total_bytes"].is_number())
+          text += ", " + format_bytes(d["memory_total_bytes"].get<int64_t>());
+        text += std::string(", MIG ") + (d.value("mig_enabled", false) ? "on" : "off");
+        if (!field_text(d, "compute_mode").empty()) text += ", compute mode " + field_text(d, "compute_mode");
+        if (!field_text(d, "timeslice_policy").empty()) text += ", time slice " + field_text(d, "timeslice_policy");
+        devices.push_back(fmt::format("{}: {}", field_text(d, "index"), text));
+      }
+      gpu = join(devices, "; ");
+      driver = field_text(nvml, "driver_version");
+      cuda = field_text(nvml, "cuda_driver_version");
+    } else if (env.contains("gpus") && env["gpus"].is_array() && !env["gpus"].empty()) {
+      std::vector<std::string> models;
+      for (const auto& g : env["gpus"]) models.push_back(field_text(g, "model"));
+      gpu = join(models, "; ");
+    } else {
+      gpu = "none";
+      if (nvml.is_object() && !field_text(nvml, "reason").empty()) gpu += " (" + field_text(nvml, "reason") + ")";
+    }
+    if (driver.empty()) driver = field_text(env, "nvidia_driver");
+  }
+  out.emplace_back("GPU", gpu.empty() ? "unknown" : gpu);
+  out.emplace_back("driver", driver.empty() ? "-" : driver + (cuda.empty() ? "" : " (CUDA " + cuda + ")"));
+  std::string host = run.host;
+  if (env.is_object()) {
+    const auto os = field_text(env, "os"), kernel = field_text(env, "kernel"), cpu = field_text(env, "cpu_model");
+    if (!os.empty()) host += ", " + os;
+    if (!kernel.empty()) host += ", " + kernel;
+    if (!cpu.empty()) host += ", " + cpu + " x" + field_text(env, "cpu_count");
+    if (env.contains("memory_bytes") && env["memory_bytes"].is_number() && env["memory_bytes"].get<int64_t>() > 0)
+      host += ", " + format_bytes(env["memory_bytes"].get<int64_t>());
+  }
+  out.emplace_back("host", host);
+  out.emplace_back("gpumix", run.gpumix_version + (run.git_sha.empty() ? "" : " (" + run.git_sha + ")"));
+  out.emplace_back("mix", fmt::format("{} ({}, sha256 {})", run.mix_name, run.mix_path, run.mix_sha256.substr(0, 16)));
+  if (plan.is_object()) {
+    std::vector<std::string> modes;
+    if (plan.contains("modes") && plan["modes"].is_array())
+      for (const auto& m : plan["modes"]) modes.push_back(text_of(m));
+    out.emplace_back("plan", fmt::format("modes {}; {} repeat(s); cells of {} s; seed {}", join(modes, ", "),
+                                         field_text(plan, "repeats"), field_text(plan, "cell_duration_s"),
+                                         field_text(plan, "seed")));
+    std::vector<std::string> ws;
+    if (plan.contains("workloads") && plan["workloads"].is_array()) {
+      for (const auto& w : plan["workloads"]) {
+        std::string text = field_text(w, "name") + " (" + field_text(w, "role");
+        if (w.contains("builtin") && w["builtin"].is_string()) text += ", built-in " + w["builtin"].get<std::string>();
+        if (w.contains("slo") && w["slo"].is_array())
+          for (const auto& s : w["slo"])
+            text += fmt::format(", SLO p{:g} <= {:g} ms", s.value("percentile", 0.0), s.value("ms", 0.0));
+        ws.push_back(text + ")");
+      }
+    }
+    out.emplace_back("workloads", join(ws, "; "));
+  }
+  return out;
+}
+
+Table verdicts_table(const analysis::Recommendation& r) {
+  Table t;
+  t.columns = {"mode", "verdict", "stp", "stp_95ci_half", "reasons"};
+  for (const auto& v : r.verdicts) t.add({v.mode, to_string(v.state), num(v.stp), num(v.stp_margin), join(v.reasons, "; ")});
+  return t;
+}
+
+Table np_table(const analysis::Analysis& a) {
+  Table t;
+  t.columns = {"workload", "mode", "np_basis", "np", "np_95ci", "repeats", "samples_per_s", "samples_per_s_95ci",
+               "alone_samples_per_s", "p99_ms", "alone_p99_ms", "p99_inflation"};
+  for (const auto& m : a.modes) {
+    if (m.baseline || !m.measured()) continue;
+    for (const auto& w : m.workloads) {
+      const auto* base = analysis::baseline_of(a, w.workload);
+      t.add({w.workload, m.mode, w.np_basis, mean_of(w.np), interval_text(w.np), static_cast<int64_t>(w.throughput.n()),
+             mean_of(w.throughput), interval_text(w.throughput, 1), base ? num(base->summary.throughput) : Value{},
+             mean_of(w.latency_p99_ms),
+             base ? num(base->summary.latency_p99) : Value{}, mean_of(w.p99_inflation)});
+    }
+  }
+  return t;
+}
+
+Table system_table(const analysis::Analysis& a) {
+  Table t;
+  t.columns = {"mode", "cells", "stp", "stp_95ci", "antt", "antt_95ci", "fairness", "jain", "workloads_with_np", "status"};
+  for (const auto& m : a.modes) {
+    if (m.baseline) continue;
+    int with_np = 0;
+    for (const auto& c : a.cells)
+      if (c.cell.mode == m.mode) with_np = std::max(with_np, c.with_np);
+    std::string status = m.skipped() ? "skipped: " + m.skip_reason : !m.measured() ? "not run" : "measured";
+    if (m.cells_failed) status += fmt::format(", {} cell(s) failed", m.cells_failed);
+    if (m.cells_interrupted) status += fmt::format(", {} interrupted", m.cells_interrupted);
+    t.add({m.mode, fmt::format("{}/{}", m.cells_run - m.cells_skipped, m.cells_planned), mean_of(m.stp), interval_text(m.stp),
+           mean_of(m.antt), interval_text(m.antt), mean_of(m.fairness), mean_of(m.jain),
+           fmt::format("{}/{}", with_np, a.workloads.size()), status});
+  }
+  return t;
+}
+
+Table noise_table(const analysis::Analysis& a) {
+  Table t;
+  t.columns = {"metric", "mode_a", "mode_b", "b_minus_a", "diff_95ci", "verdict"};
+  for (const auto& c : a.comparisons) {
+    const auto& d = c.difference;
+    std::string ci = d.ci_low && d.ci_high ? fmt::format("[{:.2f}, {:.2f}]", *d.ci_low, *d.ci_high) : "";
+    t.add({c.metric, c.mode_a, c.mode_b, num(d.delta), ci,
+           d.verdict == analysis::Noise::unknown ? std::string("unknown (one repeat)") : to_string(d.verdict)});
+  }
+  return t;
+}
+
+Table slo_table(const analysis::Analysis& a) {
+  Table t;
+  t.columns = {"mode", "slo", "worst_ms", "worst_cell", "excess_pct", "min_attainment_pct", "repeats_broken", "verdict"};
+  for (const auto& m : a.modes) {
+    for (const auto* s : m.slos()) {
+      Value excess = s->excess() ? Value(100 * *s->excess()) : Value{};
+      Value att = s->worst_attainment ? Value(100 * *s->worst_attainment) : Value{};
+      std::string verdict = s->met ? "met" : s->unmeasured > 0 && s->broken == 0 ? "not measured" : "MISSED";
+      t.add({m.mode + (m.baseline ? " (alone)" : ""), s->label(), num(s->worst_ms), s->worst_cell, excess, att,
+             fmt::format("{}/{}", s->broken + s->unmeasured, s->repeats), verdict});
+    }
+  }
+  return t;
+}
+
+Table latency_table(const analysis::Analysis& a) {
+  Table t;
+  t.columns = {"cell", "workload", "requests", "errors", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "p99.9_ms", "p99_inflation", "slo"};
+  for (const auto& c : a.cells)
+    for (const auto& w : c.workloads) {
+      const auto& s = w.summary;
+      if (s.requests == 0 && s.request_errors == 0) continue;
+      t.add({c.cell.label, s.name, s.requests, s.request_errors, num(s.latency_mean), num(s.latency_p50), num(s.latency_p95),
+             num(s.latency_p99), num(s.latency_p999), num(w.p99_inflation), slo_cell_text(s)});
+    }
+  return t;
+}
+
+Table activity_table(const analysis::Analysis& a) {
+  Table t;
+  t.columns = {"cell", "mode", "gpu", "gpu_util_mean", "gpu_util_p95", "gpm_sm_mean", "gpm_sm_p95", "gpm_tensor_mean",
+               "gpm_dram_mean", "energy_j", "mean_power_w", "samples", "energy_mj_per_sample", "energy_source"};
+  for (const auto& c : a.cells) {
+    if (c.gpu_samples == 0 && c.gpm_sm.samples == 0) continue;
+    t.add({c.cell.label, c.cell.mode, c.gpu ? Value(static_cast<int64_t>(*c.gpu)) : Value{}, num(c.gpu_util.mean),
+           num(c.gpu_util.p95), num(c.gpm_sm.mean), num(c.gpm_sm.p95), num(c.gpm_tensor.mean), num(c.gpm_dram.mean),
+           num(c.energy_j), num(c.mean_power_w), c.samples_processed,
+           c.energy_per_sample_j ? Value(*c.energy_per_sample_j * 1e3) : Value{}, c.energy_source});
+  }
+  t.precision = 3;
+  return t;
+}
+
+Table workload_cells_table(const analysis::Analysis& a) {
+  Table t;
+  t.columns = {"cell", "workload", "role", "status", "exit", "wall_s", "samples_per_s", "step_ms_p50", "step_ms_p95",
+               "step_ms_p99", "np", "peak_rss_mib", "peak_gpu_mib", "reason"};
+  for (const auto& c : a.cells)
+    for (const auto& w : c.workloads) {
+      const auto& s = w.summary;
+      const bool ran = s.status != "skipped" && s.status != "not_started";
+      t.add({c.cell.label, s.name, s.role, s.status, exit_text(s), ran ? Value(s.wall_s) : Value{}, num(s.throughput),
+             num(s.step_ms_p50), num(s.step_ms_p95), num(s.step_ms_p99), num(w.np),
+             ran ? Value(static_cast<double>(s.peak_rss_kb) / 1024.0) : Value{},
+             w.gpu_memory_peak_bytes ? Value(static_cast<double>(*w.gpu_memory_peak_bytes) / (1024.0 * 1024.0)) : Value{},
+             w.np_missing.empty() || c.cell.baseline ? s.reason : (s.reason.empty() ? "no NP: " + w.np_missing : s.reason)});
+    }
+  return t;
+}
+
+Table evidence_table(const analysis::Analysis& a) {
+  Table t;
+  t.columns = {"cell", "mode", "status", "duration_s", "evidence", "error"};
+  for (const auto& c : a.cells) {
+    Value dur = c.cell.ended_ns > c.cell.started_ns ? Value(static_cast<double>(c.cell.ended_ns - c.cell.started_ns) / 1e9)
+                                                     : Value{};
+    t.add({c.cell.label, c.cell.mode, c.cell.status, dur, c.evidence, c.cell.error});
+  }
+  t.precision = 1;
+  return t;
+}
+
+std::vector<Section> report_sections(const analysis::Analysis& a, const analysis::Recommendation& r) {
+  std::vector<Section> out;
+  auto add = [&](std::string id, std::string title, std::string caption, Table t) {
+    if (!t.rows.empty()) out.push_back({std::move(id), std::move(title), std::move(caption), std::move(t)});
+  };
+  add("verdicts", "Modes", "Every shared mode: the verdict and why (SLOs broken, by how much; failures; skipped).",
+      verdicts_table(r));
+  add("np", "Normalized progress (NP) per workload",
+      "NP = progress shared ÷ progress alone (throughput; mean request latency for latency-only workloads); "
+      "mean over repeats with its 95% Student t interval. p99 inflation = p99 shared ÷ p99 alone.",
+      np_table(a));
+  add("system", "System throughput and fairness per mode",
+      "STP = sum of NP (higher is better); ANTT = mean of 1/NP (lower is better, 1 = no slowdown); "
+      "fairness = min NP ÷ max NP; Jain = (sum NP)² ÷ (n × sum NP²).",
+      system_table(a));
+  add("noise", "Differences between modes",
+      "Welch's 95% interval of the difference (b - a): 'within noise' when it holds 0.", noise_table(a));
+  add("slo", "SLOs per mode", "The worst percentile over the repeats of each mode; a mode meets an SLO when every repeat does.",
+      slo_table(a));
+  add("latency", "Request latency per cell", "Latency of successful requests (ms).", latency_table(a));
+  add("activity", "GPU activity and energy per cell",
+      "NVML utilization and GPM metrics (percent; mean and p95 over the cell); energy from the GPU's energy counter over "
+      "the cell; energy per sample = energy ÷ samples processed by all workloads.",
+      activity_table(a));
+  add("workloads", "Workloads per cell", "Status, exit, throughput (samples/s), iteration time percentiles, NP and peak memory.",
+      workload_cells_table(a));
+  add("evidence", "Cells and mode evidence", "What each mode recorded as proof that it took effect.", evidence_table(a));
+  return out;
+}
+
+}  // namespace gpumix::report

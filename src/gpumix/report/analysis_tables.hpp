@@ -1,0 +1,51 @@
+// The report's tables, built from an Analysis: the same Table objects are
+// rendered as text (`gpumix report --format text`), markdown and HTML.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gpumix/analysis/interference.hpp"
+#include "gpumix/analysis/recommend.hpp"
+#include "gpumix/report/table.hpp"
+
+namespace gpumix::report {
+
+// A table with its heading and a line saying what it shows.
+struct Section {
+  std::string id;  // html anchor, e.g. "np"
+  std::string title;
+  std::string caption;
+  Table table;
+};
+
+// The run's environment and mix as (field, value) pairs: GPU, driver, host, gpumix, mix.
+std::vector<std::pair<std::string, std::string>> environment_fields(const store::RunRow& run);
+
+// "1.62 [1.55, 1.70]" style text of an estimate's interval, empty without one.
+std::string interval_text(const analysis::Estimate& e, int precision = 2);
+
+Table verdicts_table(const analysis::Recommendation& r);
+// Per workload per shared mode: NP, throughput, p99 and its inflation against alone.
+Table np_table(const analysis::Analysis& a);
+// Per shared mode: STP, ANTT, fairness, Jain, over repeats.
+Table system_table(const analysis::Analysis& a);
+// Pairs of modes: is the difference in STP/ANTT more than noise?
+Table noise_table(const analysis::Analysis& a);
+// Per mode per SLO: worst percentile over repeats, attainment, verdict.
+Table slo_table(const analysis::Analysis& a);
+// Per cell per workload with requests: latency percentiles.
+Table latency_table(const analysis::Analysis& a);
+// Per cell: GPU and GPM activity, energy and energy per sample.
+Table activity_table(const analysis::Analysis& a);
+// Per cell per workload: status, exit, throughput, iteration times, NP, memory.
+Table workload_cells_table(const analysis::Analysis& a);
+// Per cell: mode, status, the mode's evidence, error.
+Table evidence_table(const analysis::Analysis& a);
+
+// Every section of the text and markdown reports, in order (a section whose
+// table would be empty is left out).
+std::vector<Section> report_sections(const analysis::Analysis& a, const analysis::Recommendation& r);
+
+}  // namespace gpumix::report

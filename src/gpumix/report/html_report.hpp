@@ -1,0 +1,25 @@
+// The HTML report: one self-contained file (no network: vega, vega-lite and
+// vega-embed are inlined from the binary, with their licenses), environment
+// and recommendation at the top, then the plots and tables.
+//
+// Once every chart has rendered (or failed), the page writes a JSON status
+// into <pre id="gpumix-status">: {"done":true,"charts":{"<id>":<marks>},
+// "errors":[...]} — the number of marks each chart drew, and every script
+// error, console error or warning. Tests read it from the rendered DOM.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include "gpumix/analysis/interference.hpp"
+#include "gpumix/analysis/recommend.hpp"
+
+namespace gpumix::report {
+
+// `text` with &, <, >, " and ' escaped for HTML.
+std::string html_escape(const std::string& text);
+
+void write_html_report(std::ostream& out, const analysis::RunInput& input, const analysis::Analysis& analysis,
+                       const analysis::Recommendation& rec);
+
+}  // namespace gpumix::report

@@ -1,0 +1,47 @@
+#include "gpumix/report/run_data.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "gpumix/telemetry/telemetry_store.hpp"
+
+namespace gpumix::report {
+
+analysis::RunInput load_run(store::Store& store, int64_t run_id) {
+  analysis::RunInput in;
+  in.run = *store.run(run_id);
+  in.cells = store.cells(run_id);
+  in.workloads = store.workloads(run_id);
+  in.events = store.events(run_id);
+  try {
+    telemetry::TelemetryStore telemetry(store.path());
+    in.telemetry = telemetry.samples(run_id);
+    in.telemetry_sessions = telemetry.sessions(run_id);
+  } catch (const std::exception& e) {
+    in.telemetry_error = std::string("cannot read telemetry: ") + e.what();
+  }
+  return in;
+}
+
+void refresh_run_statuses(store::Store& store) {
+  try {
+    store.mark_stale_runs();
+  } catch (const std::exception&) {
+    // Read-only results (e.g. copied from another machine): report them as stored.
+  }
+}
+
+namespace {
+bool is_run_id(const std::string& s) {
+  return s == "latest" || (!s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }));
+}
+}  // namespace
+
+RunRef parse_run_ref(const std::string& text, const std::filesystem::path& default_results) {
+  if (is_run_id(text)) return {default_results, text};
+  if (auto colon = text.rfind(':'); colon != std::string::npos && is_run_id(text.substr(colon + 1)))
+    return {text.substr(0, colon), text.substr(colon + 1)};
+  return {text, "latest"};
+}
+
+}  // namespace gpumix::report

@@ -1,0 +1,28 @@
+// Reading one run for the report: its rows from the store and its telemetry
+// samples (whose absence is recorded, not fatal).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "gpumix/analysis/interference.hpp"
+#include "gpumix/store/store.hpp"
+
+namespace gpumix::report {
+
+analysis::RunInput load_run(store::Store& store, int64_t run_id);
+
+// Marks runs whose gpumix is gone (killed) as interrupted, as the next
+// `gpumix run` would; a read-only database keeps the statuses it has.
+void refresh_run_statuses(store::Store& store);
+
+// A run named on the command line: "DIR:ID", "DIR" (its latest run), or an id
+// or "latest" in `default_results`.
+struct RunRef {
+  std::filesystem::path results_dir;
+  std::string run = "latest";
+};
+RunRef parse_run_ref(const std::string& text, const std::filesystem::path& default_results);
+
+}  // namespace gpumix::report

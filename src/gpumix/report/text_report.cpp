@@ -1,0 +1,88 @@
+#include "gpumix/report/text_report.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "gpumix/report/analysis_tables.hpp"
+
+namespace gpumix::report {
+namespace {
+
+std::string cell_text(const Value& v, int precision) {
+  if (std::holds_alternative<std::monostate>(v)) return "-";
+  if (auto s = std::get_if<std::string>(&v)) return s->empty() ? "" : *s;
+  if (auto i = std::get_if<int64_t>(&v)) return std::to_string(*i);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", precision, std::get<double>(v));
+  return buf;
+}
+
+std::string md_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n' || c == '\r') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+void render_markdown(std::ostream& out, const Table& t) {
+  std::vector<bool> right(t.columns.size(), false);
+  if (!t.rows.empty())
+    for (size_t i = 0; i < t.rows[0].size() && i < right.size(); ++i)
+      right[i] = std::holds_alternative<int64_t>(t.rows[0][i]) || std::holds_alternative<double>(t.rows[0][i]);
+  out << "|";
+  for (const auto& c : t.columns) out << " " << md_escape(c) << " |";
+  out << "\n|";
+  for (size_t i = 0; i < t.columns.size(); ++i) out << (right[i] ? " ---: |" : " --- |");
+  out << "\n";
+  for (const auto& row : t.rows) {
+    out << "|";
+    for (size_t i = 0; i < t.columns.size(); ++i) out << " " << md_escape(i < row.size() ? cell_text(row[i], t.precision) : "") << " |";
+    out << "\n";
+  }
+}
+
+void write_text_report(std::ostream& out, const analysis::Analysis& a, const analysis::Recommendation& r, DocFormat format) {
+  const bool md = format == DocFormat::markdown;
+  const auto env = environment_fields(a.run);
+  if (md) {
+    out << "# gpumix report: run " << a.run.id << " (" << md_escape(a.run.mix_name) << ")\n\n";
+    for (const auto& [k, v] : env) out << "- **" << k << "**: " << md_escape(v) << "\n";
+    out << "\n## Recommendation\n\n**" << md_escape(r.headline) << "**\n\n";
+    for (const auto& n : r.notes) out << "> " << md_escape(n) << "\n>\n";
+    if (!r.notes.empty()) out << "\n";
+    if (!a.missing.empty()) {
+      out << "## What is missing\n\n";
+      for (const auto& m : a.missing) out << "- " << md_escape(m) << "\n";
+      out << "\n";
+    }
+  } else {
+    out << "gpumix report: run " << a.run.id << " (" << a.run.mix_name << ")\n";
+    size_t width = 0;
+    for (const auto& [k, v] : env) width = std::max(width, k.size());
+    for (const auto& [k, v] : env) out << "  " << k << std::string(width - k.size() + 2, ' ') << v << "\n";
+    out << "\nRECOMMENDATION\n  " << r.headline << "\n";
+    for (const auto& n : r.notes) out << "  note: " << n << "\n";
+    if (!a.missing.empty()) {
+      out << "\nMISSING\n";
+      for (const auto& m : a.missing) out << "  - " << m << "\n";
+    }
+  }
+  for (const auto& s : report_sections(a, r)) {
+    if (md) {
+      out << "## " << s.title << "\n\n" << s.caption << "\n\n";
+      render_markdown(out, s.table);
+      out << "\n";
+    } else {
+      out << "\n== " << s.title << " ==\n" << s.caption << "\n";
+      render(out, s.table, Format::table);
+    }
+  }
+}
+
+}  // namespace gpumix::report

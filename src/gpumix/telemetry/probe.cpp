@@ -1,0 +1,175 @@
+#include "gpumix/telemetry/probe.hpp"
+
+#include <unistd.h>
+
+#include <set>
+
+#include "gpumix/store/store.hpp"
+#include "gpumix/util/procfs.hpp"
+
+namespace gpumix::telemetry {
+
+std::optional<WorkloadRef> attribute(pid_t pid, const WorkloadPids& workloads,
+                                     const std::function<pid_t(pid_t)>& pgid_of,
+                                     const std::function<pid_t(pid_t)>& parent_of) {
+  if (auto it = workloads.find(pid); it != workloads.end()) return it->second;
+  if (pid_t group = pgid_of(pid); group > 0)
+    if (auto it = workloads.find(group); it != workloads.end()) return it->second;
+  pid_t p = pid;
+  for (int generation = 0; generation < 32; ++generation) {
+    p = parent_of(p);
+    if (p <= 1) break;
+    if (auto it = workloads.find(p); it != workloads.end()) return it->second;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+pid_t real_pgid(pid_t pid) {
+  pid_t g = ::getpgid(pid);
+  return g < 0 ? 0 : g;
+}
+
+pid_t real_parent(pid_t pid) { return parent_pid(pid).value_or(0); }
+
+template <typename T>
+std::optional<int64_t> i64(const std::optional<T>& v) {
+  return v ? std::optional<int64_t>(static_cast<int64_t>(*v)) : std::nullopt;
+}
+
+constexpr auto kUtilFresh = std::chrono::seconds(1);
+
+}  // namespace
+
+Probe::Probe(std::shared_ptr<gpu::Nvml> nvml) : nvml_(std::move(nvml)) {
+  const int n = nvml_->device_count();
+  util_seen_us_.assign(static_cast<size_t>(n), 0);
+  util_.resize(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    devices_.push_back(nvml_->device(i));
+    const auto& d = devices_.back();
+    if (!d.gpm_supported) {
+      notes_.push_back("GPU " + std::to_string(i) + " (" + d.name + "): no GPM metrics (they need Hopper or later)");
+      continue;
+    }
+    auto open = [&](std::optional<unsigned> gi, const std::string& uuid) {
+      try {
+        gpm_.push_back({i, gi, uuid, nvml_->gpm_stream(i, gi)});
+      } catch (const std::exception& e) {
+        notes_.push_back("GPU " + std::to_string(i) + ": no GPM metrics: " + e.what());
+      }
+    };
+    if (!d.mig_enabled) {
+      open(std::nullopt, d.uuid);
+      continue;
+    }
+    std::set<unsigned> instances;
+    for (const auto& m : nvml_->mig_instances(i))
+      if (instances.insert(m.gpu_instance_id).second) open(m.gpu_instance_id, m.uuid);
+  }
+}
+
+Probe::~Probe() = default;
+
+Snapshot Probe::read(const WorkloadPids& workloads, const Tags& tags) {
+  Snapshot s;
+  s.t_ns = store::now_ns();
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& d : devices_) {
+    const int i = d.index;
+    const std::string prefix = "GPU " + std::to_string(i) + ": ";
+    try {
+      const auto ds = nvml_->sample(i);
+      for (const auto& e : ds.errors) s.errors.push_back(prefix + e);
+      GpuSample g;
+      g.t_ns = s.t_ns;
+      g.tags = tags;
+      g.gpu = i;
+      g.uuid = d.uuid;
+      g.gpu_util_percent = i64(ds.gpu_util_percent);
+      g.memory_util_percent = i64(ds.memory_util_percent);
+      g.memory_used_bytes = i64(ds.memory_used_bytes);
+      g.memory_total_bytes = i64(ds.memory_total_bytes);
+      g.sm_clock_mhz = i64(ds.sm_clock_mhz);
+      g.memory_clock_mhz = i64(ds.memory_clock_mhz);
+      g.power_watts = ds.power_watts;
+      g.energy_mj = i64(ds.energy_mj);
+      g.temperature_c = i64(ds.temperature_c);
+      g.clock_event_reasons = i64(ds.clock_event_reasons);
+      s.gpus.push_back(std::move(g));
+    } catch (const std::exception& e) {
+      s.errors.push_back(prefix + e.what());
+    }
+
+    // Processes: compute contexts, then MPS clients (which win when both list a pid).
+    std::map<unsigned, ProcessSample> procs;
+    auto add = [&](const std::vector<gpu::GpuProcess>& list, const char* kind) {
+      for (const auto& p : list) {
+        auto& row = procs[p.pid];
+        row.t_ns = s.t_ns;
+        row.tags = tags;
+        row.gpu = i;
+        row.pid = p.pid;
+        row.kind = kind;
+        row.used_memory_bytes = static_cast<int64_t>(p.used_memory_bytes);
+        row.gpu_instance_id = i64(p.gpu_instance_id);
+      }
+    };
+    try {
+      add(nvml_->compute_processes(i), "compute");
+    } catch (const std::exception& e) {
+      s.errors.push_back(prefix + e.what());
+    }
+    try {
+      add(nvml_->mps_compute_processes(i), "mps_client");
+    } catch (const std::exception& e) {
+      s.errors.push_back(prefix + e.what());
+    }
+    auto& util = util_[static_cast<size_t>(i)];
+    try {
+      for (const auto& u : nvml_->process_utilization(i, util_seen_us_[static_cast<size_t>(i)])) {
+        util_seen_us_[static_cast<size_t>(i)] = std::max(util_seen_us_[static_cast<size_t>(i)], u.timestamp_us);
+        util[u.pid] = {u.sm_util_percent, u.memory_util_percent, now};
+      }
+    } catch (const std::exception& e) {
+      s.errors.push_back(prefix + e.what());
+    }
+    for (auto it = util.begin(); it != util.end();)
+      it = (now - it->second.received > kUtilFresh) ? util.erase(it) : std::next(it);
+    for (auto& [pid, row] : procs) {
+      if (auto u = util.find(pid); u != util.end()) {
+        row.sm_util_percent = u->second.sm;
+        row.memory_util_percent = u->second.memory;
+      }
+      if (auto w = attribute(static_cast<pid_t>(pid), workloads, real_pgid, real_parent)) {
+        row.workload_id = w->workload_id;
+        row.workload = w->name;
+      }
+      s.processes.push_back(std::move(row));
+    }
+  }
+
+  for (auto& g : gpm_) {
+    try {
+      auto m = g.stream->read();
+      if (!m) continue;
+      GpmSample row;
+      row.t_ns = s.t_ns;
+      row.tags = tags;
+      row.gpu = g.gpu;
+      row.gpu_instance_id = i64(g.gpu_instance_id);
+      row.uuid = g.uuid;
+      row.sm_util_percent = m->sm_util_percent;
+      row.sm_occupancy_percent = m->sm_occupancy_percent;
+      row.tensor_util_percent = m->tensor_util_percent;
+      row.dram_bw_util_percent = m->dram_bw_util_percent;
+      s.gpm.push_back(std::move(row));
+    } catch (const std::exception& e) {
+      s.errors.push_back("GPU " + std::to_string(g.gpu) + ": " + e.what());
+    }
+  }
+  return s;
+}
+
+}  // namespace gpumix::telemetry

@@ -1,0 +1,89 @@
+// Telemetry as plain data: what one sampling tick read, as stored in the
+// results database and rendered for Prometheus. Timestamps are Unix ns
+// (store::now_ns()); run_id and cell_id are empty outside a run or a cell.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gpumix::telemetry {
+
+struct Tags {
+  std::optional<int64_t> run_id;
+  std::optional<int64_t> cell_id;
+};
+
+// One GPU at one instant.
+struct GpuSample {
+  int64_t t_ns = 0;
+  Tags tags;
+  int gpu = 0;
+  std::string uuid;
+  std::optional<int64_t> gpu_util_percent;
+  std::optional<int64_t> memory_util_percent;
+  std::optional<int64_t> memory_used_bytes;
+  std::optional<int64_t> memory_total_bytes;
+  std::optional<int64_t> sm_clock_mhz;
+  std::optional<int64_t> memory_clock_mhz;
+  std::optional<double> power_watts;
+  std::optional<int64_t> energy_mj;  // NVML's counter since the driver was loaded
+  std::optional<int64_t> temperature_c;
+  std::optional<int64_t> clock_event_reasons;  // bits, see gpu/decode.hpp
+};
+
+// One process on a GPU at one instant.
+struct ProcessSample {
+  int64_t t_ns = 0;
+  Tags tags;
+  int gpu = 0;
+  int64_t pid = 0;
+  std::string kind;  // "compute" (a CUDA context of its own, or the MPS server) or "mps_client"
+  std::optional<int64_t> workload_id;  // when it is (a process of) one of the run's workloads
+  std::string workload;
+  std::optional<int64_t> gpu_instance_id;  // MIG
+  std::optional<int64_t> used_memory_bytes;
+  // NVML's latest per-process sample, when it is at most a second old.
+  std::optional<int64_t> sm_util_percent;
+  std::optional<int64_t> memory_util_percent;
+};
+
+// GPM metrics of a GPU (gpu_instance_id empty) or of one MIG GPU instance,
+// over the time since its previous GPM sample (at least 100 ms).
+struct GpmSample {
+  int64_t t_ns = 0;
+  Tags tags;
+  int gpu = 0;
+  std::optional<int64_t> gpu_instance_id;
+  std::string uuid;  // the GPU's, or the MIG device's
+  std::optional<double> sm_util_percent;
+  std::optional<double> sm_occupancy_percent;
+  std::optional<double> tensor_util_percent;
+  std::optional<double> dram_bw_util_percent;
+};
+
+struct Samples {
+  std::vector<GpuSample> gpus;
+  std::vector<ProcessSample> processes;
+  std::vector<GpmSample> gpm;
+};
+
+// What one tick read.
+struct Snapshot : Samples {
+  int64_t t_ns = 0;
+  std::vector<std::string> errors;  // NVML failures other than "not supported"
+};
+
+// The run's workloads by pid, as the runner reports them.
+struct WorkloadRef {
+  int64_t workload_id = 0;
+  std::string name;
+  bool operator==(const WorkloadRef&) const = default;
+};
+using WorkloadPids = std::map<pid_t, WorkloadRef>;
+
+}  // namespace gpumix::telemetry

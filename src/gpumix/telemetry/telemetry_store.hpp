@@ -1,0 +1,71 @@
+// Telemetry in the results database: its own SQLite connection to the same
+// file as store::Store (WAL, busy timeout), its own tables, and one
+// transaction per sampling tick. Safe to use from several threads.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gpumix/telemetry/snapshot.hpp"
+
+namespace gpumix::telemetry {
+
+inline constexpr int kTelemetrySchemaVersion = 1;
+
+// One sampler's life: what it sampled for, how often, and why it could not.
+struct SessionRow {
+  int64_t id = 0;
+  std::optional<int64_t> run_id;
+  std::string source;  // "run" or "monitor"
+  int64_t started_ns = 0;
+  int64_t ended_ns = 0;  // 0 while sampling
+  int64_t interval_ns = 0;
+  bool available = false;  // NVML could be used
+  std::string reason;      // why not, when not
+  std::string notes;       // e.g. GPM not supported
+  int64_t ticks = 0;
+  int64_t errors = 0;
+  std::string last_error;
+};
+
+class TelemetryStore {
+ public:
+  // `db` is the database file (an existing file, or a name ending in .db),
+  // or else a results folder for gpumix.db; folders are created as needed.
+  explicit TelemetryStore(const std::filesystem::path& db);
+  ~TelemetryStore();
+  TelemetryStore(const TelemetryStore&) = delete;
+  TelemetryStore& operator=(const TelemetryStore&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+  int64_t begin_session(const SessionRow& session);
+  void set_session_run(int64_t session_id, int64_t run_id);
+  void end_session(int64_t session_id, int64_t ticks, int64_t errors, const std::string& last_error);
+  // Every row of the snapshot, in one transaction.
+  void write(const Samples& samples);
+
+  std::vector<SessionRow> sessions(std::optional<int64_t> run_id = std::nullopt);
+  // A run's samples in time order.
+  Samples samples(int64_t run_id);
+  // Samples with from_ns <= t_ns <= to_ns (e.g. a monitor session's).
+  Samples samples_between(int64_t from_ns, int64_t to_ns);
+
+  struct Statements;
+
+ private:
+  Samples read_samples(const char* where, int64_t a, int64_t b);
+
+  std::filesystem::path path_;
+  sqlite3* db_ = nullptr;
+  std::unique_ptr<Statements> stmts_;
+  std::mutex mutex_;
+};
+
+}  // namespace gpumix::telemetry

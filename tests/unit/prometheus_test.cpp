@@ -1,0 +1,193 @@
+// The Prometheus exposition text, matched exactly for hand-made samples.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "gpumix/telemetry/prometheus.hpp"
+
+namespace gpumix::telemetry {
+namespace {
+
+Exposition example() {
+  Exposition e;
+  e.nvml_available = true;
+  e.driver_version = "580.159.04";
+  gpu::DeviceInfo d;
+  d.index = 0;
+  d.name = "Test \"GPU\" C:\\x\nB";  // a quote, a backslash and a newline to escape
+  d.uuid = "GPU-1";
+  d.pci_bus_id = "00000000:00:06.0";
+  d.compute_mode = "Default";
+  d.timeslice_policy = "Default";
+  e.devices = {d};
+
+  Snapshot s;
+  s.t_ns = 1700000000500000000;
+  GpuSample g;
+  g.t_ns = s.t_ns;
+  g.uuid = "GPU-1";
+  g.gpu_util_percent = 87;
+  g.memory_util_percent = 40;
+  g.memory_used_bytes = 1073741824;
+  g.memory_total_bytes = 85899345920;
+  g.sm_clock_mhz = 1980;
+  g.memory_clock_mhz = 2619;
+  g.power_watts = 312.5;
+  g.energy_mj = 123456789;
+  g.temperature_c = 61;
+  g.clock_event_reasons = 0x1 | 0x4;
+  s.gpus.push_back(g);
+  GpmSample whole;
+  whole.uuid = "GPU-1";
+  whole.sm_util_percent = 75.5;
+  whole.sm_occupancy_percent = 30.25;
+  whole.tensor_util_percent = 60;
+  whole.dram_bw_util_percent = 12.125;
+  GpmSample mig;
+  mig.gpu_instance_id = 3;
+  mig.uuid = "MIG-abc";
+  mig.sm_util_percent = 10;
+  s.gpm = {whole, mig};
+  ProcessSample train;
+  train.pid = 4242;
+  train.kind = "compute";
+  train.workload_id = 1;
+  train.workload = "train";
+  train.used_memory_bytes = 536870912;
+  train.sm_util_percent = 50;
+  train.memory_util_percent = 20;
+  ProcessSample other;
+  other.pid = 99;
+  other.kind = "mps_client";
+  other.used_memory_bytes = 0;
+  s.processes = {train, other};
+  e.snapshot = s;
+  return e;
+}
+
+TEST(Prometheus, RendersEveryFamilyExactly) {
+  const std::string labels = R"(gpu="0",uuid="GPU-1",model="Test \"GPU\" C:\\x\nB")";
+  const std::string expected =
+      "# HELP gpumix_nvml_available 1 when gpumix can read the GPUs through NVML; 0 with the reason as a label when it cannot\n"
+      "# TYPE gpumix_nvml_available gauge\n"
+      "gpumix_nvml_available 1\n"
+      "# HELP gpumix_gpu_info The GPU's static facts, as labels (value 1)\n"
+      "# TYPE gpumix_gpu_info gauge\n"
+      "gpumix_gpu_info{" + labels + R"(,pci_bus_id="00000000:00:06.0",driver_version="580.159.04",compute_mode="Default",mig="disabled",timeslice_policy="Default"} 1)" "\n"
+      "# HELP gpumix_gpu_utilization_percent Percent of time a kernel was running on the GPU (NVML)\n"
+      "# TYPE gpumix_gpu_utilization_percent gauge\n"
+      "gpumix_gpu_utilization_percent{" + labels + "} 87\n"
+      "# HELP gpumix_gpu_memory_utilization_percent Percent of time device memory was read or written (NVML)\n"
+      "# TYPE gpumix_gpu_memory_utilization_percent gauge\n"
+      "gpumix_gpu_memory_utilization_percent{" + labels + "} 40\n"
+      "# HELP gpumix_gpu_memory_used_bytes Device memory allocated\n"
+      "# TYPE gpumix_gpu_memory_used_bytes gauge\n"
+      "gpumix_gpu_memory_used_bytes{" + labels + "} 1073741824\n"
+      "# HELP gpumix_gpu_memory_total_bytes Device memory in total\n"
+      "# TYPE gpumix_gpu_memory_total_bytes gauge\n"
+      "gpumix_gpu_memory_total_bytes{" + labels + "} 85899345920\n"
+      "# HELP gpumix_gpu_sm_clock_mhz SM clock in MHz\n"
+      "# TYPE gpumix_gpu_sm_clock_mhz gauge\n"
+      "gpumix_gpu_sm_clock_mhz{" + labels + "} 1980\n"
+      "# HELP gpumix_gpu_memory_clock_mhz Memory clock in MHz\n"
+      "# TYPE gpumix_gpu_memory_clock_mhz gauge\n"
+      "gpumix_gpu_memory_clock_mhz{" + labels + "} 2619\n"
+      "# HELP gpumix_gpu_power_watts Power draw in watts\n"
+      "# TYPE gpumix_gpu_power_watts gauge\n"
+      "gpumix_gpu_power_watts{" + labels + "} 312.5\n"
+      "# HELP gpumix_gpu_energy_joules_total Energy used since the driver was loaded, in joules\n"
+      "# TYPE gpumix_gpu_energy_joules_total counter\n"
+      "gpumix_gpu_energy_joules_total{" + labels + "} 123456.789\n"
+      "# HELP gpumix_gpu_temperature_celsius GPU die temperature in degrees Celsius\n"
+      "# TYPE gpumix_gpu_temperature_celsius gauge\n"
+      "gpumix_gpu_temperature_celsius{" + labels + "} 61\n"
+      "# HELP gpumix_gpu_clock_event_reasons Bit mask of the reasons the clocks are below their maximum (nvmlClocksEventReason*)\n"
+      "# TYPE gpumix_gpu_clock_event_reasons gauge\n"
+      "gpumix_gpu_clock_event_reasons{" + labels + "} 5\n"
+      "# HELP gpumix_gpu_clock_event_reason_active 1 while the reason holds the clocks down, else 0\n"
+      "# TYPE gpumix_gpu_clock_event_reason_active gauge\n"
+      "gpumix_gpu_clock_event_reason_active{" + labels + ",reason=\"gpu_idle\"} 1\n"
+      "gpumix_gpu_clock_event_reason_active{" + labels + ",reason=\"applications_clocks_setting\"} 0\n"
+      "gpumix_gpu_clock_event_reason_active{" + labels + ",reason=\"sw_power_cap\"} 1\n"
+      "gpumix_gpu_clock_event_reason_active{" + labels + ",reason=\"hw_slowdown\"} 0\n"
+      "gpumix_gpu_clock_event_reason_active{" + labels + ",reason=\"sync_boost\"} 0\n"
+      "gpumix_gpu_clock_event_reason_active{" + labels + ",reason=\"sw_thermal_slowdown\"} 0\n"
+      "gpumix_gpu_clock_event_reason_active{" + labels + ",reason=\"hw_thermal_slowdown\"} 0\n"
+      "gpumix_gpu_clock_event_reason_active{" + labels + ",reason=\"hw_power_brake_slowdown\"} 0\n"
+      "gpumix_gpu_clock_event_reason_active{" + labels + ",reason=\"display_clock_setting\"} 0\n"
+      "# HELP gpumix_gpm_sm_utilization_percent Percent of SMs busy (GPM, per GPU or MIG GPU instance)\n"
+      "# TYPE gpumix_gpm_sm_utilization_percent gauge\n"
+      "gpumix_gpm_sm_utilization_percent{" + labels + "} 75.5\n"
+      R"(gpumix_gpm_sm_utilization_percent{gpu="0",uuid="MIG-abc",model="Test \"GPU\" C:\\x\nB",gpu_instance="3"} 10)" "\n"
+      "# HELP gpumix_gpm_sm_occupancy_percent Active warps as a percent of the maximum (GPM)\n"
+      "# TYPE gpumix_gpm_sm_occupancy_percent gauge\n"
+      "gpumix_gpm_sm_occupancy_percent{" + labels + "} 30.25\n"
+      "# HELP gpumix_gpm_tensor_active_percent Percent of time any tensor pipe was active (GPM)\n"
+      "# TYPE gpumix_gpm_tensor_active_percent gauge\n"
+      "gpumix_gpm_tensor_active_percent{" + labels + "} 60\n"
+      "# HELP gpumix_gpm_dram_bandwidth_utilization_percent DRAM bandwidth used as a percent of the maximum (GPM)\n"
+      "# TYPE gpumix_gpm_dram_bandwidth_utilization_percent gauge\n"
+      "gpumix_gpm_dram_bandwidth_utilization_percent{" + labels + "} 12.125\n"
+      "# HELP gpumix_process_gpu_memory_used_bytes Device memory the process uses\n"
+      "# TYPE gpumix_process_gpu_memory_used_bytes gauge\n"
+      R"(gpumix_process_gpu_memory_used_bytes{gpu="0",uuid="GPU-1",pid="4242",kind="compute",workload="train"} 536870912)" "\n"
+      R"(gpumix_process_gpu_memory_used_bytes{gpu="0",uuid="GPU-1",pid="99",kind="mps_client"} 0)" "\n"
+      "# HELP gpumix_process_sm_utilization_percent The process's SM utilization (NVML's latest sample)\n"
+      "# TYPE gpumix_process_sm_utilization_percent gauge\n"
+      R"(gpumix_process_sm_utilization_percent{gpu="0",uuid="GPU-1",pid="4242",kind="compute",workload="train"} 50)" "\n"
+      "# HELP gpumix_process_memory_utilization_percent The process's memory utilization (NVML's latest sample)\n"
+      "# TYPE gpumix_process_memory_utilization_percent gauge\n"
+      R"(gpumix_process_memory_utilization_percent{gpu="0",uuid="GPU-1",pid="4242",kind="compute",workload="train"} 20)" "\n"
+      "# HELP gpumix_sample_timestamp_seconds When these figures were read (Unix time)\n"
+      "# TYPE gpumix_sample_timestamp_seconds gauge\n"
+      "gpumix_sample_timestamp_seconds 1700000000.5\n";
+  EXPECT_EQ(render_prometheus(example()), expected);
+}
+
+TEST(Prometheus, WithoutNvmlOnlyTheReasonEscaped) {
+  Exposition e;
+  e.reason = "cannot load \"libnvidia-ml.so.1\" (C:\\lib)\nsee the docs";
+  EXPECT_EQ(render_prometheus(e),
+            "# HELP gpumix_nvml_available 1 when gpumix can read the GPUs through NVML; 0 with the reason as a label when it cannot\n"
+            "# TYPE gpumix_nvml_available gauge\n"
+            R"(gpumix_nvml_available{reason="cannot load \"libnvidia-ml.so.1\" (C:\\lib)\nsee the docs"} 0)" "\n");
+}
+
+TEST(Prometheus, BeforeTheFirstSampleOnlyAvailabilityAndInfo) {
+  auto e = example();
+  e.snapshot.reset();
+  const auto text = render_prometheus(e);
+  EXPECT_NE(text.find("gpumix_nvml_available 1\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE gpumix_gpu_info gauge\n"), std::string::npos);
+  EXPECT_EQ(text.find("gpumix_gpu_utilization_percent"), std::string::npos);
+  EXPECT_EQ(text.find("gpumix_sample_timestamp_seconds"), std::string::npos);
+}
+
+TEST(Prometheus, MissingFiguresLeaveOutTheirLinesAndEmptyFamilies) {
+  auto e = example();
+  e.snapshot->gpus[0].power_watts.reset();
+  e.snapshot->gpus[0].clock_event_reasons.reset();
+  e.snapshot->gpm.clear();
+  const auto text = render_prometheus(e);
+  EXPECT_EQ(text.find("gpumix_gpu_power_watts"), std::string::npos);  // not even HELP/TYPE
+  EXPECT_EQ(text.find("clock_event"), std::string::npos);
+  EXPECT_EQ(text.find("gpumix_gpm_"), std::string::npos);
+  EXPECT_NE(text.find("gpumix_gpu_temperature_celsius{"), std::string::npos);
+}
+
+TEST(Prometheus, EscapingAndValues) {
+  EXPECT_EQ(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+  EXPECT_EQ(escape_help("a\"b\\c\nd"), "a\"b\\\\c\\nd");  // quotes stay in HELP
+  EXPECT_EQ(format_value(0), "0");
+  EXPECT_EQ(format_value(100), "100");
+  EXPECT_EQ(format_value(0.1), "0.1");
+  EXPECT_EQ(format_value(-2.5), "-2.5");
+  EXPECT_EQ(format_value(1e21), "1e+21");
+  EXPECT_EQ(format_value(std::nan("")), "NaN");
+  EXPECT_EQ(format_value(std::numeric_limits<double>::infinity()), "+Inf");
+  EXPECT_EQ(format_value(-std::numeric_limits<double>::infinity()), "-Inf");
+}
+
+}  // namespace
+}  // namespace gpumix::telemetry

@@ -1,0 +1,160 @@
+// Hand-made runs for the analysis and report tests: cells, workloads and
+// metric events with exactly known figures.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "gpumix/analysis/interference.hpp"
+
+namespace gpumix::test {
+
+inline constexpr int64_t kSecond = 1'000'000'000;
+
+class RunBuilder {
+ public:
+  explicit RunBuilder(std::vector<std::string> modes, int repeats = 1, std::vector<std::string> workloads = {}) {
+    in_.run.id = 1;
+    in_.run.mix_name = "hand-made";
+    in_.run.mix_path = "/tmp/mix.yaml";
+    in_.run.mix_yaml = "name: hand-made\n";
+    in_.run.mix_sha256 = std::string(64, 'a');
+    in_.run.status = "completed";
+    in_.run.host = "testhost";
+    in_.run.gpumix_version = "0.1.0";
+    in_.run.git_sha = "abc123";
+    in_.run.started_ns = 1000 * kSecond;
+    in_.run.ended_ns = 2000 * kSecond;
+    in_.run.environment_json =
+        R"({"host":"testhost","os":"Debian 12","nvml":{"available":true,"driver_version":"550.54","cuda_driver_version":"12.4",)"
+        R"("devices":[{"index":0,"name":"NVIDIA H100 80GB HBM3","memory_total_bytes":85899345920,"mig_enabled":false,)"
+        R"("compute_mode":"Default"}]}})";
+    plan_ = {{"modes", modes}, {"repeats", repeats}, {"seed", 0}, {"cell_duration_s", 10}, {"workloads", nlohmann::json::array()},
+             {"cells", nlohmann::json::array()}};
+    for (const auto& w : workloads) plan_["workloads"].push_back({{"name", w}, {"role", "other"}});
+    sync();
+  }
+
+  // Adds a planned cell to the plan (cells a run never reached stay planned only).
+  void plan_cell(const std::string& label, const std::string& mode) {
+    plan_["cells"].push_back({{"label", label}, {"mode", mode}});
+    sync();
+  }
+
+  int64_t cell(const std::string& label, const std::string& mode, int repeat, const std::string& status = "ok",
+               const std::string& error = "") {
+    store::CellRow c;
+    c.id = static_cast<int64_t>(in_.cells.size()) + 1;
+    c.run_id = 1;
+    c.index = static_cast<int>(in_.cells.size());
+    c.label = label;
+    c.mode = mode;
+    c.repeat = repeat;
+    c.baseline = mode == "exclusive";
+    c.status = status;
+    c.error = error;
+    c.started_ns = next_start_;
+    c.ended_ns = next_start_ + 10 * kSecond;
+    next_start_ += 20 * kSecond;
+    in_.cells.push_back(c);
+    bool planned = false;
+    for (const auto& p : plan_["cells"])
+      if (p["label"] == label) planned = true;
+    if (!planned) plan_cell(label, mode);
+    return c.id;
+  }
+
+  int64_t workload(int64_t cell_id, const std::string& name, const std::string& status = "ok", const std::string& slo_json = "[]",
+                   const std::string& reason = "") {
+    store::WorkloadRow w;
+    w.id = static_cast<int64_t>(in_.workloads.size()) + 100;
+    w.cell_id = cell_id;
+    w.name = name;
+    w.role = "other";
+    w.slo_json = slo_json;
+    w.status = status;
+    w.reason = reason;
+    w.exit_code = 0;
+    const auto& c = cell_row(cell_id);
+    if (status != "skipped" && status != "not_started") {
+      w.started_ns = c.started_ns;
+      w.ended_ns = c.ended_ns;
+      w.peak_rss_kb = 2048;
+    }
+    in_.workloads.push_back(w);
+    return w.id;
+  }
+
+  // `ready`, then `iters` steps of `n` samples every `period_s`: throughput n / period_s.
+  void throughput(int64_t workload_id, double samples_per_s, int iters = 10, int64_t n = 10) {
+    const auto t0 = start_of(workload_id) + kSecond;
+    const auto period = static_cast<int64_t>(static_cast<double>(n) / samples_per_s * 1e9);
+    event(workload_id, t0, "ready");
+    for (int i = 1; i <= iters; ++i) event(workload_id, t0 + i * period, "iter", n, 1e3 * static_cast<double>(period) / 1e9);
+  }
+
+  void latencies(int64_t workload_id, const std::vector<double>& ms) {
+    const auto t0 = start_of(workload_id) + kSecond;
+    for (size_t i = 0; i < ms.size(); ++i) event(workload_id, t0 + static_cast<int64_t>(i) * 1'000'000, "latency", std::nullopt, ms[i]);
+  }
+
+  void event(int64_t workload_id, int64_t t_ns, const std::string& ev, std::optional<int64_t> n = std::nullopt,
+             std::optional<double> ms = std::nullopt) {
+    store::EventRow e;
+    e.workload_id = workload_id;
+    e.t_ns = t_ns;
+    e.ev = ev;
+    e.n = n;
+    e.ms = ms;
+    e.data = "{}";
+    in_.events.push_back(e);
+  }
+
+  // A GPU sample `offset_s` into the cell.
+  void gpu_sample(int64_t cell_id, double offset_s, int64_t util, int64_t energy_mj, double watts = 300) {
+    telemetry::GpuSample g;
+    g.t_ns = cell_row(cell_id).started_ns + static_cast<int64_t>(offset_s * 1e9);
+    g.tags = {1, cell_id};
+    g.uuid = "GPU-0";
+    g.gpu_util_percent = util;
+    g.energy_mj = energy_mj;
+    g.power_watts = watts;
+    in_.telemetry.gpus.push_back(g);
+  }
+
+  void gpm_sample(int64_t cell_id, double offset_s, double sm, double tensor, double dram) {
+    telemetry::GpmSample m;
+    m.t_ns = cell_row(cell_id).started_ns + static_cast<int64_t>(offset_s * 1e9);
+    m.tags = {1, cell_id};
+    m.uuid = "GPU-0";
+    m.sm_util_percent = sm;
+    m.tensor_util_percent = tensor;
+    m.dram_bw_util_percent = dram;
+    in_.telemetry.gpm.push_back(m);
+  }
+
+  analysis::RunInput& input() { return in_; }
+  analysis::Analysis analyze() { return analysis::analyze(in_); }
+
+  static std::string slo(double percentile, double ms) {
+    return fmt::format(R"([{{"percentile":{},"ms":{}}}])", percentile, ms);
+  }
+
+ private:
+  void sync() { in_.run.plan_json = plan_.dump(); }
+  const store::CellRow& cell_row(int64_t id) const { return in_.cells.at(static_cast<size_t>(id - 1)); }
+  int64_t start_of(int64_t workload_id) const {
+    for (const auto& w : in_.workloads)
+      if (w.id == workload_id) return cell_row(w.cell_id).started_ns;
+    return 0;
+  }
+
+  analysis::RunInput in_;
+  nlohmann::json plan_;
+  int64_t next_start_ = 1100 * kSecond;
+};
+
+}  // namespace gpumix::test

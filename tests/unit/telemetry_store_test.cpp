@@ -1,0 +1,267 @@
+// TelemetryStore on a real SQLite file, beside store::Store on the same file.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "gpumix/store/store.hpp"
+#include "gpumix/telemetry/telemetry_store.hpp"
+
+namespace gpumix::telemetry {
+namespace {
+
+class TelemetryStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("gpumix-telemetry-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string query(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2((dir_ / store::kDatabaseName).c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
+
+  static Snapshot snapshot(int64_t t_ns, Tags tags) {
+    Snapshot s;
+    s.t_ns = t_ns;
+    GpuSample g;
+    g.t_ns = t_ns;
+    g.tags = tags;
+    g.gpu = 0;
+    g.uuid = "GPU-1";
+    g.gpu_util_percent = 87;
+    g.memory_util_percent = 40;
+    g.memory_used_bytes = 1073741824;
+    g.memory_total_bytes = 85899345920;
+    g.sm_clock_mhz = 1980;
+    g.memory_clock_mhz = 2619;
+    g.power_watts = 312.5;
+    g.energy_mj = 123456789;
+    g.temperature_c = 61;
+    g.clock_event_reasons = 5;
+    GpuSample sparse;  // a second GPU that reports nothing but its counters' absence
+    sparse.t_ns = t_ns;
+    sparse.tags = tags;
+    sparse.gpu = 1;
+    sparse.uuid = "GPU-2";
+    s.gpus = {g, sparse};
+    ProcessSample p;
+    p.t_ns = t_ns;
+    p.tags = tags;
+    p.pid = 4242;
+    p.kind = "mps_client";
+    p.workload_id = 3;
+    p.workload = "train";
+    p.used_memory_bytes = 536870912;
+    p.sm_util_percent = 50;
+    ProcessSample q;
+    q.t_ns = t_ns;
+    q.tags = tags;
+    q.gpu = 0;
+    q.pid = 77;
+    q.kind = "compute";
+    q.gpu_instance_id = 2;
+    s.processes = {p, q};
+    GpmSample m;
+    m.t_ns = t_ns;
+    m.tags = tags;
+    m.uuid = "GPU-1";
+    m.sm_util_percent = 75.5;
+    m.sm_occupancy_percent = 30.25;
+    m.tensor_util_percent = 60;
+    GpmSample mig;
+    mig.t_ns = t_ns;
+    mig.tags = tags;
+    mig.gpu_instance_id = 3;
+    mig.uuid = "MIG-abc";
+    mig.dram_bw_util_percent = 12.125;
+    s.gpm = {m, mig};
+    return s;
+  }
+
+  std::filesystem::path dir_;
+};
+
+void expect_same(const GpuSample& a, const GpuSample& b) {
+  EXPECT_EQ(a.t_ns, b.t_ns);
+  EXPECT_EQ(a.tags.run_id, b.tags.run_id);
+  EXPECT_EQ(a.tags.cell_id, b.tags.cell_id);
+  EXPECT_EQ(a.gpu, b.gpu);
+  EXPECT_EQ(a.uuid, b.uuid);
+  EXPECT_EQ(a.gpu_util_percent, b.gpu_util_percent);
+  EXPECT_EQ(a.memory_util_percent, b.memory_util_percent);
+  EXPECT_EQ(a.memory_used_bytes, b.memory_used_bytes);
+  EXPECT_EQ(a.memory_total_bytes, b.memory_total_bytes);
+  EXPECT_EQ(a.sm_clock_mhz, b.sm_clock_mhz);
+  EXPECT_EQ(a.memory_clock_mhz, b.memory_clock_mhz);
+  EXPECT_EQ(a.power_watts, b.power_watts);
+  EXPECT_EQ(a.energy_mj, b.energy_mj);
+  EXPECT_EQ(a.temperature_c, b.temperature_c);
+  EXPECT_EQ(a.clock_event_reasons, b.clock_event_reasons);
+}
+
+void expect_same(const ProcessSample& a, const ProcessSample& b) {
+  EXPECT_EQ(a.t_ns, b.t_ns);
+  EXPECT_EQ(a.tags.run_id, b.tags.run_id);
+  EXPECT_EQ(a.tags.cell_id, b.tags.cell_id);
+  EXPECT_EQ(a.gpu, b.gpu);
+  EXPECT_EQ(a.pid, b.pid);
+  EXPECT_EQ(a.kind, b.kind);
+  EXPECT_EQ(a.workload_id, b.workload_id);
+  EXPECT_EQ(a.workload, b.workload);
+  EXPECT_EQ(a.gpu_instance_id, b.gpu_instance_id);
+  EXPECT_EQ(a.used_memory_bytes, b.used_memory_bytes);
+  EXPECT_EQ(a.sm_util_percent, b.sm_util_percent);
+  EXPECT_EQ(a.memory_util_percent, b.memory_util_percent);
+}
+
+void expect_same(const GpmSample& a, const GpmSample& b) {
+  EXPECT_EQ(a.t_ns, b.t_ns);
+  EXPECT_EQ(a.tags.run_id, b.tags.run_id);
+  EXPECT_EQ(a.tags.cell_id, b.tags.cell_id);
+  EXPECT_EQ(a.gpu, b.gpu);
+  EXPECT_EQ(a.gpu_instance_id, b.gpu_instance_id);
+  EXPECT_EQ(a.uuid, b.uuid);
+  EXPECT_EQ(a.sm_util_percent, b.sm_util_percent);
+  EXPECT_EQ(a.sm_occupancy_percent, b.sm_occupancy_percent);
+  EXPECT_EQ(a.tensor_util_percent, b.tensor_util_percent);
+  EXPECT_EQ(a.dram_bw_util_percent, b.dram_bw_util_percent);
+}
+
+TEST_F(TelemetryStoreTest, WritesAndReadsBackEveryFieldIncludingNulls) {
+  TelemetryStore t(dir_);  // a folder: gpumix.db inside, created
+  EXPECT_EQ(t.path(), dir_ / store::kDatabaseName);
+  EXPECT_EQ(query("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(query("SELECT value FROM telemetry_meta WHERE key='schema_version'"), "1");
+  const auto in = snapshot(1000, {5, 9});
+  t.write(in);
+  const auto out = t.samples(5);
+  ASSERT_EQ(out.gpus.size(), 2u);
+  ASSERT_EQ(out.processes.size(), 2u);
+  ASSERT_EQ(out.gpm.size(), 2u);
+  expect_same(out.gpus[0], in.gpus[0]);
+  expect_same(out.gpus[1], in.gpus[1]);
+  // Ordered by time, GPU, pid.
+  expect_same(out.processes[0], in.processes[1]);
+  expect_same(out.processes[1], in.processes[0]);
+  // Ordered by time, GPU, instance (the whole GPU's first).
+  expect_same(out.gpm[0], in.gpm[0]);
+  expect_same(out.gpm[1], in.gpm[1]);
+  EXPECT_EQ(query("SELECT count(*) FROM gpu_samples WHERE power_watts IS NULL"), "1");
+}
+
+TEST_F(TelemetryStoreTest, SelectsByRunAndByTime) {
+  TelemetryStore t(dir_ / "gpumix.db");  // or the file itself
+  t.write(snapshot(100, {}));        // before the run
+  t.write(snapshot(200, {1, 10}));   // run 1, cell 10
+  t.write(snapshot(300, {1, {}}));   // run 1, between cells
+  t.write(snapshot(400, {2, 20}));   // run 2
+  const auto run1 = t.samples(1);
+  ASSERT_EQ(run1.gpus.size(), 4u);
+  EXPECT_EQ(run1.gpus[0].t_ns, 200);
+  EXPECT_EQ(run1.gpus[0].tags.cell_id, 10);
+  EXPECT_EQ(run1.gpus[3].t_ns, 300);
+  EXPECT_EQ(run1.gpus[3].tags.cell_id, std::nullopt);
+  EXPECT_EQ(t.samples(2).processes.size(), 2u);
+  EXPECT_TRUE(t.samples(3).gpus.empty());
+  const auto early = t.samples_between(0, 250);
+  ASSERT_EQ(early.gpus.size(), 4u);
+  EXPECT_EQ(early.gpus[0].tags.run_id, std::nullopt);
+  EXPECT_EQ(early.gpm.size(), 4u);
+}
+
+TEST_F(TelemetryStoreTest, SessionsRecordAvailabilityAndCounts) {
+  TelemetryStore t(dir_);
+  SessionRow s;
+  s.source = "monitor";
+  s.started_ns = 10;
+  s.interval_ns = 100'000'000;
+  s.available = false;
+  s.reason = "NVML is not available: cannot load libnvidia-ml.so.1";
+  const auto id = t.begin_session(s);
+  s.source = "run";
+  s.available = true;
+  s.reason.clear();
+  s.notes = "GPU 0: no GPM metrics";
+  const auto id2 = t.begin_session(s);
+  t.set_session_run(id2, 4);
+  t.end_session(id2, 25, 1, "GPU 0: nvmlDeviceGetPowerUsage: Unknown Error");
+  auto all = t.sessions();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].id, id);
+  EXPECT_EQ(all[0].source, "monitor");
+  EXPECT_FALSE(all[0].available);
+  EXPECT_EQ(all[0].reason, "NVML is not available: cannot load libnvidia-ml.so.1");
+  EXPECT_EQ(all[0].run_id, std::nullopt);
+  EXPECT_EQ(all[0].ended_ns, 0);
+  auto run = t.sessions(4);
+  ASSERT_EQ(run.size(), 1u);
+  EXPECT_TRUE(run[0].available);
+  EXPECT_EQ(run[0].notes, "GPU 0: no GPM metrics");
+  EXPECT_EQ(run[0].ticks, 25);
+  EXPECT_EQ(run[0].errors, 1);
+  EXPECT_EQ(run[0].last_error, "GPU 0: nvmlDeviceGetPowerUsage: Unknown Error");
+  EXPECT_GT(run[0].ended_ns, 0);
+}
+
+TEST_F(TelemetryStoreTest, CoexistsWithTheResultsStoreOnOneFile) {
+  auto results = store::Store::open(dir_);
+  store::RunRow r;
+  r.mix_name = "mix";
+  r.status = "running";
+  r.started_ns = store::now_ns();
+  r.host = "h";
+  r.gpumix_pid = ::getpid();
+  r.environment_json = "{}";
+  r.plan_json = "{}";
+  const auto run_id = results.begin_run(r);
+
+  TelemetryStore t(dir_);
+  // Both write at once from two threads, as the runner and the sampler do.
+  constexpr int kRounds = 150;
+  std::thread sampler([&] {
+    for (int i = 0; i < kRounds; ++i) t.write(snapshot(1000 + i, {run_id, {}}));
+  });
+  for (int i = 0; i < kRounds; ++i) {
+    store::CellRow c;
+    c.run_id = run_id;
+    c.index = i;
+    c.label = "cell-" + std::to_string(i);
+    c.mode = "timeslice";
+    c.status = "ok";
+    c.started_ns = store::now_ns();
+    results.begin_cell(c);
+  }
+  sampler.join();
+  EXPECT_EQ(results.cells(run_id).size(), static_cast<size_t>(kRounds));
+  EXPECT_EQ(t.samples(run_id).gpus.size(), static_cast<size_t>(2 * kRounds));
+  EXPECT_EQ(results.run(run_id)->mix_name, "mix");
+  // A new connection of either kind sees the other's tables.
+  auto reopened = store::Store::open_existing(dir_);
+  EXPECT_EQ(reopened.runs().size(), 1u);
+  TelemetryStore again(dir_);
+  EXPECT_EQ(again.samples(run_id).processes.size(), static_cast<size_t>(2 * kRounds));
+  EXPECT_EQ(query("SELECT count(*) FROM gpm_samples"), std::to_string(2 * kRounds));
+}
+
+TEST_F(TelemetryStoreTest, AnEmptySnapshotWritesNothing) {
+  TelemetryStore t(dir_);
+  t.write(Snapshot{});
+  EXPECT_EQ(query("SELECT count(*) FROM gpu_samples"), "0");
+}
+
+}  // namespace
+}  // namespace gpumix::telemetry

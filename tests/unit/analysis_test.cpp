@@ -191,6 +191,38 @@ TEST(Interference, NormalizedProgressFromThroughputAndFromLatency) {
   EXPECT_FALSE(in_cell(a, "baseline-train", "train").np);  // NP is for shared cells
 }
 
+// A notebook's pace is its think time: its cell rate hardly moves when the GPU
+// is shared, its latency does. Latency-critical roles are measured by latency.
+TEST(Interference, LatencyCriticalRolesAreMeasuredByLatencyEvenWithThroughput) {
+  RunBuilder b({"exclusive", "timeslice"}, 1, {"notebook", "batch"});
+  auto c = b.cell("baseline-notebook", "exclusive", 0);
+  auto w = b.workload(c, "notebook");
+  b.set_role(w, "interactive");
+  b.throughput(w, 2.0);
+  b.latencies(w, std::vector<double>(20, 2.0));
+  c = b.cell("baseline-batch", "exclusive", 0);
+  auto batch = b.workload(c, "batch");
+  b.set_role(batch, "batch");
+  b.throughput(batch, 100);
+  b.latencies(batch, std::vector<double>(20, 1.0));
+  c = b.cell("timeslice-r1", "timeslice", 1);
+  w = b.workload(c, "notebook");
+  b.set_role(w, "interactive");
+  b.throughput(w, 1.9);  // nearly the same pace...
+  b.latencies(w, std::vector<double>(20, 8.0));  // ...but four times slower cells
+  batch = b.workload(c, "batch");
+  b.set_role(batch, "batch");
+  b.throughput(batch, 50);
+  b.latencies(batch, std::vector<double>(20, 4.0));
+  auto a = b.analyze();
+  const auto& nb = in_cell(a, "timeslice-r1", "notebook");
+  EXPECT_EQ(nb.np_basis, "latency");
+  EXPECT_NEAR(*nb.np, 0.25, 1e-12);
+  const auto& bt = in_cell(a, "timeslice-r1", "batch");
+  EXPECT_EQ(bt.np_basis, "throughput");  // a batch job is measured by its work done
+  EXPECT_NEAR(*bt.np, 0.5, 1e-6);
+}
+
 TEST(Interference, StpAnttFairnessJainPerCell) {
   auto a = main_run().analyze();
   const auto* r1 = a.cell("timeslice-r1");

@@ -88,6 +88,11 @@ class RunBuilder {
     return w.id;
   }
 
+  void set_role(int64_t workload_id, const std::string& role) {
+    for (auto& w : in_.workloads)
+      if (w.id == workload_id) w.role = role;
+  }
+
   // `ready`, then `iters` steps of `n` samples every `period_s`: throughput n / period_s.
   void throughput(int64_t workload_id, double samples_per_s, int iters = 10, int64_t n = 10) {
     const auto t0 = start_of(workload_id) + kSecond;

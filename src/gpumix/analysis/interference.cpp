@@ -213,13 +213,20 @@ void compute_np(const WorkloadCell* base, WorkloadCell& w, const store::CellRow&
   const auto& b = base->summary;
   // Ran, but reported nothing: no progress (NP 0), unless the run was cut short first.
   const bool cut_short = s.status == "interrupted" || (s.status == "not_started" && cell.status == "interrupted");
-  if (b.throughput && *b.throughput > 0) {
-    w.np_basis = "throughput";
-    if (s.throughput) w.np = *s.throughput / *b.throughput;
-    else if (!cut_short) w.np = 0.0;
-  } else if (b.latency_mean && *b.latency_mean > 0) {
+  // Latency-critical workloads (a notebook's cells, a server's requests) are
+  // paced by their think time or arrival rate, not by the GPU: their rate
+  // barely moves under interference while their latency does. Measure them
+  // by latency; everything else by throughput.
+  const bool has_latency = b.latency_mean && *b.latency_mean > 0;
+  const bool has_throughput = b.throughput && *b.throughput > 0;
+  const bool latency_role = s.role == "interactive" || s.role == "server";
+  if (has_latency && (latency_role || !has_throughput)) {
     w.np_basis = "latency";
     if (s.latency_mean && *s.latency_mean > 0) w.np = *b.latency_mean / *s.latency_mean;
+    else if (!cut_short) w.np = 0.0;
+  } else if (has_throughput) {
+    w.np_basis = "throughput";
+    if (s.throughput) w.np = *s.throughput / *b.throughput;
     else if (!cut_short) w.np = 0.0;
   } else {
     w.np_missing = "baseline-" + s.name + " measured neither throughput nor request latency";

@@ -5,9 +5,11 @@
 //   NP_i   normalized progress of workload i in a shared cell: its progress
 //          rate there ÷ its rate in its exclusive baseline cell
 //          (`baseline-<name>`). The rate is its steady-state throughput
-//          (samples/s) when the baseline measured one. A workload that reports
-//          only request latencies (no samples) is measured by its mean request
-//          latency instead: NP = mean alone ÷ mean shared. For a closed-loop
+//          (samples/s) when the baseline measured one, except for
+//          latency-critical roles (interactive, server), whose pace is set by
+//          think time or arrivals: they, and workloads that report only
+//          request latencies, are measured by mean request latency instead:
+//          NP = mean alone ÷ mean shared. For a closed-loop
 //          client that is exactly its request-rate ratio, and unlike the rate
 //          it also sees interference on an open-loop (fixed arrival rate)
 //          server. A workload that ran in the shared cell but reported no

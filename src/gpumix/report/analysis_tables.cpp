@@ -265,7 +265,7 @@ std::vector<Section> report_sections(const analysis::Analysis& a, const analysis
   add("verdicts", "Modes", "Every shared mode: the verdict and why (SLOs broken, by how much; failures; skipped).",
       verdicts_table(r));
   add("np", "Normalized progress (NP) per workload",
-      "NP = progress shared ÷ progress alone (throughput; mean request latency for latency-only workloads); "
+      "NP = progress shared ÷ progress alone (throughput; mean request latency for interactive and server workloads, and for those reporting only latency); "
       "mean over repeats with its 95% Student t interval. p99 inflation = p99 shared ÷ p99 alone.",
       np_table(a));
   add("system", "System throughput and fairness per mode",

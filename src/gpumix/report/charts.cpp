@@ -100,7 +100,7 @@ Chart np_chart(const analysis::Analysis& a) {
                        field("repeats", "quantitative", "repeats"), field("basis", "nominal", "NP measured by"),
                        field("throughput", "quantitative", "throughput shared (samples/s)", ",.1f")});
   json spec = base_spec("Normalized progress per workload",
-                        "progress shared ÷ progress alone (throughput, or mean request latency for latency-only workloads); "
+                        "progress shared ÷ progress alone (throughput, or mean request latency for interactive, server and latency-only workloads); "
                         "1 = as fast as alone; mean over repeats, whiskers: 95% interval");
   spec.update(grouped_bars(rows, mode_color_scale(modes, a.planned_modes), modes, "NP (shared ÷ alone)", tips, a.workloads.size()));
   spec["layer"].push_back({{"data", {{"values", json::array({json::object()})}}},

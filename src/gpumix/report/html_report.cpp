@@ -251,7 +251,7 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
 
   section_start(out, "np", "Normalized progress per workload",
                 "NP = progress shared ÷ progress alone, per workload and mode (throughput; mean request latency for "
-                "workloads that report only latency). 1 means as fast as alone.");
+                "interactive and server workloads, and for those reporting only latency). 1 means as fast as alone.");
   charts_of(out, charts, "np");
   if (!a.has_baseline) out << "<p class=\"empty\">No NP: the run has no exclusive baseline measure.</p>\n";
   if (auto t = np_table(a); !t.rows.empty()) html_table(out, t);
@@ -316,8 +316,9 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
   section_start(out, "definitions", "Definitions", "");
   out << "<dl class=\"defs\">"
          "<dt>NP (normalized progress)</dt><dd>A workload's steady-state throughput in a shared cell ÷ its throughput "
-         "in its exclusive baseline cell. A workload that reports only request latencies is measured by its mean "
-         "latency: NP = mean alone ÷ mean shared (for a closed-loop client the same as its request-rate ratio). A "
+         "in its exclusive baseline cell. Interactive and server workloads, whose pace is set by think time or "
+         "arrivals rather than by the GPU, and workloads that report only request latencies, are measured by their "
+         "mean latency: NP = mean alone ÷ mean shared (for a closed-loop client the same as its request-rate ratio). A "
          "workload that ran but reported no progress has NP 0.</dd>"
          "<dt>STP (system throughput)</dt><dd>Σ NP over the workloads: how much work the shared GPU does compared with "
          "running the workloads one after another (1).</dd>"

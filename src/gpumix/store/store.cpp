@@ -6,6 +6,7 @@
 #include <chrono>
 #include <system_error>
 
+#include "gpumix/store/sqlite.hpp"
 #include "gpumix/util/errors.hpp"
 
 namespace gpumix::store {
@@ -48,58 +49,6 @@ CREATE INDEX IF NOT EXISTS events_by_workload ON events(workload_id, t_ns);
 CREATE INDEX IF NOT EXISTS cells_by_run ON cells(run_id);
 CREATE INDEX IF NOT EXISTS workloads_by_cell ON workloads(cell_id);
 )sql";
-
-// One prepared statement; binds by position, steps, finalizes on scope exit.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-      throw RunError(std::string("sqlite prepare failed: ") + sqlite3_errmsg(db) + " in: " + sql);
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& bind(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
-  Stmt& bind(int i, int v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
-  Stmt& bind(int i, double v) { return check(sqlite3_bind_double(stmt_, i, v)); }
-  Stmt& bind(int i, const std::string& v) {
-    return check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-  }
-  template <typename T>
-  Stmt& bind(int i, const std::optional<T>& v) {
-    return v ? bind(i, *v) : check(sqlite3_bind_null(stmt_, i));
-  }
-
-  // True while a row is available.
-  bool step() {
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    throw RunError(std::string("sqlite step failed: ") + sqlite3_errmsg(db_));
-  }
-  void run() {
-    step();
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-
-  int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
-  double f64(int col) const { return sqlite3_column_double(stmt_, col); }
-  bool null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  std::string text(int col) const {
-    auto p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : "";
-  }
-
- private:
-  Stmt& check(int rc) {
-    if (rc != SQLITE_OK) throw RunError(std::string("sqlite bind failed: ") + sqlite3_errmsg(db_));
-    return *this;
-  }
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
 
 const char* kRunColumns =
     "id, mix_name, mix_path, mix_yaml, mix_sha256, status, error, started_ns, ended_ns, gpumix_version, git_sha, host, "
@@ -227,14 +176,7 @@ Store::~Store() {
   if (db_) sqlite3_close(db_);
 }
 
-void Store::exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    throw RunError(path_.string() + ": " + msg);
-  }
-}
+void Store::exec(const char* sql) { store::exec(db_, sql); }
 
 int64_t Store::begin_run(const RunRow& r) {
   std::lock_guard lock(mutex_);

@@ -2,11 +2,15 @@
 
 #include <string>
 
+#include "gpumix/store/sqlite.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/util/errors.hpp"
 
 namespace gpumix::telemetry {
 namespace {
+
+using store::exec;
+using store::Stmt;
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS telemetry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,82 +40,6 @@ CREATE INDEX IF NOT EXISTS process_samples_by_time ON process_samples(t_ns);
 CREATE INDEX IF NOT EXISTS gpm_samples_by_run ON gpm_samples(run_id, t_ns);
 CREATE INDEX IF NOT EXISTS gpm_samples_by_time ON gpm_samples(t_ns);
 )sql";
-
-// The one check for SQLite calls: names the call, where it was made and
-// SQLite's message.
-#define GPUMIX_SQLITE_CHECK(db, call)                                                            \
-  do {                                                                                           \
-    const int gpumix_sqlite_rc_ = (call);                                                        \
-    if (gpumix_sqlite_rc_ != SQLITE_OK && gpumix_sqlite_rc_ != SQLITE_DONE)                     \
-      throw RunError(std::string("sqlite: ") + #call + " failed at " + __FILE__ + ":" +          \
-                     std::to_string(__LINE__) + ": " + sqlite3_errmsg(db));                      \
-  } while (0)
-
-// A prepared statement, finalized on destruction.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) { GPUMIX_SQLITE_CHECK(db, sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr)); }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& bind(int i, int64_t v) {
-    GPUMIX_SQLITE_CHECK(db_, sqlite3_bind_int64(stmt_, i, v));
-    return *this;
-  }
-  Stmt& bind(int i, double v) {
-    GPUMIX_SQLITE_CHECK(db_, sqlite3_bind_double(stmt_, i, v));
-    return *this;
-  }
-  Stmt& bind(int i, const std::string& v) {
-    GPUMIX_SQLITE_CHECK(db_, sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-    return *this;
-  }
-  template <typename T>
-  Stmt& bind(int i, const std::optional<T>& v) {
-    if (v) return bind(i, *v);
-    GPUMIX_SQLITE_CHECK(db_, sqlite3_bind_null(stmt_, i));
-    return *this;
-  }
-  bool step() {
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    GPUMIX_SQLITE_CHECK(db_, rc);
-    return false;
-  }
-  // Executes a write and readies the statement for the next one.
-  void run() {
-    step();
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-
-  int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
-  std::optional<int64_t> opt_i64(int col) const {
-    return sqlite3_column_type(stmt_, col) == SQLITE_NULL ? std::nullopt : std::optional<int64_t>(i64(col));
-  }
-  std::optional<double> opt_f64(int col) const {
-    return sqlite3_column_type(stmt_, col) == SQLITE_NULL ? std::nullopt
-                                                          : std::optional<double>(sqlite3_column_double(stmt_, col));
-  }
-  std::string text(int col) const {
-    auto p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : "";
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-void exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    throw RunError("sqlite: " + msg + " in: " + std::string(sql).substr(0, 80));
-  }
-}
 
 const char* kGpuColumns =
     "t_ns, run_id, cell_id, gpu, uuid, gpu_util_percent, memory_util_percent, memory_used_bytes, memory_total_bytes, "

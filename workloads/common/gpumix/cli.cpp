@@ -1,5 +1,7 @@
 #include "gpumix/cli.hpp"
 
+#include "gpumix/metrics.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -33,25 +35,8 @@ bool parse_number(const std::string& s, double& out) {
 }  // namespace
 
 std::string json_quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
+  std::string out;
+  metrics::append_json_string(out, s);
   return out;
 }
 

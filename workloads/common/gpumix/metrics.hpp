@@ -28,6 +28,29 @@ using Field = std::pair<std::string_view, Value>;
 // A list of fields built at run time (keys must outlive the call).
 using Fields = std::vector<Field>;
 
+// Appends `s` as a JSON string literal (quotes and escapes included).
+inline void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
 class Reporter {
  public:
   // Reads GPUMIX_METRICS_FD once.
@@ -71,37 +94,15 @@ class Reporter {
   void emit_range(std::string_view ev, const Range& fields) {
     if (fd_ < 0) return;
     std::string line = "{\"ev\":";
-    append_string(line, ev);
+    append_json_string(line, ev);
     for (const auto& [key, value] : fields) {
       line += ',';
-      append_string(line, key);
+      append_json_string(line, key);
       line += ':';
       append_value(line, value);
     }
     line += "}\n";
     write_all(line);
-  }
-
-  static void append_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (char c : s) {
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-          } else {
-            out += c;
-          }
-      }
-    }
-    out += '"';
   }
 
   static void append_value(std::string& out, const Value& v) {
@@ -120,7 +121,7 @@ class Reporter {
     } else if (const auto* b = std::get_if<bool>(&v)) {
       out += *b ? "true" : "false";
     } else {
-      append_string(out, std::get<std::string>(v));
+      append_json_string(out, std::get<std::string>(v));
     }
   }
 

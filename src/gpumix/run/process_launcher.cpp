@@ -157,18 +157,25 @@ std::vector<pid_t> adopted_children(const std::vector<pid_t>& keep) {
 
 }  // namespace
 
-int kill_adopted(const std::vector<pid_t>& keep) {
-  int killed = 0;
+std::vector<std::string> kill_adopted(const std::vector<pid_t>& keep) {
+  std::vector<std::string> killed;
   // Killing an orphan re-parents its own children to gpumix: sweep again.
   for (int sweep = 0; sweep < 16; ++sweep) {
     auto adopted = adopted_children(keep);
     if (adopted.empty()) break;
     for (pid_t pid : adopted) {
-      ::kill(pid, SIGKILL);
+      // An adopted process that already exited (an MPS server after quit)
+      // only needs reaping; a live one is killed and named.
+      if (process_alive(pid)) {
+        std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+        std::string name;
+        std::getline(comm, name);
+        ::kill(pid, SIGKILL);
+        killed.push_back(std::to_string(pid) + " (" + name + ")");
+      }
       int status;
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
-      ++killed;
     }
   }
   return killed;

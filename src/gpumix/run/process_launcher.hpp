@@ -1,5 +1,8 @@
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "gpumix/run/launcher.hpp"
 
 namespace gpumix::run {
@@ -18,7 +21,8 @@ class ProcessLauncher final : public Launcher {
 void become_subreaper();
 
 // Kills and reaps the processes that were orphaned and re-parented to gpumix
-// except `keep`. Returns how many there were.
-int kill_adopted(const std::vector<pid_t>& keep = {});
+// except `keep` (exited ones are only reaped). Returns the killed ones as
+// "pid (command)".
+std::vector<std::string> kill_adopted(const std::vector<pid_t>& keep = {});
 
 }  // namespace gpumix::run

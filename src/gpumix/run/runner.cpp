@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -477,7 +478,9 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
     evidence["teardown"] = report;
     store_.set_evidence(cell_id, evidence.dump());
   }
-  if (int n = kill_adopted({guard_pid_}); n > 0) spdlog::warn("cell {}: killed {} orphaned process(es) left by workloads", cell.label, n);
+  if (auto killed = kill_adopted({guard_pid_}); !killed.empty())
+    spdlog::warn("cell {}: killed {} orphaned process(es) left by workloads: {}", cell.label, killed.size(),
+                 fmt::join(killed, ", "));
 
   std::string failures;
   for (const auto& s : slots) {

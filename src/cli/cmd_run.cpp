@@ -64,7 +64,8 @@ void add_run(CLI::App& app, Action& action) {
         spdlog::info("GPU 0: {} (driver {}, CUDA {}, MIG {}, compute mode {})", dev.name, nvml->driver_version(),
                      nvml->cuda_driver_version(), dev.mig_enabled ? "on" : "off", dev.compute_mode);
       } else {
-        spdlog::warn("no NVIDIA GPU available ({}): workloads run on the CPU and no GPU telemetry is recorded", why);
+        // The sampler's own warning gives the reason.
+        spdlog::warn("no NVIDIA GPU available: workloads run on the CPU");
       }
       for (const auto& warning : modes::preflight(mix, nvml)) spdlog::warn("preflight: {}", warning);
 
@@ -85,7 +86,9 @@ void add_run(CLI::App& app, Action& action) {
       report::render(std::cout, report::summary_table(summaries), report::Format::table);
       std::cout << "\nrun " << result.run_id << " " << result.status << ": " << result.cells_run << " cell(s), "
                 << result.failed_workloads << " workload(s) failed; logs in " << result.run_dir.string()
-                << "\nsee: gpumix show " << result.run_id << " --results " << mix.results_dir.string() << "\n";
+                << "\nsee: gpumix show " << result.run_id << " --results " << mix.results_dir.string()
+                << "\n     gpumix report " << result.run_id << " --results " << mix.results_dir.string()
+                << "   (the analysis, the recommended mode and plots)\n";
       if (result.status == "interrupted") return 130;
       return result.failed_workloads > 0 ? 1 : 0;
     };

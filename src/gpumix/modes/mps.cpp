@@ -67,7 +67,13 @@ nlohmann::json MpsMode::evidence(const std::vector<RunningProcess>& running) {
 
 nlohmann::json MpsMode::teardown() noexcept {
   if (!daemon_) return nullptr;
-  nlohmann::json report = {{"daemon", daemon_->stop()}};
+  nlohmann::json report = {{"daemon", daemon_->stop()}, {"log_dir", daemon_->log_dir().string()}};
+  // The daemon's and server's logs stay in the cell's folder; say which exist.
+  std::error_code ec;
+  nlohmann::json logs = nlohmann::json::array();
+  for (const auto& entry : std::filesystem::directory_iterator(daemon_->log_dir(), ec))
+    logs.push_back({{"file", entry.path().filename().string()}, {"bytes", entry.file_size(ec)}});
+  report["logs"] = logs;
   daemon_.reset();
   return report;
 }

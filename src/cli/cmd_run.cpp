@@ -9,6 +9,7 @@
 #include "gpumix/modes/mps_control.hpp"
 #include "gpumix/modes/preflight.hpp"
 #include "gpumix/report/run_tables.hpp"
+#include "gpumix/run/orphan_guard.hpp"
 #include "gpumix/run/process_launcher.hpp"
 #include "gpumix/run/runner.hpp"
 #include "gpumix/spec/parse.hpp"
@@ -57,6 +58,9 @@ void add_run(CLI::App& app, Action& action) {
       opts->telemetry_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*interval);
       const spec::Mix mix = spec::load_mix(opts->mix, ov);
 
+      // Forked before anything may start a thread (NVML, the sampler): the
+      // guard's process must not inherit a lock held by another thread.
+      run::OrphanGuard guard;
       std::string why;
       auto nvml = gpu::Nvml::open(&why);
       if (nvml) {
@@ -73,7 +77,7 @@ void add_run(CLI::App& app, Action& action) {
       if (int n = modes::stop_stale_mps_daemons(mix.results_dir / "runs"); n > 0)
         spdlog::warn("stopped {} MPS daemon(s) left running by an earlier, killed gpumix", n);
       run::ProcessLauncher launcher;
-      run::Runner runner(mix, store, launcher, nvml);
+      run::Runner runner(mix, store, launcher, guard, nvml);
       // Telemetry samples land in the same database, on their own thread.
       telemetry::Sampler sampler(store.path(), opts->telemetry_interval, nvml, why);
       runner.add_observer(sampler);

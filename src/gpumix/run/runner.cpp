@@ -119,14 +119,18 @@ struct Runner::CellOutcome {
   int failed = 0;
 };
 
-Runner::Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher, std::shared_ptr<gpu::Nvml> nvml)
-    : mix_(mix), store_(store), launcher_(launcher), plan_(make_plan(mix)), nvml_(std::move(nvml)) {}
+Runner::Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher, const OrphanGuard& guard,
+               std::shared_ptr<gpu::Nvml> nvml)
+    : mix_(mix),
+      store_(store),
+      launcher_(launcher),
+      plan_(make_plan(mix)),
+      nvml_(std::move(nvml)),
+      run_token_(guard.token()),
+      guard_pid_(guard.pid()) {}
 
 RunResult Runner::run() {
   StopSignals signals;
-  OrphanGuard guard;
-  run_token_ = guard.token();
-  guard_pid_ = guard.pid();
   become_subreaper();
   if (int stale = store_.mark_stale_runs(); stale > 0)
     spdlog::warn("marked {} earlier run(s) interrupted: their gpumix is gone", stale);

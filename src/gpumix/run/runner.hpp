@@ -13,6 +13,7 @@
 
 #include "gpumix/run/launcher.hpp"
 #include "gpumix/run/observer.hpp"
+#include "gpumix/run/orphan_guard.hpp"
 #include "gpumix/run/plan.hpp"
 #include "gpumix/spec/mix.hpp"
 #include "gpumix/store/store.hpp"
@@ -43,8 +44,11 @@ uint64_t workload_seed(uint64_t mix_seed, const std::string& workload_name);
 
 class Runner {
  public:
-  // `nvml` (may be null: no GPU) is handed to the modes for their evidence.
-  Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher, std::shared_ptr<gpu::Nvml> nvml = nullptr);
+  // `guard` must have been created before any thread of gpumix started (it
+  // forks). `nvml` (may be null: no GPU) is handed to the modes for their
+  // evidence.
+  Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher, const OrphanGuard& guard,
+         std::shared_ptr<gpu::Nvml> nvml = nullptr);
   // Observers are told about cells and workloads as they start and end.
   void add_observer(RunObserver& observer) { observers_.push_back(&observer); }
   RunResult run();
@@ -60,7 +64,7 @@ class Runner {
   std::vector<RunObserver*> observers_;
   std::shared_ptr<gpu::Nvml> nvml_;
   std::string run_token_;  // GPUMIX_RUN_TOKEN of this run's workloads (OrphanGuard)
-  pid_t guard_pid_ = -1;
+  pid_t guard_pid_;
 };
 
 }  // namespace gpumix::run

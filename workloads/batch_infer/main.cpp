@@ -172,12 +172,7 @@ int main(int argc, char** argv) {
       (void)out;
       return StepOutput{batch, {}};
     };
-    LoopOptions lo;
-    lo.warmup = cli.common().warmup;
-    lo.iterations = cli.common().iterations;
-    lo.duration = cli.common().duration;
-    lo.report_every = report_every;
-    auto result = run_steps(ctx, lo, step);
+    auto result = run_steps(ctx, LoopOptions::from(cli.common(), report_every), step);
     finish(ctx, result, "images");
     return 0;
   });

@@ -125,12 +125,7 @@ int main(int argc, char** argv) {
       return StepOutput{batch, static_loss};
     };
 
-    LoopOptions lo;
-    lo.warmup = ctx.cli.common().warmup;
-    lo.iterations = ctx.cli.common().iterations;
-    lo.duration = ctx.cli.common().duration;
-    lo.report_every = report_every;
-    auto result = run_steps(ctx, lo, step);
+    auto result = run_steps(ctx, LoopOptions::from(ctx.cli.common(), report_every), step);
     finish(ctx, result, "images");
     return 0;
   });

@@ -72,6 +72,11 @@ struct LoopOptions {
   int64_t iterations = 0;   // 0 = unlimited
   double duration = 0;      // seconds, 0 = unlimited
   int64_t report_every = 1; // synchronize and emit one iter event every N steps
+
+  // The common --warmup, --iterations and --duration, and the workload's --report-every.
+  static LoopOptions from(const CommonOptions& common, int64_t report_every) {
+    return {common.warmup, common.iterations, common.duration, report_every};
+  }
 };
 
 struct LoopResult {

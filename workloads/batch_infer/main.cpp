@@ -94,20 +94,12 @@ int main(int argc, char** argv) {
     ResNet net(model, num_classes);
     net->to(ctx.device);
     {
-      // Calibrate the batch-norm statistics on one batch so that the eval-mode
-      // network computes something non-degenerate (and folding is exercised).
-      torch::NoGradGuard no_grad;
       ImageSpec cal = spec;
       cal.batch = std::max<int64_t>(batch, 8);
       cal.dtype = torch::kFloat;
       cal.channels_last = false;
-      auto cal_batch = synthetic_images(cal, 1)->next();
-      net->train();
-      net->set_bn_momentum(1.0);
-      net->forward(cal_batch.x);
-      net->set_bn_momentum(0.1);
+      net->calibrate_batchnorm(synthetic_images(cal, 1)->next().x);
     }
-    net->eval();
 
     // fp32 unoptimized reference output on the first batch.
     const auto first = data->next();

@@ -209,10 +209,18 @@ void ResNetImpl::to_channels_last() {
   }
 }
 
-void ResNetImpl::set_bn_momentum(double momentum) {
-  for (auto& m : modules(/*include_self=*/false)) {
-    if (auto* bn = m->as<nn::BatchNorm2d>()) bn->options.momentum(momentum);
-  }
+void ResNetImpl::calibrate_batchnorm(const torch::Tensor& x) {
+  auto set_momentum = [&](double momentum) {
+    for (auto& m : modules(/*include_self=*/false)) {
+      if (auto* bn = m->as<nn::BatchNorm2d>()) bn->options.momentum(momentum);
+    }
+  };
+  torch::NoGradGuard no_grad;
+  train();
+  set_momentum(1.0);
+  forward(x);
+  set_momentum(0.1);
+  eval();
 }
 
 }  // namespace gpumix::wl

@@ -70,8 +70,11 @@ class ResNetImpl : public torch::nn::Module {
   // Converts every 4-D parameter to channels_last (call after .to(device)).
   void to_channels_last();
 
-  // Sets the momentum of every batch norm (for calibration passes).
-  void set_bn_momentum(double momentum);
+  // Inference with random weights: sets every batch norm's running
+  // statistics from one batch `x` (one train-mode pass with momentum 1) so
+  // that the network computes something non-degenerate, then switches to
+  // eval mode.
+  void calibrate_batchnorm(const torch::Tensor& x);
 
  private:
   Conv conv1{nullptr};

@@ -24,6 +24,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #define GPUMIX_TORCH_AT_LEAST(major, minor) \
@@ -238,13 +239,26 @@ inline int64_t cuda_peak_reserved_bytes(const torch::Device& device) {
 
 constexpr bool has_cuda_graphs() { return GPUMIX_HAS_CUDA != 0; }
 
+// A memory pool id for CudaGraph::capture.
+inline std::pair<uint64_t, uint64_t> new_graph_pool() {
+#if GPUMIX_HAS_CUDA
+  const auto id = at::cuda::graph_pool_handle();
+  return {static_cast<uint64_t>(id.first), static_cast<uint64_t>(id.second)};
+#else
+  throw std::runtime_error("CUDA graphs are not available in this LibTorch build (no CUDA)");
+#endif
+}
+
 // A captured CUDA graph of `fn` (run on a side stream, as capture requires),
 // replayed on the current stream. Tensors `fn` reads and writes must stay
 // alive and in place: copy new inputs into them before replay().
 class CudaGraph {
  public:
-  // Runs `fn` `warmup` times on a side stream, then captures one call.
-  void capture(const std::function<void()>& fn, int warmup = 3) {
+  // Runs `fn` `warmup` times on a side stream, then captures one call. Graphs
+  // given the same `pool` (from new_graph_pool) share their memory: only for
+  // graphs that never replay concurrently and whose outputs are consumed
+  // before another one replays.
+  void capture(const std::function<void()>& fn, int warmup = 3, std::pair<uint64_t, uint64_t> pool = {0, 0}) {
 #if GPUMIX_HAS_CUDA
     // Pool streams do not synchronize with the default stream: finish the
     // work queued there (model, data) before the side stream reads it.
@@ -255,13 +269,13 @@ class CudaGraph {
       for (int i = 0; i < warmup; ++i) fn();
       stream.synchronize();
       graph_ = std::make_unique<at::cuda::CUDAGraph>();
-      graph_->capture_begin();
+      graph_->capture_begin({pool.first, pool.second});
       fn();
       graph_->capture_end();
     }
     stream.synchronize();
 #else
-    (void)fn, (void)warmup;
+    (void)fn, (void)warmup, (void)pool;
     throw std::runtime_error("CUDA graphs are not available in this LibTorch build (no CUDA)");
 #endif
   }

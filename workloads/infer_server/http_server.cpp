@@ -1,0 +1,288 @@
+#include "http_server.hpp"
+
+#include <httplib.h>
+
+#include <map>
+#include <optional>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace gpumix::serving {
+
+namespace {
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// A Prometheus histogram with fixed upper bounds (cumulative on output).
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1) {}
+  void observe(double v) {
+    size_t i = 0;
+    while (i < bounds_.size() && v > bounds_[i]) ++i;
+    ++counts_[i];
+    sum_ += v;
+    ++count_;
+  }
+  void render(std::ostream& out, const std::string& name, const std::string& help, const std::string& labels) const {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " histogram\n";
+    int64_t cumulative = 0;
+    for (size_t i = 0; i < bounds_.size(); ++i) {
+      cumulative += counts_[i];
+      out << name << "_bucket{" << labels << ",le=\"" << bounds_[i] << "\"} " << cumulative << '\n';
+    }
+    out << name << "_bucket{" << labels << ",le=\"+Inf\"} " << count_ << '\n';
+    out << name << "_sum{" << labels << "} " << sum_ << '\n' << name << "_count{" << labels << "} " << count_ << '\n';
+  }
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<int64_t> counts_;
+  double sum_ = 0;
+  int64_t count_ = 0;
+};
+
+const std::vector<double> kLatencyBounds = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpOptions opt;
+  kserve::ModelSpec model;
+  size_t input_bytes;
+  BatchQueue& queue;
+  metrics::Reporter& rep;
+
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  std::atomic<bool> draining{false};
+  std::atomic<int64_t> in_flight{0};
+
+  mutable std::mutex mu;  // guards what follows
+  ServerCounts counts;
+  std::map<int, int64_t> by_status;
+  Histogram latency{kLatencyBounds}, queue_time{kLatencyBounds};
+  Histogram batch_size{{1, 2, 4, 8, 16, 32, 64, 128, 256}};
+
+  Impl(HttpOptions o, kserve::ModelSpec m, size_t bytes, BatchQueue& q, metrics::Reporter& r)
+      : opt(std::move(o)), model(std::move(m)), input_bytes(bytes), queue(q), rep(r) {}
+
+  void count(int status) {
+    std::lock_guard lock(mu);
+    ++by_status[status];
+    if (status == 200) ++counts.ok;
+    else if (status == 503) ++counts.rejected;
+    else if (status >= 500) ++counts.server_errors;
+    else ++counts.client_errors;
+  }
+
+  static void reply_error(httplib::Response& res, int status, const std::string& message) {
+    res.status = status;
+    res.set_content(kserve::error_body(message), "application/json");
+  }
+
+  // The model named in the path, or a 404 already set on `res`.
+  const kserve::ModelSpec* find_model(const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches[1];
+    const std::string version = req.matches.size() > 2 ? std::string(req.matches[2]) : "";
+    if (name != model.name) {
+      reply_error(res, 404, "unknown model '" + name + "' (this server serves '" + model.name + "')");
+      return nullptr;
+    }
+    if (!version.empty() && version != model.version) {
+      reply_error(res, 404, "model '" + name + "' has no version '" + version + "' (it has '" + model.version + "')");
+      return nullptr;
+    }
+    return &model;
+  }
+
+  void infer(const httplib::Request& req, httplib::Response& res) {
+    const auto arrived = Clock::now();
+    struct InFlight {
+      std::atomic<int64_t>& n;
+      explicit InFlight(std::atomic<int64_t>& c) : n(c) { ++n; }
+      ~InFlight() { --n; }
+    } guard(in_flight);
+
+    if (!find_model(req, res)) return count(res.status);
+    if (draining) {
+      reply_error(res, 503, "the server is shutting down");
+      return count(503);
+    }
+    kserve::InferRequest request;
+    try {
+      const bool binary = req.has_header("Inference-Header-Content-Length");
+      const std::string header_length = binary ? req.get_header_value("Inference-Header-Content-Length") : "";
+      request = kserve::parse_infer_request(req.body, binary ? std::optional<std::string_view>(header_length) : std::nullopt,
+                                            model);
+    } catch (const kserve::ProtocolError& e) {
+      reply_error(res, e.status(), e.what());
+      return count(e.status());
+    }
+
+    Job job;
+    job.images = request.batch;
+    job.input = request.data.data();
+    job.arrived = arrived;
+    switch (queue.push(&job)) {
+      case BatchQueue::Push::full:
+        reply_error(res, 503, "queue full: " + std::to_string(queue.depth()) + " requests waiting");
+        return count(503);
+      case BatchQueue::Push::closed:
+        reply_error(res, 503, "the server is shutting down");
+        return count(503);
+      case BatchQueue::Push::queued:
+        break;
+    }
+    job.wait();
+    if (!job.error.empty()) {
+      reply_error(res, 500, "inference failed: " + job.error);
+      return count(500);
+    }
+    auto encoded = kserve::encode_infer_response(model, request, job.output.data(), job.output.size());
+    if (encoded.header_length) res.set_header("Inference-Header-Content-Length", std::to_string(*encoded.header_length));
+    res.set_content(std::move(encoded.body), encoded.content_type.c_str());
+    res.status = 200;
+
+    const auto finished = Clock::now();
+    const double ms = ms_between(arrived, finished), queue_ms = ms_between(arrived, job.batched);
+    {
+      std::lock_guard lock(mu);
+      ++by_status[200];
+      ++counts.ok;
+      counts.images += job.images;
+      latency.observe(ms / 1e3);
+      queue_time.observe(queue_ms / 1e3);
+      batch_size.observe(static_cast<double>(job.batch_images));
+    }
+    if (opt.report_requests)
+      rep.latency(ms, {{"queue_ms", queue_ms}, {"batch", job.batch_images}, {"images", job.images}});
+  }
+
+  std::string prometheus() const {
+    std::ostringstream out;
+    const std::string labels = "model=\"" + model.name + "\"";
+    std::lock_guard lock(mu);
+    out << "# HELP gpumix_infer_requests_total Inference requests answered, by HTTP status.\n"
+        << "# TYPE gpumix_infer_requests_total counter\n";
+    for (const auto& [status, n] : by_status)
+      out << "gpumix_infer_requests_total{" << labels << ",code=\"" << status << "\"} " << n << '\n';
+    out << "# HELP gpumix_infer_images_total Images inferred.\n# TYPE gpumix_infer_images_total counter\n"
+        << "gpumix_infer_images_total{" << labels << "} " << counts.images << '\n'
+        << "# HELP gpumix_infer_queue_depth Requests waiting for a batch.\n# TYPE gpumix_infer_queue_depth gauge\n"
+        << "gpumix_infer_queue_depth{" << labels << "} " << queue.depth() << '\n'
+        << "# HELP gpumix_infer_in_flight Requests received and not yet answered.\n"
+        << "# TYPE gpumix_infer_in_flight gauge\n"
+        << "gpumix_infer_in_flight{" << labels << "} " << in_flight.load() << '\n';
+    latency.render(out, "gpumix_infer_request_duration_seconds",
+                   "Server-side latency of successful requests, from receipt to response.", labels);
+    queue_time.render(out, "gpumix_infer_queue_duration_seconds", "Time requests waited for their batch.", labels);
+    batch_size.render(out, "gpumix_infer_request_batch_size", "Images in the batch each request ran in.", labels);
+    return out.str();
+  }
+
+  void routes() {
+    const std::string model_path = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
+    server.Get("/v2", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(kserve::server_metadata("gpumix-infer-server", "1"), "application/json");
+    });
+    server.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+    server.Get("/v2/health/ready", [this](const httplib::Request&, httplib::Response& res) {
+      res.status = draining ? 503 : 200;
+    });
+    server.Get(model_path, [this](const httplib::Request& req, httplib::Response& res) {
+      if (find_model(req, res)) res.set_content(kserve::model_metadata(model), "application/json");
+    });
+    server.Get(model_path + "/ready", [this](const httplib::Request& req, httplib::Response& res) {
+      if (find_model(req, res)) res.status = draining ? 503 : 200;
+    });
+    server.Post(model_path + "/infer", [this](const httplib::Request& req, httplib::Response& res) { infer(req, res); });
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(prometheus(), "text/plain; version=0.0.4");
+    });
+    // httplib's own answers (no route, body too large, bad HTTP) get a JSON message too.
+    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      const bool form = req.get_header_value("Content-Type") == "application/x-www-form-urlencoded";
+      const std::string what = res.status == 413
+                                   ? std::string("request body too large") +
+                                         (form ? " (cpp-httplib limits form-encoded bodies to 8 KiB: send "
+                                                 "Content-Type: application/json or application/octet-stream)"
+                                               : "")
+                               : res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
+                                                   : "bad request";
+      res.set_content(kserve::error_body(what), "application/json");
+    });
+    server.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+      std::string what = "internal error";
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what += std::string(": ") + e.what();
+      } catch (...) {
+      }
+      reply_error(res, 500, what);
+      count(500);
+    });
+  }
+};
+
+HttpServer::HttpServer(HttpOptions options, kserve::ModelSpec model, size_t input_bytes, BatchQueue& queue,
+                       metrics::Reporter& reporter)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(model), input_bytes, queue, reporter)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+  auto& s = *impl_;
+  s.routes();
+  const int threads = s.opt.threads;
+  s.server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  s.server.set_tcp_nodelay(true);  // small responses must not wait for delayed ACKs
+  s.server.set_keep_alive_max_count(1u << 30);
+  s.server.set_payload_max_length(s.opt.max_body_bytes);
+  if (s.opt.port == 0) {
+    s.port = s.server.bind_to_any_port(s.opt.host);
+    if (s.port < 0) throw std::runtime_error("cannot bind to " + s.opt.host + " (any port)");
+  } else {
+    if (!s.server.bind_to_port(s.opt.host, s.opt.port))
+      throw std::runtime_error("cannot bind to " + s.opt.host + ":" + std::to_string(s.opt.port) +
+                               " (in use, or not an address of this machine)");
+    s.port = s.opt.port;
+  }
+  s.thread = std::thread([&s] { s.server.listen_after_bind(); });
+}
+
+std::string HttpServer::url() const {
+  const auto& host = impl_->opt.host;
+  const bool v6 = host.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(impl_->port);
+}
+
+int64_t HttpServer::drain(double timeout_s) {
+  impl_->draining = true;
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+  while (impl_->in_flight > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return impl_->in_flight;
+}
+
+void HttpServer::stop() {
+  if (!impl_->thread.joinable()) return;
+  impl_->server.stop();
+  impl_->thread.join();
+}
+
+int64_t HttpServer::in_flight() const { return impl_->in_flight; }
+
+ServerCounts HttpServer::counts() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->counts;
+}
+
+}  // namespace gpumix::serving

@@ -1,0 +1,188 @@
+// gpumix-infer-server: a KServe v2 / Triton REST inference server for
+// ResNet-18/50 with dynamic batching (see engine.hpp and http_server.hpp).
+// Reports `ready` with its URL once the model is loaded, the CUDA graphs are
+// captured and the port is bound; one `latency` event per request (server
+// side: receipt to response, with queue time and batch size); drains the
+// requests in flight on SIGTERM.
+#include "batch_queue.hpp"
+#include "engine.hpp"
+#include "http_server.hpp"
+
+#include "gpumix/resnet.hpp"
+#include "gpumix/runtime.hpp"
+
+#include <sstream>
+#include <thread>
+
+using namespace gpumix::wl;
+using namespace gpumix::serving;
+
+namespace {
+
+std::vector<int64_t> parse_sizes(const std::string& text) {
+  std::vector<int64_t> sizes;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      const long long v = std::stoll(item, &used);
+      if (used != item.size() || v < 1) throw std::invalid_argument(item);
+      sizes.push_back(v);
+    } catch (const std::exception&) {
+      throw BadArgument("--graph-batch-sizes: '" + item + "' is not a positive integer (expected e.g. 1,2,4,8)");
+    }
+  }
+  return sizes;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Cli cli("infer-server", "server",
+          "KServe v2 (Triton) REST inference server for ResNet-18/50 with dynamic batching and a CUDA graph "
+          "per batch size; answers on --host:--port until stopped");
+  std::string model = "resnet50", precision = "bf16", input_dtype = "uint8", host = "127.0.0.1";
+  std::string graph_sizes = "1,2,4,8,16,24,32,40,48,56";
+  int64_t port = 8000, image_size = 224, num_classes = 1000, max_batch = 64, max_queue = 512, threads = 128;
+  int64_t max_body_mb = 64;
+  double max_queue_delay_ms = 0, drain_timeout = 10;
+  bool channels_last = true, cuda_graphs = true, report_requests = true;
+
+  cli.add_common(/*warmup=*/2, /*warmup on cpu=*/1, "Stop after answering this many requests (0 = unlimited)");
+  cli.add_choice("model", model, resnet_archs(), "Architecture served (its KServe model name)");
+  cli.cpu_default("model", "resnet18");
+  cli.add("host", host, "Address to listen on (default loopback only; 0.0.0.0 for every interface)");
+  Cli::non_negative(cli.add("port", port, "TCP port; 0 picks a free one (the ready event carries the URL)"));
+  Cli::positive(cli.add("image-size", image_size, "Input height and width"));
+  cli.cpu_default("image-size", "32");
+  Cli::positive(cli.add("num-classes", num_classes, "Output classes"));
+  cli.add_choice("input-dtype", input_dtype, {"uint8", "fp32"},
+                 "uint8: raw pixels, normalized on the device; fp32: already normalized");
+  cli.add_choice("precision", precision, {"fp32", "bf16"}, "bf16 = bf16 weights and activations");
+  cli.cpu_default("precision", "fp32");
+  cli.add("channels-last", channels_last, "channels_last memory format");
+  cli.cpu_default("channels-last", "false");
+  cli.add("cuda-graphs", cuda_graphs, "Replay a CUDA graph captured per batch size (CUDA only)");
+  cli.add("graph-batch-sizes", graph_sizes, "Batch sizes with a graph, besides --max-batch; a batch is padded up");
+  Cli::positive(cli.add("max-batch", max_batch, "Most images in one batch (and in one request)"));
+  cli.cpu_default("max-batch", "8");
+  Cli::non_negative(cli.add("max-queue-delay-ms", max_queue_delay_ms,
+                            "Wait up to this long for a fuller batch (0: run what is queued as soon as the device "
+                            "is free)"));
+  Cli::positive(cli.add("max-queue", max_queue, "Requests waiting for a batch before new ones get 503"));
+  Cli::positive(cli.add("http-threads", threads, "HTTP worker threads (one per open connection)"));
+  Cli::positive(cli.add("max-body-mb", max_body_mb, "Largest request body accepted (413 above)"));
+  Cli::non_negative(cli.add("drain-timeout", drain_timeout, "Seconds to wait for requests in flight on SIGTERM"));
+  cli.add("report-requests", report_requests, "One latency event per request (under gpumix)");
+
+  return run_workload(cli, argc, argv, [&](Context& ctx) {
+    if (port > 65535) throw BadArgument("--port " + std::to_string(port) + ": must be 0..65535");
+    if (cuda_graphs && !ctx.cuda) cuda_graphs = false;  // graphs are a CUDA optimization; on the CPU run eagerly
+    if (ctx.cuda) at::globalContext().setBenchmarkCuDNN(true);
+
+    EngineOptions eo;
+    eo.arch = model;
+    eo.image_size = image_size;
+    eo.num_classes = num_classes;
+    eo.max_batch = max_batch;
+    eo.input_type = input_dtype == "uint8" ? gpumix::kserve::DataType::uint8 : gpumix::kserve::DataType::fp32;
+    eo.bf16 = is_bf16(precision);
+    eo.channels_last = channels_last;
+    eo.cuda_graphs = cuda_graphs;
+    eo.graph_batch_sizes = parse_sizes(graph_sizes);
+    const double t_load = now_s();
+    Engine engine(eo, ctx.device);
+
+    BatchQueue::Limits limits;
+    limits.max_batch = max_batch;
+    limits.max_queue = max_queue;
+    limits.max_delay = std::chrono::microseconds(static_cast<int64_t>(max_queue_delay_ms * 1000));
+    BatchQueue queue(limits);
+    std::thread batcher([&] { engine.serve(queue); });
+    struct JoinBatcher {  // the batcher must end on every way out, or the process hangs
+      BatchQueue& q;
+      std::thread& t;
+      ~JoinBatcher() {
+        q.close();
+        if (t.joinable()) t.join();
+      }
+    } join_batcher{queue, batcher};
+
+    // Warm-up batches through the whole path (graphs, copies) before ready.
+    {
+      std::vector<char> zeros(engine.input_bytes_per_image() * static_cast<size_t>(max_batch));
+      for (int64_t i = 0; i < cli.common().warmup; ++i) {
+        Job job;
+        job.images = max_batch;
+        job.input = zeros.data();
+        job.arrived = Clock::now();
+        if (queue.push(&job) != BatchQueue::Push::queued) throw std::runtime_error("warm-up: queue refused a batch");
+        job.wait();
+        if (!job.error.empty()) throw std::runtime_error("warm-up batch failed: " + job.error);
+      }
+    }
+
+    HttpOptions ho;
+    ho.host = host;
+    ho.port = static_cast<int>(port);
+    ho.threads = static_cast<int>(threads);
+    ho.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
+    ho.report_requests = report_requests;
+    HttpServer server(ho, engine.spec(), engine.input_bytes_per_image(), queue, ctx.rep);
+    try {
+      server.start();
+    } catch (const std::runtime_error& e) {
+      throw BadArgument(std::string("--host/--port: ") + e.what());
+    }
+
+    std::string sizes_text;
+    for (auto b : engine.graph_sizes()) sizes_text += (sizes_text.empty() ? "" : ",") + std::to_string(b);
+    ctx.set("model", model);
+    ctx.set("url", server.url());
+    ctx.set("input_dtype", input_dtype);
+    ctx.set("image_size", image_size);
+    ctx.set("precision", precision);
+    ctx.set("max_batch", max_batch);
+    ctx.set("max_queue", max_queue);
+    ctx.set("max_queue_delay_ms", max_queue_delay_ms);
+    ctx.set("cuda_graph_batch_sizes", sizes_text.empty() ? std::string("none") : sizes_text);
+    ctx.set("load_seconds", now_s() - t_load);
+    ctx.emit_config();
+    ctx.rep.emit("ready", {{"url", server.url()}, {"model", model}});
+    if (!ctx.rep.enabled()) std::cout << "gpumix-infer-server: serving " << model << " at " << server.url() << std::endl;
+
+    const double t0 = now_s();
+    const auto& common = cli.common();
+    std::string reason = "signal";
+    for (;;) {
+      if (stop_requested()) break;
+      if (common.duration > 0 && now_s() - t0 >= common.duration) {
+        reason = "duration";
+        break;
+      }
+      if (common.iterations > 0 && server.counts().ok >= common.iterations) {
+        reason = "iterations";
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const int64_t abandoned = server.drain(drain_timeout);
+    server.stop();
+    const auto c = server.counts();
+    const double seconds = now_s() - t0;
+    gpumix::metrics::Fields summary = {{"stop_reason", reason},         {"seconds", seconds},
+                               {"requests_ok", c.ok},           {"images", c.images},
+                               {"rejected_503", c.rejected},    {"client_errors", c.client_errors},
+                               {"server_errors", c.server_errors}, {"abandoned_at_stop", abandoned}};
+    for (auto& f : memory_fields(ctx.device)) summary.push_back(f);
+    if (ctx.rep.enabled()) {
+      ctx.rep.done(summary);
+    } else {
+      std::cout << "gpumix-infer-server: " << c.ok << " requests (" << c.images << " images) in " << seconds
+                << " s; 503: " << c.rejected << ", 4xx: " << c.client_errors << ", 5xx: " << c.server_errors
+                << std::endl;
+    }
+    return 0;
+  });
+}

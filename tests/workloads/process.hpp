@@ -118,6 +118,7 @@ class Child {
   Child& operator=(const Child&) = delete;
 
   bool running() const { return pid_ > 0 && !exited_; }
+  pid_t pid() const { return pid_; }
 
   // Waits up to `timeout_s`; true when the child exited (status in exit_code()).
   bool wait(double timeout_s) {

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <map>
+#include <sys/socket.h>
 #include <optional>
 #include <mutex>
 #include <sstream>
@@ -247,6 +248,15 @@ void HttpServer::start() {
   s.server.set_tcp_nodelay(true);  // small responses must not wait for delayed ACKs
   s.server.set_keep_alive_max_count(1u << 30);
   s.server.set_payload_max_length(s.opt.max_body_bytes);
+  // cpp-httplib listens with a backlog of 5 (compiled into Debian's library):
+  // a burst of new connections overflows it and clients wait for SYN
+  // retransmits or fail. Keep the socket (options are set before bind) and
+  // listen() again with the system's maximum, which Linux applies in place.
+  int listen_fd = -1;
+  s.server.set_socket_options([&listen_fd](socket_t fd) {
+    listen_fd = fd;
+    httplib::default_socket_options(fd);
+  });
   if (s.opt.port == 0) {
     s.port = s.server.bind_to_any_port(s.opt.host);
     if (s.port < 0) throw std::runtime_error("cannot bind to " + s.opt.host + " (any port)");
@@ -256,6 +266,8 @@ void HttpServer::start() {
                                " (in use, or not an address of this machine)");
     s.port = s.opt.port;
   }
+  if (listen_fd < 0 || ::listen(listen_fd, SOMAXCONN) != 0)
+    throw std::runtime_error("cannot enlarge the listen backlog of " + s.opt.host);
   s.thread = std::thread([&s] { s.server.listen_after_bind(); });
 }
 

@@ -1,0 +1,392 @@
+// gpumix-infer-server on the CPU, on loopback (ResNet-18, 32×32 images, 10
+// classes): every KServe v2 endpoint with JSON and binary tensors, a corpus
+// of malformed requests (status code and message, and the server stays up),
+// dynamic batching, overload (503 at once, bounded memory), the body limit,
+// and the drain on SIGTERM.
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include "process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using nlohmann::json;
+using wltest::Child;
+using wltest::TempDir;
+
+namespace {
+
+const std::string kServer = GPUMIX_INFER_SERVER_EXE;
+const std::vector<std::string> kTiny{"--device", "cpu", "--model", "resnet18", "--image-size", "32",
+                                     "--num-classes", "10", "--port", "0", "--warmup", "1"};
+constexpr int kImageBytes = 3 * 32 * 32;
+
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::vector<json> events(const std::string& path) {
+  std::vector<json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line, nullptr, false));
+  return out;
+}
+
+// A running server: started with kTiny + `extra`, its URL from the ready event.
+struct Server {
+  TempDir dir;
+  std::unique_ptr<Child> child;
+  std::string url;
+
+  explicit Server(const std::vector<std::string>& extra = {}) {
+    child = std::make_unique<Child>(kServer, with(kTiny, extra), dir);
+    if (!child->wait_for_metrics("\"ready\"", 120)) throw std::runtime_error("server not ready: " + stderr_text());
+    for (const auto& e : events(dir.file("metrics.jsonl")))
+      if (e.value("ev", "") == "ready") url = e.value("url", "");
+  }
+  std::string stderr_text() const { return wltest::slurp(dir.file("stderr.txt")); }
+  httplib::Client client() const {
+    httplib::Client c(url);
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+  bool alive() {
+    auto c = client();
+    auto r = c.Get("/v2/health/live");
+    return r && r->status == 200;
+  }
+  int64_t rss_kb() const {
+    std::ifstream in("/proc/" + std::to_string(child->pid()) + "/status");
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+    return -1;
+  }
+};
+
+std::string image(int batch, uint8_t seed) {
+  std::string data(static_cast<size_t>(batch) * kImageBytes, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 31 + seed) & 0xff);
+  return data;
+}
+
+json json_request(const std::string& pixels, int batch) {
+  std::vector<int> values(pixels.begin(), pixels.end());
+  for (auto& v : values) v &= 0xff;
+  return {{"inputs", {{{"name", "input"}, {"shape", {batch, 3, 32, 32}}, {"datatype", "UINT8"}, {"data", values}}}}};
+}
+
+// The binary-extension body: JSON header then the pixels.
+std::pair<std::string, httplib::Headers> binary_request(const std::string& pixels, int batch, bool binary_out) {
+  json header = {{"inputs",
+                  {{{"name", "input"},
+                    {"shape", {batch, 3, 32, 32}},
+                    {"datatype", "UINT8"},
+                    {"parameters", {{"binary_data_size", pixels.size()}}}}}}};
+  if (binary_out) header["outputs"] = {{{"name", "output"}, {"parameters", {{"binary_data", true}}}}};
+  const std::string h = header.dump();
+  return {h + pixels, {{"Inference-Header-Content-Length", std::to_string(h.size())}}};
+}
+
+std::vector<float> json_output(const std::string& body) {
+  auto j = json::parse(body);
+  return j["outputs"][0]["data"].get<std::vector<float>>();
+}
+
+std::vector<float> binary_output(const httplib::Result& r) {
+  const size_t n = std::stoul(r->get_header_value("Inference-Header-Content-Length"));
+  auto header = json::parse(r->body.substr(0, n));
+  const size_t bytes = header["outputs"][0]["parameters"]["binary_data_size"].get<size_t>();
+  EXPECT_EQ(r->body.size() - n, bytes);
+  std::vector<float> out(bytes / sizeof(float));
+  std::memcpy(out.data(), r->body.data() + n, bytes);
+  return out;
+}
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4 * (1 + std::abs(a[i]))) << "at " << i;
+}
+
+class InferServer : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new Server(); }
+  static void TearDownTestSuite() {
+    server_->child->signal(SIGTERM);
+    server_->child->wait(30);
+    delete server_;
+  }
+  static Server* server_;
+};
+Server* InferServer::server_ = nullptr;
+
+TEST_F(InferServer, HealthAndMetadataEndpoints) {
+  auto c = server_->client();
+  EXPECT_EQ(server_->url.rfind("http://127.0.0.1:", 0), 0u) << "binds to loopback by default: " << server_->url;
+  EXPECT_EQ(c.Get("/v2/health/live")->status, 200);
+  EXPECT_EQ(c.Get("/v2/health/ready")->status, 200);
+  auto meta = json::parse(c.Get("/v2")->body);
+  EXPECT_EQ(meta["extensions"], json::array({"binary_tensor_data"}));
+  for (const std::string path : {"/v2/models/resnet18", "/v2/models/resnet18/versions/1"}) {
+    auto r = c.Get(path);
+    ASSERT_EQ(r->status, 200) << path;
+    auto m = json::parse(r->body);
+    EXPECT_EQ(m["name"], "resnet18");
+    EXPECT_EQ(m["inputs"][0]["datatype"], "UINT8");
+    EXPECT_EQ(m["inputs"][0]["shape"], json::array({-1, 3, 32, 32}));
+    EXPECT_EQ(m["outputs"][0]["shape"], json::array({-1, 10}));
+  }
+  EXPECT_EQ(c.Get("/v2/models/resnet18/ready")->status, 200);
+  EXPECT_EQ(c.Get("/v2/models/resnet18/versions/1/ready")->status, 200);
+  EXPECT_EQ(c.Get("/v2/models/resnet50")->status, 404);
+  EXPECT_EQ(c.Get("/v2/models/resnet50/ready")->status, 404);
+  EXPECT_EQ(c.Get("/v2/models/resnet18/versions/2")->status, 404);
+  auto metrics = c.Get("/metrics");
+  ASSERT_EQ(metrics->status, 200);
+  for (const char* name : {"gpumix_infer_requests_total", "gpumix_infer_queue_depth", "gpumix_infer_in_flight",
+                           "gpumix_infer_request_duration_seconds_bucket", "gpumix_infer_request_batch_size_bucket"})
+    EXPECT_NE(metrics->body.find(name), std::string::npos) << name;
+}
+
+TEST_F(InferServer, JsonAndBinaryTensorsGiveTheSameOutputs) {
+  auto c = server_->client();
+  const auto pixels = image(2, 5);
+  auto rj = c.Post("/v2/models/resnet18/infer", json_request(pixels, 2).dump(), "application/json");
+  ASSERT_EQ(rj->status, 200) << rj->body;
+  auto response = json::parse(rj->body);
+  EXPECT_EQ(response["model_name"], "resnet18");
+  EXPECT_EQ(response["outputs"][0]["shape"], json::array({2, 10}));
+  EXPECT_EQ(response["outputs"][0]["datatype"], "FP32");
+  const auto from_json = json_output(rj->body);
+  ASSERT_EQ(from_json.size(), 20u);
+
+  auto [body, headers] = binary_request(pixels, 2, /*binary_out=*/true);
+  auto rb = c.Post("/v2/models/resnet18/infer", headers, body, "application/octet-stream");
+  ASSERT_EQ(rb->status, 200) << rb->body;
+  expect_close(binary_output(rb), from_json);
+
+  auto [body2, headers2] = binary_request(pixels, 2, /*binary_out=*/false);
+  auto rm = c.Post("/v2/models/resnet18/infer", headers2, body2, "application/octet-stream");
+  ASSERT_EQ(rm->status, 200) << rm->body;
+  expect_close(json_output(rm->body), from_json);
+
+  // The id is echoed; each image's output depends on that image only.
+  json one = json_request(image(1, 5), 1);
+  one["id"] = "req-7";
+  auto r1 = c.Post("/v2/models/resnet18/versions/1/infer", one.dump(), "application/json");
+  ASSERT_EQ(r1->status, 200) << r1->body;
+  EXPECT_EQ(json::parse(r1->body)["id"], "req-7");
+  expect_close(json_output(r1->body), std::vector<float>(from_json.begin(), from_json.begin() + 10));
+}
+
+struct BadRequest {
+  const char* name;
+  std::string body;
+  httplib::Headers headers;
+  int status;
+  const char* message;
+  std::string path = "/v2/models/resnet18/infer";
+};
+
+std::vector<BadRequest> bad_requests() {
+  const std::string px = image(1, 1);
+  auto input = [](json shape, const char* type, json extra) {
+    json in = {{"name", "input"}, {"shape", std::move(shape)}, {"datatype", type}};
+    in.update(extra);
+    return json{{"inputs", {in}}}.dump();
+  };
+  std::vector<int> ok_data(kImageBytes, 1);
+  const json data = {{"data", ok_data}};
+  auto binary = [&](const std::string& header, const std::string& tail, std::string length = "") {
+    return std::make_pair(header + tail, httplib::Headers{{"Inference-Header-Content-Length",
+                                                            length.empty() ? std::to_string(header.size()) : length}});
+  };
+  const std::string bin_header = input({1, 3, 32, 32}, "UINT8", {{"parameters", {{"binary_data_size", kImageBytes}}}});
+  std::vector<BadRequest> v = {
+      {"empty body", "", {}, 400, "empty body"},
+      {"not JSON", "{inputs: oops", {}, 400, "invalid JSON"},
+      {"JSON array", "[1,2,3]", {}, 400, "must be a JSON object"},
+      {"no inputs", "{}", {}, 400, "inputs: missing"},
+      {"empty inputs", R"({"inputs":[]})", {}, 400, "non-empty array"},
+      {"inputs not array", R"({"inputs":{"name":"input"}})", {}, 400, "non-empty array"},
+      {"two inputs", R"({"inputs":[{"name":"input"},{"name":"x"}]})", {}, 400, "has one input"},
+      {"input not object", R"({"inputs":[42]})", {}, 400, "must be an object"},
+      {"unknown input", input({1, 3, 32, 32}, "UINT8", {{"name", "pixels"}}), {}, 400, "has no input 'pixels'"},
+      {"wrong datatype", input({1, 3, 32, 32}, "FP32", data), {}, 400, "expects UINT8"},
+      {"missing datatype", R"({"inputs":[{"name":"input","shape":[1,3,32,32],"data":[1]}]})", {}, 400,
+       "datatype: missing"},
+      {"wrong rank", input({3, 32, 32}, "UINT8", data), {}, 400, "does not match the model's [-1,3,32,32]"},
+      {"wrong image size", input({1, 3, 64, 64}, "UINT8", data), {}, 400, "does not match"},
+      {"zero batch", input({0, 3, 32, 32}, "UINT8", data), {}, 400, "does not match"},
+      {"batch over max", input({9, 3, 32, 32}, "UINT8", data), {}, 400, "exceeds the model's maximum batch size 8"},
+      {"shape not integers", input({1.5, 3, 32, 32}, "UINT8", data), {}, 400, "must be integers"},
+      {"too few values", input({1, 3, 32, 32}, "UINT8", {{"data", {1, 2, 3}}}), {}, 400, "values, shape"},
+      {"too many values", input({1, 3, 32, 32}, "UINT8", {{"data", std::vector<int>(kImageBytes + 1, 0)}}), {}, 400,
+       "more values than the shape holds"},
+      {"UINT8 out of range", input({1, 3, 32, 32}, "UINT8", {{"data", std::vector<int>(kImageBytes, 300)}}), {}, 400,
+       "integers 0..255"},
+      {"string data", input({1, 3, 32, 32}, "UINT8", {{"data", std::vector<std::string>(kImageBytes, "a")}}), {}, 400,
+       "integers 0..255"},
+      {"nested deeper than shape", input({1, 3, 32, 32}, "UINT8", {{"data", json::parse("[[[[[[1]]]]]]")}}), {}, 400,
+       "nested deeper"},
+      {"data and binary", input({1, 3, 32, 32}, "UINT8", {{"data", ok_data}, {"parameters", {{"binary_data_size", 1}}}}),
+       {}, 400, "has both data"},
+      {"neither data nor binary", input({1, 3, 32, 32}, "UINT8", json::object()), {}, 400, "has neither"},
+      {"binary without header", input({1, 3, 32, 32}, "UINT8", {{"parameters", {{"binary_data_size", kImageBytes}}}}),
+       {}, 400, "needs the Inference-Header-Content-Length header"},
+      {"id not string", R"({"id":5,"inputs":[]})", {}, 400, "id: must be a string"},
+      {"unknown output", [&] {
+         auto j = json::parse(input({1, 3, 32, 32}, "UINT8", data));
+         j["outputs"] = {{{"name", "probs"}}};
+         return j.dump();
+       }(), {}, 400, "has no output 'probs'"},
+      {"unknown model", input({1, 3, 32, 32}, "UINT8", data), {}, 404, "unknown model 'resnet50'",
+       "/v2/models/resnet50/infer"},
+      {"unknown version", input({1, 3, 32, 32}, "UINT8", data), {}, 404, "has no version '3'",
+       "/v2/models/resnet18/versions/3/infer"},
+      {"unknown endpoint", "{}", {}, 404, "no such endpoint", "/v2/models/resnet18/explain"},
+  };
+  auto add_binary = [&](const char* name, std::pair<std::string, httplib::Headers> req, const char* message) {
+    v.push_back({name, std::move(req.first), std::move(req.second), 400, message});
+  };
+  add_binary("truncated binary", binary(bin_header, px.substr(0, 100)), "truncated binary data");
+  add_binary("trailing binary", binary(bin_header, px + "xx"), "bytes after the binary tensors");
+  add_binary("header length not a number", binary(bin_header, px, "12abc"), "is not a byte count");
+  add_binary("header length beyond body", binary(bin_header, px, "999999"), "does not fit");
+  add_binary("header length cuts the JSON", binary(bin_header, px, "10"), "invalid JSON");
+  add_binary("binary size disagrees with shape",
+             binary(input({1, 3, 32, 32}, "UINT8", {{"parameters", {{"binary_data_size", 100}}}}), px.substr(0, 100)),
+             "binary_data_size: 100 bytes");
+  add_binary("classification output",
+             binary(R"({"inputs":[{"name":"input","shape":[1,3,32,32],"datatype":"UINT8","parameters":{"binary_data_size":3072}}],"outputs":[{"name":"output","parameters":{"classification":3}}]})",
+                    px),
+             "classification extension is not supported");
+  return v;
+}
+
+TEST_F(InferServer, MalformedRequestsGet4xxWithAMessageAndTheServerStaysUp) {
+  auto c = server_->client();
+  const auto corpus = bad_requests();
+  ASSERT_GE(corpus.size(), 20u);
+  for (const auto& bad : corpus) {
+    auto r = c.Post(bad.path, bad.headers, bad.body, "application/json");
+    ASSERT_TRUE(r) << bad.name << ": no response (" << httplib::to_string(r.error()) << ")";
+    EXPECT_EQ(r->status, bad.status) << bad.name << ": " << r->body;
+    auto j = json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << bad.name << ": " << r->body;
+    EXPECT_NE(j["error"].get<std::string>().find(bad.message), std::string::npos)
+        << bad.name << ": '" << j["error"] << "' lacks '" << bad.message << "'";
+  }
+  EXPECT_TRUE(server_->alive());
+  // And it still answers good requests.
+  auto ok = c.Post("/v2/models/resnet18/infer", json_request(image(1, 9), 1).dump(), "application/json");
+  EXPECT_EQ(ok->status, 200);
+  auto metrics = c.Get("/metrics")->body;
+  EXPECT_NE(metrics.find("code=\"400\"}"), std::string::npos);
+}
+
+TEST(InferServerLimits, OversizedBodyGets413) {
+  Server server({"--max-body-mb", "1"});
+  auto c = server.client();
+  auto r = c.Post("/v2/models/resnet18/infer", std::string(2 << 20, ' '), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_NE(r->body.find("too large"), std::string::npos) << r->body;
+  EXPECT_TRUE(server.alive());
+}
+
+// Sends `n` requests at once; returns their statuses.
+std::vector<int> burst(const Server& server, int n, int batch = 1) {
+  std::vector<int> statuses(n, 0);
+  std::vector<std::thread> threads;
+  const auto body = json_request(image(batch, 3), batch).dump();
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&, i] {
+      auto c = server.client();
+      auto r = c.Post("/v2/models/resnet18/infer", body, "application/json");
+      statuses[i] = r ? r->status : -100 - static_cast<int>(r.error());
+    });
+  for (auto& t : threads) t.join();
+  return statuses;
+}
+
+TEST(InferServerBatching, ConcurrentRequestsShareBatches) {
+  Server server({"--max-queue-delay-ms", "200", "--max-batch", "8"});
+  auto statuses = burst(server, 8);
+  for (int s : statuses) EXPECT_EQ(s, 200);
+  server.child->signal(SIGTERM);
+  ASSERT_TRUE(server.child->wait(30));
+  EXPECT_EQ(server.child->exit_code(), 0) << server.stderr_text();
+  int64_t largest = 0, requests = 0;
+  for (const auto& e : events(server.dir.file("metrics.jsonl"))) {
+    if (e.value("ev", "") != "latency") continue;
+    ++requests;
+    EXPECT_GE(e["ms"].get<double>(), e["queue_ms"].get<double>());
+    largest = std::max(largest, e["batch"].get<int64_t>());
+  }
+  EXPECT_EQ(requests, 8);
+  EXPECT_GT(largest, 1) << "8 requests within the 200 ms queue delay should have been batched";
+}
+
+TEST(InferServerLimits, OverloadGets503AtOnceAndMemoryStaysBounded) {
+  // One image per batch, two waiting at most, 64 HTTP threads: bursts of 48.
+  Server server({"--max-batch", "1", "--max-queue", "2", "--http-threads", "64",
+                 "--report-requests", "false"});
+  int64_t rss_after_first = 0;
+  int ok = 0, rejected = 0;
+  for (int round = 0; round < 5; ++round) {
+    for (int s : burst(server, 48)) {
+      if (s == 200) ++ok;
+      else if (s == 503) ++rejected;
+      else ADD_FAILURE() << "status " << s;
+    }
+    if (round == 0) rss_after_first = server.rss_kb();
+  }
+  EXPECT_GT(rejected, 0);
+  EXPECT_GT(ok, 0);
+  const int64_t growth = server.rss_kb() - rss_after_first;
+  EXPECT_LT(growth, 64 * 1024) << "RSS grew by " << growth << " KiB over four more overload rounds";
+  auto metrics = server.client().Get("/metrics")->body;
+  EXPECT_NE(metrics.find("code=\"503\"} " + std::to_string(rejected)), std::string::npos) << metrics;
+  EXPECT_TRUE(server.alive());
+}
+
+TEST(InferServerLifecycle, SigtermDrainsRequestsInFlight) {
+  Server server({"--max-queue-delay-ms", "500", "--max-batch", "8"});
+  std::atomic<int> status{0};
+  std::thread client([&] {
+    auto c = server.client();
+    auto r = c.Post("/v2/models/resnet18/infer", json_request(image(1, 2), 1).dump(), "application/json");
+    status = r ? r->status : -1;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // the request waits for its batch
+  server.child->signal(SIGTERM);
+  client.join();
+  EXPECT_EQ(status, 200) << "a request in flight at SIGTERM is answered";
+  ASSERT_TRUE(server.child->wait(30));
+  EXPECT_EQ(server.child->exit_code(), 0) << server.stderr_text();
+  auto evs = events(server.dir.file("metrics.jsonl"));
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back()["ev"], "done");
+  EXPECT_EQ(evs.back()["requests_ok"], 1);
+  EXPECT_EQ(evs.back()["stop_reason"], "signal");
+}
+
+TEST(InferServerLifecycle, BadArgumentsExitWith2) {
+  TempDir dir;
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--port", "70000"}, {"--host", "192.0.2.77"}, {"--graph-batch-sizes", "1,x"}, {"--max-batch", "0"}}) {
+    Child child(kServer, with(kTiny, args), dir);
+    ASSERT_TRUE(child.wait(120));
+    EXPECT_EQ(child.exit_code(), 2) << args[0] << " " << args[1] << ": " << wltest::slurp(dir.file("stderr.txt"));
+  }
+}
+
+}  // namespace

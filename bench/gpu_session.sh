@@ -10,6 +10,7 @@
 #     telemetry  tests/gpu/telemetry.sh: gpumix gpu, monitor, /metrics under load
 #     modes      tests/gpu/modes.sh: evidence, MPS limits, Ctrl-C, no leftovers
 #     default    gpumix run examples/default.yaml (all modes), show and export
+#     server     bench/infer_server/run.sh: inference server, loadgen sweep, wrk
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -31,14 +32,19 @@ phase() {  # name, command...
   local rc=$?
   rows+=("$(printf '%-10s rc=%-3s %4ss  %s' "$name" "$rc" "$(( $(date +%s) - t0 ))" "$(grep -E '^(RESULT|SUMMARY)' "$out/$name.log" | tail -1 | cut -c1-110)")")
   # The checks' own PASS/FAIL lines and benchmark tables, indented.
-  while IFS= read -r line; do rows+=("    ${line:0:150}"); done < <(grep -E ' (PASS|FAIL) |MISSED|met$|\] *[0-9.]+ ' "$out/$name.log" | tail -25)
+  while IFS= read -r line; do rows+=("    ${line:0:150}"); done < <(grep -E ' (PASS|FAIL) |MISSED|met$|\] *[0-9.]+ |^  \| ' "$out/$name.log" | tail -25)
   return $rc
 }
+
+# The workloads' header-only dependencies and cpp-httplib, carried in .carry/.
+carried_deps=(GPUMIX_CLI11_INCLUDE_DIR="$root/.carry/include" GPUMIX_JSON_INCLUDE_DIR="$root/.carry/include"
+              GPUMIX_HTTPLIB_INCLUDE_DIR="$root/.carry/include"
+              GPUMIX_HTTPLIB_LIBRARY="$(ls "$root"/.carry/lib/libcpp-httplib.so* 2>/dev/null | head -1)")
 
 build_workloads() {
   # The same configuration as the benchmark (PyTorch's LibTorch, nvcc, cuDNN).
   OUT="$out/build-workloads" GPUMIX_BENCH_BUILD=/tmp/gpumix-wl GPUMIX_BENCH_BUILD_ONLY=1 \
-    GPUMIX_CLI11_INCLUDE_DIR="$root/.carry/include" bash bench/workloads/run.sh &&
+    "${carried_deps[@]}" bash bench/workloads/run.sh &&
   cp /tmp/gpumix-wl/bin/gpumix-* "$bin/" &&
   echo "SUMMARY built: $(ls "$bin" | tr '\n' ' ')"
 }
@@ -68,7 +74,8 @@ for p in "$@"; do
   case "$p" in
     env) phase env show_env ;;
     workloads) phase workloads env OUT="$out/workloads" GPUMIX_BENCH_BUILD=/tmp/gpumix-wl \
-                 GPUMIX_CLI11_INCLUDE_DIR="$root/.carry/include" bash bench/workloads/run.sh ;;
+                 "${carried_deps[@]}" bash bench/workloads/run.sh ;;
+    server) phase server bash bench/infer_server/run.sh "$bin" "$out/server" ;;
     telemetry) phase telemetry env OUT="$out/telemetry" bash tests/gpu/telemetry.sh "$bin" ;;
     modes) phase modes bash tests/gpu/modes.sh "$bin" /tmp/gpumix-modes ;;
     default) phase default run_default ;;

@@ -4,7 +4,9 @@
 # and packs what the GPU machine lacks into .carry/ (ignored by git):
 #   .carry/bin      gpumix, gpumix-testload
 #   .carry/lib      the shared libraries gpumix needs beyond glibc/libstdc++
-#   .carry/include  CLI11's headers (header-only) for the workloads' build
+#   .carry/include  CLI11's, nlohmann/json's and cpp-httplib's headers for the workloads' build
+#                   (cpp-httplib's library is among .carry/lib: gpumix links it)
+#   .carry/bin/wrk  an independent HTTP load generator for bench/infer_server (with its libraries)
 # Then call the device with carry [".carry"] and bench/gpu_session.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,9 @@ ldd build/device/bin/gpumix | awk '/=>/ {print $3}' | while read -r lib; do
     *) cp -L "$lib" .carry/lib/ ;;
   esac
 done
-cp -r /usr/include/CLI .carry/include/
+cp -r /usr/include/CLI /usr/include/nlohmann /usr/include/httplib.h .carry/include/
+command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+cp "$(command -v wrk)" .carry/bin/
+ldd "$(command -v wrk)" | awk '/=>/ {print $3}' | grep -E 'luajit|libssl|libcrypto' | xargs -r -I{} cp -L {} .carry/lib/
 grep -qx '/.carry/' .gitignore || echo '/.carry/' >> .gitignore
 du -sh .carry

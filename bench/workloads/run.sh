@@ -53,6 +53,10 @@ cat "$OUT/device.txt"
 cmake_args=(-S "$REPO/workloads" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
             -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DBUILD_TESTING=OFF)
 [ -n "${GPUMIX_CLI11_INCLUDE_DIR:-}" ] && cmake_args+=(-DGPUMIX_CLI11_INCLUDE_DIR="$GPUMIX_CLI11_INCLUDE_DIR")
+# gpumix-infer-server: nlohmann/json and cpp-httplib, carried when the machine lacks them.
+[ -n "${GPUMIX_JSON_INCLUDE_DIR:-}" ] && cmake_args+=(-DGPUMIX_JSON_INCLUDE_DIR="$GPUMIX_JSON_INCLUDE_DIR")
+[ -n "${GPUMIX_HTTPLIB_LIBRARY:-}" ] && cmake_args+=(-DGPUMIX_HTTPLIB_INCLUDE_DIR="$GPUMIX_HTTPLIB_INCLUDE_DIR"
+                                                  -DGPUMIX_HTTPLIB_LIBRARY="$GPUMIX_HTTPLIB_LIBRARY")
 # PyTorch's CMake config looks for the CUDA toolkit (and cuDNN) when torch has CUDA.
 NVCC=$(command -v nvcc || true)
 [ -z "$NVCC" ] && [ -x /usr/local/cuda/bin/nvcc ] && NVCC=/usr/local/cuda/bin/nvcc

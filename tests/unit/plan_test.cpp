@@ -34,6 +34,20 @@ TEST(Plan, BaselinesFirstThenModesInterleavedPerRepeat) {
   EXPECT_EQ(plan[5].workloads, (std::vector<size_t>{0, 1, 2}));
 }
 
+TEST(Plan, AClientsBaselineHoldsItsServerWhichGetsNoCellOfItsOwn) {
+  auto m = mix_with({"exclusive", "mps"}, 1, 4);
+  m.workloads[1].role = spec::Role::server;   // w1: server
+  m.workloads[2].start_after = "w1";          // w2: its client
+  m.workloads[2].role = spec::Role::client;
+  m.workloads[3].start_after = "w0";          // w3 starts after a non-server: alone as before
+  auto plan = make_plan(m);
+  std::vector<std::string> labels;
+  for (const auto& c : plan) labels.push_back(c.label);
+  EXPECT_EQ(labels, (std::vector<std::string>{"baseline-w0", "baseline-w2", "baseline-w3", "mps-r1"}));
+  EXPECT_EQ(plan[1].workloads, (std::vector<size_t>{1, 2}));
+  EXPECT_EQ(plan[2].workloads, std::vector<size_t>{3});
+}
+
 TEST(Plan, NoExclusiveMeansNoBaselines) {
   auto plan = make_plan(mix_with({"timeslice"}, 3, 2));
   ASSERT_EQ(plan.size(), 3u);

@@ -211,6 +211,12 @@ void compute_np(const WorkloadCell* base, WorkloadCell& w, const store::CellRow&
     return;
   }
   const auto& b = base->summary;
+  if (s.latency_p99 && b.latency_p99 && *b.latency_p99 > 0) w.p99_inflation = *s.latency_p99 / *b.latency_p99;
+  // A load generator measures its server, which is counted already.
+  if (s.role == "client") {
+    w.np_missing = "a client (load generator): its server is counted, not it";
+    return;
+  }
   // Ran, but reported nothing: no progress (NP 0), unless the run was cut short first.
   const bool cut_short = s.status == "interrupted" || (s.status == "not_started" && cell.status == "interrupted");
   // Latency-critical workloads (a notebook's cells, a server's requests) are
@@ -233,7 +239,6 @@ void compute_np(const WorkloadCell* base, WorkloadCell& w, const store::CellRow&
     return;
   }
   if (!w.np) w.np_missing = "interrupted before it measured anything";
-  if (s.latency_p99 && b.latency_p99 && *b.latency_p99 > 0) w.p99_inflation = *s.latency_p99 / *b.latency_p99;
 }
 
 void system_figures(CellAnalysis& c) {
@@ -334,6 +339,7 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
       for (const auto& w : c->workloads) {
         if (w.summary.name != name) continue;
         present = true;
+        wm.role = w.summary.role;
         if (wm.np_basis.empty()) wm.np_basis = w.np_basis;
         if (w.summary.throughput) thr.push_back(*w.summary.throughput);
         if (w.np) np.push_back(*w.np);

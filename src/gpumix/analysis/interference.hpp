@@ -108,6 +108,7 @@ struct SloVerdict {
 // One workload under one mode, over its repeats.
 struct WorkloadMode {
   std::string workload;
+  std::string role;
   std::string np_basis;
   Estimate throughput;  // samples/s
   Estimate np;

@@ -106,6 +106,7 @@ struct Slot {
   Clock::time_point stop_sent;
   std::unique_ptr<RunningWorkload> proc;
   bool ready = false;
+  std::string ready_url;  // the `url` of its ready event (a server's address)
   int64_t iterations = 0;
   std::string last_error;  // from an `error` event
   StopCause cause = StopCause::none;
@@ -295,7 +296,11 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
   auto handle_events = [&](const std::vector<Event>& events) {
     for (const auto& e : events) {
       Slot& s = *by_id.at(e.workload_id);
-      if (e.ev == "ready") s.ready = true;
+      if (e.ev == "ready") {
+        s.ready = true;
+        auto j = nlohmann::json::parse(e.data, nullptr, false);
+        if (j.is_object() && j.contains("url") && j["url"].is_string()) s.ready_url = j["url"].get<std::string>();
+      }
       if (e.ev == "iter") ++s.iterations;
       if (e.ev == "error") {
         auto j = nlohmann::json::parse(e.data, nullptr, false);
@@ -324,6 +329,10 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
     req.env["GPUMIX_SEED"] = std::to_string(workload_seed(mix_.seed, s.spec->name));
     req.env["GPUMIX_RUN_DIR"] = run_dir.string();
     req.env[kRunTokenVariable] = run_token_;
+    // A client started after a server learns where it listens.
+    if (s.spec->start_after)
+      for (const auto& o : slots)
+        if (o.spec->name == *s.spec->start_after && !o.ready_url.empty()) req.env["GPUMIX_AFTER_URL"] = o.ready_url;
     req.workdir = s.spec->workdir;
     req.stdout_path = s.row.stdout_path;
     req.stderr_path = s.row.stderr_path;

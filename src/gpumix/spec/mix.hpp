@@ -14,7 +14,9 @@
 
 namespace gpumix::spec {
 
-enum class Role { training, batch, server, interactive, other };
+// client: drives another workload (a load generator in front of a server);
+// its latency is what that server's users see, and it is not counted in STP.
+enum class Role { training, batch, server, interactive, client, other };
 const char* to_string(Role role);
 std::optional<Role> role_from_string(const std::string& text);
 

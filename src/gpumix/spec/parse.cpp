@@ -404,7 +404,7 @@ Workload parse_workload(Ctx& ctx, const YAML::Node& node, size_t index, const st
       w.role = *parsed;
     else
       ctx.error(r.take("role"), r.field("role"),
-                "unknown role '" + *role + "' (roles: training, batch, server, interactive, other)");
+                "unknown role '" + *role + "' (roles: training, batch, server, interactive, client, other)");
   }
 
   for (const auto& [k, v] : mix_env) w.env[k] = v;

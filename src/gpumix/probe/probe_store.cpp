@@ -202,4 +202,17 @@ std::vector<IsolationRow> ProbeStore::isolation(int64_t session_id) {
   return out;
 }
 
+ProbeResults ProbeStore::latest_results(const std::string& gpu_name) {
+  ProbeResults r;
+  r.gpu_name = gpu_name;
+  r.timeslice_session = latest("timeslice", gpu_name);
+  r.isolation_session = latest("isolation", gpu_name);
+  if (r.timeslice_session) {
+    r.timeslice = timeslice(r.timeslice_session->id);
+    r.slowdown = slowdown(r.timeslice_session->id);
+  }
+  if (r.isolation_session) r.isolation = isolation(r.isolation_session->id);
+  return r;
+}
+
 }  // namespace gpumix::probe

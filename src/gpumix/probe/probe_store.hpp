@@ -70,6 +70,16 @@ struct IsolationRow {
   std::string evidence_json;  // exit codes, error strings, timings of every process
 };
 
+// The latest probe results for one GPU model, for the reports.
+struct ProbeResults {
+  std::string gpu_name;  // what was looked for
+  std::optional<SessionRow> timeslice_session, isolation_session;
+  std::vector<TimesliceRow> timeslice;
+  std::vector<SlowdownRow> slowdown;
+  std::vector<IsolationRow> isolation;
+  bool empty() const { return !timeslice_session && !isolation_session; }
+};
+
 class ProbeStore {
  public:
   // `results_dir`/gpumix.db, created as needed.
@@ -93,6 +103,8 @@ class ProbeStore {
   std::vector<TimesliceRow> timeslice(int64_t session_id);
   std::vector<SlowdownRow> slowdown(int64_t session_id);
   std::vector<IsolationRow> isolation(int64_t session_id);
+  // The latest sessions of both kinds on `gpu_name` (any GPU when empty).
+  ProbeResults latest_results(const std::string& gpu_name);
 
  private:
   std::filesystem::path path_;

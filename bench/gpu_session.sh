@@ -9,6 +9,7 @@
 #     workloads  bench/workloads/run.sh: built-ins vs PyTorch eager references
 #     telemetry  tests/gpu/telemetry.sh: gpumix gpu, monitor, /metrics under load
 #     modes      tests/gpu/modes.sh: evidence, MPS limits, Ctrl-C, no leftovers
+#     probes     tests/gpu/probes.sh: gpumix probe timeslice and isolation, report, no leftovers
 #     default    gpumix run examples/default.yaml (all modes), show and export
 #     server     bench/infer_server/run.sh: inference server, loadgen sweep, wrk
 set -uo pipefail
@@ -78,6 +79,7 @@ for p in "$@"; do
     server) phase server bash bench/infer_server/run.sh "$bin" "$out/server" ;;
     telemetry) phase telemetry env OUT="$out/telemetry" bash tests/gpu/telemetry.sh "$bin" ;;
     modes) phase modes bash tests/gpu/modes.sh "$bin" /tmp/gpumix-modes ;;
+    probes) phase probes bash tests/gpu/probes.sh "$bin" /tmp/gpumix-probes ;;
     default) phase default run_default ;;
     *) echo "unknown phase $p" >&2 ;;
   esac

@@ -2,7 +2,7 @@
 # Run HERE (not on the GPU machine): builds gpumix (release, with NVML, without
 # the LibTorch workloads, which are built there against PyTorch's LibTorch)
 # and packs what the GPU machine lacks into .carry/ (ignored by git):
-#   .carry/bin      gpumix, gpumix-testload
+#   .carry/bin      gpumix, gpumix-testload, gpumix-probe (CUDA, sm_90; needs nvcc here)
 #   .carry/lib      the shared libraries gpumix needs beyond glibc/libstdc++
 #   .carry/include  CLI11's, nlohmann/json's and cpp-httplib's headers for the workloads' build
 #                   (cpp-httplib's library is among .carry/lib: gpumix links it)
@@ -16,8 +16,11 @@ nvml_args=()
 cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DGPUMIX_WITH_TORCH=OFF -DBUILD_TESTING=ON "${nvml_args[@]}" >/dev/null
 grep -q "GPUMIX_NVML_INCLUDE_DIR:PATH=.*NOTFOUND" build/device/CMakeCache.txt && { echo "prepare: nvml.h not found: the device build needs NVML (set GPUMIX_NVML_INCLUDE_DIR)" >&2; exit 1; }
 cmake --build build/device --target gpumix gpumix-testload
+# The probes (tests/gpu/probes.sh) when a CUDA compiler is found.
+cmake --build build/device --target help | grep -q "^gpumix-probe:" && cmake --build build/device --target gpumix-probe
 rm -rf .carry && mkdir -p .carry/bin .carry/lib .carry/include
 cp build/device/bin/gpumix build/device/bin/gpumix-testload .carry/bin/
+[ -x build/device/bin/gpumix-probe ] && cp build/device/bin/gpumix-probe .carry/bin/
 ldd build/device/bin/gpumix | awk '/=>/ {print $3}' | while read -r lib; do
   case "$(basename "$lib")" in
     libc.so*|libm.so*|libstdc++.so*|libgcc_s.so*|ld-linux*|libpthread.so*|libdl.so*|librt.so*) ;;

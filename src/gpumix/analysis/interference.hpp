@@ -35,6 +35,7 @@
 
 #include "gpumix/analysis/stats.hpp"
 #include "gpumix/analysis/summary.hpp"
+#include "gpumix/probe/probe_store.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/telemetry/snapshot.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
@@ -50,6 +51,7 @@ struct RunInput {
   telemetry::Samples telemetry;
   std::vector<telemetry::SessionRow> telemetry_sessions;
   std::string telemetry_error;  // why the telemetry could not be read, if it could not
+  probe::ProbeResults probes;   // the latest `gpumix probe` results for the run's GPU
 };
 
 // Mean and 95th percentile of a utilization over a cell.

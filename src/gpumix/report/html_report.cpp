@@ -10,6 +10,7 @@
 
 #include "gpumix/report/analysis_tables.hpp"
 #include "gpumix/report/charts.hpp"
+#include "gpumix/report/probe_tables.hpp"
 #include "gpumix/report/web_assets.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/util/units.hpp"
@@ -205,6 +206,43 @@ std::string inline_script(std::string_view js) {
   return out;
 }
 
+// What `gpumix probe` last measured on this GPU model: the mechanics behind
+// the modes' figures above.
+void probe_section(std::ostream& out, const probe::ProbeResults& p) {
+  section_start(out, "probes", "GPU sharing mechanics",
+                "The latest `gpumix probe` results on this GPU model" + (p.gpu_name.empty() ? "" : " (" + p.gpu_name + ")") +
+                    ": time-slice length, the gap between a process's slices, the idle time per context switch and "
+                    "the share of wall time some process ran (efficiency), per mode and number of processes; a "
+                    "GPU-bound kernel loop's slowdown next to copies of itself; and what each mode isolates.");
+  if (p.empty()) {
+    out << "<p class=\"empty\">No probe results for this GPU in this results folder: run <code>gpumix probe timeslice</code> "
+           "and <code>gpumix probe isolation</code>.</p>\n</section>\n";
+    return;
+  }
+  auto session_line = [&](const probe::SessionRow& s) {
+    out << "<p class=\"caption\">Probe session " << s.id << " (" << html_escape(s.kind) << ", " << html_escape(s.status)
+        << ") on " << html_escape(s.gpu_name) << ", driver " << html_escape(s.driver) << ", host " << html_escape(s.host)
+        << ", " << html_escape(format_timestamp(s.started_ns)) << ".</p>\n";
+  };
+  if (p.timeslice_session) {
+    out << "<h3>Time slices</h3>\n";
+    session_line(*p.timeslice_session);
+    html_table(out, timeslice_table(p.timeslice));
+    if (!p.slowdown.empty()) {
+      out << "<h3>A GPU-bound kernel loop next to others</h3>\n<p class=\"caption\">Slowdown = kernels/s alone ÷ "
+             "kernels/s shared; a fair share without loss equals the number of processes; throughput = Σ shared ÷ "
+             "alone (1 = nothing lost to switching).</p>\n";
+      html_table(out, slowdown_table(p.slowdown));
+    }
+  }
+  if (p.isolation_session) {
+    out << "<h3>Isolation</h3>\n";
+    session_line(*p.isolation_session);
+    html_table(out, isolation_table(p.isolation));
+  }
+  out << "</section>\n";
+}
+
 }  // namespace
 
 void write_html_report(std::ostream& out, const analysis::RunInput& in, const analysis::Analysis& a,
@@ -247,7 +285,7 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
 
   out << "<nav><a href=\"#np\">NP</a><a href=\"#system\">STP, ANTT, fairness</a><a href=\"#latency\">latency</a>"
          "<a href=\"#activity\">GPU activity</a><a href=\"#energy\">energy</a><a href=\"#workloads\">workloads</a>"
-         "<a href=\"#evidence\">mode evidence</a><a href=\"#mix\">mix</a><a href=\"#definitions\">definitions</a></nav>\n";
+         "<a href=\"#evidence\">mode evidence</a><a href=\"#probes\">sharing mechanics</a><a href=\"#mix\">mix</a><a href=\"#definitions\">definitions</a></nav>\n";
 
   section_start(out, "np", "Normalized progress per workload",
                 "NP = progress shared ÷ progress alone, per workload and mode (throughput; mean request latency for "
@@ -309,6 +347,8 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
                 "What each mode recorded, while its workloads ran, as proof that it took effect; skipped cells say why.");
   html_table(out, evidence_table(a));
   out << "</section>\n";
+
+  probe_section(out, in.probes);
 
   section_start(out, "mix", "The mix", "The mix file as run (" + a.run.mix_path + ").");
   out << "<pre class=\"yaml\">" << html_escape(a.run.mix_yaml) << "</pre>\n</section>\n";

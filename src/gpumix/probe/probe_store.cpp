@@ -1,0 +1,218 @@
+#include "gpumix/probe/probe_store.hpp"
+
+#include "gpumix/store/sqlite.hpp"
+#include "gpumix/store/store.hpp"
+#include "gpumix/util/errors.hpp"
+
+namespace gpumix::probe {
+namespace {
+
+using store::exec;
+using store::Stmt;
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS probe_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS probe_sessions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, status TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
+  started_ns INTEGER NOT NULL, ended_ns INTEGER NOT NULL DEFAULT 0, host TEXT NOT NULL, gpu_name TEXT NOT NULL,
+  gpu_uuid TEXT NOT NULL, driver TEXT NOT NULL, options_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS probe_timeslice (
+  session_id INTEGER NOT NULL REFERENCES probe_sessions(id), mode TEXT NOT NULL, repeat INTEGER NOT NULL,
+  processes INTEGER NOT NULL, valid INTEGER NOT NULL, note TEXT NOT NULL,
+  slice_p10_us REAL, slice_p50_us REAL, slice_p90_us REAL, gap_p10_us REAL, gap_p50_us REAL, gap_p90_us REAL,
+  switches INTEGER NOT NULL, overhead_p50_us REAL, overhead_mean_us REAL, efficiency REAL NOT NULL,
+  concurrency REAL NOT NULL, hiccups INTEGER NOT NULL, evidence_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS probe_slowdown (
+  session_id INTEGER NOT NULL REFERENCES probe_sessions(id), mode TEXT NOT NULL, repeat INTEGER NOT NULL,
+  others INTEGER NOT NULL, rate_alone REAL, rate_shared REAL, slowdown REAL, throughput REAL,
+  evidence_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS probe_isolation (
+  session_id INTEGER NOT NULL REFERENCES probe_sessions(id), mode TEXT NOT NULL, case_name TEXT NOT NULL,
+  variant TEXT NOT NULL, outcome TEXT NOT NULL, isolated INTEGER, value REAL, unit TEXT NOT NULL,
+  evidence_json TEXT NOT NULL);
+)sql";
+
+const char* kSessionColumns =
+    "id, kind, status, error, started_ns, ended_ns, host, gpu_name, gpu_uuid, driver, options_json";
+
+SessionRow read_session(const Stmt& s) {
+  return {s.i64(0), s.text(1), s.text(2), s.text(3), s.i64(4), s.i64(5), s.text(6), s.text(7), s.text(8), s.text(9), s.text(10)};
+}
+
+}  // namespace
+
+ProbeStore::ProbeStore(const std::filesystem::path& results_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(results_dir, ec);
+  path_ = results_dir / store::kDatabaseName;
+  if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
+      SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    throw RunError("cannot open " + path_.string() + ": " + msg);
+  }
+  try {
+    sqlite3_busy_timeout(db_, 5000);
+    exec(db_, "PRAGMA journal_mode=WAL");
+    exec(db_, "PRAGMA synchronous=NORMAL");
+    exec(db_, kSchema);
+    // The same rule as the runs' schema: a newer database is not ours to write.
+    Stmt get(db_, "SELECT value FROM probe_meta WHERE key = 'schema_version'");
+    if (get.step()) {
+      const int found = std::stoi(get.text(0));
+      if (found > kProbeSchemaVersion)
+        throw RunError(path_.string() + ": probe schema version " + std::to_string(found) + ", this gpumix writes version " +
+                       std::to_string(kProbeSchemaVersion) + "; use another results folder");
+    } else {
+      Stmt(db_, "INSERT INTO probe_meta(key, value) VALUES ('schema_version', ?)")
+          .bind(1, std::to_string(kProbeSchemaVersion))
+          .run();
+    }
+  } catch (...) {
+    sqlite3_close(db_);
+    throw;
+  }
+}
+
+ProbeStore::~ProbeStore() { sqlite3_close(db_); }
+
+int64_t ProbeStore::begin_session(const SessionRow& s) {
+  Stmt q(db_,
+         "INSERT INTO probe_sessions (kind, status, started_ns, host, gpu_name, gpu_uuid, driver, options_json) "
+         "VALUES (?,?,?,?,?,?,?,?)");
+  q.bind(1, s.kind).bind(2, std::string("running")).bind(3, s.started_ns ? s.started_ns : store::now_ns()).bind(4, s.host);
+  q.bind(5, s.gpu_name).bind(6, s.gpu_uuid).bind(7, s.driver).bind(8, s.options_json).run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void ProbeStore::end_session(int64_t id, const std::string& status, const std::string& error) {
+  Stmt(db_, "UPDATE probe_sessions SET status = ?, error = ?, ended_ns = ? WHERE id = ?")
+      .bind(1, status)
+      .bind(2, error)
+      .bind(3, store::now_ns())
+      .bind(4, id)
+      .run();
+}
+
+void ProbeStore::add(const TimesliceRow& r) {
+  Stmt q(db_,
+         "INSERT INTO probe_timeslice (session_id, mode, repeat, processes, valid, note, slice_p10_us, slice_p50_us, "
+         "slice_p90_us, gap_p10_us, gap_p50_us, gap_p90_us, switches, overhead_p50_us, overhead_mean_us, efficiency, "
+         "concurrency, hiccups, evidence_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  q.bind(1, r.session_id).bind(2, r.mode).bind(3, r.repeat).bind(4, r.processes).bind(5, static_cast<int64_t>(r.valid));
+  q.bind(6, r.note).bind(7, r.slice_p10_us).bind(8, r.slice_p50_us).bind(9, r.slice_p90_us).bind(10, r.gap_p10_us);
+  q.bind(11, r.gap_p50_us).bind(12, r.gap_p90_us).bind(13, r.switches).bind(14, r.overhead_p50_us);
+  q.bind(15, r.overhead_mean_us).bind(16, r.efficiency).bind(17, r.concurrency).bind(18, r.hiccups);
+  q.bind(19, r.evidence_json).run();
+}
+
+void ProbeStore::add(const SlowdownRow& r) {
+  Stmt q(db_,
+         "INSERT INTO probe_slowdown (session_id, mode, repeat, others, rate_alone, rate_shared, slowdown, throughput, "
+         "evidence_json) VALUES (?,?,?,?,?,?,?,?,?)");
+  q.bind(1, r.session_id).bind(2, r.mode).bind(3, r.repeat).bind(4, r.others).bind(5, r.rate_alone);
+  q.bind(6, r.rate_shared).bind(7, r.slowdown).bind(8, r.throughput).bind(9, r.evidence_json).run();
+}
+
+void ProbeStore::add(const IsolationRow& r) {
+  Stmt q(db_,
+         "INSERT INTO probe_isolation (session_id, mode, case_name, variant, outcome, isolated, value, unit, "
+         "evidence_json) VALUES (?,?,?,?,?,?,?,?,?)");
+  std::optional<int64_t> isolated;
+  if (r.isolated) isolated = *r.isolated ? 1 : 0;
+  q.bind(1, r.session_id).bind(2, r.mode).bind(3, r.case_name).bind(4, r.variant).bind(5, r.outcome);
+  q.bind(6, isolated).bind(7, r.value).bind(8, r.unit).bind(9, r.evidence_json).run();
+}
+
+std::vector<SessionRow> ProbeStore::sessions(const std::string& kind) {
+  Stmt q(db_, (std::string("SELECT ") + kSessionColumns + " FROM probe_sessions WHERE ? = '' OR kind = ? ORDER BY id").c_str());
+  q.bind(1, kind).bind(2, kind);
+  std::vector<SessionRow> out;
+  while (q.step()) out.push_back(read_session(q));
+  return out;
+}
+
+std::optional<SessionRow> ProbeStore::session(int64_t id) {
+  Stmt q(db_, (std::string("SELECT ") + kSessionColumns + " FROM probe_sessions WHERE id = ?").c_str());
+  q.bind(1, id);
+  if (!q.step()) return std::nullopt;
+  return read_session(q);
+}
+
+std::optional<SessionRow> ProbeStore::latest(const std::string& kind, const std::string& gpu_name) {
+  const char* table = kind == "timeslice" ? "probe_timeslice" : "probe_isolation";
+  Stmt q(db_, (std::string("SELECT ") + kSessionColumns + " FROM probe_sessions s WHERE kind = ? AND (? = '' OR gpu_name = ?) " +
+               "AND EXISTS (SELECT 1 FROM " + table + " r WHERE r.session_id = s.id) ORDER BY id DESC LIMIT 1")
+                  .c_str());
+  q.bind(1, kind).bind(2, gpu_name).bind(3, gpu_name);
+  if (!q.step()) return std::nullopt;
+  return read_session(q);
+}
+
+std::vector<TimesliceRow> ProbeStore::timeslice(int64_t session_id) {
+  Stmt q(db_,
+         "SELECT session_id, mode, repeat, processes, valid, note, slice_p10_us, slice_p50_us, slice_p90_us, gap_p10_us, "
+         "gap_p50_us, gap_p90_us, switches, overhead_p50_us, overhead_mean_us, efficiency, concurrency, hiccups, "
+         "evidence_json FROM probe_timeslice WHERE session_id = ? ORDER BY rowid");
+  q.bind(1, session_id);
+  std::vector<TimesliceRow> out;
+  while (q.step()) {
+    TimesliceRow r;
+    r.session_id = q.i64(0);
+    r.mode = q.text(1);
+    r.repeat = static_cast<int>(q.i64(2));
+    r.processes = static_cast<int>(q.i64(3));
+    r.valid = q.i64(4) != 0;
+    r.note = q.text(5);
+    r.slice_p10_us = q.opt_f64(6), r.slice_p50_us = q.opt_f64(7), r.slice_p90_us = q.opt_f64(8);
+    r.gap_p10_us = q.opt_f64(9), r.gap_p50_us = q.opt_f64(10), r.gap_p90_us = q.opt_f64(11);
+    r.switches = q.i64(12);
+    r.overhead_p50_us = q.opt_f64(13), r.overhead_mean_us = q.opt_f64(14);
+    r.efficiency = q.f64(15), r.concurrency = q.f64(16);
+    r.hiccups = q.i64(17);
+    r.evidence_json = q.text(18);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<SlowdownRow> ProbeStore::slowdown(int64_t session_id) {
+  Stmt q(db_,
+         "SELECT session_id, mode, repeat, others, rate_alone, rate_shared, slowdown, throughput, evidence_json "
+         "FROM probe_slowdown WHERE session_id = ? ORDER BY rowid");
+  q.bind(1, session_id);
+  std::vector<SlowdownRow> out;
+  while (q.step())
+    out.push_back({q.i64(0), q.text(1), static_cast<int>(q.i64(2)), static_cast<int>(q.i64(3)), q.opt_f64(4), q.opt_f64(5),
+                   q.opt_f64(6), q.opt_f64(7), q.text(8)});
+  return out;
+}
+
+std::vector<IsolationRow> ProbeStore::isolation(int64_t session_id) {
+  Stmt q(db_,
+         "SELECT session_id, mode, case_name, variant, outcome, isolated, value, unit, evidence_json "
+         "FROM probe_isolation WHERE session_id = ? ORDER BY rowid");
+  q.bind(1, session_id);
+  std::vector<IsolationRow> out;
+  while (q.step()) {
+    IsolationRow r{q.i64(0), q.text(1), q.text(2), q.text(3), q.text(4), std::nullopt, q.opt_f64(6), q.text(7), q.text(8)};
+    if (!q.null(5)) r.isolated = q.i64(5) != 0;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+ProbeResults ProbeStore::latest_results(const std::string& gpu_name) {
+  ProbeResults r;
+  r.gpu_name = gpu_name;
+  r.timeslice_session = latest("timeslice", gpu_name);
+  r.isolation_session = latest("isolation", gpu_name);
+  if (r.timeslice_session) {
+    r.timeslice = timeslice(r.timeslice_session->id);
+    r.slowdown = slowdown(r.timeslice_session->id);
+  }
+  if (r.isolation_session) r.isolation = isolation(r.isolation_session->id);
+  return r;
+}
+
+}  // namespace gpumix::probe

@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   gpumix::cli::add_monitor(app, action);
   gpumix::cli::add_report(app, action);
   gpumix::cli::add_compare(app, action);
+  gpumix::cli::add_merge(app, action);
+  gpumix::cli::add_k8s(app, action);
 
   try {
     app.parse(argc, argv);

@@ -55,6 +55,18 @@ fs::path render(const ScratchDir& dir, const std::string& mode) {
 
 // --- The API server's rules, as gpumix's own checks -------------------------
 
+// n[k1][k2]..., or an undefined node where a key is missing (yaml-cpp throws
+// when indexing an undefined node).
+YAML::Node dig(const YAML::Node& node, std::initializer_list<const char*> path) {
+  YAML::Node n;
+  n.reset(node);  // reset, not =: assigning a Node writes into the node it refers to
+  for (const char* k : path) {
+    if (!n.IsMap() || !n[k]) return YAML::Node(YAML::NodeType::Undefined);
+    n.reset(n[k]);
+  }
+  return n;
+}
+
 struct Checker {
   std::vector<std::string> problems;
   std::string where;
@@ -100,7 +112,7 @@ struct Checker {
     for (const auto& v : spec["volumes"]) {
       if (!k8s::is_dns1123_label(v["name"].Scalar())) fail(at + ".volumes", "invalid name");
       if (!volumes.insert(v["name"].Scalar()).second) fail(at + ".volumes", "duplicate " + v["name"].Scalar());
-      if (v["persistentVolumeClaim"] && !k8s::is_dns1123_subdomain(v["persistentVolumeClaim"]["claimName"].Scalar()))
+      if (v["persistentVolumeClaim"] && !k8s::is_dns1123_subdomain(dig(v, {"persistentVolumeClaim", "claimName"}).as<std::string>("")))
         fail(at + ".volumes", "invalid claimName");
     }
     if (!spec["containers"] || spec["containers"].size() == 0) fail(at + ".containers", "required");
@@ -115,16 +127,16 @@ struct Checker {
         if (!e["name"] || !k8s::is_env_name(e["name"].Scalar())) fail(ca + ".env", "invalid name");
         if (e["value"] && e["valueFrom"]) fail(ca + ".env", "value and valueFrom both set");
         if (e["value"]) string_field(e["value"], ca + ".env." + e["name"].Scalar());
-        if (e["valueFrom"] && !e["valueFrom"]["fieldRef"]["fieldPath"]) fail(ca + ".env", "valueFrom without fieldRef.fieldPath");
+        if (e["valueFrom"] && !dig(e, {"valueFrom", "fieldRef", "fieldPath"})) fail(ca + ".env", "valueFrom without fieldRef.fieldPath");
       }
       for (const char* kind : {"limits", "requests"}) {
-        for (const auto& r : c["resources"][kind]) {
+        for (const auto& r : dig(c, {"resources", kind})) {
           const auto name = r.first.Scalar();
           if (!k8s::is_qualified_name(name)) fail(ca + ".resources", "invalid resource name " + name);
           quantity(r.second, ca + ".resources." + kind + "." + name);
           // Extended resources cannot be overcommitted: a request must equal the limit.
-          if (name.find('/') != std::string::npos && std::string(kind) == "requests" && c["resources"]["limits"][name] &&
-              c["resources"]["limits"][name].Scalar() != r.second.Scalar())
+          if (name.find('/') != std::string::npos && std::string(kind) == "requests" && dig(c, {"resources", "limits", name.c_str()}) &&
+              dig(c, {"resources", "limits", name.c_str()}).Scalar() != r.second.Scalar())
             fail(ca + ".resources", name + ": request must equal limit");
         }
       }
@@ -133,20 +145,20 @@ struct Checker {
         if (m["mountPath"].Scalar().empty() || m["mountPath"].Scalar()[0] != '/') fail(ca + ".volumeMounts", "mountPath must be absolute");
       }
     }
-    for (const auto& term : spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]) {
+    for (const auto& term : dig(spec, {"affinity", "podAffinity", "requiredDuringSchedulingIgnoredDuringExecution"})) {
       if (!term["topologyKey"] || term["topologyKey"].Scalar().empty()) fail(at + ".affinity", "topologyKey required");
-      labels(term["labelSelector"]["matchLabels"], at + ".affinity.labelSelector");
+      labels(dig(term, {"labelSelector", "matchLabels"}), at + ".affinity.labelSelector");
     }
     if (spec["nodeSelector"]) labels(spec["nodeSelector"], at + ".nodeSelector");
   }
 
   void job(const YAML::Node& o) {
     metadata(o["metadata"], true);
-    if (o["metadata"]["name"] && o["metadata"]["name"].Scalar().size() > 52) fail("metadata.name", "longer than 52: pod names and labels derive from it");
+    if (dig(o, {"metadata", "name"}).as<std::string>("").size() > 52) fail("metadata.name", "longer than 52: pod names and labels derive from it");
     const auto spec = o["spec"];
-    const auto tmpl = spec["template"];
-    labels(tmpl["metadata"]["labels"], "spec.template.metadata.labels");
-    pod_spec(tmpl["spec"], "spec.template.spec", true);
+    const auto tmpl = dig(o, {"spec", "template"});
+    labels(dig(tmpl, {"metadata", "labels"}), "spec.template.metadata.labels");
+    pod_spec(dig(tmpl, {"spec"}), "spec.template.spec", true);
     const bool indexed = spec["completionMode"] && spec["completionMode"].Scalar() == "Indexed";
     if (spec["completionMode"] && !indexed && spec["completionMode"].Scalar() != "NonIndexed") fail("spec.completionMode", "invalid");
     if (indexed) {
@@ -155,7 +167,7 @@ struct Checker {
     }
     if (spec["backoffLimitPerIndex"] && !indexed) fail("spec.backoffLimitPerIndex", "only for Indexed Jobs");
     if (const auto pfp = spec["podFailurePolicy"]) {
-      if (tmpl["spec"]["restartPolicy"].Scalar() != "Never") fail("spec.podFailurePolicy", "needs restartPolicy Never");
+      if (dig(tmpl, {"spec", "restartPolicy"}).as<std::string>("") != "Never") fail("spec.podFailurePolicy", "needs restartPolicy Never");
       for (const auto& rule : pfp["rules"]) {
         const auto action = rule["action"].Scalar();
         if (action != "FailJob" && action != "FailIndex" && action != "Ignore" && action != "Count") fail("podFailurePolicy", "bad action");
@@ -163,7 +175,7 @@ struct Checker {
         if (rule["onExitCodes"] && rule["onPodConditions"]) fail("podFailurePolicy", "onExitCodes and onPodConditions both set");
         if (const auto codes = rule["onExitCodes"]) {
           bool known = false;
-          for (const auto& c : tmpl["spec"]["containers"]) known |= c["name"].Scalar() == codes["containerName"].Scalar();
+          for (const auto& c : dig(tmpl, {"spec", "containers"})) known |= c["name"].Scalar() == codes["containerName"].Scalar();
           if (!known) fail("podFailurePolicy", "containerName names no container");
           for (const auto& v : codes["values"])
             if (codes["operator"].Scalar() == "In" && v.as<int>() == 0) fail("podFailurePolicy", "In must not list 0");
@@ -175,7 +187,7 @@ struct Checker {
   void object(const YAML::Node& o) {
     const auto kind = o["kind"].as<std::string>("");
     const auto api = o["apiVersion"].as<std::string>("");
-    where = kind + "/" + o["metadata"]["name"].as<std::string>("?");
+    where = kind + "/" + dig(o, {"metadata", "name"}).as<std::string>("?");
     static const std::map<std::string, std::string> api_of{{"ConfigMap", "v1"}, {"PersistentVolumeClaim", "v1"}, {"Pod", "v1"}, {"Job", "batch/v1"}};
     auto it = api_of.find(kind);
     if (it == api_of.end()) return fail("kind", "unexpected kind '" + kind + "'");
@@ -188,8 +200,8 @@ struct Checker {
       }
     } else if (kind == "PersistentVolumeClaim") {
       metadata(o["metadata"], false);
-      if (!o["spec"]["accessModes"] || o["spec"]["accessModes"].size() == 0) fail("spec.accessModes", "required");
-      quantity(o["spec"]["resources"]["requests"]["storage"], "spec.resources.requests.storage");
+      if (!dig(o, {"spec", "accessModes"}) || dig(o, {"spec", "accessModes"}).size() == 0) fail("spec.accessModes", "required");
+      quantity(dig(o, {"spec", "resources", "requests", "storage"}), "spec.resources.requests.storage");
     } else if (kind == "Pod") {
       metadata(o["metadata"], false);
       pod_spec(o["spec"], "spec", false);

@@ -88,26 +88,40 @@ class Merger {
     for (const auto& f : files) sources.push_back(read_source(f));
     check_fleets(sources);
 
-    exec(db_, "BEGIN IMMEDIATE");
-    try {
-      for (const auto& src : sources) {
-        attach(src.file);
+    // SQLite attaches and detaches only outside a transaction, and attaches at
+    // most 10 databases: each source is merged in its own transaction. Every
+    // source was checked above, before the first write; a merge that fails
+    // midway (a full disk) can simply be run again, as merging is idempotent.
+    for (const auto& src : sources) {
+      attach(src.file);
+      transaction([&] {
         for (const auto& r : src.runs) {
           if (r.selected_cell && !chosen_.count(key_of(src, r))) continue;  // a losing duplicate
           copy_run(src, r);
         }
-        exec(db_, "DETACH DATABASE src");
-      }
-      for (const auto& [fleet, run_id] : fleet_runs_) finish_fleet(fleet, run_id);
-      exec(db_, "COMMIT");
-    } catch (...) {
-      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-      throw;
+      });
+      exec(db_, "DETACH DATABASE src");
     }
+    transaction([&] {
+      for (const auto& [fleet, run_id] : fleet_runs_) finish_fleet(fleet, run_id);
+    });
     return report_;
   }
 
  private:
+  template <typename F>
+  void transaction(F&& body) {
+    exec(db_, "BEGIN IMMEDIATE");
+    try {
+      body();
+      exec(db_, "COMMIT");
+    } catch (...) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      sqlite3_exec(db_, "DETACH DATABASE src", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+
   static std::string key_of(const Source& s, const SourceRun& r) { return s.file.string() + "#" + std::to_string(r.id); }
 
   void attach(const std::filesystem::path& file) {
@@ -288,9 +302,13 @@ class Merger {
     for (const char* t : kTelemetryTables) {
       if (!has_table(db_, "src", t)) continue;
       ensure_table(t);
-      // Samples of the run outside any cell (between cells) come with its
-      // first copy only; a fleet part has exactly one cell.
-      copy_mapped(t, "run_id = " + std::to_string(r.id) + " AND (cell_id IS NULL OR cell_id IN (SELECT old FROM temp.cell_map))",
+      // With the cells copied now, and the samples outside any cell (between
+      // cells) of the run; a fleet part has exactly one cell.
+      const auto cols = columns(db_, "src", t);
+      const bool per_cell = std::find(cols.begin(), cols.end(), "cell_id") != cols.end();
+      copy_mapped(t,
+                  "run_id = " + std::to_string(r.id) +
+                      (per_cell ? " AND (cell_id IS NULL OR cell_id IN (SELECT old FROM temp.cell_map))" : ""),
                   run_id);
     }
   }
@@ -350,8 +368,14 @@ class Merger {
   }
 
   int64_t target_run(const Source& src, const SourceRun& r) {
-    if (r.selected_cell)
+    if (r.selected_cell) {
       if (auto fleet = existing_fleet_run(r.fleet_key)) return *fleet;
+    } else {
+      // A run merged before, while it was still running: its new cells join it.
+      Stmt s(db_, "SELECT run_id FROM merged_from WHERE source_host = ? AND source_run_started_ns = ? AND source_run_id = ? LIMIT 1");
+      s.bind(1, r.host).bind(2, r.started_ns).bind(3, r.id);
+      if (s.step()) return s.i64(0);
+    }
     const int64_t id = copy_row("runs", r.id, {});
     ++report_.runs_created;
     if (r.selected_cell) {

@@ -2,7 +2,8 @@
 // made on different machines) combined into one, for `gpumix report`.
 //
 // Every run, cell, workload, event and telemetry sample is copied with new
-// ids, all in one transaction: a failed merge leaves the output as it was.
+// ids; every input is checked before the first write, then each is copied in
+// one transaction of its own.
 // Runs of a fleet (`gpumix run --cell-index N --fleet-id F`, one cell each)
 // become one run again, its cells in plan order. Where a row came from (file,
 // host, run and cell id there) is kept in the `merged_from` table. Merging is

@@ -27,6 +27,8 @@ void add_run(CLI::App& app, Action& action) {
     std::string results;
     std::string telemetry_str = "100ms";
     std::chrono::milliseconds telemetry_interval{100};
+    std::optional<int> cell_index;
+    std::string fleet_id;
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("run", "Run a mix: baselines, then every mode x repeat; store everything");
@@ -38,6 +40,11 @@ void add_run(CLI::App& app, Action& action) {
   cmd->add_option("--results", opts->results, "Results folder, replacing the mix's results_dir")->envname("GPUMIX_RESULTS");
   cmd->add_option("--telemetry-interval", opts->telemetry_str, "GPU sampling interval (e.g. 100ms; at least 10ms)")
       ->capture_default_str();
+  cmd->add_option("--cell-index", opts->cell_index,
+                  "Run only this cell of the plan (0-based, as `gpumix validate` lists; a fleet runs one per node)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--fleet-id", opts->fleet_id, "With --cell-index: names the fleet, so `gpumix merge` joins its cells into one run")
+      ->needs("--cell-index");
 
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
@@ -78,6 +85,7 @@ void add_run(CLI::App& app, Action& action) {
         spdlog::warn("stopped {} MPS daemon(s) left running by an earlier, killed gpumix", n);
       run::ProcessLauncher launcher;
       run::Runner runner(mix, store, launcher, guard, nvml);
+      if (opts->cell_index) runner.run_only(*opts->cell_index, opts->fleet_id);
       // Telemetry samples land in the same database, on their own thread.
       telemetry::Sampler sampler(store.path(), opts->telemetry_interval, nvml, why);
       runner.add_observer(sampler);

@@ -26,6 +26,8 @@ void add_monitor(CLI::App& app, Action& action);
 void add_report(CLI::App& app, Action& action);
 void add_compare(CLI::App& app, Action& action);
 void add_probe(CLI::App& app, Action& action);
+void add_merge(CLI::App& app, Action& action);
+void add_k8s(CLI::App& app, Action& action);
 
 // Shared by the commands that read results.
 struct ResultsOptions {

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   gpumix::cli::add_report(app, action);
   gpumix::cli::add_compare(app, action);
   gpumix::cli::add_probe(app, action);
+  gpumix::cli::add_merge(app, action);
+  gpumix::cli::add_k8s(app, action);
 
   try {
     app.parse(argc, argv);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "gpumix/util/errors.hpp"
+
 namespace gpumix::run {
 
 std::vector<Cell> make_plan(const spec::Mix& mix) {
@@ -56,6 +58,16 @@ std::vector<Cell> make_plan(const spec::Mix& mix) {
   }
   for (size_t i = 0; i < cells.size(); ++i) cells[i].index = static_cast<int>(i);
   return cells;
+}
+
+const Cell& cell_at(const std::vector<Cell>& plan, int index) {
+  if (index < 0 || static_cast<size_t>(index) >= plan.size()) {
+    std::string cells;
+    for (const auto& c : plan) cells += (cells.empty() ? "" : ", ") + std::to_string(c.index) + " " + c.label;
+    throw InputError("--cell-index " + std::to_string(index) + ": the plan has " + std::to_string(plan.size()) +
+                     " cell(s), 0.." + std::to_string(static_cast<int>(plan.size()) - 1) + " (" + cells + ")");
+  }
+  return plan[static_cast<size_t>(index)];
 }
 
 }  // namespace gpumix::run

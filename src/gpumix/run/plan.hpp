@@ -23,4 +23,8 @@ struct Cell {
 
 std::vector<Cell> make_plan(const spec::Mix& mix);
 
+// The cell at `index` (0-based) of `plan`: a fleet runs one cell per node
+// (`gpumix run --cell-index`). Throws InputError naming the plan's range.
+const Cell& cell_at(const std::vector<Cell>& plan, int index);
+
 }  // namespace gpumix::run

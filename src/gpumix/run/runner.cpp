@@ -130,6 +130,11 @@ Runner::Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher, co
       run_token_(guard.token()),
       guard_pid_(guard.pid()) {}
 
+void Runner::run_only(int index, std::string fleet_id) {
+  only_cell_ = cell_at(plan_, index).index;
+  fleet_id_ = std::move(fleet_id);
+}
+
 RunResult Runner::run() {
   StopSignals signals;
   become_subreaper();
@@ -147,7 +152,12 @@ RunResult Runner::run() {
   row.host = hostname();
   row.gpumix_pid = ::getpid();
   row.environment_json = describe_environment().dump();
-  row.plan_json = plan_json(mix_, plan_).dump();
+  auto plan = plan_json(mix_, plan_);
+  if (only_cell_) {
+    plan["selected_cell"] = *only_cell_;
+    plan["fleet_id"] = fleet_id_;
+  }
+  row.plan_json = plan.dump();
 
   RunResult result;
   result.run_id = store_.begin_run(row);
@@ -159,6 +169,7 @@ RunResult Runner::run() {
     std::filesystem::create_directories(result.run_dir);
     for (const auto& cell : plan_) {
       if (signals.count() > 0) break;
+      if (only_cell_ && cell.index != *only_cell_) continue;
       auto outcome = run_cell(result.run_id, cell, result.run_dir, signals);
       result.failed_workloads += outcome.failed;
       ++result.cells_run;

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "gpumix/run/launcher.hpp"
@@ -51,6 +52,10 @@ class Runner {
          std::shared_ptr<gpu::Nvml> nvml = nullptr);
   // Observers are told about cells and workloads as they start and end.
   void add_observer(RunObserver& observer) { observers_.push_back(&observer); }
+  // Runs only the plan's cell `index` (a fleet: one cell per node). The run
+  // still records the whole plan, plus the selection and `fleet_id`, so that
+  // `gpumix merge` can put the fleet's cells back into one run.
+  void run_only(int index, std::string fleet_id);
   RunResult run();
 
  private:
@@ -61,6 +66,8 @@ class Runner {
   store::Store& store_;
   Launcher& launcher_;
   std::vector<Cell> plan_;
+  std::optional<int> only_cell_;
+  std::string fleet_id_;
   std::vector<RunObserver*> observers_;
   std::shared_ptr<gpu::Nvml> nvml_;
   std::string run_token_;  // GPUMIX_RUN_TOKEN of this run's workloads (OrphanGuard)

@@ -45,6 +45,7 @@ namespace {
 struct Ctx {
   std::string file;
   std::vector<Diagnostic> diags;
+  bool programs_elsewhere = false;  // Overrides::programs_elsewhere
 
   void error(const YAML::Mark& mark, const std::string& field, const std::string& message) {
     diags.push_back({file, mark.line + 1, mark.column + 1, field, message});
@@ -285,9 +286,23 @@ void parse_builtin(Ctx& ctx, MapReader& r, const YAML::Node& builtin_node, const
   try {
     b = &describe_builtin(name);
   } catch (const InputError& e) {
-    ctx.error(builtin_node, r.field("builtin"), e.what());
+    const auto& names = builtin_names();
+    const bool known = std::find(names.begin(), names.end(), name) != names.end();
+    if (!ctx.programs_elsewhere || !known) ctx.error(builtin_node, r.field("builtin"), e.what());
   }
   w.builtin = name;
+  if (!b && ctx.programs_elsewhere) {
+    // Resolved in the image: gpumix-<name> on its PATH, the args as given.
+    w.argv = {"gpumix-" + name};
+    for (const auto& [key_node, value] : r.scalar_map("args")) {
+      std::string flag = key_node.Scalar();
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      w.builtin_args[flag] = value;
+      w.argv.push_back("--" + flag);
+      w.argv.push_back(value);
+    }
+    return;
+  }
   if (b) {
     w.role = b->role;
     w.argv = {b->executable.string()};
@@ -415,12 +430,12 @@ Workload parse_workload(Ctx& ctx, const YAML::Node& node, size_t index, const st
     std::filesystem::path p(*dir);
     w.workdir = (p.is_relative() ? base_dir / p : p).lexically_normal();
     std::error_code ec;
-    if (!std::filesystem::is_directory(w.workdir, ec))
+    if (!ctx.programs_elsewhere && !std::filesystem::is_directory(w.workdir, ec))
       ctx.error(r.take("workdir"), r.field("workdir"), "'" + w.workdir.string() + "' is not a directory");
   }
 
   // The program must exist now, not halfway through a run.
-  if (!w.argv.empty() && !w.builtin) {
+  if (!w.argv.empty() && !w.builtin && !ctx.programs_elsewhere) {
     auto path_it = w.env.find("PATH");
     const char* path_env = std::getenv("PATH");
     std::string path = path_it != w.env.end() ? path_it->second : (path_env ? path_env : "/usr/bin:/bin");
@@ -541,7 +556,7 @@ void check_modes(Ctx& ctx, const YAML::Node& list_node, const std::vector<std::p
 }  // namespace
 
 Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Overrides& overrides) {
-  Ctx ctx{file.string(), {}};
+  Ctx ctx{file.string(), {}, overrides.programs_elsewhere};
   Mix mix;
   mix.source_path = file;
   mix.source_text = std::string(text);

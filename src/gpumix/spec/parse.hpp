@@ -40,6 +40,10 @@ struct Overrides {
   std::optional<Duration> cell_duration;
   std::optional<uint64_t> seed;
   std::optional<std::filesystem::path> results_dir;
+  // The workloads run elsewhere (`gpumix k8s render`: in a container image):
+  // commands and built-ins need not exist on this machine, so they are not
+  // looked up here (a built-in's args are then checked in the image).
+  bool programs_elsewhere = false;
 };
 
 // Reads, parses and validates `file`. Throws SpecError, or InputError when the

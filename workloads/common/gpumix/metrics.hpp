@@ -1,7 +1,8 @@
 // gpumix metrics client: a dependency-free, header-only implementation of the
 // protocol in docs/metrics-protocol.md. Workloads write one JSON object per
-// line to the descriptor named by GPUMIX_METRICS_FD; without it, every call is
-// a no-op and `enabled()` is false, so the workload prints a human summary.
+// line to the descriptor named by GPUMIX_METRICS_FD, or else appends them to
+// the file named by GPUMIX_METRICS_FILE (on Kubernetes, in the results volume);
+// without either, every call is a no-op and `enabled()` is false, so the workload prints a human summary.
 //
 // Each event is one write(2) of at most a few hundred bytes, which is atomic on
 // a pipe, so several threads may report at once.
@@ -15,6 +16,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <fcntl.h>
 #include <unistd.h>
 #include <utility>
 #include <variant>
@@ -53,14 +55,23 @@ inline void append_json_string(std::string& out, std::string_view s) {
 
 class Reporter {
  public:
-  // Reads GPUMIX_METRICS_FD once.
+  // Reads GPUMIX_METRICS_FD (or GPUMIX_METRICS_FILE) once.
   Reporter() {
     if (const char* fd = std::getenv("GPUMIX_METRICS_FD")) {
       char* end = nullptr;
       long v = std::strtol(fd, &end, 10);
       if (end != fd && *end == '\0' && v >= 0) fd_ = static_cast<int>(v);
+    } else if (const char* file = std::getenv("GPUMIX_METRICS_FILE"); file && *file) {
+      // O_APPEND: each event stays one whole line even with several writers.
+      fd_ = ::open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      owned_ = fd_ >= 0;
     }
   }
+  ~Reporter() {
+    if (owned_) ::close(fd_);
+  }
+  Reporter(const Reporter&) = delete;
+  Reporter& operator=(const Reporter&) = delete;
 
   bool enabled() const { return fd_ >= 0; }
 
@@ -132,6 +143,8 @@ class Reporter {
       ssize_t n = ::write(fd_, p, left);
       if (n < 0) {
         if (errno == EINTR) continue;
+        if (owned_) ::close(fd_);
+        owned_ = false;
         fd_ = -1;  // gpumix went away: keep working, stop reporting
         return;
       }
@@ -141,6 +154,7 @@ class Reporter {
   }
 
   int fd_ = -1;
+  bool owned_ = false;  // opened from GPUMIX_METRICS_FILE
 };
 
 }  // namespace gpumix::metrics

@@ -1,0 +1,188 @@
+// A fleet as the Indexed Job runs it — `gpumix run --cell-index i
+// --fleet-id F` once per cell, each into its own results folder — then
+// `gpumix merge` and `gpumix report` on the merged database; merge's refusals.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "gpumix/store/sqlite.hpp"
+#include "harness.hpp"
+#include "results.hpp"
+
+namespace gpumix::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kMix = R"(name: fleet
+seed: 5
+cell_duration: 800ms
+stop_grace: 1s
+modes: [exclusive, timeslice]
+workloads:
+  - name: train
+    command: [TESTLOAD, --iters, "0", --interval-ms, "20", --samples, "8", --ready-after, "2"]
+    role: training
+  - name: server
+    command: [TESTLOAD, --iters, "0", --interval-ms, "5", --latency-ms, "3", --samples, "0"]
+    role: server
+    slo: {p99: 50ms}
+)";
+
+// Runs cell `index` of the plan into nodes/node-<index>, as one fleet pod does.
+void run_cell(const ScratchDir& dir, const fs::path& mix, int index, const std::string& fleet = "F1") {
+  auto r = gpumix({"run", mix.string(), "--cell-index", std::to_string(index), "--fleet-id", fleet, "--results",
+                   (dir / "nodes" / ("node-" + std::to_string(index))).string()},
+                  dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+int64_t count(const fs::path& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
+  int64_t n = -1;
+  {
+    store::Stmt s(h, sql.c_str());
+    if (s.step()) n = s.i64(0);
+  }
+  sqlite3_close(h);
+  return n;
+}
+
+TEST(Fleet, CellIndexRunsOneCellAndRejectsOutOfRange) {
+  ScratchDir dir;
+  const auto mix = dir.write("mix.yaml", kMix);
+  run_cell(dir, mix, 2);
+  const auto d = latest_run(dir / "nodes" / "node-2");
+  ASSERT_EQ(d.cells.size(), 1u);
+  EXPECT_EQ(d.cells[0].label, "timeslice-r1");
+  EXPECT_EQ(d.cells[0].index, 2);
+  EXPECT_NE(d.run.plan_json.find("\"selected_cell\":2"), std::string::npos) << d.run.plan_json;
+  auto r = gpumix({"run", mix.string(), "--cell-index", "3", "--results", (dir / "x").string()}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--cell-index 3: the plan has 3 cell(s), 0..2 (0 baseline-train, 1 baseline-server, 2 timeslice-r1)"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(Merge, FleetCellsBecomeOneRunThatReportsAndMergingAgainAddsNothing) {
+  ScratchDir dir;
+  const auto mix = dir.write("mix.yaml", kMix);
+  for (int i = 0; i < 3; ++i) run_cell(dir, mix, i);
+  size_t events = 0;
+  for (int i = 0; i < 3; ++i) events += latest_run(dir / "nodes" / ("node-" + std::to_string(i))).events.size();
+
+  auto r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes").string()}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("1 new run(s), 3 cell(s) copied, 0 already there"), std::string::npos) << r.out;
+  const auto d = latest_run(dir / "merged");
+  EXPECT_EQ(d.run.status, "completed") << d.run.error;
+  ASSERT_EQ(d.cells.size(), 3u);
+  EXPECT_EQ(d.cells[0].label, "baseline-train");
+  EXPECT_EQ(d.cells[1].label, "baseline-server");
+  EXPECT_EQ(d.cells[2].label, "timeslice-r1");
+  EXPECT_EQ(d.events.size(), events);  // every event, each under its remapped workload
+  EXPECT_EQ(d.run.plan_json.find("selected_cell"), std::string::npos);
+  EXPECT_GT(d.summary("timeslice-r1", "train").throughput.value_or(0), 0);
+  const auto db = dir / "merged" / "gpumix.db";
+  EXPECT_EQ(count(db, "SELECT COUNT(DISTINCT source_file) FROM merged_from"), 3);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM merged_from WHERE source_host = ''"), 0);
+
+  // The report sees baselines and the shared cell together.
+  r = gpumix({"report", "latest", "--results", (dir / "merged").string(), "--format", "text"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("timeslice"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("no NP"), std::string::npos) << r.out;  // NP needs the baselines
+
+  // Idempotent: the same inputs again add nothing.
+  r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes").string()}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("0 new run(s), 0 cell(s) copied, 3 already there"), std::string::npos) << r.out;
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM cells"), 3);
+}
+
+TEST(Merge, APartialFleetIsMarkedAndCompletedByALaterMerge) {
+  ScratchDir dir;
+  const auto mix = dir.write("mix.yaml", kMix);
+  run_cell(dir, mix, 0);
+  run_cell(dir, mix, 2);
+  auto r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes").string()}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("missing: baseline-server"), std::string::npos) << r.err;
+  EXPECT_EQ(latest_run(dir / "merged").run.status, "interrupted");
+  run_cell(dir, mix, 1);
+  r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes" / "node-1").string()}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto d = latest_run(dir / "merged");
+  EXPECT_EQ(d.run.status, "completed") << d.run.error;
+  EXPECT_EQ(d.cells.size(), 3u);
+  EXPECT_EQ(count(dir / "merged" / "gpumix.db", "SELECT COUNT(*) FROM runs"), 1);
+}
+
+TEST(Merge, OrdinaryRunsAreCopiedWithNewIds) {
+  ScratchDir dir;
+  const auto mix = dir.write("mix.yaml", kMix);
+  for (const char* node : {"a", "b"}) {
+    auto r = gpumix({"run", mix.string(), "--modes", "timeslice", "--results", (dir / node).string()}, dir.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  auto r = gpumix({"merge", (dir / "merged").string(), (dir / "a" / "gpumix.db").string(), (dir / "b").string()}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto db = dir / "merged" / "gpumix.db";
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM runs"), 2);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM workloads w JOIN cells c ON c.id = w.cell_id"), 4);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM events e LEFT JOIN workloads w ON w.id = e.workload_id WHERE w.id IS NULL"), 0);
+}
+
+TEST(Merge, RefusesOtherSchemasDuplicateFleetCellsAndItsOwnOutput) {
+  ScratchDir dir;
+  const auto mix = dir.write("mix.yaml", kMix);
+  run_cell(dir, mix, 0);
+  fs::create_directories(dir / "old");
+  fs::copy_file(dir / "nodes" / "node-0" / "gpumix.db", dir / "old" / "gpumix.db");
+  {
+    sqlite3* h = nullptr;
+    sqlite3_open((dir / "old" / "gpumix.db").c_str(), &h);
+    store::exec(h, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
+    sqlite3_close(h);
+  }
+  auto r = gpumix({"merge", (dir / "merged").string(), (dir / "old").string()}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("results schema version 99"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "merged" / "gpumix.db") && count(dir / "merged" / "gpumix.db", "SELECT COUNT(*) FROM runs") > 0);
+
+  // The same fleet cell run twice, both completed: which one is meant?
+  auto again = gpumix({"run", mix.string(), "--cell-index", "0", "--fleet-id", "F1", "--results", (dir / "retry").string()}, dir.path());
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes").string(), (dir / "retry").string()}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("cell 0 was run more than once"), std::string::npos) << r.err;
+
+  r = gpumix({"merge", (dir / "nodes" / "node-0").string(), (dir / "nodes" / "node-0").string()}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is the output itself"), std::string::npos) << r.err;
+  r = gpumix({"merge", (dir / "merged").string(), (dir / "nowhere").string()}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+// GPUMIX_METRICS_FILE: the channel of a workload running without gpumix
+// beside it (a Kubernetes Job), the same JSON lines appended to a file.
+TEST(MetricsFile, TheClientAppendsTheProtocolToTheFile) {
+  ScratchDir dir;
+  const auto file = dir / "m.jsonl";
+  auto r = gpumix({"validate", "--help"}, dir.path());  // a cheap sanity check that the binary runs
+  ASSERT_EQ(r.exit_code, 0);
+  const std::string cmd = "env -u GPUMIX_METRICS_FD GPUMIX_METRICS_FILE=" + file.string() + " " + kTestload +
+                          " --iters 5 --samples 4 --interval-ms 1 --ready-after 1 >/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream in(file);
+  int iters = 0, lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) iters += line.find("\"ev\":\"iter\"") != std::string::npos;
+  EXPECT_EQ(iters, 5);
+  EXPECT_GE(lines, 7);  // ready, 5 iter, done
+}
+
+}  // namespace
+}  // namespace gpumix::test

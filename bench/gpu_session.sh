@@ -45,7 +45,7 @@ carried_deps=(GPUMIX_CLI11_INCLUDE_DIR="$root/.carry/include" GPUMIX_JSON_INCLUD
 build_workloads() {
   # The same configuration as the benchmark (PyTorch's LibTorch, nvcc, cuDNN).
   OUT="$out/build-workloads" GPUMIX_BENCH_BUILD=/tmp/gpumix-wl GPUMIX_BENCH_BUILD_ONLY=1 \
-    "${carried_deps[@]}" bash bench/workloads/run.sh &&
+    env "${carried_deps[@]}" bash bench/workloads/run.sh &&
   cp /tmp/gpumix-wl/bin/gpumix-* "$bin/" &&
   echo "SUMMARY built: $(ls "$bin" | tr '\n' ' ')"
 }

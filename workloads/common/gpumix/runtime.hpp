@@ -42,7 +42,7 @@ metrics::Fields memory_fields(const torch::Device& device);
 
 struct Context {
   Cli& cli;
-  metrics::Reporter rep;
+  metrics::Reporter& rep;  // owned by run_workload, which reports failures after the body too
   torch::Device device;
   bool cuda;
   uint64_t seed;

@@ -25,6 +25,7 @@ void add_gpu(CLI::App& app, Action& action);
 void add_monitor(CLI::App& app, Action& action);
 void add_report(CLI::App& app, Action& action);
 void add_compare(CLI::App& app, Action& action);
+void add_loadgen(CLI::App& app, Action& action);
 
 // Shared by the commands that read results.
 struct ResultsOptions {

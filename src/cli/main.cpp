@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   gpumix::cli::add_monitor(app, action);
   gpumix::cli::add_report(app, action);
   gpumix::cli::add_compare(app, action);
+  gpumix::cli::add_loadgen(app, action);
 
   try {
     app.parse(argc, argv);

@@ -8,13 +8,14 @@ const char* to_string(Role role) {
     case Role::batch: return "batch";
     case Role::server: return "server";
     case Role::interactive: return "interactive";
+    case Role::client: return "client";
     case Role::other: return "other";
   }
   return "other";
 }
 
 std::optional<Role> role_from_string(const std::string& text) {
-  for (Role r : {Role::training, Role::batch, Role::server, Role::interactive, Role::other})
+  for (Role r : {Role::training, Role::batch, Role::server, Role::interactive, Role::client, Role::other})
     if (text == to_string(r)) return r;
   return std::nullopt;
 }

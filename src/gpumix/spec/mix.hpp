@@ -14,7 +14,8 @@
 
 namespace gpumix::spec {
 
-enum class Role { training, batch, server, interactive, other };
+// client: drives another workload (a load generator); excluded from STP.
+enum class Role { training, batch, server, interactive, client, other };
 const char* to_string(Role role);
 std::optional<Role> role_from_string(const std::string& text);
 

@@ -57,15 +57,14 @@ class Load {
         --live_;
       });
 
-    bool measuring = false;
     std::optional<Clock::time_point> stop_at;
     while (live_ > 0) {
       pollfd p{stop_fd, POLLIN, 0};
       const int n = ::poll(&p, stop_fd >= 0 ? 1 : 0, 10);
       const auto now = Clock::now();
-      if (!measuring && now >= start_ + spec_.warmup) {
-        measuring = true;
-        if (hooks_.on_measuring) hooks_.on_measuring();
+      if (now >= start_ + spec_.warmup) {
+        std::lock_guard lock(claim_mutex_);
+        begin_measuring();
       }
       if (n > 0 && !stop_at) {
         stop_at = now;
@@ -111,8 +110,18 @@ class Load {
       exhausted_ = true;
       return std::nullopt;
     }
-    if (measured) ++measured_claims_;
+    if (measured) {
+      begin_measuring();  // before this request's record: `ready` precedes every latency event
+      ++measured_claims_;
+    }
     return Claim{at, measured};
+  }
+
+  // Called with claim_mutex_ held.
+  void begin_measuring() {
+    if (measuring_) return;
+    measuring_ = true;
+    if (hooks_.on_measuring) hooks_.on_measuring();
   }
 
   void stop(Clock::time_point now) {
@@ -232,6 +241,7 @@ class Load {
   PoissonSchedule schedule_;
   bool stopping_ = false;
   bool exhausted_ = false;
+  bool measuring_ = false;
   int64_t measured_claims_ = 0;
 
   std::mutex held_mutex_;

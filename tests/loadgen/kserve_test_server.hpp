@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace gpumix::testing {
 
@@ -28,8 +29,15 @@ struct Reply {
 
 class KServeTestServer {
  public:
-  // `reply(n)`: what to do with the n-th inference request (from 0).
-  explicit KServeTestServer(std::function<Reply(uint64_t)> reply, int threads = 300) : reply_(std::move(reply)) {
+  // `reply(n)`: what to do with the n-th inference request (from 0). Model
+  // "m" takes UINT8 `shape` (batch 1).
+  explicit KServeTestServer(std::function<Reply(uint64_t)> reply, int threads = 300,
+                            std::vector<int64_t> shape = {1, 3, 8, 8})
+      : reply_(std::move(reply)), shape_(std::move(shape)) {
+    bytes_ = 1;
+    for (auto d : shape_) bytes_ *= d;
+    auto dims = nlohmann::json(shape_);
+    dims[0] = -1;
     // One thread per keep-alive connection: the pool must hold every
     // connection the load generator opens.
     server_.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
@@ -37,10 +45,10 @@ class KServeTestServer {
     server_.set_tcp_nodelay(true);  // else Nagle and delayed ACKs add 40 ms to a response
     server_.set_keep_alive_timeout(30);
     server_.Get("/v2/health/ready", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
-    server_.Get("/v2/models/m", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(R"({"name":"m","platform":"test","inputs":[{"name":"in","datatype":"UINT8","shape":[-1,3,8,8]}],)"
-                      R"("outputs":[{"name":"out","datatype":"FP32","shape":[-1,10]}]})",
-                      "application/json");
+    const std::string metadata = R"({"name":"m","platform":"test","inputs":[{"name":"in","datatype":"UINT8","shape":)" +
+                                 dims.dump() + R"(}],"outputs":[{"name":"out","datatype":"FP32","shape":[-1,10]}]})";
+    server_.Get("/v2/models/m", [metadata](const httplib::Request&, httplib::Response& res) {
+      res.set_content(metadata, "application/json");
     });
     server_.Post("/v2/models/m/infer", [this](const httplib::Request& req, httplib::Response& res) { infer(req, res); });
     port_ = server_.bind_to_any_port("127.0.0.1");
@@ -101,7 +109,7 @@ class KServeTestServer {
   }
 
   // The request as the binary tensor extension (or plain JSON) wants it.
-  static std::optional<std::string> check(const httplib::Request& req) {
+  std::optional<std::string> check(const httplib::Request& req) const {
     size_t json_length = req.body.size();
     if (req.has_header("Inference-Header-Content-Length"))
       json_length = std::stoul(req.get_header_value("Inference-Header-Content-Length"));
@@ -109,15 +117,18 @@ class KServeTestServer {
     auto j = nlohmann::json::parse(req.body.substr(0, json_length), nullptr, false);
     if (j.is_discarded()) return "JSON header does not parse";
     const auto& in = j["inputs"][0];
-    if (in["name"] != "in" || in["datatype"] != "UINT8" || in["shape"] != nlohmann::json::array({1, 3, 8, 8}))
+    if (in["name"] != "in" || in["datatype"] != "UINT8" || in["shape"] != nlohmann::json(shape_))
       return "wrong input " + in.dump().substr(0, 200);
-    if (in.contains("data")) return in["data"].size() == 192 ? std::nullopt : std::optional<std::string>("data size");
-    if (in["parameters"]["binary_data_size"] != 192 || req.body.size() != json_length + 192)
+    if (in.contains("data"))
+      return in["data"].size() == static_cast<size_t>(bytes_) ? std::nullopt : std::optional<std::string>("data size");
+    if (in["parameters"]["binary_data_size"] != bytes_ || req.body.size() != json_length + static_cast<size_t>(bytes_))
       return "binary size";
     return std::nullopt;
   }
 
   std::function<Reply(uint64_t)> reply_;
+  std::vector<int64_t> shape_;
+  int64_t bytes_ = 0;
   httplib::Server server_;
   std::thread thread_;
   int port_ = 0;

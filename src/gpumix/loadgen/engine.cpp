@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <semaphore>
 #include <thread>
 
 #include "gpumix/loadgen/schedule.hpp"
@@ -47,15 +48,35 @@ class Load {
   }
 
   LoadResult run(int stop_fd) {
-    start_ = Clock::now();
     std::vector<std::thread> threads;
     live_ = static_cast<int>(clients_.size());
     for (size_t i = 0; i < clients_.size(); ++i)
       threads.emplace_back([this, i] {
-        if (spec_.rate > 0) open_loop(i);
-        else closed_loop(i);
+        if (connect(i)) {
+          if (spec_.rate > 0) open_loop(i);
+          else closed_loop(i);
+        }
         --live_;
       });
+    // Every connection is open before the first request is due: connecting
+    // hundreds at once overflows a short accept backlog (cpp-httplib's is 5)
+    // and costs SYN retransmissions (1 s, 3 s, ...), which are no latency of
+    // the server's. Workers connect a few at a time (see connect()).
+    const auto connect_deadline = Clock::now() + spec_.timeout;
+    for (bool all = false; !all;) {
+      {
+        std::unique_lock lock(claim_mutex_);
+        all = wake_.wait_for(lock, 10ms, [this] { return connected_ == clients_.size(); });
+      }
+      pollfd p{stop_fd, POLLIN, 0};
+      if ((stop_fd >= 0 && ::poll(&p, 1, 0) > 0) || Clock::now() > connect_deadline) break;
+    }
+    {
+      std::lock_guard lock(claim_mutex_);
+      start_ = Clock::now();
+      started_ = true;
+    }
+    wake_.notify_all();
 
     std::optional<Clock::time_point> stop_at;
     while (live_ > 0) {
@@ -140,6 +161,18 @@ class Load {
   bool sleep_until(Clock::time_point t) {
     std::unique_lock lock(claim_mutex_);
     return !wake_.wait_until(lock, t, [this] { return stopping_; });
+  }
+
+  // Opens the worker's keep-alive connection (a GET of the health endpoint),
+  // then waits for the start. False when the load was stopped meanwhile.
+  bool connect(size_t worker) {
+    connecting_.acquire();
+    clients_[worker]->Get(spec_.endpoint.prefix + "/v2/health/ready");
+    connecting_.release();
+    std::unique_lock lock(claim_mutex_);
+    if (++connected_ == clients_.size()) wake_.notify_all();
+    wake_.wait(lock, [this] { return started_; });
+    return !stopping_;
   }
 
   void open_loop(size_t worker) {
@@ -242,6 +275,9 @@ class Load {
   bool stopping_ = false;
   bool exhausted_ = false;
   bool measuring_ = false;
+  size_t connected_ = 0;
+  std::counting_semaphore<> connecting_{4};  // connections being opened at once
+  bool started_ = false;
   int64_t measured_claims_ = 0;
 
   std::mutex held_mutex_;

@@ -30,7 +30,11 @@ void add_workloads(CLI::App& app, Action& action) {
           t.add({o.name, o.type, o.default_value, choices, o.help});
         }
         if (format == report::Format::table)
-          std::cout << b.name << " (" << spec::to_string(b.role) << "): " << b.description << "\n" << b.executable.string() << "\n\n";
+        {
+          std::string command;
+          for (const auto& a : b.command) command += (command.empty() ? "" : " ") + a;
+          std::cout << b.name << " (" << spec::to_string(b.role) << "): " << b.description << "\n" << command << "\n\n";
+        }
         report::render(std::cout, t, format);
         return 0;
       }

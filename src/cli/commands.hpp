@@ -28,6 +28,7 @@ void add_compare(CLI::App& app, Action& action);
 void add_probe(CLI::App& app, Action& action);
 void add_merge(CLI::App& app, Action& action);
 void add_k8s(CLI::App& app, Action& action);
+void add_loadgen(CLI::App& app, Action& action);
 
 // Shared by the commands that read results.
 struct ResultsOptions {

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   gpumix::cli::add_probe(app, action);
   gpumix::cli::add_merge(app, action);
   gpumix::cli::add_k8s(app, action);
+  gpumix::cli::add_loadgen(app, action);
 
   try {
     app.parse(argc, argv);

@@ -426,9 +426,9 @@ echo '{"description": "stand-in", "role": "batch", "options": [
   } unset;
   // Descriptions are cached per process: when an earlier test in this process
   // resolved the real built-in, the stand-in cannot be used.
-  if (gpumix::spec::describe_builtin("batch-infer").executable != exe)
+  if (gpumix::spec::describe_builtin("batch-infer").command != std::vector<std::string>{exe.string()})
     GTEST_SKIP() << "batch-infer was already resolved to "
-                 << gpumix::spec::describe_builtin("batch-infer").executable;
+                 << gpumix::spec::describe_builtin("batch-infer").command.front();
 
   Mix mix = parse_mix("workloads:\n  - name: infer\n    builtin: batch-infer\n    args: {batch_size: 64, precision: bf16}\n",
                       dir.path() / "m.yaml");

@@ -21,7 +21,7 @@ const BuiltinOption* Builtin::option(const std::string& flag) const {
 }
 
 const std::vector<std::string>& builtin_names() {
-  static const std::vector<std::string> names = {"resnet-train", "bert-train", "batch-infer", "interactive"};
+  static const std::vector<std::string> names = {"resnet-train", "bert-train", "batch-infer", "interactive", "infer-server", "loadgen"};
   return names;
 }
 
@@ -32,11 +32,23 @@ std::filesystem::path builtin_dir() {
   return ec ? std::filesystem::current_path() : self.parent_path();
 }
 
+std::vector<std::string> builtin_command(const std::string& name) {
+  // The load generator is a subcommand of gpumix, not a LibTorch program.
+  if (name == "loadgen") return {(builtin_dir() / "gpumix").string(), "loadgen"};
+  return {(builtin_dir() / ("gpumix-" + name)).string()};
+}
+
 namespace {
 
-Builtin parse_description(const std::string& name, const std::filesystem::path& exe, const std::string& text) {
+std::string join(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) out += (out.empty() ? "" : " ") + a;
+  return out;
+}
+
+Builtin parse_description(const std::string& name, const std::vector<std::string>& command, const std::string& text) {
   auto fail = [&](const std::string& why) {
-    return InputError(exe.string() + " --describe printed an unusable description (" + why + ")");
+    return InputError(join(command) + " --describe printed an unusable description (" + why + ")");
   };
   nlohmann::json j;
   try {
@@ -46,7 +58,7 @@ Builtin parse_description(const std::string& name, const std::filesystem::path& 
   }
   Builtin b;
   b.name = name;
-  b.executable = exe;
+  b.command = command;
   try {
     b.description = j.value("description", "");
     auto role = role_from_string(j.value("role", "other"));
@@ -82,18 +94,21 @@ const Builtin& describe_builtin(const std::string& name) {
     for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
     throw InputError("unknown built-in workload '" + name + "' (built-ins: " + known + ")");
   }
-  auto exe = builtin_dir() / ("gpumix-" + name);
+  auto command = builtin_command(name);
+  const std::string& exe = command.front();
   if (::access(exe.c_str(), X_OK) != 0) {
-    throw InputError("built-in workload '" + name + "' is not available: " + exe.string() +
+    throw InputError("built-in workload '" + name + "' is not available: " + exe +
                      " does not exist (gpumix was built without LibTorch? reconfigure with "
                      "-DGPUMIX_WITH_TORCH=ON, or set GPUMIX_WORKLOAD_DIR to the folder that holds it)");
   }
-  auto run = run_and_capture({exe.string(), "--describe"}, std::chrono::seconds(60));
+  auto describe = command;
+  describe.push_back("--describe");
+  auto run = run_and_capture(describe, std::chrono::seconds(60));
   if (run.exit_code != 0) {
-    throw InputError(exe.string() + " --describe failed (exit " + std::to_string(run.exit_code) +
+    throw InputError(join(describe) + " failed (exit " + std::to_string(run.exit_code) +
                      (run.timed_out ? ", timed out" : "") + "): " + run.err.substr(0, 500));
   }
-  return cache.emplace(name, parse_description(name, exe, run.out)).first->second;
+  return cache.emplace(name, parse_description(name, command, run.out)).first->second;
 }
 
 std::optional<std::string> check_builtin_value(const BuiltinOption& option, const std::string& value) {

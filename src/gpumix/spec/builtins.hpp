@@ -1,6 +1,7 @@
 // The built-in workloads: LibTorch programs named gpumix-<name> installed
-// beside the gpumix binary. Each describes its own options (`--describe`), so
-// the options a mix may pass cannot drift from the programs' real flags.
+// beside the gpumix binary, and `loadgen`, which is gpumix itself (`gpumix
+// loadgen`). Each describes its own options (`<command> --describe`), so the
+// options a mix may pass cannot drift from the programs' real flags.
 #pragma once
 
 #include <filesystem>
@@ -24,7 +25,8 @@ struct Builtin {
   std::string name;
   std::string description;
   Role role = Role::other;
-  std::filesystem::path executable;
+  // argv before the options: {"<dir>/gpumix-<name>"}, or {"<dir>/gpumix", "loadgen"}.
+  std::vector<std::string> command;
   std::vector<BuiltinOption> options;
 
   const BuiltinOption* option(const std::string& flag) const;
@@ -37,7 +39,10 @@ const std::vector<std::string>& builtin_names();
 // the running gpumix binary.
 std::filesystem::path builtin_dir();
 
-// Runs `<dir>/gpumix-<name> --describe` (cached per process). Throws
+// The command that runs built-in `name` (without checking that it exists).
+std::vector<std::string> builtin_command(const std::string& name);
+
+// Runs `<command> --describe` (cached per process). Throws
 // InputError naming the reason and the fix when the workload is unavailable.
 const Builtin& describe_builtin(const std::string& name);
 

@@ -305,7 +305,7 @@ void parse_builtin(Ctx& ctx, MapReader& r, const YAML::Node& builtin_node, const
   }
   if (b) {
     w.role = b->role;
-    w.argv = {b->executable.string()};
+    w.argv = b->command;
   }
   for (const auto& [key_node, value] : r.scalar_map("args")) {
     std::string flag = key_node.Scalar();

@@ -2,6 +2,7 @@
 
 #include "gpumix/metrics.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -49,11 +50,12 @@ uint64_t default_seed() {
   return 0;
 }
 
-Cli::Cli(std::string name, std::string role, std::string description)
+Cli::Cli(std::string name, std::string role, std::string description, std::string program)
     : name_(std::move(name)),
+      program_(program.empty() ? "gpumix-" + name_ : std::move(program)),
       role_(std::move(role)),
       description_(std::move(description)),
-      app_(description_, "gpumix-" + name_) {
+      app_(description_, program_) {
   // A repeated option takes its last value, so a wrapper can append overrides.
   app_.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app_.set_help_flag("-h,--help", "Print this help and exit");
@@ -76,6 +78,7 @@ CLI::Option* Cli::add(const std::string& name, double& var, const std::string& h
 CLI::Option* Cli::add(const std::string& name, bool& var, const std::string& help) {
   auto* opt = app_.add_option("--" + name, var, help + " (true|false)");
   opt->default_str(var ? "true" : "false");
+  bools_.insert(name);
   return opt;
 }
 CLI::Option* Cli::add(const std::string& name, std::string& var, const std::string& help) {
@@ -138,12 +141,25 @@ void Cli::add_common(int64_t warmup_default, int64_t warmup_cpu, const std::stri
   non_negative(add("duration", common_.duration, "Measured seconds after warm-up; 0 = unlimited"));
   non_negative(add("warmup", common_.warmup, "Unmeasured steps before the ready event"));
   cpu_default("warmup", std::to_string(warmup_cpu));
-  app_.add_flag("--describe", common_.describe, "Print the options as JSON and exit");
+  add_describe();
 }
 
+void Cli::add_describe() { app_.add_flag("--describe", common_.describe, "Print the options as JSON and exit"); }
+
 int Cli::parse(int argc, char** argv) {
+  return parse(std::vector<std::string>(argv + (argc > 0 ? 1 : 0), argv + argc));
+}
+
+int Cli::parse(std::vector<std::string> args) {
+  // A bare boolean flag (`--json`, not followed by true or false) means true.
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i].rfind("--", 0) != 0 || !bools_.count(args[i].substr(2))) continue;
+    if (i + 1 == args.size() || (args[i + 1] != "true" && args[i + 1] != "false"))
+      args.insert(args.begin() + static_cast<std::ptrdiff_t>(i + 1), "true");
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last first
   try {
-    app_.parse(argc, argv);
+    app_.parse(args);
   } catch (const CLI::CallForHelp& e) {
     return app_.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -180,7 +196,7 @@ int Cli::bad_argument(const std::string& msg) const {
   for (auto& c : one_line)
     if (c == '\n') c = ' ';
   while (!one_line.empty() && one_line.back() == ' ') one_line.pop_back();
-  std::cerr << "gpumix-" << name_ << ": error: " << one_line << std::endl;
+  std::cerr << program_ << ": error: " << one_line << std::endl;
   return 2;
 }
 

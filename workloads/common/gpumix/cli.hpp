@@ -1,7 +1,8 @@
 // Command line of the built-in workloads: CLI11 with gpumix conventions.
 //
 //  * options are `--kebab-case value`; booleans take a value (`--channels-last
-//    true`) so that a mix's YAML `channels_last: true` maps to one argument;
+//    true`) so that a mix's YAML `channels_last: true` maps to one argument,
+//    and a bare `--channels-last` means true;
 //  * `--describe` prints the option list as one JSON object, generated from the
 //    CLI11 app itself so that it cannot drift from the real flags;
 //  * a bad argument is one line on stderr naming the option and exit status 2;
@@ -41,8 +42,9 @@ struct CommonOptions {
 
 class Cli {
  public:
-  // `role`: training, batch or interactive.
-  Cli(std::string name, std::string role, std::string description);
+  // `role`: training, batch, interactive, server or client. `program` names
+  // the command in messages (default gpumix-<name>).
+  Cli(std::string name, std::string role, std::string description, std::string program = "");
 
   CLI::App& app() { return app_; }
   CommonOptions& common() { return common_; }
@@ -51,6 +53,8 @@ class Cli {
   // Adds the common options (--device, --seed, --iterations, --duration,
   // --warmup, --describe); `warmup_default` on CUDA, `warmup_cpu` on CPU.
   void add_common(int64_t warmup_default, int64_t warmup_cpu, const std::string& iterations_help = "");
+  // Only `--describe` (add_common adds it too).
+  void add_describe();
 
   // `--name value`, default taken from `var`.
   CLI::Option* add(const std::string& name, int64_t& var, const std::string& help);
@@ -72,6 +76,8 @@ class Cli {
   // Parses argv. Returns -1 to go on, or the exit status to return now
   // (0 after --help or --describe, 2 after a bad argument).
   int parse(int argc, char** argv);
+  // The same for the arguments after the program name.
+  int parse(std::vector<std::string> args);
 
   // True when the user gave the option on the command line (CPU defaults
   // applied later do not count).
@@ -90,6 +96,7 @@ class Cli {
   CLI::Option* finish(CLI::Option* opt);
 
   std::string name_;
+  std::string program_;
   std::string role_;
   std::string description_;
   CLI::App app_;
@@ -97,6 +104,7 @@ class Cli {
   std::map<std::string, std::vector<std::string>> choices_;
   std::map<std::string, std::string> cpu_defaults_;
   std::set<std::string> given_;  // options on the command line (before CPU defaults)
+  std::set<std::string> bools_;  // boolean options: a bare flag means true
 };
 
 // JSON string literal (with quotes) for `s`.

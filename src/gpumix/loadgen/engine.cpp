@@ -1,0 +1,301 @@
+#include "gpumix/loadgen/engine.hpp"
+
+#include <httplib.h>
+#include <poll.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <semaphore>
+#include <thread>
+
+#include "gpumix/loadgen/schedule.hpp"
+#include "gpumix/util/errors.hpp"
+
+namespace gpumix::loadgen {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// A connection failure this close before a stop is blamed on the stop: the
+// server is usually stopped at the same moment as the load generator.
+constexpr Duration kStopBlame = 250ms;
+constexpr Duration kLateAfter = 1ms;
+
+class Load {
+ public:
+  Load(const LoadSpec& spec, const LoadHooks& hooks)
+      : spec_(spec), hooks_(hooks), schedule_(spec.rate > 0 ? spec.rate : 1.0, spec.seed) {
+    path_ = spec.endpoint.prefix + "/v2/models/" + spec.model + "/infer";
+    if (spec.request->header_length > 0)
+      headers_.emplace("Inference-Header-Content-Length", std::to_string(spec.request->header_length));
+    const int workers = spec.rate > 0 ? spec.connections : spec.concurrency;
+    for (int i = 0; i < workers; ++i) {
+      auto c = std::make_unique<httplib::Client>(spec.endpoint.host, spec.endpoint.port);
+      c->set_keep_alive(true);
+      c->set_tcp_nodelay(true);
+      c->set_connection_timeout(spec.timeout);
+      c->set_read_timeout(spec.timeout);
+      c->set_write_timeout(spec.timeout);
+      clients_.push_back(std::move(c));
+      kept_.emplace_back();
+    }
+  }
+
+  LoadResult run(int stop_fd) {
+    std::vector<std::thread> threads;
+    live_ = static_cast<int>(clients_.size());
+    for (size_t i = 0; i < clients_.size(); ++i)
+      threads.emplace_back([this, i] {
+        if (connect(i)) {
+          if (spec_.rate > 0) open_loop(i);
+          else closed_loop(i);
+        }
+        --live_;
+      });
+    // Every connection is open before the first request is due: connecting
+    // hundreds at once overflows a short accept backlog (cpp-httplib's is 5)
+    // and costs SYN retransmissions (1 s, 3 s, ...), which are no latency of
+    // the server's. Workers connect a few at a time (see connect()).
+    const auto connect_deadline = Clock::now() + spec_.timeout;
+    for (bool all = false; !all;) {
+      {
+        std::unique_lock lock(claim_mutex_);
+        all = wake_.wait_for(lock, 10ms, [this] { return connected_ == clients_.size(); });
+      }
+      pollfd p{stop_fd, POLLIN, 0};
+      if ((stop_fd >= 0 && ::poll(&p, 1, 0) > 0) || Clock::now() > connect_deadline) break;
+    }
+    {
+      std::lock_guard lock(claim_mutex_);
+      start_ = Clock::now();
+      started_ = true;
+    }
+    wake_.notify_all();
+
+    std::optional<Clock::time_point> stop_at;
+    while (live_ > 0) {
+      pollfd p{stop_fd, POLLIN, 0};
+      const int n = ::poll(&p, stop_fd >= 0 ? 1 : 0, 10);
+      const auto now = Clock::now();
+      if (now >= start_ + spec_.warmup) {
+        std::lock_guard lock(claim_mutex_);
+        begin_measuring();
+      }
+      if (n > 0 && !stop_at) {
+        stop_at = now;
+        stop(now);
+      }
+      release_held(now);
+      if (stop_at && now > *stop_at + spec_.drain) {
+        for (auto& c : clients_) c->stop();  // unblocks requests still in flight
+        break;
+      }
+    }
+    for (auto& t : threads) t.join();
+
+    LoadResult r;
+    r.stopped = stop_at.has_value();
+    release_held(Clock::now(), true);
+    r.discarded = discarded_;
+    for (auto& k : kept_) {
+      for (auto& rec : k) r.records.push_back(std::move(rec));
+    }
+    for (auto& rec : released_) r.records.push_back(std::move(rec));
+    Duration last{};
+    for (const auto& rec : r.records) last = std::max(last, rec.scheduled + rec.latency);
+    r.span = std::max(Duration{}, last - spec_.warmup);
+    return r;
+  }
+
+ private:
+  struct Claim {
+    Duration at;
+    bool measured;
+  };
+
+  // The next request, or nothing when the load is over. Open loop: at the
+  // next scheduled time; closed loop: at `now`.
+  std::optional<Claim> claim(std::optional<Duration> now) {
+    std::lock_guard lock(claim_mutex_);
+    if (stopping_ || exhausted_) return std::nullopt;
+    const Duration at = now ? *now : schedule_.next();
+    const bool measured = at >= spec_.warmup;
+    if ((spec_.duration.count() > 0 && at >= spec_.warmup + spec_.duration) ||
+        (measured && spec_.requests > 0 && measured_claims_ >= spec_.requests)) {
+      exhausted_ = true;
+      return std::nullopt;
+    }
+    if (measured) {
+      begin_measuring();  // before this request's record: `ready` precedes every latency event
+      ++measured_claims_;
+    }
+    return Claim{at, measured};
+  }
+
+  // Called with claim_mutex_ held.
+  void begin_measuring() {
+    if (measuring_) return;
+    measuring_ = true;
+    if (hooks_.on_measuring) hooks_.on_measuring();
+  }
+
+  void stop(Clock::time_point now) {
+    {
+      std::lock_guard lock(held_mutex_);
+      stop_time_ = now;
+    }
+    {
+      std::lock_guard lock(claim_mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+  }
+
+  // Sleeps until `t`; false when the load was stopped meanwhile.
+  bool sleep_until(Clock::time_point t) {
+    std::unique_lock lock(claim_mutex_);
+    return !wake_.wait_until(lock, t, [this] { return stopping_; });
+  }
+
+  // Opens the worker's keep-alive connection (a GET of the health endpoint),
+  // then waits for the start. False when the load was stopped meanwhile.
+  bool connect(size_t worker) {
+    connecting_.acquire();
+    clients_[worker]->Get(spec_.endpoint.prefix + "/v2/health/ready");
+    connecting_.release();
+    std::unique_lock lock(claim_mutex_);
+    if (++connected_ == clients_.size()) wake_.notify_all();
+    wake_.wait(lock, [this] { return started_; });
+    return !stopping_;
+  }
+
+  void open_loop(size_t worker) {
+    while (auto c = claim(std::nullopt)) {
+      const auto due = start_ + c->at;
+      const bool late = Clock::now() - due > kLateAfter;
+      if (!late && !sleep_until(due)) return;
+      send(worker, *c, due, late);
+    }
+  }
+
+  void closed_loop(size_t worker) {
+    while (auto c = claim(Clock::now() - start_)) {
+      send(worker, *c, start_ + c->at, false);
+      if (spec_.think_time.count() > 0 && !sleep_until(Clock::now() + spec_.think_time)) return;
+    }
+  }
+
+  void send(size_t worker, const Claim& c, Clock::time_point due, bool late) {
+    const auto& req = *spec_.request;
+    const auto sent = Clock::now();
+    auto res = clients_[worker]->Post(path_, headers_, req.body.data(), req.body.size(), req.content_type);
+    const auto end = Clock::now();
+    if (!c.measured) return;
+
+    Record rec;
+    rec.scheduled = c.at;
+    rec.latency = end - due;
+    rec.late = late;
+    const bool too_slow = end - sent >= spec_.timeout - spec_.timeout / 20;
+    bool connection_failure = false;
+    if (!res) {
+      rec.outcome = too_slow ? Outcome::timeout : Outcome::error;
+      rec.message = httplib::to_string(res.error());
+      connection_failure = !too_slow;
+    } else if (res->status != 200) {
+      rec.outcome = Outcome::error;
+      rec.status = res->status;
+      rec.message = error_message(res->body);
+    } else if (end - sent > spec_.timeout) {
+      rec.outcome = Outcome::timeout;
+      rec.status = res->status;
+    } else if (auto problem = check_response(res->body, res->get_header_value("Inference-Header-Content-Length"))) {
+      rec.outcome = Outcome::error;
+      rec.status = res->status;
+      rec.message = *problem;
+    }
+    if (rec.outcome != Outcome::ok) {
+      std::lock_guard lock(held_mutex_);
+      if (stopping_now()) {
+        ++discarded_;
+        return;
+      }
+      if (connection_failure) {  // released (or discarded) by the main thread
+        held_.push_back({end, std::move(rec)});
+        return;
+      }
+    }
+    if (hooks_.on_record) hooks_.on_record(rec);
+    kept_[worker].push_back(std::move(rec));
+  }
+
+  bool stopping_now() {
+    std::lock_guard lock(claim_mutex_);
+    return stopping_;
+  }
+
+  // Connection failures older than kStopBlame are real errors when no stop
+  // came; at a stop, those younger than kStopBlame then are the stop's. At the
+  // natural end of the load (`all`), every one is real.
+  void release_held(Clock::time_point now, bool all = false) {
+    std::lock_guard lock(held_mutex_);
+    const bool stopping = stopping_now();
+    while (!held_.empty()) {
+      auto& [at, rec] = held_.front();
+      if (stopping && at + kStopBlame > stop_time_) {
+        ++discarded_;
+      } else if (stopping || all || at + kStopBlame <= now) {
+        if (hooks_.on_record) hooks_.on_record(rec);
+        released_.push_back(std::move(rec));
+      } else {
+        break;
+      }
+      held_.pop_front();
+    }
+  }
+
+  const LoadSpec& spec_;
+  const LoadHooks& hooks_;
+  std::string path_;
+  httplib::Headers headers_;
+  std::vector<std::unique_ptr<httplib::Client>> clients_;
+  std::vector<std::vector<Record>> kept_;  // per worker: no lock on the hot path
+  Clock::time_point start_;
+  std::atomic<int> live_{0};
+
+  std::mutex claim_mutex_;
+  std::condition_variable wake_;
+  PoissonSchedule schedule_;
+  bool stopping_ = false;
+  bool exhausted_ = false;
+  bool measuring_ = false;
+  size_t connected_ = 0;
+  std::counting_semaphore<> connecting_{4};  // connections being opened at once
+  bool started_ = false;
+  int64_t measured_claims_ = 0;
+
+  std::mutex held_mutex_;
+  std::deque<std::pair<Clock::time_point, Record>> held_;
+  std::vector<Record> released_;
+  int64_t discarded_ = 0;
+  Clock::time_point stop_time_{};
+};
+
+}  // namespace
+
+LoadResult run_load(const LoadSpec& spec, int stop_fd, const LoadHooks& hooks) {
+  if ((spec.rate > 0) == (spec.concurrency > 0))
+    throw InputError("give either a rate (open loop) or a concurrency (closed loop)");
+  if (spec.rate > 0 && spec.connections < 1) throw InputError("--connections must be at least 1");
+  if (!spec.request) throw InputError("no request to send");
+  Load load(spec, hooks);
+  return load.run(stop_fd);
+}
+
+}  // namespace gpumix::loadgen

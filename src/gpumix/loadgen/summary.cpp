@@ -1,0 +1,95 @@
+#include "gpumix/loadgen/summary.hpp"
+
+#include <algorithm>
+
+#include "gpumix/analysis/stats.hpp"
+
+namespace gpumix::loadgen {
+
+bool Summary::slo_met() const {
+  return std::all_of(slos.begin(), slos.end(), [](const SloResult& r) { return r.met; });
+}
+
+namespace {
+double to_ms(Duration d) { return static_cast<double>(d.count()) / 1e6; }
+}  // namespace
+
+Summary summarize(const LoadResult& result, const std::vector<Slo>& slos, double offered_rps, int concurrency) {
+  Summary s;
+  s.offered_rps = offered_rps;
+  s.concurrency = concurrency;
+  s.discarded = result.discarded;
+  std::vector<double> ok_ms;
+  ok_ms.reserve(result.records.size());
+  for (const auto& r : result.records) {
+    ++s.requests;
+    if (r.late) ++s.late;
+    switch (r.outcome) {
+      case Outcome::ok: ok_ms.push_back(to_ms(r.latency)); break;
+      case Outcome::timeout: ++s.timeouts; break;
+      case Outcome::error: {
+        ++s.errors;
+        auto& [count, message] = s.failures[r.status];
+        if (count++ == 0) message = r.message;
+        break;
+      }
+    }
+  }
+  s.ok = static_cast<int64_t>(ok_ms.size());
+  s.span_s = to_seconds(result.span);
+  s.achieved_rps = s.span_s > 0 ? static_cast<double>(s.ok) / s.span_s : 0;
+  for (const auto& slo : slos) {
+    SloResult r{slo};
+    const double limit_ms = to_ms(slo.limit);
+    const auto within = std::count_if(ok_ms.begin(), ok_ms.end(), [&](double v) { return v <= limit_ms; });
+    r.attainment = s.requests > 0 ? static_cast<double>(within) / static_cast<double>(s.requests) : 0;
+    r.met = s.requests > 0 && r.attainment >= slo.percentile / 100.0;
+    s.slos.push_back(r);
+  }
+  s.mean = analysis::mean(ok_ms);
+  if (!ok_ms.empty()) s.max = *std::max_element(ok_ms.begin(), ok_ms.end());
+  auto p = analysis::percentiles(std::move(ok_ms), {50, 90, 95, 99, 99.9});
+  s.p50 = p[0], s.p90 = p[1], s.p95 = p[2], s.p99 = p[3], s.p999 = p[4];
+  return s;
+}
+
+report::Table summary_table(const std::vector<Summary>& rows, const std::vector<Slo>& slos) {
+  report::Table t;
+  t.columns = {"offered_rps", "concurrency", "achieved_rps", "requests", "ok", "errors", "timeouts", "late",
+               "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "mean_ms", "max_ms"};
+  for (const auto& slo : slos) t.columns.push_back(slo.text + " %");
+  if (!slos.empty()) t.columns.push_back("slo");
+  for (const auto& s : rows) {
+    std::vector<report::Value> row = {
+        s.offered_rps > 0 ? report::Value(s.offered_rps) : report::Value(),
+        s.concurrency > 0 ? report::Value(int64_t{s.concurrency}) : report::Value(),
+        s.achieved_rps,
+        s.requests,
+        s.ok,
+        s.errors,
+        s.timeouts,
+        s.late,
+        report::opt(s.p50),
+        report::opt(s.p90),
+        report::opt(s.p95),
+        report::opt(s.p99),
+        report::opt(s.p999),
+        report::opt(s.mean),
+        report::opt(s.max)};
+    for (const auto& r : s.slos) row.push_back(100.0 * r.attainment);
+    if (!slos.empty()) row.push_back(std::string(s.slo_met() ? "met" : "missed"));
+    t.add(std::move(row));
+  }
+  return t;
+}
+
+report::Table failure_table(const Summary& s) {
+  report::Table t;
+  t.columns = {"status", "count", "first message"};
+  for (const auto& [status, f] : s.failures)
+    t.add({status == 0 ? report::Value(std::string("no response")) : report::Value(int64_t{status}), f.first,
+           f.second});
+  return t;
+}
+
+}  // namespace gpumix::loadgen

@@ -1,0 +1,244 @@
+// The load generator's pure parts: arrival schedule, option parsing, request
+// bodies, response checks, summaries and the sweep algorithm.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "gpumix/loadgen/kserve.hpp"
+#include "gpumix/loadgen/schedule.hpp"
+#include "gpumix/loadgen/summary.hpp"
+#include "gpumix/loadgen/sweep.hpp"
+#include "gpumix/util/errors.hpp"
+
+using namespace gpumix;
+using namespace gpumix::loadgen;
+using namespace std::chrono_literals;
+
+TEST(LoadgenSchedule, PoissonMeanGapAndCountAreThoseOfTheRate) {
+  PoissonSchedule s(500.0, 42);
+  std::vector<double> gaps;
+  double prev = 0;
+  EXPECT_EQ(s.next().count(), 0);  // the first request goes at once
+  for (int i = 0; i < 10000; ++i) {
+    const double t = to_seconds(s.next());
+    gaps.push_back(t - prev);
+    prev = t;
+  }
+  double mean = 0, var = 0;
+  for (double g : gaps) mean += g;
+  mean /= gaps.size();
+  for (double g : gaps) var += (g - mean) * (g - mean);
+  var /= gaps.size() - 1;
+  EXPECT_NEAR(mean, 1.0 / 500, 0.03 / 500);  // within 3 %
+  // Exponential: the standard deviation equals the mean.
+  EXPECT_NEAR(std::sqrt(var), 1.0 / 500, 0.05 / 500);
+  for (double g : gaps) ASSERT_GE(g, 0);
+}
+
+TEST(LoadgenSchedule, SameSeedSameScheduleOtherSeedOther) {
+  PoissonSchedule a(1000, 7), b(1000, 7), c(1000, 8);
+  bool differs = false;
+  for (int i = 0; i < 1000; ++i) {
+    const auto ta = a.next(), tb = b.next(), tc = c.next();
+    ASSERT_EQ(ta, tb) << "at " << i;
+    differs |= ta != tc;
+  }
+  EXPECT_TRUE(differs);
+}
+
+TEST(LoadgenOptions, SloParsing) {
+  auto s = parse_slos("p99=25ms,p99.9=0.1s,p50=500us");
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0].percentile, 99);
+  EXPECT_EQ(s[0].limit, 25ms);
+  EXPECT_EQ(s[0].text, "p99=25ms");
+  EXPECT_DOUBLE_EQ(s[1].percentile, 99.9);
+  EXPECT_EQ(s[1].limit, 100ms);
+  for (const char* bad : {"99=25ms", "p99", "p99=", "p100=1s", "p0=1s", "px=1s", "p99=-1ms", "p99=0ms", "p99=fast",
+                          "p99=25ms,", ""}) {
+    try {
+      parse_slos(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("--slo"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("expected pNN=DURATION"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(LoadgenOptions, UrlParsing) {
+  auto e = parse_url("http://127.0.0.1:8000");
+  EXPECT_EQ(e.host, "127.0.0.1");
+  EXPECT_EQ(e.port, 8000);
+  EXPECT_EQ(e.prefix, "");
+  e = parse_url("http://server/kserve/");
+  EXPECT_EQ(e.host, "server");
+  EXPECT_EQ(e.port, 80);
+  EXPECT_EQ(e.prefix, "/kserve");
+  e = parse_url("http://[::1]:9000");
+  EXPECT_EQ(e.host, "::1");
+  EXPECT_EQ(e.port, 9000);
+  for (const char* bad : {"127.0.0.1:8000", "https://x", "http://", "http://x:0", "http://x:70000", "http://x:12a",
+                          "localhost"}) {
+    EXPECT_THROW(parse_url(bad), InputError) << bad;
+  }
+  try {
+    parse_url("https://x");
+  } catch (const InputError& err) {
+    EXPECT_NE(std::string(err.what()).find("only http:// is supported"), std::string::npos) << err.what();
+  }
+}
+
+TEST(LoadgenOptions, ShapeParsing) {
+  EXPECT_EQ(parse_shape("1,3,224,224"), (std::vector<int64_t>{1, 3, 224, 224}));
+  for (const char* bad : {"", "1,,3", "1,x", "0,3", "-1,3", "1,3,", "100000,100000"})
+    EXPECT_THROW(parse_shape(bad), InputError) << bad;
+}
+
+TEST(LoadgenKServe, BinaryRequestIsHeaderThenTensorBytes) {
+  TensorSpec in{"input", "UINT8", {1, 3, 224, 224}};
+  auto r = build_request(in, {"output"}, false, 1);
+  ASSERT_GT(r.header_length, 0u);
+  EXPECT_EQ(r.body.size(), r.header_length + 150528);
+  EXPECT_EQ(r.content_type, "application/octet-stream");
+  auto j = nlohmann::json::parse(r.body.substr(0, r.header_length));
+  EXPECT_EQ(j["inputs"][0]["name"], "input");
+  EXPECT_EQ(j["inputs"][0]["datatype"], "UINT8");
+  EXPECT_EQ(j["inputs"][0]["shape"], nlohmann::json::array({1, 3, 224, 224}));
+  EXPECT_EQ(j["inputs"][0]["parameters"]["binary_data_size"], 150528);
+  EXPECT_EQ(j["outputs"][0]["name"], "output");
+  EXPECT_EQ(j["outputs"][0]["parameters"]["binary_data"], true);
+  // Deterministic content from the seed.
+  EXPECT_EQ(build_request(in, {"output"}, false, 1).body, r.body);
+  EXPECT_NE(build_request(in, {"output"}, false, 2).body, r.body);
+  // FP32: four bytes an element; no known output: every output binary.
+  auto f = build_request({"x", "FP32", {2, 5}}, {}, false, 1);
+  EXPECT_EQ(f.body.size(), f.header_length + 40);
+  EXPECT_EQ(nlohmann::json::parse(f.body.substr(0, f.header_length))["parameters"]["binary_data_output"], true);
+}
+
+TEST(LoadgenKServe, JsonRequestCarriesTheData) {
+  auto r = build_request({"input", "UINT8", {1, 3, 4, 4}}, {"output"}, true, 1);
+  EXPECT_EQ(r.header_length, 0u);
+  auto j = nlohmann::json::parse(r.body);
+  ASSERT_EQ(j["inputs"][0]["data"].size(), 48u);
+  EXPECT_FALSE(j["inputs"][0].contains("parameters"));
+  EXPECT_FALSE(j["outputs"][0].contains("parameters"));
+  EXPECT_THROW(build_request({"input", "INT64", {1}}, {}, true, 1), InputError);
+}
+
+TEST(LoadgenKServe, ResponseChecks) {
+  EXPECT_EQ(check_response(R"({"outputs":[]})", ""), std::nullopt);
+  EXPECT_EQ(check_response(std::string(R"({"outputs":[]})") + "\x01\x02", "14"), std::nullopt);
+  EXPECT_NE(check_response(R"({"outputs":)", ""), std::nullopt);
+  EXPECT_NE(check_response(R"({"outputs":[]})", "99"), std::nullopt);
+  EXPECT_NE(check_response(R"({"outputs":[]})", "x"), std::nullopt);
+  EXPECT_EQ(error_message(R"({"error":"queue full"})"), "queue full");
+  EXPECT_EQ(error_message("plain\ntext"), "plain text");
+}
+
+TEST(LoadgenKServe, ModelMetadata) {
+  auto m = parse_model_metadata(
+      R"({"name":"r","inputs":[{"name":"in","datatype":"FP32","shape":[-1,3,224,224]}],"outputs":[{"name":"o","datatype":"FP32","shape":[-1,1000]}]})");
+  EXPECT_EQ(m.input.name, "in");
+  EXPECT_EQ(m.input.datatype, "FP32");
+  EXPECT_EQ(m.input.shape, (std::vector<int64_t>{1, 3, 224, 224}));
+  EXPECT_EQ(m.outputs, (std::vector<std::string>{"o"}));
+  EXPECT_THROW(parse_model_metadata(R"({"name":"r","inputs":[]})"), RunError);
+  EXPECT_THROW(parse_model_metadata("not json"), RunError);
+}
+
+namespace {
+Record rec(double ms, Outcome o = Outcome::ok, int status = 0, bool late = false) {
+  Record r;
+  r.latency = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(ms));
+  r.outcome = o;
+  r.status = status;
+  r.late = late;
+  r.message = status ? "m" + std::to_string(status) : "";
+  return r;
+}
+}  // namespace
+
+TEST(LoadgenSummary, ExactPercentilesOfSuccessesFailuresApart) {
+  LoadResult lr;
+  for (int i = 1; i <= 1000; ++i) lr.records.push_back(rec(i, Outcome::ok, 0, i % 100 == 0));  // 1..1000 ms
+  for (int i = 0; i < 5; ++i) lr.records.push_back(rec(1, Outcome::error, 503));
+  lr.records.push_back(rec(1, Outcome::error, 400));
+  for (int i = 0; i < 4; ++i) lr.records.push_back(rec(5000, Outcome::timeout));
+  lr.span = 2s;
+  auto s = summarize(lr, parse_slos("p50=500ms,p99=990ms"), 500, 0);
+  EXPECT_EQ(s.requests, 1010);
+  EXPECT_EQ(s.ok, 1000);
+  EXPECT_EQ(s.errors, 6);
+  EXPECT_EQ(s.timeouts, 4);
+  EXPECT_EQ(s.late, 10);
+  EXPECT_NEAR(*s.p50, 500.5, 1e-6);  // type 7 over 1..1000
+  EXPECT_NEAR(*s.p99, 990.01, 1e-6);
+  EXPECT_NEAR(*s.max, 1000, 1e-6);   // the 5 s timeouts are not latencies
+  EXPECT_NEAR(*s.mean, 500.5, 1e-6);
+  EXPECT_NEAR(s.achieved_rps, 500, 1e-9);
+  EXPECT_EQ(s.failures.at(503).first, 5);
+  EXPECT_EQ(s.failures.at(503).second, "m503");
+  EXPECT_EQ(s.failures.at(400).first, 1);
+  ASSERT_EQ(s.slos.size(), 2u);
+  EXPECT_NEAR(s.slos[0].attainment, 500.0 / 1010, 1e-12);  // failures count against it
+  EXPECT_FALSE(s.slos[0].met);
+  EXPECT_NEAR(s.slos[1].attainment, 990.0 / 1010, 1e-12);
+  EXPECT_FALSE(s.slos[1].met);
+  EXPECT_FALSE(s.slo_met());
+  auto t = summary_table({s}, parse_slos("p50=500ms,p99=990ms"));
+  EXPECT_EQ(t.columns.back(), "slo");
+  EXPECT_EQ(std::get<std::string>(t.rows[0].back()), "missed");
+}
+
+TEST(LoadgenSummary, NothingMeasured) {
+  auto s = summarize(LoadResult{}, parse_slos("p99=1s"), 10, 0);
+  EXPECT_EQ(s.requests, 0);
+  EXPECT_FALSE(s.p50);
+  EXPECT_FALSE(s.slo_met());  // no evidence is not success
+}
+
+namespace {
+// A server whose p99 is fine up to `knee` req/s and far above beyond it.
+Summary fake_step(double rate, double knee) {
+  LoadResult lr;
+  for (int i = 0; i < 100; ++i) lr.records.push_back(rec(rate <= knee ? 5 : 100));
+  lr.span = 1s;
+  return summarize(lr, parse_slos("p99=25ms"), rate, 0);
+}
+}  // namespace
+
+TEST(LoadgenSweep, GrowsThenBisectsToTheKnee) {
+  std::vector<double> tried;
+  auto r = sweep({100, 100000, 2, 0.02}, [&](double rate) { tried.push_back(rate); return fake_step(rate, 1234); },
+                 [] { return false; });
+  ASSERT_TRUE(r.best_rate);
+  EXPECT_LE(*r.best_rate, 1234);
+  EXPECT_GE(*r.best_rate, 1234 * 0.98);
+  EXPECT_GT(*r.first_bad, 1234);
+  EXPECT_LE(*r.first_bad - *r.best_rate, 0.02 * *r.best_rate);
+  EXPECT_EQ(std::vector<double>(tried.begin(), tried.begin() + 6), (std::vector<double>{100, 200, 400, 800, 1600, 1200}));
+  EXPECT_EQ(r.steps.size(), tried.size());
+  EXPECT_LE(tried.size(), 12u);
+}
+
+TEST(LoadgenSweep, EdgeCases) {
+  auto never = [] { return false; };
+  auto low = sweep({100, 1000, 2, 0.02}, [](double rate) { return fake_step(rate, 50); }, never);
+  EXPECT_FALSE(low.best_rate);
+  EXPECT_EQ(low.steps.size(), 1u);
+  auto high = sweep({100, 1000, 2, 0.02}, [](double rate) { return fake_step(rate, 1e9); }, never);
+  EXPECT_TRUE(high.reached_max);
+  EXPECT_EQ(*high.best_rate, 1000);  // 100, 200, 400, 800, then the cap
+  EXPECT_EQ(high.steps.size(), 5u);
+  int calls = 0;
+  auto stopped = sweep({100, 1000, 2, 0.02}, [&](double rate) { ++calls; return fake_step(rate, 1e9); },
+                       [&] { return calls == 2; });
+  EXPECT_TRUE(stopped.interrupted);
+  EXPECT_EQ(stopped.steps.size(), 2u);
+  EXPECT_THROW(sweep({0, 10, 2, 0.02}, [](double r) { return fake_step(r, 1); }, never), InputError);
+  EXPECT_THROW(sweep({10, 5, 2, 0.02}, [](double r) { return fake_step(r, 1); }, never), InputError);
+  EXPECT_THROW(sweep({10, 50, 1, 0.02}, [](double r) { return fake_step(r, 1); }, never), InputError);
+}

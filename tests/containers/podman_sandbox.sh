@@ -26,8 +26,8 @@ command -v podman >/dev/null || { echo "podman_sandbox: podman is not installed 
 
 cache="${GPUMIX_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gpumix-tests}/podman"
 mkdir -p "$cache"
-# Runtime state belongs on a folder emptied at boot.
-run_dir="${TMPDIR:-/tmp}/gpumix-podman-$(id -u)"
+# Runtime state belongs on a folder emptied at boot, one per storage.
+run_dir="${TMPDIR:-/tmp}/gpumix-podman-$(id -u)-$(printf '%s' "$cache" | sha256sum | cut -c1-8)"
 mkdir -p "$run_dir"
 
 # Within the hard limits, and at most 16384: runc failed to set RLIMIT_NPROC

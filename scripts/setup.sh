@@ -3,7 +3,8 @@
 # skipping what is already there, and the HTML report's JavaScript from npm
 # (`npm ci`: package.json, package-lock.json). Usage: scripts/setup.sh [--no-torch] [--test]
 #   --no-torch   skip LibTorch (the built-in workloads are then not built)
-#   --test       also what the tests need: Debian's chromium (the HTML report test)
+#   --test       also what the tests need: Debian's chromium (the HTML report test),
+#                podman, runc, catatonit and debootstrap (the container launcher's test)
 # When an installed PyTorch provides LibTorch (python3 -c 'import torch'),
 # that one is used and Debian's libtorch-dev is not installed.
 set -euo pipefail
@@ -41,6 +42,8 @@ if [ "$with_torch" = 1 ] && ! python3 -c 'import torch' >/dev/null 2>&1; then
 fi
 command -v npm >/dev/null || packages+=(nodejs npm)
 [ "$with_test" = 1 ] && packages+=(chromium)
+# runc: crun cannot run on the CI machine's cgroup layout; catatonit: --init.
+[ "$with_test" = 1 ] && packages+=(podman runc catatonit netavark debootstrap)
 
 missing=()
 for p in "${packages[@]}"; do

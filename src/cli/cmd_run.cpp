@@ -10,7 +10,7 @@
 #include "gpumix/modes/preflight.hpp"
 #include "gpumix/report/run_tables.hpp"
 #include "gpumix/run/orphan_guard.hpp"
-#include "gpumix/run/process_launcher.hpp"
+#include "gpumix/run/container_launcher.hpp"
 #include "gpumix/run/runner.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/telemetry/sampler.hpp"
@@ -67,7 +67,8 @@ void add_run(CLI::App& app, Action& action) {
 
       // Forked before anything may start a thread (NVML, the sampler): the
       // guard's process must not inherit a lock held by another thread.
-      run::OrphanGuard guard;
+      const auto engines = run::container_engines(mix);
+      run::OrphanGuard guard(engines);
       std::string why;
       auto nvml = gpu::Nvml::open(&why);
       if (nvml) {
@@ -83,7 +84,10 @@ void add_run(CLI::App& app, Action& action) {
       auto store = store::Store::open(mix.results_dir);
       if (int n = modes::stop_stale_mps_daemons(mix.results_dir / "runs"); n > 0)
         spdlog::warn("stopped {} MPS daemon(s) left running by an earlier, killed gpumix", n);
-      run::ProcessLauncher launcher;
+      for (const auto& engine : engines)
+        if (int n = run::remove_stale_containers(engine); n > 0)
+          spdlog::warn("removed {} {} container(s) left by an earlier, killed gpumix", n, engine);
+      run::MixLauncher launcher;
       run::Runner runner(mix, store, launcher, guard, nvml);
       if (opts->cell_index) runner.run_only(*opts->cell_index, opts->fleet_id);
       // Telemetry samples land in the same database, on their own thread.

@@ -1,6 +1,7 @@
 // How a workload is started and stopped. The runner owns time and order; a
 // launcher only turns a LaunchRequest into a running Workload handle. The
-// process launcher is here; a container launcher plugs in the same way.
+// process launcher (process_launcher) forks the workload; the container
+// launcher (container_launcher) runs it with podman or docker.
 #pragma once
 
 #include <sys/types.h>
@@ -12,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "gpumix/spec/mix.hpp"
+
 namespace gpumix::run {
 
 struct LaunchRequest {
@@ -22,17 +25,23 @@ struct LaunchRequest {
   std::filesystem::path stdout_path;
   std::filesystem::path stderr_path;
   int metrics_fd = -1;  // write end of the metrics channel, inherited by the workload
+  // Set for a container workload: its settings and the container's name.
+  const spec::ContainerOptions* container = nullptr;
+  std::string container_name;
 };
 
 struct ExitInfo {
   std::optional<int> exit_code;  // set when it exited
   std::optional<int> signal;     // set when a signal ended it
-  int64_t peak_rss_kb = 0;
+  int64_t peak_rss_kb = 0;        // 0: not known (a container's)
+  std::string how;                // when set, says how it ended better than the code does
 };
 
 class RunningWorkload {
  public:
   virtual ~RunningWorkload() = default;
+  // The workload's process (for a container: its top process on this host,
+  // once it runs; the engine client before).
   virtual pid_t pid() const = 0;
   // Non-blocking: the exit, once it has happened.
   virtual std::optional<ExitInfo> poll() = 0;

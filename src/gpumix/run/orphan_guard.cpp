@@ -9,6 +9,7 @@
 #include <chrono>
 #include <random>
 
+#include "gpumix/run/container_launcher.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/procfs.hpp"
 
@@ -30,7 +31,7 @@ int kill_by_token(const std::string& variable, const std::string& token) {
   return killed;
 }
 
-OrphanGuard::OrphanGuard() {
+OrphanGuard::OrphanGuard(std::vector<std::string> container_engines) {
   std::random_device rd;
   token_ = std::to_string(::getpid()) + "-" + std::to_string(rd()) + std::to_string(rd());
   int p[2];
@@ -53,6 +54,12 @@ OrphanGuard::OrphanGuard() {
       if (errno != EINTR) break;
     }
     kill_by_token(kRunTokenVariable, token_);
+    for (const auto& engine : container_engines) {
+      try {
+        remove_containers_by_token(engine, token_);
+      } catch (const std::exception&) {  // nothing to report to: gpumix is gone
+      }
+    }
     ::_exit(0);
   }
   ::close(p[0]);

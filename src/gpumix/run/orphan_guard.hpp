@@ -4,12 +4,14 @@
 // waits for gpumix to go away (end of file on a pipe only gpumix holds) and
 // then kills every process that carries this run's token in its environment
 // (GPUMIX_RUN_TOKEN, inherited by everything a workload starts, also by
-// children that left its process group).
+// children that left its process group), and removes the containers labelled
+// with it (run/container_launcher).
 #pragma once
 
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 namespace gpumix::run {
 
@@ -17,7 +19,9 @@ inline constexpr const char* kRunTokenVariable = "GPUMIX_RUN_TOKEN";
 
 class OrphanGuard {
  public:
-  OrphanGuard();  // forks the guard; call before starting threads
+  // Forks the guard; call before starting threads. `container_engines`: the
+  // engines (podman, docker) whose containers it removes.
+  explicit OrphanGuard(std::vector<std::string> container_engines = {});
   ~OrphanGuard();  // lets the guard finish and reaps it
   OrphanGuard(const OrphanGuard&) = delete;
   OrphanGuard& operator=(const OrphanGuard&) = delete;

@@ -79,7 +79,10 @@ nlohmann::json plan_json(const spec::Mix& mix, const std::vector<Cell>& plan) {
                          {"timeout_s", w.timeout ? nlohmann::json(to_seconds(*w.timeout)) : nlohmann::json(nullptr)},
                          {"slo", slos},
                          {"gpu_memory_bytes", w.gpu_memory ? nlohmann::json(*w.gpu_memory) : nlohmann::json(nullptr)},
-                         {"seed", workload_seed(mix.seed, w.name)}});
+                         {"seed", workload_seed(mix.seed, w.name)},
+                         {"launcher", spec::to_string(w.launcher)},
+                         {"image", w.launcher == spec::LauncherKind::container ? nlohmann::json(w.container.engine + " " + w.container.image)
+                                                                              : nlohmann::json(nullptr)}});
   }
   nlohmann::json cells = nlohmann::json::array();
   for (const auto& c : plan) cells.push_back({{"label", c.label}, {"mode", c.mode}, {"repeat", c.repeat}});
@@ -348,6 +351,10 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
     req.stdout_path = s.row.stdout_path;
     req.stderr_path = s.row.stderr_path;
     req.metrics_fd = pipe_fds[1];
+    if (s.spec->launcher == spec::LauncherKind::container) {
+      req.container = &s.spec->container;
+      req.container_name = "gpumix-" + std::to_string(run_id) + "-" + cell.label + "-" + s.spec->name;
+    }
     try {
       s.proc = launcher_.start(req);
     } catch (const std::exception& e) {
@@ -374,7 +381,8 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
     s.row.peak_rss_kb = exit.peak_rss_kb;
     s.row.ended_ns = store::now_ns();
     const double ran_s = std::chrono::duration<double>(Clock::now() - s.started).count();
-    const std::string how = exit.signal ? "killed by " + signal_name(*exit.signal)
+    const std::string how = !exit.how.empty() ? exit.how
+                            : exit.signal     ? "killed by " + signal_name(*exit.signal)
                                         : "exit status " + std::to_string(exit.exit_code.value_or(-1));
     const std::string grace = format_duration(mix_.stop_grace);
     switch (s.cause) {

@@ -29,6 +29,8 @@ const char* to_string(StopKind kind) {
   return "duration";
 }
 
+const char* to_string(LauncherKind kind) { return kind == LauncherKind::container ? "container" : "process"; }
+
 const Workload* Mix::find(const std::string& workload_name) const {
   for (const auto& w : workloads)
     if (w.name == workload_name) return &w;

@@ -56,15 +56,31 @@ struct MigOptions {
   std::optional<std::string> instance;  // a MIG UUID, a GPU-instance index or a profile name
 };
 
+// How a workload is started: as a child process of gpumix, or in a container
+// by podman or docker (run/container_launcher).
+enum class LauncherKind { process, container };
+const char* to_string(LauncherKind kind);
+
+// A container workload's settings: the mix's `container` section, with the
+// workload's own `container` fields over it.
+struct ContainerOptions {
+  std::string engine = "podman";              // podman or docker
+  std::string image;                          // required
+  std::vector<std::string> gpus = {"all"};    // "all", or device indexes/UUIDs; empty: no GPU
+  std::vector<std::string> volumes;           // HOST:CONTAINER[:OPTIONS], HOST absolute
+  std::vector<std::string> run_args;          // added to `ENGINE run` as they are
+  std::optional<std::string> workdir;         // inside the container; default: the image's
+};
+
 struct Workload {
   std::string name;
   Role role = Role::other;
   std::optional<std::string> builtin;             // built-in workload name, when used
   std::map<std::string, std::string> builtin_args;  // option → value, as given
-  std::vector<std::string> argv;                  // effective argv (built-ins resolved)
+  std::vector<std::string> argv;                  // effective argv (built-ins resolved; in a container by name)
   bool shell = false;                             // argv = {"/bin/sh", "-c", command}
   std::map<std::string, std::string> env;         // mix-wide env merged with the workload's
-  std::filesystem::path workdir;                  // absolute
+  std::filesystem::path workdir;                  // absolute (process launcher)
   Duration start_delay{0};
   std::optional<std::string> start_after;  // start once this workload reported `ready`
   StopCondition stop;
@@ -73,6 +89,8 @@ struct Workload {
   std::optional<int64_t> gpu_memory;  // declared need, bytes
   MpsOptions mps;
   MigOptions mig;
+  LauncherKind launcher = LauncherKind::process;
+  ContainerOptions container;  // launcher == container
   SourceLoc loc;
 };
 

@@ -281,38 +281,42 @@ std::vector<std::pair<YAML::Node, std::string>> string_list(Ctx& ctx, const YAML
   return out;
 }
 
+// In a container a built-in runs as gpumix-<name> from the image's PATH. Its
+// options are still checked against this machine's copy when there is one;
+// without one (gpumix built without LibTorch) they are passed unchecked.
 void parse_builtin(Ctx& ctx, MapReader& r, const YAML::Node& builtin_node, const std::string& name, Workload& w) {
+  const bool in_container = w.launcher == LauncherKind::container;
+  // Programs that run somewhere else are not looked up or checked here.
+  const bool elsewhere = in_container || ctx.programs_elsewhere;
+  const auto& names = builtin_names();
+  const bool known = std::find(names.begin(), names.end(), name) != names.end();
   const Builtin* b = nullptr;
   try {
     b = &describe_builtin(name);
   } catch (const InputError& e) {
-    const auto& names = builtin_names();
-    const bool known = std::find(names.begin(), names.end(), name) != names.end();
-    if (!ctx.programs_elsewhere || !known) ctx.error(builtin_node, r.field("builtin"), e.what());
+    if (!elsewhere || !known) ctx.error(builtin_node, r.field("builtin"), e.what());
   }
   w.builtin = name;
-  if (!b && ctx.programs_elsewhere) {
-    // Resolved in the image: gpumix-<name> on its PATH, the args as given.
-    w.argv = {"gpumix-" + name};
-    for (const auto& [key_node, value] : r.scalar_map("args")) {
-      std::string flag = key_node.Scalar();
-      std::replace(flag.begin(), flag.end(), '_', '-');
-      w.builtin_args[flag] = value;
-      w.argv.push_back("--" + flag);
-      w.argv.push_back(value);
-    }
-    return;
-  }
+  if (b) w.role = b->role;
   if (b) {
-    w.role = b->role;
     w.argv = b->command;
+    // Elsewhere (an image, a cluster node) the program is found on its PATH.
+    if (elsewhere) w.argv[0] = std::filesystem::path(w.argv[0]).filename().string();
+  } else if (elsewhere && known) {
+    w.argv = {"gpumix-" + name};
   }
   for (const auto& [key_node, value] : r.scalar_map("args")) {
     std::string flag = key_node.Scalar();
     std::replace(flag.begin(), flag.end(), '_', '-');
     const std::string field = r.field("args") + "." + key_node.Scalar();
     w.builtin_args[flag] = value;
-    if (!b) continue;
+    if (!b) {
+      if (elsewhere && known) {
+        w.argv.push_back("--" + flag);
+        w.argv.push_back(value);
+      }
+      continue;
+    }
     const BuiltinOption* opt = b->option(flag);
     if (!opt) {
       std::string list;
@@ -382,8 +386,109 @@ void parse_slo(Ctx& ctx, MapReader& r, Workload& w) {
   s.finish();
 }
 
+// A `container` section, of the mix or of a workload: the fields given here
+// replace those of `base` (for a workload, the mix's section), except
+// `volumes` and `run_args`, which are added to the base's.
+ContainerOptions parse_container(Ctx& ctx, const YAML::Node& node, const std::string& field, ContainerOptions base,
+                                 const std::filesystem::path& base_dir) {
+  MapReader c(ctx, node, field);
+  if (!node.IsMap()) return base;
+  if (auto engine = c.string("engine")) {
+    if (*engine == "podman" || *engine == "docker")
+      base.engine = *engine;
+    else
+      ctx.error(c.take("engine"), c.field("engine"), "unknown engine '" + *engine + "' (engines: podman, docker)");
+  }
+  if (auto image = c.string("image")) {
+    if (image->empty() || image->find_first_of(" \t\n") != std::string::npos)
+      ctx.error(c.take("image"), c.field("image"), "expected an image reference such as gpumix-workloads:cpu, got '" + *image + "'");
+    else
+      base.image = *image;
+  }
+  if (auto g = c.take("gpus"); g.IsDefined()) {
+    static const std::regex device("^[A-Za-z0-9][A-Za-z0-9:-]*$");  // an index, 0:1 (MIG) or a GPU-/MIG- UUID
+    const std::string expected = "expected all, none or a list of GPU indexes or UUIDs";
+    if (g.IsScalar() && !is_quoted(g) && (g.Scalar() == "all" || g.Scalar() == "none")) {
+      base.gpus = g.Scalar() == "all" ? std::vector<std::string>{"all"} : std::vector<std::string>{};
+    } else if (g.IsSequence()) {
+      base.gpus.clear();
+      for (const auto& [n, v] : string_list(ctx, g, c.field("gpus"))) {
+        if (std::regex_match(v, device))
+          base.gpus.push_back(v);
+        else
+          ctx.error(n, c.field("gpus"), "'" + v + "' is not a GPU index or UUID");
+      }
+      if (g.size() == 0) ctx.error(g, c.field("gpus"), "the list is empty; use none for no GPU");
+    } else {
+      ctx.error(g, c.field("gpus"), expected + ", got " + (g.IsScalar() ? "'" + g.Scalar() + "'" : kind_name(g)));
+    }
+  }
+  if (auto v = c.take("volumes"); v.IsDefined()) {
+    for (const auto& [n, spec] : string_list(ctx, v, c.field("volumes"))) {
+      // HOST:CONTAINER[:OPTIONS]; the host folder must exist now.
+      const auto first = spec.find(':');
+      const auto second = first == std::string::npos ? std::string::npos : spec.find(':', first + 1);
+      const std::string host = spec.substr(0, first);
+      const std::string inside = first == std::string::npos ? "" : spec.substr(first + 1, second - first - 1);
+      if (host.empty() || inside.empty()) {
+        ctx.error(n, c.field("volumes"), "expected HOST:CONTAINER[:OPTIONS], got '" + spec + "'");
+        continue;
+      }
+      if (inside.front() != '/') {
+        ctx.error(n, c.field("volumes"), "the path in the container must be absolute, got '" + inside + "'");
+        continue;
+      }
+      std::filesystem::path p(host);
+      p = (p.is_relative() ? base_dir / p : p).lexically_normal();
+      if (p.filename().empty() && p.has_relative_path()) p = p.parent_path();  // "dir/." → "dir", not "dir/"
+      std::error_code ec;
+      if (!std::filesystem::exists(p, ec)) {
+        ctx.error(n, c.field("volumes"), "'" + p.string() + "' does not exist");
+        continue;
+      }
+      base.volumes.push_back(p.string() + spec.substr(first));
+    }
+  }
+  if (auto a = c.take("run_args"); a.IsDefined())
+    for (const auto& [n, arg] : string_list(ctx, a, c.field("run_args"))) base.run_args.push_back(arg);
+  if (auto dir = c.string("workdir")) {
+    if (dir->empty() || dir->front() != '/')
+      ctx.error(c.take("workdir"), c.field("workdir"), "must be an absolute path inside the container, got '" + *dir + "'");
+    else
+      base.workdir = *dir;
+  }
+  c.finish();
+  return base;
+}
+
+// The launcher comes first: it decides how builtin, command and workdir are
+// read. A `container` section (the mix's or the workload's) makes container
+// the default.
+void parse_launcher(Ctx& ctx, MapReader& r, const YAML::Node& node, const std::optional<ContainerOptions>& mix_container,
+                    const std::filesystem::path& base_dir, Workload& w) {
+  w.launcher = mix_container || r.has("container") ? LauncherKind::container : LauncherKind::process;
+  if (auto launcher = r.string("launcher")) {
+    if (*launcher == "process")
+      w.launcher = LauncherKind::process;
+    else if (*launcher == "container")
+      w.launcher = LauncherKind::container;
+    else
+      ctx.error(r.take("launcher"), r.field("launcher"), "unknown launcher '" + *launcher + "' (launchers: process, container)");
+  }
+  if (w.launcher == LauncherKind::process) {
+    if (r.has("container"))
+      ctx.error(r.take("container"), r.field("container"), "applies to launcher: container, but this workload has launcher: process");
+    return;
+  }
+  w.container = mix_container.value_or(ContainerOptions{});
+  if (r.has("container")) w.container = parse_container(ctx, r.take("container"), r.field("container"), w.container, base_dir);
+  if (w.container.image.empty())
+    ctx.error(r.has("container") ? r.take("container") : node, r.field("container.image"),
+              "a container workload needs an image (in its container section or the mix's)");
+}
+
 Workload parse_workload(Ctx& ctx, const YAML::Node& node, size_t index, const std::vector<std::pair<std::string, std::string>>& mix_env,
-                        const std::filesystem::path& base_dir) {
+                        const std::optional<ContainerOptions>& mix_container, const std::filesystem::path& base_dir) {
   Workload w;
   w.loc = loc_of(node);
   MapReader r(ctx, node, "workloads[" + std::to_string(index) + "]");
@@ -399,6 +504,7 @@ Workload parse_workload(Ctx& ctx, const YAML::Node& node, size_t index, const st
     ctx.error(node, r.field("name"), "every workload needs a name");
   }
 
+  parse_launcher(ctx, r, node, mix_container, base_dir, w);
   w.shell = r.boolean("shell").value_or(false);
   const bool has_builtin = r.has("builtin"), has_command = r.has("command");
   if (has_builtin && has_command) {
@@ -426,7 +532,10 @@ Workload parse_workload(Ctx& ctx, const YAML::Node& node, size_t index, const st
   for (const auto& [key_node, value] : r.scalar_map("env")) w.env[key_node.Scalar()] = value;
 
   w.workdir = base_dir;
-  if (auto dir = r.string("workdir")) {
+  if (w.launcher == LauncherKind::container && r.has("workdir")) {
+    ctx.error(r.take("workdir"), r.field("workdir"),
+              "is a folder on this machine, for launcher: process; in a container use container.workdir");
+  } else if (auto dir = r.string("workdir")) {
     std::filesystem::path p(*dir);
     w.workdir = (p.is_relative() ? base_dir / p : p).lexically_normal();
     std::error_code ec;
@@ -434,8 +543,9 @@ Workload parse_workload(Ctx& ctx, const YAML::Node& node, size_t index, const st
       ctx.error(r.take("workdir"), r.field("workdir"), "'" + w.workdir.string() + "' is not a directory");
   }
 
-  // The program must exist now, not halfway through a run.
-  if (!w.argv.empty() && !w.builtin && !ctx.programs_elsewhere) {
+  // The program must exist now, not halfway through a run (in a container or
+  // on a cluster, the image's PATH decides when it starts).
+  if (!w.argv.empty() && !w.builtin && w.launcher == LauncherKind::process && !ctx.programs_elsewhere) {
     auto path_it = w.env.find("PATH");
     const char* path_env = std::getenv("PATH");
     std::string path = path_it != w.env.end() ? path_it->second : (path_env ? path_env : "/usr/bin:/bin");
@@ -599,6 +709,9 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
   std::vector<std::pair<std::string, std::string>> mix_env;
   for (const auto& [key_node, value] : top.scalar_map("env")) mix_env.emplace_back(key_node.Scalar(), value);
 
+  std::optional<ContainerOptions> mix_container;
+  if (top.has("container")) mix_container = parse_container(ctx, top.take("container"), "container", {}, base_dir);
+
   auto list = top.take("workloads");
   if (!list.IsDefined()) {
     ctx.diags.push_back({ctx.file, 1, 1, "workloads", "a mix needs a 'workloads' list"});
@@ -607,7 +720,7 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
   } else if (list.size() == 0) {
     ctx.error(list, "workloads", "the list is empty");
   } else {
-    for (size_t i = 0; i < list.size(); ++i) mix.workloads.push_back(parse_workload(ctx, list[i], i, mix_env, base_dir));
+    for (size_t i = 0; i < list.size(); ++i) mix.workloads.push_back(parse_workload(ctx, list[i], i, mix_env, mix_container, base_dir));
   }
   top.finish();
 

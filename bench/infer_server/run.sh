@@ -28,7 +28,7 @@ print([e for e in ev if e.get('ev')=='done'][-1].get(sys.argv[2], ''))" "$1" "$2
 
 # ------------------------------------------------------------ 1. offline
 offline() {  # batch size, name
-  GPUMIX_METRICS_FD=3 "$bin/gpumix-batch-infer" --model resnet50 --batch-size "$1" --precision bf16 \
+  GPUMIX_METRICS_FD=3 timeout 120 "$bin/gpumix-batch-infer" --model resnet50 --batch-size "$1" --precision bf16 \
     --cuda-graphs true --duration 15 --warmup 20 3> "$out/batch-infer-b$1.jsonl" > "$out/batch-infer-b$1.log" 2>&1
 }
 offline 64 && offline 1
@@ -49,20 +49,20 @@ header_len=$(python3 "$here/make_request.py" "$out/request.bin" 224)
 
 loadgen() {  # name, loadgen args...
   local name="$1"; shift
-  "$bin/gpumix" loadgen --url "$url" --model resnet50 --format json "$@" > "$out/loadgen-$name.json" 2> "$out/loadgen-$name.log"
+  timeout 300 "$bin/gpumix" loadgen --url "$url" --model resnet50 --format json "$@" > "$out/loadgen-$name.json" 2> "$out/loadgen-$name.log"
 }
-lg() {  # name, json path (python expression on d)
-  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$out/loadgen-$1.json" 2>/dev/null || echo nan
+lg() {  # name, python expression on r (the last row of loadgen's JSON table)
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1]))[-1]; print($2)" "$out/loadgen-$1.json" 2>/dev/null || echo nan
 }
 
 # ----------------------------------------------------------- 3. low load
 loadgen c1 --concurrency 1 --duration "${step_s}s" --warmup 2s
-c1_p50=$(lg c1 "d['results'][0]['p50_ms']")
+c1_p50=$(lg c1 "r['p50_ms']")
 row "%-44s %10s ms  (batch-infer b1 %s ms)" "server p50, one request at a time (loadgen)" "$c1_p50" "$b1_p50"
 
 # --------------------------------------------------------------- 4. sweep
 loadgen sweep --sweep --slo "p99=${slo_ms}ms" --sweep-start 1000 --step-duration "${step_s}s" --warmup 2s --seed 1
-best=$(lg sweep "d['sweep']['best_rate']")
+best=$(python3 -c "import json,sys; rows=json.load(open(sys.argv[1])); print(max([r['offered_rps'] for r in rows if r['slo']=='met'] or [0]))" "$out/loadgen-sweep.json" 2>/dev/null || echo 0)
 row "%-44s %10s req/s = %s of offline b64" "highest Poisson rate with p99 <= ${slo_ms} ms" "$best" \
   "$(python3 -c "print(f'{float(\"$best\")/float(\"$b64\"):.2f}')" 2>/dev/null)"
 
@@ -71,20 +71,23 @@ for c in 1 64; do
   loadgen "closed$c" --concurrency "$c" --duration "${step_s}s" --warmup 2s
   threads=$(( c < 8 ? c : 8 ))
   GPUMIX_WRK_BODY="$out/request.bin" GPUMIX_WRK_HEADER_LENGTH="$header_len" \
-    "$bin/wrk" -t "$threads" -c "$c" -d "${step_s}s" --latency -s "$here/post.lua" "$url/v2/models/resnet50/infer" \
+    timeout 60 "$bin/wrk" -t "$threads" -c "$c" -d "${step_s}s" --latency -s "$here/post.lua" "$url/v2/models/resnet50/infer" \
     > "$out/wrk-c$c.txt" 2>&1
   wrk_rps=$(awk '/Requests\/sec/ {print $2}' "$out/wrk-c$c.txt")
   wrk_p50=$(awk '$1=="50%" {print $2}' "$out/wrk-c$c.txt")
   wrk_p99=$(awk '$1=="99%" {print $2}' "$out/wrk-c$c.txt")
   wrk_bad=$(awk '/Non-2xx/ {print $5}' "$out/wrk-c$c.txt")
   row "%-44s %10s req/s p50 %s ms p99 %s ms" "loadgen closed loop, $c connections" \
-    "$(lg "closed$c" "round(d['results'][0]['achieved_rate'],1)")" "$(lg "closed$c" "d['results'][0]['p50_ms']")" \
-    "$(lg "closed$c" "d['results'][0]['p99_ms']")"
+    "$(lg "closed$c" "round(r['achieved_rps'],1)")" "$(lg "closed$c" "round(r['p50_ms'],2)")" \
+    "$(lg "closed$c" "round(r['p99_ms'],2)")"
   row "%-44s %10s req/s p50 %s p99 %s%s" "wrk, $c connections" "$wrk_rps" "$wrk_p50" "$wrk_p99" \
     "${wrk_bad:+ (non-2xx: $wrk_bad)}"
 done
 
-kill -TERM $server_pid; wait $server_pid
+kill -TERM $server_pid
+for _ in $(seq 300); do kill -0 $server_pid 2>/dev/null || break; sleep 0.1; done
+kill -KILL $server_pid 2>/dev/null && echo "server did not stop within 30 s of SIGTERM"
+wait $server_pid
 row "%-44s %s" "server exit after SIGTERM" "$? ($(done_field "$out/server.jsonl" requests_ok) requests ok, $(done_field "$out/server.jsonl" rejected_503) 503)"
 trap - EXIT
 

@@ -61,7 +61,9 @@ void add_options(wl::Cli& cli, Options& o) {
   cli.add("url", o.url, "The server (default: $GPUMIX_AFTER_URL, set by gpumix to the url of the workload "
                         "this one starts after, else " + std::string(kDefaultUrl) + ")")
       ->default_str(kDefaultUrl);
-  cli.add("model", o.model, "Model name in /v2/models/{model}/infer");
+  if (const char* model = std::getenv("GPUMIX_AFTER_MODEL"); model && *model) o.model = model;
+  cli.add("model", o.model, "Model name in /v2/models/{model}/infer (default: $GPUMIX_AFTER_MODEL, else resnet50)")
+      ->default_str("resnet50");
   cli.add("input-name", o.input_name, "Input tensor name (default: from the model's metadata)");
   cli.add_choice("datatype", o.datatype, {"auto", "UINT8", "FP32"}, "Input datatype; auto = from the model's metadata");
   cli.add("shape", o.shape, "Input shape, e.g. 1,3,224,224 (default: from the model's metadata, batch 1)");

@@ -46,6 +46,34 @@ TEST(Examples, DefaultMixRunsOnTheCpu) {
   }
 }
 
+TEST(Examples, InferenceServerUnderLoadRunsOnTheCpu) {
+  if (!builtins_available()) GTEST_SKIP() << "built without LibTorch: no built-in workloads";
+  ScratchDir dir;
+  auto r = gpumix({"run", (kExamples / "inference-server.yaml").string(), "--modes", "exclusive,timeslice",
+                   "--cell-duration", "10s", "--results", (dir / "results").string()},
+                  dir.path(), std::chrono::seconds(240));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto d = latest_run(dir / "results");
+  // The clients' baseline holds the server; the server has no cell of its own.
+  std::vector<std::string> labels;
+  for (const auto& c : d.cells) labels.push_back(c.label);
+  EXPECT_EQ(labels, (std::vector<std::string>{"baseline-clients", "baseline-trainer", "timeslice-r1"}));
+  for (const std::string cell : {"baseline-clients", "timeslice-r1"}) {
+    const auto& clients = d.summary(cell, "clients");
+    EXPECT_EQ(clients.status, "ok") << cell << ": " << clients.reason;
+    EXPECT_EQ(clients.role, "client");
+    EXPECT_GT(clients.requests, 20) << cell << ": the load generator reached the server through GPUMIX_AFTER_URL";
+    const auto& server = d.summary(cell, "server");
+    EXPECT_EQ(server.status, "ok") << cell << ": " << server.reason;
+    EXPECT_GT(server.requests, 20) << cell << ": server-side latency events";
+  }
+  // `gpumix show` reports the clients' tail latency and SLO attainment per cell.
+  auto show = gpumix({"show", "--results", (dir / "results").string(), "--format", "csv"}, dir.path());
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("clients"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("p99"), std::string::npos) << show.out;
+}
+
 TEST(Examples, BringYourOwnRuns) {
   ScratchDir dir;
   auto r = gpumix({"run", (kExamples / "bring-your-own.yaml").string(), "--cell-duration", "3s", "--repeats", "1",

@@ -109,7 +109,8 @@ struct Slot {
   Clock::time_point stop_sent;
   std::unique_ptr<RunningWorkload> proc;
   bool ready = false;
-  std::string ready_url;  // the `url` of its ready event (a server's address)
+  std::string ready_url;    // the `url` of its ready event (a server's address)
+  std::string ready_model;  // ... and its `model`
   int64_t iterations = 0;
   std::string last_error;  // from an `error` event
   StopCause cause = StopCause::none;
@@ -314,6 +315,7 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
         s.ready = true;
         auto j = nlohmann::json::parse(e.data, nullptr, false);
         if (j.is_object() && j.contains("url") && j["url"].is_string()) s.ready_url = j["url"].get<std::string>();
+        if (j.is_object() && j.contains("model") && j["model"].is_string()) s.ready_model = j["model"].get<std::string>();
       }
       if (e.ev == "iter") ++s.iterations;
       if (e.ev == "error") {
@@ -346,7 +348,10 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
     // A client started after a server learns where it listens.
     if (s.spec->start_after)
       for (const auto& o : slots)
-        if (o.spec->name == *s.spec->start_after && !o.ready_url.empty()) req.env["GPUMIX_AFTER_URL"] = o.ready_url;
+        if (o.spec->name == *s.spec->start_after) {
+          if (!o.ready_url.empty()) req.env["GPUMIX_AFTER_URL"] = o.ready_url;
+          if (!o.ready_model.empty()) req.env["GPUMIX_AFTER_MODEL"] = o.ready_model;
+        }
     req.workdir = s.spec->workdir;
     req.stdout_path = s.row.stdout_path;
     req.stderr_path = s.row.stderr_path;

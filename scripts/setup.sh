@@ -4,6 +4,7 @@
 # (`npm ci`: package.json, package-lock.json). Usage: scripts/setup.sh [--no-torch] [--test]
 #   --no-torch   skip LibTorch (the built-in workloads are then not built)
 #   --test       also what the tests need: Debian's chromium (the HTML report test),
+#                clang with libFuzzer (the request parser's fuzz target),
 #                podman, runc, catatonit and debootstrap (the container launcher's test)
 # When an installed PyTorch provides LibTorch (python3 -c 'import torch'),
 # that one is used and Debian's libtorch-dev is not installed.
@@ -41,7 +42,7 @@ if [ "$with_torch" = 1 ] && ! python3 -c 'import torch' >/dev/null 2>&1; then
   packages+=(libtorch-dev)
 fi
 command -v npm >/dev/null || packages+=(nodejs npm)
-[ "$with_test" = 1 ] && packages+=(chromium)
+[ "$with_test" = 1 ] && packages+=(chromium clang libclang-rt-14-dev)
 # runc: crun cannot run on the CI machine's cgroup layout; catatonit: --init.
 [ "$with_test" = 1 ] && packages+=(podman runc catatonit netavark debootstrap)
 

@@ -18,4 +18,12 @@ if [ "$sanitize" = 1 ]; then
   echo "== ASan + UBSan build and tests"
   scripts/build.sh sanitize
   ctest --preset sanitize -j "$jobs"
+
+  # The inference server's request parser under libFuzzer (clang), for a bounded time.
+  echo "== fuzzing the KServe v2 request parser (${GPUMIX_FUZZ_SECONDS:-60} s)"
+  CC=clang CXX=clang++ cmake -S tests/fuzz -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build/fuzz
+  mkdir -p build/fuzz/corpus
+  build/fuzz/kserve_request_fuzz -max_total_time="${GPUMIX_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -print_final_stats=1 \
+    build/fuzz/corpus tests/fuzz/corpus/kserve
 fi

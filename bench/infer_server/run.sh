@@ -16,7 +16,7 @@ out="$2"
 here="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$out"
 slo_ms=25
-step_s="${GPUMIX_BENCH_STEP_S:-8}"
+step_s="${GPUMIX_BENCH_STEP_S:-6}"
 declare -a rows
 row() { rows+=("$(printf "$@")"); }
 
@@ -29,7 +29,7 @@ print([e for e in ev if e.get('ev')=='done'][-1].get(sys.argv[2], ''))" "$1" "$2
 # ------------------------------------------------------------ 1. offline
 offline() {  # batch size, name
   GPUMIX_METRICS_FD=3 timeout 120 "$bin/gpumix-batch-infer" --model resnet50 --batch-size "$1" --precision bf16 \
-    --cuda-graphs true --duration 15 --warmup 20 3> "$out/batch-infer-b$1.jsonl" > "$out/batch-infer-b$1.log" 2>&1
+    --cuda-graphs true --duration 10 --warmup 20 3> "$out/batch-infer-b$1.jsonl" > "$out/batch-infer-b$1.log" 2>&1
 }
 offline 64 && offline 1
 b64=$(done_field "$out/batch-infer-b64.jsonl" samples_per_s)
@@ -61,7 +61,7 @@ c1_p50=$(lg c1 "r['p50_ms']")
 row "%-44s %10s ms  (batch-infer b1 %s ms)" "server p50, one request at a time (loadgen)" "$c1_p50" "$b1_p50"
 
 # --------------------------------------------------------------- 4. sweep
-loadgen sweep --sweep --slo "p99=${slo_ms}ms" --sweep-start 1000 --step-duration "${step_s}s" --warmup 2s --seed 1
+loadgen sweep --sweep --slo "p99=${slo_ms}ms" --sweep-start 2000 --step-duration "${step_s}s" --warmup 2s --seed 1
 best=$(python3 -c "import json,sys; rows=json.load(open(sys.argv[1])); print(max([r['offered_rps'] for r in rows if r['slo']=='met'] or [0]))" "$out/loadgen-sweep.json" 2>/dev/null || echo 0)
 row "%-44s %10s req/s = %s of offline b64" "highest Poisson rate with p99 <= ${slo_ms} ms" "$best" \
   "$(python3 -c "print(f'{float(\"$best\")/float(\"$b64\"):.2f}')" 2>/dev/null)"

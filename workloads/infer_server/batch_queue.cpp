@@ -3,10 +3,10 @@
 namespace gpumix::serving {
 
 void Job::complete() {
-  {
-    std::lock_guard lock(mu_);
-    done_ = true;
-  }
+  // Notify under the lock: the waiter owns the job and destroys it as soon
+  // as wait() returns, which it cannot do before this unlocks.
+  std::lock_guard lock(mu_);
+  done_ = true;
   cv_.notify_one();
 }
 

@@ -11,6 +11,7 @@
 #include "gpumix/resnet.hpp"
 #include "gpumix/runtime.hpp"
 
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -91,8 +92,12 @@ int main(int argc, char** argv) {
     eo.channels_last = channels_last;
     eo.cuda_graphs = cuda_graphs;
     eo.graph_batch_sizes = parse_sizes(graph_sizes);
+    // Progress on stderr: loading and capturing can take a while on a GPU.
+    auto progress = [](const std::string& what) { std::cerr << "gpumix-infer-server: " << what << std::endl; };
     const double t_load = now_s();
+    progress("preparing " + model + " on " + ctx.device.str());
     Engine engine(eo, ctx.device);
+    progress("model ready after " + std::to_string(now_s() - t_load) + " s");
 
     BatchQueue::Limits limits;
     limits.max_batch = max_batch;
@@ -110,6 +115,7 @@ int main(int argc, char** argv) {
     } join_batcher{queue, batcher};
 
     // Warm-up batches through the whole path (graphs, copies) before ready.
+    progress("warm-up: " + std::to_string(cli.common().warmup) + " batches of " + std::to_string(max_batch));
     {
       std::vector<char> zeros(engine.input_bytes_per_image() * static_cast<size_t>(max_batch));
       for (int64_t i = 0; i < cli.common().warmup; ++i) {
@@ -120,6 +126,7 @@ int main(int argc, char** argv) {
         if (queue.push(&job) != BatchQueue::Push::queued) throw std::runtime_error("warm-up: queue refused a batch");
         job.wait();
         if (!job.error.empty()) throw std::runtime_error("warm-up batch failed: " + job.error);
+        progress("warm-up batch " + std::to_string(i + 1) + " done");
       }
     }
 
@@ -130,6 +137,7 @@ int main(int argc, char** argv) {
     ho.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
     ho.report_requests = report_requests;
     HttpServer server(ho, engine.spec(), engine.input_bytes_per_image(), queue, ctx.rep);
+    progress("binding " + host + ":" + std::to_string(port));
     try {
       server.start();
     } catch (const std::runtime_error& e) {

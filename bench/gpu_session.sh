@@ -38,8 +38,8 @@ phase() {  # name, command...
 }
 
 # The workloads' header-only dependencies and cpp-httplib, carried in .carry/.
-carried_deps=(GPUMIX_CLI11_INCLUDE_DIR="$root/.carry/include" GPUMIX_JSON_INCLUDE_DIR="$root/.carry/include"
-              GPUMIX_HTTPLIB_INCLUDE_DIR="$root/.carry/include"
+carried_deps=(GPUMIX_CLI11_INCLUDE_DIR="$root/.carry/include" GPUMIX_JSON_INCLUDE_DIR="$root/.carry/include-serving"
+              GPUMIX_HTTPLIB_INCLUDE_DIR="$root/.carry/include-serving"
               GPUMIX_HTTPLIB_LIBRARY="$(ls "$root"/.carry/lib/libcpp-httplib.so* 2>/dev/null | head -1)")
 
 build_workloads() {

@@ -27,7 +27,11 @@ ldd build/device/bin/gpumix | awk '/=>/ {print $3}' | while read -r lib; do
     *) cp -L "$lib" .carry/lib/ ;;
   esac
 done
-cp -r /usr/include/CLI /usr/include/nlohmann /usr/include/httplib.h .carry/include/
+cp -r /usr/include/CLI .carry/include/
+# Their own folder: on the include path of the server only, it must not bring
+# a second CLI11 along (the GPU machine has its own).
+mkdir -p .carry/include-serving
+cp -r /usr/include/nlohmann /usr/include/httplib.h .carry/include-serving/
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 cp "$(command -v wrk)" .carry/bin/
 ldd "$(command -v wrk)" | awk '/=>/ {print $3}' | grep -E 'luajit|libssl|libcrypto' | xargs -r -I{} cp -L {} .carry/lib/

@@ -77,6 +77,13 @@ int main(int argc, char** argv) {
   Cli::non_negative(cli.add("drain-timeout", drain_timeout, "Seconds to wait for requests in flight on SIGTERM"));
   cli.add("report-requests", report_requests, "One latency event per request (under gpumix)");
 
+  // Two CLI11 versions on the include paths (the server adds httplib's and
+  // json's folders) would give Cli two layouts: refuse rather than misread.
+  if (sizeof(Cli) != Cli::compiled_size()) {
+    std::cerr << "gpumix-infer-server: built against two different CLI11 headers (sizeof(Cli) " << sizeof(Cli)
+              << " here, " << Cli::compiled_size() << " in cli.cpp): rebuild with one CLI11" << std::endl;
+    return 1;
+  }
   return run_workload(cli, argc, argv, [&](Context& ctx) {
     if (port > 65535) throw BadArgument("--port " + std::to_string(port) + ": must be 0..65535");
     if (cuda_graphs && !ctx.cuda) cuda_graphs = false;  // graphs are a CUDA optimization; on the CPU run eagerly

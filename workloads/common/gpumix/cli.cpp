@@ -146,6 +146,8 @@ void Cli::add_common(int64_t warmup_default, int64_t warmup_cpu, const std::stri
 
 void Cli::add_describe() { app_.add_flag("--describe", common_.describe, "Print the options as JSON and exit"); }
 
+size_t Cli::compiled_size() { return sizeof(Cli); }
+
 int Cli::parse(int argc, char** argv) {
   return parse(std::vector<std::string>(argv + (argc > 0 ? 1 : 0), argv + argc));
 }

@@ -86,6 +86,9 @@ class Cli {
   // Sets every option with a CPU default that the user did not give.
   void apply_cpu_defaults();
 
+  // sizeof(Cli) as cli.cpp was compiled (a check against mismatched headers).
+  static size_t compiled_size();
+
   // The --describe document.
   std::string describe_json() const;
 

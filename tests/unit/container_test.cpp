@@ -96,7 +96,7 @@ workloads:
   - name: train
     builtin: resnet-train
     args: {batch_size: 8}
-    container: {image: gpumix-workloads:cpu, gpus: none}
+    container: {image: gpumix:cpu, gpus: none}
 )");
   const auto& w = mix.workloads[0];
   ASSERT_FALSE(w.argv.empty());

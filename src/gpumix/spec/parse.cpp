@@ -401,7 +401,7 @@ ContainerOptions parse_container(Ctx& ctx, const YAML::Node& node, const std::st
   }
   if (auto image = c.string("image")) {
     if (image->empty() || image->find_first_of(" \t\n") != std::string::npos)
-      ctx.error(c.take("image"), c.field("image"), "expected an image reference such as gpumix-workloads:cpu, got '" + *image + "'");
+      ctx.error(c.take("image"), c.field("image"), "expected an image reference such as gpumix:cpu, got '" + *image + "'");
     else
       base.image = *image;
   }

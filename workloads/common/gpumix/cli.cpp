@@ -153,10 +153,11 @@ int Cli::parse(int argc, char** argv) {
 }
 
 int Cli::parse(std::vector<std::string> args) {
-  // A bare boolean flag (`--json`, not followed by true or false) means true.
+  // A bare boolean flag (`--json`, last or followed by another option) means
+  // true; any other value is left for CLI11 to reject by name.
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i].rfind("--", 0) != 0 || !bools_.count(args[i].substr(2))) continue;
-    if (i + 1 == args.size() || (args[i + 1] != "true" && args[i + 1] != "false"))
+    if (i + 1 == args.size() || args[i + 1].rfind("--", 0) == 0)
       args.insert(args.begin() + static_cast<std::ptrdiff_t>(i + 1), "true");
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes them last first

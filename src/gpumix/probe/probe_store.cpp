@@ -45,16 +45,8 @@ ProbeStore::ProbeStore(const std::filesystem::path& results_dir) {
   std::error_code ec;
   std::filesystem::create_directories(results_dir, ec);
   path_ = results_dir / store::kDatabaseName;
-  if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
-      SQLITE_OK) {
-    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    throw RunError("cannot open " + path_.string() + ": " + msg);
-  }
+  db_ = store::open_side_connection(path_.string());
   try {
-    sqlite3_busy_timeout(db_, 5000);
-    exec(db_, "PRAGMA journal_mode=WAL");
-    exec(db_, "PRAGMA synchronous=NORMAL");
     exec(db_, kSchema);
     // The same rule as the runs' schema: a newer database is not ours to write.
     Stmt get(db_, "SELECT value FROM probe_meta WHERE key = 'schema_version'");

@@ -89,4 +89,26 @@ inline void exec(sqlite3* db, const char* sql) {
   }
 }
 
+// A second connection to a results database (telemetry, probes), safe to use
+// from another thread: created if missing, WAL, waits up to 5 s for locks.
+// Throws RunError naming the file.
+inline sqlite3* open_side_connection(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
+      SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    throw RunError("cannot open " + path + ": " + msg);
+  }
+  try {
+    sqlite3_busy_timeout(db, 5000);
+    exec(db, "PRAGMA journal_mode=WAL");
+    exec(db, "PRAGMA synchronous=NORMAL");
+  } catch (...) {
+    sqlite3_close(db);
+    throw;
+  }
+  return db;
+}
+
 }  // namespace gpumix::store

@@ -74,16 +74,8 @@ TelemetryStore::TelemetryStore(const std::filesystem::path& db) {
   const bool file = std::filesystem::is_regular_file(db, ec) || db.extension() == ".db";
   path_ = file ? db : db / store::kDatabaseName;
   if (path_.has_parent_path()) std::filesystem::create_directories(path_.parent_path(), ec);
-  if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
-      SQLITE_OK) {
-    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    throw RunError("cannot open " + path_.string() + ": " + msg);
-  }
+  db_ = store::open_side_connection(path_.string());
   try {
-    sqlite3_busy_timeout(db_, 5000);
-    exec(db_, "PRAGMA journal_mode=WAL");
-    exec(db_, "PRAGMA synchronous=NORMAL");
     exec(db_, kSchema);
     exec(db_, ("INSERT OR REPLACE INTO telemetry_meta (key, value) VALUES ('schema_version', '" +
                std::to_string(kTelemetrySchemaVersion) + "')")

@@ -82,6 +82,8 @@ TEST(KServe, RejectsWhatDoesNotFitWithStatusAndPlace) {
   const auto header = binary_header(1, 12);
   EXPECT_EQ(status_of(""), 400);
   EXPECT_EQ(status_of("{"), 400);
+  EXPECT_EQ(status_of("7e777777"), 400);  // a number beyond a double: out_of_range, not parse_error (found by the fuzzer)
+  EXPECT_EQ(status_of(R"({"inputs":[{"name":"input","shape":[1e999],"datatype":"UINT8","data":[]}]})"), 400);
   EXPECT_EQ(status_of(header + pixels.substr(0, 5), std::to_string(header.size())), 400);
   EXPECT_EQ(status_of(header + pixels + "!", std::to_string(header.size())), 400);
   EXPECT_EQ(status_of(header + pixels, "-1"), 400);

@@ -80,7 +80,7 @@ InferRequest parse_infer_request(std::string_view body, std::optional<std::strin
   json root;
   try {
     root = json::parse(body.substr(0, json_length));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too big for a double
     bad(std::string("invalid JSON: ") + e.what());
   }
   if (!root.is_object()) bad("the request must be a JSON object");

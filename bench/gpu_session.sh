@@ -4,7 +4,7 @@
 # and prints a short table last. Prepare first, here: bench/prepare_device.sh
 # (gpumix and the libraries the GPU machine lacks, in .carry/).
 # Usage (on the GPU machine, from the repo root):
-#   bench/gpu_session.sh [env] [workloads] [telemetry] [modes] [default]
+#   bench/gpu_session.sh [env] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix]
 #     env        GPU, driver, PyTorch, tools
 #     workloads  bench/workloads/run.sh: built-ins vs PyTorch eager references
 #     telemetry  tests/gpu/telemetry.sh: gpumix gpu, monitor, /metrics under load
@@ -12,6 +12,7 @@
 #     probes     tests/gpu/probes.sh: gpumix probe timeslice and isolation, report, no leftovers
 #     default    gpumix run examples/default.yaml (all modes), show and export
 #     server     bench/infer_server/run.sh: inference server, loadgen sweep, wrk
+#     servermix  gpumix run examples/inference-server.yaml (all modes), show and export
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -58,15 +59,17 @@ show_env() {
   echo "SUMMARY $(nvidia-smi --query-gpu=name,driver_version,mig.mode.current,compute_mode --format=csv,noheader)"
 }
 
-run_default() {
-  "$bin/gpumix" run examples/default.yaml --modes exclusive,timeslice,mps --cell-duration 20s --results /tmp/gpumix-default &&
-  "$bin/gpumix" show --results /tmp/gpumix-default &&
-  "$bin/gpumix" export --results /tmp/gpumix-default --format json -o "$out/default-export.json" &&
-  cp /tmp/gpumix-default/gpumix.db "$out/default.db" &&
-  { "$bin/gpumix" report --results /tmp/gpumix-default -o "$out/default-report.html" 2>&1 || true; } &&
-  echo "SUMMARY default mix: $(sqlite3 /tmp/gpumix-default/gpumix.db 'select group_concat(label||"="||status, " ") from cells' 2>/dev/null)"
-  local left; left="$(pgrep -fa 'nvidia-cuda-mps|gpumix-' | grep -v pgrep)"
+run_example() {  # name (examples/NAME.yaml), cell duration: all modes, then show, export and report
+  local name="$1" res="/tmp/gpumix-$1"
+  "$bin/gpumix" run "examples/$name.yaml" --modes exclusive,timeslice,mps --cell-duration "$2" --results "$res" &&
+  "$bin/gpumix" show --results "$res" &&
+  "$bin/gpumix" export --results "$res" --format json -o "$out/$name-export.json" &&
+  cp "$res/gpumix.db" "$out/$name.db" &&
+  { "$bin/gpumix" report --results "$res" -o "$out/$name-report.html" 2>&1 || true; } &&
+  echo "SUMMARY $name mix: $(sqlite3 "$res/gpumix.db" 'select group_concat(label||"="||status, " ") from cells' 2>/dev/null)"
+  local rc=$? left; left="$(pgrep -a 'nvidia-cuda-mps|gpumix-' | grep -v pgrep)"
   echo "RESULT leftovers after the run: ${left:-none}"
+  return $rc
 }
 
 export GPUMIX_WORKLOAD_DIR="$bin"
@@ -80,7 +83,8 @@ for p in "$@"; do
     telemetry) phase telemetry env OUT="$out/telemetry" bash tests/gpu/telemetry.sh "$bin" ;;
     modes) phase modes bash tests/gpu/modes.sh "$bin" /tmp/gpumix-modes ;;
     probes) phase probes bash tests/gpu/probes.sh "$bin" /tmp/gpumix-probes ;;
-    default) phase default run_default ;;
+    default) phase default run_example default 20s ;;
+    servermix) phase servermix run_example inference-server 15s ;;
     *) echo "unknown phase $p" >&2 ;;
   esac
 done

@@ -211,6 +211,85 @@ workloads:
             250'000'000);  // 15 steps of 20 ms
 }
 
+TEST(Run, ASlowServerIsSetUpBeforeTheCellsClockStarts) {
+  // The server needs ~1.5 s to get ready, longer than half the cell: the
+  // others start once it is ready and the cell then runs its full duration.
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 2s
+modes: [timeslice]
+workloads:
+  - name: server
+    command: [TESTLOAD, --iters, "0", --interval-ms, "50", --ready-after, "30"]
+    role: server
+  - name: client
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10"]
+    start_after: server
+  - name: trainer
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10"]
+)");
+  ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
+  auto d = latest_run(dir / "results");
+  const auto& server = d.workload("timeslice-r1", "server");
+  int64_t ready_ns = 0;
+  for (const auto& e : d.events)
+    if (e.workload_id == server.id && e.ev == "ready") ready_ns = e.t_ns;
+  ASSERT_GT(ready_ns, server.started_ns + 1'400'000'000);
+  for (const char* name : {"client", "trainer"}) {
+    const auto& w = d.workload("timeslice-r1", name);
+    EXPECT_EQ(w.status, "ok") << name << ": " << w.reason;
+    EXPECT_GE(w.started_ns, ready_ns) << name << " started before the server was ready";
+    EXPECT_GE(d.summary("timeslice-r1", name).wall_s, 1.9) << name << " lost part of the cell to the set-up";
+  }
+  const auto evidence = nlohmann::json::parse(d.cell("timeslice-r1").evidence_json);
+  ASSERT_TRUE(evidence.contains("setup_s")) << evidence.dump();
+  EXPECT_GT(evidence["setup_s"].get<double>(), 1.4);
+}
+
+TEST(Run, AServerNotReadyWithinSetupTimeoutIsStoppedAndItsClientsDoNotStart) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 1s
+setup_timeout: 1s
+modes: [timeslice]
+workloads:
+  - name: server
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10", --ready-after, "1000000"]
+    role: server
+  - name: client
+    command: [TESTLOAD, --iters, "0"]
+    start_after: server
+  - name: trainer
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10"]
+)");
+  auto r = gpumix({"run", "mix.yaml"}, dir.path());
+  EXPECT_NE(r.exit_code, 0) << "a failed workload is reported in the exit status";
+  auto d = latest_run(dir / "results");
+  const auto& server = d.workload("timeslice-r1", "server");
+  EXPECT_EQ(server.status, "timeout");
+  EXPECT_NE(server.reason.find("did not report ready within setup_timeout 1s"), std::string::npos) << server.reason;
+  const auto& client = d.workload("timeslice-r1", "client");
+  EXPECT_EQ(client.status, "not_started");
+  EXPECT_NE(client.reason.find("'server' ended without reporting ready"), std::string::npos) << client.reason;
+  EXPECT_EQ(d.workload("timeslice-r1", "trainer").status, "ok") << "the rest of the cell still runs";
+}
+
+TEST(Run, ANonZeroExitAfterSigtermIsAFailure) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 1s
+modes: [timeslice]
+workloads:
+  - name: grumpy
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10", --exit-code, "4"]
+  - name: calm
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10"]
+)");
+  gpumix({"run", "mix.yaml"}, dir.path());
+  auto d = latest_run(dir / "results");
+  const auto& grumpy = d.workload("timeslice-r1", "grumpy");
+  EXPECT_EQ(grumpy.status, "failed");
+  EXPECT_NE(grumpy.reason.find("exit status 4 after SIGTERM"), std::string::npos) << grumpy.reason;
+  EXPECT_EQ(d.workload("timeslice-r1", "calm").status, "ok");
+}
+
 TEST(Run, MalformedMetricLinesAreKeptAndCounted) {
   ScratchDir dir;
   dir.write("mix.yaml", R"(cell_duration: 5s

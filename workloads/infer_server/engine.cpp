@@ -89,10 +89,11 @@ struct Engine::Impl {
 #if GPUMIX_HAS_CUDA
   std::map<int64_t, std::pair<compat::CudaGraph, torch::Tensor>> graphs;  // batch size → graph, its output
 
-  void capture_graphs(const std::vector<int64_t>& sizes) {
+  void capture_graphs(const std::vector<int64_t>& sizes, const std::function<bool()>& stop) {
     const auto pool = compat::new_graph_pool();
     // Largest first: the smaller graphs then reuse its memory.
     for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
+      if (stop && stop()) return;
       const int64_t b = *it;
       auto& [graph, out] = graphs[b];
       auto in = device_in.narrow(0, 0, b);
@@ -228,7 +229,7 @@ Engine::Engine(const EngineOptions& options, const torch::Device& device)
     sizes.push_back(o.max_batch);
     std::sort(sizes.begin(), sizes.end());
     sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
-    impl_->capture_graphs(sizes);
+    impl_->capture_graphs(sizes, o.stop_preparing);
     graph_sizes_ = sizes;
 #endif
   }

@@ -17,6 +17,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,8 @@ struct EngineOptions {
   bool channels_last = true;
   bool cuda_graphs = true;
   std::vector<int64_t> graph_batch_sizes;  // captured sizes (max_batch is always added)
+  // Asked between graph captures: true stops preparing (a SIGTERM while loading), and the engine must not serve.
+  std::function<bool()> stop_preparing;
 };
 
 class Engine {

@@ -99,11 +99,19 @@ int main(int argc, char** argv) {
     eo.channels_last = channels_last;
     eo.cuda_graphs = cuda_graphs;
     eo.graph_batch_sizes = parse_sizes(graph_sizes);
+    eo.stop_preparing = stop_requested;
     // Progress on stderr: loading and capturing can take a while on a GPU.
     auto progress = [](const std::string& what) { std::cerr << "gpumix-infer-server: " << what << std::endl; };
     const double t_load = now_s();
     progress("preparing " + model + " on " + ctx.device.str());
     Engine engine(eo, ctx.device);
+    // Stopped while loading (a cell or gpumix interrupted): end at once, cleanly.
+    auto stopped_before_ready = [&] {
+      progress("stopped before serving (SIGTERM while preparing)");
+      if (ctx.rep.enabled()) ctx.rep.done({{"stop_reason", std::string("signal before ready")}});
+      return 0;
+    };
+    if (stop_requested()) return stopped_before_ready();
     progress("model ready after " + std::to_string(now_s() - t_load) + " s");
 
     BatchQueue::Limits limits;
@@ -134,6 +142,7 @@ int main(int argc, char** argv) {
         job.wait();
         if (!job.error.empty()) throw std::runtime_error("warm-up batch failed: " + job.error);
         progress("warm-up batch " + std::to_string(i + 1) + " done");
+        if (stop_requested()) return stopped_before_ready();
       }
     }
 

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <optional>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "gpumix/modes/registry.hpp"
@@ -91,6 +93,7 @@ nlohmann::json plan_json(const spec::Mix& mix, const std::vector<Cell>& plan) {
           {"seed", mix.seed},
           {"cell_duration_s", to_seconds(mix.cell_duration)},
           {"stop_grace_s", to_seconds(mix.stop_grace)},
+          {"setup_timeout_s", to_seconds(mix.setup_timeout)},
           {"workloads", workloads},
           {"cells", cells}};
 }
@@ -98,7 +101,7 @@ nlohmann::json plan_json(const spec::Mix& mix, const std::vector<Cell>& plan) {
 enum class Phase { pending, running, stopping, done };
 
 // Why gpumix asked a workload to stop; decides the recorded status.
-enum class StopCause { none, planned, cell_end, timeout, interrupted };
+enum class StopCause { none, planned, cell_end, timeout, setup_timeout, interrupted };
 
 struct Slot {
   const spec::Workload* spec = nullptr;
@@ -276,13 +279,42 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
   std::map<int64_t, Slot*> by_id;
   for (auto& s : slots) by_id[s.row.id] = &s;
 
+  // Set-up: the workloads that another in this cell starts after (a server
+  // its clients wait for) start first; the cell's clock starts once all of
+  // them are ready (or have ended). Every other workload then starts and the
+  // cell runs cell_duration from there, so a server's loading (a ResNet-50
+  // with CUDA graphs takes 15-20 s on an H100) is neither measured nor cut
+  // into the cell, and a trainer never runs beside a server that is not yet serving.
+  std::set<std::string> prerequisites;
+  for (const auto& s : slots)
+    if (s.spec->start_after)
+      for (const auto& o : slots)
+        if (o.spec->name == *s.spec->start_after) prerequisites.insert(o.spec->name);
+  auto is_prerequisite = [&](const Slot& s) { return prerequisites.count(s.spec->name) > 0; };
+
   const auto cell_start = Clock::now();
-  const auto cell_end = cell_start + mix_.cell_duration;
-  const auto evidence_at = cell_start + mix_.cell_duration / 2;
+  constexpr auto kNever = Clock::time_point::max();
+  bool window_started = false;
+  auto cell_end = kNever;
+  auto evidence_at = kNever;
+  std::optional<double> setup_s;  // how long the set-up took, kept with the evidence
   bool evidence_taken = false;
   nlohmann::json evidence = nlohmann::json::object();
   bool interrupted = false;
-  for (auto& s : slots) s.start_at = cell_start + s.spec->start_delay;
+  for (auto& s : slots) s.start_at = is_prerequisite(s) ? cell_start + s.spec->start_delay : kNever;
+  auto begin_window = [&](Clock::time_point at) {
+    window_started = true;
+    cell_end = at + mix_.cell_duration;
+    evidence_at = at + mix_.cell_duration / 2;
+    for (auto& s : slots)
+      if (!is_prerequisite(s)) s.start_at = at + s.spec->start_delay;
+    if (!prerequisites.empty()) {
+      setup_s = std::chrono::duration<double>(at - cell_start).count();
+      spdlog::info("  set-up took {:.1f}s ({} ready); measuring for {}", *setup_s, fmt::join(prerequisites, ", "),
+                   format_duration(mix_.cell_duration));
+    }
+  };
+  if (prerequisites.empty()) begin_window(cell_start);
 
   auto take_evidence = [&] {
     std::vector<modes::RunningProcess> running;
@@ -296,6 +328,7 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
     } catch (const std::exception& e) {
       evidence = {{"error", e.what()}};
     }
+    if (setup_s) evidence["setup_s"] = *setup_s;
     store_.set_evidence(cell_id, evidence.dump());
   };
 
@@ -390,18 +423,31 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
                             : exit.signal     ? "killed by " + signal_name(*exit.signal)
                                         : "exit status " + std::to_string(exit.exit_code.value_or(-1));
     const std::string grace = format_duration(mix_.stop_grace);
+    // Asked to stop, a workload may die of the SIGTERM or exit 0 (or 143, a
+    // shell's way of saying SIGTERM); any other status is a failure it reported.
+    const bool failed_at_stop = exit.exit_code && *exit.exit_code != 0 && *exit.exit_code != 128 + SIGTERM;
+    auto failed_stopping = [&] {
+      const std::string detail = !s.last_error.empty() ? s.last_error : last_line(s.row.stderr_path);
+      return finish_slot(s, "failed", how + " after SIGTERM" + (detail.empty() ? "" : ": " + detail));
+    };
     switch (s.cause) {
       case StopCause::planned:
         if (s.killed) return finish_slot(s, "killed", "ignored SIGTERM; killed after the " + grace + " grace period");
+        if (failed_at_stop) return failed_stopping();
         return finish_slot(s, "ok", "");
       case StopCause::cell_end:
         if (s.killed) return finish_slot(s, "killed", "ignored SIGTERM at cell end; killed after " + grace);
+        if (failed_at_stop) return failed_stopping();
         if (s.spec->stop.kind == spec::StopKind::completion)
           return finish_slot(s, "stopped", "the cell ended (cell_duration " + format_duration(mix_.cell_duration) +
                                                ") before it completed");
         return finish_slot(s, "ok", "");
       case StopCause::timeout:
         return finish_slot(s, "timeout", "ran past its timeout of " + format_duration(*s.spec->timeout) +
+                                             (s.killed ? "; killed after ignoring SIGTERM" : ""));
+      case StopCause::setup_timeout:
+        return finish_slot(s, "timeout", "did not report ready within setup_timeout " +
+                                             format_duration(mix_.setup_timeout) +
                                              (s.killed ? "; killed after ignoring SIGTERM" : ""));
       case StopCause::interrupted:
         return finish_slot(s, "interrupted", "gpumix was interrupted" + std::string(s.killed ? "; killed" : ""));
@@ -443,6 +489,19 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
           s.proc->signal(SIGKILL);
         }
       }
+    }
+
+    // The end of the set-up: every prerequisite ready or ended; one that is
+    // not ready within setup_timeout is stopped (its dependents then do not start).
+    if (!window_started) {
+      const bool settled = std::all_of(slots.begin(), slots.end(), [&](const Slot& s) {
+        return !is_prerequisite(s) || s.phase == Phase::done || (s.phase == Phase::running && s.ready);
+      });
+      if (settled)
+        begin_window(now);
+      else if (now - cell_start >= mix_.setup_timeout)
+        for (auto& s : slots)
+          if (is_prerequisite(s) && !s.ready) request_stop(s, StopCause::setup_timeout);
     }
 
     // Starts.

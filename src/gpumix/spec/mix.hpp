@@ -102,6 +102,7 @@ struct Mix {
   uint64_t seed = 0;
   Duration cell_duration{};
   Duration stop_grace{};
+  Duration setup_timeout{};  // how long a cell waits for the workloads others start after to report ready
   std::filesystem::path results_dir;  // absolute
   std::vector<Workload> workloads;
 
@@ -116,6 +117,7 @@ struct Mix {
 inline constexpr int kDefaultRepeats = 1;
 inline constexpr double kDefaultCellSeconds = 60;
 inline constexpr double kDefaultStopGraceSeconds = 5;
+inline constexpr double kDefaultSetupTimeoutSeconds = 300;
 inline constexpr const char* kDefaultResultsDir = "results";
 
 }  // namespace gpumix::spec

@@ -693,6 +693,8 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
                           .value_or(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(kDefaultCellSeconds)));
   mix.stop_grace = top.duration("stop_grace", true)
                        .value_or(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(kDefaultStopGraceSeconds)));
+  mix.setup_timeout = top.duration("setup_timeout", false)
+                          .value_or(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(kDefaultSetupTimeoutSeconds)));
   if (auto dir = top.string("results_dir")) {
     std::filesystem::path p(*dir);
     mix.results_dir = (p.is_relative() ? base_dir / p : p).lexically_normal();

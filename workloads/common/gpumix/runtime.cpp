@@ -43,7 +43,9 @@ void install_stop_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;
+  // Restart interrupted calls: a SIGTERM must set the flag, not fail a read or
+  // a driver call half-way (the loops check the flag).
+  sa.sa_flags = SA_RESTART;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
   // A closed metrics pipe must not kill the workload: write() then fails with

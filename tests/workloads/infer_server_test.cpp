@@ -379,6 +379,29 @@ TEST(InferServerLifecycle, SigtermDrainsRequestsInFlight) {
   EXPECT_EQ(evs.back()["stop_reason"], "signal");
 }
 
+TEST(InferServerLifecycle, SigtermWhilePreparingEndsAtOnceWithoutServing) {
+  // Endless warm-up: the SIGTERM arrives before the server is ready (as when a
+  // cell or gpumix is interrupted while a GPU server loads).
+  TempDir dir;
+  auto args = kTiny;
+  args.back() = "1000000";  // --warmup
+  Child child(kServer, args, dir);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (wltest::slurp(dir.file("stderr.txt")).find("warm-up batch 1 done") == std::string::npos) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << wltest::slurp(dir.file("stderr.txt"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  child.signal(SIGTERM);
+  ASSERT_TRUE(child.wait(10)) << "the server must stop within one warm-up batch";
+  EXPECT_EQ(child.exit_code(), 0);
+  EXPECT_NE(wltest::slurp(dir.file("stderr.txt")).find("stopped before serving"), std::string::npos);
+  auto evs = events(dir.file("metrics.jsonl"));
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back()["ev"], "done");
+  EXPECT_EQ(evs.back()["stop_reason"], "signal before ready");
+  for (const auto& e : evs) EXPECT_NE(e.value("ev", ""), "ready");
+}
+
 TEST(InferServerLifecycle, BadArgumentsExitWith2) {
   TempDir dir;
   for (const auto& args : std::vector<std::vector<std::string>>{

@@ -493,7 +493,7 @@ Runner::CellOutcome Runner::run_cell(int64_t run_id, const Cell& cell, const std
 
     // The end of the set-up: every prerequisite ready or ended; one that is
     // not ready within setup_timeout is stopped (its dependents then do not start).
-    if (!window_started) {
+    if (!window_started && !interrupted) {
       const bool settled = std::all_of(slots.begin(), slots.end(), [&](const Slot& s) {
         return !is_prerequisite(s) || s.phase == Phase::done || (s.phase == Phase::running && s.ready);
       });

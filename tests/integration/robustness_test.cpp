@@ -136,6 +136,38 @@ workloads:
 INSTANTIATE_TEST_SUITE_P(Signals, Interrupt, ::testing::Values(SIGINT, SIGTERM),
                          [](const auto& info) { return info.param == SIGINT ? std::string("SIGINT") : std::string("SIGTERM"); });
 
+TEST(Robustness, AnInterruptDuringASetUpStopsTheServerAndStartsNothingElse) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 60s
+stop_grace: 2s
+modes: [timeslice]
+workloads:
+  - name: server
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10", --ready-after, "1000000", --pid-file, server.pids]
+    role: server
+  - name: client
+    command: [TESTLOAD, --iters, "0"]
+    start_after: server
+  - name: trainer
+    command: [TESTLOAD, --iters, "0"]
+)");
+  Background g({"run", "mix.yaml"}, dir.path());
+  ASSERT_TRUE(eventually([&] { return read_pids(dir / "server.pids").size() == 1; }, 10s)) << g.output();
+  g.signal(SIGINT);
+  auto rc = g.wait(8s);
+  ASSERT_TRUE(rc.has_value()) << "gpumix did not stop within 8 s\n" << g.output();
+  EXPECT_EQ(*rc, 130);
+  expect_all_gone(read_pids(dir / "server.pids"));
+  auto d = latest_run(dir / "results");
+  EXPECT_EQ(d.cell("timeslice-r1").status, "interrupted");
+  EXPECT_EQ(d.summary("timeslice-r1", "server").status, "interrupted");
+  for (const char* name : {"client", "trainer"}) {
+    EXPECT_EQ(d.summary("timeslice-r1", name).status, "not_started") << name;
+    EXPECT_EQ(d.workload("timeslice-r1", name).pid, 0) << name << " must never have started";
+  }
+  EXPECT_EQ(g.output().find("set-up took"), std::string::npos) << g.output();
+}
+
 TEST(Robustness, SecondSigintKillsAtOnce) {
   ScratchDir dir;
   dir.write("mix.yaml", R"(cell_duration: 60s

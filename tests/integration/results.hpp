@@ -27,6 +27,13 @@ struct RunData {
     return *std::find_if(workloads.begin(), workloads.end(),
                          [&](const auto& w) { return w.id == summary(cell, name).workload_id; });
   }
+  // When the workload's first `ev` event was recorded (0: never).
+  int64_t first_event_ns(const std::string& cell, const std::string& name, const std::string& ev) const {
+    const int64_t id = workload(cell, name).id;
+    for (const auto& e : events)
+      if (e.workload_id == id && e.ev == ev) return e.t_ns;
+    return 0;
+  }
   const store::CellRow& cell(const std::string& label) const {
     for (const auto& c : cells)
       if (c.label == label) return c;

@@ -202,9 +202,7 @@ workloads:
 )");
   ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
   auto d = latest_run(dir / "results");
-  int64_t ready_ns = 0;
-  for (const auto& e : d.events)
-    if (e.workload_id == d.workload("timeslice-r1", "server").id && e.ev == "ready") ready_ns = e.t_ns;
+  const int64_t ready_ns = d.first_event_ns("timeslice-r1", "server", "ready");
   ASSERT_GT(ready_ns, 0);
   EXPECT_GE(d.workload("timeslice-r1", "client").started_ns, ready_ns);
   EXPECT_GE(d.workload("timeslice-r1", "client").started_ns - d.workload("timeslice-r1", "server").started_ns,
@@ -230,9 +228,7 @@ workloads:
   ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
   auto d = latest_run(dir / "results");
   const auto& server = d.workload("timeslice-r1", "server");
-  int64_t ready_ns = 0;
-  for (const auto& e : d.events)
-    if (e.workload_id == server.id && e.ev == "ready") ready_ns = e.t_ns;
+  const int64_t ready_ns = d.first_event_ns("timeslice-r1", "server", "ready");
   ASSERT_GT(ready_ns, server.started_ns + 1'400'000'000);
   for (const char* name : {"client", "trainer"}) {
     const auto& w = d.workload("timeslice-r1", name);

@@ -350,6 +350,7 @@ TEST(SpecValid, MinimalMixGetsTheDefaults) {
   EXPECT_EQ(mix.seed, 0u);
   EXPECT_EQ(mix.cell_duration, Duration(60s));
   EXPECT_EQ(mix.stop_grace, Duration(5s));
+  EXPECT_EQ(mix.setup_timeout, Duration(5min));
   EXPECT_EQ(mix.results_dir, fs::current_path() / "results");
   ASSERT_EQ(mix.workloads.size(), 1u);
   EXPECT_TRUE(mix.workloads[0].env.empty());
@@ -471,6 +472,7 @@ echo '{"description": "stand-in", "role": "batch", "options": [
 TEST(SpecErrors, EveryProblemInAFileIsReported) {
   const std::string text = R"(name: several
 repeats: 0
+setup_timeout: 0s
 workloads:
   - name: a
     command: ["true"]
@@ -483,18 +485,19 @@ workloads:
     colour: blue
 )";
   auto diags = errors_of(text, "/mixes/several.yaml");
-  ASSERT_EQ(diags.size(), 6u) << dump(diags);
+  ASSERT_EQ(diags.size(), 7u) << dump(diags);
   struct Want {
     int line, column;
     const char* field;
     const char* message;
   };
   for (const Want& want : {Want{2, 10, "repeats", "must be between 1 and 1000, got 0"},
-                           Want{6, 23, "workloads[0].mps.sm_percent", "must be between 1 and 100, got 101"},
-                           Want{7, 11, "workloads[1].name", "'B' is not a valid name"},
-                           Want{9, 14, "workloads[1].timeout", "must not be negative, got -1s"},
-                           Want{12, 5, "workloads[2].colour", "unknown field"},
-                           Want{10, 11, "workloads[2].name", "duplicate workload name 'a'"}}) {
+                           Want{3, 16, "setup_timeout", "must be greater than zero"},
+                           Want{7, 23, "workloads[0].mps.sm_percent", "must be between 1 and 100, got 101"},
+                           Want{8, 11, "workloads[1].name", "'B' is not a valid name"},
+                           Want{10, 14, "workloads[1].timeout", "must not be negative, got -1s"},
+                           Want{13, 5, "workloads[2].colour", "unknown field"},
+                           Want{11, 11, "workloads[2].name", "duplicate workload name 'a'"}}) {
     const auto* d = find_field(diags, want.field);
     ASSERT_NE(d, nullptr) << want.field << " not reported; got:\n" << dump(diags);
     EXPECT_EQ(d->file, "/mixes/several.yaml");

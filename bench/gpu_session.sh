@@ -4,7 +4,7 @@
 # and prints a short table last. Prepare first, here: bench/prepare_device.sh
 # (gpumix and the libraries the GPU machine lacks, in .carry/).
 # Usage (on the GPU machine, from the repo root):
-#   bench/gpu_session.sh [env] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix]
+#   bench/gpu_session.sh [env] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [npref]
 #     env        GPU, driver, PyTorch, tools
 #     workloads  bench/workloads/run.sh: built-ins vs PyTorch eager references
 #     telemetry  tests/gpu/telemetry.sh: gpumix gpu, monitor, /metrics under load
@@ -13,6 +13,7 @@
 #     default    gpumix run examples/default.yaml (all modes), show and export
 #     server     bench/infer_server/run.sh: inference server, loadgen sweep, wrk
 #     servermix  gpumix run examples/inference-server.yaml (all modes), show and export
+#     npref      bench/np_reference/run.sh: gpumix's NP and STP vs an independent PyTorch reference
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -85,6 +86,7 @@ for p in "$@"; do
     probes) phase probes bash tests/gpu/probes.sh "$bin" /tmp/gpumix-probes ;;
     default) phase default run_example default 20s ;;
     servermix) phase servermix run_example inference-server 15s ;;
+    npref) phase npref bash bench/np_reference/run.sh "$bin" "$out/npref" ;;
     *) echo "unknown phase $p" >&2 ;;
   esac
 done

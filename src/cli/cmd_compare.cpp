@@ -1,11 +1,12 @@
 // gpumix compare RUN_A RUN_B: two runs side by side, e.g. the same mix on two
 // GPUs or driver versions. Each run is DIR:ID, DIR (its latest run), or an id
-// (or latest) in --results.
+// (or latest) in --results. Text, markdown, or JSON for scripts (docs/report-json.md).
 #include <fstream>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "gpumix/report/compare.hpp"
+#include "gpumix/report/json_report.hpp"
 #include "gpumix/report/run_data.hpp"
 #include "gpumix/util/errors.hpp"
 
@@ -40,7 +41,9 @@ void add_compare(CLI::App& app, Action& action) {
   cmd->add_option("--results", opts->results, "Results folder for runs given by id")
       ->envname("GPUMIX_RESULTS")
       ->capture_default_str();
-  cmd->add_option("--format", opts->format, "text or md (markdown)")->check(CLI::IsMember({"text", "md"}))->capture_default_str();
+  cmd->add_option("--format", opts->format, "text, md (markdown) or json (for scripts: docs/report-json.md)")
+      ->check(CLI::IsMember({"text", "md", "json"}))
+      ->capture_default_str();
   cmd->add_option("-o,--out", opts->out, "Write to this file instead of standard output");
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
@@ -52,7 +55,12 @@ void add_compare(CLI::App& app, Action& action) {
         if (!file) throw InputError(opts->out + ": cannot write");
       }
       std::ostream& out = opts->out.empty() ? std::cout : file;
-      report::write_comparison(out, a, b, opts->format == "md" ? report::DocFormat::markdown : report::DocFormat::text);
+      if (opts->format == "json")
+        out << report::dump_report(report::compare_json(a, b)) << "\n";
+      else
+        report::write_comparison(out, a, b, opts->format == "md" ? report::DocFormat::markdown : report::DocFormat::text);
+      out.flush();
+      if (!out) throw RunError((opts->out.empty() ? std::string("standard output") : opts->out) + ": write failed");
       return 0;
     };
   });

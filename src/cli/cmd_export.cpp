@@ -45,7 +45,7 @@ void add_export(CLI::App& app, Action& action) {
       const auto cells = store.cells(id);
       const auto workloads = store.workloads(id);
       const auto events = store.events(id);
-      const auto summaries = analysis::summarize(cells, workloads, events);
+      const auto summaries = analysis::summarize(cells, workloads, events, analysis::gates_of_plan(run.plan_json));
 
       std::ofstream file;
       if (!opts->out.empty()) {

@@ -1,6 +1,7 @@
 // gpumix report [RUN]: what a run says — the recommendation with its reasons,
 // NP, STP, ANTT, fairness, latency, GPU activity and energy — as one
-// self-contained HTML file (default), text for a terminal, or markdown.
+// self-contained HTML file (default), text for a terminal, markdown, or a
+// versioned JSON document for scripts (docs/report-json.md).
 #include <fstream>
 #include <iostream>
 
@@ -8,6 +9,7 @@
 #include "gpumix/analysis/interference.hpp"
 #include "gpumix/analysis/recommend.hpp"
 #include "gpumix/report/html_report.hpp"
+#include "gpumix/report/json_report.hpp"
 #include "gpumix/report/run_data.hpp"
 #include "gpumix/report/text_report.hpp"
 #include "gpumix/util/errors.hpp"
@@ -23,12 +25,14 @@ void add_report(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("report", "Report on a run: which mode to use and why, with plots (HTML) or tables");
   add_run_argument(*cmd, *opts);
   add_results_option(*cmd, *opts);
-  cmd->add_option("--format", opts->format, "html: one self-contained file with plots; text: for a terminal; md: markdown")
-      ->check(CLI::IsMember({"html", "text", "md"}))
+  cmd->add_option("--format", opts->format,
+                  "html: one self-contained file with plots; text: for a terminal; md: markdown; json: for scripts "
+                  "(docs/report-json.md)")
+      ->check(CLI::IsMember({"html", "text", "md", "json"}))
       ->capture_default_str();
   cmd->add_option("-o,--out", opts->out,
-                  "Write here (- for standard output); default: html to <results>/report-<run>.html, text and md to "
-                  "standard output");
+                  "Write here (- for standard output); default: html to <results>/report-<run>.html, text, md and json "
+                  "to standard output");
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
       auto store = store::Store::open_existing(opts->results_dir);
@@ -50,6 +54,8 @@ void add_report(CLI::App& app, Action& action) {
       std::ostream& out = path.empty() ? std::cout : file;
       if (opts->format == "html")
         report::write_html_report(out, input, analysis, rec);
+      else if (opts->format == "json")
+        out << report::dump_report(report::analysis_json(analysis, rec)) << "\n";
       else
         report::write_text_report(out, analysis, rec,
                                   opts->format == "md" ? report::DocFormat::markdown : report::DocFormat::text);

@@ -1,13 +1,16 @@
 // gpumix run MIX: run every cell of a mix and store the results.
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "gpumix/analysis/recommend.hpp"
 #include "gpumix/analysis/summary.hpp"
 #include "gpumix/gpu/nvml.hpp"
 #include "gpumix/modes/mps_control.hpp"
 #include "gpumix/modes/preflight.hpp"
+#include "gpumix/report/run_data.hpp"
 #include "gpumix/report/run_tables.hpp"
 #include "gpumix/run/orphan_guard.hpp"
 #include "gpumix/run/container_launcher.hpp"
@@ -21,7 +24,7 @@ void add_run(CLI::App& app, Action& action) {
   struct Options {
     std::string mix;
     std::vector<std::string> modes;
-    std::optional<int> repeats;
+    std::string repeats;
     std::string cell_duration;
     std::optional<uint64_t> seed;
     std::string results;
@@ -34,7 +37,8 @@ void add_run(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("run", "Run a mix: baselines, then every mode x repeat; store everything");
   cmd->add_option("mix", opts->mix, "The mix file (YAML)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--modes", opts->modes, "Modes to compare, replacing the mix's (e.g. exclusive,timeslice)")->delimiter(',');
-  cmd->add_option("--repeats", opts->repeats, "Repeats of each shared cell, replacing the mix's")->check(CLI::Range(1, 1000));
+  cmd->add_option("--repeats", opts->repeats,
+                  "Repeats of each shared cell (1..1000), or auto: until the decision is clear; replacing the mix's");
   cmd->add_option("--cell-duration", opts->cell_duration, "Length of each cell (e.g. 30s, 2m), replacing the mix's");
   cmd->add_option("--seed", opts->seed, "Seed, replacing the mix's");
   cmd->add_option("--results", opts->results, "Results folder, replacing the mix's results_dir")->envname("GPUMIX_RESULTS");
@@ -50,7 +54,15 @@ void add_run(CLI::App& app, Action& action) {
     action = [opts]() -> int {
       spec::Overrides ov;
       if (!opts->modes.empty()) ov.modes = opts->modes;
-      ov.repeats = opts->repeats;
+      if (opts->repeats == "auto") {
+        ov.repeats_auto = true;
+      } else if (!opts->repeats.empty()) {
+        int n = 0;
+        auto [p, ec] = std::from_chars(opts->repeats.data(), opts->repeats.data() + opts->repeats.size(), n);
+        if (ec != std::errc() || p != opts->repeats.data() + opts->repeats.size() || n < 1 || n > 1000)
+          throw InputError("--repeats: expected auto or an integer from 1 to 1000, got '" + opts->repeats + "'");
+        ov.repeats = n;
+      }
       ov.seed = opts->seed;
       if (!opts->cell_duration.empty()) {
         auto d = parse_duration(opts->cell_duration);
@@ -90,6 +102,14 @@ void add_run(CLI::App& app, Action& action) {
       run::MixLauncher launcher;
       run::Runner runner(mix, store, launcher, guard, nvml);
       if (opts->cell_index) runner.run_only(*opts->cell_index, opts->fleet_id);
+      if (mix.auto_repeats.enabled)
+        runner.set_repeat_policy([&store, precision = mix.auto_repeats.precision](int64_t run_id, int repeats_done) {
+          const auto analysis = analysis::analyze(report::load_run(store, run_id));
+          const auto decision = analysis::decide_repeats(analysis, analysis::recommend(analysis), precision);
+          if (!decision.stop)
+            spdlog::info("repeats: auto: after {} repeat(s) the answer is not clear yet; another repeat", repeats_done);
+          return run::RepeatVerdict{decision.stop, decision.reason};
+        });
       // Telemetry samples land in the same database, on their own thread.
       telemetry::Sampler sampler(store.path(), opts->telemetry_interval, nvml, why);
       runner.add_observer(sampler);
@@ -97,7 +117,9 @@ void add_run(CLI::App& app, Action& action) {
       const auto result = runner.run();
       sampler.stop();
 
-      auto summaries = analysis::summarize(store.cells(result.run_id), store.workloads(result.run_id), store.events(result.run_id));
+      const auto run_row = store.run(result.run_id);
+      auto summaries = analysis::summarize(store.cells(result.run_id), store.workloads(result.run_id), store.events(result.run_id),
+                                           analysis::gates_of_plan(run_row ? run_row->plan_json : ""));
       std::cout << "\n";
       report::render(std::cout, report::summary_table(summaries), report::Format::table);
       std::cout << "\nrun " << result.run_id << " " << result.status << ": " << result.cells_run << " cell(s), "

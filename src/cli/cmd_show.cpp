@@ -21,7 +21,7 @@ void add_show(CLI::App& app, Action& action) {
       const int64_t id = resolve_run(store, opts->run);
       const auto run = *store.run(id);
       const auto cells = store.cells(id);
-      const auto summaries = analysis::summarize(cells, store.workloads(id), store.events(id));
+      const auto summaries = analysis::summarize(cells, store.workloads(id), store.events(id), analysis::gates_of_plan(run.plan_json));
       const auto format = report::parse_format(opts->format);
       if (format != report::Format::table) {
         report::render(std::cout, report::summary_table(summaries), format);

@@ -50,7 +50,7 @@ inline RunData latest_run(const std::filesystem::path& results_dir) {
   d.cells = store.cells(*id);
   d.workloads = store.workloads(*id);
   d.events = store.events(*id);
-  d.summaries = analysis::summarize(d.cells, d.workloads, d.events);
+  d.summaries = analysis::summarize(d.cells, d.workloads, d.events, analysis::gates_of_plan(d.run.plan_json));
   return d;
 }
 

@@ -209,9 +209,10 @@ workloads:
             250'000'000);  // 15 steps of 20 ms
 }
 
-TEST(Run, ASlowServerIsSetUpBeforeTheCellsClockStarts) {
+TEST(Run, ASlowServerHoldsTheWindowForEveryone) {
   // The server needs ~1.5 s to get ready, longer than half the cell: the
-  // others start once it is ready and the cell then runs its full duration.
+  // window opens for all three once it is (and its client) is ready, and
+  // lasts the full cell_duration for each.
   ScratchDir dir;
   dir.write("mix.yaml", R"(cell_duration: 2s
 modes: [timeslice]
@@ -227,21 +228,73 @@ workloads:
 )");
   ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
   auto d = latest_run(dir / "results");
+  const auto& cell = d.cell("timeslice-r1");
   const auto& server = d.workload("timeslice-r1", "server");
   const int64_t ready_ns = d.first_event_ns("timeslice-r1", "server", "ready");
   ASSERT_GT(ready_ns, server.started_ns + 1'400'000'000);
-  for (const char* name : {"client", "trainer"}) {
+  EXPECT_GE(d.workload("timeslice-r1", "client").started_ns, ready_ns) << "the client waits for its server";
+  EXPECT_GE(cell.window_start_ns, ready_ns);
+  EXPECT_NEAR(static_cast<double>(cell.window_end_ns - cell.window_start_ns) / 1e9, 2.0, 0.2);
+  for (const char* name : {"server", "client", "trainer"}) {
     const auto& w = d.workload("timeslice-r1", name);
     EXPECT_EQ(w.status, "ok") << name << ": " << w.reason;
-    EXPECT_GE(w.started_ns, ready_ns) << name << " started before the server was ready";
-    EXPECT_GE(d.summary("timeslice-r1", name).wall_s, 1.9) << name << " lost part of the cell to the set-up";
+    EXPECT_LE(w.ready_ns, cell.window_start_ns) << name;
+    EXPECT_NEAR(*d.summary("timeslice-r1", name).window_s, 2.0, 0.2) << name << " is measured over the whole window";
   }
-  const auto evidence = nlohmann::json::parse(d.cell("timeslice-r1").evidence_json);
-  ASSERT_TRUE(evidence.contains("setup_s")) << evidence.dump();
-  EXPECT_GT(evidence["setup_s"].get<double>(), 1.4);
+  const auto evidence = nlohmann::json::parse(cell.evidence_json);
+  ASSERT_TRUE(evidence.contains("warmup_s")) << evidence.dump();
+  EXPECT_GT(evidence["warmup_s"].get<double>(), 1.4);
 }
 
-TEST(Run, AServerNotReadyWithinSetupTimeoutIsStoppedAndItsClientsDoNotStart) {
+TEST(Run, WorkloadsWithDifferentWarmupsAreMeasuredOverOneWindowAtTheirSteadyRate) {
+  // fast is ready at once; slow warms up for 2 s at a fifth of its rate.
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 2s
+modes: [timeslice]
+workloads:
+  - name: fast
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10"]
+  - name: slow
+    command: [TESTLOAD, --iters, "0", --interval-ms, "20", --ready-after, "20", --warmup-interval-ms, "100"]
+)");
+  ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
+  auto d = latest_run(dir / "results");
+  const auto& cell = d.cell("timeslice-r1");
+  const auto& fast = d.workload("timeslice-r1", "fast");
+  const auto& slow = d.workload("timeslice-r1", "slow");
+  EXPECT_LT(fast.ready_ns, slow.ready_ns);
+  EXPECT_GT(slow.ready_ns - slow.started_ns, 1'800'000'000);
+  EXPECT_GE(cell.window_start_ns, slow.ready_ns);
+  const auto& s = d.summary("timeslice-r1", "slow");
+  const auto& f = d.summary("timeslice-r1", "fast");
+  EXPECT_NEAR(*s.window_s, *f.window_s, 1e-9) << "one window for both";
+  // 8 samples a step: 400/s steady (80/s in its warm-up), 800/s for fast; a
+  // loaded machine oversleeps, so only the lower bound is tight.
+  EXPECT_GT(*s.throughput, 250) << "the warm-up is not in the window";
+  EXPECT_LT(*s.throughput, 410);
+  EXPECT_GT(*f.throughput, 500);
+  EXPECT_GT(s.iterations_total, s.iterations);
+}
+
+TEST(Run, ACommandThatSaysNothingIsReadyWhenItStarts) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 1s
+modes: [timeslice]
+workloads:
+  - name: quiet
+    command: [sleep, "30"]
+  - name: worker
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10"]
+)");
+  ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
+  auto d = latest_run(dir / "results");
+  const auto& quiet = d.workload("timeslice-r1", "quiet");
+  EXPECT_EQ(quiet.status, "ok") << quiet.reason;
+  EXPECT_EQ(quiet.ready_ns, quiet.started_ns);
+  EXPECT_GT(d.cell("timeslice-r1").window_start_ns, 0);
+}
+
+TEST(Run, AWorkloadNotReadyWithinSetupTimeoutFailsItsCellAndEveryoneStops) {
   ScratchDir dir;
   dir.write("mix.yaml", R"(cell_duration: 1s
 setup_timeout: 1s
@@ -260,12 +313,44 @@ workloads:
   EXPECT_NE(r.exit_code, 0) << "a failed workload is reported in the exit status";
   auto d = latest_run(dir / "results");
   const auto& server = d.workload("timeslice-r1", "server");
-  EXPECT_EQ(server.status, "timeout");
-  EXPECT_NE(server.reason.find("did not report ready within setup_timeout 1s"), std::string::npos) << server.reason;
+  EXPECT_EQ(server.status, "not_ready");
+  EXPECT_NE(server.reason.find("warm-up did not end within setup_timeout 1s"), std::string::npos) << server.reason;
   const auto& client = d.workload("timeslice-r1", "client");
   EXPECT_EQ(client.status, "not_started");
-  EXPECT_NE(client.reason.find("'server' ended without reporting ready"), std::string::npos) << client.reason;
-  EXPECT_EQ(d.workload("timeslice-r1", "trainer").status, "ok") << "the rest of the cell still runs";
+  EXPECT_NE(client.reason.find("not ready: server"), std::string::npos) << client.reason;
+  const auto& trainer = d.workload("timeslice-r1", "trainer");
+  EXPECT_EQ(trainer.status, "stopped") << trainer.reason;
+  EXPECT_EQ(d.cell("timeslice-r1").status, "failed");
+  EXPECT_EQ(d.cell("timeslice-r1").window_start_ns, 0) << "nothing was measured";
+  // The report never recommends a mode whose workload was not ready, and says why.
+  auto report = gpumix({"report", "--format", "text"}, dir.path());
+  EXPECT_NE(report.out.find("not_ready"), std::string::npos) << report.out;
+}
+
+TEST(Run, RepeatsAutoStopsWhenThereIsNothingToSeparate) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 1s
+repeats: auto
+max_repeats: 4
+modes: [exclusive, timeslice]
+evidence: {min_iterations: 5}
+workloads:
+  - name: a
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10"]
+  - name: b
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10"]
+)");
+  auto r = gpumix({"run", "mix.yaml"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto d = latest_run(dir / "results");
+  EXPECT_EQ(d.cells.size(), 3u) << "two baselines and one repeat: one mode has nothing to be told apart from";
+  const auto plan = nlohmann::json::parse(d.run.plan_json);
+  EXPECT_EQ(plan["repeats_auto"]["repeats_run"], 1);
+  EXPECT_NE(plan["repeats_auto"]["stopped_because"].get<std::string>().find("only timeslice is eligible"), std::string::npos)
+      << plan.dump();
+  EXPECT_EQ(plan["cells"].size(), 3u);
+  auto report = gpumix({"report", "--format", "text"}, dir.path());
+  EXPECT_EQ(report.out.find("Planned cells with no record"), std::string::npos) << report.out;
 }
 
 TEST(Run, ANonZeroExitAfterSigtermIsAFailure) {

@@ -35,7 +35,7 @@ pid_t spawn_sleeper(bool escape) {
 int main(int argc, char** argv) {
   CLI::App app{"gpumix test workload"};
   int64_t iters = 10, samples = 8, ready_after = 0, crash_after = -1, fail_after = -1;
-  double interval_ms = 10, latency_ms = 0;
+  double interval_ms = 10, latency_ms = 0, warmup_interval_ms = -1;
   int exit_code = 0;
   bool ignore_term = false, hang = false, spawn_child = false, spawn_daemon = false, malformed = false;
   std::string pid_file, error_msg;
@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   app.add_option("--samples", samples, "Samples per iteration");
   app.add_option("--interval-ms", interval_ms, "Sleep per iteration");
   app.add_option("--ready-after", ready_after, "Iterations of warm-up before ready");
+  app.add_option("--warmup-interval-ms", warmup_interval_ms, "Sleep per warm-up iteration (default: --interval-ms)");
   app.add_option("--latency-ms", latency_ms, "Also report a request latency around this value per iteration");
   app.add_option("--crash-after", crash_after, "Raise SIGSEGV after this many iterations");
   app.add_option("--fail-after", fail_after, "Report an error and exit 3 after this many iterations");
@@ -82,7 +83,7 @@ int main(int argc, char** argv) {
   }
   for (int64_t i = 0; (iters == 0 || i < iters) && !g_stop; ++i) {
     auto t0 = std::chrono::steady_clock::now();
-    sleep_ms(interval_ms);
+    sleep_ms(i < ready_after && warmup_interval_ms >= 0 ? warmup_interval_ms : interval_ms);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     report.iter(samples, ms);
     if (latency_ms > 0) report.latency(latency_ms * (0.5 + 0.5 * jitter(rng)));

@@ -335,8 +335,11 @@ TEST(Interference, ZeroThroughputWorkloadHasNpZeroAndInfiniteAntt) {
   EXPECT_DOUBLE_EQ(*cell->fairness, 0.0);
   EXPECT_NEAR(*cell->jain, 0.5, 1e-9);  // 0.81 / (2 x 0.81)
   EXPECT_TRUE(std::isinf(*a.mode("timeslice")->antt.mean));
+  // A mode under which a workload made no progress is never recommended.
   auto rec = recommend(a);
-  EXPECT_EQ(rec.mode, "timeslice");  // the only shared mode; no SLOs
+  EXPECT_FALSE(rec.mode);
+  EXPECT_TRUE(a.cell("timeslice-r1")->workloads[1].no_progress);
+  EXPECT_TRUE(contains(rec.verdicts[0].reasons, "starved made no progress in timeslice-r1")) << joined(rec.verdicts[0].reasons);
 }
 
 TEST(Interference, MissingBaselineIsSaidAndLeavesNpOut) {
@@ -475,11 +478,14 @@ TEST(Recommend, StpWithinNoiseOfTheRunnerUpIsSaid) {
   EXPECT_EQ(a.comparisons[0].difference.verdict, Noise::within_noise);
   EXPECT_FALSE(contains(a.missing, "One repeat"));
   EXPECT_TRUE(a.mode("timeslice")->stp.ci_low.has_value());
+  // Within noise: neither is named; both are, with what would decide.
   auto r = recommend(a);
-  EXPECT_EQ(r.mode, "mps-split");
-  EXPECT_TRUE(contains(r.notes, "timeslice's STP 0.55 ± ")) << joined(r.notes);
-  EXPECT_TRUE(contains(r.notes, "is within noise of mps-split's")) << joined(r.notes);
-  EXPECT_NE(r.headline.find("(no SLOs were set)"), std::string::npos) << r.headline;
+  EXPECT_FALSE(r.mode);
+  EXPECT_EQ(r.undecided, (std::vector<std::string>{"mps-split", "timeslice"}));
+  EXPECT_NE(r.headline.find("No significant difference between mps-split (STP 0.57 ± 0.13) and timeslice (STP 0.55 ± 0.12)"),
+            std::string::npos)
+      << r.headline;
+  EXPECT_NE(r.settle.find("repeats in all (now 3)"), std::string::npos) << r.settle;
 }
 
 TEST(Recommend, NothingToRecommendWithoutASharedMode) {

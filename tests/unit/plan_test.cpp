@@ -2,6 +2,7 @@
 
 #include "gpumix/run/plan.hpp"
 #include "gpumix/run/runner.hpp"
+#include "gpumix/store/workload_status.hpp"
 
 namespace gpumix::run {
 namespace {
@@ -68,11 +69,24 @@ TEST(Plan, WorkloadSeedIsStableAndDiffersByName) {
   EXPECT_LE(workload_seed(~0ull, "x"), static_cast<uint64_t>(INT64_MAX));
 }
 
-TEST(Plan, SuccessStatuses) {
-  EXPECT_TRUE(is_success_status("ok"));
-  EXPECT_TRUE(is_success_status("stopped"));
-  for (const char* s : {"failed", "crashed", "timeout", "early_exit", "killed", "interrupted", "not_started"})
+TEST(Plan, SuccessAndFailureStatuses) {
+  using store::is_failure_status;
+  using store::is_success_status;
+  for (const char* s : {"ok", "stopped", "skipped"}) {
+    EXPECT_TRUE(is_success_status(s)) << s;
+    EXPECT_FALSE(is_failure_status(s)) << s;
+  }
+  for (const char* s : {"failed", "crashed", "timeout", "not_ready", "early_exit", "killed"}) {
     EXPECT_FALSE(is_success_status(s)) << s;
+    EXPECT_TRUE(is_failure_status(s)) << s;
+  }
+  // Cut short by gpumix, not the workload's fault: neither.
+  for (const char* s : {"interrupted", "not_started", "running", "pending", "from-a-newer-gpumix"}) {
+    EXPECT_FALSE(is_success_status(s)) << s;
+    EXPECT_FALSE(is_failure_status(s)) << s;
+  }
+  for (auto st : {store::WorkloadStatus::ok, store::WorkloadStatus::not_ready, store::WorkloadStatus::skipped})
+    EXPECT_EQ(store::workload_status_from_string(store::to_string(st)), st);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,67 @@ class RunBuilder {
     return w.id;
   }
 
+  // Gives a cell a measured window: `warmup_s` after its start, `length_s`
+  // long; its workloads then run from the cell's start to 0.5 s past the window.
+  void window(int64_t cell_id, double warmup_s, double length_s) {
+    auto& c = in_.cells.at(static_cast<size_t>(cell_id - 1));
+    c.window_start_ns = c.started_ns + static_cast<int64_t>(warmup_s * 1e9);
+    c.window_end_ns = c.window_start_ns + static_cast<int64_t>(length_s * 1e9);
+    c.ended_ns = c.window_end_ns + kSecond;
+    for (auto& w : in_.workloads)
+      if (w.cell_id == cell_id && w.started_ns > 0) {
+        w.ended_ns = c.window_end_ns + kSecond / 2;
+        w.ready_ns = c.window_start_ns;
+      }
+  }
+
+  // From the workload's start: steps of `n` samples at `warmup_rate` samples/s
+  // until `ready_s`, then at `rate` until it ends (a `ready` event between).
+  void steps(int64_t workload_id, double warmup_rate, double ready_s, double rate, int64_t n = 10) {
+    const auto& w = workload_row(workload_id);
+    int64_t t = w.started_ns;
+    const int64_t ready = w.started_ns + static_cast<int64_t>(ready_s * 1e9);
+    bool said_ready = false;
+    while (true) {
+      const bool warm = t < ready;
+      t += static_cast<int64_t>(static_cast<double>(n) / (warm ? warmup_rate : rate) * 1e9);
+      if (t > w.ended_ns) break;
+      if (!warm && !said_ready) {
+        event(workload_id, ready, "ready");
+        said_ready = true;
+      }
+      event(workload_id, t, "iter", n, 1e3 * static_cast<double>(n) / (warm ? warmup_rate : rate));
+    }
+  }
+
+  void set_status(int64_t workload_id, const std::string& status) {
+    for (auto& w : in_.workloads)
+      if (w.id == workload_id) w.status = status;
+  }
+
+  void set_ended(int64_t workload_id, int64_t ended_ns) {
+    for (auto& w : in_.workloads)
+      if (w.id == workload_id) w.ended_ns = ended_ns;
+  }
+
+  // Sets a plan field of a workload (e.g. "stop": "completion") or of the run.
+  void plan_workload(const std::string& name, const std::string& key, const nlohmann::json& value) {
+    for (auto& w : plan_["workloads"])
+      if (w["name"] == name) w[key] = value;
+    sync();
+  }
+  void plan_field(const std::string& key, const nlohmann::json& value) {
+    plan_[key] = value;
+    sync();
+  }
+
+  const store::WorkloadRow& workload_row(int64_t id) const {
+    for (const auto& w : in_.workloads)
+      if (w.id == id) return w;
+    throw std::out_of_range("no workload " + std::to_string(id));
+  }
+  const store::CellRow& cell_of(int64_t id) const { return cell_row(id); }
+
   void set_role(int64_t workload_id, const std::string& role) {
     for (auto& w : in_.workloads)
       if (w.id == workload_id) w.role = role;
@@ -99,6 +161,13 @@ class RunBuilder {
     const auto period = static_cast<int64_t>(static_cast<double>(n) / samples_per_s * 1e9);
     event(workload_id, t0, "ready");
     for (int i = 1; i <= iters; ++i) event(workload_id, t0 + i * period, "iter", n, 1e3 * static_cast<double>(period) / 1e9);
+  }
+
+  // Requests of `ms` each, `every_s` apart from the window's start.
+  void window_latencies(int64_t workload_id, int count, double ms, double every_s) {
+    const auto& c = cell_row(workload_row(workload_id).cell_id);
+    for (int i = 1; i <= count; ++i)
+      event(workload_id, c.window_start_ns + static_cast<int64_t>(i * every_s * 1e9), "latency", std::nullopt, ms);
   }
 
   void latencies(int64_t workload_id, const std::vector<double>& ms) {

@@ -10,10 +10,6 @@
 
 namespace gpumix::analysis {
 
-bool is_failure_status(const std::string& status) {
-  return status == "failed" || status == "crashed" || status == "timeout" || status == "early_exit" || status == "killed";
-}
-
 std::optional<double> SloVerdict::excess() const {
   if (!worst_ms || limit_ms <= 0) return std::nullopt;
   return *worst_ms / limit_ms - 1;
@@ -200,6 +196,17 @@ std::string baseline_problem(const RunInput& in, const std::string& workload, bo
   return label + " was not run";
 }
 
+std::string percent_text(double fraction) { return fmt::format("{:+.0f}%", 100 * fraction); }
+
+// Whether a workload's figures in a window can be trusted: the reason when not.
+std::string window_problem(const WorkloadSummary& s) {
+  if (s.late_ready_s)
+    return fmt::format("reported ready {:.1f}s into the window, so its window holds part of its warm-up "
+                       "(set `warmup: ready` so the window waits for it)",
+                       *s.late_ready_s);
+  return "";
+}
+
 void compute_np(const WorkloadCell* base, WorkloadCell& w, const store::CellRow& cell, const std::string& no_base) {
   const auto& s = w.summary;
   if (s.status == "skipped") {
@@ -219,26 +226,59 @@ void compute_np(const WorkloadCell* base, WorkloadCell& w, const store::CellRow&
   }
   // Ran, but reported nothing: no progress (NP 0), unless the run was cut short first.
   const bool cut_short = s.status == "interrupted" || (s.status == "not_started" && cell.status == "interrupted");
+  const bool ran_in_window = s.windowed || (!cut_short && s.status != "not_started");
   // Latency-critical workloads (a notebook's cells, a server's requests) are
   // paced by their think time or arrival rate, not by the GPU: their rate
   // barely moves under interference while their latency does. Measure them
-  // by latency; everything else by throughput.
+  // by latency; jobs that completed in both windows by their completion
+  // time; everything else by throughput.
   const bool has_latency = b.latency_mean && *b.latency_mean > 0;
   const bool has_throughput = b.throughput && *b.throughput > 0;
   const bool latency_role = s.role == "interactive" || s.role == "server";
-  if (has_latency && (latency_role || !has_throughput)) {
+  // The baseline's lack of evidence costs every mode the same NP; this
+  // cell's lack costs only this mode (np_gated: it cannot be ranked).
+  auto gated = [&](const std::string& base_gate, const std::string& gate) {
+    if (!base_gate.empty()) w.np_missing = "baseline-" + s.name + ": " + base_gate;
+    else if (auto p = window_problem(b); !p.empty()) w.np_missing = "baseline-" + s.name + " " + p;
+    else if (!gate.empty()) w.np_missing = gate;
+    else if (auto q = window_problem(s); !q.empty()) w.np_missing = q;
+    else return false;
+    w.np_gated = w.np_missing.rfind("baseline-", 0) != 0;
+    return true;
+  };
+  if (b.jct_s && s.jct_s && *s.jct_s > 0) {
+    w.np_basis = "completion";
+    if (!gated("", "")) w.np = *b.jct_s / *s.jct_s;
+  } else if (has_latency && (latency_role || !has_throughput)) {
     w.np_basis = "latency";
-    if (s.latency_mean && *s.latency_mean > 0) w.np = *b.latency_mean / *s.latency_mean;
-    else if (!cut_short) w.np = 0.0;
+    if (s.latency_mean && *s.latency_mean > 0) {
+      if (!gated(b.latency_gate, s.latency_gate)) w.np = *b.latency_mean / *s.latency_mean;
+    } else if (ran_in_window && !cut_short) {
+      w.np = 0.0;
+      w.no_progress = true;
+    }
   } else if (has_throughput) {
     w.np_basis = "throughput";
-    if (s.throughput) w.np = *s.throughput / *b.throughput;
-    else if (!cut_short) w.np = 0.0;
+    if (s.throughput && *s.throughput > 0) {
+      if (!gated(b.throughput_gate, s.throughput_gate)) w.np = *s.throughput / *b.throughput;
+    } else if (ran_in_window && !cut_short) {
+      w.np = 0.0;
+      w.no_progress = true;
+    }
   } else {
     w.np_missing = "baseline-" + s.name + " measured neither throughput nor request latency";
     return;
   }
-  if (!w.np) w.np_missing = "interrupted before it measured anything";
+  if (!w.np && w.np_missing.empty()) w.np_missing = "interrupted before it measured anything";
+}
+
+// A rate (or mean latency) that moved within the window, in words.
+std::string unsteady_text(const WorkloadSummary& s, double max_drift) {
+  if (!s.drift || std::abs(*s.drift) <= max_drift) return "";
+  if (s.rate_first_half && s.rate_second_half)
+    return fmt::format("rate {} from the first half of the window to the second ({:.4g} → {:.4g} samples/s)",
+                       percent_text(*s.drift), *s.rate_first_half, *s.rate_second_half);
+  return fmt::format("mean latency {} from the first half of the window to the second", percent_text(*s.drift));
 }
 
 void system_figures(CellAnalysis& c) {
@@ -302,9 +342,10 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
   m.mode = mode;
   m.baseline = mode == "exclusive";
   m.cells_planned = planned;
-  std::vector<double> stp, antt, fairness, jain, energy, util, sm;
+  std::vector<double> stp, antt, fairness, jain, energy, util, sm, warmup;
   for (const auto* c : cells) {
     ++m.cells_run;
+    if (c->warmup_s && c->window_s) warmup.push_back(*c->warmup_s);
     if (c->cell.status == "skipped") {
       ++m.cells_skipped;
       if (m.skip_reason.empty()) m.skip_reason = c->cell.error;
@@ -318,11 +359,19 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
     if (c->energy_per_sample_j) energy.push_back(*c->energy_per_sample_j);
     if (c->gpu_util.mean) util.push_back(*c->gpu_util.mean);
     if (c->gpm_sm.mean) sm.push_back(*c->gpm_sm.mean);
-    for (const auto& w : c->workloads)
+    for (const auto& w : c->workloads) {
       if (w.failed)
         m.failures.push_back(fmt::format("{} {} in {}{}", w.summary.name, w.summary.status, c->cell.label,
                                          w.summary.reason.empty() ? "" : ": " + w.summary.reason));
+      if (c->cell.baseline || w.failed || w.summary.role == "client" || w.summary.status == "skipped") continue;
+      if (w.no_progress)
+        m.disqualifications.push_back(fmt::format("{} made no progress in {} ({} iteration(s), {} request(s) in the window)",
+                                                  w.summary.name, c->cell.label, w.summary.iterations, w.summary.requests));
+      else if (w.np_gated)
+        m.disqualifications.push_back(fmt::format("{} has no NP in {}: {}", w.summary.name, c->cell.label, w.np_missing));
+    }
   }
+  m.warmup_s = estimate(warmup);
   m.stp = estimate(stp);
   m.antt = estimate(antt);
   m.fairness = estimate(fairness);
@@ -333,7 +382,7 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
   for (const auto& name : workloads) {
     WorkloadMode wm;
     wm.workload = name;
-    std::vector<double> thr, np, p99, infl;
+    std::vector<double> thr, np, p99, infl, ready, jct;
     bool present = false;
     for (const auto* c : cells) {
       for (const auto& w : c->workloads) {
@@ -345,6 +394,12 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
         if (w.np) np.push_back(*w.np);
         if (w.summary.latency_p99) p99.push_back(*w.summary.latency_p99);
         if (w.p99_inflation) infl.push_back(*w.p99_inflation);
+        if (w.summary.ready_s) ready.push_back(*w.summary.ready_s);
+        if (w.summary.jct_s) jct.push_back(*w.summary.jct_s);
+        for (const auto* gate : {&w.summary.throughput_gate, &w.summary.latency_gate})
+          if (!gate->empty()) wm.gaps.push_back(c->cell.label + ": " + *gate);
+        for (const auto& g : w.summary.percentile_gates) wm.gaps.push_back(c->cell.label + ": insufficient data for " + g);
+        if (!w.unsteady.empty()) wm.unsteady.push_back(c->cell.label + ": " + w.unsteady);
         if (w.failed)
           wm.failures.push_back(fmt::format("{} in {}{}", w.summary.status, c->cell.label,
                                             w.summary.reason.empty() ? "" : ": " + w.summary.reason));
@@ -355,6 +410,8 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
     wm.np = estimate(np);
     wm.latency_p99_ms = estimate(p99);
     wm.p99_inflation = estimate(infl);
+    wm.ready_s = estimate(ready);
+    wm.jct_s = estimate(jct);
     wm.slos = judge_slos(name, cells);
     m.workloads.push_back(std::move(wm));
   }
@@ -366,9 +423,27 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
 Analysis analyze(const RunInput& in) {
   Analysis a;
   a.run = in.run;
+  a.gates = gates_of_plan(in.run.plan_json);
+  if (in.run.started_ns > 0)
+    a.gpu_time_s = static_cast<double>((in.run.ended_ns > 0 ? in.run.ended_ns : store::now_ns()) - in.run.started_ns) / 1e9;
   const auto plan = nlohmann::json::parse(in.run.plan_json.empty() ? "{}" : in.run.plan_json, nullptr, false);
   std::vector<std::pair<std::string, std::string>> planned_cells;  // label, mode
+  std::set<std::string> runs_to_completion;  // stop: completion or iterations
   if (plan.is_object()) {
+    if (plan.contains("workloads") && plan["workloads"].is_array())
+      for (const auto& w : plan["workloads"])
+        if (w.is_object() && (w.value("stop", "") == "completion" || w.value("stop", "") == "iterations"))
+          runs_to_completion.insert(w.value("name", ""));
+    if (plan.contains("repeats_auto") && plan["repeats_auto"].is_object()) {
+      const auto& r = plan["repeats_auto"];
+      AutoRepeatsRecord rec;
+      rec.max = r.value("max", 0);
+      if (r.contains("budget_s") && r["budget_s"].is_number()) rec.budget_s = r["budget_s"].get<double>();
+      rec.precision = r.value("precision", 0.05);
+      if (r.contains("repeats_run") && r["repeats_run"].is_number_integer()) rec.repeats_run = r["repeats_run"].get<int>();
+      rec.stopped_because = r.value("stopped_because", "");
+      a.auto_repeats = rec;
+    }
     if (plan.contains("modes") && plan["modes"].is_array())
       for (const auto& m : plan["modes"])
         if (m.is_string()) a.planned_modes.push_back(m.get<std::string>());
@@ -395,7 +470,17 @@ Analysis analyze(const RunInput& in) {
       std::find(a.planned_modes.begin(), a.planned_modes.end(), "exclusive") != a.planned_modes.end();
 
   // Per cell, its workloads' summaries.
-  const auto summaries = summarize(in.cells, in.workloads, in.events);
+  auto summaries = summarize(in.cells, in.workloads, in.events, a.gates);
+  std::map<int64_t, const store::CellRow*> cell_by_id;
+  for (const auto& c : in.cells) cell_by_id[c.id] = &c;
+  // A job that completed in its window: its completion time from the window's start.
+  for (auto& s : summaries) {
+    if (!runs_to_completion.count(s.name) || s.status != "ok") continue;
+    const auto* w = &*std::find_if(in.workloads.begin(), in.workloads.end(), [&](const auto& r) { return r.id == s.workload_id; });
+    const auto* c = cell_by_id.count(w->cell_id) ? cell_by_id[w->cell_id] : nullptr;
+    if (c && c->window_start_ns > 0 && w->ended_ns > c->window_start_ns)
+      s.jct_s = static_cast<double>(w->ended_ns - c->window_start_ns) / 1e9;
+  }
   std::map<int64_t, int64_t> cell_of_workload;
   for (const auto& w : in.workloads) cell_of_workload[w.id] = w.cell_id;
   std::map<int64_t, int64_t> gpu_memory;  // workload id → peak bytes from NVML
@@ -405,11 +490,16 @@ Analysis analyze(const RunInput& in) {
     CellAnalysis ca;
     ca.cell = c;
     ca.evidence = evidence_line(c.evidence_json);
+    if (c.window_start_ns > 0) {
+      ca.warmup_s = static_cast<double>(c.window_start_ns - c.started_ns) / 1e9;
+      if (c.window_end_ns > c.window_start_ns) ca.window_s = static_cast<double>(c.window_end_ns - c.window_start_ns) / 1e9;
+    }
     for (const auto& s : summaries) {
       if (cell_of_workload[s.workload_id] != c.id) continue;
       WorkloadCell w;
       w.summary = s;
-      w.failed = is_failure_status(s.status);
+      w.failed = store::is_failure_status(s.status);
+      w.unsteady = unsteady_text(s, a.gates.max_drift);
       if (auto it = gpu_memory.find(s.workload_id); it != gpu_memory.end()) w.gpu_memory_peak_bytes = it->second;
       else w.gpu_memory_peak_bytes = s.peak_device_mem_bytes;
       ca.workloads.push_back(std::move(w));
@@ -448,9 +538,13 @@ Analysis analyze(const RunInput& in) {
     for (size_t j = i + 1; j < a.modes.size(); ++j) {
       const auto &x = a.modes[i], &y = a.modes[j];
       if (x.baseline || y.baseline) continue;
-      if (x.stp.n() > 0 && y.stp.n() > 0) a.comparisons.push_back({"STP", x.mode, y.mode, difference(x.stp.values, y.stp.values)});
-      if (x.antt.n() > 0 && y.antt.n() > 0)
-        a.comparisons.push_back({"ANTT", x.mode, y.mode, difference(x.antt.values, y.antt.values)});
+      // Interleaved repeats share the machine's drift: pair them by repeat
+      // when both modes have a figure in the same repeats.
+      auto compare = [](const Estimate& ex, const Estimate& ey) {
+        return ex.n() == ey.n() ? paired_difference(ex.values, ey.values) : difference(ex.values, ey.values);
+      };
+      if (x.stp.n() > 0 && y.stp.n() > 0) a.comparisons.push_back({"STP", x.mode, y.mode, compare(x.stp, y.stp)});
+      if (x.antt.n() > 0 && y.antt.n() > 0) a.comparisons.push_back({"ANTT", x.mode, y.mode, compare(x.antt, y.antt)});
     }
   }
 
@@ -501,6 +595,19 @@ Analysis analyze(const RunInput& in) {
       miss.push_back(fmt::format("Cell {} failed{}", c.cell.label, c.cell.error.empty() ? "." : ": " + c.cell.error));
   for (const auto& m : a.modes)
     for (const auto& f : m.failures) miss.push_back("Workload " + f);
+  for (const auto& m : a.modes)
+    for (const auto& d : m.disqualifications) miss.push_back(fmt::format("Mode {} cannot be ranked: {}.", m.mode, d));
+  for (const auto& c : a.cells)
+    for (const auto& w : c.workloads) {
+      if (!w.unsteady.empty()) miss.push_back(fmt::format("{} in {} was not steady: {}.", w.summary.name, c.cell.label, w.unsteady));
+      if (c.cell.baseline && (!w.summary.throughput_gate.empty() || !w.summary.latency_gate.empty()))
+        miss.push_back(fmt::format("{}'s baseline has too little evidence ({}): lengthen cell_duration.", w.summary.name,
+                                   !w.summary.throughput_gate.empty() ? w.summary.throughput_gate : w.summary.latency_gate));
+    }
+  if (std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.cell.window_start_ns == 0 && c.cell.status != "skipped"; }) &&
+      std::none_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.cell.window_start_ns > 0; }))
+    miss.push_back("This run was recorded before measured windows existed: each workload is measured from its own ready "
+                   "to its last iteration, not over one common window.");
   for (const auto& name : a.workloads) {
     bool any_metric = false, any_cell = false;
     for (const auto& c : a.cells)
@@ -531,7 +638,7 @@ Analysis analyze(const RunInput& in) {
     }
   }
   const bool any_shared = std::any_of(a.modes.begin(), a.modes.end(), [](const auto& m) { return !m.baseline && m.measured(); });
-  if (any_shared && a.repeats <= 1)
+  if (any_shared && a.repeats <= 1 && !a.auto_repeats)
     miss.push_back(
         "One repeat per mode: no confidence intervals, and differences between modes cannot be told from noise "
         "(set repeats: 3 or more).");

@@ -12,9 +12,15 @@
 //          NP = mean alone ÷ mean shared. For a closed-loop
 //          client that is exactly its request-rate ratio, and unlike the rate
 //          it also sees interference on an open-loop (fixed arrival rate)
-//          server. A workload that ran in the shared cell but reported no
-//          progress there has NP 0; one that did not run (mode skipped, run
-//          interrupted) has none.
+//          server. A job that runs to completion (`stop: completion` or
+//          `{iterations: N}`) and completed in both windows is measured by
+//          its job completion time from the window's start: NP = JCT alone ÷
+//          JCT shared (the same as its rate ratio for a fixed amount of work);
+//          one that did not complete in a window is measured by its rate.
+//          A workload that ran in the shared cell but reported no progress
+//          there has NP 0; one that did not run (mode skipped, run
+//          interrupted) has none; one with too little evidence in either
+//          window (Gates) has none, and says why.
 //   STP    Σ NP_i over the cell's workloads with an NP (1 = no gain over
 //          running them one after another; n = no interference at all).
 //   ANTT   mean of 1/NP_i (≥ 1 under interference; infinite when one starved).
@@ -37,6 +43,7 @@
 #include "gpumix/analysis/summary.hpp"
 #include "gpumix/probe/probe_store.hpp"
 #include "gpumix/store/store.hpp"
+#include "gpumix/store/workload_status.hpp"
 #include "gpumix/telemetry/snapshot.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 
@@ -64,18 +71,23 @@ struct Activity {
 // One workload in one cell.
 struct WorkloadCell {
   WorkloadSummary summary;
-  std::string np_basis;  // "throughput", "latency", or empty when there is no NP
+  std::string np_basis;  // "throughput", "latency", "completion", or empty when there is no NP
   std::optional<double> np;
   std::string np_missing;  // why there is no NP (empty when there is one, and in baseline cells)
   std::optional<double> p99_inflation;
   // Largest GPU memory seen: NVML's per-process samples, else the workload's own `info` report.
   std::optional<int64_t> gpu_memory_peak_bytes;
-  bool failed = false;  // failed, crashed, timeout, early_exit or killed
+  bool failed = false;  // store::is_failure of its status
+  bool no_progress = false;  // ran in a shared cell's window and reported nothing there
+  bool np_gated = false;     // no NP for want of evidence in this cell (not its baseline's): the mode cannot be ranked
+  std::string unsteady;  // its rate drifted within the window: the figures, in words
 };
 
 // One cell: its workloads and, for shared cells, the system figures.
 struct CellAnalysis {
   store::CellRow cell;
+  std::optional<double> window_s;  // the measured window's length
+  std::optional<double> warmup_s;  // cell start → window start
   std::vector<WorkloadCell> workloads;
   std::optional<double> stp, antt, fairness, jain;
   int with_np = 0;  // workloads the figures above cover
@@ -120,6 +132,10 @@ struct WorkloadMode {
   std::optional<double> alone_p99_ms;
   std::vector<SloVerdict> slos;
   std::vector<std::string> failures;  // "crashed in timeslice-r1: killed by SIGSEGV"
+  Estimate ready_s;  // time to ready (its warm-up) under this mode
+  Estimate jct_s;    // completion jobs: window start → end
+  std::vector<std::string> gaps;      // "timeslice-r1: insufficient data: 12 iterations in the window, needs 30"
+  std::vector<std::string> unsteady;  // "timeslice-r2: rate +18% from the first half of the window to the second"
 };
 
 // One mode over its repeats. The exclusive mode is the baseline: its cells
@@ -133,6 +149,10 @@ struct ModeAnalysis {
   Estimate energy_per_sample_j, gpu_util_mean, gpm_sm_mean;
   std::vector<WorkloadMode> workloads;
   std::vector<std::string> failures;
+  // Why its STP cannot be trusted to rank it: a workload made no progress, or
+  // has no NP for want of evidence, in some repeat.
+  std::vector<std::string> disqualifications;
+  Estimate warmup_s;  // how long its cells took to be ready
   bool measured() const { return cells_run > cells_skipped; }
   bool skipped() const { return cells_run > 0 && cells_skipped == cells_run; }
   const WorkloadMode* workload(const std::string& name) const;
@@ -146,14 +166,29 @@ struct ModeComparison {
   Difference difference;  // b − a
 };
 
+// `repeats: auto` as it went (from the plan).
+struct AutoRepeatsRecord {
+  int max = 0;
+  std::optional<double> budget_s;
+  double precision = 0.05;
+  std::optional<int> repeats_run;  // set when it stopped before max_repeats
+  std::string stopped_because;
+};
+
 struct Analysis {
   store::RunRow run;
+  Gates gates;
+  std::optional<AutoRepeatsRecord> auto_repeats;
+  std::optional<double> gpu_time_s;  // the run's wall time, start to end (or to now while running)
   std::vector<std::string> workloads;  // in the mix's order
   std::vector<std::string> planned_modes;
   int repeats = 0;
   std::vector<CellAnalysis> cells;
   std::vector<ModeAnalysis> modes;  // planned order; exclusive first when present
-  std::vector<ModeComparison> comparisons;  // every pair of measured shared modes, on STP and ANTT
+  // Every pair of measured shared modes, on STP and ANTT: paired by repeat
+  // when both have the same repeats (interleaved cells share the machine's
+  // drift), else Welch.
+  std::vector<ModeComparison> comparisons;
   bool has_baseline = false;  // at least one baseline measure
   bool has_telemetry = false;
   bool has_gpm = false;
@@ -178,9 +213,5 @@ struct SeriesPoint {
   double percent = 0;
 };
 std::vector<SeriesPoint> activity_series(const RunInput& input, const CellAnalysis& cell, size_t max_points = 400);
-
-// Statuses that mean a workload failed (as opposed to ok, stopped, skipped,
-// interrupted, not_started).
-bool is_failure_status(const std::string& status);
 
 }  // namespace gpumix::analysis

@@ -71,10 +71,32 @@ ModeVerdict judge(const ModeAnalysis& m) {
     v.failures = true;
     v.reasons.push_back(f);
   }
+  // No progress, or no NP for want of evidence: its STP would rank it on
+  // part of the mix, so it is not ranked at all.
+  for (const auto& d : m.disqualifications) {
+    v.failures = true;
+    v.reasons.push_back(d);
+  }
   v.state = v.reasons.empty() ? VerdictState::eligible : VerdictState::rejected;
   if (v.state == VerdictState::eligible)
     for (const auto* s : m.slos()) v.reasons.push_back(met_text(*s));
   return v;
+}
+
+// What would separate two modes whose STPs the evidence cannot tell apart.
+std::string settle_text(const Difference& d, double gap) {
+  if (d.verdict == Noise::unknown || !d.ci_high || !d.ci_low || !d.dof)
+    return "More repeats: run with `repeats: auto`, which adds interleaved repeats until the difference is clear or "
+           "both STPs are known within its precision.";
+  // The interval shrinks as 1/sqrt(n): the repeats at which its half-width
+  // would fall below the gap seen (at least one more).
+  const double n = *d.dof + 1;
+  const double half = (*d.ci_high - *d.ci_low) / 2;
+  if (gap <= 0) return "More repeats would only narrow an interval around no difference: the modes perform alike.";
+  const int needed = std::max(static_cast<int>(n) + 1, static_cast<int>(std::ceil(n * (half / gap) * (half / gap))));
+  return fmt::format("About {} repeats in all (now {}) would separate a difference of {:.2f} in STP from this noise; "
+                     "`repeats: auto` stops as soon as it is clear.",
+                     needed, static_cast<int>(n), gap);
 }
 
 bool higher_stp(const ModeVerdict& a, const ModeVerdict& b) {
@@ -126,20 +148,29 @@ Recommendation recommend(const Analysis& a) {
       r.headline = fmt::format("{} {}, but without baselines (no STP) they cannot be ranked.", names,
                                any_slo ? "meet every SLO" : "ran every workload");
     }
-    // Is the lead over the runner-up more than noise?
+    // Is the lead over the runner-up more than noise? If not, neither is named.
     if (ranked && eligible.size() > 1 && eligible[1].stp) {
+      const auto& second = eligible[1];
+      const double precision = a.auto_repeats ? a.auto_repeats->precision : 0.05;
       for (const auto& c : a.comparisons) {
         if (c.metric != "STP") continue;
-        const bool pair = (c.mode_a == best.mode && c.mode_b == eligible[1].mode) ||
-                          (c.mode_b == best.mode && c.mode_a == eligible[1].mode);
+        const bool pair = (c.mode_a == best.mode && c.mode_b == second.mode) || (c.mode_b == best.mode && c.mode_a == second.mode);
         if (!pair) continue;
-        if (c.difference.verdict == Noise::within_noise)
-          r.notes.push_back(fmt::format("{}'s {} is within noise of {}'s: either will do; more repeats would separate them.",
-                                        eligible[1].mode, stp_text(eligible[1]), best.mode));
-        else if (c.difference.verdict == Noise::unknown)
+        const double gap = *best.stp - *second.stp;
+        const bool one_repeat = c.difference.verdict == Noise::unknown;
+        if (c.difference.verdict == Noise::within_noise || (one_repeat && gap <= precision * *best.stp)) {
+          r.mode.reset();
+          best.state = VerdictState::eligible;
+          r.undecided = {best.mode, second.mode};
+          r.headline = fmt::format("No significant difference between {} ({}) and {} ({}){}: either will do.", best.mode,
+                                   stp_text(best), second.mode, stp_text(second),
+                                   one_repeat ? fmt::format(" (one repeat; within {:.0f}%)", 100 * precision) : "");
+          r.settle = settle_text(c.difference, gap);
+        } else if (one_repeat) {
           r.notes.push_back(fmt::format(
-              "Whether {}'s lead over {} ({}) is more than noise cannot be told from one repeat (set repeats: 3 or more).",
-              best.mode, eligible[1].mode, stp_text(eligible[1])));
+              "Whether {}'s lead over {} ({}) is more than noise cannot be told from one repeat (set repeats: auto).",
+              best.mode, second.mode, stp_text(second)));
+        }
       }
     }
   } else {
@@ -186,6 +217,39 @@ Recommendation recommend(const Analysis& a) {
   for (auto& v : eligible) r.verdicts.push_back(std::move(v));
   for (auto& v : others) r.verdicts.push_back(std::move(v));
   return r;
+}
+
+RepeatDecision decide_repeats(const Analysis& a, const Recommendation& r, double precision) {
+  RepeatDecision d;
+  std::vector<const ModeVerdict*> ranked;
+  for (const auto& v : r.verdicts)
+    if ((v.state == VerdictState::recommended || v.state == VerdictState::eligible) && v.stp) ranked.push_back(&v);
+  if (ranked.size() < 2) {
+    d.stop = true;
+    d.reason = ranked.empty() ? "no shared mode is eligible: more repeats cannot change the answer"
+                              : "only " + ranked.front()->mode + " is eligible: there is nothing to separate";
+    return d;
+  }
+  if (r.mode) {
+    for (const auto& c : a.comparisons)
+      if (c.metric == "STP" && c.difference.verdict == Noise::distinct &&
+          ((c.mode_a == ranked[0]->mode && c.mode_b == ranked[1]->mode) || (c.mode_b == ranked[0]->mode && c.mode_a == ranked[1]->mode))) {
+        d.stop = true;
+        d.reason = fmt::format("{}'s STP exceeds {}'s: difference {:.3f}, 95% interval [{:.3f}, {:.3f}]", ranked[0]->mode,
+                               ranked[1]->mode, std::abs(*c.difference.delta), std::min(std::abs(*c.difference.ci_low), std::abs(*c.difference.ci_high)),
+                               std::max(std::abs(*c.difference.ci_low), std::abs(*c.difference.ci_high)));
+        return d;
+      }
+  }
+  const bool precise = std::all_of(ranked.begin(), ranked.end(), [&](const ModeVerdict* v) {
+    return v->stp_margin && *v->stp > 0 && *v->stp_margin / *v->stp <= precision;
+  });
+  if (precise) {
+    d.stop = true;
+    d.reason = fmt::format("every eligible mode's STP is known within ±{:.0f}% and {} and {} do not differ by more",
+                           100 * precision, ranked[0]->mode, ranked[1]->mode);
+  }
+  return d;
 }
 
 }  // namespace gpumix::analysis

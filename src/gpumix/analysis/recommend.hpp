@@ -1,5 +1,7 @@
 // Which mode to use: the shared mode with the highest STP among those that
-// meet every SLO in every repeat and under which no workload failed; every
+// meet every SLO in every repeat, under which no workload failed, was
+// not_ready or made no progress, and every workload has an NP (enough
+// evidence); when the best two cannot be told apart, neither; every
 // other mode with the reasons it was passed over (which SLO it broke, by how
 // much, in how many repeats). When none qualifies, the closest one: fewest
 // failures, then the smallest worst SLO excess, then the highest STP. Pure.
@@ -36,8 +38,22 @@ struct Recommendation {
   std::string headline;                // one sentence
   std::vector<ModeVerdict> verdicts;   // every shared mode, the recommended first
   std::vector<std::string> notes;      // noise, partial figures, the baseline's own SLOs
+  // When the evidence cannot separate the best eligible modes: them, and no
+  // `mode`; `settle` says what would decide (more repeats, `repeats: auto`).
+  std::vector<std::string> undecided;
+  std::string settle;
 };
 
 Recommendation recommend(const Analysis& analysis);
+
+// `repeats: auto`: whether another repeat could still change the answer. Stops
+// when fewer than two modes are eligible, when the best two differ beyond
+// noise (their paired 95 % interval excludes 0), or when every eligible
+// mode's STP half-width is within `precision` of its mean.
+struct RepeatDecision {
+  bool stop = false;
+  std::string reason;
+};
+RepeatDecision decide_repeats(const Analysis& analysis, const Recommendation& recommendation, double precision);
 
 }  // namespace gpumix::analysis

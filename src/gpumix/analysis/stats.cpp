@@ -168,4 +168,29 @@ Difference difference(const std::vector<double>& a, const std::vector<double>& b
   return d;
 }
 
+Difference paired_difference(const std::vector<double>& a, const std::vector<double>& b, double confidence) {
+  if (a.size() != b.size()) return difference(a, b, confidence);
+  Difference d;
+  std::vector<double> diffs;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return d;
+    diffs.push_back(b[i] - a[i]);
+  }
+  if (diffs.empty()) return d;
+  d.delta = *mean(diffs);
+  if (diffs.size() < 2) return d;
+  const double se = *stddev(diffs) / std::sqrt(static_cast<double>(diffs.size()));
+  if (se == 0) {  // the same difference every repeat
+    d.ci_low = d.ci_high = d.delta;
+    d.verdict = *d.delta == 0 ? Noise::within_noise : Noise::distinct;
+    return d;
+  }
+  d.dof = static_cast<double>(diffs.size() - 1);
+  const double half = student_t_quantile(0.5 + confidence / 2, *d.dof) * se;
+  d.ci_low = *d.delta - half;
+  d.ci_high = *d.delta + half;
+  d.verdict = (*d.ci_low <= 0 && *d.ci_high >= 0) ? Noise::within_noise : Noise::distinct;
+  return d;
+}
+
 }  // namespace gpumix::analysis

@@ -56,5 +56,9 @@ struct Difference {
   Noise verdict = Noise::unknown;
 };
 Difference difference(const std::vector<double>& a, const std::vector<double>& b, double confidence = 0.95);
+// The same for paired measurements (a[i] and b[i] from the same repeat, whose
+// cells ran one after the other): the t interval of the mean of b[i] − a[i].
+// Falls back to Welch when the sizes differ.
+Difference paired_difference(const std::vector<double>& a, const std::vector<double>& b, double confidence = 0.95);
 
 }  // namespace gpumix::analysis

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fmt/format.h>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -36,9 +38,79 @@ std::vector<std::pair<double, double>> empirical_cdf(std::vector<double> values)
   return out;
 }
 
+int64_t Gates::requests_for(double percentile) const {
+  if (percentile >= 100) return std::numeric_limits<int64_t>::max();
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(min_tail_requests / (1 - percentile / 100) - 1e-9)));
+}
+
+Gates gates_of_plan(const std::string& plan_json) {
+  Gates g;
+  auto plan = nlohmann::json::parse(plan_json.empty() ? "{}" : plan_json, nullptr, false);
+  if (!plan.is_object() || !plan.contains("evidence") || !plan["evidence"].is_object()) return g;
+  const auto& e = plan["evidence"];
+  if (e.contains("min_iterations") && e["min_iterations"].is_number_integer()) g.min_iterations = e["min_iterations"].get<int64_t>();
+  if (e.contains("min_tail_requests") && e["min_tail_requests"].is_number()) g.min_tail_requests = e["min_tail_requests"].get<double>();
+  if (e.contains("max_drift") && e["max_drift"].is_number()) g.max_drift = e["max_drift"].get<double>();
+  return g;
+}
+
+namespace {
+
+// Samples processed by time t, each step's samples spread evenly over the
+// step (from the previous iter event to this one): a piecewise-linear count,
+// so a window's edges cut steps in proportion.
+class Progress {
+ public:
+  explicit Progress(const std::vector<const store::EventRow*>& iters) {
+    double total = 0;
+    for (const auto* e : iters) {
+      total += static_cast<double>(e->n.value_or(0));
+      points_.emplace_back(e->t_ns, total);
+    }
+  }
+  // Before the first event nothing counts: its step began at an unknown time.
+  double at(int64_t t) const {
+    if (points_.empty() || t <= points_.front().first) return 0;
+    auto it = std::lower_bound(points_.begin(), points_.end(), t, [](const auto& p, int64_t v) { return p.first < v; });
+    if (it == points_.end()) return points_.back().second;
+    const auto& [t1, c1] = *it;
+    const auto& [t0, c0] = *(it - 1);
+    if (t1 == t0) return c1;
+    return c0 + (c1 - c0) * static_cast<double>(t - t0) / static_cast<double>(t1 - t0);
+  }
+  // Samples in (a, b] as a rate.
+  std::optional<double> rate(int64_t a, int64_t b) const {
+    if (b <= a) return std::nullopt;
+    return (at(b) - at(a)) / (static_cast<double>(b - a) / 1e9);
+  }
+
+ private:
+  std::vector<std::pair<int64_t, double>> points_;  // (t, samples by then)
+};
+
+struct Span {
+  int64_t start = 0, end = 0;
+  double seconds() const { return static_cast<double>(end - start) / 1e9; }
+};
+
+// The part of the cell's window the workload ran: the window, from its own
+// start when later, to its own end when earlier.
+std::optional<Span> measured_span(const store::CellRow& c, const store::WorkloadRow& w, int64_t last_event_ns) {
+  if (c.window_start_ns <= 0 || w.started_ns <= 0) return std::nullopt;
+  Span s;
+  s.start = std::max(c.window_start_ns, w.ready_ns > 0 ? w.ready_ns : w.started_ns);
+  // An open window (gpumix died in it) ends with what was recorded.
+  s.end = c.window_end_ns > 0 ? c.window_end_ns : std::max(w.ended_ns, last_event_ns);
+  if (w.ended_ns > 0) s.end = std::min(s.end, w.ended_ns);
+  if (s.end <= s.start) return std::nullopt;
+  return s;
+}
+
+}  // namespace
+
 std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
                                        const std::vector<store::WorkloadRow>& workloads,
-                                       const std::vector<store::EventRow>& events) {
+                                       const std::vector<store::EventRow>& events, const Gates& gates) {
   std::map<int64_t, const store::CellRow*> cell_by_id;
   for (const auto& c : cells) cell_by_id[c.id] = &c;
   std::map<int64_t, std::vector<const store::EventRow*>> events_by_workload;
@@ -48,11 +120,13 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
   for (const auto& w : workloads) {
     WorkloadSummary s;
     s.workload_id = w.id;
+    const store::CellRow* cell = nullptr;
     if (auto it = cell_by_id.find(w.cell_id); it != cell_by_id.end()) {
-      s.cell = it->second->label;
-      s.mode = it->second->mode;
-      s.repeat = it->second->repeat;
-      s.baseline = it->second->baseline;
+      cell = it->second;
+      s.cell = cell->label;
+      s.mode = cell->mode;
+      s.repeat = cell->repeat;
+      s.baseline = cell->baseline;
     }
     s.name = w.name;
     s.role = w.role;
@@ -62,12 +136,15 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
     s.signal = w.signal;
     s.peak_rss_kb = w.peak_rss_kb;
     if (w.started_ns > 0 && w.ended_ns >= w.started_ns) s.wall_s = static_cast<double>(w.ended_ns - w.started_ns) / 1e9;
+    if (w.ready_ns > 0 && w.started_ns > 0 && w.ready_ns >= w.started_ns)
+      s.ready_s = static_cast<double>(w.ready_ns - w.started_ns) / 1e9;
 
     auto evs = events_by_workload[w.id];
     std::stable_sort(evs.begin(), evs.end(), [](auto* a, auto* b) { return a->t_ns < b->t_ns; });
     std::optional<int64_t> ready_ns;
     std::vector<const store::EventRow*> iters;
-    std::vector<double> step_ms, latencies;
+    std::vector<std::pair<int64_t, double>> latency_events;  // (t, ms) of successful requests
+    std::vector<int64_t> error_times;
     for (const auto* e : evs) {
       if (e->ev == "ready" && !ready_ns) ready_ns = e->t_ns;
       if (e->ev == "done") s.reported_done = true;
@@ -82,52 +159,105 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
           }
         }
       }
-      if (e->ev == "iter") {
-        iters.push_back(e);
-        s.samples += e->n.value_or(0);
-        if (e->ms) step_ms.push_back(*e->ms);
-      }
+      if (e->ev == "iter") iters.push_back(e);
       if (e->ev == "latency" && e->ms) {
         auto j = nlohmann::json::parse(e->data, nullptr, false);
-        bool ok = !(j.is_object() && j.contains("ok") && j["ok"].is_boolean() && !j["ok"].get<bool>());
-        if (ok) {
-          latencies.push_back(*e->ms);
-          ++s.requests;
-        } else {
-          ++s.request_errors;
-        }
+        const bool ok = !(j.is_object() && j.contains("ok") && j["ok"].is_boolean() && !j["ok"].get<bool>());
+        if (ok) latency_events.emplace_back(e->t_ns, *e->ms);
+        else error_times.push_back(e->t_ns);
       }
     }
     s.reported_ready = ready_ns.has_value();
-    s.iterations = static_cast<int64_t>(iters.size());
+    s.iterations_total = static_cast<int64_t>(iters.size());
+    if (cell && cell->window_start_ns > 0 && ready_ns && *ready_ns > cell->window_start_ns && w.ready_ns > 0 &&
+        w.ready_ns < *ready_ns - 1'000'000)
+      s.late_ready_s = static_cast<double>(*ready_ns - cell->window_start_ns) / 1e9;
 
-    // Steady-state window.
-    int64_t window_start = 0;
-    int64_t window_samples = 0;
-    size_t first = 0;
-    if (ready_ns) {
-      window_start = *ready_ns;
-      while (first < iters.size() && iters[first]->t_ns < *ready_ns) ++first;
-    } else if (!iters.empty()) {
-      window_start = iters[0]->t_ns;
-      first = 1;
+    const int64_t last_event = evs.empty() ? 0 : evs.back()->t_ns;
+    const auto span = cell ? measured_span(*cell, w, last_event) : std::nullopt;
+    std::vector<double> step_ms, latencies;
+    if (span) {
+      // The measured window: only what happened in it counts.
+      s.windowed = true;
+      s.window_s = span->seconds();
+      const auto in = [&](int64_t t) { return t > span->start && t <= span->end; };
+      for (const auto* e : iters)
+        if (in(e->t_ns)) {
+          ++s.iterations;
+          s.samples += e->n.value_or(0);
+          if (e->ms) step_ms.push_back(*e->ms);
+        }
+      for (const auto& [t, ms] : latency_events)
+        if (in(t)) latencies.push_back(ms);
+      for (int64_t t : error_times)
+        if (in(t)) ++s.request_errors;
+      const Progress progress(iters);
+      if (!iters.empty()) {
+        s.throughput = progress.rate(span->start, span->end);
+        const int64_t mid = span->start + (span->end - span->start) / 2;
+        s.rate_first_half = progress.rate(span->start, mid);
+        s.rate_second_half = progress.rate(mid, span->end);
+        if (s.rate_first_half && *s.rate_first_half > 0 && s.rate_second_half)
+          s.drift = *s.rate_second_half / *s.rate_first_half - 1;
+      } else if (latencies.size() >= 2 * static_cast<size_t>(gates.min_iterations)) {
+        // Paced by requests: the drift of its mean latency instead.
+        const int64_t mid = span->start + (span->end - span->start) / 2;
+        std::vector<double> a, b;
+        for (const auto& [t, ms] : latency_events)
+          if (in(t)) (t <= mid ? a : b).push_back(ms);
+        if (auto ma = mean(a), mb = mean(b); ma && mb && *ma > 0) s.drift = *mb / *ma - 1;
+      }
+    } else {
+      // Before windows existed: from `ready` (or the first iter, excluded) to the last iter.
+      int64_t window_start = 0, window_samples = 0;
+      size_t first = 0;
+      if (ready_ns) {
+        window_start = *ready_ns;
+        while (first < iters.size() && iters[first]->t_ns < *ready_ns) ++first;
+      } else if (!iters.empty()) {
+        window_start = iters[0]->t_ns;
+        first = 1;
+      }
+      for (size_t i = first; i < iters.size(); ++i) window_samples += iters[i]->n.value_or(0);
+      if (first < iters.size()) {
+        const double secs = static_cast<double>(iters.back()->t_ns - window_start) / 1e9;
+        if (secs > 0) s.throughput = static_cast<double>(window_samples) / secs;
+      }
+      for (const auto* e : iters) {
+        ++s.iterations;
+        s.samples += e->n.value_or(0);
+        if (e->ms) step_ms.push_back(*e->ms);
+      }
+      for (const auto& [t, ms] : latency_events) latencies.push_back(ms);
+      s.request_errors = static_cast<int64_t>(error_times.size());
     }
-    for (size_t i = first; i < iters.size(); ++i) window_samples += iters[i]->n.value_or(0);
-    if (first < iters.size()) {
-      const double secs = static_cast<double>(iters.back()->t_ns - window_start) / 1e9;
-      if (secs > 0) s.throughput = static_cast<double>(window_samples) / secs;
+    s.requests = static_cast<int64_t>(latencies.size());
+
+    // Evidence gates (windowed runs only: older ones are shown as they were).
+    if (s.windowed) {
+      if (s.throughput && s.iterations < gates.min_iterations)
+        s.throughput_gate = fmt::format("insufficient data: {} iteration(s) in the window, needs {}", s.iterations, gates.min_iterations);
+      if (!latencies.empty() && s.requests < gates.min_iterations)
+        s.latency_gate = fmt::format("insufficient data: {} request(s) in the window, needs {}", s.requests, gates.min_iterations);
     }
+    auto gated_percentile = [&](double p) -> std::optional<double> {
+      if (latencies.empty()) return std::nullopt;
+      if (s.windowed && s.requests < gates.requests_for(p)) {
+        s.percentile_gates.push_back(fmt::format("p{:g}: {} request(s) in the window, needs {}", p, s.requests, gates.requests_for(p)));
+        return std::nullopt;
+      }
+      return percentile(latencies, p);
+    };
 
     auto steps = percentiles(step_ms, {50, 95, 99});
     s.step_ms_p50 = steps[0];
     s.step_ms_p95 = steps[1];
     s.step_ms_p99 = steps[2];
-    auto lat = percentiles(latencies, {50, 90, 95, 99, 99.9});
-    s.latency_p50 = lat[0];
-    s.latency_p90 = lat[1];
-    s.latency_p95 = lat[2];
-    s.latency_p99 = lat[3];
-    s.latency_p999 = lat[4];
+    s.latency_p50 = gated_percentile(50);
+    s.latency_p90 = gated_percentile(90);
+    s.latency_p95 = gated_percentile(95);
+    s.latency_p99 = gated_percentile(99);
+    s.latency_p999 = gated_percentile(99.9);
     s.latency_mean = mean(latencies);
     s.latency_cdf = empirical_cdf(latencies);
 
@@ -137,7 +267,8 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
         SloResult r;
         r.percentile = slo.value("percentile", 99.0);
         r.limit_ms = slo.value("ms", 0.0);
-        r.actual_ms = percentile(latencies, r.percentile);
+        const bool enough = !s.windowed || s.requests >= gates.requests_for(r.percentile);
+        if (enough) r.actual_ms = percentile(latencies, r.percentile);
         r.attainment = fraction_at_most(latencies, r.limit_ms);
         r.met = r.actual_ms && *r.actual_ms <= r.limit_ms;
         s.slos.push_back(r);

@@ -1,8 +1,15 @@
 // Per-workload figures of a run, computed from stored rows (pure).
 //
-// Throughput is measured in steady state: from the workload's `ready` event
-// (or, without one, from its first `iter`, whose samples are then excluded)
-// to its last `iter`.
+// Only the cell's measured window counts (store::CellRow::window_*_ns: it
+// opens for every workload at once when the last one is ready and lasts
+// cell_duration). A workload is measured over its part of it: from the
+// window's start (or its own start, when it starts later) to the window's end
+// (or its own end, when earlier). Throughput is the samples it processed in
+// that span ÷ the span, with the iterations at its edges counted in
+// proportion (samples are spread evenly over each step); latency figures use
+// the requests that completed in it. Events outside it stay in the store.
+// Runs recorded before windows existed (schema 1) are measured from each
+// workload's `ready` to its last `iter`, as then.
 #pragma once
 
 #include <optional>
@@ -22,6 +29,15 @@ struct SloResult {
   bool met = false;
 };
 
+// How much evidence a figure needs (the mix's `evidence`, kept in the plan).
+struct Gates {
+  int64_t min_iterations = 30;   // iterations (or requests) in the window for a rate or a mean
+  double min_tail_requests = 1;  // requests beyond a percentile: p needs min_tail ÷ (1 − p/100)
+  double max_drift = 0.10;       // |second-half rate ÷ first-half rate − 1| above this: unsteady
+  // Requests a percentile needs: p99 100, p99.9 1000 (with the default 1).
+  int64_t requests_for(double percentile) const;
+};
+
 struct WorkloadSummary {
   int64_t workload_id = 0;
   std::string cell;
@@ -37,9 +53,19 @@ struct WorkloadSummary {
   double wall_s = 0;
   int64_t peak_rss_kb = 0;
 
-  int64_t iterations = 0;  // every iter event
-  int64_t samples = 0;     // every iter event's n
-  std::optional<double> throughput;  // samples/s in steady state
+  // The measured span: the window, or the part of it the workload ran.
+  bool windowed = false;  // false: a run from before windows (see above)
+  std::optional<double> window_s;
+  std::optional<double> ready_s;  // its warm-up: start → ready
+  std::optional<double> late_ready_s;  // reported ready this long after the window opened (warmup: detect)
+  std::optional<double> jct_s;   // a job that completed in the window: window start → its end (set by analyze)
+
+  int64_t iterations = 0;  // iter events in the measured span (every one for runs before windows)
+  int64_t samples = 0;     // their n
+  int64_t iterations_total = 0;  // every iter event, warm-up included
+  std::optional<double> throughput;  // samples/s over the measured span
+  std::optional<double> rate_first_half, rate_second_half;  // samples/s in each half of it
+  std::optional<double> drift;  // second ÷ first − 1 (throughput, else mean latency)
   std::optional<double> step_ms_p50;
   std::optional<double> step_ms_p95;
   std::optional<double> step_ms_p99;
@@ -53,6 +79,11 @@ struct WorkloadSummary {
   // is finer in the tail.
   std::vector<std::pair<double, double>> latency_cdf;
   std::vector<SloResult> slos;
+  // Evidence gates: why a figure is withheld ("12 iterations in the window,
+  // needs 30"); empty when there was enough.
+  std::string throughput_gate;
+  std::string latency_gate;             // for the mean latency (NP by latency)
+  std::vector<std::string> percentile_gates;  // "p99.9: 412 requests, needs 1000"
 
   // The largest `peak_device_mem_bytes` an `info` event reported.
   std::optional<int64_t> peak_device_mem_bytes;
@@ -69,6 +100,9 @@ std::vector<std::pair<double, double>> empirical_cdf(std::vector<double> values)
 
 std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
                                        const std::vector<store::WorkloadRow>& workloads,
-                                       const std::vector<store::EventRow>& events);
+                                       const std::vector<store::EventRow>& events, const Gates& gates = {});
+
+// The plan's `evidence` (defaults where absent).
+Gates gates_of_plan(const std::string& plan_json);
 
 }  // namespace gpumix::analysis

@@ -7,7 +7,9 @@
 // interrupted.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,9 +38,14 @@ struct RunResult {
   std::filesystem::path run_dir;
 };
 
-// Statuses that mean the workload did what was asked of it (or was skipped
-// because its mode cannot exist on this machine).
-bool is_success_status(const std::string& status);
+// `repeats: auto`: after each repeat of the shared modes, whether the
+// decision is already clear. The runner computes no statistics; the command
+// line answers this from the analysis.
+struct RepeatVerdict {
+  bool stop = false;
+  std::string reason;  // "timeslice's STP exceeds mps's: difference 0.21 [0.12, 0.30]"
+};
+using RepeatPolicy = std::function<RepeatVerdict(int64_t run_id, int repeats_done)>;
 
 // The seed a workload gets (GPUMIX_SEED): stable across runs and platforms.
 uint64_t workload_seed(uint64_t mix_seed, const std::string& workload_name);
@@ -56,11 +63,13 @@ class Runner {
   // still records the whole plan, plus the selection and `fleet_id`, so that
   // `gpumix merge` can put the fleet's cells back into one run.
   void run_only(int index, std::string fleet_id);
+  void set_repeat_policy(RepeatPolicy policy) { repeat_policy_ = std::move(policy); }
   RunResult run();
 
  private:
-  struct CellOutcome;
-  CellOutcome run_cell(int64_t run_id, const Cell& cell, const std::filesystem::path& run_dir, StopSignals& signals);
+  // Why `repeats: auto` stops after `repeats_done` repeats, or nullopt to go on.
+  std::optional<std::string> auto_repeat_stop(int64_t run_id, int repeats_done, bool more_planned,
+                                              std::chrono::steady_clock::time_point run_start);
 
   const spec::Mix& mix_;
   store::Store& store_;
@@ -72,6 +81,8 @@ class Runner {
   std::shared_ptr<gpu::Nvml> nvml_;
   std::string run_token_;  // GPUMIX_RUN_TOKEN of this run's workloads (OrphanGuard)
   pid_t guard_pid_;
+  RepeatPolicy repeat_policy_;
+  std::chrono::steady_clock::duration baseline_time_{};
 };
 
 }  // namespace gpumix::run

@@ -20,6 +20,16 @@ std::optional<Role> role_from_string(const std::string& text) {
   return std::nullopt;
 }
 
+const char* to_string(WarmupKind kind) {
+  switch (kind) {
+    case WarmupKind::ready: return "ready";
+    case WarmupKind::duration: return "duration";
+    case WarmupKind::none: return "none";
+    case WarmupKind::detect: return "detect";
+  }
+  return "ready";
+}
+
 const char* to_string(StopKind kind) {
   switch (kind) {
     case StopKind::duration: return "duration";

@@ -39,6 +39,22 @@ struct StopCondition {
   int64_t iterations = 0;            // kind == iterations
 };
 
+// When a workload's warm-up ends: the measured window of a cell opens for
+// every workload at once when the last one's warm-up has ended.
+enum class WarmupKind {
+  ready,     // at its `ready` event (built-ins report it after their warm-up)
+  duration,  // `duration` after it started
+  none,      // when it starts
+  detect,    // a command's default: `ready` when it reports any event before
+             // the others are ready (it speaks the protocol), else its start
+};
+const char* to_string(WarmupKind kind);
+
+struct Warmup {
+  WarmupKind kind = WarmupKind::ready;
+  Duration duration{};  // kind == duration
+};
+
 // A latency objective: `percentile` (e.g. 99.0) of request latency ≤ `limit`.
 struct LatencySlo {
   double percentile = 99.0;
@@ -83,6 +99,7 @@ struct Workload {
   std::filesystem::path workdir;                  // absolute (process launcher)
   Duration start_delay{0};
   std::optional<std::string> start_after;  // start once this workload reported `ready`
+  Warmup warmup;
   StopCondition stop;
   std::optional<Duration> timeout;
   std::vector<LatencySlo> slos;
@@ -94,15 +111,33 @@ struct Workload {
   SourceLoc loc;
 };
 
+// How much evidence a figure needs before gpumix states it (docs/mix-spec.md).
+struct EvidenceGates {
+  int64_t min_iterations = 30;     // iter events in the window for a throughput NP
+  double min_tail_requests = 1;    // requests beyond a percentile: p99 needs 100, p99.9 1000
+  double max_drift = 0.10;         // |second half ÷ first half − 1| of a rate above this: unsteady
+};
+
+// `repeats: auto`: interleaved repeats until the decision is clear.
+struct AutoRepeats {
+  bool enabled = false;
+  int min = 2;                     // repeats before the first check (a t interval needs 2)
+  int max = 10;                    // max_repeats
+  std::optional<Duration> budget;  // GPU time for the whole run
+  double precision = 0.05;         // every mode's STP 95 % half-width ÷ mean at or below this also stops
+};
+
 struct Mix {
   std::string name;
   std::string description;
   std::vector<std::string> modes;  // "exclusive" = the baseline cells
-  int repeats = 1;
+  int repeats = 1;  // fixed repeats; with auto_repeats.enabled the most that may run is auto_repeats.max
+  AutoRepeats auto_repeats;
+  EvidenceGates evidence;
   uint64_t seed = 0;
   Duration cell_duration{};
   Duration stop_grace{};
-  Duration setup_timeout{};  // how long a cell waits for the workloads others start after to report ready
+  Duration setup_timeout{};  // how long a cell's warm-up may take: every workload ready within it
   std::filesystem::path results_dir;  // absolute
   std::vector<Workload> workloads;
 

@@ -487,6 +487,57 @@ void parse_launcher(Ctx& ctx, MapReader& r, const YAML::Node& node, const std::o
               "a container workload needs an image (in its container section or the mix's)");
 }
 
+// `warmup: ready | none | DURATION`; without it a built-in waits for its
+// `ready` (they all report it) and a command is detected at run time.
+void parse_warmup(Ctx& ctx, MapReader& r, Workload& w) {
+  w.warmup.kind = w.builtin ? WarmupKind::ready : WarmupKind::detect;
+  auto n = r.take("warmup");
+  if (!n.IsDefined()) return;
+  const std::string text = n.IsScalar() ? n.Scalar() : std::string();
+  if (n.IsScalar() && text == "ready") {
+    w.warmup.kind = WarmupKind::ready;
+  } else if (n.IsScalar() && text == "none") {
+    w.warmup.kind = WarmupKind::none;
+  } else if (auto d = n.IsScalar() ? parse_duration(text) : std::nullopt; d && d->count() >= 0) {
+    w.warmup = d->count() == 0 ? Warmup{WarmupKind::none, {}} : Warmup{WarmupKind::duration, *d};
+  } else {
+    ctx.error(n, r.field("warmup"),
+              "expected ready, none or a duration such as 20s, got " + (n.IsScalar() ? "'" + text + "'" : std::string("a ") + kind_name(n)));
+  }
+}
+
+// `evidence: {min_iterations, min_tail_requests, max_drift}`: what a figure needs.
+void parse_evidence(Ctx& ctx, MapReader& top, Mix& mix) {
+  if (!top.has("evidence")) return;
+  MapReader e(ctx, top.take("evidence"), "evidence");
+  if (auto v = e.integer("min_iterations", 1, kMaxInt)) mix.evidence.min_iterations = *v;
+  if (auto v = e.number("min_tail_requests", 0, 1e6)) mix.evidence.min_tail_requests = *v;
+  if (auto v = e.number("max_drift", 0, 10)) mix.evidence.max_drift = *v;
+  e.finish();
+}
+
+// `repeats: N | auto` with, for auto, `max_repeats`, `budget` and `precision`.
+void parse_repeats(Ctx& ctx, MapReader& top, Mix& mix) {
+  mix.repeats = kDefaultRepeats;
+  if (auto n = top.take("repeats"); n.IsDefined() && n.IsScalar() && !is_quoted(n) && n.Scalar() == "auto") {
+    mix.auto_repeats.enabled = true;
+  } else if (auto v = top.integer("repeats", 1, 1000)) {
+    mix.repeats = static_cast<int>(*v);
+  } else if (n.IsDefined() && !ctx.diags.empty() && ctx.diags.back().field == "repeats") {
+    auto& msg = ctx.diags.back().message;
+    if (msg.rfind("expected an integer", 0) == 0) msg.insert(std::string("expected an integer").size(), " or auto");
+  }
+  const bool any_auto_field = top.has("max_repeats") || top.has("budget") || top.has("precision");
+  if (auto v = top.integer("max_repeats", 2, 1000)) mix.auto_repeats.max = static_cast<int>(*v);
+  mix.auto_repeats.budget = top.duration("budget", false);
+  if (auto v = top.number("precision", 0.001, 1)) mix.auto_repeats.precision = *v;
+  if (any_auto_field && !mix.auto_repeats.enabled) {
+    for (const char* key : {"max_repeats", "budget", "precision"})
+      if (top.has(key)) ctx.error(top.take(key), key, "applies to repeats: auto, but repeats is fixed");
+  }
+  if (mix.auto_repeats.enabled) mix.repeats = mix.auto_repeats.max;
+}
+
 Workload parse_workload(Ctx& ctx, const YAML::Node& node, size_t index, const std::vector<std::pair<std::string, std::string>>& mix_env,
                         const std::optional<ContainerOptions>& mix_container, const std::filesystem::path& base_dir) {
   Workload w;
@@ -561,6 +612,7 @@ Workload parse_workload(Ctx& ctx, const YAML::Node& node, size_t index, const st
 
   w.start_delay = r.duration("start_delay", true).value_or(Duration(0));
   w.start_after = r.string("start_after");
+  parse_warmup(ctx, r, w);
   parse_stop(ctx, r, w);
   w.timeout = r.duration("timeout", false);
   parse_slo(ctx, r, w);
@@ -688,7 +740,8 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
   mix.name = top.string("name").value_or(file.stem().string());
   mix.description = top.string("description").value_or("");
   mix.seed = static_cast<uint64_t>(top.integer("seed", 0, kMaxInt).value_or(0));
-  mix.repeats = static_cast<int>(top.integer("repeats", 1, 1000).value_or(kDefaultRepeats));
+  parse_repeats(ctx, top, mix);
+  parse_evidence(ctx, top, mix);
   mix.cell_duration = top.duration("cell_duration", false)
                           .value_or(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(kDefaultCellSeconds)));
   mix.stop_grace = top.duration("stop_grace", true)
@@ -733,10 +786,14 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
     mix.modes.clear();
     check_modes(ctx, YAML::Node(YAML::NodeType::Undefined), given, "--modes", "command line", mix.modes);
   }
-  if (overrides.repeats) {
+  if (overrides.repeats_auto) {
+    mix.auto_repeats.enabled = true;
+    mix.repeats = mix.auto_repeats.max;
+  } else if (overrides.repeats) {
     if (*overrides.repeats < 1 || *overrides.repeats > 1000)
       ctx.diags.push_back({"command line", 0, 0, "--repeats", "must be between 1 and 1000, got " + std::to_string(*overrides.repeats)});
     mix.repeats = *overrides.repeats;
+    mix.auto_repeats.enabled = false;
   }
   if (overrides.cell_duration) {
     if (overrides.cell_duration->count() <= 0)

@@ -37,6 +37,7 @@ class SpecError : public InputError {
 struct Overrides {
   std::optional<std::vector<std::string>> modes;
   std::optional<int> repeats;
+  bool repeats_auto = false;  // --repeats auto
   std::optional<Duration> cell_duration;
   std::optional<uint64_t> seed;
   std::optional<std::filesystem::path> results_dir;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <system_error>
 
 #include "gpumix/store/sqlite.hpp"
@@ -32,7 +33,8 @@ CREATE TABLE IF NOT EXISTS cells (
   run_id INTEGER NOT NULL REFERENCES runs(id),
   idx INTEGER NOT NULL, label TEXT NOT NULL, mode TEXT NOT NULL, repeat INTEGER NOT NULL, baseline INTEGER NOT NULL,
   status TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', evidence_json TEXT NOT NULL DEFAULT '{}',
-  started_ns INTEGER NOT NULL, ended_ns INTEGER NOT NULL DEFAULT 0);
+  started_ns INTEGER NOT NULL, ended_ns INTEGER NOT NULL DEFAULT 0,
+  window_start_ns INTEGER NOT NULL DEFAULT 0, window_end_ns INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS workloads (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   cell_id INTEGER NOT NULL REFERENCES cells(id),
@@ -40,7 +42,7 @@ CREATE TABLE IF NOT EXISTS workloads (
   pid INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
   exit_code INTEGER, signal INTEGER,
   started_ns INTEGER NOT NULL DEFAULT 0, ended_ns INTEGER NOT NULL DEFAULT 0, peak_rss_kb INTEGER NOT NULL DEFAULT 0,
-  stdout_path TEXT NOT NULL, stderr_path TEXT NOT NULL);
+  stdout_path TEXT NOT NULL, stderr_path TEXT NOT NULL, ready_ns INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   workload_id INTEGER NOT NULL REFERENCES workloads(id),
@@ -48,6 +50,15 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_workload ON events(workload_id, t_ns);
 CREATE INDEX IF NOT EXISTS cells_by_run ON cells(run_id);
 CREATE INDEX IF NOT EXISTS workloads_by_cell ON workloads(cell_id);
+)sql";
+
+// Version 1 had no measured window: its cells get none (the analysis then
+// falls back to each workload's own span) and its workloads no ready time.
+const char* kMigrateFrom1 = R"sql(
+ALTER TABLE cells ADD COLUMN window_start_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cells ADD COLUMN window_end_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE workloads ADD COLUMN ready_ns INTEGER NOT NULL DEFAULT 0;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
 )sql";
 
 const char* kRunColumns =
@@ -76,7 +87,7 @@ RunRow read_run(const Stmt& s) {
 
 const char* kWorkloadColumns =
     "w.id, w.cell_id, w.name, w.role, w.argv_json, w.slo_json, w.pid, w.status, w.reason, w.exit_code, w.signal, "
-    "w.started_ns, w.ended_ns, w.peak_rss_kb, w.stdout_path, w.stderr_path";
+    "w.started_ns, w.ended_ns, w.peak_rss_kb, w.stdout_path, w.stderr_path, w.ready_ns";
 
 WorkloadRow read_workload(const Stmt& s) {
   WorkloadRow w;
@@ -96,6 +107,7 @@ WorkloadRow read_workload(const Stmt& s) {
   w.peak_rss_kb = s.i64(13);
   w.stdout_path = s.text(14);
   w.stderr_path = s.text(15);
+  w.ready_ns = s.i64(16);
   return w;
 }
 
@@ -135,19 +147,20 @@ Store Store::open(const std::filesystem::path& results_dir) {
   std::lock_guard lock(s.mutex_);
   s.exec("BEGIN IMMEDIATE");
   s.exec(kSchema);
+  std::optional<int> found;
   {
     Stmt get(s.db_, "SELECT value FROM meta WHERE key = 'schema_version'");
-    if (get.step()) {
-      int found = std::stoi(get.text(0));
-      if (found != kSchemaVersion) {
-        s.exec("ROLLBACK");
-        throw RunError(s.path_.string() + ": schema version " + std::to_string(found) + ", this gpumix writes version " +
-                       std::to_string(kSchemaVersion) + "; use another results folder");
-      }
-    } else {
-      Stmt put(s.db_, "INSERT INTO meta(key, value) VALUES ('schema_version', ?)");
-      put.bind(1, std::to_string(kSchemaVersion)).run();
-    }
+    if (get.step()) found = std::stoi(get.text(0));
+  }
+  if (!found) {
+    Stmt put(s.db_, "INSERT INTO meta(key, value) VALUES ('schema_version', ?)");
+    put.bind(1, std::to_string(kSchemaVersion)).run();
+  } else if (*found == 1) {
+    s.exec(kMigrateFrom1);
+  } else if (*found != kSchemaVersion) {
+    s.exec("ROLLBACK");
+    throw RunError(s.path_.string() + ": schema version " + std::to_string(*found) + ", this gpumix writes version " +
+                   std::to_string(kSchemaVersion) + "; use another results folder");
   }
   s.exec("COMMIT");
   return s;
@@ -160,13 +173,20 @@ Store Store::open_existing(const std::filesystem::path& results_dir) {
   Store s(path, false);
   std::lock_guard lock(s.mutex_);
   bool readable = false;
+  int version = 0;
   try {
     Stmt get(s.db_, "SELECT value FROM meta WHERE key = 'schema_version'");
-    readable = get.step() && std::stoi(get.text(0)) <= kSchemaVersion;
+    if (get.step()) version = std::stoi(get.text(0));
+    readable = version >= 1 && version <= kSchemaVersion;
   } catch (const std::exception&) {
     readable = false;
   }
   if (!readable) throw InputError(path.string() + ": not a gpumix results database of a version this gpumix reads");
+  if (version == 1) {
+    s.exec("BEGIN IMMEDIATE");
+    s.exec(kMigrateFrom1);
+    s.exec("COMMIT");
+  }
   return s;
 }
 
@@ -195,6 +215,12 @@ void Store::end_run(int64_t run_id, const std::string& status, const std::string
   s.bind(1, status).bind(2, error).bind(3, now_ns()).bind(4, run_id).run();
 }
 
+void Store::set_plan(int64_t run_id, const std::string& plan_json) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, "UPDATE runs SET plan_json = ? WHERE id = ?");
+  s.bind(1, plan_json).bind(2, run_id).run();
+}
+
 int64_t Store::begin_cell(const CellRow& c) {
   std::lock_guard lock(mutex_);
   Stmt s(db_,
@@ -208,6 +234,18 @@ void Store::end_cell(int64_t cell_id, const std::string& status, const std::stri
   std::lock_guard lock(mutex_);
   Stmt s(db_, "UPDATE cells SET status = ?, error = ?, ended_ns = ? WHERE id = ?");
   s.bind(1, status).bind(2, error).bind(3, now_ns()).bind(4, cell_id).run();
+}
+
+void Store::set_window(int64_t cell_id, int64_t start_ns, int64_t end_ns) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, "UPDATE cells SET window_start_ns = ?, window_end_ns = ? WHERE id = ?");
+  s.bind(1, start_ns).bind(2, end_ns).bind(3, cell_id).run();
+}
+
+void Store::workload_ready(int64_t workload_id, int64_t ready_ns) {
+  std::lock_guard lock(mutex_);
+  Stmt s(db_, "UPDATE workloads SET ready_ns = ? WHERE id = ?");
+  s.bind(1, ready_ns).bind(2, workload_id).run();
 }
 
 void Store::set_evidence(int64_t cell_id, const std::string& evidence_json) {
@@ -304,7 +342,8 @@ std::optional<int64_t> Store::latest_run_id() {
 std::vector<CellRow> Store::cells(int64_t run_id) {
   std::lock_guard lock(mutex_);
   Stmt s(db_,
-         "SELECT id, run_id, idx, label, mode, repeat, baseline, status, error, evidence_json, started_ns, ended_ns "
+         "SELECT id, run_id, idx, label, mode, repeat, baseline, status, error, evidence_json, started_ns, ended_ns, "
+         "window_start_ns, window_end_ns "
          "FROM cells WHERE run_id = ? ORDER BY idx");
   s.bind(1, run_id);
   std::vector<CellRow> out;
@@ -322,6 +361,8 @@ std::vector<CellRow> Store::cells(int64_t run_id) {
     c.evidence_json = s.text(9);
     c.started_ns = s.i64(10);
     c.ended_ns = s.i64(11);
+    c.window_start_ns = s.i64(12);
+    c.window_end_ns = s.i64(13);
     out.push_back(std::move(c));
   }
   return out;

@@ -14,7 +14,7 @@
 
 namespace gpumix::store {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 inline constexpr const char* kDatabaseName = "gpumix.db";
 
 // Unix time in nanoseconds; every stored timestamp uses it.
@@ -51,6 +51,11 @@ struct CellRow {
   std::string evidence_json;
   int64_t started_ns = 0;
   int64_t ended_ns = 0;
+  // The measured window: opens for every workload at once when the last one
+  // is ready, lasts cell_duration. 0 when the cell never measured (skipped,
+  // failed or interrupted in its warm-up).
+  int64_t window_start_ns = 0;
+  int64_t window_end_ns = 0;
 };
 
 struct WorkloadRow {
@@ -61,8 +66,8 @@ struct WorkloadRow {
   std::string argv_json;
   std::string slo_json;  // [{"percentile":99,"ms":25}]
   int64_t pid = 0;
-  // ok, failed, crashed, timeout, early_exit, killed, stopped, interrupted, not_started
-  std::string status;
+  std::string status;  // run::WorkloadStatus's names
+  int64_t ready_ns = 0;  // when its warm-up ended (its `ready`, `warmup` or start); 0 never
   std::string reason;
   std::optional<int> exit_code;
   std::optional<int> signal;
@@ -98,8 +103,11 @@ class Store {
   // Writes.
   int64_t begin_run(const RunRow& run);
   void end_run(int64_t run_id, const std::string& status, const std::string& error = "");
+  void set_plan(int64_t run_id, const std::string& plan_json);  // `repeats: auto` stopped early
   int64_t begin_cell(const CellRow& cell);
   void end_cell(int64_t cell_id, const std::string& status, const std::string& error);
+  void set_window(int64_t cell_id, int64_t start_ns, int64_t end_ns);
+  void workload_ready(int64_t workload_id, int64_t ready_ns);
   void set_evidence(int64_t cell_id, const std::string& evidence_json);
   int64_t add_workload(const WorkloadRow& w);
   void workload_started(int64_t workload_id, int64_t pid, int64_t started_ns);

@@ -1,0 +1,466 @@
+#include "gpumix/report/json_report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <optional>
+#include <vector>
+
+#include "gpumix/analysis/stats.hpp"
+#include "gpumix/report/analysis_tables.hpp"
+
+namespace gpumix::report {
+namespace {
+
+using nlohmann::json;
+
+// Numbers: null when absent or not finite (JSON has no infinity or NaN).
+json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+json num(const std::optional<double>& v) { return v ? num(*v) : json(nullptr); }
+
+template <typename T>
+json integer(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+json text_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+json text_or_null(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
+
+// The stored JSON text as a value; null when empty or unparsable.
+json parsed(const std::string& text) {
+  if (text.empty()) return nullptr;
+  auto j = json::parse(text, nullptr, false);
+  return j.is_discarded() ? json(nullptr) : j;
+}
+
+json estimate_json(const analysis::Estimate& e) {
+  json values = json::array();
+  for (double v : e.values) values.push_back(num(v));
+  json j = json::object();
+  j["mean"] = num(e.mean);
+  j["stddev"] = num(e.stddev);
+  j["margin"] = num(e.margin());
+  j["ci_low"] = num(e.ci_low);
+  j["ci_high"] = num(e.ci_high);
+  j["confidence"] = num(e.confidence);
+  j["n"] = e.n();
+  j["values"] = std::move(values);
+  return j;
+}
+
+json activity_json(const analysis::Activity& a) {
+  return json{{"mean", num(a.mean)}, {"p95", num(a.p95)}, {"samples", a.samples}};
+}
+
+json run_json(const analysis::Analysis& a) {
+  const auto& r = a.run;
+  json j = json::object();
+  j["id"] = r.id;
+  j["mix_name"] = r.mix_name;
+  j["mix_path"] = r.mix_path;
+  j["mix_sha256"] = r.mix_sha256;
+  j["status"] = r.status;
+  j["error"] = r.error;
+  j["started"] = rfc3339_utc(r.started_ns);
+  j["ended"] = rfc3339_utc(r.ended_ns);
+  j["gpumix_version"] = r.gpumix_version;
+  j["git_sha"] = r.git_sha;
+  j["host"] = r.host;
+  j["gpu_time_s"] = num(a.gpu_time_s);
+  j["environment"] = parsed(r.environment_json);
+  j["workloads"] = a.workloads;
+  j["planned_modes"] = a.planned_modes;
+  j["repeats"] = a.repeats;
+  j["has_baseline"] = a.has_baseline;
+  j["has_telemetry"] = a.has_telemetry;
+  j["has_gpm"] = a.has_gpm;
+  j["has_energy"] = a.has_energy;
+  return j;
+}
+
+json recommendation_json(const analysis::Recommendation& r) {
+  json j = json::object();
+  j["mode"] = text_or_null(r.mode);
+  j["headline"] = r.headline;
+  j["slos_met"] = r.slos_met;
+  j["closest"] = text_or_null(r.closest);
+  j["undecided"] = r.undecided;
+  j["settle"] = text_or_null(r.settle);
+  j["notes"] = r.notes;
+  return j;
+}
+
+json verdicts_json(const analysis::Recommendation& r) {
+  json out = json::array();
+  for (const auto& v : r.verdicts) {
+    json j = json::object();
+    j["mode"] = v.mode;
+    j["state"] = analysis::to_string(v.state);
+    j["stp"] = json{{"mean", num(v.stp)}, {"margin", num(v.stp_margin)}};
+    j["worst_excess"] = num(v.worst_excess);  // infinite (an SLO could not be measured): null
+    j["failures"] = v.failures;
+    j["reasons"] = v.reasons;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+json evidence_json(const analysis::Analysis& a) {
+  json gates = json::object();
+  gates["min_iterations"] = a.gates.min_iterations;
+  gates["min_tail_requests"] = num(a.gates.min_tail_requests);
+  gates["max_drift"] = num(a.gates.max_drift);
+  json autor = nullptr;
+  if (a.auto_repeats) {
+    const auto& r = *a.auto_repeats;
+    autor = json::object();
+    autor["max"] = r.max;
+    autor["budget_s"] = num(r.budget_s);
+    autor["precision"] = num(r.precision);
+    autor["repeats_run"] = integer(r.repeats_run);
+    autor["stopped_because"] = r.stopped_because;
+  }
+  return json{{"gates", std::move(gates)}, {"auto_repeats", std::move(autor)}};
+}
+
+json slo_verdict_json(const analysis::SloVerdict& s) {
+  json j = json::object();
+  j["workload"] = s.workload;
+  j["label"] = s.label();
+  j["percentile"] = num(s.percentile);
+  j["limit_ms"] = num(s.limit_ms);
+  j["worst_ms"] = num(s.worst_ms);
+  j["worst_cell"] = s.worst_cell;
+  j["worst_attainment"] = num(s.worst_attainment);
+  j["excess"] = num(s.excess());
+  j["repeats"] = s.repeats;
+  j["broken"] = s.broken;
+  j["unmeasured"] = s.unmeasured;
+  j["met"] = s.met;
+  return j;
+}
+
+json workload_mode_json(const analysis::Analysis& a, const analysis::WorkloadMode& w) {
+  json j = json::object();
+  j["workload"] = w.workload;
+  j["role"] = w.role;
+  j["np_basis"] = w.np_basis;
+  j["np"] = estimate_json(w.np);
+  j["throughput"] = estimate_json(w.throughput);
+  j["latency_p99_ms"] = estimate_json(w.latency_p99_ms);
+  j["p99_inflation"] = estimate_json(w.p99_inflation);
+  j["ready_s"] = estimate_json(w.ready_s);
+  j["jct_s"] = estimate_json(w.jct_s);
+  // Its baseline's figures (as the report's NP table shows them) when the analysis left these unset.
+  const auto* base = analysis::baseline_of(a, w.workload);
+  j["alone_throughput"] = num(w.alone_throughput ? w.alone_throughput : base ? base->summary.throughput : std::nullopt);
+  j["alone_p99_ms"] = num(w.alone_p99_ms ? w.alone_p99_ms : base ? base->summary.latency_p99 : std::nullopt);
+  json slos = json::array();
+  for (const auto& s : w.slos) slos.push_back(slo_verdict_json(s));
+  j["slos"] = std::move(slos);
+  j["failures"] = w.failures;
+  j["gaps"] = w.gaps;
+  j["unsteady"] = w.unsteady;
+  return j;
+}
+
+json mode_json(const analysis::Analysis& a, const analysis::ModeAnalysis& m) {
+  json j = json::object();
+  j["mode"] = m.mode;
+  j["baseline"] = m.baseline;
+  j["measured"] = m.measured();
+  j["cells"] = json{{"planned", m.cells_planned},
+                    {"run", m.cells_run},
+                    {"skipped", m.cells_skipped},
+                    {"failed", m.cells_failed},
+                    {"interrupted", m.cells_interrupted}};
+  j["skip_reason"] = m.skip_reason;
+  j["stp"] = estimate_json(m.stp);
+  j["antt"] = estimate_json(m.antt);
+  j["fairness"] = estimate_json(m.fairness);
+  j["jain"] = estimate_json(m.jain);
+  j["energy_per_sample_j"] = estimate_json(m.energy_per_sample_j);
+  j["gpu_util_mean"] = estimate_json(m.gpu_util_mean);
+  j["gpm_sm_mean"] = estimate_json(m.gpm_sm_mean);
+  j["warmup_s"] = estimate_json(m.warmup_s);
+  j["disqualifications"] = m.disqualifications;
+  j["failures"] = m.failures;
+  json workloads = json::array();
+  for (const auto& w : m.workloads) workloads.push_back(workload_mode_json(a, w));
+  j["workloads"] = std::move(workloads);
+  return j;
+}
+
+json comparisons_json(const analysis::Analysis& a) {
+  json out = json::array();
+  for (const auto& c : a.comparisons) {
+    json j = json::object();
+    j["metric"] = c.metric;
+    j["mode_a"] = c.mode_a;
+    j["mode_b"] = c.mode_b;
+    j["delta"] = num(c.difference.delta);  // b − a
+    j["ci_low"] = num(c.difference.ci_low);
+    j["ci_high"] = num(c.difference.ci_high);
+    j["dof"] = num(c.difference.dof);
+    j["verdict"] = analysis::to_string(c.difference.verdict);
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+json workload_cell_json(const analysis::WorkloadCell& w) {
+  const auto& s = w.summary;
+  json j = json::object();
+  j["name"] = s.name;
+  j["role"] = s.role;
+  j["status"] = s.status;
+  j["reason"] = s.reason;
+  j["failed"] = w.failed;
+  j["exit_code"] = integer(s.exit_code);
+  j["signal"] = integer(s.signal);
+  j["wall_s"] = num(s.wall_s);
+  j["peak_rss_kb"] = s.peak_rss_kb;
+  j["np"] = num(w.np);
+  j["np_basis"] = w.np_basis;
+  j["np_missing"] = w.np_missing;
+  j["no_progress"] = w.no_progress;
+  j["unsteady"] = w.unsteady;
+  j["p99_inflation"] = num(w.p99_inflation);
+  j["gpu_memory_peak_bytes"] = integer(w.gpu_memory_peak_bytes);
+  j["window_s"] = num(s.window_s);
+  j["ready_s"] = num(s.ready_s);
+  j["late_ready_s"] = num(s.late_ready_s);
+  j["jct_s"] = num(s.jct_s);
+  j["iterations"] = s.iterations;
+  j["samples"] = s.samples;
+  j["iterations_total"] = s.iterations_total;
+  j["throughput"] = num(s.throughput);
+  j["rate_first_half"] = num(s.rate_first_half);
+  j["rate_second_half"] = num(s.rate_second_half);
+  j["drift"] = num(s.drift);
+  j["step_ms"] = json{{"p50", num(s.step_ms_p50)}, {"p95", num(s.step_ms_p95)}, {"p99", num(s.step_ms_p99)}};
+  j["requests"] = s.requests;
+  j["request_errors"] = s.request_errors;
+  j["latency"] = json{{"p50", num(s.latency_p50)}, {"p90", num(s.latency_p90)}, {"p95", num(s.latency_p95)},
+                      {"p99", num(s.latency_p99)}, {"p99_9", num(s.latency_p999)}, {"mean", num(s.latency_mean)}};
+  j["throughput_gate"] = s.throughput_gate;
+  j["latency_gate"] = s.latency_gate;
+  j["percentile_gates"] = s.percentile_gates;
+  json slos = json::array();
+  for (const auto& r : s.slos)
+    slos.push_back(json{{"percentile", num(r.percentile)},
+                        {"limit_ms", num(r.limit_ms)},
+                        {"actual_ms", num(r.actual_ms)},
+                        {"attainment", num(r.attainment)},
+                        {"met", r.met}});
+  j["slos"] = std::move(slos);
+  j["malformed"] = s.malformed;
+  j["reported_ready"] = s.reported_ready;
+  j["reported_done"] = s.reported_done;
+  return j;
+}
+
+json cell_json(const analysis::CellAnalysis& c) {
+  const auto& row = c.cell;
+  json j = json::object();
+  j["label"] = row.label;
+  j["index"] = row.index;
+  j["mode"] = row.mode;
+  j["repeat"] = row.repeat;
+  j["baseline"] = row.baseline;
+  j["status"] = row.status;
+  j["error"] = row.error;
+  j["started"] = rfc3339_utc(row.started_ns);
+  j["ended"] = rfc3339_utc(row.ended_ns);
+  j["window"] = json{{"start", rfc3339_utc(row.window_start_ns)},
+                     {"end", rfc3339_utc(row.window_end_ns)},
+                     {"seconds", num(c.window_s)}};
+  j["warmup_s"] = num(c.warmup_s);
+  j["stp"] = num(c.stp);
+  j["antt"] = num(c.antt);
+  j["fairness"] = num(c.fairness);
+  j["jain"] = num(c.jain);
+  j["with_np"] = c.with_np;
+  j["gpu"] = integer(c.gpu);
+  j["gpu_samples"] = c.gpu_samples;
+  j["energy_j"] = num(c.energy_j);
+  j["energy_source"] = c.energy_source;
+  j["mean_power_w"] = num(c.mean_power_w);
+  j["samples_processed"] = c.samples_processed;
+  j["energy_per_sample_j"] = num(c.energy_per_sample_j);
+  j["gpu_util"] = activity_json(c.gpu_util);
+  j["gpm_sm"] = activity_json(c.gpm_sm);
+  j["gpm_tensor"] = activity_json(c.gpm_tensor);
+  j["gpm_dram"] = activity_json(c.gpm_dram);
+  j["evidence"] = parsed(row.evidence_json);
+  json workloads = json::array();
+  for (const auto& w : c.workloads) workloads.push_back(workload_cell_json(w));
+  j["workloads"] = std::move(workloads);
+  return j;
+}
+
+// b ÷ a; null when either is absent or not finite, or a is 0.
+json ratio(const std::optional<double>& a, const std::optional<double>& b) {
+  if (!a || !b || !std::isfinite(*a) || !std::isfinite(*b) || *a == 0) return nullptr;
+  return num(*b / *a);
+}
+
+// Welch's interval for b − a over the repeats; null when either side has no value.
+json difference_json(const analysis::Estimate& a, const analysis::Estimate& b) {
+  if (a.n() == 0 || b.n() == 0) return nullptr;
+  const auto d = analysis::difference(a.values, b.values);
+  return json{{"delta", num(d.delta)},
+              {"ci_low", num(d.ci_low)},
+              {"ci_high", num(d.ci_high)},
+              {"verdict", analysis::to_string(d.verdict)}};
+}
+
+std::vector<std::string> union_of(const std::vector<std::string>& x, const std::vector<std::string>& y) {
+  std::vector<std::string> out = x;
+  for (const auto& v : y)
+    if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+  return out;
+}
+
+const analysis::SloVerdict* find_slo(const analysis::ModeAnalysis& m, const std::string& label) {
+  for (const auto* s : m.slos())
+    if (s->label() == label) return s;
+  return nullptr;
+}
+
+json diff_json(const ComparedRun& ra, const ComparedRun& rb) {
+  const auto &a = ra.analysis, &b = rb.analysis;
+  json modes = json::array(), workloads = json::array(), slos = json::array(), environment = json::array();
+  for (const auto& name : union_of(a.planned_modes, b.planned_modes)) {
+    const auto *ma = a.mode(name), *mb = b.mode(name);
+    if (!ma || !mb) continue;  // in one run only: see notes
+    const bool baseline = name == "exclusive" || ma->baseline || mb->baseline;
+    if (!baseline) {
+      json m = json::object();
+      m["mode"] = name;
+      m["stp_a"] = num(ma->stp.mean);
+      m["stp_b"] = num(mb->stp.mean);
+      m["ratio"] = ratio(ma->stp.mean, mb->stp.mean);
+      m["stp_difference"] = difference_json(ma->stp, mb->stp);
+      m["antt_a"] = num(ma->antt.mean);
+      m["antt_b"] = num(mb->antt.mean);
+      m["fairness_a"] = num(ma->fairness.mean);
+      m["fairness_b"] = num(mb->fairness.mean);
+      m["energy_per_sample_j_a"] = num(ma->energy_per_sample_j.mean);
+      m["energy_per_sample_j_b"] = num(mb->energy_per_sample_j.mean);
+      modes.push_back(std::move(m));
+    }
+    for (const auto& w : union_of(a.workloads, b.workloads)) {
+      const auto *wa = ma->workload(w), *wb = mb->workload(w);
+      if (!wa && !wb) continue;
+      const analysis::Estimate none;
+      const auto& np_a = wa ? wa->np : none;
+      const auto& np_b = wb ? wb->np : none;
+      const auto& t_a = wa ? wa->throughput : none;
+      const auto& t_b = wb ? wb->throughput : none;
+      json r = json::object();
+      r["workload"] = w;
+      r["mode"] = name;
+      r["baseline"] = baseline;
+      r["np_a"] = num(np_a.mean);
+      r["np_b"] = num(np_b.mean);
+      r["ratio"] = ratio(np_a.mean, np_b.mean);
+      r["throughput_a"] = num(t_a.mean);
+      r["throughput_b"] = num(t_b.mean);
+      r["throughput_ratio"] = ratio(t_a.mean, t_b.mean);
+      r["throughput_difference"] = difference_json(t_a, t_b);
+      r["p99_ms_a"] = num(wa ? wa->latency_p99_ms.mean : std::nullopt);
+      r["p99_ms_b"] = num(wb ? wb->latency_p99_ms.mean : std::nullopt);
+      workloads.push_back(std::move(r));
+    }
+    std::vector<const analysis::SloVerdict*> seen;
+    for (const auto* m : {ma, mb})
+      for (const auto* s : m->slos())
+        if (std::none_of(seen.begin(), seen.end(), [&](const auto* x) { return x->label() == s->label(); })) seen.push_back(s);
+    for (const auto* s : seen) {
+      const auto *sa = find_slo(*ma, s->label()), *sb = find_slo(*mb, s->label());
+      json r = json::object();
+      r["mode"] = name;
+      r["slo"] = s->label();
+      r["workload"] = s->workload;
+      r["percentile"] = num(s->percentile);
+      r["limit_ms"] = num(s->limit_ms);
+      r["worst_ms_a"] = num(sa ? sa->worst_ms : std::nullopt);
+      r["worst_ms_b"] = num(sb ? sb->worst_ms : std::nullopt);
+      r["met_a"] = sa ? json(sa->met) : json(nullptr);
+      r["met_b"] = sb ? json(sb->met) : json(nullptr);
+      slos.push_back(std::move(r));
+    }
+  }
+  // The environment as `gpumix compare` prints it: GPU, driver, host, gpumix, mix, plan...
+  const auto ea = environment_fields(a.run), eb = environment_fields(b.run);
+  std::vector<std::string> keys;
+  for (const auto* fields : {&ea, &eb})
+    for (const auto& [k, v] : *fields)
+      if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+  auto get = [](const auto& fields, const std::string& key) -> json {
+    for (const auto& [k, v] : fields)
+      if (k == key) return v;
+    return nullptr;
+  };
+  for (const auto& k : keys) environment.push_back(json{{"field", k}, {"a", get(ea, k)}, {"b", get(eb, k)}});
+
+  json d = json::object();
+  d["modes"] = std::move(modes);
+  d["workloads"] = std::move(workloads);
+  d["slos"] = std::move(slos);
+  d["environment"] = std::move(environment);
+  d["notes"] = compare_notes(ra, rb);
+  return d;
+}
+
+}  // namespace
+
+nlohmann::json rfc3339_utc(int64_t unix_ns) {
+  if (unix_ns <= 0) return nullptr;
+  const auto t = static_cast<std::time_t>(unix_ns / 1'000'000'000);
+  const auto ms = static_cast<int>((unix_ns % 1'000'000'000) / 1'000'000);
+  std::tm tm{};
+  if (!::gmtime_r(&t, &tm)) return nullptr;
+  char buf[32];
+  if (std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0) return nullptr;
+  return fmt::format("{}.{:03d}Z", buf, ms);
+}
+
+nlohmann::json analysis_json(const analysis::Analysis& a, const analysis::Recommendation& rec) {
+  json doc = json::object();
+  doc["schema_version"] = kReportSchemaVersion;
+  doc["kind"] = "gpumix.report";
+  doc["run"] = run_json(a);
+  doc["recommendation"] = recommendation_json(rec);
+  doc["verdicts"] = verdicts_json(rec);
+  doc["evidence"] = evidence_json(a);
+  doc["missing"] = a.missing;
+  json modes = json::array();
+  for (const auto& m : a.modes) modes.push_back(mode_json(a, m));
+  doc["modes"] = std::move(modes);
+  doc["comparisons"] = comparisons_json(a);
+  json cells = json::array();
+  for (const auto& c : a.cells) cells.push_back(cell_json(c));
+  doc["cells"] = std::move(cells);
+  return doc;
+}
+
+nlohmann::json compare_json(const ComparedRun& a, const ComparedRun& b) {
+  json doc = json::object();
+  doc["schema_version"] = kReportSchemaVersion;
+  doc["kind"] = "gpumix.compare";
+  doc["labels"] = json{{"a", a.label}, {"b", b.label}};
+  doc["a"] = analysis_json(a.analysis, a.recommendation);
+  doc["b"] = analysis_json(b.analysis, b.recommendation);
+  doc["diff"] = diff_json(a, b);
+  return doc;
+}
+
+std::string dump_report(const nlohmann::json& doc) {
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace gpumix::report

@@ -13,6 +13,7 @@
 #     default    gpumix run examples/default.yaml (all modes), show and export
 #     server     bench/infer_server/run.sh: inference server, loadgen sweep, wrk
 #     servermix  gpumix run examples/inference-server.yaml (all modes), show and export
+#     decision   the default mix with repeats: 3 and with repeats: auto: GPU time to a decision, both answers, NP agreement
 #     npref      bench/np_reference/run.sh: gpumix's NP and STP vs an independent PyTorch reference
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -60,9 +61,9 @@ show_env() {
   echo "SUMMARY $(nvidia-smi --query-gpu=name,driver_version,mig.mode.current,compute_mode --format=csv,noheader)"
 }
 
-run_example() {  # name (examples/NAME.yaml), cell duration: all modes, then show, export and report
+run_example() {  # name (examples/NAME.yaml), cell duration: the example's modes, then show, export and report
   local name="$1" res="/tmp/gpumix-$1"
-  "$bin/gpumix" run "examples/$name.yaml" --modes exclusive,timeslice,mps --cell-duration "$2" --results "$res" &&
+  "$bin/gpumix" run "examples/$name.yaml" --cell-duration "$2" --results "$res" &&
   "$bin/gpumix" show --results "$res" &&
   "$bin/gpumix" export --results "$res" --format json -o "$out/$name-export.json" &&
   cp "$res/gpumix.db" "$out/$name.db" &&
@@ -71,6 +72,25 @@ run_example() {  # name (examples/NAME.yaml), cell duration: all modes, then sho
   local rc=$? left; left="$(pgrep -a 'nvidia-cuda-mps|gpumix-' | grep -v pgrep)"
   echo "RESULT leftovers after the run: ${left:-none}"
   return $rc
+}
+
+decision() {  # the default mix, fixed repeats: 3 against repeats: auto (at most 4), 12 s windows
+  local how res mix=/tmp/gpumix-default-auto.yaml
+  sed 's/^repeats: 1$/repeats: auto\nmax_repeats: 4/' examples/default.yaml > "$mix"
+  grep -q '^repeats: auto' "$mix" || { echo "decision: cannot make the auto mix"; return 1; }
+  for how in 3 auto; do
+    res="/tmp/gpumix-decision-$how"
+    rm -rf "$res"
+    if [ "$how" = auto ]; then "$bin/gpumix" run "$mix" --cell-duration 12s --results "$res"
+    else "$bin/gpumix" run examples/default.yaml --repeats 3 --cell-duration 12s --results "$res"; fi
+    "$bin/gpumix" show --results "$res"
+    "$bin/gpumix" report --results "$res" --format json -o "$out/decision-$how.json"
+    "$bin/gpumix" report --results "$res" --format text > "$out/decision-$how.txt"
+    cp "$res/gpumix.db" "$out/decision-$how.db"
+  done
+  python3 bench/decision/summary.py "$out/decision-3.json" "$out/decision-auto.json" | sed 's/^|/  |/'
+  local left; left="$(pgrep -a 'nvidia-cuda-mps|gpumix-' | grep -v pgrep)"
+  echo "RESULT leftovers after the runs: ${left:-none}"
 }
 
 export GPUMIX_WORKLOAD_DIR="$bin"
@@ -86,6 +106,7 @@ for p in "$@"; do
     probes) phase probes bash tests/gpu/probes.sh "$bin" /tmp/gpumix-probes ;;
     default) phase default run_example default 20s ;;
     servermix) phase servermix run_example inference-server 15s ;;
+    decision) phase decision decision ;;
     npref) phase npref bash bench/np_reference/run.sh "$bin" "$out/npref" ;;
     *) echo "unknown phase $p" >&2 ;;
   esac

@@ -102,7 +102,12 @@ struct CellTelemetry {
   std::vector<const telemetry::GpmSample*> gpm;
 };
 
-CellTelemetry telemetry_of(const RunInput& in, int64_t cell_id) {
+// A cell's samples on the GPU its workloads used, inside its measured window
+// when it has one (activity and energy count only the window, as the rates do).
+CellTelemetry telemetry_of(const RunInput& in, const store::CellRow& cell, bool window_only = true) {
+  const int64_t cell_id = cell.id;
+  const bool windowed = window_only && cell.window_start_ns > 0 && cell.window_end_ns > cell.window_start_ns;
+  auto in_window = [&](int64_t t) { return !windowed || (t >= cell.window_start_ns && t <= cell.window_end_ns); };
   CellTelemetry t;
   std::map<int, int> seen;  // gpu → process samples of the cell's workloads
   for (const auto& p : in.telemetry.processes)
@@ -119,13 +124,14 @@ CellTelemetry telemetry_of(const RunInput& in, int64_t cell_id) {
   }
   if (!t.gpu) return t;
   for (const auto& g : in.telemetry.gpus)
-    if (g.tags.cell_id == cell_id && g.gpu == *t.gpu) t.gpus.push_back(&g);
+    if (g.tags.cell_id == cell_id && g.gpu == *t.gpu && in_window(g.t_ns)) t.gpus.push_back(&g);
   // The whole GPU's GPM figures when there are any, else its MIG instances'.
   bool device_level = false;
   for (const auto& m : in.telemetry.gpm)
     if (m.tags.cell_id == cell_id && m.gpu == *t.gpu && !m.gpu_instance_id) device_level = true;
   for (const auto& m : in.telemetry.gpm)
-    if (m.tags.cell_id == cell_id && m.gpu == *t.gpu && (!device_level || !m.gpu_instance_id)) t.gpm.push_back(&m);
+    if (m.tags.cell_id == cell_id && m.gpu == *t.gpu && (!device_level || !m.gpu_instance_id) && in_window(m.t_ns))
+      t.gpm.push_back(&m);
   auto by_time = [](auto* a, auto* b) { return a->t_ns < b->t_ns; };
   std::stable_sort(t.gpus.begin(), t.gpus.end(), by_time);
   std::stable_sort(t.gpm.begin(), t.gpm.end(), by_time);
@@ -133,7 +139,7 @@ CellTelemetry telemetry_of(const RunInput& in, int64_t cell_id) {
 }
 
 void add_telemetry(const RunInput& in, CellAnalysis& c) {
-  const auto t = telemetry_of(in, c.cell.id);
+  const auto t = telemetry_of(in, c.cell);
   c.gpu = t.gpu;
   c.gpu_samples = static_cast<int64_t>(t.gpus.size());
   std::vector<double> util, sm, tensor, dram;
@@ -647,7 +653,7 @@ Analysis analyze(const RunInput& in) {
 
 std::vector<SeriesPoint> activity_series(const RunInput& in, const CellAnalysis& cell, size_t max_points) {
   std::vector<SeriesPoint> out;
-  const auto t = telemetry_of(in, cell.cell.id);
+  const auto t = telemetry_of(in, cell.cell, false);  // the whole cell: the plot shows the warm-up too
   const int64_t origin = cell.cell.started_ns;
   auto add = [&](const std::string& name, const std::vector<std::pair<int64_t, double>>& raw) {
     if (raw.empty()) return;

@@ -214,6 +214,11 @@ Recommendation recommend(const Analysis& a) {
       }
     }
   }
+  if (!r.settle.empty()) r.notes.push_back(r.settle);
+  if (a.auto_repeats && a.auto_repeats->repeats_run)
+    r.notes.push_back(fmt::format("repeats: auto ran {} repeat(s){} and stopped: {}.", *a.auto_repeats->repeats_run,
+                                  a.gpu_time_s ? fmt::format(" in {:.1f} min of GPU time", *a.gpu_time_s / 60) : "",
+                                  a.auto_repeats->stopped_because));
   for (auto& v : eligible) r.verdicts.push_back(std::move(v));
   for (auto& v : others) r.verdicts.push_back(std::move(v));
   return r;

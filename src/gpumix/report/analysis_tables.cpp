@@ -112,7 +112,7 @@ std::vector<std::pair<std::string, std::string>> environment_fields(const store:
     std::vector<std::string> modes;
     if (plan.contains("modes") && plan["modes"].is_array())
       for (const auto& m : plan["modes"]) modes.push_back(text_of(m));
-    out.emplace_back("plan", fmt::format("modes {}; {} repeat(s); cells of {} s; seed {}", join(modes, ", "),
+    out.emplace_back("plan", fmt::format("modes {}; {} repeat(s); measured windows of {} s; seed {}", join(modes, ", "),
                                          field_text(plan, "repeats"), field_text(plan, "cell_duration_s"),
                                          field_text(plan, "seed")));
     std::vector<std::string> ws;
@@ -141,7 +141,7 @@ Table verdicts_table(const analysis::Recommendation& r) {
 Table np_table(const analysis::Analysis& a) {
   Table t;
   t.columns = {"workload", "mode", "np_basis", "np", "np_95ci", "repeats", "samples_per_s", "samples_per_s_95ci",
-               "alone_samples_per_s", "p99_ms", "alone_p99_ms", "p99_inflation"};
+               "alone_samples_per_s", "p99_ms", "alone_p99_ms", "p99_inflation", "ready_s"};
   for (const auto& m : a.modes) {
     if (m.baseline || !m.measured()) continue;
     for (const auto& w : m.workloads) {
@@ -149,7 +149,7 @@ Table np_table(const analysis::Analysis& a) {
       t.add({w.workload, m.mode, w.np_basis, mean_of(w.np), interval_text(w.np), static_cast<int64_t>(w.throughput.n()),
              mean_of(w.throughput), interval_text(w.throughput, 1), base ? num(base->summary.throughput) : Value{},
              mean_of(w.latency_p99_ms),
-             base ? num(base->summary.latency_p99) : Value{}, mean_of(w.p99_inflation)});
+             base ? num(base->summary.latency_p99) : Value{}, mean_of(w.p99_inflation), mean_of(w.ready_s)});
     }
   }
   return t;
@@ -157,7 +157,8 @@ Table np_table(const analysis::Analysis& a) {
 
 Table system_table(const analysis::Analysis& a) {
   Table t;
-  t.columns = {"mode", "cells", "stp", "stp_95ci", "antt", "antt_95ci", "fairness", "jain", "workloads_with_np", "status"};
+  t.columns = {"mode",     "cells", "stp", "stp_95ci", "antt", "antt_95ci", "fairness", "jain", "workloads_with_np",
+               "warmup_s", "status"};
   for (const auto& m : a.modes) {
     if (m.baseline) continue;
     int with_np = 0;
@@ -168,7 +169,7 @@ Table system_table(const analysis::Analysis& a) {
     if (m.cells_interrupted) status += fmt::format(", {} interrupted", m.cells_interrupted);
     t.add({m.mode, fmt::format("{}/{}", m.cells_run - m.cells_skipped, m.cells_planned), mean_of(m.stp), interval_text(m.stp),
            mean_of(m.antt), interval_text(m.antt), mean_of(m.fairness), mean_of(m.jain),
-           fmt::format("{}/{}", with_np, a.workloads.size()), status});
+           fmt::format("{}/{}", with_np, a.workloads.size()), mean_of(m.warmup_s), status});
   }
   return t;
 }

@@ -159,7 +159,7 @@ void CellRun::request_stop(Slot& s, StopCause cause) {
 void CellRun::mark_ready(Slot& s, Clock::time_point at) {
   if (s.ready_at) return;
   s.ready_at = at;
-  s.row.ready_ns = unix_ns_at(at);
+  s.row.ready_ns = at == s.started ? s.row.started_ns : unix_ns_at(at);
   env_.store.workload_ready(s.row.id, s.row.ready_ns);
 }
 
@@ -186,9 +186,6 @@ void CellRun::handle(const std::vector<Event>& events) {
         }
       }
     }
-    // A command that reports progress before (or without) `ready` does not use it.
-    if ((e.ev == "iter" || e.ev == "latency") && s.spec->warmup.kind == spec::WarmupKind::detect && !s.ready_at)
-      mark_ready(s, now);
     if (e.ev == "iter" && window_open_) ++s.window_iterations;
     if (e.ev == "error") {
       auto j = nlohmann::json::parse(e.data, nullptr, false);
@@ -272,6 +269,8 @@ void CellRun::on_exit(Slot& s, const ExitInfo& exit) {
   f.timeout = s.spec->timeout ? format_duration(*s.spec->timeout) : "";
   f.setup_timeout = format_duration(env_.mix.setup_timeout);
   f.window = format_duration(env_.mix.cell_duration);
+  if (s.spoke && !s.reported_ready && s.spec->warmup.kind != spec::WarmupKind::duration)
+    f.not_ready_hint = "it reported events but never `ready`: report it after the warm-up, or declare `warmup: none` or a duration";
   f.expected = s.spec->stop.kind == spec::StopKind::iterations
                    ? std::to_string(s.spec->stop.iterations) + " iterations in the window (reported " +
                          std::to_string(s.window_iterations) + ")"

@@ -26,7 +26,8 @@ StatusDecision decide_status(const ExitFacts& f) {
     case StopCause::timeout:
       return {S::timeout, "ran past its timeout of " + f.timeout + killed_note};
     case StopCause::not_ready:
-      return {S::not_ready, "its warm-up did not end within setup_timeout " + f.setup_timeout + killed_note};
+      return {S::not_ready, "its warm-up did not end within setup_timeout " + f.setup_timeout +
+                                (f.not_ready_hint.empty() ? "" : " (" + f.not_ready_hint + ")") + killed_note};
     case StopCause::warmup_failed:
       if (failed_at_stop) return {S::failed, f.how + " after SIGTERM" + detail};
       return {S::stopped, "stopped before the window opened: another workload was not ready within setup_timeout" +

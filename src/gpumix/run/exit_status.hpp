@@ -36,6 +36,7 @@ struct ExitFacts {
   std::string timeout;       // its own, "10m"
   std::string setup_timeout; // "5m"
   std::string window;        // cell_duration, "20s"
+  std::string not_ready_hint;  // why it may never have been ready, in words
 };
 
 struct StatusDecision {

@@ -88,8 +88,7 @@ nlohmann::json plan_json(const spec::Mix& mix, const std::vector<Cell>& plan) {
                         {"min_tail_requests", mix.evidence.min_tail_requests},
                         {"max_drift", mix.evidence.max_drift}}},
           {"repeats_auto", mix.auto_repeats.enabled
-                               ? nlohmann::json{{"min", mix.auto_repeats.min},
-                                                {"max", mix.auto_repeats.max},
+                               ? nlohmann::json{{"max", mix.auto_repeats.max},
                                                 {"budget_s", mix.auto_repeats.budget ? nlohmann::json(to_seconds(*mix.auto_repeats.budget))
                                                                                      : nlohmann::json(nullptr)},
                                                 {"precision", mix.auto_repeats.precision}}
@@ -190,7 +189,6 @@ std::optional<std::string> Runner::auto_repeat_stop(int64_t run_id, int repeats_
                                                     std::chrono::steady_clock::time_point run_start) {
   const auto& ar = mix_.auto_repeats;
   if (!more_planned) return "max_repeats (" + std::to_string(ar.max) + ") reached";
-  if (repeats_done < ar.min) return std::nullopt;
   if (repeat_policy_)
     if (auto verdict = repeat_policy_(run_id, repeats_done); verdict.stop) return verdict.reason;
   if (ar.budget) {

@@ -121,7 +121,6 @@ struct EvidenceGates {
 // `repeats: auto`: interleaved repeats until the decision is clear.
 struct AutoRepeats {
   bool enabled = false;
-  int min = 2;                     // repeats before the first check (a t interval needs 2)
   int max = 10;                    // max_repeats
   std::optional<Duration> budget;  // GPU time for the whole run
   double precision = 0.05;         // every mode's STP 95 % half-width ÷ mean at or below this also stops

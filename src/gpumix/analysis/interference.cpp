@@ -280,7 +280,7 @@ void compute_np(const WorkloadCell* base, WorkloadCell& w, const store::CellRow&
 
 // A rate (or mean latency) that moved within the window, in words.
 std::string unsteady_text(const WorkloadSummary& s, double max_drift) {
-  if (!s.drift || std::abs(*s.drift) <= max_drift) return "";
+  if (!s.drift || std::abs(*s.drift) <= max_drift || !s.drift_significant) return "";
   if (s.rate_first_half && s.rate_second_half)
     return fmt::format("rate {} from the first half of the window to the second ({:.4g} → {:.4g} samples/s)",
                        percent_text(*s.drift), *s.rate_first_half, *s.rate_second_half);
@@ -647,7 +647,7 @@ Analysis analyze(const RunInput& in) {
   if (any_shared && a.repeats <= 1 && !a.auto_repeats)
     miss.push_back(
         "One repeat per mode: no confidence intervals, and differences between modes cannot be told from noise "
-        "(set repeats: 3 or more).");
+        "(set repeats: auto, or 3 or more).");
   return a;
 }
 

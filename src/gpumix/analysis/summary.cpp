@@ -192,20 +192,28 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
       for (int64_t t : error_times)
         if (in(t)) ++s.request_errors;
       const Progress progress(iters);
+      const int64_t mid = span->start + (span->end - span->start) / 2;
       if (!iters.empty()) {
         s.throughput = progress.rate(span->start, span->end);
-        const int64_t mid = span->start + (span->end - span->start) / 2;
         s.rate_first_half = progress.rate(span->start, mid);
         s.rate_second_half = progress.rate(mid, span->end);
         if (s.rate_first_half && *s.rate_first_half > 0 && s.rate_second_half)
           s.drift = *s.rate_second_half / *s.rate_first_half - 1;
+        // Time per sample of each step, by half.
+        std::vector<double> a, b;
+        for (size_t i = 1; i < iters.size(); ++i) {
+          const auto* e = iters[i];
+          if (!in(e->t_ns) || e->n.value_or(0) <= 0) continue;
+          (e->t_ns <= mid ? a : b).push_back(static_cast<double>(e->t_ns - iters[i - 1]->t_ns) / static_cast<double>(*e->n));
+        }
+        s.drift_significant = difference(a, b).verdict == Noise::distinct;
       } else if (latencies.size() >= 2 * static_cast<size_t>(gates.min_iterations)) {
         // Paced by requests: the drift of its mean latency instead.
-        const int64_t mid = span->start + (span->end - span->start) / 2;
         std::vector<double> a, b;
         for (const auto& [t, ms] : latency_events)
           if (in(t)) (t <= mid ? a : b).push_back(ms);
         if (auto ma = mean(a), mb = mean(b); ma && mb && *ma > 0) s.drift = *mb / *ma - 1;
+        s.drift_significant = difference(a, b).verdict == Noise::distinct;
       }
     } else {
       // Before windows existed: from `ready` (or the first iter, excluded) to the last iter.

@@ -66,6 +66,10 @@ struct WorkloadSummary {
   std::optional<double> throughput;  // samples/s over the measured span
   std::optional<double> rate_first_half, rate_second_half;  // samples/s in each half of it
   std::optional<double> drift;  // second ÷ first − 1 (throughput, else mean latency)
+  // Whether the halves differ beyond their own noise (Welch, 95 %, on the time
+  // per sample of each step, or on the latencies): a notebook's think times
+  // make its rate jump about without any trend.
+  bool drift_significant = false;
   std::optional<double> step_ms_p50;
   std::optional<double> step_ms_p95;
   std::optional<double> step_ms_p99;

@@ -274,7 +274,9 @@ std::vector<Section> report_sections(const analysis::Analysis& a, const analysis
       "fairness = min NP ÷ max NP; Jain = (sum NP)² ÷ (n × sum NP²).",
       system_table(a));
   add("noise", "Differences between modes",
-      "Welch's 95% interval of the difference (b - a): 'within noise' when it holds 0.", noise_table(a));
+      "95% interval of the difference (b - a), paired by repeat (interleaved repeats share the machine's drift; Welch "
+      "when the modes have different repeats): 'within noise' when it holds 0.",
+      noise_table(a));
   add("slo", "SLOs per mode", "The worst percentile over the repeats of each mode; a mode meets an SLO when every repeat does.",
       slo_table(a));
   add("latency", "Request latency per cell", "Latency of successful requests (ms).", latency_table(a));

@@ -302,7 +302,7 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
   charts_of(out, charts, "system");
   table_or_note(out, system_table(a), "No shared mode in this run.");
   if (auto t = noise_table(a); !t.rows.empty()) {
-    out << "<p class=\"caption\">Differences between modes: Welch's 95% interval of b − a; "
+    out << "<p class=\"caption\">Differences between modes: the 95% interval of b − a, paired by repeat; "
            "<em>within noise</em> when it holds 0, <em>unknown</em> with a single repeat.</p>\n";
     html_table(out, t);
   }
@@ -368,7 +368,9 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
          "<dt>Energy per unit of work</dt><dd>The increase of NVML's energy counter over the cell ÷ the samples its "
          "workloads processed.</dd>"
          "<dt>Intervals and noise</dt><dd>With repeats, each figure is the mean over repeats with a 95% Student t "
-         "interval; two modes are within noise when Welch's 95% interval of their difference holds 0.</dd>"
+         "interval; two modes are within noise when the 95% interval of their difference, paired by repeat, holds 0; "
+         "then neither is recommended. Only each cell's measured window counts, and a figure with too little "
+         "evidence in it is withheld (docs/mix-spec.md, Evidence).</dd>"
          "<dt>Recommendation</dt><dd>The shared mode with the highest STP among those meeting every SLO in every "
          "repeat, under which no workload failed.</dd></dl>\n</section>\n";
 

@@ -78,8 +78,11 @@ void add_export(CLI::App& app, Action& action) {
                     {"environment", nlohmann::json::parse(run.environment_json, nullptr, false)},
                     {"plan", nlohmann::json::parse(run.plan_json, nullptr, false)}};
       auto cells_json = table_json(report::cells_table(cells));
-      for (size_t i = 0; i < cells.size(); ++i)
+      for (size_t i = 0; i < cells.size(); ++i) {
         cells_json[i]["evidence"] = nlohmann::json::parse(cells[i].evidence_json, nullptr, false);
+        cells_json[i]["window_start_ns"] = cells[i].window_start_ns;  // 0: no measured window
+        cells_json[i]["window_end_ns"] = cells[i].window_end_ns;
+      }
       doc["cells"] = cells_json;
       doc["workloads"] = table_json(report::workloads_table(workloads));
       doc["summary"] = table_json(report::summary_table(summaries));

@@ -1,4 +1,5 @@
 // gpumix show [RUN]: a terminal summary of one run.
+#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -37,9 +38,13 @@ void add_show(CLI::App& app, Action& action) {
                 << ")\nmix " << run.mix_path << " sha256 " << run.mix_sha256.substr(0, 16) << "\n\n";
       auto ct = report::cells_table(cells);
       // The evidence column is long JSON: the table shows the cell status only.
-      ct.columns.erase(ct.columns.begin() + 6);
-      for (auto& row : ct.rows) row.erase(row.begin() + 6);
+      const auto evidence = static_cast<size_t>(
+          std::find(ct.columns.begin(), ct.columns.end(), "evidence") - ct.columns.begin());
+      ct.columns.erase(ct.columns.begin() + static_cast<std::ptrdiff_t>(evidence));
+      for (auto& row : ct.rows) row.erase(row.begin() + static_cast<std::ptrdiff_t>(evidence));
       report::render(std::cout, ct, format);
+      if (format == report::Format::table)
+        std::cout << "\nPer workload, from iters on: over its cell's measured window only (window_s; ready_s is its warm-up).\n";
       std::cout << "\n";
       report::render(std::cout, report::summary_table(summaries), format);
       if (run.status == "running") std::cout << "\n(the run is still in progress)\n";

@@ -28,10 +28,13 @@ std::string exit_text(const std::optional<int>& code, const std::optional<int>& 
 
 Table summary_table(const std::vector<analysis::WorkloadSummary>& summaries) {
   Table t;
-  t.columns = {"cell", "workload", "role", "status", "exit", "wall_s", "iters", "samples_per_s", "step_ms_p50",
-               "requests", "lat_p50_ms", "lat_p95_ms", "lat_p99_ms", "lat_p99.9_ms", "slo", "peak_rss_mib", "reason"};
+  // iters onwards: over the cell's measured window only (ready_s: its warm-up).
+  t.columns = {"cell",        "workload",    "role",       "status",     "exit",       "wall_s",       "ready_s",
+               "window_s",    "iters",       "samples_per_s", "step_ms_p50", "requests", "lat_p50_ms", "lat_p95_ms",
+               "lat_p99_ms",  "lat_p99.9_ms", "slo",       "peak_rss_mib", "reason"};
   for (const auto& s : summaries) {
-    t.add({s.cell, s.name, s.role, s.status, exit_text(s.exit_code, s.signal), s.wall_s, s.iterations, opt(s.throughput),
+    t.add({s.cell, s.name, s.role, s.status, exit_text(s.exit_code, s.signal), s.wall_s, opt(s.ready_s), opt(s.window_s),
+           s.iterations, opt(s.throughput),
            opt(s.step_ms_p50), s.requests, opt(s.latency_p50), opt(s.latency_p95), opt(s.latency_p99), opt(s.latency_p999),
            slo_text(s), static_cast<double>(s.peak_rss_kb) / 1024.0, s.reason});
   }
@@ -54,12 +57,15 @@ Table runs_table(const std::vector<store::RunRow>& runs, const std::vector<int>&
 
 Table cells_table(const std::vector<store::CellRow>& cells) {
   Table t;
-  t.columns = {"cell", "mode", "repeat", "status", "started", "duration_s", "evidence", "error"};
+  t.columns = {"cell", "mode", "repeat", "status", "started", "duration_s", "warmup_s", "window_s", "evidence", "error"};
   for (const auto& c : cells) {
-    report::Value dur = std::monostate{};
+    report::Value dur = std::monostate{}, warmup = std::monostate{}, window = std::monostate{};
     if (c.ended_ns > 0) dur = static_cast<double>(c.ended_ns - c.started_ns) / 1e9;
-    t.add({c.label, c.mode, static_cast<int64_t>(c.repeat), c.status, format_timestamp(c.started_ns), dur, c.evidence_json,
-           c.error});
+    if (c.window_start_ns > 0) warmup = static_cast<double>(c.window_start_ns - c.started_ns) / 1e9;
+    if (c.window_end_ns > c.window_start_ns && c.window_start_ns > 0)
+      window = static_cast<double>(c.window_end_ns - c.window_start_ns) / 1e9;
+    t.add({c.label, c.mode, static_cast<int64_t>(c.repeat), c.status, format_timestamp(c.started_ns), dur, warmup, window,
+           c.evidence_json, c.error});
   }
   t.precision = 1;
   return t;
@@ -67,11 +73,11 @@ Table cells_table(const std::vector<store::CellRow>& cells) {
 
 Table workloads_table(const std::vector<store::WorkloadRow>& ws) {
   Table t;
-  t.columns = {"id", "cell_id", "workload", "role", "pid", "status", "reason", "exit_code", "signal", "started_ns", "ended_ns",
-               "peak_rss_kb", "argv", "stdout", "stderr"};
+  t.columns = {"id",       "cell_id",     "workload", "role",   "pid",    "status", "reason", "exit_code", "signal",
+               "started_ns", "ready_ns", "ended_ns", "peak_rss_kb", "argv", "stdout", "stderr"};
   for (const auto& w : ws)
     t.add({w.id, w.cell_id, w.name, w.role, w.pid, w.status, w.reason, opt(w.exit_code), opt(w.signal), w.started_ns,
-           w.ended_ns, w.peak_rss_kb, w.argv_json, w.stdout_path, w.stderr_path});
+           w.ready_ns, w.ended_ns, w.peak_rss_kb, w.argv_json, w.stdout_path, w.stderr_path});
   return t;
 }
 

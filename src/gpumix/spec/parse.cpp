@@ -665,7 +665,7 @@ void check_workloads(Ctx& ctx, const YAML::Node& list, Mix& mix) {
         ctx.error(list[i]["start_after"], field + ".start_after", "no workload named '" + *w.start_after + "'");
     }
     // Follow the start_after chain; revisiting this workload means a cycle.
-    const Workload* cur = *w.start_after == w.name ? nullptr : &w;  // self: reported above
+    const Workload* cur = w.start_after && *w.start_after == w.name ? nullptr : &w;  // self: reported above
     for (size_t hops = 0; cur && cur->start_after && hops <= mix.workloads.size(); ++hops) {
       cur = mix.find(*cur->start_after);
       if (cur == &w) {

@@ -547,13 +547,17 @@ TEST(Training, LossDecreasesOnLearnableSyntheticTask) {
   ASSERT_EQ(iters.size(), 120u);
   std::vector<double> loss;
   for (const auto& it : iters) loss.push_back(it["loss"].get<double>());
-  double first = 0, last = 0;
-  for (size_t i = 0; i < 20; ++i) {
-    first += loss[i] / 20;
-    last += loss[loss.size() - 1 - i] / 20;
-  }
-  RecordProperty("first20_mean_loss", std::to_string(first));
-  RecordProperty("last20_mean_loss", std::to_string(last));
+  // Medians: SGD at this rate on 16 batches of 16 spikes now and then (a
+  // step of loss 12 among steps of 0.001 on this machine's CPU kernels), and
+  // one spike must not decide whether the model learned.
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  const double first = median({loss.begin(), loss.begin() + 20});
+  const double last = median({loss.end() - 20, loss.end()});
+  RecordProperty("first20_median_loss", std::to_string(first));
+  RecordProperty("last20_median_loss", std::to_string(last));
   EXPECT_LT(last, 0.5 * first) << "first 20 steps: " << first << ", last 20 steps: " << last;
 }
 

@@ -1,19 +1,14 @@
 #include "gpumix/run/runner.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <optional>
-#include <set>
 #include <nlohmann/json.hpp>
 
 #include "gpumix/run/cell_run.hpp"

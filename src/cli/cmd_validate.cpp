@@ -21,23 +21,14 @@ void add_validate(CLI::App& app, Action& action) {
           auto as_duration = [](double seconds) {
             return format_duration(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds)));
           };
-          // Cells where a workload starts after another in the same cell have a set-up before their clock starts.
-          size_t with_setup = 0;
-          for (const auto& cell : plan) {
-            bool setup = false;
-            for (size_t a : cell.workloads)
-              for (size_t b : cell.workloads)
-                setup = setup || mix.workloads[a].start_after == mix.workloads[b].name;
-            with_setup += setup ? 1 : 0;
-          }
           std::string modes;
           for (const auto& m : mix.modes) modes += (modes.empty() ? "" : ",") + m;
           std::cout << file << ": ok: " << mix.workloads.size() << " workload(s), modes " << modes << ", "
-                    << plan.size() << " cell(s), at most "
-                    << as_duration(to_seconds(mix.cell_duration) * static_cast<double>(plan.size()));
-          if (with_setup > 0)
-            std::cout << " plus the set-up of " << with_setup << " cell(s) (servers loading; each at most "
-                      << as_duration(to_seconds(mix.setup_timeout)) << ")";
+                    << (mix.auto_repeats.enabled ? "up to " : "") << plan.size() << " cell(s)"
+                    << (mix.auto_repeats.enabled ? " (repeats: auto, at most " + std::to_string(mix.auto_repeats.max) + ")" : "")
+                    << ": measured windows of "
+                    << as_duration(to_seconds(mix.cell_duration) * static_cast<double>(plan.size()))
+                    << " in all, plus each cell's warm-up (at most " << as_duration(to_seconds(mix.setup_timeout)) << " each)";
           std::cout << "\n";
         } catch (const InputError& e) {
           std::cerr << e.what() << "\n";

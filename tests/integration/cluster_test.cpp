@@ -62,7 +62,7 @@ TEST(Fleet, CellIndexRunsOneCellAndRejectsOutOfRange) {
   EXPECT_NE(d.run.plan_json.find("\"selected_cell\":2"), std::string::npos) << d.run.plan_json;
   auto r = gpumix({"run", mix.string(), "--cell-index", "3", "--results", (dir / "x").string()}, dir.path());
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("--cell-index 3: the plan has 3 cell(s), 0..2 (0 baseline-train, 1 baseline-server, 2 timeslice-r1)"),
+  EXPECT_NE(r.err.find("--cell-index 3: the plan has 3 cell(s), 0..2 (0 baseline-train-r1, 1 baseline-server-r1, 2 timeslice-r1)"),
             std::string::npos)
       << r.err;
 }
@@ -80,8 +80,8 @@ TEST(Merge, FleetCellsBecomeOneRunThatReportsAndMergingAgainAddsNothing) {
   const auto d = latest_run(dir / "merged");
   EXPECT_EQ(d.run.status, "completed") << d.run.error;
   ASSERT_EQ(d.cells.size(), 3u);
-  EXPECT_EQ(d.cells[0].label, "baseline-train");
-  EXPECT_EQ(d.cells[1].label, "baseline-server");
+  EXPECT_EQ(d.cells[0].label, "baseline-train-r1");
+  EXPECT_EQ(d.cells[1].label, "baseline-server-r1");
   EXPECT_EQ(d.cells[2].label, "timeslice-r1");
   EXPECT_EQ(d.events.size(), events);  // every event, each under its remapped workload
   EXPECT_EQ(d.run.plan_json.find("selected_cell"), std::string::npos);
@@ -110,7 +110,7 @@ TEST(Merge, APartialFleetIsMarkedAndCompletedByALaterMerge) {
   run_cell(dir, mix, 2);
   auto r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes").string()}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("missing: baseline-server"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("missing: baseline-server-r1"), std::string::npos) << r.err;
   EXPECT_EQ(latest_run(dir / "merged").run.status, "interrupted");
   run_cell(dir, mix, 1);
   r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes" / "node-1").string()}, dir.path());

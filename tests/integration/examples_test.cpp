@@ -83,8 +83,8 @@ TEST(Examples, InferenceServerUnderLoadRunsOnTheCpu) {
   // The clients' baseline holds the server; the server has no cell of its own.
   std::vector<std::string> labels;
   for (const auto& c : d.cells) labels.push_back(c.label);
-  EXPECT_EQ(labels, (std::vector<std::string>{"baseline-clients", "baseline-trainer", "timeslice-r1"}));
-  for (const std::string cell : {"baseline-clients", "timeslice-r1"}) {
+  EXPECT_EQ(labels, (std::vector<std::string>{"baseline-clients-r1", "baseline-trainer-r1", "timeslice-r1"}));
+  for (const std::string cell : {"baseline-clients-r1", "timeslice-r1"}) {
     const auto& clients = d.summary(cell, "clients");
     EXPECT_EQ(clients.status, "ok") << cell << ": " << clients.reason;
     EXPECT_EQ(clients.role, "client");
@@ -111,7 +111,7 @@ TEST(Examples, BringYourOwnRuns) {
   EXPECT_EQ(toy.status, "ok");
   ASSERT_TRUE(toy.throughput);
   EXPECT_GT(*toy.throughput, 0);
-  EXPECT_EQ(d.summary("baseline-compress", "compress").exit_code, 0);
+  EXPECT_EQ(d.summary("baseline-compress-r1", "compress").exit_code, 0);
 }
 
 }  // namespace

@@ -145,9 +145,10 @@ TEST(Report, HtmlTextAndMarkdownOfARealRunAndEveryChartRendersInChromium) {
   EXPECT_NE(text.out.find("gpumix report: run " + std::to_string(d.run.id) + " (report-pair)"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("RECOMMENDATION\n  Use timeslice: the highest system throughput (STP "), std::string::npos) << text.out;
   EXPECT_EQ(text.out.find("One repeat per mode"), std::string::npos) << text.out;
-  // NP of train = its timeslice throughput / its baseline throughput, as stored, averaged over the two repeats.
-  const double alone = *d.summary("baseline-train", "train").throughput;
-  const double np = (*d.summary("timeslice-r1", "train").throughput / alone + *d.summary("timeslice-r2", "train").throughput / alone) / 2;
+  // NP of train = its timeslice throughput / the same repeat's baseline throughput, as stored, averaged over the two repeats.
+  double np = 0;
+  for (const std::string r : {"-r1", "-r2"})
+    np += *d.summary("timeslice" + r, "train").throughput / *d.summary("baseline-train" + r, "train").throughput / 2;
   char np_text[32];
   std::snprintf(np_text, sizeof np_text, "%.2f", np);
   EXPECT_NE(squeeze(text.out).find(std::string("\ntrain timeslice throughput ") + np_text + " ["), std::string::npos)
@@ -203,7 +204,7 @@ workloads:
   ASSERT_TRUE(eventually(
       [&] {
         try {
-          return latest_run(dir / "results").summary("baseline-train", "train").iterations > 20;
+          return latest_run(dir / "results").summary("baseline-train-r1", "train").iterations > 20;
         } catch (const std::exception&) {
           return false;
         }
@@ -215,19 +216,19 @@ workloads:
 
   auto text = gpumix({"report", "--format", "text"}, dir.path());
   ASSERT_EQ(text.exit_code, 0) << text.err;
-  EXPECT_NE(text.out.find("The run was interrupted (stopped by SIGINT): 1 of 3 planned cells ran; not run: baseline-server, "
+  EXPECT_NE(text.out.find("The run was interrupted (stopped by SIGINT): 1 of 3 planned cells ran; not run: baseline-server-r1, "
                           "timeslice-r1."),
             std::string::npos)
       << text.out;
   EXPECT_NE(text.out.find("Nothing to recommend: no shared mode was measured"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("No GPU telemetry"), std::string::npos) << text.out;
-  EXPECT_NE(squeeze(text.out).find("\nbaseline-train train other interrupted "), std::string::npos) << text.out;
+  EXPECT_NE(squeeze(text.out).find("\nbaseline-train-r1 train other interrupted "), std::string::npos) << text.out;
 
   auto html = gpumix({"report", "-o", "partial.html"}, dir.path());
   ASSERT_EQ(html.exit_code, 0) << html.err;
   const auto page_text = read(dir / "partial.html");
   EXPECT_NE(page_text.find("What is missing"), std::string::npos);
-  EXPECT_NE(page_text.find("not run: baseline-server, timeslice-r1"), std::string::npos);
+  EXPECT_NE(page_text.find("not run: baseline-server-r1, timeslice-r1"), std::string::npos);
   if (!std::filesystem::exists(kChromium)) GTEST_SKIP() << kChromium << " is absent: `scripts/setup.sh --test` installs it";
   const auto page = open_in_chromium(dir / "partial.html", dir);
   ASSERT_TRUE(page.done);

@@ -42,8 +42,8 @@ TEST(Run, StoresEveryCellWorkloadAndEvent) {
   EXPECT_FALSE(env["host"].get<std::string>().empty());
   EXPECT_TRUE(env.contains("cpu_model"));
   ASSERT_EQ(d.cells.size(), 3u);
-  EXPECT_EQ(d.cells[0].label, "baseline-train");
-  EXPECT_EQ(d.cells[1].label, "baseline-server");
+  EXPECT_EQ(d.cells[0].label, "baseline-train-r1");
+  EXPECT_EQ(d.cells[1].label, "baseline-server-r1");
   EXPECT_EQ(d.cells[2].label, "timeslice-r1");
   for (const auto& c : d.cells) EXPECT_EQ(c.status, "ok") << c.label;
 
@@ -67,7 +67,7 @@ TEST(Run, StoresEveryCellWorkloadAndEvent) {
   auto ev = nlohmann::json::parse(d.cell("timeslice-r1").evidence_json);
   EXPECT_EQ(ev["alive"], 2);
   EXPECT_EQ(ev["separate_processes"], true);
-  auto base = nlohmann::json::parse(d.cell("baseline-train").evidence_json);
+  auto base = nlohmann::json::parse(d.cell("baseline-train-r1").evidence_json);
   EXPECT_EQ(base["alone"], true);
 
   // stdout/stderr of every workload are files in the run folder.

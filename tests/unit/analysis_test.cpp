@@ -223,6 +223,67 @@ TEST(Interference, LatencyCriticalRolesAreMeasuredByLatencyEvenWithThroughput) {
   EXPECT_NEAR(*bt.np, 0.5, 1e-6);
 }
 
+// Each repeat's NP is measured against that repeat's baseline: a launch that
+// ran slow alone must not make every NP of the run look better.
+//   repeat 1: train alone 100/s, shared 50/s (NP 0.5); repeat 2: alone 80/s, shared 44/s (NP 0.55)
+//   repeat 3: the baseline failed: no NP in repeat 3 (not the other repeats' baselines)
+TEST(Interference, EachRepeatIsMeasuredAgainstItsOwnBaseline) {
+  RunBuilder b({"exclusive", "timeslice"}, 3, {"train"});
+  const double alone[] = {100, 80}, shared[] = {50, 44, 60};
+  for (int r = 1; r <= 3; ++r) {
+    const std::string rr = "-r" + std::to_string(r);
+    auto c = b.cell("baseline-train" + rr, "exclusive", r, r == 3 ? "failed" : "ok");
+    if (r < 3) b.throughput(b.workload(c, "train"), alone[r - 1]);
+    else b.workload(c, "train", "crashed");
+    c = b.cell("timeslice" + rr, "timeslice", r);
+    b.throughput(b.workload(c, "train"), shared[r - 1]);
+  }
+  auto a = b.analyze();
+  EXPECT_NEAR(*in_cell(a, "timeslice-r1", "train").np, 0.5, 1e-6);
+  EXPECT_NEAR(*in_cell(a, "timeslice-r2", "train").np, 0.55, 1e-6);
+  const auto& r3 = in_cell(a, "timeslice-r3", "train");
+  EXPECT_FALSE(r3.np);
+  EXPECT_NE(r3.np_missing.find("baseline-train-r3"), std::string::npos) << r3.np_missing;
+  EXPECT_FALSE(r3.np_gated);  // the baseline's problem, not this mode's
+  const auto* ts = a.mode("timeslice")->workload("train");
+  EXPECT_EQ(ts->np.n(), 2u);
+  EXPECT_NEAR(*ts->np.mean, 0.525, 1e-6);
+  EXPECT_NEAR(*ts->alone_throughput, 90, 1e-6);  // the baselines' mean
+  EXPECT_EQ(a.mode("exclusive")->workload("train")->throughput.n(), 2u);
+}
+
+// Two modes are paired by repeat only when both have a figure in the same
+// repeats; otherwise Welch over what each has.
+TEST(Interference, ComparisonsPairByRepeatNumberNotPosition) {
+  auto run = [](bool gaps) {
+    RunBuilder b({"exclusive", "timeslice", "mps"}, 3, {"train"});
+    auto c = b.cell("baseline-train", "exclusive", 0);
+    b.throughput(b.workload(c, "train"), 100);
+    const double ts[] = {50, 60, 70}, mps[] = {55, 66, 77};
+    for (int r = 1; r <= 3; ++r) {
+      const std::string rr = "-r" + std::to_string(r);
+      c = b.cell("timeslice" + rr, "timeslice", r);
+      if (gaps && r == 3) b.workload(c, "train", "interrupted");
+      else b.throughput(b.workload(c, "train"), ts[r - 1]);
+      c = b.cell("mps" + rr, "mps", r);
+      if (gaps && r == 1) b.workload(c, "train", "interrupted");
+      else b.throughput(b.workload(c, "train"), mps[r - 1]);
+    }
+    return b.analyze();
+  };
+  auto paired = run(false);
+  ASSERT_FALSE(paired.comparisons.empty());
+  // Differences 0.05, 0.06, 0.07: paired, a tight interval around 0.06 that excludes 0.
+  EXPECT_NEAR(*paired.comparisons[0].difference.delta, 0.06, 1e-6);
+  EXPECT_EQ(paired.comparisons[0].difference.verdict, Noise::distinct);
+  auto unpaired = run(true);
+  // timeslice has repeats 1 and 2, mps 2 and 3: as many figures, but pairing
+  // them by position would pair different repeats (and call the difference
+  // distinct). Welch between {0.5, 0.6} and {0.66, 0.77}.
+  EXPECT_NEAR(*unpaired.comparisons[0].difference.delta, 0.715 - 0.55, 1e-6);
+  EXPECT_EQ(unpaired.comparisons[0].difference.verdict, Noise::within_noise);
+}
+
 TEST(Interference, StpAnttFairnessJainPerCell) {
   auto a = main_run().analyze();
   const auto* r1 = a.cell("timeslice-r1");
@@ -343,14 +404,14 @@ TEST(Interference, ZeroThroughputWorkloadHasNpZeroAndInfiniteAntt) {
 }
 
 TEST(Interference, MissingBaselineIsSaidAndLeavesNpOut) {
-  // exclusive is planned, but the run was interrupted before baseline-server.
+  // exclusive is planned, but the run was interrupted before baseline-server-r1.
   RunBuilder b({"exclusive", "timeslice"}, 1, {"train", "server"});
-  b.plan_cell("baseline-train", "exclusive");
-  b.plan_cell("baseline-server", "exclusive");
+  b.plan_cell("baseline-train-r1", "exclusive");
+  b.plan_cell("baseline-server-r1", "exclusive");
   b.plan_cell("timeslice-r1", "timeslice");
   b.input().run.status = "interrupted";
   b.input().run.error = "stopped by SIGINT";
-  auto c = b.cell("baseline-train", "exclusive", 0);
+  auto c = b.cell("baseline-train-r1", "exclusive", 1);
   b.throughput(b.workload(c, "train"), 100);
   c = b.cell("timeslice-r1", "timeslice", 1, "interrupted");
   b.throughput(b.workload(c, "train", "interrupted"), 70);
@@ -359,12 +420,12 @@ TEST(Interference, MissingBaselineIsSaidAndLeavesNpOut) {
   EXPECT_NEAR(*in_cell(a, "timeslice-r1", "train").np, 0.7, 1e-6);
   const auto& server = in_cell(a, "timeslice-r1", "server");
   EXPECT_FALSE(server.np);
-  EXPECT_EQ(server.np_missing, "baseline-server was not run");
+  EXPECT_EQ(server.np_missing, "its baseline of repeat 1 was not run");
   EXPECT_NEAR(*a.cell("timeslice-r1")->stp, 0.7, 1e-6);
   EXPECT_EQ(a.cell("timeslice-r1")->with_np, 1);
-  EXPECT_TRUE(contains(a.missing, "The run was interrupted (stopped by SIGINT): 2 of 3 planned cells ran; not run: baseline-server"))
+  EXPECT_TRUE(contains(a.missing, "The run was interrupted (stopped by SIGINT): 2 of 3 planned cells ran; not run: baseline-server-r1"))
       << joined(a.missing);
-  EXPECT_TRUE(contains(a.missing, "No NP for server: baseline-server was not run")) << joined(a.missing);
+  EXPECT_TRUE(contains(a.missing, "No NP for server: its baseline of repeat 1 was not run")) << joined(a.missing);
   EXPECT_TRUE(contains(a.missing, "No GPU telemetry")) << joined(a.missing);
   auto rec = recommend(a);
   EXPECT_EQ(rec.mode, "timeslice");

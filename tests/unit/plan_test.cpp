@@ -19,20 +19,23 @@ spec::Mix mix_with(std::vector<std::string> modes, int repeats, int workloads) {
   return m;
 }
 
-TEST(Plan, BaselinesFirstThenModesInterleavedPerRepeat) {
+TEST(Plan, EachRepeatIsItsBaselinesThenTheSharedModes) {
   auto plan = make_plan(mix_with({"exclusive", "timeslice", "mps"}, 2, 3));
   std::vector<std::string> labels;
   for (const auto& c : plan) labels.push_back(c.label);
-  EXPECT_EQ(labels, (std::vector<std::string>{"baseline-w0", "baseline-w1", "baseline-w2", "timeslice-r1", "mps-r1",
-                                              "timeslice-r2", "mps-r2"}));
+  EXPECT_EQ(labels, (std::vector<std::string>{"baseline-w0-r1", "baseline-w1-r1", "baseline-w2-r1", "timeslice-r1", "mps-r1",
+                                              "baseline-w0-r2", "baseline-w1-r2", "baseline-w2-r2", "timeslice-r2",
+                                              "mps-r2"}));
   for (size_t i = 0; i < plan.size(); ++i) EXPECT_EQ(plan[i].index, static_cast<int>(i));
   EXPECT_TRUE(plan[1].baseline);
   EXPECT_EQ(plan[1].mode, "exclusive");
   EXPECT_EQ(plan[1].workloads, std::vector<size_t>{1});
-  EXPECT_EQ(plan[1].repeat, 0);
-  EXPECT_FALSE(plan[5].baseline);
-  EXPECT_EQ(plan[5].repeat, 2);
-  EXPECT_EQ(plan[5].workloads, (std::vector<size_t>{0, 1, 2}));
+  EXPECT_EQ(plan[1].repeat, 1);
+  EXPECT_TRUE(plan[6].baseline);
+  EXPECT_EQ(plan[6].repeat, 2);
+  EXPECT_FALSE(plan[8].baseline);
+  EXPECT_EQ(plan[8].repeat, 2);
+  EXPECT_EQ(plan[8].workloads, (std::vector<size_t>{0, 1, 2}));
 }
 
 TEST(Plan, AClientsBaselineHoldsItsServerWhichGetsNoCellOfItsOwn) {
@@ -44,7 +47,7 @@ TEST(Plan, AClientsBaselineHoldsItsServerWhichGetsNoCellOfItsOwn) {
   auto plan = make_plan(m);
   std::vector<std::string> labels;
   for (const auto& c : plan) labels.push_back(c.label);
-  EXPECT_EQ(labels, (std::vector<std::string>{"baseline-w0", "baseline-w2", "baseline-w3", "mps-r1"}));
+  EXPECT_EQ(labels, (std::vector<std::string>{"baseline-w0-r1", "baseline-w2-r1", "baseline-w3-r1", "mps-r1"}));
   EXPECT_EQ(plan[1].workloads, (std::vector<size_t>{1, 2}));
   EXPECT_EQ(plan[2].workloads, std::vector<size_t>{3});
 }
@@ -55,10 +58,11 @@ TEST(Plan, NoExclusiveMeansNoBaselines) {
   for (const auto& c : plan) EXPECT_FALSE(c.baseline);
 }
 
-TEST(Plan, ExclusiveOnlyIsBaselinesOnlyWhateverTheRepeats) {
-  auto plan = make_plan(mix_with({"exclusive"}, 5, 2));
-  ASSERT_EQ(plan.size(), 2u);
-  EXPECT_EQ(plan[0].label, "baseline-w0");
+TEST(Plan, ExclusiveOnlyIsTheBaselinesOfEveryRepeat) {
+  auto plan = make_plan(mix_with({"exclusive"}, 3, 2));
+  ASSERT_EQ(plan.size(), 6u);
+  EXPECT_EQ(plan[0].label, "baseline-w0-r1");
+  EXPECT_EQ(plan[5].label, "baseline-w1-r3");
 }
 
 TEST(Plan, WorkloadSeedIsStableAndDiffersByName) {

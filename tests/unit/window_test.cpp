@@ -144,8 +144,9 @@ TEST(Window, NotReadyIsAFailureThatRejectsItsMode) {
   b.set_status(mps.id, "not_ready");
   const auto r = recommend(b.analyze());
   EXPECT_EQ(r.mode, "timeslice");
-  for (const auto& v : r.verdicts)
+  for (const auto& v : r.verdicts) {
     if (v.mode == "mps") EXPECT_TRUE(any_contains(v.reasons, "not_ready")) << joined(v.reasons);
+  }
 }
 
 TEST(Window, PercentilesNeedEnoughRequestsAndAnUncheckedSloRejects) {

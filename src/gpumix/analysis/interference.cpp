@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -44,16 +45,27 @@ const CellAnalysis* Analysis::cell(const std::string& label) const {
   return nullptr;
 }
 
-const WorkloadCell* baseline_of(const Analysis& a, const std::string& workload) {
-  for (const auto& c : a.cells) {
-    if (!c.cell.baseline) continue;
-    for (const auto& w : c.workloads)
-      if (w.summary.name == workload) return &w;
-  }
-  return nullptr;
-}
-
 namespace {
+
+// A workload's baseline for the shared cells of `repeat`: the baseline cell
+// of that repeat. Runs recorded before baselines were repeated have one
+// baseline cell (repeat 0) that serves every repeat.
+struct Baseline {
+  const CellAnalysis* cell = nullptr;
+  const WorkloadCell* workload = nullptr;
+};
+Baseline baseline_of(const Analysis& a, const std::string& workload, int repeat) {
+  Baseline once;
+  for (const auto& c : a.cells) {
+    if (!c.cell.baseline || (c.cell.repeat != repeat && c.cell.repeat != 0)) continue;
+    for (const auto& w : c.workloads) {
+      if (w.summary.name != workload) continue;
+      if (c.cell.repeat == repeat) return {&c, &w};
+      if (!once.cell) once = {&c, &w};
+    }
+  }
+  return once;
+}
 
 Activity activity_of(std::vector<double> values) {
   Activity a;
@@ -188,18 +200,20 @@ void add_telemetry(const RunInput& in, CellAnalysis& c) {
   if (c.energy_j && c.samples_processed > 0) c.energy_per_sample_j = *c.energy_j / static_cast<double>(c.samples_processed);
 }
 
-// What happened to a workload's baseline, for "no NP" messages.
-std::string baseline_problem(const RunInput& in, const std::string& workload, bool exclusive_planned) {
+// What happened to a workload's baseline of `repeat`, for "no NP" messages.
+std::string baseline_problem(const RunInput& in, const std::string& workload, int repeat, bool exclusive_planned) {
   if (!exclusive_planned) return "no baseline: exclusive is not among the run's modes";
-  const std::string label = "baseline-" + workload;
   for (const auto& c : in.cells) {
-    if (c.label != label) continue;
-    if (c.status == "skipped") return label + " was skipped" + (c.error.empty() ? "" : ": " + c.error);
-    if (c.status == "running") return label + " is still running";
-    return label + " measured neither throughput nor request latency" +
+    if (!c.baseline || (c.repeat != repeat && c.repeat != 0)) continue;
+    const bool holds_it = std::any_of(in.workloads.begin(), in.workloads.end(),
+                                      [&](const store::WorkloadRow& w) { return w.cell_id == c.id && w.name == workload; });
+    if (!holds_it) continue;
+    if (c.status == "skipped") return c.label + " was skipped" + (c.error.empty() ? "" : ": " + c.error);
+    if (c.status == "running") return c.label + " is still running";
+    return c.label + " measured neither throughput nor request latency" +
            (c.status == "ok" ? "" : " (the cell " + c.status + (c.error.empty() ? "" : ": " + c.error) + ")");
   }
-  return label + " was not run";
+  return fmt::format("its baseline of repeat {} was not run", repeat);
 }
 
 std::string percent_text(double fraction) { return fmt::format("{:+.0f}%", 100 * fraction); }
@@ -213,17 +227,18 @@ std::string window_problem(const WorkloadSummary& s) {
   return "";
 }
 
-void compute_np(const WorkloadCell* base, WorkloadCell& w, const store::CellRow& cell, const std::string& no_base) {
+void compute_np(const Baseline& base, WorkloadCell& w, const store::CellRow& cell, const std::string& no_base) {
   const auto& s = w.summary;
   if (s.status == "skipped") {
     w.np_missing = "the mode was skipped";
     return;
   }
-  if (!base) {
+  if (!base.workload) {
     w.np_missing = no_base;
     return;
   }
-  const auto& b = base->summary;
+  const auto& b = base.workload->summary;
+  const auto& base_label = base.cell->cell.label;
   if (s.latency_p99 && b.latency_p99 && *b.latency_p99 > 0) w.p99_inflation = *s.latency_p99 / *b.latency_p99;
   // A load generator measures its server, which is counted already.
   if (s.role == "client") {
@@ -244,13 +259,15 @@ void compute_np(const WorkloadCell* base, WorkloadCell& w, const store::CellRow&
   // The baseline's lack of evidence costs every mode the same NP; this
   // cell's lack costs only this mode (np_gated: it cannot be ranked).
   auto gated = [&](const std::string& base_gate, const std::string& gate) {
-    if (!base_gate.empty()) w.np_missing = "baseline-" + s.name + ": " + base_gate;
-    else if (auto p = window_problem(b); !p.empty()) w.np_missing = "baseline-" + s.name + " " + p;
-    else if (!gate.empty()) w.np_missing = gate;
-    else if (auto q = window_problem(s); !q.empty()) w.np_missing = q;
-    else return false;
-    w.np_gated = w.np_missing.rfind("baseline-", 0) != 0;
-    return true;
+    if (!base_gate.empty()) {
+      w.np_missing = base_label + ": " + base_gate;
+    } else if (auto p = window_problem(b); !p.empty()) {
+      w.np_missing = base_label + " " + p;
+    } else {
+      w.np_missing = gate.empty() ? window_problem(s) : gate;
+      w.np_gated = !w.np_missing.empty();
+    }
+    return !w.np_missing.empty();
   };
   if (b.jct_s && s.jct_s && *s.jct_s > 0) {
     w.np_basis = "completion";
@@ -272,7 +289,7 @@ void compute_np(const WorkloadCell* base, WorkloadCell& w, const store::CellRow&
       w.no_progress = true;
     }
   } else {
-    w.np_missing = "baseline-" + s.name + " measured neither throughput nor request latency";
+    w.np_missing = base_label + " measured neither throughput nor request latency";
     return;
   }
   if (!w.np && w.np_missing.empty()) w.np_missing = "interrupted before it measured anything";
@@ -517,8 +534,8 @@ Analysis analyze(const RunInput& in) {
   for (auto& c : a.cells) {
     if (c.cell.baseline) continue;
     for (auto& w : c.workloads) {
-      const auto* base = baseline_of(a, w.summary.name);
-      compute_np(base, w, c.cell, baseline_problem(in, w.summary.name, exclusive_planned));
+      compute_np(baseline_of(a, w.summary.name, c.cell.repeat), w, c.cell,
+                 baseline_problem(in, w.summary.name, c.cell.repeat, exclusive_planned));
     }
     system_figures(c);
   }
@@ -540,17 +557,39 @@ Analysis analyze(const RunInput& in) {
     if (planned_cells.empty()) planned = static_cast<int>(mode_cells.size());
     a.modes.push_back(analyze_mode(mode, a.workloads, mode_cells, planned));
   }
+  // Each shared mode's workloads next to their baselines' mean over the repeats.
+  if (const auto* alone = a.mode("exclusive")) {
+    for (auto& m : a.modes) {
+      if (m.baseline) continue;
+      for (auto& w : m.workloads)
+        if (const auto* base = alone->workload(w.workload)) {
+          w.alone_throughput = base->throughput.mean;
+          w.alone_p99_ms = base->latency_p99_ms.mean;
+        }
+    }
+  }
   for (size_t i = 0; i < a.modes.size(); ++i) {
     for (size_t j = i + 1; j < a.modes.size(); ++j) {
       const auto &x = a.modes[i], &y = a.modes[j];
       if (x.baseline || y.baseline) continue;
       // Interleaved repeats share the machine's drift: pair them by repeat
-      // when both modes have a figure in the same repeats.
-      auto compare = [](const Estimate& ex, const Estimate& ey) {
-        return ex.n() == ey.n() ? paired_difference(ex.values, ey.values) : difference(ex.values, ey.values);
+      // when both modes have a figure in exactly the same repeats.
+      auto compare = [&](std::optional<double> CellAnalysis::*figure) {
+        std::map<int, double> in_x, in_y;
+        for (const auto& c : a.cells) {
+          if (!(c.*figure)) continue;
+          if (c.cell.mode == x.mode) in_x[c.cell.repeat] = *(c.*figure);
+          if (c.cell.mode == y.mode) in_y[c.cell.repeat] = *(c.*figure);
+        }
+        std::vector<double> vx, vy;
+        for (const auto& [repeat, v] : in_x) vx.push_back(v);
+        for (const auto& [repeat, v] : in_y) vy.push_back(v);
+        const bool same_repeats = std::equal(in_x.begin(), in_x.end(), in_y.begin(), in_y.end(),
+                                             [](const auto& p, const auto& q) { return p.first == q.first; });
+        return same_repeats ? paired_difference(vx, vy) : difference(vx, vy);
       };
-      if (x.stp.n() > 0 && y.stp.n() > 0) a.comparisons.push_back({"STP", x.mode, y.mode, compare(x.stp, y.stp)});
-      if (x.antt.n() > 0 && y.antt.n() > 0) a.comparisons.push_back({"ANTT", x.mode, y.mode, compare(x.antt, y.antt)});
+      if (x.stp.n() > 0 && y.stp.n() > 0) a.comparisons.push_back({"STP", x.mode, y.mode, compare(&CellAnalysis::stp)});
+      if (x.antt.n() > 0 && y.antt.n() > 0) a.comparisons.push_back({"ANTT", x.mode, y.mode, compare(&CellAnalysis::antt)});
     }
   }
 

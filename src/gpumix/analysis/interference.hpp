@@ -3,8 +3,8 @@
 //
 // Definitions:
 //   NP_i   normalized progress of workload i in a shared cell: its progress
-//          rate there ÷ its rate in its exclusive baseline cell
-//          (`baseline-<name>`). The rate is its steady-state throughput
+//          rate there ÷ its rate in its exclusive baseline cell of the same
+//          repeat (`baseline-<name>-r<k>`). The rate is its steady-state throughput
 //          (samples/s) when the baseline measured one, except for
 //          latency-critical roles (interactive, server), whose pace is set by
 //          think time or arrivals: they, and workloads that report only
@@ -128,7 +128,7 @@ struct WorkloadMode {
   Estimate np;
   Estimate latency_p99_ms;
   Estimate p99_inflation;
-  std::optional<double> alone_throughput;
+  std::optional<double> alone_throughput;  // its baselines' mean over the repeats
   std::optional<double> alone_p99_ms;
   std::vector<SloVerdict> slos;
   std::vector<std::string> failures;  // "crashed in timeslice-r1: killed by SIGSEGV"
@@ -201,9 +201,6 @@ struct Analysis {
 };
 
 Analysis analyze(const RunInput& input);
-
-// The workload's figures in its baseline, or null.
-const WorkloadCell* baseline_of(const Analysis& a, const std::string& workload);
 
 // A telemetry series of one cell for plots: seconds since the cell started,
 // at most `max_points` per series (averaged in equal time buckets).

@@ -145,11 +145,9 @@ Table np_table(const analysis::Analysis& a) {
   for (const auto& m : a.modes) {
     if (m.baseline || !m.measured()) continue;
     for (const auto& w : m.workloads) {
-      const auto* base = analysis::baseline_of(a, w.workload);
       t.add({w.workload, m.mode, w.np_basis, mean_of(w.np), interval_text(w.np), static_cast<int64_t>(w.throughput.n()),
-             mean_of(w.throughput), interval_text(w.throughput, 1), base ? num(base->summary.throughput) : Value{},
-             mean_of(w.latency_p99_ms),
-             base ? num(base->summary.latency_p99) : Value{}, mean_of(w.p99_inflation), mean_of(w.ready_s)});
+             mean_of(w.throughput), interval_text(w.throughput, 1), num(w.alone_throughput), mean_of(w.latency_p99_ms),
+             num(w.alone_p99_ms), mean_of(w.p99_inflation), mean_of(w.ready_s)});
     }
   }
   return t;

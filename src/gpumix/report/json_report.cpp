@@ -142,7 +142,7 @@ json slo_verdict_json(const analysis::SloVerdict& s) {
   return j;
 }
 
-json workload_mode_json(const analysis::Analysis& a, const analysis::WorkloadMode& w) {
+json workload_mode_json(const analysis::WorkloadMode& w) {
   json j = json::object();
   j["workload"] = w.workload;
   j["role"] = w.role;
@@ -153,10 +153,8 @@ json workload_mode_json(const analysis::Analysis& a, const analysis::WorkloadMod
   j["p99_inflation"] = estimate_json(w.p99_inflation);
   j["ready_s"] = estimate_json(w.ready_s);
   j["jct_s"] = estimate_json(w.jct_s);
-  // Its baseline's figures (as the report's NP table shows them) when the analysis left these unset.
-  const auto* base = analysis::baseline_of(a, w.workload);
-  j["alone_throughput"] = num(w.alone_throughput ? w.alone_throughput : base ? base->summary.throughput : std::nullopt);
-  j["alone_p99_ms"] = num(w.alone_p99_ms ? w.alone_p99_ms : base ? base->summary.latency_p99 : std::nullopt);
+  j["alone_throughput"] = num(w.alone_throughput);
+  j["alone_p99_ms"] = num(w.alone_p99_ms);
   json slos = json::array();
   for (const auto& s : w.slos) slos.push_back(slo_verdict_json(s));
   j["slos"] = std::move(slos);
@@ -166,7 +164,7 @@ json workload_mode_json(const analysis::Analysis& a, const analysis::WorkloadMod
   return j;
 }
 
-json mode_json(const analysis::Analysis& a, const analysis::ModeAnalysis& m) {
+json mode_json(const analysis::ModeAnalysis& m) {
   json j = json::object();
   j["mode"] = m.mode;
   j["baseline"] = m.baseline;
@@ -188,7 +186,7 @@ json mode_json(const analysis::Analysis& a, const analysis::ModeAnalysis& m) {
   j["disqualifications"] = m.disqualifications;
   j["failures"] = m.failures;
   json workloads = json::array();
-  for (const auto& w : m.workloads) workloads.push_back(workload_mode_json(a, w));
+  for (const auto& w : m.workloads) workloads.push_back(workload_mode_json(w));
   j["workloads"] = std::move(workloads);
   return j;
 }
@@ -439,7 +437,7 @@ nlohmann::json analysis_json(const analysis::Analysis& a, const analysis::Recomm
   doc["evidence"] = evidence_json(a);
   doc["missing"] = a.missing;
   json modes = json::array();
-  for (const auto& m : a.modes) modes.push_back(mode_json(a, m));
+  for (const auto& m : a.modes) modes.push_back(mode_json(m));
   doc["modes"] = std::move(modes);
   doc["comparisons"] = comparisons_json(a);
   json cells = json::array();

@@ -7,49 +7,55 @@
 namespace gpumix::run {
 
 std::vector<Cell> make_plan(const spec::Mix& mix) {
-  std::vector<Cell> cells;
-  const bool baselines = std::find(mix.modes.begin(), mix.modes.end(), "exclusive") != mix.modes.end();
-  if (baselines) {
-    const auto& ws = mix.workloads;
-    auto index_of = [&](const std::string& name) {
-      for (size_t i = 0; i < ws.size(); ++i)
-        if (ws[i].name == name) return i;
-      return ws.size();
-    };
-    // A server's baseline needs its load: a workload started after a server
-    // is measured alone together with that server (and the server's own
-    // start_after chain), and a server that has such a client gets no cell
-    // of its own.
-    auto has_client = [&](const spec::Workload& server) {
-      return server.role == spec::Role::server && std::any_of(ws.begin(), ws.end(), [&](const spec::Workload& w) {
-               return w.start_after == server.name;
-             });
-    };
+  const auto& ws = mix.workloads;
+  auto index_of = [&](const std::string& name) {
+    for (size_t i = 0; i < ws.size(); ++i)
+      if (ws[i].name == name) return i;
+    return ws.size();
+  };
+  // A server's baseline needs its load: a workload started after a server is
+  // measured alone together with that server (and the server's own
+  // start_after chain), and a server that has such a client gets no cell of
+  // its own.
+  auto has_client = [&](const spec::Workload& server) {
+    return server.role == spec::Role::server &&
+           std::any_of(ws.begin(), ws.end(), [&](const spec::Workload& w) { return w.start_after == server.name; });
+  };
+  std::vector<std::vector<size_t>> baseline_groups;
+  if (std::find(mix.modes.begin(), mix.modes.end(), "exclusive") != mix.modes.end()) {
     for (size_t i = 0; i < ws.size(); ++i) {
       if (has_client(ws[i])) continue;
-      Cell c;
-      c.label = "baseline-" + ws[i].name;
-      c.mode = "exclusive";
-      c.baseline = true;
-      c.workloads = {i};
+      std::vector<size_t> group{i};
       for (size_t j = i; ws[j].start_after;) {
         const size_t dep = index_of(*ws[j].start_after);
         if (dep == ws.size() || ws[dep].role != spec::Role::server ||
-            std::find(c.workloads.begin(), c.workloads.end(), dep) != c.workloads.end())
+            std::find(group.begin(), group.end(), dep) != group.end())
           break;
-        c.workloads.insert(c.workloads.begin(), dep);
+        group.insert(group.begin(), dep);
         j = dep;
       }
-      cells.push_back(std::move(c));
+      baseline_groups.push_back(std::move(group));
     }
   }
-  std::vector<size_t> all(mix.workloads.size());
+  std::vector<size_t> all(ws.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+
+  std::vector<Cell> cells;
   for (int r = 1; r <= mix.repeats; ++r) {
+    const std::string suffix = "-r" + std::to_string(r);
+    for (const auto& group : baseline_groups) {
+      Cell c;
+      c.label = "baseline-" + ws[group.back()].name + suffix;
+      c.mode = "exclusive";
+      c.repeat = r;
+      c.baseline = true;
+      c.workloads = group;
+      cells.push_back(std::move(c));
+    }
     for (const auto& mode : mix.modes) {
       if (mode == "exclusive") continue;
       Cell c;
-      c.label = mode + "-r" + std::to_string(r);
+      c.label = mode + suffix;
       c.mode = mode;
       c.repeat = r;
       c.workloads = all;

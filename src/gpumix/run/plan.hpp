@@ -1,8 +1,12 @@
 // The plan: a mix expanded into cells, in the order the runner runs them.
-// Baseline cells first (one per workload, alone, mode "exclusive") when the
-// mix lists "exclusive"; then, repeat by repeat, one cell per other mode with
-// every workload together. Interleaving modes within a repeat spreads slow
-// drift of the machine (thermals, neighbours) evenly over the modes.
+// Repeat by repeat: the baseline cells (one per workload, alone, mode
+// "exclusive") when the mix lists "exclusive", then one cell per other mode
+// with every workload together. Each repeat's NP is measured against that
+// repeat's baselines: a workload's rate alone differs from one launch to the
+// next (on the H200, up to 15 % for eager BERT training), and a baseline
+// measured once would hide that spread from every NP interval. Interleaving
+// within a repeat also spreads slow drift of the machine (thermals,
+// neighbours) evenly over the modes.
 #pragma once
 
 #include <string>
@@ -14,9 +18,9 @@ namespace gpumix::run {
 
 struct Cell {
   int index = 0;      // 0-based position in the plan
-  std::string label;  // "baseline-train", "timeslice-r2"
+  std::string label;  // "baseline-train-r1", "timeslice-r2"
   std::string mode;
-  int repeat = 0;  // 1-based; 0 for baseline cells
+  int repeat = 1;  // 1-based
   bool baseline = false;
   std::vector<size_t> workloads;  // indices into Mix::workloads
 };

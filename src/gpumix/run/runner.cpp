@@ -148,12 +148,10 @@ RunResult Runner::run() {
       const auto& cell = plan_[i];
       if (signals.count() > 0) break;
       if (only_cell_ && cell.index != *only_cell_) continue;
-      const auto cell_start = std::chrono::steady_clock::now();
       const auto outcome = CellRun(env, cell).run(signals);
-      if (cell.baseline) baseline_time_ += std::chrono::steady_clock::now() - cell_start;
       result.failed_workloads += outcome.failed;
       ++result.cells_run;
-      const bool repeat_done = cell.repeat > 0 && (i + 1 == plan_.size() || plan_[i + 1].repeat != cell.repeat);
+      const bool repeat_done = i + 1 == plan_.size() || plan_[i + 1].repeat != cell.repeat;
       if (repeat_done && !only_cell_ && signals.count() == 0 && mix_.auto_repeats.enabled) {
         if (auto stop = auto_repeat_stop(result.run_id, cell.repeat, i + 1 < plan_.size(), run_start)) {
           plan["cells"] = nlohmann::json::array();
@@ -187,9 +185,10 @@ std::optional<std::string> Runner::auto_repeat_stop(int64_t run_id, int repeats_
   if (repeat_policy_)
     if (auto verdict = repeat_policy_(run_id, repeats_done); verdict.stop) return verdict.reason;
   if (ar.budget) {
-    // Another repeat costs about what the shared repeats so far cost each.
+    // Another repeat (its baselines and shared cells) costs about what the
+    // repeats so far cost each.
     const auto elapsed = std::chrono::steady_clock::now() - run_start;
-    const auto per_repeat = (elapsed - baseline_time_) / repeats_done;
+    const auto per_repeat = elapsed / repeats_done;
     if (elapsed + per_repeat > *ar.budget)
       return fmt::format("the budget of {} would be exceeded by another repeat (about {} each)", format_duration(*ar.budget),
                          format_duration(std::chrono::duration_cast<Duration>(per_repeat)));

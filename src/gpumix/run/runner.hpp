@@ -38,7 +38,7 @@ struct RunResult {
   std::filesystem::path run_dir;
 };
 
-// `repeats: auto`: after each repeat of the shared modes, whether the
+// `repeats: auto`: after each repeat (its baselines and shared cells), whether the
 // decision is already clear. The runner computes no statistics; the command
 // line answers this from the analysis.
 struct RepeatVerdict {
@@ -82,7 +82,6 @@ class Runner {
   std::string run_token_;  // GPUMIX_RUN_TOKEN of this run's workloads (OrphanGuard)
   pid_t guard_pid_;
   RepeatPolicy repeat_policy_;
-  std::chrono::steady_clock::duration baseline_time_{};
 };
 
 }  // namespace gpumix::run

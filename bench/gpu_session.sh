@@ -4,7 +4,7 @@
 # and prints a short table last. Prepare first, here: bench/prepare_device.sh
 # (gpumix and the libraries the GPU machine lacks, in .carry/).
 # Usage (on the GPU machine, from the repo root):
-#   bench/gpu_session.sh [env] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [npref]
+#   bench/gpu_session.sh [env] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref]
 #     env        GPU, driver, PyTorch, tools
 #     workloads  bench/workloads/run.sh: built-ins vs PyTorch eager references
 #     telemetry  tests/gpu/telemetry.sh: gpumix gpu, monitor, /metrics under load
@@ -13,7 +13,8 @@
 #     default    gpumix run examples/default.yaml (all modes), show and export
 #     server     bench/infer_server/run.sh: inference server, loadgen sweep, wrk
 #     servermix  gpumix run examples/inference-server.yaml (all modes), show and export
-#     decision   the default mix with repeats: 3 and with repeats: auto: GPU time to a decision, both answers, NP agreement
+#     decision   the default mix with repeats: 3 and with repeats: auto (8 s windows): GPU time to a decision, both answers, NP agreement
+#     decision-server  the same for examples/inference-server.yaml (10 s windows)
 #     npref      bench/np_reference/run.sh: gpumix's NP and STP vs an independent PyTorch reference
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -74,21 +75,21 @@ run_example() {  # name (examples/NAME.yaml), cell duration: the example's modes
   return $rc
 }
 
-decision() {  # the default mix, fixed repeats: 3 against repeats: auto (at most 4), 12 s windows
-  local how res mix=/tmp/gpumix-default-auto.yaml
-  sed 's/^repeats: 1$/repeats: auto\nmax_repeats: 4/' examples/default.yaml > "$mix"
-  grep -q '^repeats: auto' "$mix" || { echo "decision: cannot make the auto mix"; return 1; }
+decision() {  # mix name (examples/NAME.yaml), window: fixed repeats: 3 against repeats: auto (at most 4)
+  local name="$1" window="$2" how res mix="/tmp/gpumix-$1-auto.yaml"
+  sed 's/^repeats: 1$/repeats: auto\nmax_repeats: 4/' "examples/$name.yaml" > "$mix"
+  grep -q '^repeats: auto' "$mix" || { echo "decision: cannot make the auto mix of $name"; return 1; }
   for how in 3 auto; do
-    res="/tmp/gpumix-decision-$how"
+    res="/tmp/gpumix-decision-$name-$how"
     rm -rf "$res"
-    if [ "$how" = auto ]; then "$bin/gpumix" run "$mix" --cell-duration 12s --results "$res"
-    else "$bin/gpumix" run examples/default.yaml --repeats 3 --cell-duration 12s --results "$res"; fi
+    if [ "$how" = auto ]; then "$bin/gpumix" run "$mix" --cell-duration "$window" --results "$res"
+    else "$bin/gpumix" run "examples/$name.yaml" --repeats 3 --cell-duration "$window" --results "$res"; fi
     "$bin/gpumix" show --results "$res"
-    "$bin/gpumix" report --results "$res" --format json -o "$out/decision-$how.json"
-    "$bin/gpumix" report --results "$res" --format text > "$out/decision-$how.txt"
-    cp "$res/gpumix.db" "$out/decision-$how.db"
+    "$bin/gpumix" report --results "$res" --format json -o "$out/decision-$name-$how.json"
+    "$bin/gpumix" report --results "$res" --format text > "$out/decision-$name-$how.txt"
+    cp "$res/gpumix.db" "$out/decision-$name-$how.db"
   done
-  python3 bench/decision/summary.py "$out/decision-3.json" "$out/decision-auto.json" | sed 's/^|/  |/'
+  python3 bench/decision/summary.py "$out/decision-$name-3.json" "$out/decision-$name-auto.json" | sed 's/^|/  |/'
   local left; left="$(pgrep -a 'nvidia-cuda-mps|gpumix-' | grep -v pgrep)"
   echo "RESULT leftovers after the runs: ${left:-none}"
 }
@@ -106,7 +107,8 @@ for p in "$@"; do
     probes) phase probes bash tests/gpu/probes.sh "$bin" /tmp/gpumix-probes ;;
     default) phase default run_example default 20s ;;
     servermix) phase servermix run_example inference-server 15s ;;
-    decision) phase decision decision ;;
+    decision) phase decision decision default 8s ;;
+    decision-server) phase decision-server decision inference-server 10s ;;
     npref) phase npref bash bench/np_reference/run.sh "$bin" "$out/npref" ;;
     *) echo "unknown phase $p" >&2 ;;
   esac

@@ -23,10 +23,15 @@ Measurement protocol, the same for every scenario:
   5. rate = samples in the window / W;  NP = rate shared / rate alone;
      STP = sum of NP over the workloads of a shared scenario.
 
+Repeats are interleaved: each repeat runs every workload alone, then each
+shared scenario, and a repeat's NP is taken against that repeat's alone
+rates (a workload's rate alone differs from one process launch to the next).
+The reported NP and STP are the means over the repeats.
+
 None of this uses gpumix: own processes, own barrier, own window, own clocks.
 
   reference.py --out reference.json                  # alone, timeslice, mps; W = 20 s
-  reference.py --scenarios alone,timeslice --repeats 3
+  reference.py --scenarios alone,timeslice --repeats 3 --window 10
   reference.py --smoke                               # CPU, tiny models, W = 2 s, no MPS
 
 Prints a table; --out also writes the results as JSON.
@@ -428,6 +433,7 @@ def summarize_mode(repeats):
     """Mean rate, NP and STP over the repeats of one shared mode."""
     names = list(repeats[0]["rate"])
     rate = {n: statistics.fmean(r["rate"][n] for r in repeats) for n in names}
+    # NP and STP per repeat (against that repeat's alone rates), then their means.
     np_ = {n: (statistics.fmean(r["np"][n] for r in repeats) if all(r["np"][n] is not None for r in repeats) else None)
            for n in names}
     stps = [r["stp"] for r in repeats]
@@ -446,6 +452,11 @@ def print_table(doc, names):
         for m in modes:
             row += f" {fmt(doc['modes'][m]['rate'].get(n), '12.2f'):>12s} {fmt(doc['modes'][m]['np'].get(n)):>6s}"
         print(row)
+    if len(doc["alone_runs"]) > 1:
+        for n in names:
+            rates = [r[n]["rate"] for r in doc["alone_runs"] if n in r]
+            print(f"alone {n:14s} per repeat: {', '.join(fmt(x, '.2f') for x in rates)}"
+                  f"  (max/min {fmt(max(rates) / min(rates) if rates and min(rates) > 0 else None)})")
     for m in modes:
         reps = doc["modes"][m]["stp_repeats"]
         print(f"STP {m:10s} {fmt(doc['modes'][m]['stp'])}" + (f"  (repeats {', '.join(fmt(s) for s in reps)})" if len(reps) > 1 else ""))
@@ -453,7 +464,7 @@ def print_table(doc, names):
         print(f"{m}: skipped ({why})")
     # Drift between the window's halves: a large one means the window was not steady.
     drifts = []
-    for scen, per in [("alone", doc["alone_detail"])] + [(m, r["detail"]) for m in modes for r in doc["modes"][m]["runs"]]:
+    for scen, per in [("alone", r) for r in doc["alone_runs"]] + [(m, r["detail"]) for m in modes for r in doc["modes"][m]["runs"]]:
         for n, r in per.items():
             if r["rate_first_half"] > 0:
                 drifts.append((abs(r["rate_second_half"] / r["rate_first_half"] - 1), scen, n))
@@ -491,7 +502,7 @@ def parent_main(a):
     base_env["PYTHONUNBUFFERED"] = "1"
     doc = {"tool": "bench/np_reference/reference.py", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "host": os.uname().nodename, "smoke": a.smoke, "window_s": a.window, "start_lead_s": START_LEAD_S,
-           "repeats": a.repeats, "device": None, "torch": None, "workloads": {}, "alone": {}, "alone_detail": {},
+           "repeats": a.repeats, "device": None, "torch": None, "workloads": {}, "alone": {}, "alone_runs": [],
            "modes": {}, "skipped": {}, "warnings": []}
     others = foreign_mps()
     if others:
@@ -520,26 +531,31 @@ def parent_main(a):
         return res, ready, {"mps": evidence, "mps_control_log": daemon.log_tail}
 
     rc = 0
+    shared_modes = [s for s in scenarios if s != "alone"]
+    if "mps" in shared_modes and a.smoke:
+        print("mps: skipped in --smoke (CPU only)", flush=True)
+        doc["skipped"]["mps"] = "--smoke runs on the CPU"
+        shared_modes.remove("mps")
+    reps = {mode: [] for mode in shared_modes}
     try:
-        if "alone" in scenarios:
-            for n in names:
-                res, ready, _ = run_scenario(f"alone {n}", [n], a, base_env)
-                note_ready(ready)
-                doc["alone"][n] = res[n]["rate"]
-                doc["alone_detail"][n] = res[n]
-        for mode in [s for s in scenarios if s != "alone"]:
-            if mode == "mps" and a.smoke:
-                print("mps: skipped in --smoke (CPU only)", flush=True)
-                doc["skipped"]["mps"] = "--smoke runs on the CPU"
-                continue
-            reps = []
-            for i in range(a.repeats):
+        for i in range(a.repeats):
+            alone = {}  # this repeat's rates alone: the NP denominators of its shared runs
+            if "alone" in scenarios:
+                detail = {}
+                for n in names:
+                    res, ready, _ = run_scenario(f"alone {n} r{i + 1}", [n], a, base_env)
+                    note_ready(ready)
+                    alone[n] = res[n]["rate"]
+                    detail[n] = res[n]
+                doc["alone_runs"].append(detail)
+                doc["alone"] = {n: statistics.fmean(r[n]["rate"] for r in doc["alone_runs"]) for n in names}
+            for mode in shared_modes:
                 res, ready, extra = shared(mode, f"{mode} r{i + 1}")
                 note_ready(ready)
-                np_ = {n: (res[n]["rate"] / doc["alone"][n] if doc["alone"].get(n) else None) for n in names}
+                np_ = {n: (res[n]["rate"] / alone[n] if alone.get(n) else None) for n in names}
                 stp = sum(np_.values()) if all(v is not None for v in np_.values()) else None
-                reps.append({"stp": stp, "np": np_, "rate": {n: res[n]["rate"] for n in names}, "detail": res, **extra})
-            doc["modes"][mode] = summarize_mode(reps)
+                reps[mode].append({"stp": stp, "np": np_, "rate": {n: res[n]["rate"] for n in names}, "detail": res, **extra})
+                doc["modes"][mode] = summarize_mode(reps[mode])
     except (ScenarioError, subprocess.SubprocessError, OSError, ValueError) as e:
         print(f"ERROR: {e}", file=sys.stderr, flush=True)
         doc["error"] = str(e)
@@ -569,7 +585,8 @@ def main():
     p.add_argument("--scenarios", default="alone,timeslice,mps", help="comma-separated: alone, timeslice, mps")
     p.add_argument("--workloads", default=",".join(NAMES), help="comma-separated subset of " + ", ".join(NAMES))
     p.add_argument("--window", type=float, default=None, help="measured window W in seconds (default 20, --smoke 2)")
-    p.add_argument("--repeats", type=int, default=1, help="runs of each shared scenario (alone runs once)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="interleaved repeats: each runs every workload alone, then each shared scenario")
     p.add_argument("--warmup-steps", type=int, default=None, help="warm-up steps at least (default 20, --smoke 3)")
     p.add_argument("--warmup-s", type=float, default=None, help="warm-up seconds at least (default 3, --smoke 0.5)")
     p.add_argument("--ready-timeout", type=float, default=300, help="seconds for all workers to become ready")

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # NP/STP check of gpumix against an independent reference, on the GPU machine:
 #   1. reference.py: the three workloads of models.py alone, time-sliced and
-#      under MPS, measured by its own processes, barrier and window (20 s);
+#      under MPS, measured by its own processes, barrier and window;
 #   2. gpumix run mix.yaml (the same workloads as `command:` workloads), then
 #      gpumix show and gpumix report --format json;
+#   Both run GPUMIX_NPREF_REPEATS interleaved repeats (default 2: each repeat
+#   every workload alone, then the shared modes; NP against that repeat's
+#   alone rates) with GPUMIX_NPREF_WINDOW-second windows (default 10).
 #   3. compare.py: NP per workload and STP per mode, gpumix vs reference;
 #   4. no MPS daemon or worker may be left running.
 # Usage: bash bench/np_reference/run.sh BIN_DIR OUT_DIR   (BIN_DIR holds gpumix)
@@ -18,11 +21,14 @@ mkdir -p "$2" && out="$(cd "$2" && pwd)" || exit 2
 here="$(cd "$(dirname "$0")" && pwd)"
 export PYTHONUNBUFFERED=1
 
+repeats="${GPUMIX_NPREF_REPEATS:-2}"
 if [ "${GPUMIX_NPREF_SMOKE:-0}" = 1 ]; then
-  ref_args=(--smoke --scenarios alone,timeslice)
+  window="${GPUMIX_NPREF_WINDOW:-2}"
+  ref_args=(--smoke --scenarios alone,timeslice --repeats "$repeats" --window "$window")
   mix="$here/mix-smoke.yaml"
 else
-  ref_args=(--scenarios alone,timeslice,mps --window 20)
+  window="${GPUMIX_NPREF_WINDOW:-10}"
+  ref_args=(--scenarios alone,timeslice,mps --repeats "$repeats" --window "$window")
   mix="$here/mix.yaml"
 fi
 results="$out/gpumix-results"
@@ -30,7 +36,7 @@ cmds="$out/commands.txt"
 {
   echo "date: $(date -u '+%F %T UTC')"
   echo "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | head -1)"
-  echo "smoke: ${GPUMIX_NPREF_SMOKE:-0}"
+  echo "smoke: ${GPUMIX_NPREF_SMOKE:-0}, repeats: $repeats, window: ${window} s"
   echo "commands:"
 } > "$cmds"
 rc=0
@@ -45,13 +51,13 @@ step() {  # log file name (in OUT_DIR), time limit in s, command...: records and
   return $s
 }
 
-# 1. The reference (about 3.5 min on the H200: 3 alone + 2 shared runs).
-step reference.log 480 python3 "$here/reference.py" "${ref_args[@]}" --out "$out/reference.json"
+# 1. The reference (on the H200 about 2 min a repeat of 10 s windows: 3 alone + 2 shared runs).
+step reference.log $((300 * repeats)) python3 "$here/reference.py" "${ref_args[@]}" --out "$out/reference.json"
 sed -n '/^== np-reference/,$p' "$out/reference.log"
 
-# 2. gpumix on the same workloads (about 3 min: 3 baseline cells + 2 shared).
+# 2. gpumix on the same workloads (as long: 3 baseline cells + 2 shared a repeat).
 rm -rf "$results"
-step gpumix-run.log 600 "$bin/gpumix" run "$mix" --results "$results"
+step gpumix-run.log $((300 * repeats)) "$bin/gpumix" run "$mix" --repeats "$repeats" --cell-duration "${window}s" --results "$results"
 step gpumix-show.txt 60 "$bin/gpumix" show --results "$results" && cat "$out/gpumix-show.txt"
 step gpumix-report.log 60 "$bin/gpumix" report --results "$results" --format json -o "$out/gpumix-report.json"
 

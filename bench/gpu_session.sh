@@ -4,7 +4,7 @@
 # and prints a short table last. Prepare first, here: bench/prepare_device.sh
 # (gpumix and the libraries the GPU machine lacks, in .carry/).
 # Usage (on the GPU machine, from the repo root):
-#   bench/gpu_session.sh [env] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref]
+#   bench/gpu_session.sh [env] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck]
 #     env        GPU, driver, PyTorch, tools
 #     workloads  bench/workloads/run.sh: built-ins vs PyTorch eager references
 #     telemetry  tests/gpu/telemetry.sh: gpumix gpu, monitor, /metrics under load
@@ -16,6 +16,7 @@
 #     decision   the default mix with repeats: 3 and with repeats: auto (8 s windows): GPU time to a decision, both answers, NP agreement
 #     decision-server  the same for examples/inference-server.yaml (10 s windows)
 #     npref      bench/np_reference/run.sh: gpumix's NP and STP vs an independent PyTorch reference
+#     basecheck  bench/np_reference/baseline_check.sh: one workload alone by the reference, beside gpumix monitor, and under gpumix
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -110,6 +111,7 @@ for p in "$@"; do
     decision) phase decision decision default 8s ;;
     decision-server) phase decision-server decision inference-server 10s ;;
     npref) phase npref bash bench/np_reference/run.sh "$bin" "$out/npref" ;;
+    basecheck) phase basecheck bash bench/np_reference/baseline_check.sh "$bin" "$out/basecheck" ;;
     *) echo "unknown phase $p" >&2 ;;
   esac
 done

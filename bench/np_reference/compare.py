@@ -11,9 +11,13 @@ REFERENCE_JSON: reference.py --out. GPUMIX_REPORT_JSON: `gpumix report
 (a bare number is accepted wherever {"mean": x} is; anything missing reads n/a).
 
 Prints a markdown table per shared mode: NP of each workload and STP, the
-reference's and gpumix's, and gpumix/reference; then
-  RESULT np-reference: max |ratio-1| = X% (PASS within 10%)   (or FAIL)
-FAIL also when a value is missing on either side. Exit status 0 either way
+reference's and gpumix's, gpumix/reference, and gpumix's 95 % interval over
+its repeats (whether it holds the reference's mean); then
+  RESULT np-reference: max |ratio-1| = X% (PASS within 10%)   (or FAIL);
+         reference inside gpumix's 95% interval: k of n
+FAIL also when a value is missing on either side. With few repeats on a noisy
+machine the interval says whether a difference beyond 10 % is more than the
+noise both tools see. Exit status 0 either way
 (it is a report); 2 when an input cannot be read.
 """
 import argparse
@@ -28,6 +32,13 @@ def value(v):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     return float(v)
+
+
+def interval(v):
+    """(low, high) from {"ci_low": .., "ci_high": ..}; None when absent."""
+    if isinstance(v, dict) and all(isinstance(v.get(k), (int, float)) for k in ("ci_low", "ci_high")):
+        return float(v["ci_low"]), float(v["ci_high"])
+    return None
 
 
 def fmt(v, spec=".3f"):
@@ -61,11 +72,12 @@ def gpumix_modes(doc):
         if not isinstance(name, str):
             continue
         entry = {"baseline": m.get("baseline") is True or name == "exclusive", "stp": value(m.get("stp")),
-                 "np": {}, "throughput": {}, "alone_throughput": {}}
+                 "stp_ci": interval(m.get("stp")), "np": {}, "np_ci": {}, "throughput": {}, "alone_throughput": {}}
         for w in m.get("workloads") or []:
             if isinstance(w, dict) and isinstance(w.get("workload") or w.get("name"), str):
                 wn = w.get("workload") or w.get("name")
                 entry["np"][wn] = value(w.get("np"))
+                entry["np_ci"][wn] = interval(w.get("np"))
                 entry["throughput"][wn] = value(w.get("throughput"))
                 entry["alone_throughput"][wn] = value(w.get("alone_throughput"))
         out[name] = entry
@@ -96,24 +108,30 @@ def main():
     print("## np-reference: gpumix vs the independent reference\n")
     print(f"reference: {ref.get('device', 'n/a')}, torch {ref.get('torch', 'n/a')}, {ref.get('date', 'n/a')}, "
           f"window {ref.get('window_s', 'n/a')} s; gpumix report schema {gm.get('schema_version', 'n/a')}\n")
-    print("| mode | workload | reference NP | gpumix NP | gpumix/reference |")
-    print("|---|---|---|---|---|")
-    ratios, missing = [], []
+    print("| mode | workload | reference NP | gpumix NP | gpumix/reference | gpumix 95% interval | holds the reference |")
+    print("|---|---|---|---|---|---|---|")
+    ratios, missing, inside, with_ci = [], [], 0, 0
     # Every shared mode either side has; a mode only one side measured is n/a.
     shared = list(ref_modes) + [m for m, g in gmodes.items() if not g["baseline"] and m not in ref_modes]
     for mode in shared:
         rm = ref_modes.get(mode) or {}
-        g = gmodes.get(mode, {"stp": None, "np": {}, "throughput": {}})
-        rows = [(n, value((rm.get("np") or {}).get(n)), g["np"].get(n)) for n in names]
-        rows.append(("STP", value(rm.get("stp")), g["stp"]))
-        for n, r, gv in rows:
+        g = gmodes.get(mode, {"stp": None, "stp_ci": None, "np": {}, "np_ci": {}, "throughput": {}})
+        rows = [(n, value((rm.get("np") or {}).get(n)), g["np"].get(n), g["np_ci"].get(n)) for n in names]
+        rows.append(("STP", value(rm.get("stp")), g["stp"], g["stp_ci"]))
+        for n, r, gv, ci in rows:
             q = ratio(gv, r)
             if q is None:
                 missing.append((mode, n))
             else:
                 ratios.append((abs(q - 1), mode, n))
+            holds = "n/a"
+            if ci and r is not None:
+                with_ci += 1
+                inside += ci[0] <= r <= ci[1]
+                holds = "yes" if ci[0] <= r <= ci[1] else "no"
             label = "**STP**" if n == "STP" else n
-            print(f"| {mode} | {label} | {fmt(r)} | {fmt(gv)} | {fmt(q)} |")
+            ci_text = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "n/a"
+            print(f"| {mode} | {label} | {fmt(r)} | {fmt(gv)} | {fmt(q)} | {ci_text} | {holds} |")
     for mode, why in (ref.get("skipped") or {}).items():
         print(f"\nreference skipped {mode}: {why}")
     if ref.get("error"):
@@ -145,7 +163,8 @@ def main():
     ok = worst <= a.tolerance and not missing
     note = f"; {len(missing)} n/a: {', '.join(f'{m} {n}' for m, n in missing)}" if missing else ""
     print(f"RESULT np-reference: max |ratio-1| = {worst * 100:.1f}% ({'PASS' if ok else 'FAIL'} within "
-          f"{a.tolerance * 100:.0f}%); largest: {wmode} {wname}{note}")
+          f"{a.tolerance * 100:.0f}%); largest: {wmode} {wname}; reference inside gpumix's 95% interval: "
+          f"{inside} of {with_ci}{note}")
     return 0
 
 

@@ -38,7 +38,7 @@ void add_run(CLI::App& app, Action& action) {
   cmd->add_option("mix", opts->mix, "The mix file (YAML)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--modes", opts->modes, "Modes to compare, replacing the mix's (e.g. exclusive,timeslice)")->delimiter(',');
   cmd->add_option("--repeats", opts->repeats,
-                  "Repeats of each shared cell (1..1000), or auto: until the decision is clear; replacing the mix's");
+                  "Repeats of every cell, the baselines included (1..1000), or auto: until the decision is clear; replacing the mix's");
   cmd->add_option("--cell-duration", opts->cell_duration, "Length of each cell (e.g. 30s, 2m), replacing the mix's");
   cmd->add_option("--seed", opts->seed, "Seed, replacing the mix's");
   cmd->add_option("--results", opts->results, "Results folder, replacing the mix's results_dir")->envname("GPUMIX_RESULTS");

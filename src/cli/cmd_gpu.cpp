@@ -1,6 +1,6 @@
 // gpumix gpu: the GPUs as NVML sees them. Exit status 1, with the reason on
 // stderr (and as {"available": false, "reason": ...} with --format json), when
-// NVML cannot be used: no NVIDIA driver, or gpumix built without NVML.
+// NVML cannot be used: no NVIDIA driver (libnvidia-ml.so.1), or not NVML.
 #include <iostream>
 
 #include "cli/commands.hpp"

@@ -1,13 +1,483 @@
-// What does not depend on whether NVML was built in: the error type, JSON and
-// the environment record.
+// NVML through dlopen: the function table, the check macro and every call
+// gpumix makes, on the project's own declaration of NVML (nvml_abi.hpp), so
+// every build has it; plus the error type, JSON and the environment record.
 #include "gpumix/gpu/nvml.hpp"
 
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "gpumix/gpu/compute_policy.hpp"
+#include "gpumix/gpu/decode.hpp"
+#include "gpumix/gpu/dynamic_library.hpp"
+#include "gpumix/gpu/nvml_abi.hpp"
+
 namespace gpumix::gpu {
+
+using namespace nvml_abi;  // NVML's names, as in NVIDIA's documentation
 
 NvmlError::NvmlError(std::string function, int code, const std::string& message, const std::string& where)
     : std::runtime_error(function + " failed at " + where + ": " + message + " (NVML error " + std::to_string(code) + ")"),
       function_(std::move(function)),
       code_(code) {}
+
+namespace {
+
+constexpr const char* kDefaultLibrary = "libnvidia-ml.so.1";
+
+struct Api {
+#define GPUMIX_NVML_MEMBER(name, type) type name = nullptr;
+  GPUMIX_NVML_FUNCTIONS(GPUMIX_NVML_MEMBER)
+#undef GPUMIX_NVML_MEMBER
+};
+
+// "src/gpumix/gpu/nvml_loaded.cpp:123" from __FILE__ and __LINE__.
+std::string where(const char* file, int line) {
+  std::string f = file;
+  if (auto pos = f.rfind("src/"); pos != std::string::npos) f = f.substr(pos);
+  return f + ":" + std::to_string(line);
+}
+
+// Failures that mean "this GPU or driver does not have it".
+bool unsupported(nvmlReturn_t rc) { return rc == NVML_ERROR_NOT_SUPPORTED || rc == NVML_ERROR_FUNCTION_NOT_FOUND; }
+
+// A C string NVML filled in, bounded by its buffer.
+template <size_t N>
+std::string text(const char (&buf)[N]) {
+  return std::string(buf, strnlen(buf, N));
+}
+
+}  // namespace
+
+// How a failed call is handled, chosen at the call site of GPUMIX_NVML.
+enum class Need {
+  required,  // throw NvmlError
+  optional,  // "not supported" → false; anything else throws
+};
+
+struct Nvml::Impl {
+  std::unique_ptr<DynamicLibrary> library;  // declared first: unloaded last
+  Api api;
+  bool initialized = false;
+  std::vector<nvmlDevice_t> devices;
+  std::once_flag policies_once;
+  std::map<int, std::string> policies;
+
+  ~Impl() {
+    if (initialized) api.nvmlShutdown();
+  }
+
+  std::string error_text(nvmlReturn_t rc) const {
+    if (rc == NVML_ERROR_FUNCTION_NOT_FOUND)
+      return std::string("function not found in ") + (library ? library->name() : "NVML") + " (the driver is older than this call)";
+    const char* s = api.nvmlErrorString ? api.nvmlErrorString(rc) : nullptr;
+    return s ? s : "unknown NVML error";
+  }
+
+  // The one check every NVML call goes through (see GPUMIX_NVML).
+  bool check(nvmlReturn_t rc, Need need, const char* function, const char* file, int line) const {
+    if (rc == NVML_SUCCESS) return true;
+    if (need == Need::optional && unsupported(rc)) return false;
+    throw NvmlError(function, rc, error_text(rc), where(file, line));
+  }
+  // For sampling: a failure other than "not supported" is noted in `errors`.
+  bool check(nvmlReturn_t rc, std::vector<std::string>& errors, const char* function, const char*, int) const {
+    if (rc == NVML_SUCCESS) return true;
+    if (!unsupported(rc)) errors.push_back(std::string(function) + ": " + error_text(rc));
+    return false;
+  }
+
+  nvmlDevice_t device(int index) const {
+    if (index < 0 || index >= static_cast<int>(devices.size()))
+      throw NvmlError("nvmlDeviceGetHandleByIndex_v2", NVML_ERROR_INVALID_ARGUMENT,
+                      "no GPU " + std::to_string(index) + " (this machine has " + std::to_string(devices.size()) + ")",
+                      where(__FILE__, __LINE__));
+    return devices[static_cast<size_t>(index)];
+  }
+};
+
+// Calls NVML function `fn` of `impl` with the arguments and checks the result
+// according to `need` (Need::required, Need::optional, or a vector of error
+// texts); evaluates to true on success.
+#define GPUMIX_NVML(impl, need, fn, ...)                                                             \
+  ((impl).check((impl).api.fn ? (impl).api.fn(__VA_ARGS__) : NVML_ERROR_FUNCTION_NOT_FOUND, need, #fn, \
+                __FILE__, __LINE__))
+
+namespace {
+
+using Impl = Nvml::Impl;
+
+std::optional<nvmlDevice_t> mig_handle(const Impl& impl, nvmlDevice_t parent, unsigned index) {
+  nvmlDevice_t mig{};
+  nvmlReturn_t rc = impl.api.nvmlDeviceGetMigDeviceHandleByIndex
+                        ? impl.api.nvmlDeviceGetMigDeviceHandleByIndex(parent, index, &mig)
+                        : NVML_ERROR_FUNCTION_NOT_FOUND;
+  if (rc == NVML_ERROR_NOT_FOUND) return std::nullopt;  // an unused slot
+  impl.check(rc, Need::required, "nvmlDeviceGetMigDeviceHandleByIndex", __FILE__, __LINE__);
+  return mig;
+}
+
+bool mig_enabled(const Impl& impl, nvmlDevice_t dev) {
+  unsigned current = 0, pending = 0;
+  if (!GPUMIX_NVML(impl, Need::optional, nvmlDeviceGetMigMode, dev, &current, &pending)) return false;
+  return current == kDeviceMigEnable;
+}
+
+// The memory counters: v2 (used excludes what the driver reserves, as
+// nvidia-smi shows), or v1 on drivers without it.
+template <typename Need_>
+bool memory_info(const Impl& impl, nvmlDevice_t dev, uint64_t& total, uint64_t& used, Need_&& need) {
+  if (impl.api.nvmlDeviceGetMemoryInfo_v2) {
+    nvmlMemory_v2_t m{};
+    m.version = kMemoryV2Version;
+    if (GPUMIX_NVML(impl, need, nvmlDeviceGetMemoryInfo_v2, dev, &m)) {
+      total = m.total;
+      used = m.used;
+      return true;
+    }
+    return false;
+  }
+  nvmlMemory_t m{};
+  if (!GPUMIX_NVML(impl, need, nvmlDeviceGetMemoryInfo, dev, &m)) return false;
+  total = m.total;
+  used = m.used;
+  return true;
+}
+
+std::vector<GpuProcess> process_list(const Impl& impl, nvmlDevice_t dev, nvmlProcessList_fn fn, const char* name) {
+  if (!fn) impl.check(NVML_ERROR_FUNCTION_NOT_FOUND, Need::required, name, __FILE__, __LINE__);
+  std::vector<nvmlProcessInfo_t> infos(32);
+  for (int attempt = 0;; ++attempt) {
+    unsigned count = static_cast<unsigned>(infos.size());
+    nvmlReturn_t rc = fn(dev, &count, infos.data());
+    if (rc == NVML_ERROR_INSUFFICIENT_SIZE && attempt < 4) {
+      infos.resize(count + 16);  // processes may start between the calls
+      continue;
+    }
+    impl.check(rc, Need::required, name, __FILE__, __LINE__);
+    infos.resize(count);
+    break;
+  }
+  std::vector<GpuProcess> out;
+  for (const auto& p : infos) {
+    GpuProcess g;
+    g.pid = p.pid;
+    g.used_memory_bytes = p.usedGpuMemory == kValueNotAvailable ? 0 : p.usedGpuMemory;
+    if (p.gpuInstanceId != kInstanceIdNone) g.gpu_instance_id = p.gpuInstanceId;
+    if (p.computeInstanceId != kInstanceIdNone) g.compute_instance_id = p.computeInstanceId;
+    out.push_back(g);
+  }
+  return out;
+}
+
+// The process list of a GPU. On a MIG-enabled GPU only a privileged user may
+// list the whole GPU's; otherwise the list is gathered per MIG device.
+std::vector<GpuProcess> processes(const Impl& impl, nvmlDevice_t parent, nvmlProcessList_fn fn, const char* name) {
+  try {
+    return process_list(impl, parent, fn, name);
+  } catch (const NvmlError& e) {
+    if (e.code() != NVML_ERROR_NO_PERMISSION || !mig_enabled(impl, parent)) throw;
+  }
+  std::vector<GpuProcess> out;
+  unsigned slots = 0;
+  GPUMIX_NVML(impl, Need::required, nvmlDeviceGetMaxMigDeviceCount, parent, &slots);
+  for (unsigned i = 0; i < slots; ++i) {
+    auto mig = mig_handle(impl, parent, i);
+    if (!mig) continue;
+    unsigned gi = 0, ci = 0;
+    GPUMIX_NVML(impl, Need::required, nvmlDeviceGetGpuInstanceId, *mig, &gi);
+    GPUMIX_NVML(impl, Need::required, nvmlDeviceGetComputeInstanceId, *mig, &ci);
+    for (auto p : process_list(impl, *mig, fn, name)) {
+      if (!p.gpu_instance_id) p.gpu_instance_id = gi;
+      if (!p.compute_instance_id) p.compute_instance_id = ci;
+      out.push_back(p);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<Nvml> Nvml::open(std::string* why) {
+  auto fail = [why](std::string reason) -> std::shared_ptr<Nvml> {
+    if (why) *why = std::move(reason);
+    return nullptr;
+  };
+  const char* env = std::getenv("GPUMIX_NVML_LIBRARY");
+  const std::string name = env && *env ? env : kDefaultLibrary;
+  std::string err;
+  auto library = DynamicLibrary::open(name, &err);
+  if (!library)
+    return fail("NVML is not available: cannot load " + name + " (" + err +
+                "); it comes with the NVIDIA driver: install the driver, or set GPUMIX_NVML_LIBRARY to its path");
+
+  auto impl = std::make_shared<Impl>();
+  impl->library = std::move(library);
+#define GPUMIX_NVML_RESOLVE(name, type) impl->api.name = reinterpret_cast<type>(impl->library->symbol(#name));
+  GPUMIX_NVML_FUNCTIONS(GPUMIX_NVML_RESOLVE)
+#undef GPUMIX_NVML_RESOLVE
+  const std::pair<bool, const char*> required[] = {
+      {impl->api.nvmlInit_v2 != nullptr, "nvmlInit_v2"},
+      {impl->api.nvmlShutdown != nullptr, "nvmlShutdown"},
+      {impl->api.nvmlErrorString != nullptr, "nvmlErrorString"},
+      {impl->api.nvmlDeviceGetCount_v2 != nullptr, "nvmlDeviceGetCount_v2"},
+      {impl->api.nvmlDeviceGetHandleByIndex_v2 != nullptr, "nvmlDeviceGetHandleByIndex_v2"}};
+  for (const auto& [found, symbol] : required)
+    if (!found) return fail("NVML is not available: " + name + " does not define " + symbol + " (not NVML, or a driver older than 450)");
+
+  try {
+    nvmlReturn_t rc = impl->api.nvmlInit_v2();
+    if (rc != NVML_SUCCESS)
+      return fail("NVML is not available: nvmlInit_v2 failed: " + impl->error_text(rc) +
+                  " (is the NVIDIA driver loaded? `nvidia-smi` shows the same problem)");
+    impl->initialized = true;
+    unsigned count = 0;
+    GPUMIX_NVML(*impl, Need::required, nvmlDeviceGetCount_v2, &count);
+    for (unsigned i = 0; i < count; ++i) {
+      nvmlDevice_t dev{};
+      GPUMIX_NVML(*impl, Need::required, nvmlDeviceGetHandleByIndex_v2, i, &dev);
+      impl->devices.push_back(dev);
+    }
+  } catch (const NvmlError& e) {
+    return fail(std::string("NVML is not available: ") + e.what());
+  }
+  return std::make_shared<Nvml>(std::move(impl));
+}
+
+Nvml::Nvml(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Nvml::~Nvml() = default;
+
+std::string Nvml::driver_version() {
+  char buf[kSystemDriverVersionBufferSize] = {};
+  GPUMIX_NVML(*impl_, Need::required, nvmlSystemGetDriverVersion, buf, sizeof buf);
+  return text(buf);
+}
+
+std::string Nvml::cuda_driver_version() {
+  int v = 0;
+  GPUMIX_NVML(*impl_, Need::required, nvmlSystemGetCudaDriverVersion_v2, &v);
+  return cuda_version_text(v);
+}
+
+int Nvml::device_count() { return static_cast<int>(impl_->devices.size()); }
+
+DeviceInfo Nvml::device(int index) {
+  const Impl& impl = *impl_;
+  nvmlDevice_t dev = impl.device(index);
+  DeviceInfo d;
+  d.index = index;
+  char name[kDeviceNameV2BufferSize] = {};
+  GPUMIX_NVML(impl, Need::required, nvmlDeviceGetName, dev, name, sizeof name);
+  d.name = text(name);
+  char uuid[kDeviceUuidV2BufferSize] = {};
+  GPUMIX_NVML(impl, Need::required, nvmlDeviceGetUUID, dev, uuid, sizeof uuid);
+  d.uuid = text(uuid);
+  nvmlPciInfo_t pci{};
+  if (GPUMIX_NVML(impl, Need::optional, nvmlDeviceGetPciInfo_v3, dev, &pci)) d.pci_bus_id = text(pci.busId);
+  memory_info(impl, dev, d.memory_total_bytes, d.memory_used_bytes, Need::required);
+  d.mig_enabled = mig_enabled(impl, dev);
+  nvmlComputeMode_t mode{};
+  d.compute_mode = GPUMIX_NVML(impl, Need::optional, nvmlDeviceGetComputeMode, dev, &mode) ? compute_mode_name(mode) : "unknown";
+  nvmlEnableState_t current{}, pending{};
+  if (GPUMIX_NVML(impl, Need::optional, nvmlDeviceGetEccMode, dev, &current, &pending))
+    d.ecc_enabled = current == NVML_FEATURE_ENABLED;
+  nvmlEnableState_t persistence{};
+  if (GPUMIX_NVML(impl, Need::optional, nvmlDeviceGetPersistenceMode, dev, &persistence))
+    d.persistence = persistence == NVML_FEATURE_ENABLED;
+  std::call_once(impl_->policies_once, [this] { impl_->policies = read_compute_policies(); });
+  auto policy = impl.policies.find(index);
+  d.timeslice_policy = policy == impl.policies.end() ? "unknown" : policy->second;
+  nvmlGpmSupport_t gpm{};
+  gpm.version = kGpmSupportVersion;
+  d.gpm_supported = GPUMIX_NVML(impl, Need::optional, nvmlGpmQueryDeviceSupport, dev, &gpm) && gpm.isSupportedDevice != 0;
+  return d;
+}
+
+std::vector<GpuProcess> Nvml::compute_processes(int index) {
+  return processes(*impl_, impl_->device(index), impl_->api.nvmlDeviceGetComputeRunningProcesses_v3,
+                      "nvmlDeviceGetComputeRunningProcesses_v3");
+}
+
+std::vector<GpuProcess> Nvml::mps_compute_processes(int index) {
+  return processes(*impl_, impl_->device(index), impl_->api.nvmlDeviceGetMPSComputeRunningProcesses_v3,
+                      "nvmlDeviceGetMPSComputeRunningProcesses_v3");
+}
+
+std::vector<MigInstance> Nvml::mig_instances(int index) {
+  const Impl& impl = *impl_;
+  nvmlDevice_t parent = impl.device(index);
+  std::vector<MigInstance> out;
+  if (!mig_enabled(impl, parent)) return out;
+  unsigned slots = 0;
+  GPUMIX_NVML(impl, Need::required, nvmlDeviceGetMaxMigDeviceCount, parent, &slots);
+  for (unsigned i = 0; i < slots; ++i) {
+    auto mig = mig_handle(impl, parent, i);
+    if (!mig) continue;
+    MigInstance m;
+    m.parent_index = index;
+    char uuid[kDeviceUuidV2BufferSize] = {};
+    GPUMIX_NVML(impl, Need::required, nvmlDeviceGetUUID, *mig, uuid, sizeof uuid);
+    m.uuid = text(uuid);
+    GPUMIX_NVML(impl, Need::required, nvmlDeviceGetGpuInstanceId, *mig, &m.gpu_instance_id);
+    GPUMIX_NVML(impl, Need::required, nvmlDeviceGetComputeInstanceId, *mig, &m.compute_instance_id);
+    nvmlDeviceAttributes_t attrs{};
+    const bool have_attrs = GPUMIX_NVML(impl, Need::optional, nvmlDeviceGetAttributes_v2, *mig, &attrs);
+    if (have_attrs) {
+      m.sm_count = attrs.multiprocessorCount;
+      m.memory_bytes = attrs.memorySizeMB * 1024ull * 1024ull;
+    }
+    uint64_t total = 0, used = 0;
+    if (memory_info(impl, *mig, total, used, Need::optional)) m.memory_bytes = total;
+    char name[kDeviceNameV2BufferSize] = {};
+    if (GPUMIX_NVML(impl, Need::optional, nvmlDeviceGetName, *mig, name, sizeof name))
+      m.profile = mig_profile_from_name(text(name));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+DeviceSample Nvml::sample(int index) {
+  const Impl& impl = *impl_;
+  nvmlDevice_t dev = impl.device(index);
+  DeviceSample s;
+  s.index = index;
+  auto& errors = s.errors;
+  nvmlUtilization_t util{};
+  if (GPUMIX_NVML(impl, errors, nvmlDeviceGetUtilizationRates, dev, &util)) {
+    s.gpu_util_percent = util.gpu;
+    s.memory_util_percent = util.memory;
+  }
+  uint64_t total = 0, used = 0;
+  if (memory_info(impl, dev, total, used, errors)) {
+    s.memory_total_bytes = total;
+    s.memory_used_bytes = used;
+  }
+  unsigned mhz = 0;
+  if (GPUMIX_NVML(impl, errors, nvmlDeviceGetClockInfo, dev, NVML_CLOCK_SM, &mhz)) s.sm_clock_mhz = mhz;
+  if (GPUMIX_NVML(impl, errors, nvmlDeviceGetClockInfo, dev, NVML_CLOCK_MEM, &mhz)) s.memory_clock_mhz = mhz;
+  unsigned milliwatts = 0;
+  if (GPUMIX_NVML(impl, errors, nvmlDeviceGetPowerUsage, dev, &milliwatts)) s.power_watts = milliwatts / 1000.0;
+  unsigned long long energy = 0;
+  if (GPUMIX_NVML(impl, errors, nvmlDeviceGetTotalEnergyConsumption, dev, &energy)) s.energy_mj = energy;
+  if (impl.api.nvmlDeviceGetTemperatureV) {
+    nvmlTemperature_t t{};
+    t.version = kTemperatureV1Version;
+    t.sensorType = NVML_TEMPERATURE_GPU;
+    if (GPUMIX_NVML(impl, errors, nvmlDeviceGetTemperatureV, dev, &t)) s.temperature_c = t.temperature;
+  } else {
+    unsigned celsius = 0;
+    if (GPUMIX_NVML(impl, errors, nvmlDeviceGetTemperature, dev, NVML_TEMPERATURE_GPU, &celsius))
+      s.temperature_c = static_cast<int>(celsius);
+  }
+  unsigned long long reasons = 0;
+  if (impl.api.nvmlDeviceGetCurrentClocksEventReasons) {
+    if (GPUMIX_NVML(impl, errors, nvmlDeviceGetCurrentClocksEventReasons, dev, &reasons)) s.clock_event_reasons = reasons;
+  } else if (GPUMIX_NVML(impl, errors, nvmlDeviceGetCurrentClocksThrottleReasons, dev, &reasons)) {
+    s.clock_event_reasons = reasons;
+  }
+  return s;
+}
+
+std::vector<ProcessUtilization> Nvml::process_utilization(int index, uint64_t since_us) {
+  const Impl& impl = *impl_;
+  nvmlDevice_t dev = impl.device(index);
+  auto fn = impl.api.nvmlDeviceGetProcessUtilization;
+  if (!fn) return {};
+  // First the number of samples, then the samples; "not found" means none
+  // newer than since_us.
+  unsigned count = 0;
+  nvmlReturn_t rc = fn(dev, nullptr, &count, since_us);
+  if (rc == NVML_ERROR_NOT_FOUND || unsupported(rc)) return {};
+  if (rc != NVML_ERROR_INSUFFICIENT_SIZE) impl.check(rc, Need::required, "nvmlDeviceGetProcessUtilization", __FILE__, __LINE__);
+  if (count == 0) return {};
+  std::vector<nvmlProcessUtilizationSample_t> samples(count + 8);  // processes may start between the calls
+  count = static_cast<unsigned>(samples.size());
+  rc = fn(dev, samples.data(), &count, since_us);
+  if (rc == NVML_ERROR_NOT_FOUND || rc == NVML_ERROR_INSUFFICIENT_SIZE || unsupported(rc)) return {};
+  impl.check(rc, Need::required, "nvmlDeviceGetProcessUtilization", __FILE__, __LINE__);
+  samples.resize(count);
+  std::vector<ProcessUtilization> out;
+  out.reserve(samples.size());
+  for (const auto& p : samples) out.push_back({p.pid, p.timeStamp, p.smUtil, p.memUtil});
+  return out;
+}
+
+// GPM: two sample buffers, swapped after each read.
+struct GpmStream::State {
+  std::shared_ptr<Nvml::Impl> impl;
+  nvmlDevice_t device{};
+  std::optional<unsigned> gpu_instance_id;
+  nvmlGpmSample_t previous{};
+  nvmlGpmSample_t current{};
+  bool have_previous = false;
+  std::chrono::steady_clock::time_point previous_at;
+  std::unique_ptr<nvmlGpmMetricsGet_t> request = std::make_unique<nvmlGpmMetricsGet_t>();
+
+  ~State() {
+    if (!impl->api.nvmlGpmSampleFree) return;
+    if (previous) impl->api.nvmlGpmSampleFree(previous);
+    if (current) impl->api.nvmlGpmSampleFree(current);
+  }
+  void take(nvmlGpmSample_t into) {
+    if (gpu_instance_id)
+      GPUMIX_NVML(*impl, Need::required, nvmlGpmMigSampleGet, device, *gpu_instance_id, into);
+    else
+      GPUMIX_NVML(*impl, Need::required, nvmlGpmSampleGet, device, into);
+  }
+};
+
+std::unique_ptr<GpmStream> Nvml::gpm_stream(int index, std::optional<unsigned> gpu_instance_id) {
+  const Impl& impl = *impl_;
+  nvmlDevice_t dev = impl.device(index);
+  nvmlGpmSupport_t support{};
+  support.version = kGpmSupportVersion;
+  if (!GPUMIX_NVML(impl, Need::optional, nvmlGpmQueryDeviceSupport, dev, &support) || !support.isSupportedDevice)
+    throw NvmlError("nvmlGpmQueryDeviceSupport", NVML_ERROR_NOT_SUPPORTED,
+                    "GPU " + std::to_string(index) + " does not support GPM metrics (Hopper or later needed)",
+                    where(__FILE__, __LINE__));
+  auto state = std::make_unique<GpmStream::State>();
+  state->impl = impl_;
+  state->device = dev;
+  state->gpu_instance_id = gpu_instance_id;
+  GPUMIX_NVML(impl, Need::required, nvmlGpmSampleAlloc, &state->previous);
+  GPUMIX_NVML(impl, Need::required, nvmlGpmSampleAlloc, &state->current);
+  return std::make_unique<GpmStream>(std::move(state));
+}
+
+GpmStream::GpmStream(std::unique_ptr<State> state) : s_(std::move(state)) {}
+GpmStream::~GpmStream() = default;
+
+std::optional<GpmMetrics> GpmStream::read() {
+  State& s = *s_;
+  const auto now = std::chrono::steady_clock::now();
+  if (s.have_previous && now - s.previous_at < std::chrono::nanoseconds(kGpmMinSpacingNs)) return std::nullopt;
+  if (!s.have_previous) {
+    s.take(s.previous);
+    s.have_previous = true;
+    s.previous_at = now;
+    return std::nullopt;
+  }
+  s.take(s.current);
+  static constexpr unsigned kIds[] = {NVML_GPM_METRIC_SM_UTIL, NVML_GPM_METRIC_SM_OCCUPANCY,
+                                      NVML_GPM_METRIC_ANY_TENSOR_UTIL, NVML_GPM_METRIC_DRAM_BW_UTIL};
+  nvmlGpmMetricsGet_t& req = *s.request;
+  std::memset(&req, 0, sizeof req);
+  req.version = kGpmMetricsGetVersion;
+  req.numMetrics = 4;
+  req.sample1 = s.previous;
+  req.sample2 = s.current;
+  for (unsigned i = 0; i < 4; ++i) req.metrics[i].metricId = kIds[i];
+  std::swap(s.previous, s.current);  // the newest sample is the next read's first
+  s.previous_at = now;
+  GPUMIX_NVML(*s.impl, Need::required, nvmlGpmMetricsGet, &req);
+  auto value = [&](unsigned i) -> std::optional<double> {
+    if (req.metrics[i].nvmlReturn != NVML_SUCCESS) return std::nullopt;
+    return req.metrics[i].value;
+  };
+  return GpmMetrics{value(0), value(1), value(2), value(3)};
+}
 
 nlohmann::json to_json(const MigInstance& m) {
   return {{"uuid", m.uuid},

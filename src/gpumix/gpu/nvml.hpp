@@ -17,10 +17,6 @@
 
 namespace gpumix::gpu {
 
-// The reason given by every build without NVML support.
-inline constexpr const char* kBuiltWithoutNvml =
-    "gpumix was built without NVML support (reconfigure with -DGPUMIX_WITH_CUDA=ON and the CUDA toolkit installed)";
-
 // An NVML call failed.
 class NvmlError : public std::runtime_error {
  public:
@@ -124,7 +120,7 @@ class Nvml {
  public:
   // Loads libnvidia-ml.so.1 (or $GPUMIX_NVML_LIBRARY) and initializes NVML.
   // Returns nullptr, with the reason in *why (when why is not null), when that
-  // is impossible: no driver, no library, or gpumix built without NVML.
+  // is impossible: no driver, or a library that is not NVML.
   // NVML is shut down and the library unloaded when the last reference goes.
   static std::shared_ptr<Nvml> open(std::string* why);
 

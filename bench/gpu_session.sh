@@ -97,11 +97,14 @@ decision() {  # mix name (examples/NAME.yaml), window: fixed repeats: 3 against 
 }
 
 export GPUMIX_WORKLOAD_DIR="$bin"
-phase build build_workloads || { printf '%s\n' "${rows[@]}"; exit 1; }
+# GPUMIX_NO_WORKLOADS=1: phases that need no LibTorch workload (env, nvmlabi, telemetry) skip the build.
+if [ "${GPUMIX_NO_WORKLOADS:-0}" != 1 ]; then
+  phase build build_workloads || { printf '%s\n' "${rows[@]}"; exit 1; }
+fi
 for p in "$@"; do
   case "$p" in
     env) phase env show_env ;;
-    nvmlabi) phase nvmlabi bash tests/gpu/nvml_abi_check.sh ;;
+    nvmlabi) phase nvmlabi bash tests/gpu/nvml_abi_check.sh "$bin" ;;
     workloads) phase workloads env OUT="$out/workloads" GPUMIX_BENCH_BUILD=/tmp/gpumix-wl \
                  "${carried_deps[@]}" bash bench/workloads/run.sh ;;
     server) phase server bash bench/infer_server/run.sh "$bin" "$out/server" ;;

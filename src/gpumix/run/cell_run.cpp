@@ -23,11 +23,6 @@ using store::WorkloadStatus;
 
 namespace {
 
-std::string signal_name(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
-
 // The last non-empty line of a file, for failure reasons.
 std::string last_line(const std::filesystem::path& p) {
   std::ifstream in(p);

@@ -15,6 +15,7 @@
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/procfs.hpp"
 #include "gpumix/util/subprocess.hpp"
+#include "gpumix/util/signals.hpp"
 
 namespace gpumix::run {
 namespace {
@@ -29,11 +30,6 @@ constexpr auto kEngineTimeout = 60s;
 // metrics channel, GPUMIX_METRICS_FD=3) and its stdout goes to stderr.
 constexpr const char* kWrapper = "exec 3>&1 1>&2; exec \"$@\"";
 constexpr const char* kContainerVariable = "GPUMIX_CONTAINER";
-
-std::string signal_name(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
 
 std::vector<std::string> words(const std::string& text) {
   std::istringstream in(text);

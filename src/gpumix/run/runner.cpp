@@ -33,11 +33,6 @@ uint64_t workload_seed(uint64_t mix_seed, const std::string& workload_name) {
 
 namespace {
 
-std::string signal_name(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
-
 std::string timestamp_for_path() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};

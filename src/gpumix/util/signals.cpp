@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 
 #include "gpumix/util/errors.hpp"
 
@@ -28,6 +29,11 @@ void on_signal(int sig) {
 }
 
 }  // namespace
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
 
 StopSignals::StopSignals() {
   if (::pipe2(g_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw SystemError("pipe", errno);

@@ -2,7 +2,12 @@
 // (the self-pipe pattern): the handler only counts and writes a byte.
 #pragma once
 
+#include <string>
+
 namespace gpumix {
+
+// "SIGTERM" for 15; "signal 99" for a number without a name.
+std::string signal_name(int sig);
 
 class StopSignals {
  public:

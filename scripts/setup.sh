@@ -5,7 +5,8 @@
 #   --no-torch   skip LibTorch (the built-in workloads are then not built)
 #   --test       also what the tests need: Debian's chromium (the HTML report test),
 #                clang with libFuzzer (the request parser's fuzz target),
-#                podman, runc, catatonit and debootstrap (the container launcher's test)
+#                podman, runc, catatonit and debootstrap (the container launcher's test),
+#                prometheus for its promtool (checks what `gpumix monitor --listen` serves)
 # When an installed PyTorch provides LibTorch (python3 -c 'import torch'),
 # that one is used and Debian's libtorch-dev is not installed.
 set -euo pipefail
@@ -45,6 +46,10 @@ command -v npm >/dev/null || packages+=(nodejs npm)
 [ "$with_test" = 1 ] && packages+=(chromium clang libclang-rt-14-dev)
 # runc: crun cannot run on the CI machine's cgroup layout; catatonit: --init.
 [ "$with_test" = 1 ] && packages+=(podman runc catatonit netavark debootstrap)
+# Only promtool is used. Without systemd (a container) the package's postinst
+# cannot determine a runlevel and starts no server; it still succeeds. With
+# systemd Debian enables and starts prometheus.service (stop it if unwanted).
+[ "$with_test" = 1 ] && packages+=(prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

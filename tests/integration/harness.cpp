@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -106,6 +107,21 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return pred();
+}
+
+int serving_port(const Background& monitor) {
+  static const std::regex re(R"(serving http://127\.0\.0\.1:(\d+)/metrics)");
+  int port = -1;
+  eventually(
+      [&] {
+        std::smatch m;
+        const auto out = monitor.output();
+        if (!std::regex_search(out, m, re)) return false;
+        port = std::stoi(m[1]);
+        return true;
+      },
+      std::chrono::seconds(10));
+  return port;
 }
 
 }  // namespace gpumix::test

@@ -64,4 +64,8 @@ std::vector<pid_t> read_pids(const std::filesystem::path& file);
 // Polls `pred` every 20 ms until it is true or `timeout` passes.
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
+// The port a `gpumix monitor --listen 127.0.0.1:0` in the background printed
+// ("serving http://127.0.0.1:PORT/metrics"), waiting up to 10 s; -1 if none.
+int serving_port(const Background& monitor);
+
 }  // namespace gpumix::test

@@ -27,22 +27,6 @@ bool nvml_here() {
   return here;
 }
 
-// Starts `gpumix monitor --listen ...` and returns the port it printed.
-int serving_port(Background& monitor) {
-  std::smatch m;
-  int port = -1;
-  eventually(
-      [&] {
-        const auto out = monitor.output();
-        static const std::regex re(R"(serving http://127\.0\.0\.1:(\d+)/metrics)");
-        if (!std::regex_search(out, m, re)) return false;
-        port = std::stoi(m[1]);
-        return true;
-      },
-      10s);
-  return port;
-}
-
 TEST(GpuCommand, WithoutNvmlExitsOneWithTheReason) {
   if (nvml_here()) GTEST_SKIP() << "NVML works on this machine";
   ScratchDir dir;
@@ -50,9 +34,7 @@ TEST(GpuCommand, WithoutNvmlExitsOneWithTheReason) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(r.out.empty()) << r.out;
   EXPECT_NE(r.err.find("gpumix: no GPU information: "), std::string::npos) << r.err;
-  EXPECT_TRUE(r.err.find("libnvidia-ml.so.1") != std::string::npos ||
-              r.err.find("built without NVML support (reconfigure with -DGPUMIX_WITH_CUDA=ON") != std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find("cannot load libnvidia-ml.so.1"), std::string::npos) << r.err;
 
   auto j = gpumix({"gpu", "--format", "json"}, dir.path());
   EXPECT_EQ(j.exit_code, 1);

@@ -145,7 +145,9 @@ TEST(Window, NotReadyIsAFailureThatRejectsItsMode) {
   const auto r = recommend(b.analyze());
   EXPECT_EQ(r.mode, "timeslice");
   for (const auto& v : r.verdicts) {
-    if (v.mode == "mps") EXPECT_TRUE(any_contains(v.reasons, "not_ready")) << joined(v.reasons);
+    if (v.mode == "mps") {
+      EXPECT_TRUE(any_contains(v.reasons, "not_ready")) << joined(v.reasons);
+    }
   }
 }
 
@@ -209,6 +211,26 @@ TEST(Window, ACompletionJobIsMeasuredByItsCompletionTime) {
   EXPECT_NEAR(*j.summary.jct_s, 8.0, 1e-9);
   EXPECT_NEAR(*j.np, 0.5, 1e-9);
   EXPECT_NEAR(*a.mode("timeslice")->workload("job")->jct_s.mean, 8.0, 1e-9);
+}
+
+// The job's work ends at its last iteration (for `iterations: N`, its N-th in
+// the window); the process's exit after that (teardown, a stop's grace) is no
+// part of its completion time.
+TEST(Window, CompletionTimeEndsWithTheWorkNotTheProcess) {
+  for (const bool iterations : {false, true}) {
+    RunBuilder b({"exclusive", "timeslice"}, 1, {"job"});
+    b.plan_workload("job", "stop", iterations ? "iterations" : "completion");
+    if (iterations) b.plan_workload("job", "stop_iterations", 4);
+    const auto c = b.cell("baseline-job", "exclusive", 0);
+    const auto w = b.workload(c, "job");
+    b.window(c, 5, 10);
+    const int64_t open = b.cell_of(c).window_start_ns;
+    b.event(w, open - kSecond, "iter", 1, 10.0);  // warm-up: not part of the job's time
+    for (int i = 1; i <= 5; ++i) b.event(w, open + i * kSecond, "iter", 1, 10.0);
+    b.set_ended(w, open + 9 * kSecond);  // 4 s of teardown after the last iteration
+    auto a = b.analyze();
+    EXPECT_NEAR(*in_cell(a, "baseline-job", "job").summary.jct_s, iterations ? 4.0 : 5.0, 1e-9) << iterations;
+  }
 }
 
 TEST(Window, ModesTheEvidenceCannotSeparateAreBothNamedAndNeitherChosen) {

@@ -451,12 +451,13 @@ Analysis analyze(const RunInput& in) {
     a.gpu_time_s = static_cast<double>((in.run.ended_ns > 0 ? in.run.ended_ns : store::now_ns()) - in.run.started_ns) / 1e9;
   const auto plan = nlohmann::json::parse(in.run.plan_json.empty() ? "{}" : in.run.plan_json, nullptr, false);
   std::vector<std::pair<std::string, std::string>> planned_cells;  // label, mode
-  std::set<std::string> runs_to_completion;  // stop: completion or iterations
+  // Jobs that run to completion (stop: completion, or iterations: N with its N; 0 for completion).
+  std::map<std::string, int64_t> runs_to_completion;
   if (plan.is_object()) {
     if (plan.contains("workloads") && plan["workloads"].is_array())
       for (const auto& w : plan["workloads"])
         if (w.is_object() && (w.value("stop", "") == "completion" || w.value("stop", "") == "iterations"))
-          runs_to_completion.insert(w.value("name", ""));
+          runs_to_completion[w.value("name", "")] = w.value("stop", "") == "iterations" ? w.value("stop_iterations", int64_t{0}) : 0;
     if (plan.contains("repeats_auto") && plan["repeats_auto"].is_object()) {
       const auto& r = plan["repeats_auto"];
       AutoRepeatsRecord rec;
@@ -496,13 +497,27 @@ Analysis analyze(const RunInput& in) {
   auto summaries = summarize(in.cells, in.workloads, in.events, a.gates);
   std::map<int64_t, const store::CellRow*> cell_by_id;
   for (const auto& c : in.cells) cell_by_id[c.id] = &c;
-  // A job that completed in its window: its completion time from the window's start.
+  // A job that completed in its window: its completion time from the window's
+  // start to the end of its work (its N-th iteration in the window, or its
+  // last one), not to its process's exit, whose teardown (a CUDA context
+  // released, a stop signal's grace) is no part of the job.
+  std::map<int64_t, std::vector<int64_t>> iter_times;  // workload id → its iter events' times
+  for (const auto& e : in.events)
+    if (e.ev == "iter") iter_times[e.workload_id].push_back(e.t_ns);
   for (auto& s : summaries) {
-    if (!runs_to_completion.count(s.name) || s.status != "ok") continue;
+    auto job = runs_to_completion.find(s.name);
+    if (job == runs_to_completion.end() || s.status != "ok") continue;
     const auto* w = &*std::find_if(in.workloads.begin(), in.workloads.end(), [&](const auto& r) { return r.id == s.workload_id; });
     const auto* c = cell_by_id.count(w->cell_id) ? cell_by_id[w->cell_id] : nullptr;
-    if (c && c->window_start_ns > 0 && w->ended_ns > c->window_start_ns)
-      s.jct_s = static_cast<double>(w->ended_ns - c->window_start_ns) / 1e9;
+    if (!c || c->window_start_ns <= 0 || w->ended_ns <= c->window_start_ns) continue;
+    int64_t done_ns = w->ended_ns;
+    auto& times = iter_times[s.workload_id];
+    std::sort(times.begin(), times.end());
+    const auto first = std::upper_bound(times.begin(), times.end(), c->window_start_ns);
+    const auto in_window = times.end() - first;
+    if (job->second > 0 && in_window >= job->second) done_ns = *(first + (job->second - 1));
+    else if (in_window > 0) done_ns = times.back();
+    s.jct_s = static_cast<double>(done_ns - c->window_start_ns) / 1e9;
   }
   std::map<int64_t, int64_t> cell_of_workload;
   for (const auto& w : in.workloads) cell_of_workload[w.id] = w.cell_id;

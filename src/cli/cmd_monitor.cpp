@@ -8,9 +8,11 @@
 // serves the latest sample at http://HOST:PORT/metrics in the Prometheus
 // text format (127.0.0.1 unless another host is given; port 0 picks a free
 // one, printed on stdout). Without NVML it still serves, with
-// gpumix_nvml_available 0 and the reason.
+// gpumix_nvml_available 0 and the reason. --names dcgm serves dcgm-exporter's
+// metric names, units and labels instead of gpumix's.
 #include <httplib.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -211,6 +213,7 @@ void add_monitor(CLI::App& app, Action& action) {
     std::string format = "table";
     std::string out;
     std::string listen;
+    std::string names = "gpumix";
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("monitor", "Stream GPU telemetry, store it (--out), or serve it to Prometheus (--listen)");
@@ -223,6 +226,10 @@ void add_monitor(CLI::App& app, Action& action) {
   cmd->add_option("--listen", opts->listen,
                   "Serve /metrics (Prometheus) at [HOST:]PORT instead of printing; HOST defaults to 127.0.0.1, port 0 "
                   "picks a free one");
+  cmd->add_option("--names", opts->names,
+                  "Metric names at --listen: gpumix (its own, base units) or dcgm (dcgm-exporter's names, units and labels, "
+                  "for dashboards and alerts written for it)")
+      ->capture_default_str();
 
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
@@ -230,6 +237,9 @@ void add_monitor(CLI::App& app, Action& action) {
       const auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(duration_option("--interval", opts->interval, false));
       if (interval.count() < 1) throw InputError("--interval: must be at least 1ms, got '" + opts->interval + "'");
       const auto format = report::parse_format(opts->format);
+      const auto names = telemetry::parse_metric_names(opts->names);
+      if (!names) throw InputError("--names: expected gpumix or dcgm, got '" + opts->names + "'");
+      if (opts->listen.empty() && opts->names != "gpumix") throw InputError("--names: only with --listen");
       std::optional<telemetry::ListenAddress> listen;
       if (!opts->listen.empty()) {
         listen = telemetry::parse_listen_address(opts->listen);
@@ -256,6 +266,8 @@ void add_monitor(CLI::App& app, Action& action) {
       sampler.set_source("monitor");
 
       if (listen) {
+        char host_buf[256] = {};
+        const std::string hostname = ::gethostname(host_buf, sizeof host_buf - 1) == 0 ? host_buf : "";
         sampler.start();
         httplib::Server server;
         // SO_REUSEADDR only: cpp-httplib's default SO_REUSEPORT would let a
@@ -270,9 +282,10 @@ void add_monitor(CLI::App& app, Action& action) {
           e.nvml_available = st.available;
           e.reason = st.reason;
           e.driver_version = driver;
+          e.hostname = hostname;
           e.devices = sampler.devices();
           e.snapshot = sampler.latest();
-          res.set_content(telemetry::render_prometheus(e), telemetry::kPrometheusContentType);
+          res.set_content(telemetry::render_prometheus(e, *names), telemetry::kPrometheusContentType);
         });
         server.Get("/", [](const httplib::Request&, httplib::Response& res) {
           res.set_content("gpumix monitor: Prometheus metrics at /metrics\n", "text/plain; charset=utf-8");

@@ -352,25 +352,40 @@ TEST(FakeNvml, MonitorTableShowsTheScriptedFigures) {
   EXPECT_TRUE(std::regex_search(r.out, gpu1)) << r.out;
 }
 
-TEST(FakeNvml, ListenServesTheScriptedFigures) {
-  ScratchDir dir;
-  FakeDriver driver(dir, two_gpus());
-  Background monitor({"monitor", "--listen", "127.0.0.1:0", "--interval", "100ms"}, dir.path());
+// What `monitor` serves at /metrics once the sampler has GPM figures (they
+// need two samples 100 ms apart): `gpm_family` names a GPM metric of the scheme.
+std::string scrape_with_gpm(const Background& monitor, const std::string& gpm_family) {
   const int port = serving_port(monitor);
-  ASSERT_GT(port, 0) << monitor.output();
+  EXPECT_GT(port, 0) << monitor.output();
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(5, 0);
   client.set_read_timeout(5, 0);
   std::string body;
-  // Until the sampler has GPM figures (they need two samples 100 ms apart).
   eventually(
       [&] {
         auto res = client.Get("/metrics");
         if (!res || res->status != 200) return false;
         body = res->body;
-        return body.find("gpumix_gpm_sm_utilization_percent{") != std::string::npos;
+        return body.find(gpm_family + "{") != std::string::npos;
       },
       10s);
+  return body;
+}
+
+// promtool's verdict on scraped text: "" when clean, else its complaints.
+// nullopt when promtool is not installed.
+std::optional<std::string> promtool_problems(const ScratchDir& dir, const std::string& body) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0) return std::nullopt;
+  const auto scraped = dir.write("metrics.txt", body);
+  auto check = run_and_capture({"/bin/sh", "-c", "promtool check metrics < \"$0\"", scraped.string()}, 30s);
+  return check.exit_code == 0 ? "" : "exit " + std::to_string(check.exit_code) + ": " + check.out + check.err;
+}
+
+TEST(FakeNvml, ListenServesTheScriptedFigures) {
+  ScratchDir dir;
+  FakeDriver driver(dir, two_gpus());
+  Background monitor({"monitor", "--listen", "127.0.0.1:0", "--interval", "100ms"}, dir.path());
+  const std::string body = scrape_with_gpm(monitor, "gpumix_gpm_sm_utilization_percent");
   const std::string gpu0 = R"(gpu="0",uuid="GPU-00000000-1111-2222-3333-444444444444",model="NVIDIA H200")";
   for (const std::string& line : std::vector<std::string>{
            "gpumix_nvml_available 1",
@@ -378,7 +393,7 @@ TEST(FakeNvml, ListenServesTheScriptedFigures) {
         R"(gpumix_gpu_info{gpu="1",uuid="GPU-00000001-1111-2222-3333-444444444444",model="NVIDIA H200",pci_bus_id="00000000:11:00.0",driver_version="580.95.05",compute_mode="Exclusive_Process",mig="enabled",timeslice_policy="unknown"} 1)",
         "gpumix_gpu_utilization_percent{" + gpu0 + "} 87", "gpumix_gpu_memory_utilization_percent{" + gpu0 + "} 41",
         "gpumix_gpu_memory_used_bytes{" + gpu0 + "} 21474836480", "gpumix_gpu_memory_total_bytes{" + gpu0 + "} 151397597184",
-        "gpumix_gpu_sm_clock_mhz{" + gpu0 + "} 1980", "gpumix_gpu_memory_clock_mhz{" + gpu0 + "} 3201",
+        "gpumix_gpu_sm_clock_hertz{" + gpu0 + "} 1.98e+09", "gpumix_gpu_memory_clock_hertz{" + gpu0 + "} 3.201e+09",
         "gpumix_gpu_power_watts{" + gpu0 + "} 350", "gpumix_gpu_temperature_celsius{" + gpu0 + "} 45",
         "gpumix_gpu_clock_event_reasons{" + gpu0 + "} 5",
         "gpumix_gpu_clock_event_reason_active{" + gpu0 + ",reason=\"sw_power_cap\"} 1",
@@ -395,16 +410,93 @@ TEST(FakeNvml, ListenServesTheScriptedFigures) {
   EXPECT_GT(std::stod(e[1]), 5000.0) << "energy_start_mj 5000000 and rising";
 
   // Prometheus's own checker, where it is installed (scripts/setup.sh --test).
-  const bool promtool = std::system("command -v promtool >/dev/null 2>&1") == 0;
-  if (promtool) {
-    const auto scraped = dir.write("metrics.txt", body);
-    auto check = run_and_capture({"/bin/sh", "-c", "promtool check metrics < \"$0\"", scraped.string()}, 30s);
-    EXPECT_EQ(check.exit_code, 0) << check.out << check.err << "\n" << body;
+  const auto problems = promtool_problems(dir, body);
+  if (problems) {
+    EXPECT_EQ(*problems, "") << body;
   }
   monitor.signal(SIGINT);
   EXPECT_EQ(monitor.wait(5s), 0) << monitor.output();
-  if (!promtool) GTEST_SKIP() << "promtool is not installed (Debian's prometheus package, scripts/setup.sh --test): "
+  if (!problems) GTEST_SKIP() << "promtool is not installed (Debian's prometheus package, scripts/setup.sh --test): "
                                  "the figures were checked, the exposition format was not";
+}
+
+// --names dcgm: dcgm-exporter's names, units (MiB, MHz, mJ, ratios) and labels.
+TEST(FakeNvml, ListenServesDcgmExporterNames) {
+  ScratchDir dir;
+  FakeDriver driver(dir, two_gpus());
+  Background monitor({"monitor", "--listen", "127.0.0.1:0", "--interval", "100ms", "--names", "dcgm"}, dir.path());
+  const std::string body = scrape_with_gpm(monitor, "DCGM_FI_PROF_SM_ACTIVE");
+  const std::string gpu0 =
+      R"(gpu="0",UUID="GPU-00000000-1111-2222-3333-444444444444",pci_bus_id="00000000:10:00.0",device="nvidia0",modelName="NVIDIA H200",hostname=")";
+  for (const std::string& line : std::vector<std::string>{
+           "DCGM_FI_DEV_GPU_UTIL{" + gpu0, "DCGM_FI_DEV_FB_USED{" + gpu0, "DCGM_FI_DEV_POWER_USAGE{" + gpu0,
+           "DCGM_FI_DEV_SM_CLOCK{" + gpu0, "DCGM_FI_PROF_SM_ACTIVE{" + gpu0, "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{" + gpu0})
+    EXPECT_NE(body.find("\n" + line), std::string::npos) << line << "\nin\n" << body;
+  for (const auto& [family, value] : std::vector<std::pair<std::string, std::string>>{
+           {"DCGM_FI_DEV_GPU_UTIL", "87"},            {"DCGM_FI_DEV_FB_USED", "20480"},
+           {"DCGM_FI_DEV_FB_FREE", "123904"},         {"DCGM_FI_DEV_POWER_USAGE", "350"},
+           {"DCGM_FI_DEV_SM_CLOCK", "1980"},          {"DCGM_FI_DEV_GPU_TEMP", "45"},
+           {"DCGM_FI_PROF_SM_ACTIVE", "0.625"},       {"DCGM_FI_PROF_SM_OCCUPANCY", "0.3125"},
+           {"DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "0.125"}, {"DCGM_FI_PROF_DRAM_ACTIVE", "0.55"}}) {
+    const std::regex re("\n" + family + R"(\{gpu="0",[^}]*\} )" + std::regex_replace(value, std::regex(R"(\.)"), R"(\.)") + "\n");
+    EXPECT_TRUE(std::regex_search(body, re)) << family << " " << value << "\nin\n" << body;
+  }
+  EXPECT_EQ(body.find("gpumix_gpu_"), std::string::npos) << body;
+  // The text must parse (promtool's exit 1 would say it does not). Its lint
+  // (exit 3) objects to dcgm-exporter's own naming, camelCase labels (UUID,
+  // modelName) and a counter without _total; those are the names dashboards
+  // use, so they are the only complaints allowed.
+  if (const auto problems = promtool_problems(dir, body); problems && !problems->empty()) {
+    EXPECT_EQ(problems->rfind("exit 3: ", 0), 0u) << *problems;
+    std::istringstream lines(problems->substr(problems->find(": ") + 2));
+    static const std::regex allowed(
+        R"(DCGM_FI_[A-Z_]+ (label names should be written in 'snake_case' not 'camelCase'|counter metrics should have "_total" suffix))");
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) {
+        EXPECT_TRUE(std::regex_match(line, allowed)) << line;
+      }
+    }
+  }
+  monitor.signal(SIGINT);
+  EXPECT_EQ(monitor.wait(5s), 0) << monitor.output();
+
+  auto bad = gpumix({"monitor", "--listen", "127.0.0.1:0", "--names", "prom"}, dir.path());
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--names: expected gpumix or dcgm, got 'prom'"), std::string::npos) << bad.err;
+  auto alone = gpumix({"monitor", "--duration", "1s", "--names", "dcgm"}, dir.path());
+  EXPECT_EQ(alone.exit_code, 2);
+  EXPECT_NE(alone.err.find("--names: only with --listen"), std::string::npos) << alone.err;
+}
+
+// deploy/grafana's dashboard: valid JSON whose every query names only metrics
+// gpumix serves (each family appears with the fake's two GPUs, MIG and processes).
+TEST(FakeNvml, TheGrafanaDashboardQueriesOnlyServedMetrics) {
+  std::ifstream in(GPUMIX_GRAFANA_DASHBOARD);
+  ASSERT_TRUE(in) << GPUMIX_GRAFANA_DASHBOARD;
+  const json dash = json::parse(in);
+  std::vector<std::string> queries;
+  std::set<int> ids;
+  for (const auto& panel : dash.at("panels")) {
+    EXPECT_TRUE(ids.insert(panel.at("id").get<int>()).second) << "duplicate panel id " << panel.at("id");
+    EXPECT_EQ(panel.at("datasource").at("uid"), "${datasource}") << panel.at("title");
+    ASSERT_FALSE(panel.at("targets").empty()) << panel.at("title");
+    for (const auto& t : panel.at("targets")) queries.push_back(t.at("expr").get<std::string>());
+  }
+  for (const auto& v : dash.at("templating").at("list"))
+    if (v.at("type") == "query") queries.push_back(v.at("query").at("query").get<std::string>());
+
+  ScratchDir dir;
+  FakeDriver driver(dir, two_gpus());
+  Background monitor({"monitor", "--listen", "127.0.0.1:0", "--interval", "100ms"}, dir.path());
+  const std::string body = scrape_with_gpm(monitor, "gpumix_gpm_sm_utilization_percent");
+  static const std::regex metric(R"(\bgpumix_[a-z_]+\b)");
+  int names = 0;
+  for (const auto& q : queries)
+    for (auto it = std::sregex_iterator(q.begin(), q.end(), metric); it != std::sregex_iterator(); ++it, ++names)
+      EXPECT_NE(body.find("\n# TYPE " + it->str() + " "), std::string::npos) << it->str() << " in " << q << " is not served";
+  EXPECT_GT(names, 15);
+  monitor.signal(SIGINT);
+  EXPECT_EQ(monitor.wait(5s), 0) << monitor.output();
 }
 
 // The run's sampler: figures per cell in the report.

@@ -66,6 +66,36 @@ Exposition example() {
   return e;
 }
 
+// dcgm-exporter's names, units and labels: MiB, MHz, W, mJ, GPM as ratios.
+TEST(Prometheus, DcgmNamesUnitsAndLabels) {
+  auto e = example();
+  e.devices[0].name = "NVIDIA H200";
+  e.hostname = "node-1";
+  const auto text = render_prometheus(e, MetricNames::dcgm);
+  const std::string l =
+      R"(gpu="0",UUID="GPU-1",pci_bus_id="00000000:00:06.0",device="nvidia0",modelName="NVIDIA H200",hostname="node-1")";
+  for (const std::string& line :
+       {"# HELP DCGM_FI_DEV_SM_CLOCK SM clock frequency (in MHz).\n# TYPE DCGM_FI_DEV_SM_CLOCK gauge\n"
+        "DCGM_FI_DEV_SM_CLOCK{" + l + "} 1980\n",
+        "DCGM_FI_DEV_MEM_CLOCK{" + l + "} 2619\n", "DCGM_FI_DEV_GPU_TEMP{" + l + "} 61\n",
+        "DCGM_FI_DEV_POWER_USAGE{" + l + "} 312.5\n",
+        "# TYPE DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION counter\nDCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{" + l + "} 123456789\n",
+        "DCGM_FI_DEV_GPU_UTIL{" + l + "} 87\n", "DCGM_FI_DEV_MEM_COPY_UTIL{" + l + "} 40\n",
+        "DCGM_FI_DEV_FB_USED{" + l + "} 1024\n", "DCGM_FI_DEV_FB_FREE{" + l + "} 80896\n",
+        "DCGM_FI_DEV_CLOCKS_EVENT_REASONS{" + l + "} 5\n", "DCGM_FI_PROF_SM_ACTIVE{" + l + "} 0.755\n",
+        std::string("DCGM_FI_PROF_SM_ACTIVE{") +
+            R"(gpu="0",UUID="MIG-abc",pci_bus_id="00000000:00:06.0",device="nvidia0",modelName="NVIDIA H200",hostname="node-1",GPU_I_ID="3"} 0.1)" +
+            "\n",
+        "DCGM_FI_PROF_SM_OCCUPANCY{" + l + "} 0.3025\n", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{" + l + "} 0.6\n",
+        "DCGM_FI_PROF_DRAM_ACTIVE{" + l + "} 0.12125\n"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n--- in ---\n" << text;
+  EXPECT_EQ(text.find("gpumix_gpu_"), std::string::npos) << "one scheme at a time";
+  EXPECT_EQ(text.rfind("# HELP gpumix_nvml_available ", 0), 0u) << text;
+  EXPECT_EQ(parse_metric_names("dcgm"), MetricNames::dcgm);
+  EXPECT_EQ(parse_metric_names("gpumix"), MetricNames::gpumix);
+  EXPECT_FALSE(parse_metric_names("DCGM"));
+}
+
 TEST(Prometheus, RendersEveryFamilyExactly) {
   const std::string labels = R"(gpu="0",uuid="GPU-1",model="Test \"GPU\" C:\\x\nB")";
   const std::string expected =
@@ -87,12 +117,12 @@ TEST(Prometheus, RendersEveryFamilyExactly) {
       "# HELP gpumix_gpu_memory_total_bytes Device memory in total\n"
       "# TYPE gpumix_gpu_memory_total_bytes gauge\n"
       "gpumix_gpu_memory_total_bytes{" + labels + "} 85899345920\n"
-      "# HELP gpumix_gpu_sm_clock_mhz SM clock in MHz\n"
-      "# TYPE gpumix_gpu_sm_clock_mhz gauge\n"
-      "gpumix_gpu_sm_clock_mhz{" + labels + "} 1980\n"
-      "# HELP gpumix_gpu_memory_clock_mhz Memory clock in MHz\n"
-      "# TYPE gpumix_gpu_memory_clock_mhz gauge\n"
-      "gpumix_gpu_memory_clock_mhz{" + labels + "} 2619\n"
+      "# HELP gpumix_gpu_sm_clock_hertz SM clock in hertz\n"
+      "# TYPE gpumix_gpu_sm_clock_hertz gauge\n"
+      "gpumix_gpu_sm_clock_hertz{" + labels + "} 1.98e+09\n"
+      "# HELP gpumix_gpu_memory_clock_hertz Memory clock in hertz\n"
+      "# TYPE gpumix_gpu_memory_clock_hertz gauge\n"
+      "gpumix_gpu_memory_clock_hertz{" + labels + "} 2.619e+09\n"
       "# HELP gpumix_gpu_power_watts Power draw in watts\n"
       "# TYPE gpumix_gpu_power_watts gauge\n"
       "gpumix_gpu_power_watts{" + labels + "} 312.5\n"

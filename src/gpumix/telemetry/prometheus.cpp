@@ -95,7 +95,85 @@ class Family {
 
 }  // namespace
 
-std::string render_prometheus(const Exposition& e) {
+std::optional<MetricNames> parse_metric_names(std::string_view text) {
+  if (text == "gpumix") return MetricNames::gpumix;
+  if (text == "dcgm") return MetricNames::dcgm;
+  return std::nullopt;
+}
+
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+// dcgm-exporter's names (etc/default-counters.csv and the DCP fields), for
+// what NVML gives: its HELP texts, its units (MiB, MHz, W, mJ; GPM as ratios).
+void render_dcgm(const Exposition& e, std::string& out) {
+  if (!e.snapshot) return;
+  const Snapshot& s = *e.snapshot;
+  std::map<int, const gpu::DeviceInfo*> by_index;
+  for (const auto& d : e.devices) by_index[d.index] = &d;
+  auto labels = [&](int gpu, const std::string& uuid) {
+    auto it = by_index.find(gpu);
+    const auto* d = it == by_index.end() ? nullptr : it->second;
+    return Labels{{"gpu", std::to_string(gpu)},
+                  {"UUID", uuid},
+                  {"pci_bus_id", d ? d->pci_bus_id : ""},
+                  {"device", "nvidia" + std::to_string(gpu)},
+                  {"modelName", d ? d->name : ""},
+                  {"hostname", e.hostname}};
+  };
+  auto gpu_family = [&](const char* name, const char* type, const char* help,
+                        const std::function<std::optional<double>(const GpuSample&)>& value) {
+    Family f(name, type, help);
+    for (const auto& g : s.gpus) f.add(labels(g.gpu, g.uuid), value(g));
+    f.write(out);
+  };
+  auto as_double = [](const auto& v) { return v ? std::optional<double>(static_cast<double>(*v)) : std::nullopt; };
+  gpu_family("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz).",
+             [&](const GpuSample& g) { return as_double(g.sm_clock_mhz); });
+  gpu_family("DCGM_FI_DEV_MEM_CLOCK", "gauge", "Memory clock frequency (in MHz).",
+             [&](const GpuSample& g) { return as_double(g.memory_clock_mhz); });
+  gpu_family("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (in C).",
+             [&](const GpuSample& g) { return as_double(g.temperature_c); });
+  gpu_family("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W).", [](const GpuSample& g) { return g.power_watts; });
+  gpu_family("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "counter", "Total energy consumption since boot (in mJ).",
+             [&](const GpuSample& g) { return as_double(g.energy_mj); });
+  gpu_family("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %).",
+             [&](const GpuSample& g) { return as_double(g.gpu_util_percent); });
+  gpu_family("DCGM_FI_DEV_MEM_COPY_UTIL", "gauge", "Memory utilization (in %).",
+             [&](const GpuSample& g) { return as_double(g.memory_util_percent); });
+  gpu_family("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB).", [](const GpuSample& g) {
+    return g.memory_total_bytes && g.memory_used_bytes
+               ? std::optional<double>(static_cast<double>(*g.memory_total_bytes - *g.memory_used_bytes) / kMiB)
+               : std::nullopt;
+  });
+  gpu_family("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB).", [](const GpuSample& g) {
+    return g.memory_used_bytes ? std::optional<double>(static_cast<double>(*g.memory_used_bytes) / kMiB) : std::nullopt;
+  });
+  gpu_family("DCGM_FI_DEV_CLOCKS_EVENT_REASONS", "gauge", "Current clock event reasons (bitmask of DCGM_CLOCKS_EVENT_REASON_*).",
+             [&](const GpuSample& g) { return as_double(g.clock_event_reasons); });
+
+  // GPM percents as DCGM's profiling ratios, per GPU or MIG GPU instance.
+  auto prof_family = [&](const char* name, const char* help, std::optional<double> GpmSample::*field) {
+    Family f(name, "gauge", help);
+    for (const auto& m : s.gpm) {
+      Labels l = labels(m.gpu, m.uuid);
+      if (m.gpu_instance_id) l.emplace_back("GPU_I_ID", std::to_string(*m.gpu_instance_id));
+      if (const auto v = m.*field) f.add(l, *v / 100.0);
+    }
+    f.write(out);
+  };
+  prof_family("DCGM_FI_PROF_SM_ACTIVE", "The ratio of cycles an SM has at least 1 warp assigned.", &GpmSample::sm_util_percent);
+  prof_family("DCGM_FI_PROF_SM_OCCUPANCY", "The ratio of number of warps resident on an SM.", &GpmSample::sm_occupancy_percent);
+  prof_family("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "Ratio of cycles the tensor (HMMA) pipe is active.",
+              &GpmSample::tensor_util_percent);
+  prof_family("DCGM_FI_PROF_DRAM_ACTIVE", "Ratio of cycles the device memory interface is active sending or receiving data.",
+              &GpmSample::dram_bw_util_percent);
+}
+
+}  // namespace
+
+std::string render_prometheus(const Exposition& e, MetricNames names) {
   std::string out;
   {
     Family f("gpumix_nvml_available", "gauge",
@@ -104,6 +182,10 @@ std::string render_prometheus(const Exposition& e) {
     f.write(out);
   }
   if (!e.nvml_available) return out;
+  if (names == MetricNames::dcgm) {
+    render_dcgm(e, out);
+    return out;
+  }
 
   std::map<int, const gpu::DeviceInfo*> by_index;
   for (const auto& d : e.devices) by_index[d.index] = &d;
@@ -143,10 +225,13 @@ std::string render_prometheus(const Exposition& e) {
              [](Family& f, const GpuSample& g, const Labels& l) { f.add(l, g.memory_used_bytes); });
   gpu_family("gpumix_gpu_memory_total_bytes", "gauge", "Device memory in total",
              [](Family& f, const GpuSample& g, const Labels& l) { f.add(l, g.memory_total_bytes); });
-  gpu_family("gpumix_gpu_sm_clock_mhz", "gauge", "SM clock in MHz",
-             [](Family& f, const GpuSample& g, const Labels& l) { f.add(l, g.sm_clock_mhz); });
-  gpu_family("gpumix_gpu_memory_clock_mhz", "gauge", "Memory clock in MHz",
-             [](Family& f, const GpuSample& g, const Labels& l) { f.add(l, g.memory_clock_mhz); });
+  auto hertz = [](const std::optional<int64_t>& mhz) {
+    return mhz ? std::optional<double>(static_cast<double>(*mhz) * 1e6) : std::nullopt;
+  };
+  gpu_family("gpumix_gpu_sm_clock_hertz", "gauge", "SM clock in hertz",
+             [&](Family& f, const GpuSample& g, const Labels& l) { f.add(l, hertz(g.sm_clock_mhz)); });
+  gpu_family("gpumix_gpu_memory_clock_hertz", "gauge", "Memory clock in hertz",
+             [&](Family& f, const GpuSample& g, const Labels& l) { f.add(l, hertz(g.memory_clock_mhz)); });
   gpu_family("gpumix_gpu_power_watts", "gauge", "Power draw in watts",
              [](Family& f, const GpuSample& g, const Labels& l) { f.add(l, g.power_watts); });
   gpu_family("gpumix_gpu_energy_joules_total", "counter", "Energy used since the driver was loaded, in joules",

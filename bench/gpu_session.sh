@@ -4,9 +4,10 @@
 # and prints a short table last. Prepare first, here: bench/prepare_device.sh
 # (gpumix and the libraries the GPU machine lacks, in .carry/).
 # Usage (on the GPU machine, from the repo root):
-#   bench/gpu_session.sh [env] [nvmlabi] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck]
+#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck]
 #     env        GPU, driver, PyTorch, tools
 #     nvmlabi    tests/gpu/nvml_abi_check.sh: gpumix's NVML declaration against the toolkit's nvml.h and the driver
+#     dcgm       tests/gpu/dcgm_names.sh: monitor --listen --names dcgm against nvidia-smi
 #     workloads  bench/workloads/run.sh: built-ins vs PyTorch eager references
 #     telemetry  tests/gpu/telemetry.sh: gpumix gpu, monitor, /metrics under load
 #     modes      tests/gpu/modes.sh: evidence, MPS limits, Ctrl-C, no leftovers
@@ -105,6 +106,7 @@ for p in "$@"; do
   case "$p" in
     env) phase env show_env ;;
     nvmlabi) phase nvmlabi bash tests/gpu/nvml_abi_check.sh "$bin" ;;
+    dcgm) phase dcgm bash tests/gpu/dcgm_names.sh "$bin" ;;
     workloads) phase workloads env OUT="$out/workloads" GPUMIX_BENCH_BUILD=/tmp/gpumix-wl \
                  "${carried_deps[@]}" bash bench/workloads/run.sh ;;
     server) phase server bash bench/infer_server/run.sh "$bin" "$out/server" ;;

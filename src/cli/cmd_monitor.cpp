@@ -14,7 +14,9 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -44,21 +46,28 @@ std::string csv_field(const std::string& s) {
 }
 
 template <typename T>
-std::string text(const std::optional<T>& v) {
-  if (!v) return "";
-  if constexpr (std::is_floating_point_v<T>) return telemetry::format_value(*v);
-  else return std::to_string(*v);
-}
-
-template <typename T>
 nlohmann::json json_of(const std::optional<T>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
-std::string fixed(const std::optional<double>& v, int digits) {
+// A metric's value as CSV and JSON show it: integers as integers, the clock
+// event reasons by name.
+std::string csv_text(const telemetry::MetricDef& m, const std::optional<double>& v) {
+  if (!v) return "";
+  if (m.unit == "bitmask") return gpu::clock_event_reasons_text(static_cast<uint64_t>(*v));
+  return m.integer ? std::to_string(std::llround(*v)) : telemetry::format_value(*v);
+}
+nlohmann::json metric_json(const telemetry::MetricDef& m, const std::optional<double>& v) {
+  if (!v) return nullptr;
+  return m.integer ? nlohmann::json(std::llround(*v)) : nlohmann::json(*v);
+}
+// ... and as the table shows it.
+std::string table_text(const telemetry::MetricDef& m, const std::optional<double>& v) {
   if (!v) return "-";
+  if (m.unit == "bitmask") return gpu::clock_event_reasons_text(static_cast<uint64_t>(*v));
+  if (m.unit == "bytes") return format_bytes(static_cast<uint64_t>(*v));
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, *v);
+  std::snprintf(buf, sizeof buf, "%.*f", m.decimals, *v);
   return buf;
 }
 
@@ -82,97 +91,116 @@ int process_count(const Snapshot& s, int gpu) {
   return n;
 }
 
-const std::vector<std::string> kCsvColumns = {
-    "t_ns", "gpu", "uuid", "gpu_util_percent", "memory_util_percent", "memory_used_bytes", "memory_total_bytes",
-    "sm_clock_mhz", "memory_clock_mhz", "power_watts", "energy_mj", "temperature_c", "clock_event_reasons",
-    "gpm_sm_util_percent", "gpm_sm_occupancy_percent", "gpm_tensor_util_percent", "gpm_dram_bw_util_percent",
-    "processes"};
+constexpr auto kGpuMetrics = telemetry::metrics_of<telemetry::Scope::gpu>();
+constexpr auto kGpmMetrics = telemetry::metrics_of<telemetry::Scope::gpm>();
+constexpr auto kProcessMetrics = telemetry::metrics_of<telemetry::Scope::process>();
+
+// One line per GPU: its metrics, then its whole-GPU GPM metrics ("gpm_" + name).
+std::vector<std::string> csv_columns() {
+  std::vector<std::string> out = {"t_ns", "gpu", "uuid"};
+  for (auto m : kGpuMetrics) out.emplace_back(m.def().name);
+  for (auto m : kGpmMetrics) out.push_back("gpm_" + std::string(m.def().name));
+  out.emplace_back("processes");
+  return out;
+}
 
 void print_csv(std::ostream& out, const Snapshot& s) {
   for (const auto& g : s.gpus) {
-    const auto* m = gpm_of(s, g.gpu);
-    std::optional<double> none;
-    const std::vector<std::string> row = {
-        std::to_string(g.t_ns), std::to_string(g.gpu), g.uuid, text(g.gpu_util_percent), text(g.memory_util_percent),
-        text(g.memory_used_bytes), text(g.memory_total_bytes), text(g.sm_clock_mhz), text(g.memory_clock_mhz),
-        text(g.power_watts), text(g.energy_mj), text(g.temperature_c),
-        g.clock_event_reasons ? gpu::clock_event_reasons_text(static_cast<uint64_t>(*g.clock_event_reasons)) : "",
-        text(m ? m->sm_util_percent : none), text(m ? m->sm_occupancy_percent : none),
-        text(m ? m->tensor_util_percent : none), text(m ? m->dram_bw_util_percent : none),
-        std::to_string(process_count(s, g.gpu))};
+    const auto* gpm = gpm_of(s, g.gpu);
+    std::vector<std::string> row = {std::to_string(g.t_ns), std::to_string(g.gpu), g.uuid};
+    for (auto m : kGpuMetrics) row.push_back(csv_text(m.def(), g.values[m]));
+    for (auto m : kGpmMetrics) row.push_back(gpm ? csv_text(m.def(), gpm->values[m]) : "");
+    row.push_back(std::to_string(process_count(s, g.gpu)));
     for (size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << csv_field(row[i]);
     out << "\n";
   }
 }
 
+template <size_t N>
+void add_metrics(nlohmann::json& j, const telemetry::Values& values, const std::array<telemetry::MetricId, N>& metrics) {
+  for (auto m : metrics) j[std::string(m.def().name)] = metric_json(m.def(), values[m]);
+}
+
 nlohmann::json snapshot_json(const Snapshot& s) {
   nlohmann::json gpus = nlohmann::json::array(), procs = nlohmann::json::array(), gpm = nlohmann::json::array();
   for (const auto& g : s.gpus) {
-    nlohmann::json reasons = nullptr;
-    if (g.clock_event_reasons) reasons = gpu::clock_event_reason_names(static_cast<uint64_t>(*g.clock_event_reasons));
-    gpus.push_back({{"gpu", g.gpu},
-                    {"uuid", g.uuid},
-                    {"gpu_util_percent", json_of(g.gpu_util_percent)},
-                    {"memory_util_percent", json_of(g.memory_util_percent)},
-                    {"memory_used_bytes", json_of(g.memory_used_bytes)},
-                    {"memory_total_bytes", json_of(g.memory_total_bytes)},
-                    {"sm_clock_mhz", json_of(g.sm_clock_mhz)},
-                    {"memory_clock_mhz", json_of(g.memory_clock_mhz)},
-                    {"power_watts", json_of(g.power_watts)},
-                    {"energy_mj", json_of(g.energy_mj)},
-                    {"temperature_c", json_of(g.temperature_c)},
-                    {"clock_event_reasons", json_of(g.clock_event_reasons)},
-                    {"clock_event_reason_names", reasons}});
+    nlohmann::json j = {{"gpu", g.gpu}, {"uuid", g.uuid}};
+    add_metrics(j, g.values, kGpuMetrics);
+    const auto& reasons = g.values[telemetry::metrics::clock_event_reasons];
+    j["clock_event_reason_names"] =
+        reasons ? nlohmann::json(gpu::clock_event_reason_names(static_cast<uint64_t>(*reasons))) : nlohmann::json(nullptr);
+    gpus.push_back(std::move(j));
   }
-  for (const auto& p : s.processes)
-    procs.push_back({{"gpu", p.gpu},
-                     {"pid", p.pid},
-                     {"kind", p.kind},
-                     {"gpu_instance_id", json_of(p.gpu_instance_id)},
-                     {"used_memory_bytes", json_of(p.used_memory_bytes)},
-                     {"sm_util_percent", json_of(p.sm_util_percent)},
-                     {"memory_util_percent", json_of(p.memory_util_percent)}});
-  for (const auto& m : s.gpm)
-    gpm.push_back({{"gpu", m.gpu},
-                   {"gpu_instance_id", json_of(m.gpu_instance_id)},
-                   {"uuid", m.uuid},
-                   {"sm_util_percent", json_of(m.sm_util_percent)},
-                   {"sm_occupancy_percent", json_of(m.sm_occupancy_percent)},
-                   {"tensor_util_percent", json_of(m.tensor_util_percent)},
-                   {"dram_bw_util_percent", json_of(m.dram_bw_util_percent)}});
+  for (const auto& p : s.processes) {
+    nlohmann::json j = {{"gpu", p.gpu}, {"pid", p.pid}, {"kind", p.kind}, {"gpu_instance_id", json_of(p.gpu_instance_id)}};
+    add_metrics(j, p.values, kProcessMetrics);
+    procs.push_back(std::move(j));
+  }
+  for (const auto& m : s.gpm) {
+    nlohmann::json j = {{"gpu", m.gpu}, {"gpu_instance_id", json_of(m.gpu_instance_id)}, {"uuid", m.uuid}};
+    add_metrics(j, m.values, kGpmMetrics);
+    gpm.push_back(std::move(j));
+  }
   return {{"t_ns", s.t_ns}, {"gpus", gpus}, {"processes", procs}, {"gpm", gpm}, {"errors", s.errors}};
 }
 
-// The text table: fixed widths, the header again every 25 lines.
+// The text table: fixed widths, the header again every 25 lines. Columns: the
+// metrics with a `column` (GPU, then its whole-GPU GPM), the process count,
+// and the clock event reasons (text of any length) last.
 class TablePrinter {
  public:
   void print(std::ostream& out, const Snapshot& s) {
     for (const auto& g : s.gpus) {
       if (lines_ % 25 == 0) {
-        out << line({"time", "gpu", "util%", "mem%", "mem_used", "sm_mhz", "mem_mhz", "power_w", "temp_c", "sm_act%",
-                     "sm_occ%", "tensor%", "dram%", "procs", "clock_events"})
-            << "\n";
+        std::vector<std::string> header = {"time", "gpu"};
+        for (const auto* m : columns()) header.emplace_back(m->def().column);
+        header.insert(header.end() - trailing(), "procs");
+        out << line(header) << "\n";
       }
-      const auto* m = gpm_of(s, g.gpu);
-      auto i = [](const std::optional<int64_t>& v) { return v ? std::to_string(*v) : std::string("-"); };
-      out << line({clock_of(g.t_ns), std::to_string(g.gpu), i(g.gpu_util_percent), i(g.memory_util_percent),
-                   g.memory_used_bytes ? format_bytes(*g.memory_used_bytes) : "-", i(g.sm_clock_mhz), i(g.memory_clock_mhz),
-                   fixed(g.power_watts, 1), i(g.temperature_c), fixed(m ? m->sm_util_percent : std::nullopt, 1),
-                   fixed(m ? m->sm_occupancy_percent : std::nullopt, 1), fixed(m ? m->tensor_util_percent : std::nullopt, 1),
-                   fixed(m ? m->dram_bw_util_percent : std::nullopt, 1), std::to_string(process_count(s, g.gpu)),
-                   g.clock_event_reasons ? gpu::clock_event_reasons_text(static_cast<uint64_t>(*g.clock_event_reasons)) : "-"})
-          << "\n";
+      const auto* gpm = gpm_of(s, g.gpu);
+      std::vector<std::string> cells = {clock_of(g.t_ns), std::to_string(g.gpu)};
+      for (const auto* m : columns()) {
+        const bool is_gpm = m->def().scope == telemetry::Scope::gpm;
+        cells.push_back(table_text(m->def(), is_gpm ? (gpm ? gpm->values[*m] : std::nullopt) : g.values[*m]));
+      }
+      cells.insert(cells.end() - trailing(), std::to_string(process_count(s, g.gpu)));
+      out << line(cells) << "\n";
       ++lines_;
     }
   }
 
  private:
+  static const std::vector<const telemetry::MetricId*>& columns() {
+    static const std::vector<const telemetry::MetricId*> list = [] {
+      std::vector<const telemetry::MetricId*> numbers, text;
+      for (const auto& m : kGpuMetrics)
+        if (!m.def().column.empty()) (m.def().unit == "bitmask" ? text : numbers).push_back(&m);
+      for (const auto& m : kGpmMetrics)
+        if (!m.def().column.empty()) numbers.push_back(&m);
+      numbers.insert(numbers.end(), text.begin(), text.end());
+      return numbers;
+    }();
+    return list;
+  }
+  // The text columns at the end (after the process count).
+  static std::ptrdiff_t trailing() {
+    return std::count_if(columns().begin(), columns().end(), [](auto* m) { return m->def().unit == "bitmask"; });
+  }
+  // Right-aligned numbers, at least as wide as their header; text columns
+  // (time first, reasons last) left-aligned.
   static std::string line(const std::vector<std::string>& cells) {
-    static const int widths[] = {12, 3, 5, 4, 10, 6, 7, 7, 6, 7, 7, 7, 5, 5, 0};
+    static const std::vector<size_t> widths = [] {
+      std::vector<size_t> w = {12, 3};
+      for (const auto* m : columns())
+        w.push_back(m->def().unit == "bytes" ? 10 : std::max<size_t>(m->def().column.size(), 4));
+      w.insert(w.end() - trailing(), 5);
+      w.back() = 0;
+      return w;
+    }();
     std::string out;
     for (size_t i = 0; i < cells.size(); ++i) {
       std::string c = cells[i];
-      const size_t w = static_cast<size_t>(widths[i]);
+      const size_t w = i < widths.size() ? widths[i] : 0;
       if (c.size() < w) c = (i == 0 || i + 1 == cells.size() ? c + std::string(w - c.size(), ' ') : std::string(w - c.size(), ' ') + c);
       out += (i ? "  " : "") + c;
     }
@@ -315,7 +343,7 @@ void add_monitor(CLI::App& app, Action& action) {
       sampler.on_snapshot([&](const Snapshot& s) {
         std::lock_guard lock(out_mutex);
         if (header) {
-          for (size_t i = 0; i < kCsvColumns.size(); ++i) std::cout << (i ? "," : "") << kCsvColumns[i];
+          for (size_t i = 0; i < csv_columns().size(); ++i) std::cout << (i ? "," : "") << csv_columns()[i];
           std::cout << "\n";
           header = false;
         }

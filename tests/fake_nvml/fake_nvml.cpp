@@ -30,7 +30,7 @@
 //     energy_start_mj     + power_mw × seconds since nvmlInit_v2 (mW × s = mJ)
 //     temperature_c       45
 //     clock_event_reasons 5 (nvmlClocksEventReason* bits; both reasons functions)
-//     gpm                 {"sm_util", "sm_occupancy", "any_tensor_util", "dram_bw_util"}
+//     gpm                 {"sm_util", "sm_occupancy", "any_tensor_util", "dram_bw_util", "fp16_util", "fp32_util"}
 //                         percent; present: GPM supported, a metric left out is
 //                         NOT_SUPPORTED in its nvmlReturn
 //     processes, mps_processes  [{"pid", "used_memory" (absent: NVML_VALUE_NOT_AVAILABLE),
@@ -358,6 +358,8 @@ const char* metric_name(unsigned id) {
     case NVML_GPM_METRIC_SM_OCCUPANCY: return "sm_occupancy";
     case NVML_GPM_METRIC_ANY_TENSOR_UTIL: return "any_tensor_util";
     case NVML_GPM_METRIC_DRAM_BW_UTIL: return "dram_bw_util";
+    case NVML_GPM_METRIC_FP16_UTIL: return "fp16_util";
+    case NVML_GPM_METRIC_FP32_UTIL: return "fp32_util";
     default: return nullptr;
   }
 }

@@ -16,9 +16,9 @@ for _ in $(seq 50); do
 done
 sleep 2
 curl -s "http://127.0.0.1:$port/metrics" > "$work/metrics.txt"
-nvidia-smi --query-gpu=index,memory.used,memory.total,uuid --format=csv,noheader,nounits > "$work/smi.csv"
+nvidia-smi --query-gpu=index,memory.used,memory.free,memory.reserved,memory.total,uuid --format=csv,noheader,nounits > "$work/smi.csv"
 wait "$mon"
-grep -E '^DCGM_FI_DEV_(FB_USED|FB_FREE|GPU_UTIL|SM_CLOCK|POWER_USAGE|TOTAL_ENERGY)\{' "$work/metrics.txt" | head -8
+grep -E '^DCGM_FI_DEV_(FB_USED|FB_FREE|FB_RESERVED|GPU_UTIL|SM_CLOCK|POWER_USAGE|TOTAL_ENERGY)\{' "$work/metrics.txt" | head -8
 python3 - "$work/metrics.txt" "$work/smi.csv" <<'PY'
 import csv, re, sys
 text = open(sys.argv[1]).read()
@@ -26,17 +26,19 @@ def value(name, gpu):
     m = re.search(r'^%s\{gpu="%s",UUID="([^"]+)"[^}]*\} (\S+)$' % (name, gpu), text, re.M)
     return (m.group(1), float(m.group(2))) if m else (None, None)
 problems, rows = [], 0
-for idx, used, total, uuid in csv.reader(open(sys.argv[2]), skipinitialspace=True):
+for idx, used, free, reserved, total, uuid in csv.reader(open(sys.argv[2]), skipinitialspace=True):
     rows += 1
     u, fb_used = value("DCGM_FI_DEV_FB_USED", idx)
     _, fb_free = value("DCGM_FI_DEV_FB_FREE", idx)
+    _, fb_reserved = value("DCGM_FI_DEV_FB_RESERVED", idx)
     if u != uuid: problems.append(f"GPU {idx}: UUID {u} vs nvidia-smi {uuid}")
-    if fb_used is None or abs(fb_used - float(used)) > 64: problems.append(f"GPU {idx}: FB_USED {fb_used} MiB vs nvidia-smi {used}")
-    if fb_used is not None and fb_free is not None and abs(fb_used + fb_free - float(total)) > 64:
-        problems.append(f"GPU {idx}: FB_USED + FB_FREE {fb_used + fb_free} vs nvidia-smi total {total}")
+    for name, ours, smi in (("FB_USED", fb_used, used), ("FB_FREE", fb_free, free), ("FB_RESERVED", fb_reserved, reserved)):
+        if ours is None or abs(ours - float(smi)) > 64: problems.append(f"GPU {idx}: {name} {ours} MiB vs nvidia-smi {smi}")
+    if None not in (fb_used, fb_free, fb_reserved) and abs(fb_used + fb_free + fb_reserved - float(total)) > 64:
+        problems.append(f"GPU {idx}: FB_USED + FB_FREE + FB_RESERVED {fb_used + fb_free + fb_reserved} vs nvidia-smi total {total}")
     for name in ("DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"):
         if value(name, idx)[1] is None: problems.append(f"GPU {idx}: no {name}")
 print(f"RESULT dcgm-names: {'PASS' if rows and not problems else 'FAIL'}: {rows} GPU(s) against nvidia-smi"
-      + (": " + "; ".join(problems) if problems else ", memory within 64 MiB, every field served"))
+      + (": " + "; ".join(problems) if problems else ", used/free/reserved within 64 MiB, every field served"))
 sys.exit(0 if rows and not problems else 1)
 PY

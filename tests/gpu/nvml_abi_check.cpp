@@ -69,6 +69,8 @@ SAME_ENUM(NVML_GPM_METRIC_SM_UTIL);
 SAME_ENUM(NVML_GPM_METRIC_SM_OCCUPANCY);
 SAME_ENUM(NVML_GPM_METRIC_ANY_TENSOR_UTIL);
 SAME_ENUM(NVML_GPM_METRIC_DRAM_BW_UTIL);
+SAME_ENUM(NVML_GPM_METRIC_FP32_UTIL);
+SAME_ENUM(NVML_GPM_METRIC_FP16_UTIL);
 static_assert(sizeof(ours::nvmlReturn_t) == sizeof(::nvmlReturn_t));
 static_assert(sizeof(ours::nvmlEnableState_t) == sizeof(::nvmlEnableState_t));
 static_assert(sizeof(ours::nvmlClockType_t) == sizeof(::nvmlClockType_t));

@@ -76,7 +76,8 @@ json h200(int index) {
           {"energy_start_mj", 5000000},
           {"temperature_c", 45},
           {"clock_event_reasons", 0x5},  // gpu_idle, sw_power_cap
-          {"gpm", {{"sm_util", 62.5}, {"sm_occupancy", 31.25}, {"any_tensor_util", 12.5}, {"dram_bw_util", 55.0}}},
+          {"gpm",
+           {{"sm_util", 62.5}, {"sm_occupancy", 31.25}, {"any_tensor_util", 12.5}, {"dram_bw_util", 55.0}, {"fp16_util", 7.5}}},
           {"processes", {{{"pid", 4001}, {"used_memory", 3 * kGiB}}, {{"pid", 4002}, {"used_memory", 5 * kGiB}}}},
           {"process_utilization", {{{"pid", 4001}, {"sm", 30}, {"memory", 10}}, {{"pid", 4002}, {"sm", 50}, {"memory", 20}}}}};
 }
@@ -214,13 +215,18 @@ TEST(FakeNvml, MonitorStreamsCsvAndStoresTheScriptedFigures) {
   std::string header;
   std::getline(in, header);
   ASSERT_EQ(header,
-            "t_ns,gpu,uuid,gpu_util_percent,memory_util_percent,memory_used_bytes,memory_total_bytes,sm_clock_mhz,"
-            "memory_clock_mhz,power_watts,energy_mj,temperature_c,clock_event_reasons,gpm_sm_util_percent,"
-            "gpm_sm_occupancy_percent,gpm_tensor_util_percent,gpm_dram_bw_util_percent,processes");
+            "t_ns,gpu,uuid,gpu_util_percent,memory_util_percent,memory_used_bytes,memory_total_bytes,memory_free_bytes,"
+            "memory_reserved_bytes,sm_clock_mhz,memory_clock_mhz,power_watts,energy_mj,temperature_c,clock_event_reasons,"
+            "gpm_sm_util_percent,gpm_sm_occupancy_percent,gpm_tensor_util_percent,gpm_dram_bw_util_percent,"
+            "gpm_fp16_util_percent,gpm_fp32_util_percent,processes");
+  const auto names = csv_fields(header);
+  auto col = [&](const std::string& name) {
+    return static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+  };
   std::vector<std::vector<std::string>> gpu0, gpu1;
   for (std::string line; std::getline(in, line);) {
     const auto cells = csv_fields(line);
-    ASSERT_EQ(cells.size(), 18u) << line;
+    ASSERT_EQ(cells.size(), names.size()) << line;
     (cells[1] == "0" ? gpu0 : gpu1).push_back(cells);
   }
   ASSERT_GE(gpu0.size(), 5u) << r.out;
@@ -228,34 +234,39 @@ TEST(FakeNvml, MonitorStreamsCsvAndStoresTheScriptedFigures) {
   int64_t previous_energy = 0;
   bool gpm_seen = false;
   for (const auto& c : gpu0) {
-    EXPECT_EQ(c[2], "GPU-00000000-1111-2222-3333-444444444444");
-    EXPECT_EQ(c[3], "87");
-    EXPECT_EQ(c[4], "41");
-    EXPECT_EQ(c[5], std::to_string(20 * kGiB));
-    EXPECT_EQ(c[6], std::to_string(141 * kGiB));
-    EXPECT_EQ(c[7], "1980");
-    EXPECT_EQ(c[8], "3201");
-    EXPECT_EQ(c[9], "350");
-    const int64_t energy = std::stoll(c[10]);
+    EXPECT_EQ(c[col("uuid")], "GPU-00000000-1111-2222-3333-444444444444");
+    EXPECT_EQ(c[col("gpu_util_percent")], "87");
+    EXPECT_EQ(c[col("memory_util_percent")], "41");
+    EXPECT_EQ(c[col("memory_used_bytes")], std::to_string(20 * kGiB));
+    EXPECT_EQ(c[col("memory_total_bytes")], std::to_string(141 * kGiB));
+    // NVML's own free figure: total − used − what the driver reserves.
+    EXPECT_EQ(c[col("memory_free_bytes")], std::to_string(141 * kGiB - 20 * kGiB - kGiB));
+    EXPECT_EQ(c[col("memory_reserved_bytes")], std::to_string(kGiB));
+    EXPECT_EQ(c[col("sm_clock_mhz")], "1980");
+    EXPECT_EQ(c[col("memory_clock_mhz")], "3201");
+    EXPECT_EQ(c[col("power_watts")], "350");
+    const int64_t energy = std::stoll(c[col("energy_mj")]);
     EXPECT_GT(energy, previous_energy) << "the energy counter rises";
     EXPECT_GE(energy, 5000000);
     previous_energy = energy;
-    EXPECT_EQ(c[11], "45");
-    EXPECT_EQ(c[12], "gpu_idle,sw_power_cap");
-    if (!c[13].empty()) {
+    EXPECT_EQ(c[col("temperature_c")], "45");
+    EXPECT_EQ(c[col("clock_event_reasons")], "gpu_idle,sw_power_cap");
+    if (!c[col("gpm_sm_util_percent")].empty()) {
       gpm_seen = true;
-      EXPECT_EQ(c[13], "62.5");
+      EXPECT_EQ(c[col("gpm_sm_util_percent")], "62.5");
+      EXPECT_EQ(c[col("gpm_fp16_util_percent")], "7.5");
+      EXPECT_EQ(c[col("gpm_fp32_util_percent")], "") << "not scripted: NVML reports it unsupported";
     }
   }
   EXPECT_TRUE(gpm_seen) << r.out;
   EXPECT_NE(r.out.find(",\"gpu_idle,sw_power_cap\","), std::string::npos) << r.out;
   // 1 s at 350 W: about 350 J between the first and the last tick.
-  EXPECT_NEAR(static_cast<double>(previous_energy - std::stoll(gpu0.front()[10])) / 1000.0,
+  EXPECT_NEAR(static_cast<double>(previous_energy - std::stoll(gpu0.front()[col("energy_mj")])) / 1000.0,
               350.0 * (std::stod(gpu0.back()[0]) - std::stod(gpu0.front()[0])) / 1e9, 25.0);
   for (const auto& c : gpu1) {
-    EXPECT_EQ(c[3], "") << "MIG on: no utilization, and no error either";
-    EXPECT_EQ(c[13], "") << "no GPM on GPU 1";
-    EXPECT_EQ(c[17], "2") << "the MIG instances' processes";
+    EXPECT_EQ(c[col("gpu_util_percent")], "") << "MIG on: no utilization, and no error either";
+    EXPECT_EQ(c[col("gpm_sm_util_percent")], "") << "no GPM on GPU 1";
+    EXPECT_EQ(c[col("processes")], "2") << "the MIG instances' processes";
   }
 
   telemetry::TelemetryStore t(dir / "results");
@@ -268,17 +279,17 @@ TEST(FakeNvml, MonitorStreamsCsvAndStoresTheScriptedFigures) {
   EXPECT_EQ(samples.gpus.size(), gpu0.size() + gpu1.size());
   for (const auto& g : samples.gpus) {
     if (g.gpu != 0) continue;
-    EXPECT_EQ(g.gpu_util_percent, 87);
-    EXPECT_EQ(g.power_watts, 350.0);
-    EXPECT_EQ(g.clock_event_reasons, 5);
+    EXPECT_EQ(g.values[telemetry::metric(telemetry::Scope::gpu, "gpu_util_percent")], 87);
+    EXPECT_EQ(g.values[telemetry::metric(telemetry::Scope::gpu, "power_watts")], 350.0);
+    EXPECT_EQ(g.values[telemetry::metric(telemetry::Scope::gpu, "clock_event_reasons")], 5);
   }
   ASSERT_FALSE(samples.gpm.empty());
   for (const auto& m : samples.gpm) {
     EXPECT_EQ(m.gpu, 0);
-    EXPECT_EQ(m.sm_util_percent, 62.5);
-    EXPECT_EQ(m.sm_occupancy_percent, 31.25);
-    EXPECT_EQ(m.tensor_util_percent, 12.5);
-    EXPECT_EQ(m.dram_bw_util_percent, 55.0);
+    EXPECT_EQ(m.values[telemetry::metric(telemetry::Scope::gpm, "sm_util_percent")], 62.5);
+    EXPECT_EQ(m.values[telemetry::metric(telemetry::Scope::gpm, "sm_occupancy_percent")], 31.25);
+    EXPECT_EQ(m.values[telemetry::metric(telemetry::Scope::gpm, "tensor_util_percent")], 12.5);
+    EXPECT_EQ(m.values[telemetry::metric(telemetry::Scope::gpm, "dram_bw_util_percent")], 55.0);
   }
   std::set<int64_t> pids;
   for (const auto& p : samples.processes) {
@@ -286,7 +297,7 @@ TEST(FakeNvml, MonitorStreamsCsvAndStoresTheScriptedFigures) {
     if (p.pid == 5002) {
       EXPECT_EQ(p.gpu, 1);
       EXPECT_EQ(p.gpu_instance_id, 9);
-      EXPECT_EQ(p.used_memory_bytes, static_cast<int64_t>(kGiB));
+      EXPECT_EQ(p.values[telemetry::metric(telemetry::Scope::process, "used_memory_bytes")], static_cast<int64_t>(kGiB));
     }
   }
   EXPECT_EQ(pids, (std::set<int64_t>{4001, 4002, 5001, 5002}));
@@ -343,12 +354,13 @@ TEST(FakeNvml, MonitorTableShowsTheScriptedFigures) {
   auto r = gpumix({"monitor", "--duration", "1s", "--interval", "100ms"}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("time ", 0), 0u) << r.out;
-  // time, gpu, util%, mem%, mem_used, sm_mhz, mem_mhz, power_w, temp_c, GPM (4), procs, clock events.
+  // time, gpu, util%, mem%, mem_used, sm_mhz, mem_mhz, power_w, temp_c, GPM (6; FP32 not scripted), procs,
+  // clock events.
   static const std::regex gpu0(
-      R"(\n\d\d:\d\d:\d\d\.\d{3} +0 +87 +41 +20\.0 GiB +1980 +3201 +350\.0 +45 +62\.5 +31\.2 +12\.5 +55\.0 +2 +gpu_idle,sw_power_cap\n)");
+      R"(\n\d\d:\d\d:\d\d\.\d{3} +0 +87 +41 +20\.0 GiB +1980 +3201 +350\.0 +45 +62\.5 +31\.2 +12\.5 +55\.0 +7\.5 +- +2 +gpu_idle,sw_power_cap\n)");
   EXPECT_TRUE(std::regex_search(r.out, gpu0)) << r.out;
   static const std::regex gpu1(
-      R"(\n\d\d:\d\d:\d\d\.\d{3} +1 +- +- +20\.0 GiB +1980 +3201 +350\.0 +45 +- +- +- +- +2 +gpu_idle,sw_power_cap\n)");
+      R"(\n\d\d:\d\d:\d\d\.\d{3} +1 +- +- +20\.0 GiB +1980 +3201 +350\.0 +45 +- +- +- +- +- +- +2 +gpu_idle,sw_power_cap\n)");
   EXPECT_TRUE(std::regex_search(r.out, gpu1)) << r.out;
 }
 
@@ -434,7 +446,9 @@ TEST(FakeNvml, ListenServesDcgmExporterNames) {
     EXPECT_NE(body.find("\n" + line), std::string::npos) << line << "\nin\n" << body;
   for (const auto& [family, value] : std::vector<std::pair<std::string, std::string>>{
            {"DCGM_FI_DEV_GPU_UTIL", "87"},            {"DCGM_FI_DEV_FB_USED", "20480"},
-           {"DCGM_FI_DEV_FB_FREE", "123904"},         {"DCGM_FI_DEV_POWER_USAGE", "350"},
+           // NVML's free: 141 GiB less 20 GiB used and 1 GiB the driver reserves.
+           {"DCGM_FI_DEV_FB_FREE", "122880"},         {"DCGM_FI_DEV_FB_RESERVED", "1024"},
+           {"DCGM_FI_DEV_POWER_USAGE", "350"},        {"DCGM_FI_PROF_PIPE_FP16_ACTIVE", "0.075"},
            {"DCGM_FI_DEV_SM_CLOCK", "1980"},          {"DCGM_FI_DEV_GPU_TEMP", "45"},
            {"DCGM_FI_PROF_SM_ACTIVE", "0.625"},       {"DCGM_FI_PROF_SM_OCCUPANCY", "0.3125"},
            {"DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "0.125"}, {"DCGM_FI_PROF_DRAM_ACTIVE", "0.55"}}) {
@@ -450,7 +464,7 @@ TEST(FakeNvml, ListenServesDcgmExporterNames) {
     EXPECT_EQ(problems->rfind("exit 3: ", 0), 0u) << *problems;
     std::istringstream lines(problems->substr(problems->find(": ") + 2));
     static const std::regex allowed(
-        R"(DCGM_FI_[A-Z_]+ (label names should be written in 'snake_case' not 'camelCase'|counter metrics should have "_total" suffix))");
+        R"(DCGM_FI_[A-Z0-9_]+ (label names should be written in 'snake_case' not 'camelCase'|counter metrics should have "_total" suffix))");
     for (std::string line; std::getline(lines, line);) {
       if (!line.empty()) {
         EXPECT_TRUE(std::regex_match(line, allowed)) << line;

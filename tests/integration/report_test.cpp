@@ -56,18 +56,19 @@ void add_gpu_telemetry(const std::filesystem::path& results, const RunData& d) {
       g.t_ns = t;
       g.tags = {d.run.id, c.id};
       g.uuid = "GPU-test";
-      g.gpu_util_percent = 30 + (i * 7) % 60;
-      g.power_watts = 250.0 + static_cast<double>(i % 5) * 10;
+      g.values[telemetry::metric(telemetry::Scope::gpu, "gpu_util_percent")] = 30 + (i * 7) % 60;
+      g.values[telemetry::metric(telemetry::Scope::gpu, "power_watts")] = 250.0 + static_cast<double>(i % 5) * 10;
       energy_mj += 26'000;
-      g.energy_mj = energy_mj;
+      g.values[telemetry::metric(telemetry::Scope::gpu, "energy_mj")] = energy_mj;
       s.gpus.push_back(g);
       telemetry::GpmSample m;
       m.t_ns = t + 50'000'000;
       m.tags = {d.run.id, c.id};
       m.uuid = "GPU-test";
-      m.sm_util_percent = 20.0 + static_cast<double>((i * 5) % 50);
-      m.tensor_util_percent = 10.0;
-      m.dram_bw_util_percent = 35.0;
+      m.values[telemetry::metric(telemetry::Scope::gpm, "sm_util_percent")] = 20.0 + static_cast<double>((i * 5) % 50);
+      m.values[telemetry::metric(telemetry::Scope::gpm, "tensor_util_percent")] = 10.0;
+      m.values[telemetry::metric(telemetry::Scope::gpm, "dram_bw_util_percent")] = 35.0;
+      m.values[telemetry::metric(telemetry::Scope::gpm, "fp32_util_percent")] = 5.0;
       s.gpm.push_back(m);
     }
     store.write(s);

@@ -339,10 +339,10 @@ TEST(Interference, EnergyPerSampleAndActivityFromTelemetry) {
   EXPECT_NEAR(*c->mean_power_w, 0.6, 1e-12);  // 1.2 J over 2 s
   EXPECT_EQ(c->samples_processed, 100);       // train's 10 steps of 10; server reports none
   EXPECT_NEAR(*c->energy_per_sample_j, 0.012, 1e-12);
-  EXPECT_NEAR(*c->gpu_util.mean, 50, 1e-12);
-  EXPECT_NEAR(*c->gpu_util.p95, 85, 1e-12);  // rank 1.9 between 40 and 90
-  EXPECT_NEAR(*c->gpm_sm.mean, 20, 1e-12);
-  EXPECT_NEAR(*c->gpm_dram.p95, 49, 1e-12);
+  EXPECT_NEAR(*c->activity_of("gpu_util").mean, 50, 1e-12);
+  EXPECT_NEAR(*c->activity_of("gpu_util").p95, 85, 1e-12);  // rank 1.9 between 40 and 90
+  EXPECT_NEAR(*c->activity_of("gpm_sm").mean, 20, 1e-12);
+  EXPECT_NEAR(*c->activity_of("gpm_dram").p95, 49, 1e-12);
   EXPECT_FALSE(a.cell("timeslice-r2")->energy_j);  // no samples there
   EXPECT_NEAR(*a.mode("timeslice")->energy_per_sample_j.mean, 0.012, 1e-12);
 }
@@ -353,7 +353,7 @@ TEST(Interference, EnergyFallsBackToIntegratedPower) {
   b.throughput(b.workload(c, "w"), 100);
   for (auto& g : {std::pair{0.0, 100.0}, std::pair{1.0, 300.0}, std::pair{3.0, 300.0}}) {
     b.gpu_sample(c, g.first, 50, 0, g.second);
-    b.input().telemetry.gpus.back().energy_mj.reset();
+    b.input().telemetry.gpus.back().values[telemetry::metric(telemetry::Scope::gpu, "energy_mj")].reset();
   }
   auto a = b.analyze();
   // trapezoids: 1 s x 200 W + 2 s x 300 W = 800 J over 3 s

@@ -204,14 +204,14 @@ class ScriptedSource : public telemetry::SnapshotSource {
     g.t_ns = s.t_ns;
     g.tags = tags;
     g.uuid = "GPU-scripted";
-    g.gpu_util_percent = ++reads;
+    g.values[telemetry::metric(telemetry::Scope::gpu, "gpu_util_percent")] = ++reads;
     s.gpus.push_back(g);
     if (reads == gpm_at) {
       telemetry::GpmSample m;
       m.t_ns = s.t_ns;
       m.tags = tags;
       m.uuid = "GPU-scripted";
-      m.sm_util_percent = 42.5;
+      m.values[telemetry::metric(telemetry::Scope::gpm, "sm_util_percent")] = 42.5;
       s.gpm.push_back(m);
     }
     for (const auto& [pid, w] : workloads) {
@@ -303,9 +303,9 @@ TEST(Sampler, TheLatestFiguresKeepTheLastGpmSample) {
   sampler.stop();
   const auto latest = sampler.latest();
   ASSERT_TRUE(latest);
-  EXPECT_GE(*latest->gpus[0].gpu_util_percent, 5);  // the last tick's
+  EXPECT_GE(*latest->gpus[0].values[telemetry::metric(telemetry::Scope::gpu, "gpu_util_percent")], 5);  // the last tick's
   ASSERT_EQ(latest->gpm.size(), 1u);                 // the second tick's GPM
-  EXPECT_EQ(latest->gpm[0].sm_util_percent, 42.5);
+  EXPECT_EQ(latest->gpm[0].values[telemetry::metric(telemetry::Scope::gpm, "sm_util_percent")], 42.5);
   telemetry::TelemetryStore store(dir.path());
   EXPECT_EQ(store.samples_between(0, 1'000'000).gpm.size(), 1u);  // stored once
 }

@@ -27,40 +27,41 @@ Exposition example() {
   GpuSample g;
   g.t_ns = s.t_ns;
   g.uuid = "GPU-1";
-  g.gpu_util_percent = 87;
-  g.memory_util_percent = 40;
-  g.memory_used_bytes = 1073741824;
-  g.memory_total_bytes = 85899345920;
-  g.sm_clock_mhz = 1980;
-  g.memory_clock_mhz = 2619;
-  g.power_watts = 312.5;
-  g.energy_mj = 123456789;
-  g.temperature_c = 61;
-  g.clock_event_reasons = 0x1 | 0x4;
+  g.values[metric(Scope::gpu, "gpu_util_percent")] = 87;
+  g.values[metric(Scope::gpu, "memory_util_percent")] = 40;
+  g.values[metric(Scope::gpu, "memory_used_bytes")] = 1073741824;
+  g.values[metric(Scope::gpu, "memory_total_bytes")] = 85899345920;
+  g.values[metric(Scope::gpu, "memory_free_bytes")] = 84825604096;  // 80896 MiB
+  g.values[metric(Scope::gpu, "sm_clock_mhz")] = 1980;
+  g.values[metric(Scope::gpu, "memory_clock_mhz")] = 2619;
+  g.values[metric(Scope::gpu, "power_watts")] = 312.5;
+  g.values[metric(Scope::gpu, "energy_mj")] = 123456789;
+  g.values[metric(Scope::gpu, "temperature_c")] = 61;
+  g.values[metric(Scope::gpu, "clock_event_reasons")] = 0x1 | 0x4;
   s.gpus.push_back(g);
   GpmSample whole;
   whole.uuid = "GPU-1";
-  whole.sm_util_percent = 75.5;
-  whole.sm_occupancy_percent = 30.25;
-  whole.tensor_util_percent = 60;
-  whole.dram_bw_util_percent = 12.125;
+  whole.values[metric(Scope::gpm, "sm_util_percent")] = 75.5;
+  whole.values[metric(Scope::gpm, "sm_occupancy_percent")] = 30.25;
+  whole.values[metric(Scope::gpm, "tensor_util_percent")] = 60;
+  whole.values[metric(Scope::gpm, "dram_bw_util_percent")] = 12.125;
   GpmSample mig;
   mig.gpu_instance_id = 3;
   mig.uuid = "MIG-abc";
-  mig.sm_util_percent = 10;
+  mig.values[metric(Scope::gpm, "sm_util_percent")] = 10;
   s.gpm = {whole, mig};
   ProcessSample train;
   train.pid = 4242;
   train.kind = "compute";
   train.workload_id = 1;
   train.workload = "train";
-  train.used_memory_bytes = 536870912;
-  train.sm_util_percent = 50;
-  train.memory_util_percent = 20;
+  train.values[metric(Scope::process, "used_memory_bytes")] = 536870912;
+  train.values[metric(Scope::process, "sm_util_percent")] = 50;
+  train.values[metric(Scope::process, "memory_util_percent")] = 20;
   ProcessSample other;
   other.pid = 99;
   other.kind = "mps_client";
-  other.used_memory_bytes = 0;
+  other.values[metric(Scope::process, "used_memory_bytes")] = 0;
   s.processes = {train, other};
   e.snapshot = s;
   return e;
@@ -111,12 +112,15 @@ TEST(Prometheus, RendersEveryFamilyExactly) {
       "# HELP gpumix_gpu_memory_utilization_percent Percent of time device memory was read or written (NVML)\n"
       "# TYPE gpumix_gpu_memory_utilization_percent gauge\n"
       "gpumix_gpu_memory_utilization_percent{" + labels + "} 40\n"
-      "# HELP gpumix_gpu_memory_used_bytes Device memory allocated\n"
+      "# HELP gpumix_gpu_memory_used_bytes Device memory allocated (without what the driver reserves)\n"
       "# TYPE gpumix_gpu_memory_used_bytes gauge\n"
       "gpumix_gpu_memory_used_bytes{" + labels + "} 1073741824\n"
       "# HELP gpumix_gpu_memory_total_bytes Device memory in total\n"
       "# TYPE gpumix_gpu_memory_total_bytes gauge\n"
       "gpumix_gpu_memory_total_bytes{" + labels + "} 85899345920\n"
+      "# HELP gpumix_gpu_memory_free_bytes Device memory free to allocate\n"
+      "# TYPE gpumix_gpu_memory_free_bytes gauge\n"
+      "gpumix_gpu_memory_free_bytes{" + labels + "} 84825604096\n"
       "# HELP gpumix_gpu_sm_clock_hertz SM clock in hertz\n"
       "# TYPE gpumix_gpu_sm_clock_hertz gauge\n"
       "gpumix_gpu_sm_clock_hertz{" + labels + "} 1.98e+09\n"
@@ -196,8 +200,8 @@ TEST(Prometheus, BeforeTheFirstSampleOnlyAvailabilityAndInfo) {
 
 TEST(Prometheus, MissingFiguresLeaveOutTheirLinesAndEmptyFamilies) {
   auto e = example();
-  e.snapshot->gpus[0].power_watts.reset();
-  e.snapshot->gpus[0].clock_event_reasons.reset();
+  e.snapshot->gpus[0].values[metrics::power].reset();
+  e.snapshot->gpus[0].values[metrics::clock_event_reasons].reset();
   e.snapshot->gpm.clear();
   const auto text = render_prometheus(e);
   EXPECT_EQ(text.find("gpumix_gpu_power_watts"), std::string::npos);  // not even HELP/TYPE

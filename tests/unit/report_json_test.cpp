@@ -238,9 +238,10 @@ TEST(ReportJson, ModesCarryEstimates) {
     EXPECT_EQ(j["cells"]["skipped"].get<int>(), m.cells_skipped);
     for (const auto& [key, e] : std::vector<std::pair<std::string, const analysis::Estimate*>>{
              {"stp", &m.stp}, {"antt", &m.antt}, {"fairness", &m.fairness}, {"jain", &m.jain},
-             {"energy_per_sample_j", &m.energy_per_sample_j}, {"gpu_util_mean", &m.gpu_util_mean},
-             {"gpm_sm_mean", &m.gpm_sm_mean}, {"warmup_s", &m.warmup_s}})
+             {"energy_per_sample_j", &m.energy_per_sample_j}, {"warmup_s", &m.warmup_s}})
       expect_estimate(j[key], *e, m.mode + "." + key);
+    for (const auto& [key, e] : m.activity_mean) expect_estimate(j[key + "_mean"], e, m.mode + "." + key);
+    EXPECT_TRUE(j.contains("gpu_util_mean") && j.contains("gpm_sm_mean") && j.contains("gpm_fp16_mean"));
     EXPECT_EQ(j["disqualifications"], json(m.disqualifications));
     EXPECT_EQ(j["failures"], json(m.failures));
     ASSERT_EQ(j["workloads"].size(), m.workloads.size());
@@ -379,10 +380,10 @@ TEST(ReportJson, CellsHaveWindowsEvidenceAndWorkloads) {
 
   // Telemetry: GPU 0, utilization, energy.
   const auto& ca = *d.analysis.cell("timeslice-r1");
-  expect_number(ts["gpu_util"]["mean"], ca.gpu_util.mean, "gpu_util.mean");
-  expect_number(ts["gpu_util"]["p95"], ca.gpu_util.p95, "gpu_util.p95");
-  EXPECT_EQ(ts["gpu_util"]["samples"].get<int64_t>(), ca.gpu_util.samples);
-  expect_number(ts["gpm_sm"]["mean"], ca.gpm_sm.mean, "gpm_sm.mean");
+  expect_number(ts["gpu_util"]["mean"], ca.activity_of("gpu_util").mean, "gpu_util.mean");
+  expect_number(ts["gpu_util"]["p95"], ca.activity_of("gpu_util").p95, "gpu_util.p95");
+  EXPECT_EQ(ts["gpu_util"]["samples"].get<int64_t>(), ca.activity_of("gpu_util").samples);
+  expect_number(ts["gpm_sm"]["mean"], ca.activity_of("gpm_sm").mean, "gpm_sm.mean");
   expect_number(ts["energy_j"], ca.energy_j, "energy_j");
   EXPECT_EQ(ts["energy_source"], ca.energy_source);
   expect_number(ts["energy_per_sample_j"], ca.energy_per_sample_j, "energy_per_sample_j");

@@ -193,9 +193,9 @@ class RunBuilder {
     g.t_ns = cell_row(cell_id).started_ns + static_cast<int64_t>(offset_s * 1e9);
     g.tags = {1, cell_id};
     g.uuid = "GPU-0";
-    g.gpu_util_percent = util;
-    g.energy_mj = energy_mj;
-    g.power_watts = watts;
+    g.values[telemetry::metric(telemetry::Scope::gpu, "gpu_util_percent")] = util;
+    g.values[telemetry::metric(telemetry::Scope::gpu, "energy_mj")] = energy_mj;
+    g.values[telemetry::metric(telemetry::Scope::gpu, "power_watts")] = watts;
     in_.telemetry.gpus.push_back(g);
   }
 
@@ -204,9 +204,9 @@ class RunBuilder {
     m.t_ns = cell_row(cell_id).started_ns + static_cast<int64_t>(offset_s * 1e9);
     m.tags = {1, cell_id};
     m.uuid = "GPU-0";
-    m.sm_util_percent = sm;
-    m.tensor_util_percent = tensor;
-    m.dram_bw_util_percent = dram;
+    m.values[telemetry::metric(telemetry::Scope::gpm, "sm_util_percent")] = sm;
+    m.values[telemetry::metric(telemetry::Scope::gpm, "tensor_util_percent")] = tensor;
+    m.values[telemetry::metric(telemetry::Scope::gpm, "dram_bw_util_percent")] = dram;
     in_.telemetry.gpm.push_back(m);
   }
 

@@ -42,16 +42,17 @@ class TelemetryStoreTest : public ::testing::Test {
     g.tags = tags;
     g.gpu = 0;
     g.uuid = "GPU-1";
-    g.gpu_util_percent = 87;
-    g.memory_util_percent = 40;
-    g.memory_used_bytes = 1073741824;
-    g.memory_total_bytes = 85899345920;
-    g.sm_clock_mhz = 1980;
-    g.memory_clock_mhz = 2619;
-    g.power_watts = 312.5;
-    g.energy_mj = 123456789;
-    g.temperature_c = 61;
-    g.clock_event_reasons = 5;
+    g.values[metric(Scope::gpu, "gpu_util_percent")] = 87;
+    g.values[metric(Scope::gpu, "memory_util_percent")] = 40;
+    g.values[metric(Scope::gpu, "memory_used_bytes")] = 1073741824;
+    g.values[metric(Scope::gpu, "memory_total_bytes")] = 85899345920;
+    g.values[metric(Scope::gpu, "sm_clock_mhz")] = 1980;
+    g.values[metric(Scope::gpu, "memory_clock_mhz")] = 2619;
+    g.values[metric(Scope::gpu, "power_watts")] = 312.5;
+    g.values[metric(Scope::gpu, "energy_mj")] = 123456789;
+    g.values[metric(Scope::gpu, "temperature_c")] = 61;
+    g.values[metric(Scope::gpu, "clock_event_reasons")] = 5;
+    g.values[metric(Scope::gpu, "memory_free_bytes")] = 84825604096;
     GpuSample sparse;  // a second GPU that reports nothing but its counters' absence
     sparse.t_ns = t_ns;
     sparse.tags = tags;
@@ -65,8 +66,8 @@ class TelemetryStoreTest : public ::testing::Test {
     p.kind = "mps_client";
     p.workload_id = 3;
     p.workload = "train";
-    p.used_memory_bytes = 536870912;
-    p.sm_util_percent = 50;
+    p.values[metric(Scope::process, "used_memory_bytes")] = 536870912;
+    p.values[metric(Scope::process, "sm_util_percent")] = 50;
     ProcessSample q;
     q.t_ns = t_ns;
     q.tags = tags;
@@ -79,15 +80,16 @@ class TelemetryStoreTest : public ::testing::Test {
     m.t_ns = t_ns;
     m.tags = tags;
     m.uuid = "GPU-1";
-    m.sm_util_percent = 75.5;
-    m.sm_occupancy_percent = 30.25;
-    m.tensor_util_percent = 60;
+    m.values[metric(Scope::gpm, "sm_util_percent")] = 75.5;
+    m.values[metric(Scope::gpm, "sm_occupancy_percent")] = 30.25;
+    m.values[metric(Scope::gpm, "tensor_util_percent")] = 60;
+    m.values[metric(Scope::gpm, "fp16_util_percent")] = 3.5;
     GpmSample mig;
     mig.t_ns = t_ns;
     mig.tags = tags;
     mig.gpu_instance_id = 3;
     mig.uuid = "MIG-abc";
-    mig.dram_bw_util_percent = 12.125;
+    mig.values[metric(Scope::gpm, "dram_bw_util_percent")] = 12.125;
     s.gpm = {m, mig};
     return s;
   }
@@ -101,16 +103,7 @@ void expect_same(const GpuSample& a, const GpuSample& b) {
   EXPECT_EQ(a.tags.cell_id, b.tags.cell_id);
   EXPECT_EQ(a.gpu, b.gpu);
   EXPECT_EQ(a.uuid, b.uuid);
-  EXPECT_EQ(a.gpu_util_percent, b.gpu_util_percent);
-  EXPECT_EQ(a.memory_util_percent, b.memory_util_percent);
-  EXPECT_EQ(a.memory_used_bytes, b.memory_used_bytes);
-  EXPECT_EQ(a.memory_total_bytes, b.memory_total_bytes);
-  EXPECT_EQ(a.sm_clock_mhz, b.sm_clock_mhz);
-  EXPECT_EQ(a.memory_clock_mhz, b.memory_clock_mhz);
-  EXPECT_EQ(a.power_watts, b.power_watts);
-  EXPECT_EQ(a.energy_mj, b.energy_mj);
-  EXPECT_EQ(a.temperature_c, b.temperature_c);
-  EXPECT_EQ(a.clock_event_reasons, b.clock_event_reasons);
+  EXPECT_EQ(a.values, b.values);
 }
 
 void expect_same(const ProcessSample& a, const ProcessSample& b) {
@@ -123,9 +116,7 @@ void expect_same(const ProcessSample& a, const ProcessSample& b) {
   EXPECT_EQ(a.workload_id, b.workload_id);
   EXPECT_EQ(a.workload, b.workload);
   EXPECT_EQ(a.gpu_instance_id, b.gpu_instance_id);
-  EXPECT_EQ(a.used_memory_bytes, b.used_memory_bytes);
-  EXPECT_EQ(a.sm_util_percent, b.sm_util_percent);
-  EXPECT_EQ(a.memory_util_percent, b.memory_util_percent);
+  EXPECT_EQ(a.values, b.values);
 }
 
 void expect_same(const GpmSample& a, const GpmSample& b) {
@@ -135,17 +126,14 @@ void expect_same(const GpmSample& a, const GpmSample& b) {
   EXPECT_EQ(a.gpu, b.gpu);
   EXPECT_EQ(a.gpu_instance_id, b.gpu_instance_id);
   EXPECT_EQ(a.uuid, b.uuid);
-  EXPECT_EQ(a.sm_util_percent, b.sm_util_percent);
-  EXPECT_EQ(a.sm_occupancy_percent, b.sm_occupancy_percent);
-  EXPECT_EQ(a.tensor_util_percent, b.tensor_util_percent);
-  EXPECT_EQ(a.dram_bw_util_percent, b.dram_bw_util_percent);
+  EXPECT_EQ(a.values, b.values);
 }
 
 TEST_F(TelemetryStoreTest, WritesAndReadsBackEveryFieldIncludingNulls) {
   TelemetryStore t(dir_);  // a folder: gpumix.db inside, created
   EXPECT_EQ(t.path(), dir_ / store::kDatabaseName);
   EXPECT_EQ(query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(query("SELECT value FROM telemetry_meta WHERE key='schema_version'"), "1");
+  EXPECT_EQ(query("SELECT value FROM telemetry_meta WHERE key='schema_version'"), "2");
   const auto in = snapshot(1000, {5, 9});
   t.write(in);
   const auto out = t.samples(5);
@@ -161,6 +149,44 @@ TEST_F(TelemetryStoreTest, WritesAndReadsBackEveryFieldIncludingNulls) {
   expect_same(out.gpm[0], in.gpm[0]);
   expect_same(out.gpm[1], in.gpm[1]);
   EXPECT_EQ(query("SELECT count(*) FROM gpu_samples WHERE power_watts IS NULL"), "1");
+}
+
+// A database written by schema 1 (before memory free/reserved and GPM
+// FP16/FP32): its rows read back with the new metrics empty, and new rows
+// carry them.
+TEST_F(TelemetryStoreTest, AddsTheColumnsOfNewMetricsToAnOlderDatabase) {
+  std::filesystem::create_directories(dir_);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / store::kDatabaseName).c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, R"sql(
+    CREATE TABLE gpu_samples (t_ns INTEGER NOT NULL, run_id INTEGER, cell_id INTEGER, gpu INTEGER NOT NULL,
+      uuid TEXT NOT NULL, gpu_util_percent INTEGER, memory_util_percent INTEGER, memory_used_bytes INTEGER,
+      memory_total_bytes INTEGER, sm_clock_mhz INTEGER, memory_clock_mhz INTEGER, power_watts REAL, energy_mj INTEGER,
+      temperature_c INTEGER, clock_event_reasons INTEGER);
+    CREATE TABLE gpm_samples (t_ns INTEGER NOT NULL, run_id INTEGER, cell_id INTEGER, gpu INTEGER NOT NULL,
+      gpu_instance_id INTEGER, uuid TEXT NOT NULL, sm_util_percent REAL, sm_occupancy_percent REAL,
+      tensor_util_percent REAL, dram_bw_util_percent REAL);
+    INSERT INTO gpu_samples (t_ns, run_id, gpu, uuid, gpu_util_percent, power_watts) VALUES (10, 1, 0, 'GPU-old', 55, 123.5);
+    INSERT INTO gpm_samples (t_ns, run_id, gpu, uuid, sm_util_percent) VALUES (10, 1, 0, 'GPU-old', 44.5);
+  )sql", nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  TelemetryStore t(dir_);
+  const auto old = t.samples(1);
+  ASSERT_EQ(old.gpus.size(), 1u);
+  EXPECT_EQ(old.gpus[0].values[metrics::gpu_util], 55);
+  EXPECT_EQ(old.gpus[0].values[metrics::power], 123.5);
+  EXPECT_EQ(old.gpus[0].values[metric(Scope::gpu, "memory_free_bytes")], std::nullopt);
+  ASSERT_EQ(old.gpm.size(), 1u);
+  EXPECT_EQ(old.gpm[0].values[metrics::gpm_sm], 44.5);
+  EXPECT_EQ(old.gpm[0].values[metric(Scope::gpm, "fp16_util_percent")], std::nullopt);
+
+  const auto in = snapshot(2000, {2, 3});
+  t.write(in);
+  const auto out = t.samples(2);
+  ASSERT_EQ(out.gpus.size(), 2u);
+  expect_same(out.gpus[0], in.gpus[0]);
+  expect_same(out.gpm[0], in.gpm[0]);
 }
 
 TEST_F(TelemetryStoreTest, SelectsByRunAndByTime) {

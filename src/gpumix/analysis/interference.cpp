@@ -67,7 +67,7 @@ Baseline baseline_of(const Analysis& a, const std::string& workload, int repeat)
   return once;
 }
 
-Activity activity_of(std::vector<double> values) {
+Activity summarize(std::vector<double> values) {
   Activity a;
   a.samples = static_cast<int64_t>(values.size());
   a.mean = mean(values);
@@ -154,38 +154,38 @@ void add_telemetry(const RunInput& in, CellAnalysis& c) {
   const auto t = telemetry_of(in, c.cell);
   c.gpu = t.gpu;
   c.gpu_samples = static_cast<int64_t>(t.gpus.size());
-  std::vector<double> util, sm, tensor, dram;
-  for (const auto* g : t.gpus)
-    if (g->gpu_util_percent) util.push_back(static_cast<double>(*g->gpu_util_percent));
-  for (const auto* m : t.gpm) {
-    if (m->sm_util_percent) sm.push_back(*m->sm_util_percent);
-    if (m->tensor_util_percent) tensor.push_back(*m->tensor_util_percent);
-    if (m->dram_bw_util_percent) dram.push_back(*m->dram_bw_util_percent);
+  for (auto id : activity_metrics()) {
+    std::vector<double> values;
+    auto collect = [&](const auto& rows) {
+      for (const auto* r : rows)
+        if (const auto& v = r->values[id]) values.push_back(*v);
+    };
+    if (id.def().scope == telemetry::Scope::gpu) collect(t.gpus);
+    else collect(t.gpm);
+    if (!values.empty()) c.activity[std::string(id.def().activity)] = summarize(std::move(values));
   }
-  c.gpu_util = activity_of(std::move(util));
-  c.gpm_sm = activity_of(std::move(sm));
-  c.gpm_tensor = activity_of(std::move(tensor));
-  c.gpm_dram = activity_of(std::move(dram));
 
   // Energy: the counter's increase over the cell, else power integrated.
   const telemetry::GpuSample *first = nullptr, *last = nullptr;
+  using telemetry::metrics::energy;
+  using telemetry::metrics::power;
   for (const auto* g : t.gpus) {
-    if (!g->energy_mj) continue;
+    if (!g->values[energy]) continue;
     if (!first) first = g;
     last = g;
   }
-  if (first && last != first && *last->energy_mj >= *first->energy_mj && last->t_ns > first->t_ns) {
-    c.energy_j = static_cast<double>(*last->energy_mj - *first->energy_mj) / 1e3;
+  if (first && last != first && *last->values[energy] >= *first->values[energy] && last->t_ns > first->t_ns) {
+    c.energy_j = (*last->values[energy] - *first->values[energy]) / 1e3;
     c.energy_source = "energy counter";
     c.mean_power_w = *c.energy_j / (static_cast<double>(last->t_ns - first->t_ns) / 1e9);
   } else {
     double joules = 0, span = 0;
     const telemetry::GpuSample* prev = nullptr;
     for (const auto* g : t.gpus) {
-      if (!g->power_watts) continue;
+      if (!g->values[power]) continue;
       if (prev) {
         const double dt = static_cast<double>(g->t_ns - prev->t_ns) / 1e9;
-        joules += dt * (*prev->power_watts + *g->power_watts) / 2;
+        joules += dt * (*prev->values[power] + *g->values[power]) / 2;
         span += dt;
       }
       prev = g;
@@ -365,7 +365,8 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
   m.mode = mode;
   m.baseline = mode == "exclusive";
   m.cells_planned = planned;
-  std::vector<double> stp, antt, fairness, jain, energy, util, sm, warmup;
+  std::vector<double> stp, antt, fairness, jain, energy, warmup;
+  std::map<std::string, std::vector<double>, std::less<>> activity;
   for (const auto* c : cells) {
     ++m.cells_run;
     if (c->warmup_s && c->window_s) warmup.push_back(*c->warmup_s);
@@ -380,8 +381,8 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
     if (c->fairness) fairness.push_back(*c->fairness);
     if (c->jain) jain.push_back(*c->jain);
     if (c->energy_per_sample_j) energy.push_back(*c->energy_per_sample_j);
-    if (c->gpu_util.mean) util.push_back(*c->gpu_util.mean);
-    if (c->gpm_sm.mean) sm.push_back(*c->gpm_sm.mean);
+    for (const auto& [key, a] : c->activity)
+      if (a.mean) activity[key].push_back(*a.mean);
     for (const auto& w : c->workloads) {
       if (w.failed)
         m.failures.push_back(fmt::format("{} {} in {}{}", w.summary.name, w.summary.status, c->cell.label,
@@ -400,8 +401,7 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
   m.fairness = estimate(fairness);
   m.jain = estimate(jain);
   m.energy_per_sample_j = estimate(energy);
-  m.gpu_util_mean = estimate(util);
-  m.gpm_sm_mean = estimate(sm);
+  for (const auto& [key, means] : activity) m.activity_mean[key] = estimate(means);
   for (const auto& name : workloads) {
     WorkloadMode wm;
     wm.workload = name;
@@ -523,7 +523,8 @@ Analysis analyze(const RunInput& in) {
   for (const auto& w : in.workloads) cell_of_workload[w.id] = w.cell_id;
   std::map<int64_t, int64_t> gpu_memory;  // workload id → peak bytes from NVML
   for (const auto& p : in.telemetry.processes)
-    if (p.workload_id && p.used_memory_bytes) gpu_memory[*p.workload_id] = std::max(gpu_memory[*p.workload_id], *p.used_memory_bytes);
+    if (const auto& bytes = p.values[telemetry::metrics::process_memory]; p.workload_id && bytes)
+      gpu_memory[*p.workload_id] = std::max(gpu_memory[*p.workload_id], static_cast<int64_t>(*bytes));
   for (const auto& c : cells) {
     CellAnalysis ca;
     ca.cell = c;
@@ -559,7 +560,9 @@ Analysis analyze(const RunInput& in) {
     return std::any_of(c.workloads.begin(), c.workloads.end(), [](const auto& w) { return w.np.has_value(); });
   });
   a.has_telemetry = std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.gpu_samples > 0; });
-  a.has_gpm = std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.gpm_sm.samples > 0; });
+  a.has_gpm = std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) {
+    return std::any_of(c.activity.begin(), c.activity.end(), [](const auto& a) { return a.first.starts_with("gpm_"); });
+  });
   a.has_energy = std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.energy_j.has_value(); });
 
   // Per mode, over repeats.
@@ -705,6 +708,28 @@ Analysis analyze(const RunInput& in) {
   return a;
 }
 
+Activity CellAnalysis::activity_of(std::string_view key) const {
+  auto it = activity.find(key);
+  return it == activity.end() ? Activity{} : it->second;
+}
+
+const std::vector<telemetry::MetricId>& activity_metrics() {
+  static const std::vector<telemetry::MetricId> list = [] {
+    std::vector<telemetry::MetricId> out;
+    for (size_t i = 0; i < telemetry::kMetricCount; ++i)
+      if (!telemetry::kMetrics[i].activity.empty()) out.push_back({i});
+    return out;
+  }();
+  return list;
+}
+
+std::vector<std::string> activity_series_names() {
+  std::vector<std::string> out;
+  for (auto id : activity_metrics())
+    if (!id.def().chart.empty()) out.emplace_back(id.def().chart);
+  return out;
+}
+
 std::vector<SeriesPoint> activity_series(const RunInput& in, const CellAnalysis& cell, size_t max_points) {
   std::vector<SeriesPoint> out;
   const auto t = telemetry_of(in, cell.cell, false);  // the whole cell: the plot shows the warm-up too
@@ -732,18 +757,17 @@ std::vector<SeriesPoint> activity_series(const RunInput& in, const CellAnalysis&
       if (n > 0) out.push_back({st / static_cast<double>(n) / 1e9, name, sv / static_cast<double>(n)});
     }
   };
-  std::vector<std::pair<int64_t, double>> util, sm, tensor, dram;
-  for (const auto* g : t.gpus)
-    if (g->gpu_util_percent) util.emplace_back(g->t_ns, static_cast<double>(*g->gpu_util_percent));
-  for (const auto* m : t.gpm) {
-    if (m->sm_util_percent) sm.emplace_back(m->t_ns, *m->sm_util_percent);
-    if (m->tensor_util_percent) tensor.emplace_back(m->t_ns, *m->tensor_util_percent);
-    if (m->dram_bw_util_percent) dram.emplace_back(m->t_ns, *m->dram_bw_util_percent);
+  for (auto id : activity_metrics()) {
+    if (id.def().chart.empty()) continue;
+    std::vector<std::pair<int64_t, double>> raw;
+    auto collect = [&](const auto& rows) {
+      for (const auto* r : rows)
+        if (const auto& v = r->values[id]) raw.emplace_back(r->t_ns, *v);
+    };
+    if (id.def().scope == telemetry::Scope::gpu) collect(t.gpus);
+    else collect(t.gpm);
+    add(std::string(id.def().chart), raw);
   }
-  add("GPU utilization", util);
-  add("GPM SM activity", sm);
-  add("GPM tensor activity", tensor);
-  add("GPM DRAM bandwidth", dram);
   return out;
 }
 

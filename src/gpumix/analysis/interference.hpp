@@ -94,7 +94,10 @@ struct CellAnalysis {
   // Telemetry of the GPU the cell's workloads used.
   std::optional<int> gpu;
   int64_t gpu_samples = 0;
-  Activity gpu_util, gpm_sm, gpm_tensor, gpm_dram;
+  // Each metric with an `activity` key in telemetry/metrics.hpp, by that key
+  // ("gpu_util", "gpm_sm", ...); absent when the GPU gave none.
+  std::map<std::string, Activity, std::less<>> activity;
+  Activity activity_of(std::string_view key) const;
   std::optional<double> energy_j;
   std::string energy_source;  // "energy counter" or "power samples"
   std::optional<double> mean_power_w;
@@ -146,7 +149,8 @@ struct ModeAnalysis {
   int cells_planned = 0, cells_run = 0, cells_skipped = 0, cells_failed = 0, cells_interrupted = 0;
   std::string skip_reason;  // when every cell was skipped
   Estimate stp, antt, fairness, jain;
-  Estimate energy_per_sample_j, gpu_util_mean, gpm_sm_mean;
+  Estimate energy_per_sample_j;
+  std::map<std::string, Estimate, std::less<>> activity_mean;  // by activity key: the cells' means over repeats
   std::vector<WorkloadMode> workloads;
   std::vector<std::string> failures;
   // Why its STP cannot be trusted to rank it: a workload made no progress, or
@@ -206,9 +210,13 @@ Analysis analyze(const RunInput& input);
 // at most `max_points` per series (averaged in equal time buckets).
 struct SeriesPoint {
   double t_s = 0;
-  std::string series;  // "GPU utilization", "GPM SM activity", "GPM tensor activity", "GPM DRAM bandwidth"
+  std::string series;  // a metric's `chart` (telemetry/metrics.hpp): "GPU utilization", "GPM SM activity", ...
   double percent = 0;
 };
+// The metrics with an `activity` key, in the table's order.
+const std::vector<telemetry::MetricId>& activity_metrics();
+// ... and the series names of those with a chart.
+std::vector<std::string> activity_series_names();
 std::vector<SeriesPoint> activity_series(const RunInput& input, const CellAnalysis& cell, size_t max_points = 400);
 
 }  // namespace gpumix::analysis

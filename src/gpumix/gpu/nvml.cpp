@@ -126,24 +126,22 @@ bool mig_enabled(const Impl& impl, nvmlDevice_t dev) {
 }
 
 // The memory counters: v2 (used excludes what the driver reserves, as
-// nvidia-smi shows), or v1 on drivers without it.
+// nvidia-smi shows), or v1 on drivers without it (no reserved figure).
+struct MemoryInfo {
+  uint64_t total = 0, used = 0, free = 0;
+  std::optional<uint64_t> reserved;
+};
 template <typename Need_>
-bool memory_info(const Impl& impl, nvmlDevice_t dev, uint64_t& total, uint64_t& used, Need_&& need) {
+std::optional<MemoryInfo> memory_info(const Impl& impl, nvmlDevice_t dev, Need_&& need) {
   if (impl.api.nvmlDeviceGetMemoryInfo_v2) {
     nvmlMemory_v2_t m{};
     m.version = kMemoryV2Version;
-    if (GPUMIX_NVML(impl, need, nvmlDeviceGetMemoryInfo_v2, dev, &m)) {
-      total = m.total;
-      used = m.used;
-      return true;
-    }
-    return false;
+    if (!GPUMIX_NVML(impl, need, nvmlDeviceGetMemoryInfo_v2, dev, &m)) return std::nullopt;
+    return MemoryInfo{m.total, m.used, m.free, m.reserved};
   }
   nvmlMemory_t m{};
-  if (!GPUMIX_NVML(impl, need, nvmlDeviceGetMemoryInfo, dev, &m)) return false;
-  total = m.total;
-  used = m.used;
-  return true;
+  if (!GPUMIX_NVML(impl, need, nvmlDeviceGetMemoryInfo, dev, &m)) return std::nullopt;
+  return MemoryInfo{m.total, m.used, m.free, std::nullopt};
 }
 
 std::vector<GpuProcess> process_list(const Impl& impl, nvmlDevice_t dev, nvmlProcessList_fn fn, const char* name) {
@@ -276,7 +274,9 @@ DeviceInfo Nvml::device(int index) {
   d.uuid = text(uuid);
   nvmlPciInfo_t pci{};
   if (GPUMIX_NVML(impl, Need::optional, nvmlDeviceGetPciInfo_v3, dev, &pci)) d.pci_bus_id = text(pci.busId);
-  memory_info(impl, dev, d.memory_total_bytes, d.memory_used_bytes, Need::required);
+  const auto memory = memory_info(impl, dev, Need::required);
+  d.memory_total_bytes = memory->total;
+  d.memory_used_bytes = memory->used;
   d.mig_enabled = mig_enabled(impl, dev);
   nvmlComputeMode_t mode{};
   d.compute_mode = GPUMIX_NVML(impl, Need::optional, nvmlDeviceGetComputeMode, dev, &mode) ? compute_mode_name(mode) : "unknown";
@@ -328,8 +328,7 @@ std::vector<MigInstance> Nvml::mig_instances(int index) {
       m.sm_count = attrs.multiprocessorCount;
       m.memory_bytes = attrs.memorySizeMB * 1024ull * 1024ull;
     }
-    uint64_t total = 0, used = 0;
-    if (memory_info(impl, *mig, total, used, Need::optional)) m.memory_bytes = total;
+    if (const auto memory = memory_info(impl, *mig, Need::optional)) m.memory_bytes = memory->total;
     char name[kDeviceNameV2BufferSize] = {};
     if (GPUMIX_NVML(impl, Need::optional, nvmlDeviceGetName, *mig, name, sizeof name))
       m.profile = mig_profile_from_name(text(name));
@@ -338,46 +337,76 @@ std::vector<MigInstance> Nvml::mig_instances(int index) {
   return out;
 }
 
-DeviceSample Nvml::sample(int index) {
+std::vector<std::optional<double>> Nvml::read_counters(int index, std::span<const DeviceCounter> counters,
+                                                      std::vector<std::string>& errors) {
   const Impl& impl = *impl_;
   nvmlDevice_t dev = impl.device(index);
-  DeviceSample s;
-  s.index = index;
-  auto& errors = s.errors;
-  nvmlUtilization_t util{};
-  if (GPUMIX_NVML(impl, errors, nvmlDeviceGetUtilizationRates, dev, &util)) {
-    s.gpu_util_percent = util.gpu;
-    s.memory_util_percent = util.memory;
-  }
-  uint64_t total = 0, used = 0;
-  if (memory_info(impl, dev, total, used, errors)) {
-    s.memory_total_bytes = total;
-    s.memory_used_bytes = used;
-  }
-  unsigned mhz = 0;
-  if (GPUMIX_NVML(impl, errors, nvmlDeviceGetClockInfo, dev, NVML_CLOCK_SM, &mhz)) s.sm_clock_mhz = mhz;
-  if (GPUMIX_NVML(impl, errors, nvmlDeviceGetClockInfo, dev, NVML_CLOCK_MEM, &mhz)) s.memory_clock_mhz = mhz;
-  unsigned milliwatts = 0;
-  if (GPUMIX_NVML(impl, errors, nvmlDeviceGetPowerUsage, dev, &milliwatts)) s.power_watts = milliwatts / 1000.0;
-  unsigned long long energy = 0;
-  if (GPUMIX_NVML(impl, errors, nvmlDeviceGetTotalEnergyConsumption, dev, &energy)) s.energy_mj = energy;
-  if (impl.api.nvmlDeviceGetTemperatureV) {
-    nvmlTemperature_t t{};
-    t.version = kTemperatureV1Version;
-    t.sensorType = NVML_TEMPERATURE_GPU;
-    if (GPUMIX_NVML(impl, errors, nvmlDeviceGetTemperatureV, dev, &t)) s.temperature_c = t.temperature;
-  } else {
-    unsigned celsius = 0;
-    if (GPUMIX_NVML(impl, errors, nvmlDeviceGetTemperature, dev, NVML_TEMPERATURE_GPU, &celsius))
-      s.temperature_c = static_cast<int>(celsius);
-  }
-  unsigned long long reasons = 0;
-  if (impl.api.nvmlDeviceGetCurrentClocksEventReasons) {
-    if (GPUMIX_NVML(impl, errors, nvmlDeviceGetCurrentClocksEventReasons, dev, &reasons)) s.clock_event_reasons = reasons;
-  } else if (GPUMIX_NVML(impl, errors, nvmlDeviceGetCurrentClocksThrottleReasons, dev, &reasons)) {
-    s.clock_event_reasons = reasons;
-  }
-  return s;
+  // Queries that give several counters are made once, when first needed.
+  std::optional<std::optional<nvmlUtilization_t>> utilization;
+  std::optional<std::optional<MemoryInfo>> memory;
+  auto util = [&]() -> const std::optional<nvmlUtilization_t>& {
+    if (!utilization) {
+      nvmlUtilization_t u{};
+      utilization = GPUMIX_NVML(impl, errors, nvmlDeviceGetUtilizationRates, dev, &u) ? std::optional(u) : std::nullopt;
+    }
+    return *utilization;
+  };
+  auto mem = [&]() -> const std::optional<MemoryInfo>& {
+    if (!memory) memory = memory_info(impl, dev, errors);
+    return *memory;
+  };
+  auto number = [](const auto& v) { return std::optional<double>(static_cast<double>(v)); };
+  auto read = [&](DeviceCounter c) -> std::optional<double> {
+    switch (c) {
+      case DeviceCounter::gpu_util_percent: return util() ? number(util()->gpu) : std::nullopt;
+      case DeviceCounter::memory_util_percent: return util() ? number(util()->memory) : std::nullopt;
+      case DeviceCounter::memory_used_bytes: return mem() ? number(mem()->used) : std::nullopt;
+      case DeviceCounter::memory_total_bytes: return mem() ? number(mem()->total) : std::nullopt;
+      case DeviceCounter::memory_free_bytes: return mem() ? number(mem()->free) : std::nullopt;
+      case DeviceCounter::memory_reserved_bytes:
+        return mem() && mem()->reserved ? number(*mem()->reserved) : std::nullopt;
+      case DeviceCounter::sm_clock_mhz:
+      case DeviceCounter::memory_clock_mhz: {
+        unsigned mhz = 0;
+        const auto type = c == DeviceCounter::sm_clock_mhz ? NVML_CLOCK_SM : NVML_CLOCK_MEM;
+        return GPUMIX_NVML(impl, errors, nvmlDeviceGetClockInfo, dev, type, &mhz) ? number(mhz) : std::nullopt;
+      }
+      case DeviceCounter::power_watts: {
+        unsigned milliwatts = 0;
+        if (!GPUMIX_NVML(impl, errors, nvmlDeviceGetPowerUsage, dev, &milliwatts)) return std::nullopt;
+        return milliwatts / 1000.0;
+      }
+      case DeviceCounter::energy_mj: {
+        unsigned long long energy = 0;
+        return GPUMIX_NVML(impl, errors, nvmlDeviceGetTotalEnergyConsumption, dev, &energy) ? number(energy)
+                                                                                            : std::nullopt;
+      }
+      case DeviceCounter::temperature_c: {
+        if (impl.api.nvmlDeviceGetTemperatureV) {
+          nvmlTemperature_t t{};
+          t.version = kTemperatureV1Version;
+          t.sensorType = NVML_TEMPERATURE_GPU;
+          return GPUMIX_NVML(impl, errors, nvmlDeviceGetTemperatureV, dev, &t) ? number(t.temperature) : std::nullopt;
+        }
+        unsigned celsius = 0;
+        return GPUMIX_NVML(impl, errors, nvmlDeviceGetTemperature, dev, NVML_TEMPERATURE_GPU, &celsius)
+                   ? number(celsius)
+                   : std::nullopt;
+      }
+      case DeviceCounter::clock_event_reasons: {
+        unsigned long long reasons = 0;
+        const bool ok = impl.api.nvmlDeviceGetCurrentClocksEventReasons
+                            ? GPUMIX_NVML(impl, errors, nvmlDeviceGetCurrentClocksEventReasons, dev, &reasons)
+                            : GPUMIX_NVML(impl, errors, nvmlDeviceGetCurrentClocksThrottleReasons, dev, &reasons);
+        return ok ? number(reasons) : std::nullopt;
+      }
+    }
+    return std::nullopt;
+  };
+  std::vector<std::optional<double>> out;
+  out.reserve(counters.size());
+  for (auto c : counters) out.push_back(read(c));
+  return out;
 }
 
 std::vector<ProcessUtilization> Nvml::process_utilization(int index, uint64_t since_us) {
@@ -449,7 +478,7 @@ std::unique_ptr<GpmStream> Nvml::gpm_stream(int index, std::optional<unsigned> g
 GpmStream::GpmStream(std::unique_ptr<State> state) : s_(std::move(state)) {}
 GpmStream::~GpmStream() = default;
 
-std::optional<GpmMetrics> GpmStream::read() {
+std::optional<std::vector<std::optional<double>>> GpmStream::read(std::span<const unsigned> metric_ids) {
   State& s = *s_;
   const auto now = std::chrono::steady_clock::now();
   if (s.have_previous && now - s.previous_at < std::chrono::nanoseconds(kGpmMinSpacingNs)) return std::nullopt;
@@ -459,24 +488,27 @@ std::optional<GpmMetrics> GpmStream::read() {
     s.previous_at = now;
     return std::nullopt;
   }
+  if (metric_ids.size() > kGpmMetricMax)
+    throw NvmlError("nvmlGpmMetricsGet", NVML_ERROR_INVALID_ARGUMENT,
+                    std::to_string(metric_ids.size()) + " GPM metrics asked at once; NVML takes at most " +
+                        std::to_string(kGpmMetricMax),
+                    where(__FILE__, __LINE__));
   s.take(s.current);
-  static constexpr unsigned kIds[] = {NVML_GPM_METRIC_SM_UTIL, NVML_GPM_METRIC_SM_OCCUPANCY,
-                                      NVML_GPM_METRIC_ANY_TENSOR_UTIL, NVML_GPM_METRIC_DRAM_BW_UTIL};
   nvmlGpmMetricsGet_t& req = *s.request;
   std::memset(&req, 0, sizeof req);
   req.version = kGpmMetricsGetVersion;
-  req.numMetrics = 4;
+  req.numMetrics = static_cast<unsigned>(metric_ids.size());
   req.sample1 = s.previous;
   req.sample2 = s.current;
-  for (unsigned i = 0; i < 4; ++i) req.metrics[i].metricId = kIds[i];
+  for (size_t i = 0; i < metric_ids.size(); ++i) req.metrics[i].metricId = metric_ids[i];
   std::swap(s.previous, s.current);  // the newest sample is the next read's first
   s.previous_at = now;
   GPUMIX_NVML(*s.impl, Need::required, nvmlGpmMetricsGet, &req);
-  auto value = [&](unsigned i) -> std::optional<double> {
-    if (req.metrics[i].nvmlReturn != NVML_SUCCESS) return std::nullopt;
-    return req.metrics[i].value;
-  };
-  return GpmMetrics{value(0), value(1), value(2), value(3)};
+  std::vector<std::optional<double>> out;
+  out.reserve(metric_ids.size());
+  for (size_t i = 0; i < metric_ids.size(); ++i)
+    out.push_back(req.metrics[i].nvmlReturn == NVML_SUCCESS ? std::optional<double>(req.metrics[i].value) : std::nullopt);
+  return out;
 }
 
 nlohmann::json to_json(const MigInstance& m) {

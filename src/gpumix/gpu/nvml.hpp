@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -63,21 +64,21 @@ struct DeviceInfo {
   bool gpm_supported = false;
 };
 
-// One reading of a GPU's counters. A field the GPU does not report is empty.
-struct DeviceSample {
-  int index = 0;
-  std::optional<unsigned> gpu_util_percent;
-  std::optional<unsigned> memory_util_percent;
-  std::optional<uint64_t> memory_used_bytes;
-  std::optional<uint64_t> memory_total_bytes;
-  std::optional<unsigned> sm_clock_mhz;
-  std::optional<unsigned> memory_clock_mhz;
-  std::optional<double> power_watts;
-  std::optional<uint64_t> energy_mj;  // total since the driver was loaded, millijoules
-  std::optional<int> temperature_c;
-  std::optional<uint64_t> clock_event_reasons;  // nvmlClocksEventReason* bits, see decode.hpp
-  // Calls that failed for another reason than "not supported", as "function: message".
-  std::vector<std::string> errors;
+// What NVML reads of a whole GPU at an instant, one query each (the metric
+// table, telemetry/metrics.hpp, says which telemetry figure uses which).
+enum class DeviceCounter {
+  gpu_util_percent,     // nvmlDeviceGetUtilizationRates .gpu
+  memory_util_percent,  // nvmlDeviceGetUtilizationRates .memory
+  memory_used_bytes,    // nvmlDeviceGetMemoryInfo_v2 .used (without what the driver reserves)
+  memory_total_bytes,   // .total
+  memory_free_bytes,    // .free
+  memory_reserved_bytes,  // .reserved (v2 only)
+  sm_clock_mhz,         // nvmlDeviceGetClockInfo NVML_CLOCK_SM
+  memory_clock_mhz,     // nvmlDeviceGetClockInfo NVML_CLOCK_MEM
+  power_watts,          // nvmlDeviceGetPowerUsage, mW → W
+  energy_mj,            // nvmlDeviceGetTotalEnergyConsumption: since the driver was loaded
+  temperature_c,        // nvmlDeviceGetTemperatureV (or nvmlDeviceGetTemperature), GPU die
+  clock_event_reasons,  // nvmlDeviceGetCurrentClocksEventReasons bits, see decode.hpp
 };
 
 // NVML's per-process utilization over its last sample period.
@@ -88,16 +89,10 @@ struct ProcessUtilization {
   unsigned memory_util_percent = 0;
 };
 
-// GPU performance metrics (Hopper and later) between two GPM samples.
-struct GpmMetrics {
-  std::optional<double> sm_util_percent;
-  std::optional<double> sm_occupancy_percent;
-  std::optional<double> tensor_util_percent;  // any tensor pipe
-  std::optional<double> dram_bw_util_percent;
-};
-
 // GPM counters of one GPU or one MIG GPU instance. Each read() takes a sample
-// and returns the metrics since the previous one (empty on the first read).
+// and returns the asked metrics (nvmlGpmMetricId_t values, in their order;
+// one NVML does not give is empty) since the previous sample (empty on the
+// first read).
 // NVML refreshes GPM every 100 ms: a read sooner than that after the last
 // sample returns empty and keeps the last sample, so the interval between the
 // two samples of a result is never under kGpmMinSpacing. Not thread-safe: one
@@ -110,7 +105,7 @@ class GpmStream {
   ~GpmStream();
   GpmStream(const GpmStream&) = delete;
   GpmStream& operator=(const GpmStream&) = delete;
-  std::optional<GpmMetrics> read();
+  std::optional<std::vector<std::optional<double>>> read(std::span<const unsigned> metric_ids);
 
  private:
   std::unique_ptr<State> s_;
@@ -139,8 +134,11 @@ class Nvml {
   // The MIG devices (compute instances) of a GPU; empty when MIG is off.
   std::vector<MigInstance> mig_instances(int index);
 
-  // Telemetry.
-  DeviceSample sample(int index);
+  // Telemetry: `counters` of GPU `index`, in their order; one the GPU does not
+  // report is empty, and a failure other than "not supported" is also added
+  // to `errors` as "function: message".
+  std::vector<std::optional<double>> read_counters(int index, std::span<const DeviceCounter> counters,
+                                                   std::vector<std::string>& errors);
   // Per-process samples newer than `since_us` (a timestamp_us from an earlier
   // call, or 0 for all the driver keeps). Empty when there are none, or on
   // GPUs that do not support it (MIG-enabled ones).

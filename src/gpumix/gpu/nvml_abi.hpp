@@ -75,6 +75,8 @@ typedef enum nvmlGpmMetricId_enum {
   NVML_GPM_METRIC_SM_OCCUPANCY = 3,
   NVML_GPM_METRIC_ANY_TENSOR_UTIL = 5,
   NVML_GPM_METRIC_DRAM_BW_UTIL = 10,
+  NVML_GPM_METRIC_FP32_UTIL = 12,
+  NVML_GPM_METRIC_FP16_UTIL = 13,
 } nvmlGpmMetricId_t;
 
 // Opaque handles.

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -212,16 +213,26 @@ Table latency_table(const analysis::Analysis& a) {
   return t;
 }
 
+// One `<key>_mean` column per activity metric (telemetry/metrics.hpp) that
+// some cell has (the p95s are in the JSON export).
 Table activity_table(const analysis::Analysis& a) {
   Table t;
-  t.columns = {"cell", "mode", "gpu", "gpu_util_mean", "gpu_util_p95", "gpm_sm_mean", "gpm_sm_p95", "gpm_tensor_mean",
-               "gpm_dram_mean", "energy_j", "mean_power_w", "samples", "energy_mj_per_sample", "energy_source"};
+  t.columns = {"cell", "mode", "gpu"};
+  std::vector<telemetry::MetricId> shown;
+  for (auto id : analysis::activity_metrics())
+    if (std::any_of(a.cells.begin(), a.cells.end(), [&](const auto& c) { return c.activity.count(id.def().activity); })) {
+      shown.push_back(id);
+      t.columns.push_back(std::string(id.def().activity) + "_mean");
+    }
+  for (const char* c : {"energy_j", "mean_power_w", "samples", "energy_mj_per_sample", "energy_source"}) t.columns.push_back(c);
   for (const auto& c : a.cells) {
-    if (c.gpu_samples == 0 && c.gpm_sm.samples == 0) continue;
-    t.add({c.cell.label, c.cell.mode, c.gpu ? Value(static_cast<int64_t>(*c.gpu)) : Value{}, num(c.gpu_util.mean),
-           num(c.gpu_util.p95), num(c.gpm_sm.mean), num(c.gpm_sm.p95), num(c.gpm_tensor.mean), num(c.gpm_dram.mean),
-           num(c.energy_j), num(c.mean_power_w), c.samples_processed,
-           c.energy_per_sample_j ? Value(*c.energy_per_sample_j * 1e3) : Value{}, c.energy_source});
+    if (c.gpu_samples == 0 && c.activity.empty()) continue;
+    std::vector<Value> row = {c.cell.label, c.cell.mode, c.gpu ? Value(static_cast<int64_t>(*c.gpu)) : Value{}};
+    for (auto id : shown) row.push_back(num(c.activity_of(id.def().activity).mean));
+    for (Value v : {num(c.energy_j), num(c.mean_power_w), Value(c.samples_processed),
+                    c.energy_per_sample_j ? Value(*c.energy_per_sample_j * 1e3) : Value{}, Value(c.energy_source)})
+      row.push_back(std::move(v));
+    t.add(std::move(row));
   }
   t.precision = 3;
   return t;
@@ -279,7 +290,7 @@ std::vector<Section> report_sections(const analysis::Analysis& a, const analysis
       slo_table(a));
   add("latency", "Request latency per cell", "Latency of successful requests (ms).", latency_table(a));
   add("activity", "GPU activity and energy per cell",
-      "NVML utilization and GPM metrics (percent; mean and p95 over the cell); energy from the GPU's energy counter over "
+      "NVML utilization and GPM metrics (percent; mean over the cell's window, p95 in the JSON export); energy from the GPU's energy counter over "
       "the cell; energy per sample = energy ÷ samples processed by all workloads.",
       activity_table(a));
   add("workloads", "Workloads per cell", "Status, exit, throughput (samples/s), iteration time percentiles, NP and peak memory.",

@@ -270,13 +270,15 @@ Chart activity_chart(const analysis::RunInput& in, const analysis::Analysis& a) 
     }
   }
   if (cells.empty()) return {};
-  const std::vector<std::string> all_series = {"GPU utilization", "GPM SM activity", "GPM tensor activity", "GPM DRAM bandwidth"};
-  const std::vector<std::string> all_colors = {"#4c78a8", "#e45756", "#54a24b", "#b279a2"};
+  const std::vector<std::string> all_series = analysis::activity_series_names();
+  // Tableau 10, in the metric table's order.
+  const std::vector<std::string> all_colors = {"#4c78a8", "#e45756", "#54a24b", "#b279a2", "#f58518",
+                                               "#72b7b2", "#eeca3b", "#ff9da6", "#9d755d", "#bab0ac"};
   json domain = json::array(), range = json::array();
   for (size_t i = 0; i < all_series.size(); ++i)
     if (std::find(series_seen.begin(), series_seen.end(), all_series[i]) != series_seen.end()) {
       domain.push_back(all_series[i]);
-      range.push_back(all_colors[i]);
+      range.push_back(all_colors[i % all_colors.size()]);
     }
   json x = {{"field", "t"}, {"type", "quantitative"}, {"title", "seconds since the cell started"}};
   json layers = json::array();

@@ -180,8 +180,10 @@ json mode_json(const analysis::ModeAnalysis& m) {
   j["fairness"] = estimate_json(m.fairness);
   j["jain"] = estimate_json(m.jain);
   j["energy_per_sample_j"] = estimate_json(m.energy_per_sample_j);
-  j["gpu_util_mean"] = estimate_json(m.gpu_util_mean);
-  j["gpm_sm_mean"] = estimate_json(m.gpm_sm_mean);
+  for (auto id : analysis::activity_metrics()) {
+    auto it = m.activity_mean.find(id.def().activity);
+    j[std::string(id.def().activity) + "_mean"] = estimate_json(it == m.activity_mean.end() ? analysis::Estimate{} : it->second);
+  }
   j["warmup_s"] = estimate_json(m.warmup_s);
   j["disqualifications"] = m.disqualifications;
   j["failures"] = m.failures;
@@ -288,10 +290,8 @@ json cell_json(const analysis::CellAnalysis& c) {
   j["mean_power_w"] = num(c.mean_power_w);
   j["samples_processed"] = c.samples_processed;
   j["energy_per_sample_j"] = num(c.energy_per_sample_j);
-  j["gpu_util"] = activity_json(c.gpu_util);
-  j["gpm_sm"] = activity_json(c.gpm_sm);
-  j["gpm_tensor"] = activity_json(c.gpm_tensor);
-  j["gpm_dram"] = activity_json(c.gpm_dram);
+  for (auto id : analysis::activity_metrics())
+    j[std::string(id.def().activity)] = activity_json(c.activity_of(id.def().activity));
   j["evidence"] = parsed(row.evidence_json);
   json workloads = json::array();
   for (const auto& w : c.workloads) workloads.push_back(workload_cell_json(w));

@@ -80,23 +80,21 @@ Snapshot Probe::read(const WorkloadPids& workloads, const Tags& tags) {
     const int i = d.index;
     const std::string prefix = "GPU " + std::to_string(i) + ": ";
     try {
-      const auto ds = nvml_->sample(i);
-      for (const auto& e : ds.errors) s.errors.push_back(prefix + e);
+      static constexpr auto kGpu = metrics_of<Scope::gpu>();
+      static const auto kCounters = [] {
+        std::array<gpu::DeviceCounter, kGpu.size()> c{};
+        for (size_t k = 0; k < kGpu.size(); ++k) c[k] = kGpu[k].def().counter;
+        return c;
+      }();
+      std::vector<std::string> errors;
+      const auto read = nvml_->read_counters(i, kCounters, errors);
+      for (const auto& e : errors) s.errors.push_back(prefix + e);
       GpuSample g;
       g.t_ns = s.t_ns;
       g.tags = tags;
       g.gpu = i;
       g.uuid = d.uuid;
-      g.gpu_util_percent = i64(ds.gpu_util_percent);
-      g.memory_util_percent = i64(ds.memory_util_percent);
-      g.memory_used_bytes = i64(ds.memory_used_bytes);
-      g.memory_total_bytes = i64(ds.memory_total_bytes);
-      g.sm_clock_mhz = i64(ds.sm_clock_mhz);
-      g.memory_clock_mhz = i64(ds.memory_clock_mhz);
-      g.power_watts = ds.power_watts;
-      g.energy_mj = i64(ds.energy_mj);
-      g.temperature_c = i64(ds.temperature_c);
-      g.clock_event_reasons = i64(ds.clock_event_reasons);
+      for (size_t k = 0; k < kGpu.size(); ++k) g.values[kGpu[k]] = read[k];
       s.gpus.push_back(std::move(g));
     } catch (const std::exception& e) {
       s.errors.push_back(prefix + e.what());
@@ -112,7 +110,7 @@ Snapshot Probe::read(const WorkloadPids& workloads, const Tags& tags) {
         row.gpu = i;
         row.pid = p.pid;
         row.kind = kind;
-        row.used_memory_bytes = static_cast<int64_t>(p.used_memory_bytes);
+        row.values[metrics::process_memory] = static_cast<double>(p.used_memory_bytes);
         row.gpu_instance_id = i64(p.gpu_instance_id);
       }
     };
@@ -139,8 +137,8 @@ Snapshot Probe::read(const WorkloadPids& workloads, const Tags& tags) {
       it = (now - it->second.received > kUtilFresh) ? util.erase(it) : std::next(it);
     for (auto& [pid, row] : procs) {
       if (auto u = util.find(pid); u != util.end()) {
-        row.sm_util_percent = u->second.sm;
-        row.memory_util_percent = u->second.memory;
+        row.values[metrics::process_sm] = static_cast<double>(u->second.sm);
+        row.values[metrics::process_memory_util] = static_cast<double>(u->second.memory);
       }
       if (auto w = attribute(static_cast<pid_t>(pid), workloads, real_pgid, real_parent)) {
         row.workload_id = w->workload_id;
@@ -150,9 +148,15 @@ Snapshot Probe::read(const WorkloadPids& workloads, const Tags& tags) {
     }
   }
 
+  static constexpr auto kGpm = metrics_of<Scope::gpm>();
+  static const auto kGpmIds = [] {
+    std::array<unsigned, kGpm.size()> ids{};
+    for (size_t k = 0; k < kGpm.size(); ++k) ids[k] = kGpm[k].def().gpm_id;
+    return ids;
+  }();
   for (auto& g : gpm_) {
     try {
-      auto m = g.stream->read();
+      auto m = g.stream->read(kGpmIds);
       if (!m) continue;
       GpmSample row;
       row.t_ns = s.t_ns;
@@ -160,10 +164,7 @@ Snapshot Probe::read(const WorkloadPids& workloads, const Tags& tags) {
       row.gpu = g.gpu;
       row.gpu_instance_id = i64(g.gpu_instance_id);
       row.uuid = g.uuid;
-      row.sm_util_percent = m->sm_util_percent;
-      row.sm_occupancy_percent = m->sm_occupancy_percent;
-      row.tensor_util_percent = m->tensor_util_percent;
-      row.dram_bw_util_percent = m->dram_bw_util_percent;
+      for (size_t k = 0; k < kGpm.size(); ++k) row.values[kGpm[k]] = (*m)[k];
       s.gpm.push_back(std::move(row));
     } catch (const std::exception& e) {
       s.errors.push_back("GPU " + std::to_string(g.gpu) + ": " + e.what());

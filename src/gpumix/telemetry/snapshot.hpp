@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "gpumix/telemetry/metrics.hpp"
+
 namespace gpumix::telemetry {
 
 struct Tags {
@@ -18,25 +20,18 @@ struct Tags {
   std::optional<int64_t> cell_id;
 };
 
-// One GPU at one instant.
+// One GPU at one instant: the Scope::gpu metrics of metrics.hpp.
 struct GpuSample {
   int64_t t_ns = 0;
   Tags tags;
   int gpu = 0;
   std::string uuid;
-  std::optional<int64_t> gpu_util_percent;
-  std::optional<int64_t> memory_util_percent;
-  std::optional<int64_t> memory_used_bytes;
-  std::optional<int64_t> memory_total_bytes;
-  std::optional<int64_t> sm_clock_mhz;
-  std::optional<int64_t> memory_clock_mhz;
-  std::optional<double> power_watts;
-  std::optional<int64_t> energy_mj;  // NVML's counter since the driver was loaded
-  std::optional<int64_t> temperature_c;
-  std::optional<int64_t> clock_event_reasons;  // bits, see gpu/decode.hpp
+  Values values;
 };
 
-// One process on a GPU at one instant.
+// One process on a GPU at one instant: the Scope::process metrics (the SM
+// and memory utilization from NVML's latest per-process sample, when it is at
+// most a second old).
 struct ProcessSample {
   int64_t t_ns = 0;
   Tags tags;
@@ -46,24 +41,18 @@ struct ProcessSample {
   std::optional<int64_t> workload_id;  // when it is (a process of) one of the run's workloads
   std::string workload;
   std::optional<int64_t> gpu_instance_id;  // MIG
-  std::optional<int64_t> used_memory_bytes;
-  // NVML's latest per-process sample, when it is at most a second old.
-  std::optional<int64_t> sm_util_percent;
-  std::optional<int64_t> memory_util_percent;
+  Values values;
 };
 
-// GPM metrics of a GPU (gpu_instance_id empty) or of one MIG GPU instance,
-// over the time since its previous GPM sample (at least 100 ms).
+// The Scope::gpm metrics of a GPU (gpu_instance_id empty) or of one MIG GPU
+// instance, over the time since its previous GPM sample (at least 100 ms).
 struct GpmSample {
   int64_t t_ns = 0;
   Tags tags;
   int gpu = 0;
   std::optional<int64_t> gpu_instance_id;
   std::string uuid;  // the GPU's, or the MIG device's
-  std::optional<double> sm_util_percent;
-  std::optional<double> sm_occupancy_percent;
-  std::optional<double> tensor_util_percent;
-  std::optional<double> dram_bw_util_percent;
+  Values values;
 };
 
 struct Samples {

@@ -1,5 +1,8 @@
 #include "gpumix/telemetry/telemetry_store.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <set>
 #include <string>
 
 #include "gpumix/store/sqlite.hpp"
@@ -12,6 +15,8 @@ namespace {
 using store::exec;
 using store::Stmt;
 
+// The tables' fixed columns; each metric of metrics.hpp is a column of its
+// scope's table after these, added to older databases when missing.
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS telemetry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS telemetry_sessions (
@@ -21,18 +26,13 @@ CREATE TABLE IF NOT EXISTS telemetry_sessions (
   available INTEGER NOT NULL, reason TEXT NOT NULL DEFAULT '', notes TEXT NOT NULL DEFAULT '',
   ticks INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS gpu_samples (
-  t_ns INTEGER NOT NULL, run_id INTEGER, cell_id INTEGER, gpu INTEGER NOT NULL, uuid TEXT NOT NULL,
-  gpu_util_percent INTEGER, memory_util_percent INTEGER, memory_used_bytes INTEGER, memory_total_bytes INTEGER,
-  sm_clock_mhz INTEGER, memory_clock_mhz INTEGER, power_watts REAL, energy_mj INTEGER, temperature_c INTEGER,
-  clock_event_reasons INTEGER);
+  t_ns INTEGER NOT NULL, run_id INTEGER, cell_id INTEGER, gpu INTEGER NOT NULL, uuid TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS process_samples (
   t_ns INTEGER NOT NULL, run_id INTEGER, cell_id INTEGER, gpu INTEGER NOT NULL, pid INTEGER NOT NULL,
-  kind TEXT NOT NULL, workload_id INTEGER, workload TEXT NOT NULL DEFAULT '', gpu_instance_id INTEGER,
-  used_memory_bytes INTEGER, sm_util_percent INTEGER, memory_util_percent INTEGER);
+  kind TEXT NOT NULL, workload_id INTEGER, workload TEXT NOT NULL DEFAULT '', gpu_instance_id INTEGER);
 CREATE TABLE IF NOT EXISTS gpm_samples (
   t_ns INTEGER NOT NULL, run_id INTEGER, cell_id INTEGER, gpu INTEGER NOT NULL, gpu_instance_id INTEGER,
-  uuid TEXT NOT NULL, sm_util_percent REAL, sm_occupancy_percent REAL, tensor_util_percent REAL,
-  dram_bw_util_percent REAL);
+  uuid TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS gpu_samples_by_run ON gpu_samples(run_id, t_ns);
 CREATE INDEX IF NOT EXISTS gpu_samples_by_time ON gpu_samples(t_ns);
 CREATE INDEX IF NOT EXISTS process_samples_by_run ON process_samples(run_id, t_ns);
@@ -41,20 +41,64 @@ CREATE INDEX IF NOT EXISTS gpm_samples_by_run ON gpm_samples(run_id, t_ns);
 CREATE INDEX IF NOT EXISTS gpm_samples_by_time ON gpm_samples(t_ns);
 )sql";
 
-const char* kGpuColumns =
-    "t_ns, run_id, cell_id, gpu, uuid, gpu_util_percent, memory_util_percent, memory_used_bytes, memory_total_bytes, "
-    "sm_clock_mhz, memory_clock_mhz, power_watts, energy_mj, temperature_c, clock_event_reasons";
-const char* kProcessColumns =
-    "t_ns, run_id, cell_id, gpu, pid, kind, workload_id, workload, gpu_instance_id, used_memory_bytes, sm_util_percent, "
-    "memory_util_percent";
-const char* kGpmColumns =
-    "t_ns, run_id, cell_id, gpu, gpu_instance_id, uuid, sm_util_percent, sm_occupancy_percent, tensor_util_percent, "
-    "dram_bw_util_percent";
+constexpr auto kGpuMetrics = metrics_of<Scope::gpu>();
+constexpr auto kProcessMetrics = metrics_of<Scope::process>();
+constexpr auto kGpmMetrics = metrics_of<Scope::gpm>();
 
-std::string insert_sql(const char* table, const char* columns, int n) {
+const std::string kGpuFixed = "t_ns, run_id, cell_id, gpu, uuid";
+const std::string kProcessFixed = "t_ns, run_id, cell_id, gpu, pid, kind, workload_id, workload, gpu_instance_id";
+const std::string kGpmFixed = "t_ns, run_id, cell_id, gpu, gpu_instance_id, uuid";
+constexpr int kGpuFixedCount = 5, kProcessFixedCount = 9, kGpmFixedCount = 6;
+
+template <size_t N>
+std::string columns(const std::string& fixed, const std::array<MetricId, N>& metrics) {
+  std::string out = fixed;
+  for (auto m : metrics) out.append(", ").append(m.def().name);
+  return out;
+}
+
+// Adds the metric columns `table` lacks (all of them in a new database).
+template <size_t N>
+void add_metric_columns(sqlite3* db, const char* table, const std::array<MetricId, N>& metrics) {
+  std::set<std::string> have;
+  for (Stmt q(db, (std::string("PRAGMA table_info(") + table + ")").c_str()); q.step();) have.insert(q.text(1));
+  for (auto m : metrics) {
+    const std::string name(m.def().name);
+    if (have.count(name)) continue;
+    exec(db, ("ALTER TABLE " + std::string(table) + " ADD COLUMN " + name + (m.def().integer ? " INTEGER" : " REAL"))
+                 .c_str());
+  }
+}
+
+std::string insert_sql(const char* table, const std::string& columns) {
   std::string q = std::string("INSERT INTO ") + table + " (" + columns + ") VALUES (";
+  const auto n = std::count(columns.begin(), columns.end(), ',') + 1;
   for (int i = 0; i < n; ++i) q += i ? ",?" : "?";
   return q + ")";
+}
+
+// Binds the metrics from parameter `first` on, integers as integers.
+template <size_t N>
+void bind_metrics(Stmt& q, int first, const Values& values, const std::array<MetricId, N>& metrics) {
+  for (size_t k = 0; k < N; ++k) {
+    const auto& v = values[metrics[k]];
+    const int at = first + static_cast<int>(k);
+    if (!v) q.bind(at, std::optional<int64_t>());
+    else if (metrics[k].def().integer) q.bind(at, static_cast<int64_t>(std::llround(*v)));
+    else q.bind(at, *v);
+  }
+}
+
+template <size_t N>
+void read_metrics(const Stmt& q, int first, Values& values, const std::array<MetricId, N>& metrics) {
+  for (size_t k = 0; k < N; ++k) {
+    const int at = first + static_cast<int>(k);
+    if (metrics[k].def().integer) {
+      if (auto v = q.opt_i64(at)) values[metrics[k]] = static_cast<double>(*v);
+    } else {
+      values[metrics[k]] = q.opt_f64(at);
+    }
+  }
 }
 
 }  // namespace
@@ -63,9 +107,9 @@ struct TelemetryStore::Statements {
   explicit Statements(sqlite3* db)
       : begin(db, "BEGIN IMMEDIATE"),
         commit(db, "COMMIT"),
-        gpu(db, insert_sql("gpu_samples", kGpuColumns, 15).c_str()),
-        process(db, insert_sql("process_samples", kProcessColumns, 12).c_str()),
-        gpm(db, insert_sql("gpm_samples", kGpmColumns, 10).c_str()) {}
+        gpu(db, insert_sql("gpu_samples", columns(kGpuFixed, kGpuMetrics)).c_str()),
+        process(db, insert_sql("process_samples", columns(kProcessFixed, kProcessMetrics)).c_str()),
+        gpm(db, insert_sql("gpm_samples", columns(kGpmFixed, kGpmMetrics)).c_str()) {}
   Stmt begin, commit, gpu, process, gpm;
 };
 
@@ -77,6 +121,9 @@ TelemetryStore::TelemetryStore(const std::filesystem::path& db) {
   db_ = store::open_side_connection(path_.string());
   try {
     exec(db_, kSchema);
+    add_metric_columns(db_, "gpu_samples", kGpuMetrics);
+    add_metric_columns(db_, "process_samples", kProcessMetrics);
+    add_metric_columns(db_, "gpm_samples", kGpmMetrics);
     exec(db_, ("INSERT OR REPLACE INTO telemetry_meta (key, value) VALUES ('schema_version', '" +
                std::to_string(kTelemetrySchemaVersion) + "')")
                   .c_str());
@@ -127,19 +174,21 @@ void TelemetryStore::write(const Samples& s) {
   try {
     for (const auto& g : s.gpus) {
       st.gpu.bind(1, g.t_ns).bind(2, g.tags.run_id).bind(3, g.tags.cell_id).bind(4, static_cast<int64_t>(g.gpu));
-      st.gpu.bind(5, g.uuid).bind(6, g.gpu_util_percent).bind(7, g.memory_util_percent).bind(8, g.memory_used_bytes);
-      st.gpu.bind(9, g.memory_total_bytes).bind(10, g.sm_clock_mhz).bind(11, g.memory_clock_mhz).bind(12, g.power_watts);
-      st.gpu.bind(13, g.energy_mj).bind(14, g.temperature_c).bind(15, g.clock_event_reasons).run();
+      st.gpu.bind(5, g.uuid);
+      bind_metrics(st.gpu, kGpuFixedCount + 1, g.values, kGpuMetrics);
+      st.gpu.run();
     }
     for (const auto& p : s.processes) {
       st.process.bind(1, p.t_ns).bind(2, p.tags.run_id).bind(3, p.tags.cell_id).bind(4, static_cast<int64_t>(p.gpu));
       st.process.bind(5, p.pid).bind(6, p.kind).bind(7, p.workload_id).bind(8, p.workload).bind(9, p.gpu_instance_id);
-      st.process.bind(10, p.used_memory_bytes).bind(11, p.sm_util_percent).bind(12, p.memory_util_percent).run();
+      bind_metrics(st.process, kProcessFixedCount + 1, p.values, kProcessMetrics);
+      st.process.run();
     }
     for (const auto& m : s.gpm) {
       st.gpm.bind(1, m.t_ns).bind(2, m.tags.run_id).bind(3, m.tags.cell_id).bind(4, static_cast<int64_t>(m.gpu));
-      st.gpm.bind(5, m.gpu_instance_id).bind(6, m.uuid).bind(7, m.sm_util_percent).bind(8, m.sm_occupancy_percent);
-      st.gpm.bind(9, m.tensor_util_percent).bind(10, m.dram_bw_util_percent).run();
+      st.gpm.bind(5, m.gpu_instance_id).bind(6, m.uuid);
+      bind_metrics(st.gpm, kGpmFixedCount + 1, m.values, kGpmMetrics);
+      st.gpm.run();
     }
     st.commit.run();
   } catch (...) {
@@ -184,33 +233,24 @@ Samples TelemetryStore::samples_between(int64_t from_ns, int64_t to_ns) {
 Samples TelemetryStore::read_samples(const char* where, int64_t a, int64_t b) {
   std::lock_guard lock(mutex_);
   const bool two = std::string(where).find("?2") != std::string::npos;
-  auto query = [&](const char* columns, const char* table, const char* order) {
+  auto query = [&](const std::string& columns, const char* table, const char* order) {
     auto q = std::make_unique<Stmt>(
-        db_, (std::string("SELECT ") + columns + " FROM " + table + " WHERE " + where + " ORDER BY " + order).c_str());
+        db_, ("SELECT " + columns + " FROM " + table + " WHERE " + where + " ORDER BY " + order).c_str());
     q->bind(1, a);
     if (two) q->bind(2, b);
     return q;
   };
   Samples out;
-  for (auto q = query(kGpuColumns, "gpu_samples", "t_ns, gpu"); q->step();) {
+  for (auto q = query(columns(kGpuFixed, kGpuMetrics), "gpu_samples", "t_ns, gpu"); q->step();) {
     GpuSample g;
     g.t_ns = q->i64(0);
     g.tags = {q->opt_i64(1), q->opt_i64(2)};
     g.gpu = static_cast<int>(q->i64(3));
     g.uuid = q->text(4);
-    g.gpu_util_percent = q->opt_i64(5);
-    g.memory_util_percent = q->opt_i64(6);
-    g.memory_used_bytes = q->opt_i64(7);
-    g.memory_total_bytes = q->opt_i64(8);
-    g.sm_clock_mhz = q->opt_i64(9);
-    g.memory_clock_mhz = q->opt_i64(10);
-    g.power_watts = q->opt_f64(11);
-    g.energy_mj = q->opt_i64(12);
-    g.temperature_c = q->opt_i64(13);
-    g.clock_event_reasons = q->opt_i64(14);
+    read_metrics(*q, kGpuFixedCount, g.values, kGpuMetrics);
     out.gpus.push_back(std::move(g));
   }
-  for (auto q = query(kProcessColumns, "process_samples", "t_ns, gpu, pid"); q->step();) {
+  for (auto q = query(columns(kProcessFixed, kProcessMetrics), "process_samples", "t_ns, gpu, pid"); q->step();) {
     ProcessSample p;
     p.t_ns = q->i64(0);
     p.tags = {q->opt_i64(1), q->opt_i64(2)};
@@ -220,22 +260,17 @@ Samples TelemetryStore::read_samples(const char* where, int64_t a, int64_t b) {
     p.workload_id = q->opt_i64(6);
     p.workload = q->text(7);
     p.gpu_instance_id = q->opt_i64(8);
-    p.used_memory_bytes = q->opt_i64(9);
-    p.sm_util_percent = q->opt_i64(10);
-    p.memory_util_percent = q->opt_i64(11);
+    read_metrics(*q, kProcessFixedCount, p.values, kProcessMetrics);
     out.processes.push_back(std::move(p));
   }
-  for (auto q = query(kGpmColumns, "gpm_samples", "t_ns, gpu, gpu_instance_id"); q->step();) {
+  for (auto q = query(columns(kGpmFixed, kGpmMetrics), "gpm_samples", "t_ns, gpu, gpu_instance_id"); q->step();) {
     GpmSample m;
     m.t_ns = q->i64(0);
     m.tags = {q->opt_i64(1), q->opt_i64(2)};
     m.gpu = static_cast<int>(q->i64(3));
     m.gpu_instance_id = q->opt_i64(4);
     m.uuid = q->text(5);
-    m.sm_util_percent = q->opt_f64(6);
-    m.sm_occupancy_percent = q->opt_f64(7);
-    m.tensor_util_percent = q->opt_f64(8);
-    m.dram_bw_util_percent = q->opt_f64(9);
+    read_metrics(*q, kGpmFixedCount, m.values, kGpmMetrics);
     out.gpm.push_back(std::move(m));
   }
   return out;

@@ -16,7 +16,7 @@
 
 namespace gpumix::telemetry {
 
-inline constexpr int kTelemetrySchemaVersion = 1;
+inline constexpr int kTelemetrySchemaVersion = 2;  // 2: memory free/reserved, GPM FP16/FP32 columns
 
 // One sampler's life: what it sampled for, how often, and why it could not.
 struct SessionRow {

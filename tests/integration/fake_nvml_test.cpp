@@ -567,6 +567,55 @@ workloads:
   }
 }
 
+// NVML's per-process figures for the workloads' own pids (the fake lists
+// whatever pid each workload wrote): each one's share of SM time, energy and
+// memory over the window, idle apart, adding up to the cell's energy.
+TEST(FakeNvml, RunAttributesSmTimeMemoryAndEnergyToWorkloads) {
+  ScratchDir dir;
+  json state = two_gpus();
+  const std::string train_pids = (dir / "train.pid").string(), server_pids = (dir / "server.pid").string();
+  state["gpus"][0]["processes"] = {{{"pid_file", train_pids}, {"used_memory", 3 * kGiB}},
+                                   {{"pid_file", server_pids}, {"used_memory", kGiB}}};
+  state["gpus"][0]["process_utilization"] = {{{"pid_file", train_pids}, {"sm", 30}, {"memory", 10}},
+                                             {{"pid_file", server_pids}, {"sm", 45}, {"memory", 5}}};
+  FakeDriver driver(dir, state);
+  dir.write("mix.yaml", "name: pair\ncell_duration: 1s\nstop_grace: 1s\nmodes: [timeslice]\nworkloads:\n"
+                        "  - name: train\n    warmup: none\n    command: [TESTLOAD, --iters, '0', --interval-ms, '20', --pid-file, " +
+                            train_pids + "]\n"
+                        "  - name: server\n    warmup: none\n    command: [TESTLOAD, --iters, '0', --interval-ms, '5', --pid-file, " +
+                            server_pids + "]\n");
+  auto r = gpumix({"run", "mix.yaml"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto rep = gpumix({"report", "--format", "json"}, dir.path());
+  ASSERT_EQ(rep.exit_code, 0) << rep.err;
+  const auto doc = json::parse(rep.out);
+  ASSERT_EQ(doc["cells"].size(), 1u);
+  const auto& cell = doc["cells"][0];
+  const auto& at = cell["attribution"];
+  ASSERT_EQ(at["sm_attributed"], true) << at.dump();
+  EXPECT_EQ(at["overlapping"], false) << at.dump();
+  EXPECT_GE(at["ticks"].get<int>(), 5) << at.dump();
+  std::map<std::string, json> by_name;
+  for (const auto& w : at["workloads"]) by_name[w["workload"]] = w;
+  ASSERT_EQ(by_name.size(), 2u) << at.dump();
+  // A tick may fall before a workload wrote its pid: at most one of ~10.
+  EXPECT_NEAR(by_name["train"]["sm_share"].get<double>(), 0.30, 0.035) << at.dump();
+  EXPECT_NEAR(by_name["server"]["sm_share"].get<double>(), 0.45, 0.05) << at.dump();
+  EXPECT_EQ(at["other_share"].get<double>(), 0.0) << at.dump();
+  EXPECT_NEAR(at["idle_share"].get<double>(), 0.25, 0.08) << at.dump();
+  const double energy = cell["energy_j"].get<double>();
+  EXPECT_GT(energy, 0);
+  EXPECT_NEAR(by_name["train"]["energy_j"].get<double>() + by_name["server"]["energy_j"].get<double>() +
+                  at["other_energy_j"].get<double>() + at["idle_energy_j"].get<double>(),
+              energy, energy * 1e-9);
+  EXPECT_EQ(by_name["train"]["memory_peak_bytes"].get<double>(), static_cast<double>(3 * kGiB));
+  EXPECT_EQ(by_name["server"]["memory_peak_bytes"].get<double>(), static_cast<double>(kGiB));
+
+  auto text = gpumix({"report", "--format", "text"}, dir.path());
+  EXPECT_NE(text.out.find("GPU time, memory and energy per workload"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("(idle)"), std::string::npos) << text.out;
+}
+
 TEST(FakeNvml, InitFailureExitsOneWithTheReason) {
   ScratchDir dir;
   FakeDriver driver(dir, {{"init_error", "DRIVER_NOT_LOADED"}});

@@ -362,6 +362,86 @@ TEST(Interference, EnergyFallsBackToIntegratedPower) {
   EXPECT_NEAR(*a.cells[0].mean_power_w, 800.0 / 3, 1e-9);
 }
 
+// Two workloads and another tenant's process, time-sliced over 4 ticks:
+// shares are NVML's per-process SM percent, the rest is idle, and the energy
+// splits the same way and adds up.
+TEST(Attribution, TimeSlicedSharesAndEnergyAddUp) {
+  RunBuilder b({"timeslice"}, 1, {"train", "server"});
+  const auto c = b.cell("timeslice-r1", "timeslice", 1);
+  const auto train = b.workload(c, "train"), server = b.workload(c, "server");
+  for (int i = 0; i < 4; ++i) {
+    b.gpu_sample(c, i * 0.5, 90, 1000 + i * 400);  // 1.2 J over the ticks
+    b.process_sample(c, i * 0.5, 11, train, i < 2 ? 20 : 40, 2e9);  // mean 30
+    b.process_sample(c, i * 0.5, 12, server, 50, i == 3 ? 3e9 : 1e9);
+    if (i == 0) b.process_sample(c, i * 0.5, 13, server, std::nullopt, 5e8);  // a child without SM figures: memory only
+    b.process_sample(c, i * 0.5, 99, 0, 8, 1e9);  // someone else's
+  }
+  auto a = b.analyze();
+  const auto& at = a.cells[0].attribution;
+  ASSERT_TRUE(at.sm_attributed) << at.basis;
+  EXPECT_FALSE(at.overlapping);
+  EXPECT_EQ(at.ticks, 4);
+  ASSERT_EQ(at.workloads.size(), 2u);
+  EXPECT_NEAR(*at.workloads[0].sm_share, 0.30, 1e-12);
+  EXPECT_NEAR(*at.workloads[1].sm_share, 0.50, 1e-12);
+  EXPECT_NEAR(*at.other_share, 0.08, 1e-12);
+  EXPECT_NEAR(*at.idle_share, 0.12, 1e-12);
+  const double energy = *a.cells[0].energy_j;
+  EXPECT_NEAR(energy, 1.2, 1e-12);
+  EXPECT_NEAR(*at.workloads[0].energy_j, 0.36, 1e-12);
+  EXPECT_NEAR(*at.workloads[0].energy_j + *at.workloads[1].energy_j + *at.other_energy_j + *at.idle_energy_j, energy, 1e-12);
+  EXPECT_DOUBLE_EQ(*at.workloads[0].memory_peak_bytes, 2e9);
+  EXPECT_DOUBLE_EQ(*at.workloads[1].memory_mean_bytes, (1.5e9 + 1e9 + 1e9 + 3e9) / 4);  // its child counts at tick 0
+  EXPECT_DOUBLE_EQ(*at.workloads[1].memory_peak_bytes, 3e9);
+  EXPECT_NE(at.basis.find("One context runs at a time"), std::string::npos) << at.basis;
+}
+
+// Under MPS the clients' figures overlap: 70% + 60% is scaled to the GPU's
+// 91% busy time, and idle is what is left of it.
+TEST(Attribution, OverlappingMpsClientsAreScaledToTheBusyTime) {
+  RunBuilder b({"mps"}, 1, {"a", "b"});
+  const auto c = b.cell("mps-r1", "mps", 1);
+  const auto wa = b.workload(c, "a"), wb = b.workload(c, "b");
+  for (int i = 0; i < 3; ++i) {
+    b.gpu_sample(c, i * 0.5, 91, 1000 + i * 500);
+    b.process_sample(c, i * 0.5, 21, wa, 70, std::nullopt);
+    b.process_sample(c, i * 0.5, 22, wb, 60, std::nullopt);
+  }
+  auto a = b.analyze();
+  const auto& at = a.cells[0].attribution;
+  ASSERT_TRUE(at.sm_attributed);
+  EXPECT_TRUE(at.overlapping);
+  EXPECT_NEAR(*at.scale, 0.91 / 1.3, 1e-12);
+  EXPECT_NEAR(*at.workloads[0].sm_share, 0.70 * 0.91 / 1.3, 1e-12);
+  EXPECT_NEAR(*at.workloads[0].sm_share + *at.workloads[1].sm_share, 0.91, 1e-12);
+  EXPECT_NEAR(*at.idle_share, 0.09, 1e-12);
+  EXPECT_DOUBLE_EQ(*at.workloads[0].sm_util_mean, 70);
+  EXPECT_FALSE(at.workloads[0].memory_peak_bytes) << "NVML gave no memory figure";
+  EXPECT_NE(at.basis.find("MPS"), std::string::npos) << at.basis;
+}
+
+// With MIG on there is no per-process SM figure: memory only, and the report
+// says why.
+TEST(Attribution, MigSplitsNoTimeOrEnergyButShowsMemory) {
+  RunBuilder b({"mig"}, 1, {"big", "small"});
+  const auto c = b.cell("mig-r1", "mig", 1);
+  const auto big = b.workload(c, "big"), small = b.workload(c, "small");
+  for (int i = 0; i < 3; ++i) {
+    b.gpu_sample(c, i * 0.5, 0, 1000 + i * 500);
+    b.process_sample(c, i * 0.5, 31, big, std::nullopt, 4e9, 1);
+    b.process_sample(c, i * 0.5, 32, small, std::nullopt, 1e9, 9);
+  }
+  auto a = b.analyze();
+  const auto& at = a.cells[0].attribution;
+  EXPECT_FALSE(at.sm_attributed);
+  EXPECT_FALSE(at.idle_share);
+  ASSERT_EQ(at.workloads.size(), 2u);
+  EXPECT_FALSE(at.workloads[0].sm_share);
+  EXPECT_FALSE(at.workloads[0].energy_j);
+  EXPECT_DOUBLE_EQ(*at.workloads[0].memory_peak_bytes, 4e9);
+  EXPECT_NE(at.basis.find("MIG"), std::string::npos) << at.basis;
+}
+
 TEST(Interference, ActivitySeriesIsRelativeToTheCellAndDownsampled) {
   RunBuilder b({"timeslice"}, 1, {"w"});
   const auto c = b.cell("timeslice-r1", "timeslice", 1);

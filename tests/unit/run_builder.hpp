@@ -210,6 +210,25 @@ class RunBuilder {
     in_.telemetry.gpm.push_back(m);
   }
 
+  // A process sample `offset_s` into the cell: of workload `workload_id`
+  // (0: a process of no workload), with NVML's SM percent and device memory.
+  void process_sample(int64_t cell_id, double offset_s, int64_t pid, int64_t workload_id, std::optional<double> sm,
+                      std::optional<double> memory_bytes, std::optional<int64_t> gpu_instance = std::nullopt) {
+    telemetry::ProcessSample p;
+    p.t_ns = cell_row(cell_id).started_ns + static_cast<int64_t>(offset_s * 1e9);
+    p.tags = {1, cell_id};
+    p.pid = pid;
+    p.kind = "compute";
+    if (workload_id) {
+      p.workload_id = workload_id;
+      p.workload = workload_row(workload_id).name;
+    }
+    p.gpu_instance_id = gpu_instance;
+    p.values[telemetry::metrics::process_sm] = sm;
+    p.values[telemetry::metrics::process_memory] = memory_bytes;
+    in_.telemetry.processes.push_back(p);
+  }
+
   analysis::RunInput& input() { return in_; }
   analysis::Analysis analyze() { return analysis::analyze(in_); }
 

@@ -112,6 +112,7 @@ struct CellTelemetry {
   std::optional<int> gpu;
   std::vector<const telemetry::GpuSample*> gpus;
   std::vector<const telemetry::GpmSample*> gpm;
+  std::vector<const telemetry::ProcessSample*> processes;
 };
 
 // A cell's samples on the GPU its workloads used, inside its measured window
@@ -144,10 +145,99 @@ CellTelemetry telemetry_of(const RunInput& in, const store::CellRow& cell, bool 
   for (const auto& m : in.telemetry.gpm)
     if (m.tags.cell_id == cell_id && m.gpu == *t.gpu && (!device_level || !m.gpu_instance_id) && in_window(m.t_ns))
       t.gpm.push_back(&m);
+  for (const auto& p : in.telemetry.processes)
+    if (p.tags.cell_id == cell_id && p.gpu == *t.gpu && in_window(p.t_ns)) t.processes.push_back(&p);
   auto by_time = [](auto* a, auto* b) { return a->t_ns < b->t_ns; };
   std::stable_sort(t.gpus.begin(), t.gpus.end(), by_time);
+  std::stable_sort(t.processes.begin(), t.processes.end(), by_time);
   std::stable_sort(t.gpm.begin(), t.gpm.end(), by_time);
   return t;
+}
+
+// The split of a cell's window among its workloads (see CellAttribution).
+CellAttribution attribute(const CellAnalysis& c, const CellTelemetry& t) {
+  using telemetry::metrics::process_memory;
+  using telemetry::metrics::process_sm;
+  CellAttribution a;
+  std::set<int64_t> ticks;
+  for (const auto* g : t.gpus) ticks.insert(g->t_ns);
+  for (const auto* p : t.processes) ticks.insert(p->t_ns);
+  a.ticks = static_cast<int64_t>(ticks.size());
+  // Per workload ("" for other processes), per tick: SM percent and bytes.
+  std::map<std::string, std::map<int64_t, double>> sm, memory;
+  bool any_sm = false;
+  for (const auto* p : t.processes) {
+    const std::string who = p->workload_id ? p->workload : "";
+    if (const auto& v = p->values[process_sm]) {
+      sm[who][p->t_ns] += *v;
+      any_sm = true;
+    }
+    if (const auto& v = p->values[process_memory]) memory[who][p->t_ns] += *v;
+  }
+  const bool mig = c.cell.mode == "mig" ||
+                   std::any_of(t.processes.begin(), t.processes.end(), [](auto* p) { return p->gpu_instance_id.has_value(); });
+  if (mig)
+    a.basis = "MIG: NVML has no per-process SM utilization with MIG on, so SM time and energy are not split; each "
+              "workload has its own instance (GPM per instance above); memory is per process.";
+  else if (!any_sm)
+    a.basis = "NVML gave no per-process SM utilization in this window (not supported by this GPU or driver), so SM "
+              "time and energy are not split; memory is per process.";
+  else if (c.cell.mode == "mps")
+    a.basis = "MPS: NVML samples each client's SM utilization; clients' kernels run at the same time, so when their "
+              "figures add up past 100% they are scaled to the GPU's busy time (NVML utilization).";
+  else
+    a.basis = "One context runs at a time, so NVML's per-process SM utilization is each workload's share of the GPU's "
+              "time; energy is split by those shares.";
+
+  std::vector<std::string> names;
+  for (const auto& w : c.workloads)
+    if (w.summary.status != "skipped") names.push_back(w.summary.name);
+  auto mean_over_ticks = [&](const std::map<int64_t, double>& per_tick) {
+    double sum = 0;
+    for (const auto& [tick, v] : per_tick) sum += v;
+    return ticks.empty() ? 0.0 : sum / static_cast<double>(ticks.size());
+  };
+  for (const auto& name : names) {
+    WorkloadAttribution w;
+    w.workload = name;
+    if (auto it = memory.find(name); it != memory.end() && !it->second.empty()) {
+      double sum = 0, peak = 0;
+      for (const auto& [tick, bytes] : it->second) {
+        sum += bytes;
+        peak = std::max(peak, bytes);
+      }
+      w.memory_mean_bytes = sum / static_cast<double>(it->second.size());
+      w.memory_peak_bytes = peak;
+    }
+    if (any_sm && !mig) w.sm_util_mean = sm.count(name) ? mean_over_ticks(sm[name]) : 0.0;
+    a.workloads.push_back(std::move(w));
+  }
+  if (!any_sm || mig || ticks.empty()) return a;
+
+  a.sm_attributed = true;
+  double total = sm.count("") ? mean_over_ticks(sm[""]) / 100 : 0;
+  const double other_raw = total;
+  for (const auto& w : a.workloads) total += *w.sm_util_mean / 100;
+  double scale = 1;
+  if (total > 1) {
+    const auto busy = c.activity_of("gpu_util").mean;
+    scale = std::min(1.0, busy ? *busy / 100 : 1.0) / total;
+    a.overlapping = true;
+    a.scale = scale;
+  }
+  double attributed = 0;
+  for (auto& w : a.workloads) {
+    w.sm_share = *w.sm_util_mean / 100 * scale;
+    attributed += *w.sm_share;
+  }
+  a.other_share = other_raw * scale;
+  a.idle_share = std::max(0.0, 1 - attributed - *a.other_share);
+  if (c.energy_j) {
+    for (auto& w : a.workloads) w.energy_j = *c.energy_j * *w.sm_share;
+    a.other_energy_j = *c.energy_j * *a.other_share;
+    a.idle_energy_j = *c.energy_j * *a.idle_share;
+  }
+  return a;
 }
 
 void add_telemetry(const RunInput& in, CellAnalysis& c) {
@@ -198,6 +288,7 @@ void add_telemetry(const RunInput& in, CellAnalysis& c) {
   }
   for (const auto& w : c.workloads) c.samples_processed += w.summary.samples;
   if (c.energy_j && c.samples_processed > 0) c.energy_per_sample_j = *c.energy_j / static_cast<double>(c.samples_processed);
+  if (t.gpu) c.attribution = attribute(c, t);
 }
 
 // What happened to a workload's baseline of `repeat`, for "no NP" messages.

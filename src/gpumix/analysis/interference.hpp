@@ -83,6 +83,30 @@ struct WorkloadCell {
   std::string unsteady;  // its rate drifted within the window: the figures, in words
 };
 
+// One workload's part of a cell's GPU over the measured window, from NVML's
+// per-process figures (its processes and their children, MPS clients included).
+struct WorkloadAttribution {
+  std::string workload;
+  std::optional<double> sm_util_mean;  // percent: its processes' SM utilization, summed per tick, mean over the ticks
+  std::optional<double> sm_share;      // 0..1 of the window's time (scaled when overlapping)
+  std::optional<double> energy_j;      // the window's energy × sm_share
+  std::optional<double> memory_mean_bytes, memory_peak_bytes;  // its processes' device memory, summed per tick
+};
+
+// What NVML lets gpumix attribute in one cell, and the split. When attributed,
+// the workloads' shares, `other_share` and `idle_share` add up to 1, and so do
+// their energies to the window's energy.
+struct CellAttribution {
+  bool sm_attributed = false;  // per-process SM utilization was there
+  bool overlapping = false;    // the figures summed past 100% (MPS) and were scaled to the GPU's busy time
+  std::optional<double> scale;  // that scaling factor
+  int64_t ticks = 0;            // sampling ticks in the window
+  std::vector<WorkloadAttribution> workloads;
+  std::optional<double> other_share, other_energy_j;  // processes of no workload (another tenant, the MPS server)
+  std::optional<double> idle_share, idle_energy_j;    // no kernel of any process running
+  std::string basis;  // what NVML can and cannot attribute in this cell's mode, in words
+};
+
 // One cell: its workloads and, for shared cells, the system figures.
 struct CellAnalysis {
   store::CellRow cell;
@@ -103,6 +127,7 @@ struct CellAnalysis {
   std::optional<double> mean_power_w;
   int64_t samples_processed = 0;  // every workload's iter samples in the cell
   std::optional<double> energy_per_sample_j;
+  CellAttribution attribution;
   std::string evidence;  // the mode's evidence, flattened to one line
 };
 

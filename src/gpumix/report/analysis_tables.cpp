@@ -238,6 +238,30 @@ Table activity_table(const analysis::Analysis& a) {
   return t;
 }
 
+Table attribution_table(const analysis::Analysis& a) {
+  Table t;
+  t.columns = {"cell", "workload", "sm_util_mean", "sm_share", "energy_j", "memory_mean_gib", "memory_peak_gib", "basis"};
+  auto gib = [](const std::optional<double>& b) { return b ? Value(*b / (1024.0 * 1024.0 * 1024.0)) : Value{}; };
+  for (const auto& c : a.cells) {
+    const auto& at = c.attribution;
+    if (at.workloads.empty() || at.ticks == 0) continue;
+    std::string basis = at.basis;
+    if (at.overlapping && at.scale) basis = fmt::format("scaled x{:.2f}. ", *at.scale) + basis;
+    bool first = true;
+    for (const auto& w : at.workloads) {
+      t.add({c.cell.label, w.workload, num(w.sm_util_mean), num(w.sm_share), num(w.energy_j), gib(w.memory_mean_bytes),
+             gib(w.memory_peak_bytes), first ? Value(basis) : Value{}});
+      first = false;
+    }
+    if (at.sm_attributed) {
+      t.add({c.cell.label, "(other processes)", Value{}, num(at.other_share), num(at.other_energy_j), Value{}, Value{}, Value{}});
+      t.add({c.cell.label, "(idle)", Value{}, num(at.idle_share), num(at.idle_energy_j), Value{}, Value{}, Value{}});
+    }
+  }
+  t.precision = 3;
+  return t;
+}
+
 Table workload_cells_table(const analysis::Analysis& a) {
   Table t;
   t.columns = {"cell", "workload", "role", "status", "exit", "wall_s", "samples_per_s", "step_ms_p50", "step_ms_p95",
@@ -293,6 +317,11 @@ std::vector<Section> report_sections(const analysis::Analysis& a, const analysis
       "NVML utilization and GPM metrics (percent; mean over the cell's window, p95 in the JSON export); energy from the GPU's energy counter over "
       "the cell; energy per sample = energy ÷ samples processed by all workloads.",
       activity_table(a));
+  add("attribution", "GPU time, memory and energy per workload",
+      "Over each cell's window, from NVML's per-process figures: SM utilization (percent, its processes summed), its "
+      "share of the window's time, the window's energy split by those shares (other processes and idle time apart), "
+      "and device memory (GiB).",
+      attribution_table(a));
   add("workloads", "Workloads per cell", "Status, exit, throughput (samples/s), iteration time percentiles, NP and peak memory.",
       workload_cells_table(a));
   add("evidence", "Cells and mode evidence", "What each mode recorded as proof that it took effect.", evidence_table(a));

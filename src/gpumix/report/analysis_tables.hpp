@@ -39,6 +39,9 @@ Table slo_table(const analysis::Analysis& a);
 Table latency_table(const analysis::Analysis& a);
 // Per cell: GPU and GPM activity, energy and energy per sample.
 Table activity_table(const analysis::Analysis& a);
+// Per cell per workload: SM time share, attributed energy and memory, with
+// other processes and idle time, and what NVML could attribute (basis).
+Table attribution_table(const analysis::Analysis& a);
 // Per cell per workload: status, exit, throughput, iteration times, NP, memory.
 Table workload_cells_table(const analysis::Analysis& a);
 // Per cell: mode, status, the mode's evidence, error.

@@ -327,6 +327,13 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
   }
   out << "</section>\n";
 
+  section_start(out, "attribution", "GPU time, memory and energy per workload",
+                "Over each cell's window, from NVML's per-process figures: each workload's SM utilization, its share of "
+                "the window's time, the window's energy split by those shares (other processes and idle time apart), "
+                "and its device memory. The basis column says what NVML can attribute under the cell's mode.");
+  table_or_note(out, attribution_table(a), "No per-process telemetry for this run.");
+  out << "</section>\n";
+
   section_start(out, "energy", "Energy per unit of work",
                 "The GPU's energy counter's increase over the cell ÷ the samples all its workloads processed.");
   charts_of(out, charts, "energy");

@@ -50,6 +50,27 @@ json estimate_json(const analysis::Estimate& e) {
   return j;
 }
 
+json attribution_json(const analysis::CellAttribution& a) {
+  json workloads = json::array();
+  for (const auto& w : a.workloads)
+    workloads.push_back({{"workload", w.workload},
+                         {"sm_util_mean", num(w.sm_util_mean)},
+                         {"sm_share", num(w.sm_share)},
+                         {"energy_j", num(w.energy_j)},
+                         {"memory_mean_bytes", num(w.memory_mean_bytes)},
+                         {"memory_peak_bytes", num(w.memory_peak_bytes)}});
+  return {{"sm_attributed", a.sm_attributed},
+          {"overlapping", a.overlapping},
+          {"scale", num(a.scale)},
+          {"ticks", a.ticks},
+          {"workloads", std::move(workloads)},
+          {"other_share", num(a.other_share)},
+          {"other_energy_j", num(a.other_energy_j)},
+          {"idle_share", num(a.idle_share)},
+          {"idle_energy_j", num(a.idle_energy_j)},
+          {"basis", a.basis}};
+}
+
 json activity_json(const analysis::Activity& a) {
   return json{{"mean", num(a.mean)}, {"p95", num(a.p95)}, {"samples", a.samples}};
 }
@@ -292,6 +313,7 @@ json cell_json(const analysis::CellAnalysis& c) {
   j["energy_per_sample_j"] = num(c.energy_per_sample_j);
   for (auto id : analysis::activity_metrics())
     j[std::string(id.def().activity)] = activity_json(c.activity_of(id.def().activity));
+  j["attribution"] = attribution_json(c.attribution);
   j["evidence"] = parsed(row.evidence_json);
   json workloads = json::array();
   for (const auto& w : c.workloads) workloads.push_back(workload_cell_json(w));

@@ -49,6 +49,10 @@
 //                         With MIG on, utilization and process utilization are
 //                         NOT_SUPPORTED (as on real GPUs); the GPU's process lists
 //                         also list the instances' processes.
+//     supported_events    nvmlEventType* mask (default: Xid and P-state, and ECC when "ecc")
+//     events_file         a file of JSON lines {"type": 8, "data": 31, "gpu_instance_id",
+//                         "compute_instance_id"}: each line appended after the GPU is
+//                         registered is one event for nvmlEventSetWait_v2
 //     errors              as the top-level one, for this GPU's handle only
 //   } ]
 // A state that cannot be read, or an `errors` entry naming an unknown
@@ -58,6 +62,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <thread>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -91,6 +96,15 @@ struct nvmlGpmSample_st {
   const nvmlDevice_st* device = nullptr;  // null until taken
   std::optional<unsigned> gpu_instance_id;
   uint64_t sequence = 0;
+};
+
+struct nvmlEventSet_st {
+  struct Watch {
+    nvmlDevice_st* device;
+    unsigned long long mask;
+    size_t seen;  // lines of its events_file already read
+  };
+  std::vector<Watch> watches;
 };
 }  // namespace gpumix::gpu::nvml_abi
 
@@ -144,6 +158,7 @@ struct State {
   bool insufficient_size_first = false;
   std::vector<std::unique_ptr<nvmlDevice_st>> gpus;
   std::set<nvmlGpmSample_st*> samples;
+  std::set<nvmlEventSet_st*> event_sets;
   uint64_t sample_sequence = 0;
   std::chrono::steady_clock::time_point init_at;
 };
@@ -796,6 +811,84 @@ FAKE_EXPORT nvmlReturn_t nvmlGpmMetricsGet(nvmlGpmMetricsGet_t* request) {
     static char unit[] = "%";
     m.metricInfo = {const_cast<char*>(name), const_cast<char*>(name), unit};
   }
+  return NVML_SUCCESS;
+}
+
+namespace {
+// The JSON lines of a GPU's events_file (none when it has none).
+std::vector<std::string> event_lines(const nvmlDevice_st* device) {
+  std::vector<std::string> lines;
+  const std::string path = device->state.value("events_file", std::string());
+  if (path.empty()) return lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+unsigned long long supported_events(const nvmlDevice_st* device) {
+  const unsigned long long ecc = device->state.value("ecc", false) ? kEventTypeDoubleBitEccError | kEventTypeSingleBitEccError : 0;
+  return device->state.value("supported_events", kEventTypeXidCriticalError | kEventTypePState | ecc);
+}
+}  // namespace
+
+FAKE_EXPORT nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t* set) {
+  FAKE_SYSTEM_CALL();
+  if (!set) return NVML_ERROR_INVALID_ARGUMENT;
+  *set = new nvmlEventSet_st;
+  s.event_sets.insert(*set);
+  return NVML_SUCCESS;
+}
+
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t device, unsigned long long* types) {
+  FAKE_DEVICE_CALL(device);
+  if (!types) return NVML_ERROR_INVALID_ARGUMENT;
+  *types = supported_events(device);
+  return NVML_SUCCESS;
+}
+
+// Events already in the file when the GPU is registered are not delivered:
+// NVML queues only what happens after.
+FAKE_EXPORT nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long types, nvmlEventSet_t set) {
+  FAKE_DEVICE_CALL(device);
+  if (!s.event_sets.count(set)) return NVML_ERROR_INVALID_ARGUMENT;
+  if (types & ~supported_events(device)) return NVML_ERROR_NOT_SUPPORTED;
+  set->watches.push_back({device, types, event_lines(device).size()});
+  return NVML_SUCCESS;
+}
+
+// Polls the registered GPUs' events_files every 10 ms until a line of a
+// registered type appears or `timeout_ms` pass (NVML_ERROR_TIMEOUT).
+FAKE_EXPORT nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t* data, unsigned timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    {
+      FAKE_SYSTEM_CALL();
+      if (!s.event_sets.count(set) || !data) return NVML_ERROR_INVALID_ARGUMENT;
+      for (auto& w : set->watches) {
+        const auto lines = event_lines(w.device);
+        while (w.seen < lines.size()) {
+          const json e = json::parse(lines[w.seen++], nullptr, false);
+          if (e.is_discarded() || !(e.value("type", 0ull) & w.mask)) continue;
+          *data = {};
+          data->device = w.device;
+          data->eventType = e.value("type", 0ull);
+          data->eventData = e.value("data", 0ull);
+          data->gpuInstanceId = e.value("gpu_instance_id", kInstanceIdNone);
+          data->computeInstanceId = e.value("compute_instance_id", kInstanceIdNone);
+          return NVML_SUCCESS;
+        }
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return NVML_ERROR_TIMEOUT;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+FAKE_EXPORT nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set) {
+  FAKE_SYSTEM_CALL();
+  if (!s.event_sets.erase(set)) return NVML_ERROR_INVALID_ARGUMENT;
+  delete set;
   return NVML_SUCCESS;
 }
 

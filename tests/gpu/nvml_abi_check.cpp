@@ -87,6 +87,13 @@ SAME_VALUE(kDeviceMigEnable, NVML_DEVICE_MIG_ENABLE);
 static_assert(ours::kValueNotAvailable == static_cast<unsigned long long>(NVML_VALUE_NOT_AVAILABLE));
 SAME_VALUE(kGpmSupportVersion, NVML_GPM_SUPPORT_VERSION);
 SAME_VALUE(kGpmMetricsGetVersion, NVML_GPM_METRICS_GET_VERSION);
+SAME_VALUE(kEventTypeSingleBitEccError, nvmlEventTypeSingleBitEccError);
+SAME_VALUE(kEventTypeDoubleBitEccError, nvmlEventTypeDoubleBitEccError);
+SAME_VALUE(kEventTypePState, nvmlEventTypePState);
+SAME_VALUE(kEventTypeXidCriticalError, nvmlEventTypeXidCriticalError);
+SAME_VALUE(kEventTypeClock, nvmlEventTypeClock);
+SAME_VALUE(kEventTypePowerSourceChange, nvmlEventTypePowerSourceChange);
+SAME_VALUE(kEventMigConfigChange, nvmlEventMigConfigChange);
 SAME_VALUE(kMemoryV2Version, nvmlMemory_v2);
 SAME_VALUE(kTemperatureV1Version, nvmlTemperature_v1);
 // Ours must hold at least what NVML reads (numMetrics ≤ its NVML_GPM_METRIC_MAX).
@@ -150,6 +157,13 @@ SAME_FIELD(nvmlGpmMetricsGet_t, sample2);
 static_assert(offsetof(ours::nvmlGpmMetricsGet_t, metrics) == offsetof(::nvmlGpmMetricsGet_t, metrics), "metrics");
 static_assert(sizeof(ours::nvmlDevice_t) == sizeof(::nvmlDevice_t));
 static_assert(sizeof(ours::nvmlGpmSample_t) == sizeof(::nvmlGpmSample_t));
+static_assert(sizeof(ours::nvmlEventSet_t) == sizeof(::nvmlEventSet_t));
+SAME_SIZE(nvmlEventData_t);
+SAME_FIELD(nvmlEventData_t, device);
+SAME_FIELD(nvmlEventData_t, eventType);
+SAME_FIELD(nvmlEventData_t, eventData);
+SAME_FIELD(nvmlEventData_t, gpuInstanceId);
+SAME_FIELD(nvmlEventData_t, computeInstanceId);
 
 // Functions: each real declaration must have our signature once our handle
 // and struct types are mapped to NVIDIA's (parameter by parameter, by size

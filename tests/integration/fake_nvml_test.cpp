@@ -616,6 +616,49 @@ TEST(FakeNvml, RunAttributesSmTimeMemoryAndEnergyToWorkloads) {
   EXPECT_NE(text.out.find("(idle)"), std::string::npos) << text.out;
 }
 
+// An Xid while a cell runs (a workload appends it to the GPU's event file,
+// which the fake serves as NVML's event queue) is stored with that cell and
+// shown next to it; the run's notes say how many there were.
+TEST(FakeNvml, AnXidDuringACellIsRecordedWithThatCell) {
+  ScratchDir dir;
+  json state = two_gpus();
+  const std::string events = (dir / "events.jsonl").string();
+  state["gpus"][0]["events_file"] = events;
+  FakeDriver driver(dir, state);
+  dir.write("mix.yaml", "name: faulty\ncell_duration: 2s\nstop_grace: 1s\nmodes: [timeslice]\nworkloads:\n"
+                        "  - name: steady\n    warmup: none\n    command: [TESTLOAD, --iters, '0', --interval-ms, '20']\n"
+                        "  - name: faulter\n    warmup: none\n    command: [sh, -c, 'sleep 0.5; echo \"{\\\"type\\\": 8, "
+                        "\\\"data\\\": 31}\" >> " + events + "; exec TESTLOAD --iters 0 --interval-ms 20']\n");
+  auto r = gpumix({"run", "mix.yaml"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("GPU 0: Xid 31 (GPU memory page fault"), std::string::npos) << r.err;
+
+  auto rep = gpumix({"report", "--format", "json"}, dir.path());
+  ASSERT_EQ(rep.exit_code, 0) << rep.err;
+  const auto doc = json::parse(rep.out);
+  ASSERT_EQ(doc["cells"].size(), 1u);
+  const auto& ev = doc["cells"][0]["events"];
+  ASSERT_EQ(ev.size(), 1u) << doc["cells"][0].dump();
+  EXPECT_EQ(ev[0]["type"], "xid_critical_error");
+  EXPECT_EQ(ev[0]["data"], 31);
+  EXPECT_EQ(ev[0]["gpu"], 0);
+  EXPECT_TRUE(ev[0]["gpu_instance_id"].is_null());
+  EXPECT_GT(ev[0]["t_s"].get<double>(), 0.4);
+  EXPECT_LT(ev[0]["t_s"].get<double>(), 2.0);
+  bool noted = false;
+  for (const auto& m : doc["missing"]) noted = noted || m.get<std::string>().find("NVML reported 1 fault event") != std::string::npos;
+  EXPECT_TRUE(noted) << doc["missing"].dump();
+
+  auto text = gpumix({"report", "--format", "text"}, dir.path());
+  EXPECT_NE(text.out.find("Xid 31 at "), std::string::npos) << text.out;
+
+  // The session says which GPU could not be watched (GPU 1 has no ECC: no ECC events).
+  telemetry::TelemetryStore t(dir / "results");
+  const auto sessions = t.sessions();
+  ASSERT_FALSE(sessions.empty());
+  EXPECT_NE(sessions[0].notes.find("no double_bit_ecc events"), std::string::npos) << sessions[0].notes;
+}
+
 TEST(FakeNvml, InitFailureExitsOneWithTheReason) {
   ScratchDir dir;
   FakeDriver driver(dir, {{"init_error", "DRIVER_NOT_LOADED"}});

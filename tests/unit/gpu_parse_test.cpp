@@ -63,6 +63,16 @@ TEST(Decode, ClockEventReasons) {
   EXPECT_EQ(gpu::clock_event_reasons().back(), (std::pair<uint64_t, std::string>{0x100, "display_clock_setting"}));
 }
 
+TEST(Decode, EventTypesAndXids) {
+  EXPECT_EQ(gpu::event_type_name(0x8), "xid_critical_error");
+  EXPECT_EQ(gpu::event_type_name(0x2), "double_bit_ecc");
+  EXPECT_EQ(gpu::event_type_name(0x100), "mig_config_change");
+  EXPECT_EQ(gpu::event_type_name(0x4000), "event_0x4000");
+  EXPECT_EQ(gpu::xid_description(31), "GPU memory page fault (a kernel touched an illegal address)");
+  EXPECT_EQ(gpu::xid_description(79), "GPU has fallen off the bus");
+  EXPECT_EQ(gpu::xid_description(12345), "see NVIDIA's Xid catalog");
+}
+
 TEST(Decode, CudaVersion) {
   EXPECT_EQ(gpu::cuda_version_text(13000), "13.0");
   EXPECT_EQ(gpu::cuda_version_text(12040), "12.4");

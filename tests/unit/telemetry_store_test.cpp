@@ -91,6 +91,16 @@ class TelemetryStoreTest : public ::testing::Test {
     mig.uuid = "MIG-abc";
     mig.values[metric(Scope::gpm, "dram_bw_util_percent")] = 12.125;
     s.gpm = {m, mig};
+    EventSample xid;
+    xid.t_ns = t_ns;
+    xid.tags = tags;
+    xid.uuid = "GPU-1";
+    xid.type = "xid_critical_error";
+    xid.data = 31;
+    xid.gpu_instance_id = 3;
+    xid.compute_instance_id = 0;
+    xid.description = "GPU memory page fault";
+    s.events = {xid};
     return s;
   }
 
@@ -149,6 +159,16 @@ TEST_F(TelemetryStoreTest, WritesAndReadsBackEveryFieldIncludingNulls) {
   expect_same(out.gpm[0], in.gpm[0]);
   expect_same(out.gpm[1], in.gpm[1]);
   EXPECT_EQ(query("SELECT count(*) FROM gpu_samples WHERE power_watts IS NULL"), "1");
+  ASSERT_EQ(out.events.size(), 1u);
+  const auto& e = out.events[0];
+  EXPECT_EQ(e.t_ns, 1000);
+  EXPECT_EQ(e.tags.cell_id, 9);
+  EXPECT_EQ(e.uuid, "GPU-1");
+  EXPECT_EQ(e.type, "xid_critical_error");
+  EXPECT_EQ(e.data, 31);
+  EXPECT_EQ(e.gpu_instance_id, 3);
+  EXPECT_EQ(e.compute_instance_id, 0);
+  EXPECT_EQ(e.description, "GPU memory page fault");
 }
 
 // A database written by schema 1 (before memory free/reserved and GPM

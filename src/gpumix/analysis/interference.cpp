@@ -646,7 +646,11 @@ Analysis analyze(const RunInput& in) {
     }
     system_figures(c);
   }
-  for (auto& c : a.cells) add_telemetry(in, c);
+  for (auto& c : a.cells) {
+    add_telemetry(in, c);
+    for (const auto& e : in.telemetry.events)
+      if (e.tags.cell_id == c.cell.id) c.events.push_back(e);
+  }
   a.has_baseline = std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) {
     return std::any_of(c.workloads.begin(), c.workloads.end(), [](const auto& w) { return w.np.has_value(); });
   });
@@ -775,6 +779,16 @@ Analysis analyze(const RunInput& in) {
                                  "protocol, or never got going): only its status, wall time and memory are known.",
                                  name));
   }
+  if (!in.telemetry.events.empty()) {
+    std::string list;
+    size_t shown = 0;
+    for (const auto& c : a.cells)
+      for (const auto& e : c.events)
+        if (shown++ < 3) list += (list.empty() ? "" : "; ") + event_text(e, c.cell.started_ns) + " in " + c.cell.label;
+    miss.push_back(fmt::format("NVML reported {} fault event(s) during the run{}: a workload or the GPU failed, and "
+                               "the figures of those cells may not be what the mode gives.",
+                               in.telemetry.events.size(), list.empty() ? "" : " (" + list + ")"));
+  }
   if (!a.has_telemetry) {
     std::string why = in.telemetry_error;
     for (const auto& s : in.telemetry_sessions)
@@ -797,6 +811,13 @@ Analysis analyze(const RunInput& in) {
         "One repeat per mode: no confidence intervals, and differences between modes cannot be told from noise "
         "(set repeats: auto, or 3 or more).");
   return a;
+}
+
+std::string event_text(const telemetry::EventSample& e, int64_t cell_started_ns) {
+  std::string what = e.type == "xid_critical_error" ? fmt::format("Xid {}", e.data) : fmt::format("{} {}", e.type, e.data);
+  if (e.gpu_instance_id) what += fmt::format(" on GPU instance {}", *e.gpu_instance_id);
+  if (cell_started_ns > 0) what += fmt::format(" at {:.1f} s", static_cast<double>(e.t_ns - cell_started_ns) / 1e9);
+  return e.description.empty() ? what : what + " (" + e.description + ")";
 }
 
 Activity CellAnalysis::activity_of(std::string_view key) const {

@@ -108,6 +108,9 @@ struct CellAttribution {
 };
 
 // One cell: its workloads and, for shared cells, the system figures.
+// "Xid 31 at 4.2 s (GPU memory page fault ...)", the time from the cell's start.
+std::string event_text(const telemetry::EventSample& e, int64_t cell_started_ns);
+
 struct CellAnalysis {
   store::CellRow cell;
   std::optional<double> window_s;  // the measured window's length
@@ -128,6 +131,7 @@ struct CellAnalysis {
   int64_t samples_processed = 0;  // every workload's iter samples in the cell
   std::optional<double> energy_per_sample_j;
   CellAttribution attribution;
+  std::vector<telemetry::EventSample> events;  // NVML events (Xid, ECC) received during the cell
   std::string evidence;  // the mode's evidence, flattened to one line
 };
 

@@ -69,4 +69,47 @@ std::string mig_profile_from_name(std::string_view name) {
   return std::string(rest);
 }
 
+std::string event_type_name(uint64_t type) {
+  switch (type) {
+    case 0x1: return "single_bit_ecc";
+    case 0x2: return "double_bit_ecc";
+    case 0x4: return "pstate";
+    case 0x8: return "xid_critical_error";
+    case 0x10: return "clock";
+    case 0x80: return "power_source_change";
+    case 0x100: return "mig_config_change";
+    default: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "event_0x%llx", static_cast<unsigned long long>(type));
+      return buf;
+    }
+  }
+}
+
+std::string xid_description(uint64_t xid) {
+  switch (xid) {
+    case 13: return "graphics engine exception (a kernel faulted: illegal instruction or out-of-range access)";
+    case 31: return "GPU memory page fault (a kernel touched an illegal address)";
+    case 32: return "invalid or corrupted push buffer stream";
+    case 38: return "driver firmware error";
+    case 43: return "GPU stopped processing: a channel was reset after an application fault";
+    case 45: return "preemptive cleanup after earlier errors (a process was killed)";
+    case 48: return "double-bit ECC error";
+    case 61: return "internal micro-controller breakpoint or warning";
+    case 62: return "internal micro-controller halt";
+    case 63: return "ECC page retirement or row remapping recorded";
+    case 64: return "ECC page retirement or row remapping failed";
+    case 69: return "graphics engine class error";
+    case 74: return "NVLink error";
+    case 79: return "GPU has fallen off the bus";
+    case 92: return "high single-bit ECC error rate";
+    case 94: return "contained ECC error";
+    case 95: return "uncontained ECC error";
+    case 109: return "context switch timeout";
+    case 119: return "GSP RPC timeout";
+    case 120: return "GSP error";
+    default: return "see NVIDIA's Xid catalog";
+  }
+}
+
 }  // namespace gpumix::gpu

@@ -31,4 +31,13 @@ std::string cuda_version_text(int version);
 // → "1g.10gb"); empty when the name carries none.
 std::string mig_profile_from_name(std::string_view name);
 
+// nvmlEventType* bits → names: single_bit_ecc, double_bit_ecc, pstate,
+// xid_critical_error, clock, power_source_change, mig_config_change;
+// "event_0x..." otherwise.
+std::string event_type_name(uint64_t type);
+
+// What an Xid means, from NVIDIA's Xid catalog (docs.nvidia.com/deploy/xid-errors),
+// for the ones a shared GPU most often shows; "see NVIDIA's Xid catalog" otherwise.
+std::string xid_description(uint64_t xid);
+
 }  // namespace gpumix::gpu

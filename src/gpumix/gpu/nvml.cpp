@@ -511,6 +511,72 @@ std::optional<std::vector<std::optional<double>>> GpmStream::read(std::span<cons
   return out;
 }
 
+// Events: one set over the GPUs, freed with the watch.
+struct EventWatch::State {
+  std::shared_ptr<Nvml::Impl> impl;
+  nvmlEventSet_t set{};
+  std::vector<int> gpus;
+  std::vector<std::string> notes;
+  ~State() {
+    if (set && impl->api.nvmlEventSetFree) impl->api.nvmlEventSetFree(set);
+  }
+};
+
+EventWatch::EventWatch(std::unique_ptr<State> state) : s_(std::move(state)) {}
+EventWatch::~EventWatch() = default;
+const std::vector<int>& EventWatch::gpus() const { return s_->gpus; }
+const std::vector<std::string>& EventWatch::notes() const { return s_->notes; }
+
+std::optional<GpuEvent> EventWatch::wait(unsigned timeout_ms) {
+  const Impl& impl = *s_->impl;
+  nvmlEventData_t data{};
+  const nvmlReturn_t rc = impl.api.nvmlEventSetWait_v2 ? impl.api.nvmlEventSetWait_v2(s_->set, &data, timeout_ms)
+                                                        : NVML_ERROR_FUNCTION_NOT_FOUND;
+  if (rc == NVML_ERROR_TIMEOUT) return std::nullopt;
+  impl.check(rc, Need::required, "nvmlEventSetWait_v2", __FILE__, __LINE__);
+  GpuEvent e;
+  e.gpu = -1;
+  for (size_t i = 0; i < impl.devices.size(); ++i)
+    if (impl.devices[i] == data.device) e.gpu = static_cast<int>(i);
+  e.type = data.eventType;
+  e.data = data.eventData;
+  if (data.gpuInstanceId != kInstanceIdNone) e.gpu_instance_id = data.gpuInstanceId;
+  if (data.computeInstanceId != kInstanceIdNone) e.compute_instance_id = data.computeInstanceId;
+  return e;
+}
+
+std::unique_ptr<EventWatch> Nvml::watch_events(uint64_t types, std::string* why) {
+  const Impl& impl = *impl_;
+  auto state = std::make_unique<EventWatch::State>();
+  state->impl = impl_;
+  auto fail = [&](const std::string& reason) -> std::unique_ptr<EventWatch> {
+    if (why) *why = reason;
+    return nullptr;
+  };
+  try {
+    if (!GPUMIX_NVML(impl, Need::optional, nvmlEventSetCreate, &state->set)) return fail("NVML events are not supported");
+    for (int i = 0; i < static_cast<int>(impl.devices.size()); ++i) {
+      nvmlDevice_t dev = impl.devices[static_cast<size_t>(i)];
+      unsigned long long supported = 0;
+      if (!GPUMIX_NVML(impl, Need::optional, nvmlDeviceGetSupportedEventTypes, dev, &supported)) supported = 0;
+      const uint64_t wanted = types & supported;
+      if (wanted != types) {
+        std::string missing;
+        for (uint64_t bit = 1; bit && bit <= types; bit <<= 1)
+          if ((types & bit) && !(supported & bit)) missing += (missing.empty() ? "" : ", ") + event_type_name(bit);
+        state->notes.push_back("GPU " + std::to_string(i) + ": no " + missing + " events");
+      }
+      if (!wanted) continue;
+      GPUMIX_NVML(impl, Need::required, nvmlDeviceRegisterEvents, dev, wanted, state->set);
+      state->gpus.push_back(i);
+    }
+  } catch (const NvmlError& e) {
+    return fail(e.what());
+  }
+  if (state->gpus.empty()) return fail(state->notes.empty() ? "no GPU" : state->notes.front());
+  return std::make_unique<EventWatch>(std::move(state));
+}
+
 nlohmann::json to_json(const MigInstance& m) {
   return {{"uuid", m.uuid},
           {"gpu_instance_id", m.gpu_instance_id},

@@ -111,6 +111,34 @@ class GpmStream {
   std::unique_ptr<State> s_;
 };
 
+// One NVML event: an Xid critical error (data = the Xid), an ECC error, ...
+struct GpuEvent {
+  int gpu = 0;
+  uint64_t type = 0;  // nvmlEventType* bit
+  uint64_t data = 0;
+  std::optional<unsigned> gpu_instance_id;  // MIG: where it happened
+  std::optional<unsigned> compute_instance_id;
+};
+
+// An NVML event set on every GPU that supports the asked event types. NVML
+// queues events between waits. Not thread-safe: one waiting thread.
+class EventWatch {
+ public:
+  struct State;
+  explicit EventWatch(std::unique_ptr<State> state);
+  ~EventWatch();
+  EventWatch(const EventWatch&) = delete;
+  EventWatch& operator=(const EventWatch&) = delete;
+  // The next event, or nothing after `timeout_ms`. Throws NvmlError.
+  std::optional<GpuEvent> wait(unsigned timeout_ms);
+  // The GPUs watched, and what could not be (e.g. "GPU 1: no Xid events").
+  const std::vector<int>& gpus() const;
+  const std::vector<std::string>& notes() const;
+
+ private:
+  std::unique_ptr<State> s_;
+};
+
 class Nvml {
  public:
   // Loads libnvidia-ml.so.1 (or $GPUMIX_NVML_LIBRARY) and initializes NVML.
@@ -143,6 +171,9 @@ class Nvml {
   // call, or 0 for all the driver keeps). Empty when there are none, or on
   // GPUs that do not support it (MIG-enabled ones).
   std::vector<ProcessUtilization> process_utilization(int index, uint64_t since_us);
+  // Watches `types` (nvmlEventType* bits) on every GPU that reports them;
+  // null with the reason in *why when no GPU does or events are unavailable.
+  std::unique_ptr<EventWatch> watch_events(uint64_t types, std::string* why);
   // Throws NvmlError when the GPU (or the GPU instance) does not support GPM.
   std::unique_ptr<GpmStream> gpm_stream(int index, std::optional<unsigned> gpu_instance_id = std::nullopt);
 

@@ -82,6 +82,7 @@ typedef enum nvmlGpmMetricId_enum {
 // Opaque handles.
 typedef struct nvmlDevice_st* nvmlDevice_t;
 typedef struct nvmlGpmSample_st* nvmlGpmSample_t;
+typedef struct nvmlEventSet_st* nvmlEventSet_t;
 
 // NVML's macros.
 inline constexpr unsigned kDevicePciBusIdBufferSize = 32;       // NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE
@@ -97,6 +98,14 @@ inline constexpr unsigned kGpmMetricsGetVersion = 1;      // NVML_GPM_METRICS_GE
 // The metrics array of nvmlGpmMetricsGet_t: NVML reads numMetrics entries of
 // it, so only its start must match; this many is NVML_GPM_METRIC_MAX of API 13.
 inline constexpr unsigned kGpmMetricMax = 333;
+// Event types (nvmlEventType* bits).
+inline constexpr unsigned long long kEventTypeSingleBitEccError = 0x1;  // nvmlEventTypeSingleBitEccError
+inline constexpr unsigned long long kEventTypeDoubleBitEccError = 0x2;  // nvmlEventTypeDoubleBitEccError
+inline constexpr unsigned long long kEventTypePState = 0x4;             // nvmlEventTypePState
+inline constexpr unsigned long long kEventTypeXidCriticalError = 0x8;   // nvmlEventTypeXidCriticalError
+inline constexpr unsigned long long kEventTypeClock = 0x10;             // nvmlEventTypeClock
+inline constexpr unsigned long long kEventTypePowerSourceChange = 0x80;  // nvmlEventTypePowerSourceChange
+inline constexpr unsigned long long kEventMigConfigChange = 0x100;       // nvmlEventMigConfigChange
 
 typedef struct nvmlPciInfo_st {
   char busIdLegacy[kDevicePciBusIdBufferV2Size];
@@ -187,6 +196,14 @@ typedef struct {
   nvmlGpmMetric_t metrics[kGpmMetricMax];
 } nvmlGpmMetricsGet_t;
 
+typedef struct nvmlEventData_st {
+  nvmlDevice_t device;
+  unsigned long long eventType;
+  unsigned long long eventData;  // the Xid, for nvmlEventTypeXidCriticalError
+  unsigned int gpuInstanceId;    // MIG: where it happened (kInstanceIdNone otherwise)
+  unsigned int computeInstanceId;
+} nvmlEventData_t;
+
 // NVML_STRUCT_VERSION(data, ver): the struct's size, and its version in the top byte.
 template <typename T>
 constexpr unsigned struct_version(unsigned version) {
@@ -238,6 +255,11 @@ using nvmlGpmSampleFree_fn = nvmlReturn_t (*)(nvmlGpmSample_t);
 using nvmlGpmSampleGet_fn = nvmlReturn_t (*)(nvmlDevice_t, nvmlGpmSample_t);
 using nvmlGpmMigSampleGet_fn = nvmlReturn_t (*)(nvmlDevice_t, unsigned int gpu_instance_id, nvmlGpmSample_t);
 using nvmlGpmMetricsGet_fn = nvmlReturn_t (*)(nvmlGpmMetricsGet_t*);
+using nvmlEventSetCreate_fn = nvmlReturn_t (*)(nvmlEventSet_t*);
+using nvmlDeviceGetSupportedEventTypes_fn = nvmlReturn_t (*)(nvmlDevice_t, unsigned long long*);
+using nvmlDeviceRegisterEvents_fn = nvmlReturn_t (*)(nvmlDevice_t, unsigned long long event_types, nvmlEventSet_t);
+using nvmlEventSetWait_v2_fn = nvmlReturn_t (*)(nvmlEventSet_t, nvmlEventData_t*, unsigned int timeout_ms);
+using nvmlEventSetFree_fn = nvmlReturn_t (*)(nvmlEventSet_t);
 }
 
 // Every symbol gpumix resolves, with its type: X(symbol, type). Missing ones
@@ -281,6 +303,11 @@ using nvmlGpmMetricsGet_fn = nvmlReturn_t (*)(nvmlGpmMetricsGet_t*);
   X(nvmlGpmSampleFree, nvmlGpmSampleFree_fn)                                           \
   X(nvmlGpmSampleGet, nvmlGpmSampleGet_fn)                                             \
   X(nvmlGpmMigSampleGet, nvmlGpmMigSampleGet_fn)                                       \
-  X(nvmlGpmMetricsGet, nvmlGpmMetricsGet_fn)
+  X(nvmlGpmMetricsGet, nvmlGpmMetricsGet_fn)                                           \
+  X(nvmlEventSetCreate, nvmlEventSetCreate_fn)                                         \
+  X(nvmlDeviceGetSupportedEventTypes, nvmlDeviceGetSupportedEventTypes_fn)             \
+  X(nvmlDeviceRegisterEvents, nvmlDeviceRegisterEvents_fn)                             \
+  X(nvmlEventSetWait_v2, nvmlEventSetWait_v2_fn)                                       \
+  X(nvmlEventSetFree, nvmlEventSetFree_fn)
 
 }  // namespace gpumix::gpu::nvml_abi

@@ -281,11 +281,13 @@ Table workload_cells_table(const analysis::Analysis& a) {
 
 Table evidence_table(const analysis::Analysis& a) {
   Table t;
-  t.columns = {"cell", "mode", "status", "duration_s", "evidence", "error"};
+  t.columns = {"cell", "mode", "status", "duration_s", "evidence", "error", "nvml_events"};
   for (const auto& c : a.cells) {
     Value dur = c.cell.ended_ns > c.cell.started_ns ? Value(static_cast<double>(c.cell.ended_ns - c.cell.started_ns) / 1e9)
                                                      : Value{};
-    t.add({c.cell.label, c.cell.mode, c.cell.status, dur, c.evidence, c.cell.error});
+    std::string events;
+    for (const auto& e : c.events) events += (events.empty() ? "" : "; ") + analysis::event_text(e, c.cell.started_ns);
+    t.add({c.cell.label, c.cell.mode, c.cell.status, dur, c.evidence, c.cell.error, events});
   }
   t.precision = 1;
   return t;
@@ -324,7 +326,10 @@ std::vector<Section> report_sections(const analysis::Analysis& a, const analysis
       attribution_table(a));
   add("workloads", "Workloads per cell", "Status, exit, throughput (samples/s), iteration time percentiles, NP and peak memory.",
       workload_cells_table(a));
-  add("evidence", "Cells and mode evidence", "What each mode recorded as proof that it took effect.", evidence_table(a));
+  add("evidence", "Cells and mode evidence",
+      "What each mode recorded as proof that it took effect, and the faults NVML reported during the cell (Xid "
+      "errors, double-bit ECC; NVML does not say which process caused them).",
+      evidence_table(a));
   return out;
 }
 

@@ -314,6 +314,16 @@ json cell_json(const analysis::CellAnalysis& c) {
   for (auto id : analysis::activity_metrics())
     j[std::string(id.def().activity)] = activity_json(c.activity_of(id.def().activity));
   j["attribution"] = attribution_json(c.attribution);
+  json events = json::array();
+  for (const auto& e : c.events)
+    events.push_back({{"t_s", static_cast<double>(e.t_ns - row.started_ns) / 1e9},
+                      {"gpu", e.gpu},
+                      {"type", e.type},
+                      {"data", e.data},
+                      {"gpu_instance_id", integer(e.gpu_instance_id)},
+                      {"compute_instance_id", integer(e.compute_instance_id)},
+                      {"description", e.description}});
+  j["events"] = std::move(events);
   j["evidence"] = parsed(row.evidence_json);
   json workloads = json::array();
   for (const auto& w : c.workloads) workloads.push_back(workload_cell_json(w));

@@ -4,11 +4,22 @@
 
 #include <algorithm>
 
+#include "gpumix/gpu/decode.hpp"
+#include "gpumix/gpu/nvml_abi.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/telemetry/probe.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 
 namespace gpumix::telemetry {
+namespace {
+
+// The events worth a record: faults, not state changes.
+constexpr uint64_t kWatchedEvents =
+    gpu::nvml_abi::kEventTypeXidCriticalError | gpu::nvml_abi::kEventTypeDoubleBitEccError;
+// How long one wait blocks: the longest stop() waits for the events thread.
+constexpr unsigned kEventWaitMs = 200;
+
+}  // namespace
 
 Sampler::Sampler(std::filesystem::path db_path, std::chrono::milliseconds interval, std::shared_ptr<gpu::Nvml> nvml,
                  std::string why_unavailable)
@@ -49,6 +60,13 @@ void Sampler::start() {
     devices = source_->devices();
     for (const auto& n : source_->notes()) notes += (notes.empty() ? "" : "; ") + n;
   }
+  if (source_ && nvml_) {
+    std::string why;
+    events_ = nvml_->watch_events(kWatchedEvents, &why);
+    if (!events_) notes += (notes.empty() ? "" : "; ") + ("no NVML events (Xid errors): " + why);
+    else
+      for (const auto& n : events_->notes()) notes += (notes.empty() ? "" : "; ") + n;
+  }
   std::lock_guard lock(mutex_);
   started_ = true;
   store_ = std::move(store);
@@ -73,6 +91,7 @@ void Sampler::start() {
     session_id_ = store_->begin_session(s);
   }
   if (status_.available) thread_ = std::thread(&Sampler::loop, this);
+  if (status_.available && events_) events_thread_ = std::thread(&Sampler::watch_events, this);
 }
 
 void Sampler::stop() {
@@ -83,6 +102,7 @@ void Sampler::stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (events_thread_.joinable()) events_thread_.join();
   std::optional<int64_t> session;
   SamplerStatus st;
   {
@@ -165,6 +185,49 @@ void Sampler::tick() {
       if (!renewed) snapshot.gpm.push_back(old);
     }
   latest_ = std::move(snapshot);
+}
+
+void Sampler::watch_events() {
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+    std::optional<gpu::GpuEvent> event;
+    try {
+      event = events_->wait(kEventWaitMs);
+    } catch (const std::exception& e) {
+      note_error(std::string("waiting for NVML events failed: ") + e.what());
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+      continue;
+    }
+    if (!event) continue;
+    EventSample e;
+    e.t_ns = store::now_ns();
+    e.gpu = event->gpu;
+    e.type = gpu::event_type_name(event->type);
+    e.data = static_cast<int64_t>(event->data);
+    if (event->gpu_instance_id) e.gpu_instance_id = *event->gpu_instance_id;
+    if (event->compute_instance_id) e.compute_instance_id = *event->compute_instance_id;
+    if (event->type == gpu::nvml_abi::kEventTypeXidCriticalError) e.description = gpu::xid_description(event->data);
+    {
+      std::lock_guard lock(mutex_);
+      e.tags = tags_;
+      for (const auto& d : devices_)
+        if (d.index == e.gpu) e.uuid = d.uuid;
+    }
+    spdlog::warn("GPU {}: {} {}{}", e.gpu, e.type == "xid_critical_error" ? "Xid" : e.type, e.data,
+                 e.description.empty() ? "" : " (" + e.description + ")");
+    if (!store_) continue;
+    try {
+      Samples s;
+      s.events.push_back(std::move(e));
+      store_->write(s);
+    } catch (const std::exception& ex) {
+      note_error(std::string("storing an NVML event failed: ") + ex.what());
+    }
+  }
 }
 
 void Sampler::note_error(const std::string& message) {

@@ -1,8 +1,10 @@
 // GPU telemetry beside a run: a RunObserver that samples NVML on its own
 // thread every `interval` (default 100 ms) and stores each tick's rows in one
 // transaction, tagged with the run and cell in progress (none between cells)
-// and with the run's workloads by PID. Without NVML it records why in the
-// store (telemetry_sessions) and starts no thread.
+// and with the run's workloads by PID. A second thread waits for NVML events
+// (Xid critical errors, double-bit ECC errors) and stores each as it comes,
+// tagged the same way. Without NVML it records why in the store
+// (telemetry_sessions) and starts no thread.
 //
 //   telemetry::Sampler sampler(results / "gpumix.db", 100ms, nvml, why);
 //   runner.add_observer(sampler);
@@ -80,6 +82,7 @@ class Sampler : public run::RunObserver {
  private:
   void loop();
   void tick();
+  void watch_events();
   void note_error(const std::string& message);
 
   const std::filesystem::path db_path_;
@@ -91,6 +94,8 @@ class Sampler : public run::RunObserver {
   std::unique_ptr<TelemetryStore> store_;
   std::unique_ptr<SnapshotSource> source_;  // used by the sampling thread only
   std::thread thread_;
+  std::unique_ptr<gpu::EventWatch> events_;  // used by the events thread only
+  std::thread events_thread_;
 
   mutable std::mutex mutex_;  // everything below
   std::condition_variable wake_;

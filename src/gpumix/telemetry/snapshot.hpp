@@ -55,10 +55,24 @@ struct GpmSample {
   Values values;
 };
 
+// An NVML event on a GPU (an Xid critical error, an ECC error), when it was
+// received. NVML does not say which process caused it.
+struct EventSample {
+  int64_t t_ns = 0;
+  Tags tags;
+  int gpu = 0;
+  std::string uuid;
+  std::string type;  // gpu::event_type_name: "xid_critical_error", "double_bit_ecc", ...
+  int64_t data = 0;  // the Xid, for Xid critical errors
+  std::optional<int64_t> gpu_instance_id, compute_instance_id;  // MIG: where it happened
+  std::string description;  // gpu::xid_description for Xids
+};
+
 struct Samples {
   std::vector<GpuSample> gpus;
   std::vector<ProcessSample> processes;
   std::vector<GpmSample> gpm;
+  std::vector<EventSample> events;
 };
 
 // What one tick read.

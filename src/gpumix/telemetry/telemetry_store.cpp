@@ -33,6 +33,11 @@ CREATE TABLE IF NOT EXISTS process_samples (
 CREATE TABLE IF NOT EXISTS gpm_samples (
   t_ns INTEGER NOT NULL, run_id INTEGER, cell_id INTEGER, gpu INTEGER NOT NULL, gpu_instance_id INTEGER,
   uuid TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gpu_events (
+  t_ns INTEGER NOT NULL, run_id INTEGER, cell_id INTEGER, gpu INTEGER NOT NULL, uuid TEXT NOT NULL,
+  type TEXT NOT NULL, data INTEGER NOT NULL, gpu_instance_id INTEGER, compute_instance_id INTEGER,
+  description TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS gpu_events_by_run ON gpu_events(run_id, t_ns);
 CREATE INDEX IF NOT EXISTS gpu_samples_by_run ON gpu_samples(run_id, t_ns);
 CREATE INDEX IF NOT EXISTS gpu_samples_by_time ON gpu_samples(t_ns);
 CREATE INDEX IF NOT EXISTS process_samples_by_run ON process_samples(run_id, t_ns);
@@ -48,6 +53,8 @@ constexpr auto kGpmMetrics = metrics_of<Scope::gpm>();
 const std::string kGpuFixed = "t_ns, run_id, cell_id, gpu, uuid";
 const std::string kProcessFixed = "t_ns, run_id, cell_id, gpu, pid, kind, workload_id, workload, gpu_instance_id";
 const std::string kGpmFixed = "t_ns, run_id, cell_id, gpu, gpu_instance_id, uuid";
+const std::string kEventColumns =
+    "t_ns, run_id, cell_id, gpu, uuid, type, data, gpu_instance_id, compute_instance_id, description";
 constexpr int kGpuFixedCount = 5, kProcessFixedCount = 9, kGpmFixedCount = 6;
 
 template <size_t N>
@@ -109,8 +116,9 @@ struct TelemetryStore::Statements {
         commit(db, "COMMIT"),
         gpu(db, insert_sql("gpu_samples", columns(kGpuFixed, kGpuMetrics)).c_str()),
         process(db, insert_sql("process_samples", columns(kProcessFixed, kProcessMetrics)).c_str()),
-        gpm(db, insert_sql("gpm_samples", columns(kGpmFixed, kGpmMetrics)).c_str()) {}
-  Stmt begin, commit, gpu, process, gpm;
+        gpm(db, insert_sql("gpm_samples", columns(kGpmFixed, kGpmMetrics)).c_str()),
+        event(db, insert_sql("gpu_events", kEventColumns).c_str()) {}
+  Stmt begin, commit, gpu, process, gpm, event;
 };
 
 TelemetryStore::TelemetryStore(const std::filesystem::path& db) {
@@ -167,7 +175,7 @@ void TelemetryStore::end_session(int64_t session_id, int64_t ticks, int64_t erro
 }
 
 void TelemetryStore::write(const Samples& s) {
-  if (s.gpus.empty() && s.processes.empty() && s.gpm.empty()) return;
+  if (s.gpus.empty() && s.processes.empty() && s.gpm.empty() && s.events.empty()) return;
   std::lock_guard lock(mutex_);
   auto& st = *stmts_;
   st.begin.run();
@@ -189,6 +197,11 @@ void TelemetryStore::write(const Samples& s) {
       st.gpm.bind(5, m.gpu_instance_id).bind(6, m.uuid);
       bind_metrics(st.gpm, kGpmFixedCount + 1, m.values, kGpmMetrics);
       st.gpm.run();
+    }
+    for (const auto& e : s.events) {
+      st.event.bind(1, e.t_ns).bind(2, e.tags.run_id).bind(3, e.tags.cell_id).bind(4, static_cast<int64_t>(e.gpu));
+      st.event.bind(5, e.uuid).bind(6, e.type).bind(7, e.data).bind(8, e.gpu_instance_id).bind(9, e.compute_instance_id);
+      st.event.bind(10, e.description).run();
     }
     st.commit.run();
   } catch (...) {
@@ -272,6 +285,19 @@ Samples TelemetryStore::read_samples(const char* where, int64_t a, int64_t b) {
     m.uuid = q->text(5);
     read_metrics(*q, kGpmFixedCount, m.values, kGpmMetrics);
     out.gpm.push_back(std::move(m));
+  }
+  for (auto q = query(kEventColumns, "gpu_events", "t_ns, gpu"); q->step();) {
+    EventSample e;
+    e.t_ns = q->i64(0);
+    e.tags = {q->opt_i64(1), q->opt_i64(2)};
+    e.gpu = static_cast<int>(q->i64(3));
+    e.uuid = q->text(4);
+    e.type = q->text(5);
+    e.data = q->i64(6);
+    e.gpu_instance_id = q->opt_i64(7);
+    e.compute_instance_id = q->opt_i64(8);
+    e.description = q->text(9);
+    out.events.push_back(std::move(e));
   }
   return out;
 }

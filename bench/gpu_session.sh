@@ -4,10 +4,11 @@
 # and prints a short table last. Prepare first, here: bench/prepare_device.sh
 # (gpumix and the libraries the GPU machine lacks, in .carry/).
 # Usage (on the GPU machine, from the repo root):
-#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck]
+#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [attrib] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck]
 #     env        GPU, driver, PyTorch, tools
 #     nvmlabi    tests/gpu/nvml_abi_check.sh: gpumix's NVML declaration against the toolkit's nvml.h and the driver
 #     dcgm       tests/gpu/dcgm_names.sh: monitor --listen --names dcgm against nvidia-smi
+#     attrib     tests/gpu/attribution_events.sh: per-workload SM/energy shares (vs nvidia-smi pmon), Xid events of a fault
 #     workloads  bench/workloads/run.sh: built-ins vs PyTorch eager references
 #     telemetry  tests/gpu/telemetry.sh: gpumix gpu, monitor, /metrics under load
 #     modes      tests/gpu/modes.sh: evidence, MPS limits, Ctrl-C, no leftovers
@@ -107,6 +108,7 @@ for p in "$@"; do
     env) phase env show_env ;;
     nvmlabi) phase nvmlabi bash tests/gpu/nvml_abi_check.sh "$bin" ;;
     dcgm) phase dcgm bash tests/gpu/dcgm_names.sh "$bin" ;;
+    attrib) phase attrib env OUT="$out/attrib" bash tests/gpu/attribution_events.sh "$bin" /tmp/gpumix-attrib ;;
     workloads) phase workloads env OUT="$out/workloads" GPUMIX_BENCH_BUILD=/tmp/gpumix-wl \
                  "${carried_deps[@]}" bash bench/workloads/run.sh ;;
     server) phase server bash bench/infer_server/run.sh "$bin" "$out/server" ;;

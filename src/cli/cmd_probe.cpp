@@ -10,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "gpumix/gpu/nvml.hpp"
+#include "gpumix/telemetry/sampler.hpp"
 #include "gpumix/modes/mps_control.hpp"
 #include "gpumix/probe/experiments.hpp"
 #include "gpumix/report/probe_tables.hpp"
@@ -126,7 +127,12 @@ int run_probe(const std::string& kind, const CommonOptions& o, const nlohmann::j
 
   StopSignals signals;
   run::become_subreaper();
-  probe::ProbeEnv env{exe, probes_dir / std::to_string(id), {nvml, guard.token()}, &signals};
+  // NVML events (Xid errors) of the session, for the fault case; telemetry
+  // once a second, to leave the probes' timing alone.
+  telemetry::Sampler sampler(o.results_dir, std::chrono::seconds(1), nvml);
+  sampler.set_source("probe");
+  sampler.start();
+  probe::ProbeEnv env{exe, probes_dir / std::to_string(id), {nvml, guard.token()}, &signals, o.results_dir};
   std::string status = "ok", error;
   try {
     body(env, store, id);
@@ -138,6 +144,7 @@ int run_probe(const std::string& kind, const CommonOptions& o, const nlohmann::j
   }
   if (auto killed = run::kill_adopted({guard.pid()}); !killed.empty())
     spdlog::warn("killed processes the probes left behind: {}", fmt::join(killed, ", "));
+  sampler.stop();
   store.end_session(id, status, error);
   std::cout << "\n";
   print_session(store, *store.session(id), report::Format::table);

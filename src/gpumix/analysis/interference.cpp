@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "gpumix/telemetry/events.hpp"
+
 namespace gpumix::analysis {
 
 std::optional<double> SloVerdict::excess() const {
@@ -784,7 +786,7 @@ Analysis analyze(const RunInput& in) {
     size_t shown = 0;
     for (const auto& c : a.cells)
       for (const auto& e : c.events)
-        if (shown++ < 3) list += (list.empty() ? "" : "; ") + event_text(e, c.cell.started_ns) + " in " + c.cell.label;
+        if (shown++ < 3) list += (list.empty() ? "" : "; ") + telemetry::event_text(e, c.cell.started_ns) + " in " + c.cell.label;
     miss.push_back(fmt::format("NVML reported {} fault event(s) during the run{}: a workload or the GPU failed, and "
                                "the figures of those cells may not be what the mode gives.",
                                in.telemetry.events.size(), list.empty() ? "" : " (" + list + ")"));
@@ -811,13 +813,6 @@ Analysis analyze(const RunInput& in) {
         "One repeat per mode: no confidence intervals, and differences between modes cannot be told from noise "
         "(set repeats: auto, or 3 or more).");
   return a;
-}
-
-std::string event_text(const telemetry::EventSample& e, int64_t cell_started_ns) {
-  std::string what = e.type == "xid_critical_error" ? fmt::format("Xid {}", e.data) : fmt::format("{} {}", e.type, e.data);
-  if (e.gpu_instance_id) what += fmt::format(" on GPU instance {}", *e.gpu_instance_id);
-  if (cell_started_ns > 0) what += fmt::format(" at {:.1f} s", static_cast<double>(e.t_ns - cell_started_ns) / 1e9);
-  return e.description.empty() ? what : what + " (" + e.description + ")";
 }
 
 Activity CellAnalysis::activity_of(std::string_view key) const {

@@ -108,9 +108,6 @@ struct CellAttribution {
 };
 
 // One cell: its workloads and, for shared cells, the system figures.
-// "Xid 31 at 4.2 s (GPU memory page fault ...)", the time from the cell's start.
-std::string event_text(const telemetry::EventSample& e, int64_t cell_started_ns);
-
 struct CellAnalysis {
   store::CellRow cell;
   std::optional<double> window_s;  // the measured window's length

@@ -6,6 +6,9 @@
 
 #include "gpumix/analysis/stats.hpp"
 #include "gpumix/gpu/nvml.hpp"
+#include "gpumix/store/store.hpp"
+#include "gpumix/telemetry/events.hpp"
+#include "gpumix/telemetry/telemetry_store.hpp"
 #include "gpumix/util/units.hpp"
 
 namespace gpumix::probe {
@@ -210,6 +213,23 @@ void mps_limit_case(const ProbeEnv& env, const std::string& mode, int64_t limit,
   progress(mode + " mps-memory-limit: " + row.outcome);
 }
 
+// The NVML events the session's sampler stored since `t_ns` (it waits at
+// most 200 ms per event, so wait a little longer first).
+json nvml_events_since(const ProbeEnv& env, int64_t t_ns) {
+  json out = json::array();
+  if (env.events_db.empty()) return out;
+  std::this_thread::sleep_for(milliseconds(400));
+  try {
+    telemetry::TelemetryStore t(env.events_db);
+    for (const auto& e : t.samples_between(t_ns, store::now_ns()).events)
+      out.push_back({{"t_ns", e.t_ns}, {"gpu", e.gpu}, {"type", e.type}, {"data", e.data},
+                     {"text", telemetry::event_text(e, 0)}});
+  } catch (const std::exception& e) {
+    out.push_back({{"error", e.what()}});
+  }
+  return out;
+}
+
 void fault_case(const ProbeEnv& env, const std::string& mode, const IsolationOptions& o, ProbeStore& store, int64_t sid,
                 Progress progress) {
   const int64_t work_ms = std::max<int64_t>(4000, o.duration_ms * 2);
@@ -219,6 +239,7 @@ void fault_case(const ProbeEnv& env, const std::string& mode, const IsolationOpt
       {"faulter", "fault", {"--fault-after-ms", "1000"}},
       {"fresh", "check", {}, {}, false, false},
   };
+  const int64_t t_start = store::now_ns();
   ProbeGroup g(env, mode, mode + "-fault", specs);
   for (const char* n : {"worker0", "worker1", "faulter"}) g.start(n);
   g.wait_ready(kReadyTimeout);
@@ -254,11 +275,15 @@ void fault_case(const ProbeEnv& env, const std::string& mode, const IsolationOpt
   row.outcome = fmt::format("faulter: {}; {}; {}; a new process ran {}", fault_error, fate(w0), fate(w1),
                             recovery_s ? fmt::format("{:.3f} s after the fault ({} attempt(s))", *recovery_s, attempts.size())
                                        : fmt::format("never within {} ms ({} attempts)", o.recovery_timeout_ms, attempts.size()));
+  const json events = nvml_events_since(env, t_start);
+  std::string xids;
+  for (const auto& e : events) xids += (xids.empty() ? "" : ", ") + e.value("text", std::string());
+  if (!env.events_db.empty()) row.outcome += "; NVML: " + (xids.empty() ? std::string("no Xid event") : xids);
   row.isolated = w0.ok() && w1.ok();
   row.value = recovery_s;
   row.unit = "s to recovery";
   row.evidence_json = json{{"faulter", faulter.evidence()}, {"workers", evidence_of({w0, w1})},
-                           {"fresh_attempts", evidence_of(attempts)}, {"teardown", teardown}}
+                           {"fresh_attempts", evidence_of(attempts)}, {"teardown", teardown}, {"nvml_events", events}}
                           .dump();
   store.add(row);
   progress(mode + " fault: " + row.outcome);

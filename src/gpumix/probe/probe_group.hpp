@@ -40,6 +40,9 @@ struct ProbeEnv {
   std::filesystem::path work_dir;
   modes::ModeContext context;
   const StopSignals* signals = nullptr;
+  // The results database where a telemetry::Sampler stores the NVML events
+  // (Xid errors) of the probe session; empty when none watches.
+  std::filesystem::path events_db;
 };
 
 struct ProbeSpec {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "gpumix/telemetry/events.hpp"
 #include "gpumix/util/units.hpp"
 
 namespace gpumix::report {
@@ -286,7 +287,7 @@ Table evidence_table(const analysis::Analysis& a) {
     Value dur = c.cell.ended_ns > c.cell.started_ns ? Value(static_cast<double>(c.cell.ended_ns - c.cell.started_ns) / 1e9)
                                                      : Value{};
     std::string events;
-    for (const auto& e : c.events) events += (events.empty() ? "" : "; ") + analysis::event_text(e, c.cell.started_ns);
+    for (const auto& e : c.events) events += (events.empty() ? "" : "; ") + telemetry::event_text(e, c.cell.started_ns);
     t.add({c.cell.label, c.cell.mode, c.cell.status, dur, c.evidence, c.cell.error, events});
   }
   t.precision = 1;

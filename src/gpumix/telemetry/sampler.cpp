@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
-#include "gpumix/gpu/decode.hpp"
 #include "gpumix/gpu/nvml_abi.hpp"
 #include "gpumix/store/store.hpp"
+#include "gpumix/telemetry/events.hpp"
 #include "gpumix/telemetry/probe.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 
@@ -204,18 +204,12 @@ void Sampler::watch_events() {
     }
     if (!event) continue;
     EventSample e;
-    e.t_ns = store::now_ns();
-    e.gpu = event->gpu;
-    e.type = gpu::event_type_name(event->type);
-    e.data = static_cast<int64_t>(event->data);
-    if (event->gpu_instance_id) e.gpu_instance_id = *event->gpu_instance_id;
-    if (event->compute_instance_id) e.compute_instance_id = *event->compute_instance_id;
-    if (event->type == gpu::nvml_abi::kEventTypeXidCriticalError) e.description = gpu::xid_description(event->data);
     {
       std::lock_guard lock(mutex_);
-      e.tags = tags_;
+      std::string uuid;
       for (const auto& d : devices_)
-        if (d.index == e.gpu) e.uuid = d.uuid;
+        if (d.index == event->gpu) uuid = d.uuid;
+      e = event_sample(*event, store::now_ns(), tags_, uuid);
     }
     spdlog::warn("GPU {}: {} {}{}", e.gpu, e.type == "xid_critical_error" ? "Xid" : e.type, e.data,
                  e.description.empty() ? "" : " (" + e.description + ")");

@@ -73,8 +73,8 @@ db = sqlite3.connect(sys.argv[3])
 pmon = []
 for line in open(sys.argv[2]):
     f = line.split()
-    if not f or f[0].startswith("#") or len(f) < 5 or f[4] == "-": continue
-    pmon.append((f[0], int(f[2]), float(f[4])))
+    if not f or f[0].startswith("#") or len(f) < 5 or not f[2].isdigit(): continue
+    pmon.append((f[0], int(f[2]), 0.0 if f[4] == "-" else float(f[4])))  # "-": no sample that second, idle
 today = datetime.date.today()
 def secs(hms):
     return datetime.datetime.combine(today, datetime.time.fromisoformat(hms)).timestamp()

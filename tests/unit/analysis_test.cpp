@@ -420,6 +420,27 @@ TEST(Attribution, OverlappingMpsClientsAreScaledToTheBusyTime) {
   EXPECT_NE(at.basis.find("MPS"), std::string::npos) << at.basis;
 }
 
+// The driver on the H200 books MPS clients' kernels to the MPS server: no
+// split then, and the report says why.
+TEST(Attribution, MpsTimeBookedToTheServerIsNotSplit) {
+  RunBuilder b({"mps"}, 1, {"a", "b"});
+  const auto c = b.cell("mps-r1", "mps", 1);
+  const auto wa = b.workload(c, "a"), wb = b.workload(c, "b");
+  for (int i = 0; i < 3; ++i) {
+    b.gpu_sample(c, i * 0.5, 99, 1000 + i * 500);
+    b.process_sample(c, i * 0.5, 21, wa, 0, 1e9);
+    b.process_sample(c, i * 0.5, 22, wb, 0, 2e9);
+    b.process_sample(c, i * 0.5, 7, 0, 99, 3e7);  // nvidia-cuda-mps-server
+  }
+  auto a = b.analyze();
+  const auto& at = a.cells[0].attribution;
+  EXPECT_FALSE(at.sm_attributed);
+  EXPECT_FALSE(at.workloads[0].sm_share);
+  EXPECT_FALSE(at.idle_share);
+  EXPECT_DOUBLE_EQ(*at.workloads[1].memory_peak_bytes, 2e9);
+  EXPECT_NE(at.basis.find("under the MPS server's process (99% here)"), std::string::npos) << at.basis;
+}
+
 // With MIG on there is no per-process SM figure: memory only, and the report
 // says why.
 TEST(Attribution, MigSplitsNoTimeOrEnergyButShowsMemory) {

@@ -339,3 +339,25 @@ TEST(Sampler, DestructorStopsTheThread) {
 
 }  // namespace
 }  // namespace gpumix
+
+namespace gpumix::telemetry {
+namespace {
+
+// NVML sends a sample only for a process busy in a period: a period without
+// one is 0 for it, and a process on the GPU with none in the batch was idle.
+TEST(ProcessUtilization, AveragesOverThePeriodsOfTheBatch) {
+  const std::vector<gpu::ProcessUtilization> batch = {
+      {11, 1000, 90, 40}, {12, 1000, 30, 10},  // period 1: both busy
+      {11, 2000, 70, 20},                       // period 2: 12 idle
+  };
+  auto u = utilization_over_periods(batch, {11, 12, 13});
+  ASSERT_EQ(u.size(), 3u);
+  EXPECT_DOUBLE_EQ(u[11].sm, 80);
+  EXPECT_DOUBLE_EQ(u[11].memory, 30);
+  EXPECT_DOUBLE_EQ(u[12].sm, 15);
+  EXPECT_DOUBLE_EQ(u[13].sm, 0);  // on the GPU, idle throughout
+  EXPECT_TRUE(utilization_over_periods({}, {11}).empty()) << "no period ended: nothing new";
+}
+
+}  // namespace
+}  // namespace gpumix::telemetry

@@ -216,10 +216,18 @@ CellAttribution attribute(const CellAnalysis& c, const CellTelemetry& t) {
   }
   if (!any_sm || mig || ticks.empty()) return a;
 
-  a.sm_attributed = true;
   double total = sm.count("") ? mean_over_ticks(sm[""]) / 100 : 0;
   const double other_raw = total;
   for (const auto& w : a.workloads) total += *w.sm_util_mean / 100;
+  if (c.cell.mode == "mps" && total > 0 && total == other_raw) {
+    // The driver books the clients' kernels to the MPS server's process.
+    a.basis = fmt::format(
+        "MPS: NVML reports the clients' SM time under the MPS server's process ({:.0f}% here), not per client, so SM "
+        "time and energy cannot be split among the workloads; memory is per client.",
+        other_raw * 100);
+    return a;
+  }
+  a.sm_attributed = true;
   double scale = 1;
   if (total > 1) {
     const auto busy = c.activity_of("gpu_util").mean;

@@ -24,6 +24,25 @@ std::optional<WorkloadRef> attribute(pid_t pid, const WorkloadPids& workloads,
   return std::nullopt;
 }
 
+std::map<unsigned, ProcessUtil> utilization_over_periods(const std::vector<gpu::ProcessUtilization>& batch,
+                                                         const std::set<unsigned>& known) {
+  std::map<unsigned, ProcessUtil> out;
+  if (batch.empty()) return out;
+  std::set<uint64_t> periods;
+  for (const auto& u : batch) {
+    periods.insert(u.timestamp_us);
+    out[u.pid].sm += u.sm_util_percent;
+    out[u.pid].memory += u.memory_util_percent;
+  }
+  const double n = static_cast<double>(periods.size());
+  for (auto& [pid, v] : out) {
+    v.sm /= n;
+    v.memory /= n;
+  }
+  for (unsigned pid : known) out.try_emplace(pid);  // idle in every period of the batch
+  return out;
+}
+
 namespace {
 
 pid_t real_pgid(pid_t pid) {
@@ -126,10 +145,12 @@ Snapshot Probe::read(const WorkloadPids& workloads, const Tags& tags) {
     }
     auto& util = util_[static_cast<size_t>(i)];
     try {
-      for (const auto& u : nvml_->process_utilization(i, util_seen_us_[static_cast<size_t>(i)])) {
+      const auto batch = nvml_->process_utilization(i, util_seen_us_[static_cast<size_t>(i)]);
+      for (const auto& u : batch)
         util_seen_us_[static_cast<size_t>(i)] = std::max(util_seen_us_[static_cast<size_t>(i)], u.timestamp_us);
-        util[u.pid] = {u.sm_util_percent, u.memory_util_percent, now};
-      }
+      std::set<unsigned> known;  // on the GPU now: idle if the batch has no sample of theirs
+      for (const auto& [pid, row] : procs) known.insert(pid);
+      for (const auto& [pid, v] : utilization_over_periods(batch, known)) util[pid] = {v, now};
     } catch (const std::exception& e) {
       s.errors.push_back(prefix + e.what());
     }
@@ -137,8 +158,8 @@ Snapshot Probe::read(const WorkloadPids& workloads, const Tags& tags) {
       it = (now - it->second.received > kUtilFresh) ? util.erase(it) : std::next(it);
     for (auto& [pid, row] : procs) {
       if (auto u = util.find(pid); u != util.end()) {
-        row.values[metrics::process_sm] = static_cast<double>(u->second.sm);
-        row.values[metrics::process_memory_util] = static_cast<double>(u->second.memory);
+        row.values[metrics::process_sm] = u->second.value.sm;
+        row.values[metrics::process_memory_util] = u->second.value.memory;
       }
       if (auto w = attribute(static_cast<pid_t>(pid), workloads, real_pgid, real_parent)) {
         row.workload_id = w->workload_id;

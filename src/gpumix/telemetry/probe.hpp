@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "gpumix/gpu/nvml.hpp"
 #include "gpumix/telemetry/snapshot.hpp"
@@ -21,6 +22,18 @@ namespace gpumix::telemetry {
 std::optional<WorkloadRef> attribute(pid_t pid, const WorkloadPids& workloads,
                                      const std::function<pid_t(pid_t)>& pgid_of,
                                      const std::function<pid_t(pid_t)>& parent_of);
+
+// A process's SM and memory utilization (percent) over the NVML sample
+// periods a batch of nvmlDeviceGetProcessUtilization samples covers. NVML
+// returns a sample only for a process that was busy in a period, so a period
+// without one counts 0 for it: each process's sum over the batch ÷ the
+// number of periods (distinct timestamps), and `known` processes absent from
+// the whole batch get 0. Empty for an empty batch (no period ended).
+struct ProcessUtil {
+  double sm = 0, memory = 0;
+};
+std::map<unsigned, ProcessUtil> utilization_over_periods(const std::vector<gpu::ProcessUtilization>& batch,
+                                                         const std::set<unsigned>& known);
 
 // Where a Sampler's snapshots come from: NVML (Probe), or a script in tests.
 class SnapshotSource {
@@ -52,7 +65,7 @@ class Probe : public SnapshotSource {
     std::unique_ptr<gpu::GpmStream> stream;
   };
   struct Util {
-    int64_t sm = 0, memory = 0;
+    ProcessUtil value;
     std::chrono::steady_clock::time_point received;
   };
 
@@ -61,7 +74,7 @@ class Probe : public SnapshotSource {
   std::vector<std::string> notes_;
   std::vector<Gpm> gpm_;
   std::vector<uint64_t> util_seen_us_;              // per GPU: newest NVML timestamp read
-  std::vector<std::map<unsigned, Util>> util_;      // per GPU: newest sample per pid
+  std::vector<std::map<unsigned, Util>> util_;      // per GPU: each pid's figure over the latest periods
 };
 
 }  // namespace gpumix::telemetry

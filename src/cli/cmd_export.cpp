@@ -1,10 +1,14 @@
 // gpumix export [RUN] --format csv|json: a run's data for other tools.
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "gpumix/analysis/summary.hpp"
+#include "gpumix/analysis/interference.hpp"
+#include "gpumix/report/analysis_tables.hpp"
+#include "gpumix/report/run_data.hpp"
 #include "gpumix/report/run_tables.hpp"
 #include "gpumix/util/errors.hpp"
 
@@ -34,7 +38,7 @@ void add_export(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"csv", "json"}))
       ->capture_default_str();
   cmd->add_option("--table", opts->table, "With csv: which table")
-      ->check(CLI::IsMember({"summary", "cells", "workloads", "events"}))
+      ->check(CLI::IsMember({"summary", "cells", "workloads", "events", "attribution", "gpu_events"}))
       ->capture_default_str();
   cmd->add_option("-o,--out", opts->out, "Write to this file instead of standard output");
   cmd->callback([opts, &action] {
@@ -46,6 +50,22 @@ void add_export(CLI::App& app, Action& action) {
       const auto workloads = store.workloads(id);
       const auto events = store.events(id);
       const auto summaries = analysis::summarize(cells, workloads, events, analysis::gates_of_plan(run.plan_json));
+      // Per-workload attribution and the NVML events need the analysis and the telemetry.
+      const auto input = report::load_run(store, id);
+      const auto analysis = analysis::analyze(input);
+      auto gpu_events_table = [&] {
+        report::Table t;
+        t.columns = {"t_ns", "cell", "gpu", "uuid", "type", "data", "gpu_instance_id", "compute_instance_id", "description"};
+        std::map<int64_t, std::string> label;
+        for (const auto& c : cells) label[c.id] = c.label;
+        for (const auto& e : input.telemetry.events) {
+          auto opt = [](const std::optional<int64_t>& v) { return v ? report::Value(*v) : report::Value{}; };
+          t.add({e.t_ns, e.tags.cell_id ? report::Value(label[*e.tags.cell_id]) : report::Value{},
+                 static_cast<int64_t>(e.gpu), e.uuid, e.type, e.data, opt(e.gpu_instance_id), opt(e.compute_instance_id),
+                 e.description});
+        }
+        return t;
+      };
 
       std::ofstream file;
       if (!opts->out.empty()) {
@@ -57,7 +77,9 @@ void add_export(CLI::App& app, Action& action) {
         report::Table t = opts->table == "cells"       ? report::cells_table(cells)
                           : opts->table == "workloads" ? report::workloads_table(workloads)
                           : opts->table == "events"    ? report::events_table(events)
-                                                       : report::summary_table(summaries);
+                          : opts->table == "attribution" ? report::attribution_table(analysis)
+                          : opts->table == "gpu_events"  ? gpu_events_table()
+                                                         : report::summary_table(summaries);
         report::render(out, t, report::Format::csv);
         return 0;
       }
@@ -87,6 +109,8 @@ void add_export(CLI::App& app, Action& action) {
       doc["workloads"] = table_json(report::workloads_table(workloads));
       doc["summary"] = table_json(report::summary_table(summaries));
       doc["events"] = table_json(report::events_table(events));
+      doc["attribution"] = table_json(report::attribution_table(analysis));
+      doc["gpu_events"] = table_json(gpu_events_table());
       out << doc.dump(2) << "\n";
       return 0;
     };

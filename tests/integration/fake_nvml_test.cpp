@@ -614,6 +614,15 @@ TEST(FakeNvml, RunAttributesSmTimeMemoryAndEnergyToWorkloads) {
   auto text = gpumix({"report", "--format", "text"}, dir.path());
   EXPECT_NE(text.out.find("GPU time, memory and energy per workload"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("(idle)"), std::string::npos) << text.out;
+
+  auto csv = gpumix({"export", "--format", "csv", "--table", "attribution"}, dir.path());
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_EQ(csv.out.rfind("cell,workload,sm_util_mean,sm_share,energy_j,memory_mean_gib,memory_peak_gib,basis\n", 0), 0u)
+      << csv.out;
+  EXPECT_NE(csv.out.find("\ntimeslice-r1,train,"), std::string::npos) << csv.out;
+  auto all = gpumix({"export", "--format", "json"}, dir.path());
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(json::parse(all.out)["attribution"].size(), 4u) << "train, server, other processes, idle";
 }
 
 // An Xid while a cell runs (a workload appends it to the GPU's event file,
@@ -651,6 +660,12 @@ TEST(FakeNvml, AnXidDuringACellIsRecordedWithThatCell) {
 
   auto text = gpumix({"report", "--format", "text"}, dir.path());
   EXPECT_NE(text.out.find("Xid 31 at "), std::string::npos) << text.out;
+  auto csv = gpumix({"export", "--format", "csv", "--table", "gpu_events"}, dir.path());
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_NE(csv.out.find(",timeslice-r1,0,GPU-00000000-1111-2222-3333-444444444444,xid_critical_error,31,,,GPU memory page "
+                         "fault"),
+            std::string::npos)
+      << csv.out;
 
   // The session says which GPU could not be watched (GPU 1 has no ECC: no ECC events).
   telemetry::TelemetryStore t(dir / "results");

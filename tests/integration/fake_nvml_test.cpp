@@ -13,6 +13,8 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
+#include <tuple>
 
 #include "gpumix/telemetry/telemetry_store.hpp"
 #include "gpumix/util/subprocess.hpp"
@@ -391,6 +393,43 @@ std::optional<std::string> promtool_problems(const ScratchDir& dir, const std::s
   const auto scraped = dir.write("metrics.txt", body);
   auto check = run_and_capture({"/bin/sh", "-c", "promtool check metrics < \"$0\"", scraped.string()}, 30s);
   return check.exit_code == 0 ? "" : "exit " + std::to_string(check.exit_code) + ": " + check.out + check.err;
+}
+
+// An Xid while `monitor --listen` runs: counted by type and Xid in gpumix's
+// names, the last Xid per GPU in dcgm-exporter's (0 on a GPU without any).
+TEST(FakeNvml, ListenServesXidEventsInBothSchemes) {
+  ScratchDir dir;
+  json state = two_gpus();
+  const auto events = dir.path() / "events.jsonl";
+  state["gpus"][0]["events_file"] = events.string();
+  FakeDriver driver(dir, state);
+  for (const auto& [names, xid, expected] :
+       std::vector<std::tuple<std::string, int, std::string>>{
+           {"gpumix", 31, R"(\ngpumix_gpu_nvml_events_total\{gpu="0",uuid="GPU-0[^}]*type="xid_critical_error",xid="31"\} 1\n)"},
+           {"dcgm", 79, R"(\nDCGM_FI_DEV_XID_ERRORS\{gpu="0",[^}]*\} 79\n)"}}) {
+    SCOPED_TRACE(names);
+    const auto cwd = dir.path() / names;  // each monitor's output file of its own
+    std::filesystem::create_directories(cwd);
+    Background monitor({"monitor", "--listen", "127.0.0.1:0", "--interval", "100ms", "--names", names}, cwd);
+    const int port = serving_port(monitor);
+    ASSERT_GT(port, 0) << monitor.output();
+    std::this_thread::sleep_for(300ms);  // registered: later lines are events
+    std::ofstream(events, std::ios::app) << R"({"type": 8, "data": )" << xid << "}\n";
+    httplib::Client client("127.0.0.1", port);
+    std::string body;
+    const std::regex re(expected);
+    eventually(
+        [&] {
+          auto res = client.Get("/metrics");
+          body = res && res->status == 200 ? res->body : "";
+          return std::regex_search(body, re);
+        },
+        10s);
+    EXPECT_TRUE(std::regex_search(body, re)) << body << "\nport " << port << "\n" << monitor.output();
+    if (names == "dcgm") EXPECT_TRUE(std::regex_search(body, std::regex(R"(\nDCGM_FI_DEV_XID_ERRORS\{gpu="1",[^}]*\} 0\n)"))) << body;
+    monitor.signal(SIGINT);
+    EXPECT_EQ(monitor.wait(5s), 0) << monitor.output();
+  }
 }
 
 TEST(FakeNvml, ListenServesTheScriptedFigures) {

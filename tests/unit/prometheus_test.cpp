@@ -198,6 +198,25 @@ TEST(Prometheus, BeforeTheFirstSampleOnlyAvailabilityAndInfo) {
   EXPECT_EQ(text.find("gpumix_sample_timestamp_seconds"), std::string::npos);
 }
 
+TEST(Prometheus, CountsNvmlEventsAndServesTheLastXidAsDcgm) {
+  auto e = example();
+  for (int64_t xid : {31, 31, 43}) {
+    EventSample x;
+    x.uuid = "GPU-1";
+    x.type = "xid_critical_error";
+    x.data = xid;
+    e.snapshot->events.push_back(x);
+  }
+  const auto text = render_prometheus(e);
+  EXPECT_NE(text.find("# TYPE gpumix_gpu_nvml_events_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(type="xid_critical_error",xid="31"} 2)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(type="xid_critical_error",xid="43"} 1)"), std::string::npos) << text;
+  const auto dcgm = render_prometheus(e, MetricNames::dcgm);
+  EXPECT_NE(dcgm.find("\nDCGM_FI_DEV_XID_ERRORS{gpu=\"0\",UUID=\"GPU-1\""), std::string::npos) << dcgm;
+  EXPECT_NE(dcgm.find("} 43\n"), std::string::npos) << "the last one" << dcgm;
+  EXPECT_EQ(render_prometheus(example()).find("gpumix_gpu_nvml_events_total"), std::string::npos) << "none: no family";
+}
+
 TEST(Prometheus, MissingFiguresLeaveOutTheirLinesAndEmptyFamilies) {
   auto e = example();
   e.snapshot->gpus[0].values[metrics::power].reset();

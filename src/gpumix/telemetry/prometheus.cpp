@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <tuple>
 
 #include "gpumix/gpu/decode.hpp"
 
@@ -154,6 +155,15 @@ void render_dcgm(const Exposition& e, std::string& out) {
                                return l;
                              },
                              out);
+  // As dcgm-exporter: the last Xid of each GPU, 0 before any.
+  Family xid("DCGM_FI_DEV_XID_ERRORS", "gauge", "Value of the last XID error encountered.");
+  for (const auto& g : s.gpus) {
+    int64_t last = 0;
+    for (const auto& e : s.events)
+      if (e.gpu == g.gpu && e.type == "xid_critical_error") last = e.data;
+    xid.add(labels(g.gpu, g.uuid), static_cast<double>(last));
+  }
+  xid.write(out);
 }
 
 }  // namespace
@@ -228,6 +238,21 @@ std::string render_prometheus(const Exposition& e, MetricNames names) {
                                                  {"workload", p.workload}};
                                  },
                                  out);
+  {
+    // One series per kind of event seen (an Xid number, an ECC error).
+    Family f("gpumix_gpu_nvml_events_total", "counter",
+             "NVML events (Xid critical errors, double-bit ECC) received since gpumix started, by type and Xid");
+    std::map<std::tuple<int, std::string, std::string, int64_t>, int64_t> counts;
+    for (const auto& e : s.events) ++counts[{e.gpu, e.uuid, e.type, e.data}];
+    for (const auto& [key, n] : counts) {
+      const auto& [gpu, uuid, type, data] = key;
+      Labels l = gpu_labels(gpu, uuid);
+      l.emplace_back("type", type);
+      l.emplace_back(type == "xid_critical_error" ? "xid" : "data", std::to_string(data));
+      f.add(l, static_cast<double>(n));
+    }
+    f.write(out);
+  }
   {
     Family f("gpumix_sample_timestamp_seconds", "gauge", "When these figures were read (Unix time)");
     f.add(Labels{}, static_cast<double>(s.t_ns) / 1e9);

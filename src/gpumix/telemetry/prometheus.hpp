@@ -8,7 +8,9 @@
 //           device, modelName, hostname; GPU_I_ID for a MIG GPU instance),
 //           so that dashboards and alerts written for it work unchanged: the
 //           DCGM_FI_DEV_* fields of its default counters that NVML also
-//           gives, and GPM's figures as DCGM_FI_PROF_* ratios (0..1).
+//           gives, GPM's figures as DCGM_FI_PROF_* ratios (0..1), and
+//           DCGM_FI_DEV_XID_ERRORS (the last Xid, 0 before any).
+// gpumix's scheme also counts NVML events (gpumix_gpu_nvml_events_total).
 // Both start with gpumix_nvml_available. A pure function of its input:
 // tested on hand-made snapshots.
 #pragma once

@@ -120,7 +120,10 @@ SamplerStatus Sampler::status() const {
 
 std::optional<Snapshot> Sampler::latest() const {
   std::lock_guard lock(mutex_);
-  return latest_;
+  if (!latest_) return latest_;
+  auto out = latest_;
+  out->events = events_seen_;
+  return out;
 }
 
 std::vector<gpu::DeviceInfo> Sampler::devices() const {
@@ -210,6 +213,8 @@ void Sampler::watch_events() {
       for (const auto& d : devices_)
         if (d.index == event->gpu) uuid = d.uuid;
       e = event_sample(*event, store::now_ns(), tags_, uuid);
+      if (events_seen_.size() == kMaxEventsKept) events_seen_.erase(events_seen_.begin());
+      events_seen_.push_back(e);
     }
     spdlog::warn("GPU {}: {} {}{}", e.gpu, e.type == "xid_critical_error" ? "Xid" : e.type, e.data,
                  e.description.empty() ? "" : " (" + e.description + ")");

@@ -32,6 +32,7 @@ class SnapshotSource;
 class TelemetryStore;
 
 inline constexpr std::chrono::milliseconds kDefaultInterval{100};
+inline constexpr size_t kMaxEventsKept = 10000;
 
 struct SamplerStatus {
   bool available = false;  // sampling (or sampled) through NVML
@@ -66,7 +67,8 @@ class Sampler : public run::RunObserver {
 
   SamplerStatus status() const;
   // The last tick's figures; GPM figures are the last ones read (they come
-  // at most every 100 ms, so not with every tick).
+  // at most every 100 ms, so not with every tick); `events`: every NVML event
+  // since start() (the most recent kMaxEventsKept).
   std::optional<Snapshot> latest() const;
   // The devices as read at start() (empty without NVML).
   std::vector<gpu::DeviceInfo> devices() const;
@@ -107,6 +109,7 @@ class Sampler : public run::RunObserver {
   SamplerStatus status_;
   std::set<std::string> logged_;  // error texts already logged
   std::optional<Snapshot> latest_;
+  std::vector<EventSample> events_seen_;
   std::vector<gpu::DeviceInfo> devices_;
 };
 

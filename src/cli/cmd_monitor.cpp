@@ -19,6 +19,7 @@
 #include <cmath>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -144,63 +145,73 @@ nlohmann::json snapshot_json(const Snapshot& s) {
   return {{"t_ns", s.t_ns}, {"gpus", gpus}, {"processes", procs}, {"gpm", gpm}, {"errors", s.errors}};
 }
 
-// The text table: fixed widths, the header again every 25 lines. Columns: the
-// metrics with a `column` (GPU, then its whole-GPU GPM), the process count,
-// and the clock event reasons (text of any length) last.
+// One column of the text table: its header, its width (0: as wide as the
+// text; the first and the last are left-aligned, the rest right-aligned) and
+// how a GPU's line fills it.
+struct TableColumn {
+  std::string header;
+  size_t width;
+  std::function<std::string(const Snapshot&, const telemetry::GpuSample&, const telemetry::GpmSample*)> cell;
+};
+
+// time, gpu, the metrics with a `column` (the GPU's, then its whole-GPU GPM
+// ones), the process count, and the clock event reasons (text of any length) last.
+const std::vector<TableColumn>& table_columns() {
+  static const std::vector<TableColumn> columns = [] {
+    using telemetry::GpmSample;
+    using telemetry::GpuSample;
+    std::vector<TableColumn> out = {
+        {"time", 12, [](const Snapshot&, const GpuSample& g, const GpmSample*) { return clock_of(g.t_ns); }},
+        {"gpu", 3, [](const Snapshot&, const GpuSample& g, const GpmSample*) { return std::to_string(g.gpu); }}};
+    std::vector<TableColumn> last;
+    auto add = [&](telemetry::MetricId m) {
+      const auto& d = m.def();
+      if (d.column.empty()) return;
+      TableColumn c{std::string(d.column), d.unit == "bytes" ? 10 : std::max<size_t>(d.column.size(), 4),
+                    [m](const Snapshot&, const GpuSample& g, const GpmSample* gpm) {
+                      if (m.def().scope != telemetry::Scope::gpm) return table_text(m.def(), g.values[m]);
+                      return table_text(m.def(), gpm ? gpm->values[m] : std::nullopt);
+                    }};
+      if (d.unit == "bitmask") c.width = 0;
+      (d.unit == "bitmask" ? last : out).push_back(std::move(c));
+    };
+    for (auto m : kGpuMetrics) add(m);
+    for (auto m : kGpmMetrics) add(m);
+    out.push_back({"procs", 5, [](const Snapshot& s, const GpuSample& g, const GpmSample*) {
+                     return std::to_string(process_count(s, g.gpu));
+                   }});
+    out.insert(out.end(), last.begin(), last.end());
+    return out;
+  }();
+  return columns;
+}
+
+// The text table, with the header again every 25 lines.
 class TablePrinter {
  public:
   void print(std::ostream& out, const Snapshot& s) {
+    const auto& columns = table_columns();
     for (const auto& g : s.gpus) {
       if (lines_ % 25 == 0) {
-        std::vector<std::string> header = {"time", "gpu"};
-        for (const auto* m : columns()) header.emplace_back(m->def().column);
-        header.insert(header.end() - trailing(), "procs");
+        std::vector<std::string> header;
+        for (const auto& c : columns) header.push_back(c.header);
         out << line(header) << "\n";
       }
       const auto* gpm = gpm_of(s, g.gpu);
-      std::vector<std::string> cells = {clock_of(g.t_ns), std::to_string(g.gpu)};
-      for (const auto* m : columns()) {
-        const bool is_gpm = m->def().scope == telemetry::Scope::gpm;
-        cells.push_back(table_text(m->def(), is_gpm ? (gpm ? gpm->values[*m] : std::nullopt) : g.values[*m]));
-      }
-      cells.insert(cells.end() - trailing(), std::to_string(process_count(s, g.gpu)));
+      std::vector<std::string> cells;
+      for (const auto& c : columns) cells.push_back(c.cell(s, g, gpm));
       out << line(cells) << "\n";
       ++lines_;
     }
   }
 
  private:
-  static const std::vector<const telemetry::MetricId*>& columns() {
-    static const std::vector<const telemetry::MetricId*> list = [] {
-      std::vector<const telemetry::MetricId*> numbers, text;
-      for (const auto& m : kGpuMetrics)
-        if (!m.def().column.empty()) (m.def().unit == "bitmask" ? text : numbers).push_back(&m);
-      for (const auto& m : kGpmMetrics)
-        if (!m.def().column.empty()) numbers.push_back(&m);
-      numbers.insert(numbers.end(), text.begin(), text.end());
-      return numbers;
-    }();
-    return list;
-  }
-  // The text columns at the end (after the process count).
-  static std::ptrdiff_t trailing() {
-    return std::count_if(columns().begin(), columns().end(), [](auto* m) { return m->def().unit == "bitmask"; });
-  }
-  // Right-aligned numbers, at least as wide as their header; text columns
-  // (time first, reasons last) left-aligned.
   static std::string line(const std::vector<std::string>& cells) {
-    static const std::vector<size_t> widths = [] {
-      std::vector<size_t> w = {12, 3};
-      for (const auto* m : columns())
-        w.push_back(m->def().unit == "bytes" ? 10 : std::max<size_t>(m->def().column.size(), 4));
-      w.insert(w.end() - trailing(), 5);
-      w.back() = 0;
-      return w;
-    }();
+    const auto& columns = table_columns();
     std::string out;
     for (size_t i = 0; i < cells.size(); ++i) {
       std::string c = cells[i];
-      const size_t w = i < widths.size() ? widths[i] : 0;
+      const size_t w = columns[i].width;
       if (c.size() < w) c = (i == 0 || i + 1 == cells.size() ? c + std::string(w - c.size(), ' ') : std::string(w - c.size(), ' ') + c);
       out += (i ? "  " : "") + c;
     }

@@ -3,6 +3,7 @@
 // without a console error.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -45,8 +46,28 @@ std::string read(const std::filesystem::path& p) {
 }
 
 // What the sampler would have stored on a GPU (this machine has none): per
-// cell, 10 Hz samples of utilization, power and the energy counter, and GPM.
+// cell, 10 Hz samples of utilization, power and the energy counter, and GPM;
+// and a GPU in the run's environment, which a run on the CPU lacks (its
+// report would then recommend no mode).
 void add_gpu_telemetry(const std::filesystem::path& results, const RunData& d) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((results / "gpumix.db").c_str(), &db), SQLITE_OK);
+    auto env = nlohmann::json::parse(d.run.environment_json);
+    env["nvml"] = {{"available", true},
+                   {"driver_version", "580.159.04"},
+                   {"cuda_driver_version", "13.0"},
+                   {"devices", {{{"index", 0}, {"name", "NVIDIA H200"}, {"uuid", "GPU-test"}, {"memory_total_bytes", 150754820096},
+                                 {"mig_enabled", false}, {"compute_mode", "Default"}}}}};
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE runs SET environment_json = ? WHERE id = ?", -1, &st, nullptr), SQLITE_OK);
+    const std::string text = env.dump();
+    sqlite3_bind_text(st, 1, text.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, d.run.id);
+    EXPECT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
   telemetry::TelemetryStore store(results);
   int64_t energy_mj = 5'000'000;
   for (const auto& c : d.cells) {

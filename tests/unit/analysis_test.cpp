@@ -608,6 +608,36 @@ TEST(Recommend, HighestStpAmongModesMeetingEverySloWithReasons) {
   EXPECT_EQ(r.verdicts[2].reasons[0], "skipped: MIG is disabled on GPU 0");
 }
 
+// A run whose environment says it had no GPU: the same verdicts, no mode, and
+// the reason first among what is missing.
+TEST(Recommend, CellsThatRanOnTheCpuGetNoRecommendation) {
+  auto b = main_run();
+  b.input().run.environment_json =
+      R"({"host":"ci","nvml":{"available":false,"reason":"NVML is not available: cannot load libnvidia-ml.so.1"}})";
+  auto a = b.analyze();
+  ASSERT_TRUE(a.cpu_only);
+  EXPECT_EQ(*a.cpu_only, "NVML is not available: cannot load libnvidia-ml.so.1");
+  ASSERT_FALSE(a.missing.empty());
+  EXPECT_EQ(a.missing[0].rfind("The cells ran on the CPU, without an NVIDIA GPU (NVML is not available", 0), 0u) << a.missing[0];
+  auto r = recommend(a);
+  EXPECT_FALSE(r.mode);
+  EXPECT_FALSE(r.closest);
+  EXPECT_EQ(r.headline.rfind("No recommendation: the cells ran on the CPU", 0), 0u) << r.headline;
+  ASSERT_EQ(r.verdicts.size(), 3u);
+  EXPECT_EQ(r.verdicts[0].mode, "timeslice");
+  EXPECT_EQ(r.verdicts[0].state, VerdictState::eligible);  // what it would have been, not a recommendation
+  // repeats: auto decides as it would on a GPU.
+  const auto on_gpu = main_run().analyze();
+  const auto gpu_decision = decide_repeats(on_gpu, recommend(on_gpu), 0.05), cpu_decision = decide_repeats(a, r, 0.05);
+  EXPECT_EQ(cpu_decision.stop, gpu_decision.stop);
+  EXPECT_EQ(cpu_decision.reason, gpu_decision.reason);
+  // An environment without the fact (older runs) is not taken for a CPU run.
+  b.input().run.environment_json = R"({"host":"old"})";
+  EXPECT_FALSE(b.analyze().cpu_only);
+  b.input().run.environment_json = R"({"nvml":{"available":true,"devices":[]}})";
+  EXPECT_EQ(b.analyze().cpu_only, "NVML lists no GPU");
+}
+
 TEST(Recommend, NoModeMeetsTheSlosNamesTheClosest) {
   // server p99 <= 10 ms: timeslice 20 ms (+100%), mps 12 ms (+20%); alone 2 ms.
   RunBuilder b({"exclusive", "timeslice", "mps"}, 1, {"server"});

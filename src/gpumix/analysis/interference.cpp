@@ -544,6 +544,17 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
 
 }  // namespace
 
+// Why the run had no GPU, when its environment record says it had none.
+std::optional<std::string> cpu_only_reason(const std::string& environment_json) {
+  const auto env = nlohmann::json::parse(environment_json, nullptr, false);
+  if (!env.is_object() || !env.contains("nvml") || !env["nvml"].is_object()) return std::nullopt;
+  const auto& nvml = env["nvml"];
+  if (!nvml.value("available", false))
+    return nvml.contains("reason") && nvml["reason"].is_string() ? nvml["reason"].get<std::string>() : "NVML is not available";
+  if (!nvml.contains("devices") || !nvml["devices"].is_array() || nvml["devices"].empty()) return "NVML lists no GPU";
+  return std::nullopt;
+}
+
 Analysis analyze(const RunInput& in) {
   Analysis a;
   a.run = in.run;
@@ -718,6 +729,11 @@ Analysis analyze(const RunInput& in) {
 
   // What is missing, most important first.
   auto& miss = a.missing;
+  a.cpu_only = cpu_only_reason(in.run.environment_json);
+  if (a.cpu_only)
+    miss.push_back("The cells ran on the CPU, without an NVIDIA GPU (" + *a.cpu_only +
+                   "): the figures exercise gpumix's pipeline and say nothing about sharing a GPU, so no mode is "
+                   "recommended.");
   std::set<std::string> ran;
   for (const auto& c : cells) ran.insert(c.label);
   std::vector<std::string> not_run;

@@ -219,6 +219,10 @@ struct Analysis {
   // when both have the same repeats (interleaved cells share the machine's
   // drift), else Welch.
   std::vector<ModeComparison> comparisons;
+  // Set when the run's environment says it had no NVIDIA GPU (why): its cells
+  // ran on the CPU, so no mode is recommended. Empty when it had one, or for
+  // a run recorded without that fact.
+  std::optional<std::string> cpu_only;
   bool has_baseline = false;  // at least one baseline measure
   bool has_telemetry = false;
   bool has_gpm = false;

@@ -221,6 +221,17 @@ Recommendation recommend(const Analysis& a) {
                                   a.auto_repeats->stopped_because));
   for (auto& v : eligible) r.verdicts.push_back(std::move(v));
   for (auto& v : others) r.verdicts.push_back(std::move(v));
+  if (a.cpu_only) {
+    // The verdicts stay, for what they say about the pipeline; no mode is named.
+    for (auto& v : r.verdicts)
+      if (v.state == VerdictState::recommended) v.state = VerdictState::eligible;
+    r.mode.reset();
+    r.closest.reset();
+    r.undecided.clear();
+    r.settle.clear();
+    r.headline = "No recommendation: the cells ran on the CPU (no NVIDIA GPU), so the modes' figures say nothing about "
+                 "sharing a GPU. Run the mix on a GPU machine.";
+  }
   return r;
 }
 
@@ -235,17 +246,16 @@ RepeatDecision decide_repeats(const Analysis& a, const Recommendation& r, double
                               : "only " + ranked.front()->mode + " is eligible: there is nothing to separate";
     return d;
   }
-  if (r.mode) {
-    for (const auto& c : a.comparisons)
-      if (c.metric == "STP" && c.difference.verdict == Noise::distinct &&
-          ((c.mode_a == ranked[0]->mode && c.mode_b == ranked[1]->mode) || (c.mode_b == ranked[0]->mode && c.mode_a == ranked[1]->mode))) {
-        d.stop = true;
-        d.reason = fmt::format("{}'s STP exceeds {}'s: difference {:.3f}, 95% interval [{:.3f}, {:.3f}]", ranked[0]->mode,
-                               ranked[1]->mode, std::abs(*c.difference.delta), std::min(std::abs(*c.difference.ci_low), std::abs(*c.difference.ci_high)),
-                               std::max(std::abs(*c.difference.ci_low), std::abs(*c.difference.ci_high)));
-        return d;
-      }
-  }
+  // (Not r.mode: a run on the CPU names no mode, yet its repeats stop the same way.)
+  for (const auto& c : a.comparisons)
+    if (c.metric == "STP" && c.difference.verdict == Noise::distinct &&
+        ((c.mode_a == ranked[0]->mode && c.mode_b == ranked[1]->mode) || (c.mode_b == ranked[0]->mode && c.mode_a == ranked[1]->mode))) {
+      d.stop = true;
+      d.reason = fmt::format("{}'s STP exceeds {}'s: difference {:.3f}, 95% interval [{:.3f}, {:.3f}]", ranked[0]->mode,
+                             ranked[1]->mode, std::abs(*c.difference.delta), std::min(std::abs(*c.difference.ci_low), std::abs(*c.difference.ci_high)),
+                             std::max(std::abs(*c.difference.ci_low), std::abs(*c.difference.ci_high)));
+      return d;
+    }
   const bool precise = std::all_of(ranked.begin(), ranked.end(), [&](const ModeVerdict* v) {
     return v->stp_margin && *v->stp > 0 && *v->stp_margin / *v->stp <= precision;
   });

@@ -4,7 +4,9 @@
 // evidence); when the best two cannot be told apart, neither; every
 // other mode with the reasons it was passed over (which SLO it broke, by how
 // much, in how many repeats). When none qualifies, the closest one: fewest
-// failures, then the smallest worst SLO excess, then the highest STP. Pure.
+// failures, then the smallest worst SLO excess, then the highest STP. A run
+// whose cells ran on the CPU (Analysis::cpu_only) gets its verdicts but no
+// mode. Pure.
 #pragma once
 
 #include <optional>

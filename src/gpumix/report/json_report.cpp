@@ -79,6 +79,7 @@ json run_json(const analysis::Analysis& a) {
   const auto& r = a.run;
   json j = json::object();
   j["id"] = r.id;
+  j["cpu_only"] = a.cpu_only ? json(*a.cpu_only) : json(nullptr);
   j["mix_name"] = r.mix_name;
   j["mix_path"] = r.mix_path;
   j["mix_sha256"] = r.mix_sha256;

@@ -156,6 +156,19 @@ CellTelemetry telemetry_of(const RunInput& in, const store::CellRow& cell, bool 
   return t;
 }
 
+// An activity metric's samples in `t`, (time, value), from the GPU's rows or
+// the GPM ones according to its scope.
+std::vector<std::pair<int64_t, double>> samples_of(const CellTelemetry& t, telemetry::MetricId id) {
+  std::vector<std::pair<int64_t, double>> out;
+  auto collect = [&](const auto& rows) {
+    for (const auto* r : rows)
+      if (const auto& v = r->values[id]) out.emplace_back(r->t_ns, *v);
+  };
+  if (id.def().scope == telemetry::Scope::gpu) collect(t.gpus);
+  else collect(t.gpm);
+  return out;
+}
+
 // The split of a cell's window among its workloads (see CellAttribution).
 CellAttribution attribute(const CellAnalysis& c, const CellTelemetry& t) {
   using telemetry::metrics::process_memory;
@@ -216,10 +229,11 @@ CellAttribution attribute(const CellAnalysis& c, const CellTelemetry& t) {
   }
   if (!any_sm || mig || ticks.empty()) return a;
 
-  double total = sm.count("") ? mean_over_ticks(sm[""]) / 100 : 0;
-  const double other_raw = total;
-  for (const auto& w : a.workloads) total += *w.sm_util_mean / 100;
-  if (c.cell.mode == "mps" && total > 0 && total == other_raw) {
+  const double other_raw = sm.count("") ? mean_over_ticks(sm[""]) / 100 : 0;
+  double workloads_raw = 0;
+  for (const auto& w : a.workloads) workloads_raw += *w.sm_util_mean / 100;
+  const double total = other_raw + workloads_raw;
+  if (c.cell.mode == "mps" && workloads_raw == 0 && other_raw > 0) {
     // The driver books the clients' kernels to the MPS server's process.
     a.basis = fmt::format(
         "MPS: NVML reports the clients' SM time under the MPS server's process ({:.0f}% here), not per client, so SM "
@@ -256,12 +270,7 @@ void add_telemetry(const RunInput& in, CellAnalysis& c) {
   c.gpu_samples = static_cast<int64_t>(t.gpus.size());
   for (auto id : activity_metrics()) {
     std::vector<double> values;
-    auto collect = [&](const auto& rows) {
-      for (const auto* r : rows)
-        if (const auto& v = r->values[id]) values.push_back(*v);
-    };
-    if (id.def().scope == telemetry::Scope::gpu) collect(t.gpus);
-    else collect(t.gpm);
+    for (const auto& [t_ns, v] : samples_of(t, id)) values.push_back(v);
     if (!values.empty()) c.activity[std::string(id.def().activity)] = summarize(std::move(values));
   }
 
@@ -677,7 +686,7 @@ Analysis analyze(const RunInput& in) {
   });
   a.has_telemetry = std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.gpu_samples > 0; });
   a.has_gpm = std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) {
-    return std::any_of(c.activity.begin(), c.activity.end(), [](const auto& a) { return a.first.starts_with("gpm_"); });
+    return c.activity_of(telemetry::metrics::gpm_sm.def().activity).samples > 0;
   });
   a.has_energy = std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.energy_j.has_value(); });
 
@@ -888,17 +897,8 @@ std::vector<SeriesPoint> activity_series(const RunInput& in, const CellAnalysis&
       if (n > 0) out.push_back({st / static_cast<double>(n) / 1e9, name, sv / static_cast<double>(n)});
     }
   };
-  for (auto id : activity_metrics()) {
-    if (id.def().chart.empty()) continue;
-    std::vector<std::pair<int64_t, double>> raw;
-    auto collect = [&](const auto& rows) {
-      for (const auto* r : rows)
-        if (const auto& v = r->values[id]) raw.emplace_back(r->t_ns, *v);
-    };
-    if (id.def().scope == telemetry::Scope::gpu) collect(t.gpus);
-    else collect(t.gpm);
-    add(std::string(id.def().chart), raw);
-  }
+  for (auto id : activity_metrics())
+    if (!id.def().chart.empty()) add(std::string(id.def().chart), samples_of(t, id));
   return out;
 }
 

@@ -200,8 +200,6 @@ class Values {
  public:
   std::optional<double>& operator[](MetricId m) { return v_[m.index]; }
   const std::optional<double>& operator[](MetricId m) const { return v_[m.index]; }
-  std::optional<double>& operator[](size_t index) { return v_[index]; }
-  const std::optional<double>& operator[](size_t index) const { return v_[index]; }
   bool operator==(const Values&) const = default;
 
  private:

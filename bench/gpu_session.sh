@@ -120,6 +120,9 @@ for p in "$@"; do
     decision) phase decision decision default 8s ;;
     decision-server) phase decision-server decision inference-server 10s ;;
     npref) phase npref bash bench/np_reference/run.sh "$bin" "$out/npref" ;;
+    npref-pinned) phase npref-pinned env NPREF_PIN=1 GPUMIX_NPREF_REPEATS=3 \
+                    bash bench/np_reference/run.sh "$bin" "$out/npref-pinned" ;;
+    noise) phase noise python3 bench/np_reference/noise_check.py --launches 3 --seconds 20 --out "$out/noise.json" ;;
     basecheck) phase basecheck bash bench/np_reference/baseline_check.sh "$bin" "$out/basecheck" ;;
     *) echo "unknown phase $p" >&2 ;;
   esac

@@ -137,21 +137,41 @@ def _resnet_infer(device, smoke):
 _MAKERS = {"resnet-train": _resnet_train, "bert-train": _bert_train, "resnet-infer": _resnet_infer}
 
 
+# NPREF_PIN=1: each workload runs on a core of its own (the last cores of
+# the machine, one per name in NAMES' order) with one torch/OpenMP thread.
+# Eager PyTorch at these batch sizes is bound by its CPU-side launches, so the
+# scheduler moving it between cores, or next to another workload's threads,
+# shows in its rate; both tools inherit the variable, so they pin alike.
+PIN_ENV = "NPREF_PIN"
+
+
+def pin_core(name):
+    """The core workload `name` is pinned to under NPREF_PIN=1, else None."""
+    if os.environ.get(PIN_ENV) != "1":
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    return cores[-1 - NAMES.index(name) % len(cores)]
+
+
 def make(name, device, smoke=False):
     """(step_fn, samples_per_step) for workload `name` on `device`.
 
     step_fn.description says what it runs. Seeds torch so that every run makes
     the same weights and data. In smoke mode torch uses one CPU thread, so that
-    three processes sharing a small machine do not oversubscribe it.
+    three processes sharing a small machine do not oversubscribe it; pinned
+    (NPREF_PIN=1), the process runs on its own core with one thread.
     """
     if name not in _MAKERS:
         raise ValueError(f"unknown workload {name!r}; known: {', '.join(NAMES)}")
     device = torch.device(device)
-    if smoke:
+    core = pin_core(name)
+    if core is not None:
+        os.sched_setaffinity(0, {core})
+    if smoke or core is not None:
         torch.set_num_threads(1)
     torch.manual_seed(0)
     step, samples, description = _MAKERS[name](device, smoke)
-    step.description = description
+    step.description = description + (f", pinned to core {core}" if core is not None else "")
     return step, samples
 
 

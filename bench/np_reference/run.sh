@@ -10,6 +10,7 @@
 #   3. compare.py: NP per workload and STP per mode, gpumix vs reference;
 #   4. no MPS daemon or worker may be left running.
 # Usage: bash bench/np_reference/run.sh BIN_DIR OUT_DIR   (BIN_DIR holds gpumix)
+# NPREF_PIN=1: every workload on a core of its own, in both tools (models.py).
 # GPUMIX_NPREF_SMOKE=1: the CPU variants (reference.py --smoke, mix-smoke.yaml).
 # Logs, JSON and commands.txt stay in OUT_DIR; the comparison is printed last.
 # Exit status 1 when a step failed or something was left running; the
@@ -36,7 +37,7 @@ cmds="$out/commands.txt"
 {
   echo "date: $(date -u '+%F %T UTC')"
   echo "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | head -1)"
-  echo "smoke: ${GPUMIX_NPREF_SMOKE:-0}, repeats: $repeats, window: ${window} s"
+  echo "smoke: ${GPUMIX_NPREF_SMOKE:-0}, repeats: $repeats, window: ${window} s, NPREF_PIN=${NPREF_PIN:-0} (models.py)"
   echo "commands:"
 } > "$cmds"
 rc=0

@@ -9,6 +9,7 @@
 #include "gpumix/report/json_report.hpp"
 #include "gpumix/report/run_data.hpp"
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::cli {
 namespace {
@@ -39,7 +40,7 @@ void add_compare(CLI::App& app, Action& action) {
   cmd->add_option("run_a", opts->a, "The first run: DIR:ID, DIR (its latest run), or a run id in --results")->required();
   cmd->add_option("run_b", opts->b, "The second run, likewise")->required();
   cmd->add_option("--results", opts->results, "Results folder for runs given by id")
-      ->envname("GPUMIX_RESULTS")
+      ->envname(env_vars::kResults)
       ->capture_default_str();
   cmd->add_option("--format", opts->format, "text, md (markdown) or json (for scripts: docs/report-json.md)")
       ->check(CLI::IsMember({"text", "md", "json"}))

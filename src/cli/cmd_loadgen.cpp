@@ -18,6 +18,7 @@
 #include "gpumix/report/table.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/signals.hpp"
+#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::cli {
 
@@ -56,12 +57,12 @@ struct Options {
 
 void add_options(wl::Cli& cli, Options& o) {
   o.url = kDefaultUrl;
-  if (const char* after = std::getenv("GPUMIX_AFTER_URL"); after && *after) o.url = after;
+  if (const char* after = std::getenv(env_vars::kAfterUrl); after && *after) o.url = after;
   o.seed = wl::default_seed();
   cli.add("url", o.url, "The server (default: $GPUMIX_AFTER_URL, set by gpumix to the url of the workload "
                         "this one starts after, else " + std::string(kDefaultUrl) + ")")
       ->default_str(kDefaultUrl);
-  if (const char* model = std::getenv("GPUMIX_AFTER_MODEL"); model && *model) o.model = model;
+  if (const char* model = std::getenv(env_vars::kAfterModel); model && *model) o.model = model;
   cli.add("model", o.model, "Model name in /v2/models/{model}/infer (default: $GPUMIX_AFTER_MODEL, else resnet50)")
       ->default_str("resnet50");
   cli.add("input-name", o.input_name, "Input tensor name (default: from the model's metadata)");

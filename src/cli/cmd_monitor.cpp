@@ -33,6 +33,8 @@
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/signals.hpp"
 #include "gpumix/util/units.hpp"
+#include "gpumix/util/env_vars.hpp"
+#include "gpumix/util/environment.hpp"
 
 namespace gpumix::cli {
 namespace {
@@ -258,7 +260,7 @@ void add_monitor(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("monitor", "Stream GPU telemetry, store it (--out), or serve it to Prometheus (--listen)");
   cmd->add_option("--duration", opts->duration, "How long to run (e.g. 30s; 0: until Ctrl-C)")->capture_default_str();
   cmd->add_option("--interval", opts->interval, "Time between samples (GPM metrics: at least 100ms apart)")
-      ->envname("GPUMIX_TELEMETRY_INTERVAL")
+      ->envname(env_vars::kTelemetryInterval)
       ->capture_default_str();
   add_format_option(*cmd, opts->format);
   cmd->add_option("--out", opts->out, "Also store the samples in this results folder (gpumix.db)");
@@ -305,8 +307,7 @@ void add_monitor(CLI::App& app, Action& action) {
       sampler.set_source("monitor");
 
       if (listen) {
-        char host_buf[256] = {};
-        const std::string hostname = ::gethostname(host_buf, sizeof host_buf - 1) == 0 ? host_buf : "";
+        const std::string this_host = hostname();
         sampler.start();
         httplib::Server server;
         // SO_REUSEADDR only: cpp-httplib's default SO_REUSEPORT would let a
@@ -321,7 +322,7 @@ void add_monitor(CLI::App& app, Action& action) {
           e.nvml_available = st.available;
           e.reason = st.reason;
           e.driver_version = driver;
-          e.hostname = hostname;
+          e.hostname = this_host;
           e.devices = sampler.devices();
           e.snapshot = sampler.latest();
           res.set_content(telemetry::render_prometheus(e, *names), telemetry::kPrometheusContentType);

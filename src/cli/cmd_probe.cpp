@@ -19,6 +19,7 @@
 #include "gpumix/spec/builtins.hpp"
 #include "gpumix/util/signals.hpp"
 #include "gpumix/util/units.hpp"
+#include "gpumix/util/environment.hpp"
 
 namespace gpumix::cli {
 namespace {
@@ -115,9 +116,7 @@ int run_probe(const std::string& kind, const CommonOptions& o, const nlohmann::j
     spdlog::warn("stopped {} MPS daemon(s) left running by an earlier, killed gpumix", n);
   probe::SessionRow row;
   row.kind = kind;
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  row.host = host;
+  row.host = hostname();
   row.gpu_name = dev.name;
   row.gpu_uuid = dev.uuid;
   row.driver = nvml->driver_version();

@@ -53,7 +53,7 @@ void add_report(CLI::App& app, Action& action) {
       }
       std::ostream& out = path.empty() ? std::cout : file;
       if (opts->format == "html")
-        report::write_html_report(out, input, analysis, rec);
+        report::write_html_report(out, input, analysis, rec, report::load_probes(store, input.run));
       else if (opts->format == "json")
         out << report::dump_report(report::analysis_json(analysis, rec)) << "\n";
       else

@@ -17,6 +17,7 @@
 #include "gpumix/run/runner.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/telemetry/sampler.hpp"
+#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::cli {
 
@@ -41,7 +42,7 @@ void add_run(CLI::App& app, Action& action) {
                   "Repeats of every cell, the baselines included (1..1000), or auto: until the decision is clear; replacing the mix's");
   cmd->add_option("--cell-duration", opts->cell_duration, "Length of each cell (e.g. 30s, 2m), replacing the mix's");
   cmd->add_option("--seed", opts->seed, "Seed, replacing the mix's");
-  cmd->add_option("--results", opts->results, "Results folder, replacing the mix's results_dir")->envname("GPUMIX_RESULTS");
+  cmd->add_option("--results", opts->results, "Results folder, replacing the mix's results_dir")->envname(env_vars::kResults);
   cmd->add_option("--telemetry-interval", opts->telemetry_str, "GPU sampling interval (e.g. 100ms; at least 10ms)")
       ->capture_default_str();
   cmd->add_option("--cell-index", opts->cell_index,

@@ -7,6 +7,7 @@
 #include "gpumix/analysis/summary.hpp"
 #include "gpumix/report/run_tables.hpp"
 #include "gpumix/util/units.hpp"
+#include "gpumix/run/run_environment.hpp"
 
 namespace gpumix::cli {
 
@@ -28,9 +29,8 @@ void add_show(CLI::App& app, Action& action) {
         report::render(std::cout, report::summary_table(summaries), format);
         return 0;
       }
-      auto env = nlohmann::json::parse(run.environment_json, nullptr, false);
-      std::string gpu = "none";
-      if (env.is_object() && env.contains("gpus") && !env["gpus"].empty()) gpu = env["gpus"][0].value("model", "?");
+      std::string gpu = run::RunEnvironment::parse(run.environment_json).gpu_name();
+      if (gpu.empty()) gpu = "none";
       std::cout << "run " << run.id << "  mix " << run.mix_name << "  status " << run.status
                 << (run.error.empty() ? "" : " (" + run.error + ")") << "\n"
                 << "started " << format_timestamp(run.started_ns) << "  ended " << format_timestamp(run.ended_ns)

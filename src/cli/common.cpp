@@ -2,12 +2,13 @@
 
 #include "cli/commands.hpp"
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::cli {
 
 void add_results_option(CLI::App& cmd, ResultsOptions& opts) {
   cmd.add_option("--results", opts.results_dir, "Results folder holding gpumix.db")
-      ->envname("GPUMIX_RESULTS")
+      ->envname(env_vars::kResults)
       ->capture_default_str();
 }
 

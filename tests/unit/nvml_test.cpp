@@ -16,6 +16,7 @@
 #include "gpumix/telemetry/sampler.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 #include "gpumix/util/environment.hpp"
+#include "gpumix/run/run_environment.hpp"
 
 namespace gpumix {
 namespace {
@@ -107,7 +108,7 @@ TEST(Nvml, DescribeGpusSaysUnavailableWithTheReason) {
   EXPECT_EQ(j["reason"], why);
   EXPECT_EQ(gpu::describe_gpus(nullptr, "no driver"), (nlohmann::json{{"available", false}, {"reason", "no driver"}}));
   // The run's environment record carries it.
-  EXPECT_EQ(describe_environment()["nvml"], j);
+  EXPECT_EQ(run::describe_environment()["nvml"], j);
 }
 
 TEST(Nvml, DeviceInfoJsonHasEveryField) {

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "gpumix/telemetry/events.hpp"
+#include "gpumix/run/run_environment.hpp"
 
 namespace gpumix::analysis {
 
@@ -553,17 +554,6 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
 
 }  // namespace
 
-// Why the run had no GPU, when its environment record says it had none.
-std::optional<std::string> cpu_only_reason(const std::string& environment_json) {
-  const auto env = nlohmann::json::parse(environment_json, nullptr, false);
-  if (!env.is_object() || !env.contains("nvml") || !env["nvml"].is_object()) return std::nullopt;
-  const auto& nvml = env["nvml"];
-  if (!nvml.value("available", false))
-    return nvml.contains("reason") && nvml["reason"].is_string() ? nvml["reason"].get<std::string>() : "NVML is not available";
-  if (!nvml.contains("devices") || !nvml["devices"].is_array() || nvml["devices"].empty()) return "NVML lists no GPU";
-  return std::nullopt;
-}
-
 Analysis analyze(const RunInput& in) {
   Analysis a;
   a.run = in.run;
@@ -738,7 +728,7 @@ Analysis analyze(const RunInput& in) {
 
   // What is missing, most important first.
   auto& miss = a.missing;
-  a.cpu_only = cpu_only_reason(in.run.environment_json);
+  a.cpu_only = run::RunEnvironment::parse(in.run.environment_json).cpu_only_reason();
   if (a.cpu_only)
     miss.push_back("The cells ran on the CPU, without an NVIDIA GPU (" + *a.cpu_only +
                    "): the figures exercise gpumix's pipeline and say nothing about sharing a GPU, so no mode is "

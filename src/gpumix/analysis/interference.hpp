@@ -41,7 +41,6 @@
 
 #include "gpumix/analysis/stats.hpp"
 #include "gpumix/analysis/summary.hpp"
-#include "gpumix/probe/probe_store.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/store/workload_status.hpp"
 #include "gpumix/telemetry/snapshot.hpp"
@@ -58,7 +57,6 @@ struct RunInput {
   telemetry::Samples telemetry;
   std::vector<telemetry::SessionRow> telemetry_sessions;
   std::string telemetry_error;  // why the telemetry could not be read, if it could not
-  probe::ProbeResults probes;   // the latest `gpumix probe` results for the run's GPU
 };
 
 // Mean and 95th percentile of a utilization over a cell.

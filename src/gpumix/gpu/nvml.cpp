@@ -13,6 +13,7 @@
 #include "gpumix/gpu/decode.hpp"
 #include "gpumix/gpu/dynamic_library.hpp"
 #include "gpumix/gpu/nvml_abi.hpp"
+#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::gpu {
 
@@ -203,7 +204,7 @@ std::shared_ptr<Nvml> Nvml::open(std::string* why) {
     if (why) *why = std::move(reason);
     return nullptr;
   };
-  const char* env = std::getenv("GPUMIX_NVML_LIBRARY");
+  const char* env = std::getenv(env_vars::kNvmlLibrary);
   const std::string name = env && *env ? env : kDefaultLibrary;
   std::string err;
   auto library = DynamicLibrary::open(name, &err);

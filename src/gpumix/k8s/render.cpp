@@ -17,6 +17,7 @@
 #include "gpumix/run/runner.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::k8s {
 namespace {
@@ -287,10 +288,10 @@ class Renderer {
   Json workload_job(const spec::Workload& w, const std::string& name, const std::string& resource) const {
     const auto wl = dns1123_label(w.name, 63, "workload name");
     std::map<std::string, std::string> env = w.env;
-    env["GPUMIX_WORKLOAD"] = w.name;
-    env["GPUMIX_MODE"] = opts_.mode;
-    env["GPUMIX_CELL"] = opts_.mode + "-k8s";
-    env["GPUMIX_SEED"] = std::to_string(run::workload_seed(mix_.seed, w.name));
+    env[env_vars::kWorkload] = w.name;
+    env[env_vars::kMode] = opts_.mode;
+    env[env_vars::kCell] = opts_.mode + "-k8s";
+    env[env_vars::kSeed] = std::to_string(run::workload_seed(mix_.seed, w.name));
     if (opts_.mode == "mps") {
       if (w.mps.sm_percent) env["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"] = std::to_string(*w.mps.sm_percent);
       if (w.mps.priority) env["CUDA_MPS_CLIENT_PRIORITY"] = std::to_string(*w.mps.priority);
@@ -302,7 +303,7 @@ class Renderer {
       env_list.push_back({{"name", k}, {"value", v}});
     }
     // After POD_NAME, so that $(POD_NAME) expands: one file per pod.
-    env_list.push_back({{"name", "GPUMIX_METRICS_FILE"},
+    env_list.push_back({{"name", env_vars::kMetricsFile},
                         {"value", std::string(kResultsMount) + "/" + prefix_ + "-" + opts_.mode + "/$(POD_NAME).jsonl"}});
     Json args = Json::array({"sh"});
     for (const auto& a : w.argv) args.push_back(a);
@@ -367,7 +368,7 @@ class Renderer {
          {"run", std::string(kMixMount) + "/mix.yaml", "--modes", modes, "--cell-index", "$(JOB_COMPLETION_INDEX)",
           "--fleet-id", "$(GPUMIX_FLEET_ID)", "--results", results}},
         {"env",
-         {{{"name", "GPUMIX_FLEET_ID"},
+         {{{"name", env_vars::kFleetId},
            {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.labels['batch.kubernetes.io/controller-uid']"}}}}}}}},
         {"resources", {{"limits", limits}}},
         {"volumeMounts",

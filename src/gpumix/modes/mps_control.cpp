@@ -11,9 +11,9 @@
 #include <sstream>
 #include <thread>
 
-#include "gpumix/run/orphan_guard.hpp"
 #include "gpumix/util/procfs.hpp"
 #include "gpumix/util/subprocess.hpp"
+#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::modes {
 
@@ -97,7 +97,7 @@ void MpsDaemon::start() {
     throw RunError("an MPS control daemon (pid " + std::to_string(*pid) + ") already runs in " + pipe_dir_.string());
   auto env = mps_env(pipe_dir_, log_dir_);
   // The orphan guard stops the daemon too if gpumix is killed.
-  env[run::kRunTokenVariable] = run_token_;
+  env[env_vars::kRunToken] = run_token_;
   auto r = run_and_capture({control_, "-d"}, std::chrono::seconds(30), {env, ""});
   if (r.exit_code != 0)
     throw RunError(std::string(kMpsControl) + " -d failed (exit " + std::to_string(r.exit_code) + "): " + r.err + r.out);

@@ -9,6 +9,7 @@
 #include "gpumix/run/orphan_guard.hpp"
 #include "gpumix/run/process_launcher.hpp"
 #include "gpumix/util/signals.hpp"
+#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::probe {
 
@@ -111,7 +112,7 @@ void ProbeGroup::start(const std::string& name, const std::string& file_name) {
   for (const auto& x : workloads_)
     if (x.name == name) w = &x;
   req.env = mode_->env_for(*w);
-  req.env[run::kRunTokenVariable] = env_.context.run_token;
+  req.env[env_vars::kRunToken] = env_.context.run_token;
   req.workdir = dir_;
   req.stdout_path = dir_ / (r->file + ".out");
   req.stderr_path = r->err = dir_ / (r->file + ".err");

@@ -8,6 +8,7 @@
 
 #include "gpumix/telemetry/events.hpp"
 #include "gpumix/util/units.hpp"
+#include "gpumix/run/run_environment.hpp"
 
 namespace gpumix::report {
 namespace {
@@ -61,52 +62,39 @@ std::string interval_text(const Estimate& e, int precision) {
 
 std::vector<std::pair<std::string, std::string>> environment_fields(const store::RunRow& run) {
   std::vector<std::pair<std::string, std::string>> out;
-  const auto env = nlohmann::json::parse(run.environment_json.empty() ? "{}" : run.environment_json, nullptr, false);
   const auto plan = nlohmann::json::parse(run.plan_json.empty() ? "{}" : run.plan_json, nullptr, false);
   std::string when = format_timestamp(run.started_ns);
   if (run.ended_ns > run.started_ns)
     when += fmt::format(" to {} ({:.0f} s)", format_timestamp(run.ended_ns), static_cast<double>(run.ended_ns - run.started_ns) / 1e9);
   out.emplace_back("run", fmt::format("{} ({}{}), {}", run.id, run.status, run.error.empty() ? "" : ": " + run.error, when));
 
-  std::string gpu, driver, cuda;
-  if (env.is_object()) {
-    const auto nvml = env.value("nvml", nlohmann::json::object());
-    if (nvml.is_object() && nvml.value("available", false) && nvml.contains("devices") && nvml["devices"].is_array() &&
-        !nvml["devices"].empty()) {
-      std::vector<std::string> devices;
-      for (const auto& d : nvml["devices"]) {
-        std::string text = field_text(d, "name");
-        if (d.contains("memory_total_bytes") && d["memory_total_bytes"].is_number())
-          text += ", " + format_bytes(d["memory_total_bytes"].get<int64_t>());
-        text += std::string(", MIG ") + (d.value("mig_enabled", false) ? "on" : "off");
-        if (!field_text(d, "compute_mode").empty()) text += ", compute mode " + field_text(d, "compute_mode");
-        if (!field_text(d, "timeslice_policy").empty()) text += ", time slice " + field_text(d, "timeslice_policy");
-        devices.push_back(fmt::format("{}: {}", field_text(d, "index"), text));
-      }
-      gpu = join(devices, "; ");
-      driver = field_text(nvml, "driver_version");
-      cuda = field_text(nvml, "cuda_driver_version");
-    } else if (env.contains("gpus") && env["gpus"].is_array() && !env["gpus"].empty()) {
-      std::vector<std::string> models;
-      for (const auto& g : env["gpus"]) models.push_back(field_text(g, "model"));
-      gpu = join(models, "; ");
-    } else {
-      gpu = "none";
-      if (nvml.is_object() && !field_text(nvml, "reason").empty()) gpu += " (" + field_text(nvml, "reason") + ")";
+  const auto env = run::RunEnvironment::parse(run.environment_json);
+  std::string gpu;
+  if (env.nvml_available && !env.gpus.empty()) {
+    std::vector<std::string> devices;
+    for (const auto& d : env.gpus) {
+      std::string text = d.name;
+      if (d.memory_total_bytes) text += ", " + format_bytes(*d.memory_total_bytes);
+      text += std::string(", MIG ") + (d.mig_enabled ? "on" : "off");
+      if (!d.compute_mode.empty()) text += ", compute mode " + d.compute_mode;
+      if (!d.timeslice_policy.empty()) text += ", time slice " + d.timeslice_policy;
+      devices.push_back(fmt::format("{}: {}", d.index, text));
     }
-    if (driver.empty()) driver = field_text(env, "nvidia_driver");
+    gpu = join(devices, "; ");
+  } else if (!env.driver_gpu_models.empty()) {
+    gpu = join(env.driver_gpu_models, "; ");
+  } else if (env.recorded) {
+    gpu = "none" + (env.nvml_reason.empty() ? "" : " (" + env.nvml_reason + ")");
   }
+  const std::string driver = env.nvml_available && !env.driver_version.empty() ? env.driver_version : env.nvidia_driver;
   out.emplace_back("GPU", gpu.empty() ? "unknown" : gpu);
-  out.emplace_back("driver", driver.empty() ? "-" : driver + (cuda.empty() ? "" : " (CUDA " + cuda + ")"));
+  out.emplace_back("driver", driver.empty() ? "-"
+                                            : driver + (env.cuda_driver_version.empty() ? "" : " (CUDA " + env.cuda_driver_version + ")"));
   std::string host = run.host;
-  if (env.is_object()) {
-    const auto os = field_text(env, "os"), kernel = field_text(env, "kernel"), cpu = field_text(env, "cpu_model");
-    if (!os.empty()) host += ", " + os;
-    if (!kernel.empty()) host += ", " + kernel;
-    if (!cpu.empty()) host += ", " + cpu + " x" + field_text(env, "cpu_count");
-    if (env.contains("memory_bytes") && env["memory_bytes"].is_number() && env["memory_bytes"].get<int64_t>() > 0)
-      host += ", " + format_bytes(env["memory_bytes"].get<int64_t>());
-  }
+  if (!env.os.empty()) host += ", " + env.os;
+  if (!env.kernel.empty()) host += ", " + env.kernel;
+  if (!env.cpu_model.empty()) host += ", " + env.cpu_model + " x" + std::to_string(env.cpu_count);
+  if (env.memory_bytes > 0) host += ", " + format_bytes(env.memory_bytes);
   out.emplace_back("host", host);
   out.emplace_back("gpumix", run.gpumix_version + (run.git_sha.empty() ? "" : " (" + run.git_sha + ")"));
   out.emplace_back("mix", fmt::format("{} ({}, sha256 {})", run.mix_name, run.mix_path, run.mix_sha256.substr(0, 16)));

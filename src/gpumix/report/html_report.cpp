@@ -246,7 +246,7 @@ void probe_section(std::ostream& out, const probe::ProbeResults& p) {
 }  // namespace
 
 void write_html_report(std::ostream& out, const analysis::RunInput& in, const analysis::Analysis& a,
-                       const analysis::Recommendation& r) {
+                       const analysis::Recommendation& r, const probe::ProbeResults& probes) {
   const auto charts = build_charts(in, a);
   const std::string title = fmt::format("gpumix report: run {} ({})", a.run.id, a.run.mix_name);
   out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -355,7 +355,7 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
   html_table(out, evidence_table(a));
   out << "</section>\n";
 
-  probe_section(out, in.probes);
+  probe_section(out, probes);
 
   section_start(out, "mix", "The mix", "The mix file as run (" + a.run.mix_path + ").");
   out << "<pre class=\"yaml\">" << html_escape(a.run.mix_yaml) << "</pre>\n</section>\n";

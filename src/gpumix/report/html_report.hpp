@@ -13,13 +13,16 @@
 
 #include "gpumix/analysis/interference.hpp"
 #include "gpumix/analysis/recommend.hpp"
+#include "gpumix/probe/probe_store.hpp"
 
 namespace gpumix::report {
 
 // `text` with &, <, >, " and ' escaped for HTML.
 std::string html_escape(const std::string& text);
 
+// `probes`: the GPU's sharing mechanics (report/run_data's load_probes), a
+// section of their own when there are any.
 void write_html_report(std::ostream& out, const analysis::RunInput& input, const analysis::Analysis& analysis,
-                       const analysis::Recommendation& rec);
+                       const analysis::Recommendation& rec, const probe::ProbeResults& probes = {});
 
 }  // namespace gpumix::report

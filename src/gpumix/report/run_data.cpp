@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "gpumix/telemetry/telemetry_store.hpp"
+#include "gpumix/run/run_environment.hpp"
+#include "gpumix/probe/probe_store.hpp"
 
 namespace gpumix::report {
 
@@ -22,21 +24,18 @@ analysis::RunInput load_run(store::Store& store, int64_t run_id) {
   } catch (const std::exception& e) {
     in.telemetry_error = std::string("cannot read telemetry: ") + e.what();
   }
-  // The GPU's sharing mechanics, as last probed on this GPU model (NVML's name
-  // in the run's environment). Absent tables or a read-only file: no section.
+  return in;
+}
+
+probe::ProbeResults load_probes(const store::Store& store, const store::RunRow& run) {
   try {
-    const auto env = nlohmann::json::parse(in.run.environment_json);
-    std::string gpu;
-    if (env.contains("nvml") && env["nvml"].contains("devices") && !env["nvml"]["devices"].empty())
-      gpu = env["nvml"]["devices"][0].value("name", "");
-    if (gpu.empty() && env.contains("gpus") && !env["gpus"].empty()) gpu = env["gpus"][0].value("model", "");
+    const std::string gpu = run::RunEnvironment::parse(run.environment_json).gpu_name();
     // A run without a GPU name (no driver): the latest probes of any GPU, which the section names.
     probe::ProbeStore probes(store.path().parent_path());
-    in.probes = probes.latest_results(gpu);
+    return probes.latest_results(gpu);
   } catch (const std::exception&) {
-    in.probes = {};
+    return {};  // absent tables or a read-only file: no section
   }
-  return in;
 }
 
 void refresh_run_statuses(store::Store& store) {

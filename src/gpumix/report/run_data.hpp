@@ -8,10 +8,15 @@
 
 #include "gpumix/analysis/interference.hpp"
 #include "gpumix/store/store.hpp"
+#include "gpumix/probe/probe_store.hpp"
 
 namespace gpumix::report {
 
 analysis::RunInput load_run(store::Store& store, int64_t run_id);
+
+// The GPU's sharing mechanics, as last probed on the run's GPU model (NVML's
+// name in its environment record): empty when never probed or unreadable.
+probe::ProbeResults load_probes(const store::Store& store, const store::RunRow& run);
 
 // Marks runs whose gpumix is gone (killed) as interrupted, as the next
 // `gpumix run` would; a read-only database keeps the statuses it has.

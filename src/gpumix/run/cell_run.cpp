@@ -16,6 +16,7 @@
 #include "gpumix/run/process_launcher.hpp"
 #include "gpumix/run/runner.hpp"
 #include "gpumix/util/signals.hpp"
+#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::run {
 
@@ -202,18 +203,18 @@ void CellRun::start(Slot& s) {
   req.argv = s.spec->argv;
   req.env = s.spec->env;
   for (auto& [k, v] : mode_->env_for(*s.spec)) req.env[k] = v;
-  req.env["GPUMIX_METRICS_FD"] = std::to_string(pipe_fds[1]);
-  req.env["GPUMIX_WORKLOAD"] = s.spec->name;
-  req.env["GPUMIX_CELL"] = cell_.label;
-  req.env["GPUMIX_MODE"] = cell_.mode;
-  req.env["GPUMIX_SEED"] = std::to_string(workload_seed(env_.mix.seed, s.spec->name));
-  req.env["GPUMIX_RUN_DIR"] = env_.run_dir.string();
-  req.env[kRunTokenVariable] = env_.run_token;
+  req.env[env_vars::kMetricsFd] = std::to_string(pipe_fds[1]);
+  req.env[env_vars::kWorkload] = s.spec->name;
+  req.env[env_vars::kCell] = cell_.label;
+  req.env[env_vars::kMode] = cell_.mode;
+  req.env[env_vars::kSeed] = std::to_string(workload_seed(env_.mix.seed, s.spec->name));
+  req.env[env_vars::kRunDir] = env_.run_dir.string();
+  req.env[env_vars::kRunToken] = env_.run_token;
   // A client started after a server learns where it listens.
   if (s.spec->start_after)
     if (const Slot* dep = slot_named(*s.spec->start_after)) {
-      if (!dep->ready_url.empty()) req.env["GPUMIX_AFTER_URL"] = dep->ready_url;
-      if (!dep->ready_model.empty()) req.env["GPUMIX_AFTER_MODEL"] = dep->ready_model;
+      if (!dep->ready_url.empty()) req.env[env_vars::kAfterUrl] = dep->ready_url;
+      if (!dep->ready_model.empty()) req.env[env_vars::kAfterModel] = dep->ready_model;
     }
   req.workdir = s.spec->workdir;
   req.stdout_path = s.row.stdout_path;

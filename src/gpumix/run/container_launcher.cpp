@@ -16,6 +16,7 @@
 #include "gpumix/util/procfs.hpp"
 #include "gpumix/util/subprocess.hpp"
 #include "gpumix/util/signals.hpp"
+#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::run {
 namespace {
@@ -29,7 +30,6 @@ constexpr auto kEngineTimeout = 60s;
 // Inside the container the workload's fd 3 is the container's stdout (the
 // metrics channel, GPUMIX_METRICS_FD=3) and its stdout goes to stderr.
 constexpr const char* kWrapper = "exec 3>&1 1>&2; exec \"$@\"";
-constexpr const char* kContainerVariable = "GPUMIX_CONTAINER";
 
 std::vector<std::string> words(const std::string& text) {
   std::istringstream in(text);
@@ -90,7 +90,7 @@ class Container final : public RunningWorkload {
   void find_top_process() {
     if (top_pid_ || std::chrono::steady_clock::now() < next_search_) return;
     next_search_ = std::chrono::steady_clock::now() + 500ms;
-    const std::string entry = std::string(kContainerVariable) + "=" + name_;
+    const std::string entry = std::string(env_vars::kContainer) + "=" + name_;
     std::set<pid_t> inside;
     for (pid_t p : all_pids())
       if (environment_has(p, entry)) inside.insert(p);
@@ -172,8 +172,8 @@ class Container final : public RunningWorkload {
 
 std::vector<std::string> container_run_argv(const LaunchRequest& req) {
   const spec::ContainerOptions& c = *req.container;
-  const auto token = req.env.find(kRunTokenVariable);
-  if (token == req.env.end()) throw RunError(req.name + ": no " + kRunTokenVariable + " for the container's label");
+  const auto token = req.env.find(env_vars::kRunToken);
+  if (token == req.env.end()) throw RunError(req.name + ": no " + env_vars::kRunToken + " for the container's label");
   std::vector<std::string> a = {c.engine, "run", "--name", req.container_name,
                                 "--label", std::string(kRunTokenLabel) + "=" + token->second,
                                 "--label", std::string(kHostLabel) + "=" + hostname(),
@@ -184,9 +184,9 @@ std::vector<std::string> container_run_argv(const LaunchRequest& req) {
     a.push_back(name + "=" + value);
   };
   for (const auto& [name, value] : req.env)
-    if (name != "GPUMIX_METRICS_FD") env(name, value);
-  env("GPUMIX_METRICS_FD", "3");
-  env(kContainerVariable, req.container_name);
+    if (name != env_vars::kMetricsFd) env(name, value);
+  env(env_vars::kMetricsFd, "3");
+  env(env_vars::kContainer, req.container_name);
   if (c.workdir) {
     a.push_back("--workdir");
     a.push_back(*c.workdir);
@@ -235,7 +235,7 @@ std::unique_ptr<RunningWorkload> ContainerLauncher::start(const LaunchRequest& r
   LaunchRequest client;
   client.name = req.name;
   client.argv = container_run_argv(req);
-  client.env = {{kRunTokenVariable, req.env.at(kRunTokenVariable)}};
+  client.env = {{env_vars::kRunToken, req.env.at(env_vars::kRunToken)}};
   client.workdir = req.workdir;
   client.stdout_path = "/dev/fd/" + std::to_string(req.metrics_fd);
   client.stderr_path = req.stderr_path;

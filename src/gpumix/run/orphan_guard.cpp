@@ -12,6 +12,7 @@
 #include "gpumix/run/container_launcher.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/procfs.hpp"
+#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::run {
 
@@ -53,7 +54,7 @@ OrphanGuard::OrphanGuard(std::vector<std::string> container_engines) {
     while (::read(p[0], buf, sizeof buf) != 0) {
       if (errno != EINTR) break;
     }
-    kill_by_token(kRunTokenVariable, token_);
+    kill_by_token(env_vars::kRunToken, token_);
     for (const auto& engine : container_engines) {
       try {
         remove_containers_by_token(engine, token_);

@@ -15,8 +15,6 @@
 
 namespace gpumix::run {
 
-inline constexpr const char* kRunTokenVariable = "GPUMIX_RUN_TOKEN";
-
 class OrphanGuard {
  public:
   // Forks the guard; call before starting threads. `container_engines`: the

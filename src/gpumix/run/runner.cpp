@@ -17,6 +17,7 @@
 #include "gpumix/util/environment.hpp"
 #include "gpumix/util/signals.hpp"
 #include "gpumix/version.hpp"
+#include "gpumix/run/run_environment.hpp"
 
 namespace gpumix::run {
 

@@ -11,6 +11,7 @@
 
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/subprocess.hpp"
+#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::spec {
 
@@ -26,7 +27,7 @@ const std::vector<std::string>& builtin_names() {
 }
 
 std::filesystem::path builtin_dir() {
-  if (const char* dir = std::getenv("GPUMIX_WORKLOAD_DIR"); dir && *dir) return dir;
+  if (const char* dir = std::getenv(env_vars::kWorkloadDir); dir && *dir) return dir;
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   return ec ? std::filesystem::current_path() : self.parent_path();

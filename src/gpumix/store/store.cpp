@@ -9,6 +9,7 @@
 
 #include "gpumix/store/sqlite.hpp"
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/environment.hpp"
 
 namespace gpumix::store {
 
@@ -295,8 +296,7 @@ void Store::add_events(const std::vector<EventRow>& events) {
 
 int Store::mark_stale_runs() {
   std::vector<int64_t> stale;
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
+  const std::string host = hostname();
   {
     std::lock_guard lock(mutex_);
     Stmt s(db_, "SELECT id, gpumix_pid, host FROM runs WHERE status = 'running'");

@@ -1,14 +1,9 @@
-// Facts about the machine a run happened on, stored with every run.
+// Small facts about this process's machine.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 
 namespace gpumix {
-
-// host, os, kernel, cpu model and count, memory, NVIDIA driver and GPUs (from
-// /proc/driver/nvidia, when present), gpumix version and git sha.
-nlohmann::json describe_environment();
 
 std::string hostname();
 

@@ -8,8 +8,8 @@
 #include "gpumix/report/compare.hpp"
 #include "gpumix/report/json_report.hpp"
 #include "gpumix/report/run_data.hpp"
-#include "gpumix/util/errors.hpp"
 #include "gpumix/util/env_vars.hpp"
+#include "gpumix/util/errors.hpp"
 
 namespace gpumix::cli {
 namespace {

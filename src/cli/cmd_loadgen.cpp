@@ -16,9 +16,9 @@
 #include "gpumix/loadgen/sweep.hpp"
 #include "gpumix/metrics.hpp"
 #include "gpumix/report/table.hpp"
+#include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/signals.hpp"
-#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::cli {
 

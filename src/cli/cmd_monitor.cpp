@@ -30,11 +30,11 @@
 #include "gpumix/store/store.hpp"
 #include "gpumix/telemetry/prometheus.hpp"
 #include "gpumix/telemetry/sampler.hpp"
+#include "gpumix/util/env_vars.hpp"
+#include "gpumix/util/environment.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/signals.hpp"
 #include "gpumix/util/units.hpp"
-#include "gpumix/util/env_vars.hpp"
-#include "gpumix/util/environment.hpp"
 
 namespace gpumix::cli {
 namespace {

@@ -3,6 +3,7 @@
 // cost and efficiency per mode and process count; what isolation each mode
 // gives (memory, faults, performance). Results go to the results database
 // (probe_* tables) and into `gpumix report`.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -10,23 +11,25 @@
 
 #include "cli/commands.hpp"
 #include "gpumix/gpu/nvml.hpp"
-#include "gpumix/telemetry/sampler.hpp"
 #include "gpumix/modes/mps_control.hpp"
 #include "gpumix/probe/experiments.hpp"
 #include "gpumix/report/probe_tables.hpp"
 #include "gpumix/run/orphan_guard.hpp"
 #include "gpumix/run/process_launcher.hpp"
 #include "gpumix/spec/builtins.hpp"
-#include "gpumix/util/signals.hpp"
-#include "gpumix/util/units.hpp"
+#include "gpumix/spec/sharing_mode.hpp"
+#include "gpumix/telemetry/sampler.hpp"
 #include "gpumix/util/environment.hpp"
+#include "gpumix/util/signals.hpp"
+#include "gpumix/util/text.hpp"
+#include "gpumix/util/units.hpp"
 
 namespace gpumix::cli {
 namespace {
 
 struct CommonOptions {
   std::string results_dir = "results";
-  std::string modes = "timeslice,mps";
+  std::string modes = join(spec::probed_modes(), ",");
   std::string duration = "2s";
   std::string probe;  // gpumix-probe; default beside gpumix
 };
@@ -60,9 +63,11 @@ std::vector<int> int_list(const std::string& option, const std::string& s, int l
 
 std::vector<std::string> probe_modes(const std::string& s) {
   auto modes = split(s);
+  const std::string probed = join(spec::probed_modes(), ", ");
   for (const auto& m : modes)
-    if (m != "timeslice" && m != "mps") throw InputError("--modes: '" + m + "' cannot be probed (timeslice, mps)");
-  if (modes.empty()) throw InputError("--modes: expected timeslice, mps or both");
+    if (const auto* known = spec::find_sharing_mode(m); !known || !known->probed)
+      throw InputError("--modes: '" + m + "' cannot be probed (" + probed + ")");
+  if (modes.empty()) throw InputError("--modes: expected one or more of " + probed);
   return modes;
 }
 

@@ -6,8 +6,8 @@
 #include "cli/commands.hpp"
 #include "gpumix/analysis/summary.hpp"
 #include "gpumix/report/run_tables.hpp"
-#include "gpumix/util/units.hpp"
 #include "gpumix/run/run_environment.hpp"
+#include "gpumix/util/units.hpp"
 
 namespace gpumix::cli {
 

@@ -1,8 +1,8 @@
 #include <charconv>
 
 #include "cli/commands.hpp"
-#include "gpumix/util/errors.hpp"
 #include "gpumix/util/env_vars.hpp"
+#include "gpumix/util/errors.hpp"
 
 namespace gpumix::cli {
 

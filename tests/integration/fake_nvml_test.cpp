@@ -16,6 +16,8 @@
 #include <thread>
 #include <tuple>
 
+#include "gpumix/gpu/nvml.hpp"
+#include "gpumix/modes/mps.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 #include "gpumix/util/subprocess.hpp"
 #include "harness.hpp"
@@ -906,6 +908,30 @@ TEST(FakeNvml, MigModeGivesEachWorkloadItsOwnInstance) {
   for (const auto& p : t.samples(run.run.id).processes)
     if (p.tags.cell_id == cell.id && p.workload_id && p.gpu_instance_id) instances[p.workload].insert(*p.gpu_instance_id);
   EXPECT_EQ(instances, (std::map<std::string, std::set<int64_t>>{{"big", {1}}, {"small", {9}}}));
+}
+
+// A container under MPS is given what the mode asks for: the daemon's pipe
+// folder (the same path inside) and the host's IPC (run/container_launcher
+// adds them; container_test checks the engine's arguments).
+TEST(FakeNvml, MpsModeAsksContainersForItsPipeFolderAndHostIpc) {
+  ScratchDir dir;
+  FakeDriver driver(dir, two_gpus());
+  ScopedEnv path("PATH", std::string(GPUMIX_TEST_DATA) + "/fake-mps:" + std::getenv("PATH"));
+  std::string why;
+  std::shared_ptr<gpu::Nvml> nvml = gpu::Nvml::open(&why);
+  ASSERT_TRUE(nvml) << why;
+  spec::Workload w;
+  w.name = "a";
+  modes::MpsMode mps(modes::MpsMode::Limits::from_mix, {nvml, "token"});
+  const auto cell_dir = dir.path() / "cell";
+  std::filesystem::create_directories(cell_dir);
+  modes::ModeSession session(mps, {"mps-r1", cell_dir, {&w}});
+  const std::string pipe = mps.env_for(w).at("CUDA_MPS_PIPE_DIRECTORY");
+  EXPECT_EQ(pipe, (cell_dir / "mps-pipe").string());
+  const auto needs = mps.container_needs();
+  EXPECT_EQ(needs.volumes, std::vector<std::string>{pipe + ":" + pipe});
+  EXPECT_TRUE(needs.host_ipc);
+  session.finish();
 }
 
 }  // namespace

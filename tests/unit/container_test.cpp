@@ -146,7 +146,8 @@ workloads:
     container: {gpus: [0, 1]}
 )");
   auto req = request_for(mix.workloads[0]);
-  req.env["CUDA_MPS_PIPE_DIRECTORY"] = "/results/runs/1/3-mps-r1/mps-pipe";
+  // What MpsMode::container_needs() asks for (modes_test checks that it does).
+  req.container_needs = {{"/results/runs/1/3-mps-r1/mps-pipe:/results/runs/1/3-mps-r1/mps-pipe"}, true};
   auto argv = container_run_argv(req);
   EXPECT_EQ(argv[0], "docker");
   EXPECT_TRUE(has_pair(argv, "--gpus", "all"));

@@ -12,11 +12,11 @@
 
 #include "gpumix/gpu/dynamic_library.hpp"
 #include "gpumix/gpu/nvml.hpp"
+#include "gpumix/run/run_environment.hpp"
 #include "gpumix/telemetry/probe.hpp"
 #include "gpumix/telemetry/sampler.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 #include "gpumix/util/environment.hpp"
-#include "gpumix/run/run_environment.hpp"
 
 namespace gpumix {
 namespace {

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "gpumix/spec/builtins.hpp"
 #include "gpumix/spec/mix.hpp"
 #include "gpumix/spec/parse.hpp"
+#include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/util/errors.hpp"
 
 namespace fs = std::filesystem;
@@ -648,6 +650,28 @@ TEST(SpecDiagnostic, StrFormat) {
   // No place in the file.
   EXPECT_EQ((Diagnostic{"command line", 0, 0, "--modes[0]", "unknown mode 'x'"}).str(),
             "command line: --modes[0]: unknown mode 'x'");
+}
+
+// The table every part of gpumix asks about a mode (spec/sharing_mode.hpp).
+TEST(SharingModes, OneBaselineDistinctNamesAndColoursAndKnownDefaults) {
+  using namespace gpumix::spec;
+  std::set<std::string> names, colours;
+  int baselines = 0;
+  for (const auto& m : sharing_modes()) {
+    EXPECT_TRUE(names.insert(std::string(m.name)).second) << m.name;
+    EXPECT_TRUE(colours.insert(std::string(m.colour)).second) << m.name;
+    EXPECT_FALSE(m.summary.empty()) << m.name;
+    EXPECT_EQ(m.baseline, m.sharing == GpuSharing::alone) << m.name;
+    if (m.baseline) ++baselines;
+    EXPECT_EQ(find_sharing_mode(m.name), &m);
+  }
+  EXPECT_EQ(baselines, 1);
+  EXPECT_TRUE(is_baseline(baseline_mode().name));
+  EXPECT_EQ(find_sharing_mode("spatial"), nullptr);
+  EXPECT_EQ(default_modes(), (std::vector<std::string>{"exclusive", "timeslice"}));
+  EXPECT_EQ(probed_modes(), (std::vector<std::string>{"timeslice", "mps"}));
+  // A mix that names no modes compares the default ones.
+  EXPECT_EQ(parse_mix("workloads: [{name: a, command: [sh]}]\n", "m.yaml").modes, default_modes());
 }
 
 }  // namespace

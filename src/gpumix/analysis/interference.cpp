@@ -9,8 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "gpumix/telemetry/events.hpp"
 #include "gpumix/run/run_environment.hpp"
+#include "gpumix/spec/sharing_mode.hpp"
+#include "gpumix/telemetry/events.hpp"
 
 namespace gpumix::analysis {
 
@@ -39,6 +40,12 @@ std::vector<const SloVerdict*> ModeAnalysis::slos() const {
 const ModeAnalysis* Analysis::mode(const std::string& name) const {
   for (const auto& m : modes)
     if (m.mode == name) return &m;
+  return nullptr;
+}
+
+const ModeAnalysis* Analysis::baseline() const {
+  for (const auto& m : modes)
+    if (m.baseline) return &m;
   return nullptr;
 }
 
@@ -190,7 +197,9 @@ CellAttribution attribute(const CellAnalysis& c, const CellTelemetry& t) {
     }
     if (const auto& v = p->values[process_memory]) memory[who][p->t_ns] += *v;
   }
-  const bool mig = c.cell.mode == "mig" ||
+  const auto* mode = spec::find_sharing_mode(c.cell.mode);
+  const auto sharing = mode ? mode->sharing : spec::GpuSharing::one_context_at_a_time;
+  const bool mig = sharing == spec::GpuSharing::partitioned ||
                    std::any_of(t.processes.begin(), t.processes.end(), [](auto* p) { return p->gpu_instance_id.has_value(); });
   if (mig)
     a.basis = "MIG: NVML has no per-process SM utilization with MIG on, so SM time and energy are not split; each "
@@ -198,7 +207,7 @@ CellAttribution attribute(const CellAnalysis& c, const CellTelemetry& t) {
   else if (!any_sm)
     a.basis = "NVML gave no per-process SM utilization in this window (not supported by this GPU or driver), so SM "
               "time and energy are not split; memory is per process.";
-  else if (c.cell.mode == "mps")
+  else if (sharing == spec::GpuSharing::concurrent)
     a.basis = "MPS: NVML samples each client's SM utilization; clients' kernels run at the same time, so when their "
               "figures add up past 100% they are scaled to the GPU's busy time (NVML utilization).";
   else
@@ -234,7 +243,7 @@ CellAttribution attribute(const CellAnalysis& c, const CellTelemetry& t) {
   double workloads_raw = 0;
   for (const auto& w : a.workloads) workloads_raw += *w.sm_util_mean / 100;
   const double total = other_raw + workloads_raw;
-  if (c.cell.mode == "mps" && workloads_raw == 0 && other_raw > 0) {
+  if (sharing == spec::GpuSharing::concurrent && workloads_raw == 0 && other_raw > 0) {
     // The driver books the clients' kernels to the MPS server's process.
     a.basis = fmt::format(
         "MPS: NVML reports the clients' SM time under the MPS server's process ({:.0f}% here), not per client, so SM "
@@ -474,7 +483,7 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
                           const std::vector<const CellAnalysis*>& cells, int planned) {
   ModeAnalysis m;
   m.mode = mode;
-  m.baseline = mode == "exclusive";
+  m.baseline = spec::is_baseline(mode);
   m.cells_planned = planned;
   std::vector<double> stp, antt, fairness, jain, energy, warmup;
   std::map<std::string, std::vector<double>, std::less<>> activity;
@@ -599,10 +608,9 @@ Analysis analyze(const RunInput& in) {
     if (std::find(a.workloads.begin(), a.workloads.end(), w.name) == a.workloads.end()) a.workloads.push_back(w.name);
   if (a.repeats == 0)
     for (const auto& c : cells) a.repeats = std::max(a.repeats, c.repeat);
-  // Exclusive first: it is the baseline every other mode is measured against.
-  std::stable_partition(a.planned_modes.begin(), a.planned_modes.end(), [](const auto& m) { return m == "exclusive"; });
-  const bool exclusive_planned =
-      std::find(a.planned_modes.begin(), a.planned_modes.end(), "exclusive") != a.planned_modes.end();
+  // The baseline first: every other mode is measured against it.
+  std::stable_partition(a.planned_modes.begin(), a.planned_modes.end(), [](const auto& m) { return spec::is_baseline(m); });
+  const bool exclusive_planned = !a.planned_modes.empty() && spec::is_baseline(a.planned_modes.front());
 
   // Per cell, its workloads' summaries.
   auto summaries = summarize(in.cells, in.workloads, in.events, a.gates);
@@ -691,7 +699,7 @@ Analysis analyze(const RunInput& in) {
     a.modes.push_back(analyze_mode(mode, a.workloads, mode_cells, planned));
   }
   // Each shared mode's workloads next to their baselines' mean over the repeats.
-  if (const auto* alone = a.mode("exclusive")) {
+  if (const auto* alone = a.baseline()) {
     for (auto& m : a.modes) {
       if (m.baseline) continue;
       for (auto& w : m.workloads)

@@ -229,6 +229,7 @@ struct Analysis {
   std::vector<std::string> missing;
 
   const ModeAnalysis* mode(const std::string& name) const;
+  const ModeAnalysis* baseline() const;  // the baseline mode's, when it was planned
   const CellAnalysis* cell(const std::string& label) const;
 };
 

@@ -189,7 +189,7 @@ Recommendation recommend(const Analysis& a) {
                              any_slo ? "No mode meets the SLOs" : "No mode ran every workload without a failure", near->mode,
                              near->reasons.empty() ? "" : near->reasons.front(), stp_text(*near));
     // Would running alone meet them?
-    if (const auto* ex = a.mode("exclusive"); ex && ex->measured() && any_slo) {
+    if (const auto* ex = a.baseline(); ex && ex->measured() && any_slo) {
       std::vector<std::string> alone_broken;
       for (const auto* s : ex->slos())
         if (!s->met) alone_broken.push_back(broken_text(*s));

@@ -13,11 +13,14 @@
 
 #include "gpumix/k8s/names.hpp"
 #include "gpumix/k8s/plugin_config.hpp"
+#include "gpumix/modes/mps.hpp"
 #include "gpumix/run/plan.hpp"
 #include "gpumix/run/runner.hpp"
 #include "gpumix/spec/parse.hpp"
-#include "gpumix/util/errors.hpp"
+#include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/util/env_vars.hpp"
+#include "gpumix/util/errors.hpp"
+#include "gpumix/util/text.hpp"
 
 namespace gpumix::k8s {
 namespace {
@@ -107,7 +110,8 @@ struct Problems {
 
 class Renderer {
  public:
-  Renderer(const spec::Mix& mix, const RenderOptions& opts) : mix_(mix), opts_(opts) {
+  Renderer(const spec::Mix& mix, const RenderOptions& opts, const spec::SharingMode& mode)
+      : mix_(mix), opts_(opts), mode_(mode), partitioned_(mode.sharing == spec::GpuSharing::partitioned) {
     prefix_ = dns1123_label(mix.name, 30, "mix name");
     labels_ = {{"app.kubernetes.io/name", "gpumix"}, {"app.kubernetes.io/instance", prefix_}};
     mix_config_ = prefix_ + "-mix";
@@ -164,7 +168,7 @@ class Renderer {
     std::vector<std::string> out;
     for (size_t i = 0; i < mix_.workloads.size(); ++i) {
       const auto& w = mix_.workloads[i];
-      if (opts_.mode != "mig") {
+      if (!partitioned_) {
         out.push_back("nvidia.com/gpu.shared");  // renameByDefault: the shared GPU has its own name
         continue;
       }
@@ -185,18 +189,17 @@ class Renderer {
 
   Json plugin_config() const {
     Json c = {{"version", "v1"}};
-    if (opts_.mode == "mig") {
+    if (partitioned_) {
       c["flags"] = {{"migStrategy", "mixed"}};  // one resource per profile: nvidia.com/mig-1g.10gb
       return c;
     }
     Json resource = {{"name", "nvidia.com/gpu"}, {"replicas", replicas()}};
-    if (opts_.mode == "timeslice") {
-      // A request of 1 is an access request; asking for 2 fails instead of
-      // suggesting twice the share.
-      c["sharing"] = {{"timeSlicing", {{"renameByDefault", true}, {"failRequestsGreaterThanOne", true}, {"resources", {resource}}}}};
-    } else {
-      c["sharing"] = {{"mps", {{"renameByDefault", true}, {"resources", {resource}}}}};
-    }
+    Json strategy = {{"renameByDefault", true}};
+    // Time slicing: a request of 1 is an access request; asking for 2 fails
+    // instead of suggesting twice the share (MPS splits by replicas anyway).
+    if (mode_.sharing == spec::GpuSharing::one_context_at_a_time) strategy["failRequestsGreaterThanOne"] = true;
+    strategy["resources"] = {resource};
+    c["sharing"] = {{std::string(mode_.k8s_device_plugin), strategy}};
     return c;
   }
 
@@ -212,7 +215,7 @@ class Renderer {
                  {"metadata", {{"name", plugin_config_map_}, {"namespace", kPluginNamespace}, {"labels", labels()}}},
                  {"data", {{plugin_key_, config_text}}}});
     Json patch = {{"spec", {{"devicePlugin", {{"config", {{"name", plugin_config_map_}}}}}}}};
-    if (opts_.mode == "mig") {
+    if (partitioned_) {
       Json devices = Json::object();
       std::map<std::string, int> count;
       for (const auto& w : mix_.workloads) ++count[w.mig.instance.value_or("")];
@@ -292,10 +295,8 @@ class Renderer {
     env[env_vars::kMode] = opts_.mode;
     env[env_vars::kCell] = opts_.mode + "-k8s";
     env[env_vars::kSeed] = std::to_string(run::workload_seed(mix_.seed, w.name));
-    if (opts_.mode == "mps") {
-      if (w.mps.sm_percent) env["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"] = std::to_string(*w.mps.sm_percent);
-      if (w.mps.priority) env["CUDA_MPS_CLIENT_PRIORITY"] = std::to_string(*w.mps.priority);
-    }
+    if (mode_.per_workload_limits)
+      for (const auto& [k, v] : modes::mps_client_limits(w)) env[k] = v;
     Json env_list = Json::array();
     env_list.push_back({{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
     for (const auto& [k, v] : env) {
@@ -339,7 +340,8 @@ class Renderer {
   // Indexed Job pod per cell, each on a whole GPU (gpumix shares it inside).
   std::vector<std::string> fleet_modes() const {
     std::vector<std::string> modes;
-    if (std::find(mix_.modes.begin(), mix_.modes.end(), "exclusive") != mix_.modes.end()) modes.push_back("exclusive");
+    if (std::any_of(mix_.modes.begin(), mix_.modes.end(), [](const auto& m) { return spec::is_baseline(m); }))
+      modes.emplace_back(spec::baseline_mode().name);
     modes.push_back(opts_.mode);
     return modes;
   }
@@ -352,7 +354,7 @@ class Renderer {
     std::string modes;
     for (const auto& m : planned.modes) modes += (modes.empty() ? "" : ",") + m;
     Json limits = Json::object();
-    if (opts_.mode == "mig") {
+    if (partitioned_) {
       std::map<std::string, int> count;
       for (const auto& r : resources) ++count[r];
       for (const auto& [r, c] : count) limits[r] = std::to_string(c);
@@ -422,7 +424,7 @@ class Renderer {
   }
 
   std::string readme() const {
-    const bool mig = opts_.mode == "mig";
+    const bool mig = partitioned_;
     std::string s = fmt::format(
         "# {0}: Kubernetes objects for mode {1}\n\n"
         "Rendered by `gpumix k8s render` from the mix '{2}'; render again rather than editing.\n"
@@ -452,6 +454,8 @@ class Renderer {
 
   const spec::Mix& mix_;
   const RenderOptions& opts_;
+  const spec::SharingMode& mode_;
+  const bool partitioned_;  // MIG: each workload asks for its profile's resource
   std::string prefix_, mix_config_, results_claim_, plugin_key_, plugin_config_map_, mig_config_;
   std::map<std::string, std::string> labels_;
 };
@@ -459,7 +463,8 @@ class Renderer {
 }  // namespace
 
 const std::vector<std::string>& render_modes() {
-  static const std::vector<std::string> modes{"timeslice", "mps", "mig"};
+  static const std::vector<std::string> modes =
+      spec::mode_names([](const spec::SharingMode& m) { return !m.k8s_device_plugin.empty(); });
   return modes;
 }
 
@@ -467,9 +472,9 @@ std::vector<std::filesystem::path> render(const spec::Mix& mix, const RenderOpti
                                           const std::filesystem::path& out_dir) {
   const auto& modes = render_modes();
   if (std::find(modes.begin(), modes.end(), options.mode) == modes.end())
-    throw InputError("--mode: '" + options.mode + "' is not a mode gpumix renders for Kubernetes (timeslice, mps, mig)");
+    throw InputError("--mode: '" + options.mode + "' is not a mode gpumix renders for Kubernetes (" + join(modes, ", ") + ")");
   if (!is_quantity(options.results_size)) throw InputError("--results-size: '" + options.results_size + "' is not a quantity such as 10Gi");
-  Renderer r(mix, options);
+  Renderer r(mix, options, *spec::find_sharing_mode(options.mode));
   const auto files = r.files();  // everything checked before the first write
   std::vector<std::filesystem::path> written;
   for (const auto& [rel, text] : files) {

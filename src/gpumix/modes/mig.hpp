@@ -9,10 +9,6 @@
 
 #include "gpumix/modes/mode.hpp"
 
-namespace gpumix::gpu {
-class Nvml;
-}
-
 namespace gpumix::modes {
 
 // A MIG instance as the assignment sees it.
@@ -39,9 +35,9 @@ std::map<std::string, std::string> assign_mig(const std::vector<MigRequest>& req
 // as the administrator partitioned the GPU. gpumix never enables MIG or
 // changes partitions: without instances the mode is unavailable, and the
 // reason names the admin commands.
-class MigMode final : public Mode {
+class MigMode final : public GpuMode {
  public:
-  explicit MigMode(std::shared_ptr<gpu::Nvml> nvml) : nvml_(std::move(nvml)) {}
+  using GpuMode::GpuMode;
   std::string name() const override { return "mig"; }
   void setup(const CellContext& cell) override;
   std::map<std::string, std::string> env_for(const spec::Workload& workload) const override;
@@ -49,7 +45,6 @@ class MigMode final : public Mode {
   nlohmann::json teardown() noexcept override;
 
  private:
-  std::shared_ptr<gpu::Nvml> nvml_;
   std::vector<MigSlot> slots_;
   std::map<std::string, std::string> assignment_;  // workload → MIG UUID
 };

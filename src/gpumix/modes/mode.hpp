@@ -18,6 +18,10 @@
 #include "gpumix/spec/mix.hpp"
 #include "gpumix/util/errors.hpp"
 
+namespace gpumix::gpu {
+class Nvml;
+}
+
 namespace gpumix::modes {
 
 class ModeUnavailable : public RunError {
@@ -31,6 +35,13 @@ struct CellContext {
   std::vector<const spec::Workload*> workloads;
 };
 
+// What a container workload needs from its engine under a mode, beyond what
+// its own settings ask.
+struct ContainerNeeds {
+  std::vector<std::string> volumes;  // "HOST:INSIDE"
+  bool host_ipc = false;             // the host's IPC namespace
+};
+
 struct RunningProcess {
   std::string workload;
   pid_t pid = 0;
@@ -42,11 +53,23 @@ class Mode {
   virtual std::string name() const = 0;
   virtual void setup(const CellContext& cell) = 0;
   virtual std::map<std::string, std::string> env_for(const spec::Workload& workload) const = 0;
+  // After setup(): what a workload in a container needs (default: nothing).
+  virtual ContainerNeeds container_needs() const { return {}; }
   // Proof that the mode took effect, taken while `running` all run.
   virtual nlohmann::json evidence(const std::vector<RunningProcess>& running) = 0;
   // Undoes setup(), also after a setup() that threw; idempotent; never
   // throws. Returns what it did (stored with the cell's evidence).
   virtual nlohmann::json teardown() noexcept = 0;
+};
+
+// A mode whose setup and evidence need only the GPU's NVML handle (null on a
+// machine without one).
+class GpuMode : public Mode {
+ public:
+  explicit GpuMode(std::shared_ptr<gpu::Nvml> nvml) : nvml_(std::move(nvml)) {}
+
+ protected:
+  std::shared_ptr<gpu::Nvml> nvml_;
 };
 
 // Runs setup() now and teardown() when the cell ends, however it ends.

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "gpumix/modes/mode.hpp"
 #include "gpumix/modes/mps_control.hpp"
@@ -16,6 +17,11 @@ namespace gpumix::modes {
 // active-thread percentage in proportion to its `mps.weight` (default 1).
 // Evidence: the server's client list and NVML's MPS process list hold every
 // workload. The daemon is stopped at teardown, whatever happened.
+// A client's limits as MPS reads them from its environment: the workload's
+// `mps:` settings, with `sm_percent` replaced by `percent` when given (the
+// split of mps-split). Also what k8s/render gives an MPS pod.
+std::map<std::string, std::string> mps_client_limits(const spec::Workload& workload, std::optional<int> percent = std::nullopt);
+
 class MpsMode final : public Mode {
  public:
   enum class Limits { from_mix, split_by_weight };
@@ -24,6 +30,7 @@ class MpsMode final : public Mode {
   std::string name() const override { return limits_ == Limits::from_mix ? "mps" : "mps-split"; }
   void setup(const CellContext& cell) override;
   std::map<std::string, std::string> env_for(const spec::Workload& workload) const override;
+  ContainerNeeds container_needs() const override;
   nlohmann::json evidence(const std::vector<RunningProcess>& running) override;
   nlohmann::json teardown() noexcept override;
 

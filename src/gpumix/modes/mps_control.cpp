@@ -11,9 +11,9 @@
 #include <sstream>
 #include <thread>
 
+#include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/procfs.hpp"
 #include "gpumix/util/subprocess.hpp"
-#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::modes {
 

@@ -2,10 +2,11 @@
 
 #include <algorithm>
 
+#include "gpumix/gpu/nvml.hpp"
 #include "gpumix/modes/mig.hpp"
+#include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/units.hpp"
-#include "gpumix/gpu/nvml.hpp"
 
 namespace gpumix::modes {
 
@@ -34,11 +35,13 @@ std::vector<std::string> preflight(const spec::Mix& mix, const std::shared_ptr<g
   std::vector<const spec::Workload*> all;
   for (const auto& w : mix.workloads) all.push_back(&w);
   for (const auto& mode : mix.modes) {
-    if (mode == "exclusive") {
+    const auto* known = spec::find_sharing_mode(mode);
+    const auto sharing = known ? known->sharing : spec::GpuSharing::one_context_at_a_time;
+    if (sharing == spec::GpuSharing::alone) {
       for (const auto* w : all)
         if (auto p = check_memory_fits({w}, static_cast<int64_t>(dev.memory_total_bytes)); !p.empty())
-          throw InputError("preflight (exclusive): " + p);
-    } else if (mode == "mig") {
+          throw InputError("preflight (" + mode + "): " + p);
+    } else if (sharing == spec::GpuSharing::partitioned) {
       if (!dev.mig_enabled) continue;  // the mode will be skipped with its reason
       std::vector<MigSlot> slots;
       for (const auto& m : nvml->mig_instances(0)) slots.push_back({m.uuid, m.profile, static_cast<int64_t>(m.memory_bytes)});
@@ -47,7 +50,7 @@ std::vector<std::string> preflight(const spec::Mix& mix, const std::shared_ptr<g
       try {
         assign_mig(requests, slots);
       } catch (const RunError& e) {
-        throw InputError(std::string("preflight (mig): ") + e.what());
+        throw InputError("preflight (" + mode + "): " + e.what());
       }
     } else if (auto p = check_memory_fits(all, static_cast<int64_t>(dev.memory_total_bytes)); !p.empty()) {
       throw InputError("preflight (" + mode + "): " + p);

@@ -7,11 +7,6 @@
 
 namespace gpumix::modes {
 
-const std::vector<std::string>& mode_names() {
-  static const std::vector<std::string> names = {"exclusive", "timeslice", "mps", "mps-split", "mig"};
-  return names;
-}
-
 std::unique_ptr<Mode> make_mode(const std::string& name, const spec::Mix&, const ModeContext& context) {
   if (name == "exclusive") return std::make_unique<ExclusiveMode>(context.nvml);
   if (name == "timeslice") return std::make_unique<TimesliceMode>(context.nvml);

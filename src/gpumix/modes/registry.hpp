@@ -19,10 +19,8 @@ struct ModeContext {
   std::string run_token;
 };
 
-// The modes a mix may name.
-const std::vector<std::string>& mode_names();
-
-// Throws InputError for an unknown name.
+// The runtime of a mode of spec::sharing_modes(); throws InputError for an
+// unknown name.
 std::unique_ptr<Mode> make_mode(const std::string& name, const spec::Mix& mix, const ModeContext& context);
 
 }  // namespace gpumix::modes

@@ -6,6 +6,7 @@
 
 #include "gpumix/analysis/stats.hpp"
 #include "gpumix/gpu/nvml.hpp"
+#include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/telemetry/events.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
@@ -299,11 +300,13 @@ void performance_case(const ProbeEnv& env, const std::string& mode, const Isolat
   const std::vector<std::string> lat_args = {"--duration-ms", ms_arg(o.duration_ms)};
   auto alone = run_together(env, mode, mode + "-latency-alone", "latency", 1, lat_args, o.duration_ms);
   const auto p99_alone = p99_of(alone.outcomes[0]);
+  const auto* known = spec::find_sharing_mode(mode);
+  const bool limits = known && known->per_workload_limits;
   std::vector<int> percents = {100};
-  if (mode == "mps") percents = o.sm_percents;
+  if (limits) percents = o.sm_percents;
   for (int pct : percents) {
     ProbeSpec neighbour{"neighbour", "loop", {"--duration-ms", ms_arg(o.duration_ms + 1000)}};
-    if (mode == "mps") neighbour.mps.sm_percent = pct;
+    if (limits) neighbour.mps.sm_percent = pct;
     std::vector<ProbeSpec> specs = {{"latency", "latency", lat_args}, neighbour};
     ProbeGroup g(env, mode, fmt::format("{}-latency-neighbour{}", mode, pct), specs);
     g.start("neighbour");
@@ -315,7 +318,7 @@ void performance_case(const ProbeEnv& env, const std::string& mode, const Isolat
     const json teardown = g.finish();
     const auto p99 = p99_of(lat);
     IsolationRow row{sid, mode, "performance",
-                     mode == "mps" ? fmt::format("neighbour at {}% SMs", pct) : std::string("saturating neighbour")};
+                     limits ? fmt::format("neighbour at {}% SMs", pct) : std::string("saturating neighbour")};
     if (p99 && p99_alone) {
       row.value = *p99 / *p99_alone;
       row.isolated = *row.value <= kIsolatedP99Ratio;
@@ -341,7 +344,7 @@ void run_isolation_probe(const ProbeEnv& env, const IsolationOptions& o, ProbeSt
   for (const auto& mode : o.modes) {
     try {
       memory_case(env, mode, store, session_id, progress);
-      if (mode == "mps") mps_limit_case(env, mode, o.mps_limit_bytes, store, session_id, progress);
+      if (const auto* known = spec::find_sharing_mode(mode); known && known->per_workload_limits) mps_limit_case(env, mode, o.mps_limit_bytes, store, session_id, progress);
       else
         store.add(IsolationRow{session_id, mode, "mps-memory-limit", "", "not applicable: no per-process memory limit in this mode",
                                std::nullopt, std::nullopt, "", "{}"});

@@ -19,11 +19,12 @@
 #include "gpumix/probe/probe_group.hpp"
 #include "gpumix/probe/probe_store.hpp"
 #include "gpumix/probe/trace.hpp"
+#include "gpumix/spec/sharing_mode.hpp"
 
 namespace gpumix::probe {
 
 struct TimesliceOptions {
-  std::vector<std::string> modes = {"timeslice", "mps"};
+  std::vector<std::string> modes = spec::probed_modes();
   std::vector<int> counts = {1, 2, 4, 8};
   int repeats = 2;
   int64_t duration_ms = 2000;
@@ -32,7 +33,7 @@ struct TimesliceOptions {
 };
 
 struct IsolationOptions {
-  std::vector<std::string> modes = {"timeslice", "mps"};
+  std::vector<std::string> modes = spec::probed_modes();
   std::vector<int> sm_percents = {100, 50, 25};
   int64_t duration_ms = 2000;
   int64_t mps_limit_bytes = int64_t{2} << 30;

@@ -8,8 +8,8 @@
 
 #include "gpumix/run/orphan_guard.hpp"
 #include "gpumix/run/process_launcher.hpp"
-#include "gpumix/util/signals.hpp"
 #include "gpumix/util/env_vars.hpp"
+#include "gpumix/util/signals.hpp"
 
 namespace gpumix::probe {
 

@@ -6,9 +6,10 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "gpumix/telemetry/events.hpp"
-#include "gpumix/util/units.hpp"
 #include "gpumix/run/run_environment.hpp"
+#include "gpumix/telemetry/events.hpp"
+#include "gpumix/util/text.hpp"
+#include "gpumix/util/units.hpp"
 
 namespace gpumix::report {
 namespace {
@@ -32,12 +33,6 @@ Value num(const std::optional<double>& v) {
 }
 
 Value mean_of(const Estimate& e) { return num(e.mean); }
-
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
-  return out;
-}
 
 std::string slo_cell_text(const analysis::WorkloadSummary& s) {
   std::vector<std::string> parts;

@@ -1,4 +1,5 @@
 #include "gpumix/report/charts.hpp"
+#include "gpumix/spec/sharing_mode.hpp"
 
 #include <fmt/format.h>
 
@@ -351,14 +352,12 @@ Chart energy_chart(const analysis::Analysis& a) {
 }  // namespace
 
 std::string mode_color(const std::string& mode, const std::vector<std::string>& all_modes) {
-  static const std::map<std::string, std::string> known = {
-      {"exclusive", "#7f7f7f"}, {"timeslice", "#4c78a8"}, {"mps", "#f58518"}, {"mps-split", "#54a24b"}, {"mig", "#b279a2"}};
   static const std::vector<std::string> spare = {"#e45756", "#72b7b2", "#eeca3b", "#9d755d", "#ff9da6"};
-  if (auto it = known.find(mode); it != known.end()) return it->second;
+  if (const auto* known = spec::find_sharing_mode(mode)) return std::string(known->colour);
   size_t unknown = 0;  // the how-many-th unknown mode of the run it is
   for (const auto& m : all_modes) {
     if (m == mode) break;
-    if (!known.count(m)) ++unknown;
+    if (!spec::find_sharing_mode(m)) ++unknown;
   }
   return spare[unknown % spare.size()];
 }

@@ -1,4 +1,5 @@
 #include "gpumix/report/compare.hpp"
+#include "gpumix/spec/sharing_mode.hpp"
 
 #include <fmt/format.h>
 
@@ -66,7 +67,7 @@ Table compare_modes_table(const ComparedRun& a, const ComparedRun& b) {
                "energy_mj_per_sample_a", "energy_mj_per_sample_b"};
   for (const auto& mode : union_of(a.analysis.planned_modes, b.analysis.planned_modes)) {
     const auto *ma = a.analysis.mode(mode), *mb = b.analysis.mode(mode);
-    if (mode == "exclusive" || (ma && ma->baseline) || (mb && mb->baseline)) continue;
+    if (spec::is_baseline(mode) || (ma && ma->baseline) || (mb && mb->baseline)) continue;
     const analysis::Estimate none;
     const auto& sa = ma ? ma->stp : none;
     const auto& sb = mb ? mb->stp : none;
@@ -94,7 +95,7 @@ Table compare_workloads_table(const ComparedRun& a, const ComparedRun& b) {
       const analysis::Estimate none;
       const auto& ta = wa ? wa->throughput : none;
       const auto& tb = wb ? wb->throughput : none;
-      t.add({mode == "exclusive" ? "exclusive (alone)" : mode, w, num(ta.mean), num(tb.mean), change_pct(ta.mean, tb.mean),
+      t.add({spec::is_baseline(mode) ? mode + " (alone)" : mode, w, num(ta.mean), num(tb.mean), change_pct(ta.mean, tb.mean),
              noise_text(ta, tb), num(wa ? wa->np.mean : std::nullopt), num(wb ? wb->np.mean : std::nullopt),
              num(wa ? wa->latency_p99_ms.mean : std::nullopt), num(wb ? wb->latency_p99_ms.mean : std::nullopt)});
     }

@@ -367,7 +367,7 @@ json diff_json(const ComparedRun& ra, const ComparedRun& rb) {
   for (const auto& name : union_of(a.planned_modes, b.planned_modes)) {
     const auto *ma = a.mode(name), *mb = b.mode(name);
     if (!ma || !mb) continue;  // in one run only: see notes
-    const bool baseline = name == "exclusive" || ma->baseline || mb->baseline;
+    const bool baseline = ma->baseline || mb->baseline;
     if (!baseline) {
       json m = json::object();
       m["mode"] = name;

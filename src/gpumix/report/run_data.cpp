@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gpumix/telemetry/telemetry_store.hpp"
-#include "gpumix/run/run_environment.hpp"
 #include "gpumix/probe/probe_store.hpp"
+#include "gpumix/run/run_environment.hpp"
+#include "gpumix/telemetry/telemetry_store.hpp"
 
 namespace gpumix::report {
 

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "gpumix/analysis/interference.hpp"
-#include "gpumix/store/store.hpp"
 #include "gpumix/probe/probe_store.hpp"
+#include "gpumix/store/store.hpp"
 
 namespace gpumix::report {
 

@@ -15,8 +15,9 @@
 #include "gpumix/run/orphan_guard.hpp"
 #include "gpumix/run/process_launcher.hpp"
 #include "gpumix/run/runner.hpp"
-#include "gpumix/util/signals.hpp"
 #include "gpumix/util/env_vars.hpp"
+#include "gpumix/util/signals.hpp"
+#include "gpumix/util/text.hpp"
 
 namespace gpumix::run {
 
@@ -222,6 +223,7 @@ void CellRun::start(Slot& s) {
   req.metrics_fd = pipe_fds[1];
   if (s.spec->launcher == spec::LauncherKind::container) {
     req.container = &s.spec->container;
+    req.container_needs = mode_->container_needs();
     req.container_name = "gpumix-" + std::to_string(env_.run_id) + "-" + cell_.label + "-" + s.spec->name;
   }
   try {
@@ -323,7 +325,7 @@ void CellRun::advance_warmup(Clock::time_point now) {
   for (auto& s : slots_) {
     if (s.phase == Phase::pending)
       finish(s, WorkloadStatus::not_started, "the cell's warm-up failed before it could start (not ready: " +
-                                                 fmt::format("{}", fmt::join(late, ", ")) + ")");
+                                                 join(late, ", ") + ")");
     else
       request_stop(s, settled(s) ? StopCause::warmup_failed : StopCause::not_ready);
   }

@@ -11,12 +11,12 @@
 #include <sstream>
 
 #include "gpumix/run/orphan_guard.hpp"
+#include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/environment.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/procfs.hpp"
-#include "gpumix/util/subprocess.hpp"
 #include "gpumix/util/signals.hpp"
-#include "gpumix/util/env_vars.hpp"
+#include "gpumix/util/subprocess.hpp"
 
 namespace gpumix::run {
 namespace {
@@ -206,13 +206,11 @@ std::vector<std::string> container_run_argv(const LaunchRequest& req) {
       }
     }
   }
-  // MPS: clients reach the control daemon through its pipe directory (same
-  // path inside) and share memory with the server through the host's IPC.
-  if (auto mps = req.env.find("CUDA_MPS_PIPE_DIRECTORY"); mps != req.env.end()) {
+  for (const auto& v : req.container_needs.volumes) {
     a.push_back("--volume");
-    a.push_back(mps->second + ":" + mps->second);
-    a.push_back("--ipc=host");
+    a.push_back(v);
   }
+  if (req.container_needs.host_ipc) a.push_back("--ipc=host");
   for (const auto& v : c.volumes) {
     a.push_back("--volume");
     a.push_back(v);

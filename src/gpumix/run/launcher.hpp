@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gpumix/modes/mode.hpp"
 #include "gpumix/spec/mix.hpp"
 
 namespace gpumix::run {
@@ -28,6 +29,7 @@ struct LaunchRequest {
   // Set for a container workload: its settings and the container's name.
   const spec::ContainerOptions* container = nullptr;
   std::string container_name;
+  modes::ContainerNeeds container_needs;  // what the cell's mode asks of the container
 };
 
 struct ExitInfo {

@@ -10,9 +10,9 @@
 #include <random>
 
 #include "gpumix/run/container_launcher.hpp"
+#include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/procfs.hpp"
-#include "gpumix/util/env_vars.hpp"
 
 namespace gpumix::run {
 

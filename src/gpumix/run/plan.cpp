@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/util/errors.hpp"
 
 namespace gpumix::run {
@@ -22,7 +23,8 @@ std::vector<Cell> make_plan(const spec::Mix& mix) {
            std::any_of(ws.begin(), ws.end(), [&](const spec::Workload& w) { return w.start_after == server.name; });
   };
   std::vector<std::vector<size_t>> baseline_groups;
-  if (std::find(mix.modes.begin(), mix.modes.end(), "exclusive") != mix.modes.end()) {
+  const bool baselines = std::any_of(mix.modes.begin(), mix.modes.end(), [](const auto& m) { return spec::is_baseline(m); });
+  if (baselines) {
     for (size_t i = 0; i < ws.size(); ++i) {
       if (has_client(ws[i])) continue;
       std::vector<size_t> group{i};
@@ -46,14 +48,14 @@ std::vector<Cell> make_plan(const spec::Mix& mix) {
     for (const auto& group : baseline_groups) {
       Cell c;
       c.label = "baseline-" + ws[group.back()].name + suffix;
-      c.mode = "exclusive";
+      c.mode = spec::baseline_mode().name;
       c.repeat = r;
       c.baseline = true;
       c.workloads = group;
       cells.push_back(std::move(c));
     }
     for (const auto& mode : mix.modes) {
-      if (mode == "exclusive") continue;
+      if (spec::is_baseline(mode)) continue;
       Cell c;
       c.label = mode + suffix;
       c.mode = mode;

@@ -1,6 +1,6 @@
 // The plan: a mix expanded into cells, in the order the runner runs them.
-// Repeat by repeat: the baseline cells (one per workload, alone, mode
-// "exclusive") when the mix lists "exclusive", then one cell per other mode
+// Repeat by repeat: the baseline cells (one per workload, alone, in the
+// baseline mode) when the mix lists that mode, then one cell per other mode
 // with every workload together. Each repeat's NP is measured against that
 // repeat's baselines: a workload's rate alone differs from one launch to the
 // next (on the H200, up to 15 % for eager BERT training), and a baseline

@@ -14,10 +14,10 @@
 #include "gpumix/run/cell_run.hpp"
 #include "gpumix/run/orphan_guard.hpp"
 #include "gpumix/run/process_launcher.hpp"
+#include "gpumix/run/run_environment.hpp"
 #include "gpumix/util/environment.hpp"
 #include "gpumix/util/signals.hpp"
 #include "gpumix/version.hpp"
-#include "gpumix/run/run_environment.hpp"
 
 namespace gpumix::run {
 

@@ -9,9 +9,10 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/subprocess.hpp"
-#include "gpumix/util/env_vars.hpp"
+#include "gpumix/util/text.hpp"
 
 namespace gpumix::spec {
 
@@ -41,15 +42,9 @@ std::vector<std::string> builtin_command(const std::string& name) {
 
 namespace {
 
-std::string join(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const auto& a : argv) out += (out.empty() ? "" : " ") + a;
-  return out;
-}
-
 Builtin parse_description(const std::string& name, const std::vector<std::string>& command, const std::string& text) {
   auto fail = [&](const std::string& why) {
-    return InputError(join(command) + " --describe printed an unusable description (" + why + ")");
+    return InputError(join(command, " ") + " --describe printed an unusable description (" + why + ")");
   };
   nlohmann::json j;
   try {
@@ -106,7 +101,7 @@ const Builtin& describe_builtin(const std::string& name) {
   describe.push_back("--describe");
   auto run = run_and_capture(describe, std::chrono::seconds(60));
   if (run.exit_code != 0) {
-    throw InputError(join(describe) + " failed (exit " + std::to_string(run.exit_code) +
+    throw InputError(join(describe, " ") + " failed (exit " + std::to_string(run.exit_code) +
                      (run.timed_out ? ", timed out" : "") + "): " + run.err.substr(0, 500));
   }
   return cache.emplace(name, parse_description(name, command, run.out)).first->second;

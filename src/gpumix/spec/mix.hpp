@@ -129,7 +129,7 @@ struct AutoRepeats {
 struct Mix {
   std::string name;
   std::string description;
-  std::vector<std::string> modes;  // "exclusive" = the baseline cells
+  std::vector<std::string> modes;  // names from spec/sharing_mode.hpp; the baseline mode = the baseline cells
   int repeats = 1;  // fixed repeats; with auto_repeats.enabled the most that may run is auto_repeats.max
   AutoRepeats auto_repeats;
   EvidenceGates evidence;

@@ -13,9 +13,10 @@
 #include <set>
 #include <sstream>
 
-#include "gpumix/modes/registry.hpp"
 #include "gpumix/spec/builtins.hpp"
+#include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/util/subprocess.hpp"
+#include "gpumix/util/text.hpp"
 
 namespace gpumix::spec {
 
@@ -688,9 +689,7 @@ void check_workloads(Ctx& ctx, const YAML::Node& list, Mix& mix) {
 
 void check_modes(Ctx& ctx, const YAML::Node& list_node, const std::vector<std::pair<YAML::Node, std::string>>& modes,
                  const std::string& field, const std::string& where, std::vector<std::string>& out) {
-  const auto& known = modes::mode_names();
-  std::string list;
-  for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+  const std::string list = join(mode_names([](const SharingMode&) { return true; }), ", ");
   for (size_t i = 0; i < modes.size(); ++i) {
     const auto& [node, name] = modes[i];
     const auto f = field + "[" + std::to_string(i) + "]";
@@ -700,7 +699,7 @@ void check_modes(Ctx& ctx, const YAML::Node& list_node, const std::vector<std::p
       else
         ctx.diags.push_back({where, 0, 0, f, msg});
     };
-    if (std::find(known.begin(), known.end(), name) == known.end())
+    if (!find_sharing_mode(name))
       report("unknown mode '" + name + "' (modes: " + list + ")");
     else if (std::find(out.begin(), out.end(), name) != out.end())
       report("mode '" + name + "' is listed twice");
@@ -758,7 +757,7 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
   if (auto modes = top.take("modes"); modes.IsDefined()) {
     check_modes(ctx, modes, string_list(ctx, modes, "modes"), "modes", ctx.file, mix.modes);
   } else {
-    mix.modes = {"exclusive", "timeslice"};
+    mix.modes = default_modes();
   }
 
   std::vector<std::pair<std::string, std::string>> mix_env;

@@ -10,6 +10,7 @@
 #include "gpumix/store/sqlite.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/text.hpp"
 
 namespace gpumix::store {
 namespace {
@@ -54,12 +55,6 @@ bool has_table(sqlite3* db, const std::string& schema, const std::string& table)
   Stmt s(db, ("SELECT 1 FROM " + schema + ".sqlite_master WHERE type = 'table' AND name = ?").c_str());
   s.bind(1, table);
   return s.step();
-}
-
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
-  return out;
 }
 
 // The merger: one connection on the output, each source attached in turn as

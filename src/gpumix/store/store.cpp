@@ -8,8 +8,8 @@
 #include <system_error>
 
 #include "gpumix/store/sqlite.hpp"
-#include "gpumix/util/errors.hpp"
 #include "gpumix/util/environment.hpp"
+#include "gpumix/util/errors.hpp"
 
 namespace gpumix::store {
 

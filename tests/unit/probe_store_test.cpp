@@ -76,6 +76,12 @@ TEST(ProbeStore, RefusesANewerSchema) {
     sqlite3_exec(db, "UPDATE probe_meta SET value = '99' WHERE key = 'schema_version'", nullptr, nullptr, nullptr);
     sqlite3_close(db);
   }
-  EXPECT_THROW(probe::ProbeStore{dir}, RunError);
+  try {
+    probe::ProbeStore store(dir);
+    FAIL() << "a newer probe schema was opened";
+  } catch (const RunError& e) {
+    EXPECT_NE(std::string(e.what()).find("probe schema version 99, newer than this gpumix's"), std::string::npos)
+        << e.what();
+  }
   std::filesystem::remove_all(dir);
 }

@@ -7,6 +7,7 @@
 
 #include "gpumix/store/store.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
+#include "gpumix/util/errors.hpp"
 
 namespace gpumix::telemetry {
 namespace {
@@ -188,10 +189,13 @@ TEST_F(TelemetryStoreTest, AddsTheColumnsOfNewMetricsToAnOlderDatabase) {
       tensor_util_percent REAL, dram_bw_util_percent REAL);
     INSERT INTO gpu_samples (t_ns, run_id, gpu, uuid, gpu_util_percent, power_watts) VALUES (10, 1, 0, 'GPU-old', 55, 123.5);
     INSERT INTO gpm_samples (t_ns, run_id, gpu, uuid, sm_util_percent) VALUES (10, 1, 0, 'GPU-old', 44.5);
+    CREATE TABLE telemetry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO telemetry_meta VALUES ('schema_version', '1');
   )sql", nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
   sqlite3_close(db);
 
   TelemetryStore t(dir_);
+  EXPECT_EQ(query("SELECT value FROM telemetry_meta WHERE key='schema_version'"), std::to_string(kTelemetrySchemaVersion));
   const auto old = t.samples(1);
   ASSERT_EQ(old.gpus.size(), 1u);
   EXPECT_EQ(old.gpus[0].values[metrics::gpu_util], 55);
@@ -207,6 +211,24 @@ TEST_F(TelemetryStoreTest, AddsTheColumnsOfNewMetricsToAnOlderDatabase) {
   ASSERT_EQ(out.gpus.size(), 2u);
   expect_same(out.gpus[0], in.gpus[0]);
   expect_same(out.gpm[0], in.gpm[0]);
+}
+
+// The version rule every table family follows (store/sqlite.hpp): a newer
+// telemetry schema is refused, its samples and version left as they were.
+TEST_F(TelemetryStoreTest, RefusesANewerSchemaAndLeavesItAlone) {
+  { TelemetryStore t(dir_); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / store::kDatabaseName).c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "UPDATE telemetry_meta SET value = '99' WHERE key = 'schema_version'", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  try {
+    TelemetryStore t(dir_);
+    FAIL() << "a newer telemetry schema was opened";
+  } catch (const RunError& e) {
+    EXPECT_NE(std::string(e.what()).find("telemetry schema version 99, newer than this gpumix's"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(query("SELECT value FROM telemetry_meta WHERE key='schema_version'"), "99");
 }
 
 TEST_F(TelemetryStoreTest, SelectsByRunAndByTime) {

@@ -48,18 +48,8 @@ ProbeStore::ProbeStore(const std::filesystem::path& results_dir) {
   db_ = store::open_side_connection(path_.string());
   try {
     exec(db_, kSchema);
-    // The same rule as the runs' schema: a newer database is not ours to write.
-    Stmt get(db_, "SELECT value FROM probe_meta WHERE key = 'schema_version'");
-    if (get.step()) {
-      const int found = std::stoi(get.text(0));
-      if (found > kProbeSchemaVersion)
-        throw RunError(path_.string() + ": probe schema version " + std::to_string(found) + ", this gpumix writes version " +
-                       std::to_string(kProbeSchemaVersion) + "; use another results folder");
-    } else {
-      Stmt(db_, "INSERT INTO probe_meta(key, value) VALUES ('schema_version', ?)")
-          .bind(1, std::to_string(kProbeSchemaVersion))
-          .run();
-    }
+    // Version 1 is the only one so far: nothing older to migrate.
+    store::apply_schema_version(db_, path_.string(), "probe_meta", "probe schema", kProbeSchemaVersion, [](int) {});
   } catch (...) {
     sqlite3_close(db_);
     throw;

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -109,6 +110,32 @@ inline sqlite3* open_side_connection(const std::string& path) {
     throw;
   }
   return db;
+}
+
+// The one schema-version rule of every table family in a results database
+// (runs, telemetry, probes), each versioned in its own `meta_table` under the
+// key 'schema_version':
+//   - none recorded (a new database, or a family not there yet): `current`;
+//   - older: `migrate(from)` brings it up (each family knows how; one that
+//     cannot throws), then `current` is recorded;
+//   - newer: refused with RunError, since this gpumix would misread or damage it.
+// Call inside the caller's transaction, after creating the family's tables.
+// `family` names it in the message ("probe schema").
+inline void apply_schema_version(sqlite3* db, const std::string& path, const char* meta_table, const char* family,
+                                 int current, const std::function<void(int from)>& migrate) {
+  std::optional<int> found;
+  {
+    Stmt get(db, (std::string("SELECT value FROM ") + meta_table + " WHERE key = 'schema_version'").c_str());
+    if (get.step()) found = std::stoi(get.text(0));
+  }
+  if (found && *found > current)
+    throw RunError(path + ": " + family + " version " + std::to_string(*found) + ", newer than this gpumix's " +
+                   std::to_string(current) + "; use a newer gpumix or another results folder");
+  if (found && *found == current) return;
+  if (found) migrate(*found);
+  Stmt(db, (std::string("INSERT OR REPLACE INTO ") + meta_table + " (key, value) VALUES ('schema_version', ?)").c_str())
+      .bind(1, std::to_string(current))
+      .run();
 }
 
 }  // namespace gpumix::store

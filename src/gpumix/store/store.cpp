@@ -59,7 +59,6 @@ const char* kMigrateFrom1 = R"sql(
 ALTER TABLE cells ADD COLUMN window_start_ns INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE cells ADD COLUMN window_end_ns INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE workloads ADD COLUMN ready_ns INTEGER NOT NULL DEFAULT 0;
-UPDATE meta SET value = '2' WHERE key = 'schema_version';
 )sql";
 
 const char* kRunColumns =
@@ -148,20 +147,11 @@ Store Store::open(const std::filesystem::path& results_dir) {
   std::lock_guard lock(s.mutex_);
   s.exec("BEGIN IMMEDIATE");
   s.exec(kSchema);
-  std::optional<int> found;
-  {
-    Stmt get(s.db_, "SELECT value FROM meta WHERE key = 'schema_version'");
-    if (get.step()) found = std::stoi(get.text(0));
-  }
-  if (!found) {
-    Stmt put(s.db_, "INSERT INTO meta(key, value) VALUES ('schema_version', ?)");
-    put.bind(1, std::to_string(kSchemaVersion)).run();
-  } else if (*found == 1) {
-    s.exec(kMigrateFrom1);
-  } else if (*found != kSchemaVersion) {
+  try {
+    apply_schema_version(s.db_, s.path_.string(), "meta", "results schema", kSchemaVersion, [&](int from) { s.migrate(from); });
+  } catch (...) {
     s.exec("ROLLBACK");
-    throw RunError(s.path_.string() + ": schema version " + std::to_string(*found) + ", this gpumix writes version " +
-                   std::to_string(kSchemaVersion) + "; use another results folder");
+    throw;
   }
   s.exec("COMMIT");
   return s;
@@ -183,9 +173,14 @@ Store Store::open_existing(const std::filesystem::path& results_dir) {
     readable = false;
   }
   if (!readable) throw InputError(path.string() + ": not a gpumix results database of a version this gpumix reads");
-  if (version == 1) {
+  if (version < kSchemaVersion) {
     s.exec("BEGIN IMMEDIATE");
-    s.exec(kMigrateFrom1);
+    try {
+      apply_schema_version(s.db_, path.string(), "meta", "results schema", kSchemaVersion, [&](int from) { s.migrate(from); });
+    } catch (...) {
+      s.exec("ROLLBACK");
+      throw;
+    }
     s.exec("COMMIT");
   }
   return s;
@@ -198,6 +193,10 @@ Store::~Store() {
 }
 
 void Store::exec(const char* sql) { store::exec(db_, sql); }
+
+void Store::migrate(int from) {
+  if (from == 1) exec(kMigrateFrom1);  // 1 → 2
+}
 
 int64_t Store::begin_run(const RunRow& r) {
   std::lock_guard lock(mutex_);

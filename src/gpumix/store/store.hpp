@@ -129,6 +129,7 @@ class Store {
  private:
   explicit Store(std::filesystem::path path, bool create);
   void exec(const char* sql);
+  void migrate(int from);  // brings an older schema up to kSchemaVersion (apply_schema_version)
 
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;

@@ -129,12 +129,21 @@ TelemetryStore::TelemetryStore(const std::filesystem::path& db) {
   db_ = store::open_side_connection(path_.string());
   try {
     exec(db_, kSchema);
-    add_metric_columns(db_, "gpu_samples", kGpuMetrics);
-    add_metric_columns(db_, "process_samples", kProcessMetrics);
-    add_metric_columns(db_, "gpm_samples", kGpmMetrics);
-    exec(db_, ("INSERT OR REPLACE INTO telemetry_meta (key, value) VALUES ('schema_version', '" +
-               std::to_string(kTelemetrySchemaVersion) + "')")
-                  .c_str());
+    exec(db_, "BEGIN IMMEDIATE");
+    try {
+      // An older version lacks some metrics' columns, a new database all of
+      // them: either way add_metric_columns adds what metrics.hpp has and the
+      // file lacks, after the version rule has refused a newer file.
+      store::apply_schema_version(db_, path_.string(), "telemetry_meta", "telemetry schema", kTelemetrySchemaVersion,
+                                  [](int) {});
+      add_metric_columns(db_, "gpu_samples", kGpuMetrics);
+      add_metric_columns(db_, "process_samples", kProcessMetrics);
+      add_metric_columns(db_, "gpm_samples", kGpmMetrics);
+      exec(db_, "COMMIT");
+    } catch (...) {
+      exec(db_, "ROLLBACK");
+      throw;
+    }
     stmts_ = std::make_unique<Statements>(db_);
   } catch (...) {
     stmts_.reset();

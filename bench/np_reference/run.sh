@@ -32,7 +32,8 @@ else
   ref_args=(--scenarios alone,timeslice,mps --repeats "$repeats" --window "$window")
   mix="$here/mix.yaml"
 fi
-results="$out/gpumix-results"
+# Short: MPS fails on a pipe folder (inside the run folder) longer than 82 characters.
+results="$out/results"
 cmds="$out/commands.txt"
 {
   echo "date: $(date -u '+%F %T UTC')"

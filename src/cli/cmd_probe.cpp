@@ -11,11 +11,9 @@
 
 #include "cli/commands.hpp"
 #include "gpumix/gpu/nvml.hpp"
-#include "gpumix/modes/mps_control.hpp"
 #include "gpumix/probe/experiments.hpp"
 #include "gpumix/report/probe_tables.hpp"
-#include "gpumix/run/orphan_guard.hpp"
-#include "gpumix/run/process_launcher.hpp"
+#include "gpumix/run/session.hpp"
 #include "gpumix/spec/builtins.hpp"
 #include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/telemetry/sampler.hpp"
@@ -107,18 +105,15 @@ int run_probe(const std::string& kind, const CommonOptions& o, const nlohmann::j
   if (::access(exe.c_str(), X_OK) != 0)
     throw InputError(exe.string() + ": gpumix-probe not found or not executable (build it with the CUDA toolkit: "
                      "GPUMIX_WITH_CUDA=ON and nvcc; or name it with --probe)");
-  run::OrphanGuard guard;  // before NVML starts threads
-  std::string why;
-  auto nvml = gpu::Nvml::open(&why);
+  const std::filesystem::path probes_dir = std::filesystem::path(o.results_dir) / "probes";
+  run::Session session({{}, probes_dir});
+  const auto& nvml = session.nvml();
   if (!nvml) {
-    std::cerr << "gpumix: probe needs an NVIDIA GPU: " << why << "\n";
+    std::cerr << "gpumix: probe needs an NVIDIA GPU: " << session.why_no_gpu() << "\n";
     return 1;
   }
   const auto dev = nvml->device(0);
   probe::ProbeStore store(o.results_dir);
-  const std::filesystem::path probes_dir = std::filesystem::path(o.results_dir) / "probes";
-  if (int n = modes::stop_stale_mps_daemons(probes_dir); n > 0)
-    spdlog::warn("stopped {} MPS daemon(s) left running by an earlier, killed gpumix", n);
   probe::SessionRow row;
   row.kind = kind;
   row.host = hostname();
@@ -130,13 +125,12 @@ int run_probe(const std::string& kind, const CommonOptions& o, const nlohmann::j
   spdlog::info("probe session {} ({}): {} {}, driver {}", id, kind, dev.name, dev.uuid, row.driver);
 
   StopSignals signals;
-  run::become_subreaper();
   // NVML events (Xid errors) of the session, for the fault case; telemetry
   // once a second, to leave the probes' timing alone.
   telemetry::Sampler sampler(o.results_dir, std::chrono::seconds(1), nvml);
   sampler.set_source("probe");
   sampler.start();
-  probe::ProbeEnv env{exe, probes_dir / std::to_string(id), {nvml, guard.token()}, &signals, o.results_dir};
+  probe::ProbeEnv env{exe, probes_dir / std::to_string(id), {nvml, session.guard().token()}, &signals, o.results_dir};
   std::string status = "ok", error;
   try {
     body(env, store, id);
@@ -146,7 +140,7 @@ int run_probe(const std::string& kind, const CommonOptions& o, const nlohmann::j
     status = "failed";
     error = e.what();
   }
-  if (auto killed = run::kill_adopted({guard.pid()}); !killed.empty())
+  if (auto killed = session.sweep_adopted(); !killed.empty())
     spdlog::warn("killed processes the probes left behind: {}", fmt::join(killed, ", "));
   sampler.stop();
   store.end_session(id, status, error);

@@ -8,13 +8,12 @@
 #include "gpumix/analysis/recommend.hpp"
 #include "gpumix/analysis/summary.hpp"
 #include "gpumix/gpu/nvml.hpp"
-#include "gpumix/modes/mps_control.hpp"
 #include "gpumix/modes/preflight.hpp"
 #include "gpumix/report/run_data.hpp"
 #include "gpumix/report/run_tables.hpp"
 #include "gpumix/run/container_launcher.hpp"
-#include "gpumix/run/orphan_guard.hpp"
 #include "gpumix/run/runner.hpp"
+#include "gpumix/run/session.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/telemetry/sampler.hpp"
 #include "gpumix/util/env_vars.hpp"
@@ -78,12 +77,8 @@ void add_run(CLI::App& app, Action& action) {
       opts->telemetry_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*interval);
       const spec::Mix mix = spec::load_mix(opts->mix, ov);
 
-      // Forked before anything may start a thread (NVML, the sampler): the
-      // guard's process must not inherit a lock held by another thread.
-      const auto engines = run::container_engines(mix);
-      run::OrphanGuard guard(engines);
-      std::string why;
-      auto nvml = gpu::Nvml::open(&why);
+      run::Session session({run::container_engines(mix), mix.results_dir / "runs"});
+      const auto& nvml = session.nvml();
       if (nvml) {
         const auto dev = nvml->device(0);
         spdlog::info("GPU 0: {} (driver {}, CUDA {}, MIG {}, compute mode {})", dev.name, nvml->driver_version(),
@@ -95,13 +90,8 @@ void add_run(CLI::App& app, Action& action) {
       for (const auto& warning : modes::preflight(mix, nvml)) spdlog::warn("preflight: {}", warning);
 
       auto store = store::Store::open(mix.results_dir);
-      if (int n = modes::stop_stale_mps_daemons(mix.results_dir / "runs"); n > 0)
-        spdlog::warn("stopped {} MPS daemon(s) left running by an earlier, killed gpumix", n);
-      for (const auto& engine : engines)
-        if (int n = run::remove_stale_containers(engine); n > 0)
-          spdlog::warn("removed {} {} container(s) left by an earlier, killed gpumix", n, engine);
       run::MixLauncher launcher;
-      run::Runner runner(mix, store, launcher, guard, nvml);
+      run::Runner runner(mix, store, launcher, session.guard(), nvml);
       if (opts->cell_index) runner.run_only(*opts->cell_index, opts->fleet_id);
       if (mix.auto_repeats.enabled)
         runner.set_repeat_policy([&store, precision = mix.auto_repeats.precision](int64_t run_id, int repeats_done) {
@@ -112,7 +102,7 @@ void add_run(CLI::App& app, Action& action) {
           return run::RepeatVerdict{decision.stop, decision.reason};
         });
       // Telemetry samples land in the same database, on their own thread.
-      telemetry::Sampler sampler(store.path(), opts->telemetry_interval, nvml, why);
+      telemetry::Sampler sampler(store.path(), opts->telemetry_interval, nvml, session.why_no_gpu());
       runner.add_observer(sampler);
       sampler.start();
       const auto result = runner.run();

@@ -82,7 +82,7 @@ MpsDaemon::MpsDaemon(std::filesystem::path pipe_dir, std::filesystem::path log_d
                           "nvidia-compute-utils package)");
   if (pipe_dir_.string().size() > kMaxMpsPipeDirLength)
     throw RunError("the MPS pipe folder " + pipe_dir_.string() + " is " + std::to_string(pipe_dir_.string().size()) +
-                   " characters, more than a Unix socket path allows (" + std::to_string(kMaxMpsPipeDirLength) +
+                   " characters, more than MPS's Unix sockets allow (" + std::to_string(kMaxMpsPipeDirLength) +
                    "): use a shorter --results folder");
 }
 

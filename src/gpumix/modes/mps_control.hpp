@@ -17,8 +17,11 @@ namespace gpumix::modes {
 
 inline constexpr const char* kMpsControl = "nvidia-cuda-mps-control";
 inline constexpr const char* kMpsPidFile = "nvidia-cuda-mps-control.pid";
-// A Unix socket path holds at most 107 bytes; the daemon adds "/control".
-inline constexpr size_t kMaxMpsPipeDirLength = 96;
+// A Unix socket path holds at most 107 bytes, and the daemon and its server
+// add names of their own to the pipe folder, longer than "/control": on the
+// H200 with driver 580 a pipe folder of 82 characters worked and one of 88
+// made `nvidia-cuda-mps-control -d` exit 1 without a word (2026-12-01).
+inline constexpr size_t kMaxMpsPipeDirLength = 82;
 
 // Pure: the PIDs in the control daemon's answer (one number per line or
 // separated by spaces; anything else is ignored).

@@ -197,8 +197,7 @@ CellAttribution attribute(const CellAnalysis& c, const CellTelemetry& t) {
     }
     if (const auto& v = p->values[process_memory]) memory[who][p->t_ns] += *v;
   }
-  const auto* mode = spec::find_sharing_mode(c.cell.mode);
-  const auto sharing = mode ? mode->sharing : spec::GpuSharing::one_context_at_a_time;
+  const auto sharing = spec::sharing_of(c.cell.mode);
   const bool mig = sharing == spec::GpuSharing::partitioned ||
                    std::any_of(t.processes.begin(), t.processes.end(), [](auto* p) { return p->gpu_instance_id.has_value(); });
   if (mig)

@@ -35,8 +35,7 @@ std::vector<std::string> preflight(const spec::Mix& mix, const std::shared_ptr<g
   std::vector<const spec::Workload*> all;
   for (const auto& w : mix.workloads) all.push_back(&w);
   for (const auto& mode : mix.modes) {
-    const auto* known = spec::find_sharing_mode(mode);
-    const auto sharing = known ? known->sharing : spec::GpuSharing::one_context_at_a_time;
+    const auto sharing = spec::sharing_of(mode);
     if (sharing == spec::GpuSharing::alone) {
       for (const auto* w : all)
         if (auto p = check_memory_fits({w}, static_cast<int64_t>(dev.memory_total_bytes)); !p.empty())

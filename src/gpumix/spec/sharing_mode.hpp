@@ -46,6 +46,12 @@ struct SharingMode {
 const std::vector<SharingMode>& sharing_modes();
 // nullptr for a name that is not a mode.
 const SharingMode* find_sharing_mode(std::string_view name);
+// How `name` shares the GPU; a name not in the table (a run stored by
+// another gpumix) counts as one context at a time.
+inline GpuSharing sharing_of(std::string_view name) {
+  const SharingMode* m = find_sharing_mode(name);
+  return m ? m->sharing : GpuSharing::one_context_at_a_time;
+}
 // The baseline mode's row (`exclusive`), and whether `name` is it.
 const SharingMode& baseline_mode();
 bool is_baseline(std::string_view name);

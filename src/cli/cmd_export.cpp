@@ -10,6 +10,7 @@
 #include "gpumix/report/analysis_tables.hpp"
 #include "gpumix/report/run_data.hpp"
 #include "gpumix/report/run_tables.hpp"
+#include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/util/errors.hpp"
 
 namespace gpumix::cli {
@@ -49,7 +50,8 @@ void add_export(CLI::App& app, Action& action) {
       const auto cells = store.cells(id);
       const auto workloads = store.workloads(id);
       const auto events = store.events(id);
-      const auto summaries = analysis::summarize(cells, workloads, events, analysis::gates_of_plan(run.plan_json));
+      const auto plan = spec::EffectivePlan::from_json(run.plan_json);
+      const auto summaries = analysis::summarize(cells, workloads, events, plan.evidence);
       // Per-workload attribution and the NVML events need the analysis and the telemetry.
       const auto input = report::load_run(store, id);
       const auto analysis = analysis::analyze(input);
@@ -98,7 +100,7 @@ void add_export(CLI::App& app, Action& action) {
                     {"git_sha", run.git_sha},
                     {"host", run.host},
                     {"environment", nlohmann::json::parse(run.environment_json, nullptr, false)},
-                    {"plan", nlohmann::json::parse(run.plan_json, nullptr, false)}};
+                    {"plan", plan.recorded ? plan.to_json() : nlohmann::json(nullptr)}};
       auto cells_json = table_json(report::cells_table(cells));
       for (size_t i = 0; i < cells.size(); ++i) {
         cells_json[i]["evidence"] = nlohmann::json::parse(cells[i].evidence_json, nullptr, false);

@@ -108,9 +108,8 @@ void add_run(CLI::App& app, Action& action) {
       const auto result = runner.run();
       sampler.stop();
 
-      const auto run_row = store.run(result.run_id);
       auto summaries = analysis::summarize(store.cells(result.run_id), store.workloads(result.run_id), store.events(result.run_id),
-                                           analysis::gates_of_plan(run_row ? run_row->plan_json : ""));
+                                           mix.evidence);
       std::cout << "\n";
       report::render(std::cout, report::summary_table(summaries), report::Format::table);
       std::cout << "\nrun " << result.run_id << " " << result.status << ": " << result.cells_run << " cell(s), "

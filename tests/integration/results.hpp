@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gpumix/analysis/summary.hpp"
+#include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/store/store.hpp"
 
 namespace gpumix::test {
@@ -50,7 +51,7 @@ inline RunData latest_run(const std::filesystem::path& results_dir) {
   d.cells = store.cells(*id);
   d.workloads = store.workloads(*id);
   d.events = store.events(*id);
-  d.summaries = analysis::summarize(d.cells, d.workloads, d.events, analysis::gates_of_plan(d.run.plan_json));
+  d.summaries = analysis::summarize(d.cells, d.workloads, d.events, spec::EffectivePlan::from_json(d.run.plan_json).evidence);
   return d;
 }
 

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "gpumix/run/plan.hpp"
-#include "gpumix/run/runner.hpp"
+#include "gpumix/spec/mix.hpp"
 #include "gpumix/store/workload_status.hpp"
 
 namespace gpumix::run {
@@ -66,11 +66,11 @@ TEST(Plan, ExclusiveOnlyIsTheBaselinesOfEveryRepeat) {
 }
 
 TEST(Plan, WorkloadSeedIsStableAndDiffersByName) {
-  EXPECT_EQ(workload_seed(42, "train"), workload_seed(42, "train"));
-  EXPECT_NE(workload_seed(42, "train"), workload_seed(42, "serve"));
-  EXPECT_NE(workload_seed(42, "train"), workload_seed(43, "train"));
+  EXPECT_EQ(spec::workload_seed(42, "train"), spec::workload_seed(42, "train"));
+  EXPECT_NE(spec::workload_seed(42, "train"), spec::workload_seed(42, "serve"));
+  EXPECT_NE(spec::workload_seed(42, "train"), spec::workload_seed(43, "train"));
   // Fits in a signed 64-bit integer (environment variables, torch seeds).
-  EXPECT_LE(workload_seed(~0ull, "x"), static_cast<uint64_t>(INT64_MAX));
+  EXPECT_LE(spec::workload_seed(~0ull, "x"), static_cast<uint64_t>(INT64_MAX));
 }
 
 TEST(Plan, SuccessAndFailureStatuses) {

@@ -106,7 +106,7 @@ TEST(Window, GatesAreTheMixs) {
   auto b = two_modes(100, {20}, {80});
   b.plan_field("evidence", {{"min_iterations", 20}, {"min_tail_requests", 1}, {"max_drift", 0.1}});
   EXPECT_NEAR(*in_cell(b.analyze(), "timeslice-r1", "train").np, 0.2, 1e-6);
-  Gates g;
+  spec::EvidenceGates g;
   EXPECT_EQ(g.requests_for(99), 100);
   EXPECT_EQ(g.requests_for(99.9), 1000);
   EXPECT_EQ(g.requests_for(95), 20);

@@ -10,8 +10,10 @@
 #include <set>
 
 #include "gpumix/run/run_environment.hpp"
+#include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/telemetry/events.hpp"
+#include "gpumix/util/text.hpp"
 
 namespace gpumix::analysis {
 
@@ -565,39 +567,14 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
 Analysis analyze(const RunInput& in) {
   Analysis a;
   a.run = in.run;
-  a.gates = gates_of_plan(in.run.plan_json);
+  const auto plan = spec::EffectivePlan::from_json(in.run.plan_json);
+  a.gates = plan.evidence;
+  a.auto_repeats = plan.repeats_auto;
+  a.planned_modes = plan.modes;
+  a.repeats = plan.repeats;
   if (in.run.started_ns > 0)
     a.gpu_time_s = static_cast<double>((in.run.ended_ns > 0 ? in.run.ended_ns : store::now_ns()) - in.run.started_ns) / 1e9;
-  const auto plan = nlohmann::json::parse(in.run.plan_json.empty() ? "{}" : in.run.plan_json, nullptr, false);
-  std::vector<std::pair<std::string, std::string>> planned_cells;  // label, mode
-  // Jobs that run to completion (stop: completion, or iterations: N with its N; 0 for completion).
-  std::map<std::string, int64_t> runs_to_completion;
-  if (plan.is_object()) {
-    if (plan.contains("workloads") && plan["workloads"].is_array())
-      for (const auto& w : plan["workloads"])
-        if (w.is_object() && (w.value("stop", "") == "completion" || w.value("stop", "") == "iterations"))
-          runs_to_completion[w.value("name", "")] = w.value("stop", "") == "iterations" ? w.value("stop_iterations", int64_t{0}) : 0;
-    if (plan.contains("repeats_auto") && plan["repeats_auto"].is_object()) {
-      const auto& r = plan["repeats_auto"];
-      AutoRepeatsRecord rec;
-      rec.max = r.value("max", 0);
-      if (r.contains("budget_s") && r["budget_s"].is_number()) rec.budget_s = r["budget_s"].get<double>();
-      rec.precision = r.value("precision", 0.05);
-      if (r.contains("repeats_run") && r["repeats_run"].is_number_integer()) rec.repeats_run = r["repeats_run"].get<int>();
-      rec.stopped_because = r.value("stopped_because", "");
-      a.auto_repeats = rec;
-    }
-    if (plan.contains("modes") && plan["modes"].is_array())
-      for (const auto& m : plan["modes"])
-        if (m.is_string()) a.planned_modes.push_back(m.get<std::string>());
-    if (plan.contains("workloads") && plan["workloads"].is_array())
-      for (const auto& w : plan["workloads"])
-        if (w.is_object() && w.contains("name") && w["name"].is_string()) a.workloads.push_back(w["name"].get<std::string>());
-    if (plan.contains("cells") && plan["cells"].is_array())
-      for (const auto& c : plan["cells"])
-        if (c.is_object()) planned_cells.emplace_back(c.value("label", ""), c.value("mode", ""));
-    if (plan.contains("repeats") && plan["repeats"].is_number_integer()) a.repeats = plan["repeats"].get<int>();
-  }
+  for (const auto& w : plan.workloads) a.workloads.push_back(w.name);
   auto cells = in.cells;
   std::stable_sort(cells.begin(), cells.end(), [](const auto& x, const auto& y) { return x.index < y.index; });
   for (const auto& c : cells)
@@ -623,8 +600,10 @@ Analysis analyze(const RunInput& in) {
   for (const auto& e : in.events)
     if (e.ev == "iter") iter_times[e.workload_id].push_back(e.t_ns);
   for (auto& s : summaries) {
-    auto job = runs_to_completion.find(s.name);
-    if (job == runs_to_completion.end() || s.status != "ok") continue;
+    const auto job = std::find_if(plan.workloads.begin(), plan.workloads.end(),
+                                  [&](const auto& w) { return w.name == s.name && w.runs_to_completion(); });
+    if (job == plan.workloads.end() || s.status != "ok") continue;
+    const int64_t job_iterations = job->stop == spec::StopKind::iterations ? job->stop_iterations : 0;
     const auto* w = &*std::find_if(in.workloads.begin(), in.workloads.end(), [&](const auto& r) { return r.id == s.workload_id; });
     const auto* c = cell_by_id.count(w->cell_id) ? cell_by_id[w->cell_id] : nullptr;
     if (!c || c->window_start_ns <= 0 || w->ended_ns <= c->window_start_ns) continue;
@@ -633,7 +612,7 @@ Analysis analyze(const RunInput& in) {
     std::sort(times.begin(), times.end());
     const auto first = std::upper_bound(times.begin(), times.end(), c->window_start_ns);
     const auto in_window = times.end() - first;
-    if (job->second > 0 && in_window >= job->second) done_ns = *(first + (job->second - 1));
+    if (job_iterations > 0 && in_window >= job_iterations) done_ns = *(first + (job_iterations - 1));
     else if (in_window > 0) done_ns = times.back();
     s.jct_s = static_cast<double>(done_ns - c->window_start_ns) / 1e9;
   }
@@ -692,9 +671,9 @@ Analysis analyze(const RunInput& in) {
     std::vector<const CellAnalysis*> mode_cells;
     for (const auto& c : a.cells)
       if (c.cell.mode == mode) mode_cells.push_back(&c);
-    int planned = static_cast<int>(std::count_if(planned_cells.begin(), planned_cells.end(),
-                                                 [&](const auto& pc) { return pc.second == mode; }));
-    if (planned_cells.empty()) planned = static_cast<int>(mode_cells.size());
+    int planned = static_cast<int>(
+        std::count_if(plan.cells.begin(), plan.cells.end(), [&](const auto& pc) { return pc.mode == mode; }));
+    if (plan.cells.empty()) planned = static_cast<int>(mode_cells.size());
     a.modes.push_back(analyze_mode(mode, a.workloads, mode_cells, planned));
   }
   // Each shared mode's workloads next to their baselines' mean over the repeats.
@@ -743,18 +722,17 @@ Analysis analyze(const RunInput& in) {
   std::set<std::string> ran;
   for (const auto& c : cells) ran.insert(c.label);
   std::vector<std::string> not_run;
-  for (const auto& [label, mode] : planned_cells)
-    if (!ran.count(label)) not_run.push_back(label);
-  std::string not_run_text;
-  for (const auto& l : not_run) not_run_text += (not_run_text.empty() ? "" : ", ") + l;
+  for (const auto& planned : plan.cells)
+    if (!ran.count(planned.label)) not_run.push_back(planned.label);
+  const std::string not_run_text = join(not_run, ", ");
   if (in.run.status == "interrupted")
     miss.push_back(fmt::format("The run was interrupted{}: {} of {} planned cells ran{}.",
                                in.run.error.empty() ? "" : " (" + in.run.error + ")", cells.size(),
-                               std::max(planned_cells.size(), cells.size()),
+                               std::max(plan.cells.size(), cells.size()),
                                not_run.empty() ? "" : "; not run: " + not_run_text));
   else if (in.run.status == "running")
     miss.push_back(fmt::format("The run is still in progress: {} of {} planned cells so far.", cells.size(),
-                               std::max(planned_cells.size(), cells.size())));
+                               std::max(plan.cells.size(), cells.size())));
   else if (in.run.status == "failed")
     miss.push_back("The run failed" + (in.run.error.empty() ? std::string(".") : ": " + in.run.error) +
                    (not_run.empty() ? "" : " Not run: " + not_run_text + "."));

@@ -41,6 +41,7 @@
 
 #include "gpumix/analysis/stats.hpp"
 #include "gpumix/analysis/summary.hpp"
+#include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/store/workload_status.hpp"
 #include "gpumix/telemetry/snapshot.hpp"
@@ -194,19 +195,10 @@ struct ModeComparison {
   Difference difference;  // b − a
 };
 
-// `repeats: auto` as it went (from the plan).
-struct AutoRepeatsRecord {
-  int max = 0;
-  std::optional<double> budget_s;
-  double precision = 0.05;
-  std::optional<int> repeats_run;  // set when it stopped before max_repeats
-  std::string stopped_because;
-};
-
 struct Analysis {
   store::RunRow run;
-  Gates gates;
-  std::optional<AutoRepeatsRecord> auto_repeats;
+  spec::EvidenceGates gates;
+  std::optional<spec::AutoRepeatsRecord> auto_repeats;  // `repeats: auto` as it went
   std::optional<double> gpu_time_s;  // the run's wall time, start to end (or to now while running)
   std::vector<std::string> workloads;  // in the mix's order
   std::vector<std::string> planned_modes;

@@ -38,22 +38,6 @@ std::vector<std::pair<double, double>> empirical_cdf(std::vector<double> values)
   return out;
 }
 
-int64_t Gates::requests_for(double percentile) const {
-  if (percentile >= 100) return std::numeric_limits<int64_t>::max();
-  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(min_tail_requests / (1 - percentile / 100) - 1e-9)));
-}
-
-Gates gates_of_plan(const std::string& plan_json) {
-  Gates g;
-  auto plan = nlohmann::json::parse(plan_json.empty() ? "{}" : plan_json, nullptr, false);
-  if (!plan.is_object() || !plan.contains("evidence") || !plan["evidence"].is_object()) return g;
-  const auto& e = plan["evidence"];
-  if (e.contains("min_iterations") && e["min_iterations"].is_number_integer()) g.min_iterations = e["min_iterations"].get<int64_t>();
-  if (e.contains("min_tail_requests") && e["min_tail_requests"].is_number()) g.min_tail_requests = e["min_tail_requests"].get<double>();
-  if (e.contains("max_drift") && e["max_drift"].is_number()) g.max_drift = e["max_drift"].get<double>();
-  return g;
-}
-
 namespace {
 
 // Samples processed by time t, each step's samples spread evenly over the
@@ -110,7 +94,7 @@ std::optional<Span> measured_span(const store::CellRow& c, const store::Workload
 
 std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
                                        const std::vector<store::WorkloadRow>& workloads,
-                                       const std::vector<store::EventRow>& events, const Gates& gates) {
+                                       const std::vector<store::EventRow>& events, const spec::EvidenceGates& gates) {
   std::map<int64_t, const store::CellRow*> cell_by_id;
   for (const auto& c : cells) cell_by_id[c.id] = &c;
   std::map<int64_t, std::vector<const store::EventRow*>> events_by_workload;

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "gpumix/spec/mix.hpp"
 #include "gpumix/store/store.hpp"
 
 namespace gpumix::analysis {
@@ -29,14 +30,6 @@ struct SloResult {
   bool met = false;
 };
 
-// How much evidence a figure needs (the mix's `evidence`, kept in the plan).
-struct Gates {
-  int64_t min_iterations = 30;   // iterations (or requests) in the window for a rate or a mean
-  double min_tail_requests = 1;  // requests beyond a percentile: p needs min_tail ÷ (1 − p/100)
-  double max_drift = 0.10;       // |second-half rate ÷ first-half rate − 1| above this: unsteady
-  // Requests a percentile needs: p99 100, p99.9 1000 (with the default 1).
-  int64_t requests_for(double percentile) const;
-};
 
 struct WorkloadSummary {
   int64_t workload_id = 0;
@@ -104,9 +97,6 @@ std::vector<std::pair<double, double>> empirical_cdf(std::vector<double> values)
 
 std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
                                        const std::vector<store::WorkloadRow>& workloads,
-                                       const std::vector<store::EventRow>& events, const Gates& gates = {});
-
-// The plan's `evidence` (defaults where absent).
-Gates gates_of_plan(const std::string& plan_json);
+                                       const std::vector<store::EventRow>& events, const spec::EvidenceGates& gates = {});
 
 }  // namespace gpumix::analysis

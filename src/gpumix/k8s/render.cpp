@@ -15,7 +15,6 @@
 #include "gpumix/k8s/plugin_config.hpp"
 #include "gpumix/modes/mps.hpp"
 #include "gpumix/run/plan.hpp"
-#include "gpumix/run/runner.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/util/env_vars.hpp"
@@ -294,7 +293,7 @@ class Renderer {
     env[env_vars::kWorkload] = w.name;
     env[env_vars::kMode] = opts_.mode;
     env[env_vars::kCell] = opts_.mode + "-k8s";
-    env[env_vars::kSeed] = std::to_string(run::workload_seed(mix_.seed, w.name));
+    env[env_vars::kSeed] = std::to_string(spec::workload_seed(mix_.seed, w.name));
     if (mode_.per_workload_limits)
       for (const auto& [k, v] : modes::mps_client_limits(w)) env[k] = v;
     Json env_list = Json::array();

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <nlohmann/json.hpp>
 
 #include "gpumix/run/run_environment.hpp"
+#include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/telemetry/events.hpp"
 #include "gpumix/util/text.hpp"
 #include "gpumix/util/units.hpp"
@@ -15,17 +15,6 @@ namespace gpumix::report {
 namespace {
 
 using analysis::Estimate;
-
-std::string text_of(const nlohmann::json& j) {
-  if (j.is_string()) return j.get<std::string>();
-  if (j.is_null()) return "";
-  return j.dump();
-}
-
-std::string field_text(const nlohmann::json& obj, const char* key) {
-  if (!obj.is_object() || !obj.contains(key)) return "";
-  return text_of(obj[key]);
-}
 
 Value num(const std::optional<double>& v) {
   if (!v || std::isnan(*v)) return std::monostate{};
@@ -57,7 +46,7 @@ std::string interval_text(const Estimate& e, int precision) {
 
 std::vector<std::pair<std::string, std::string>> environment_fields(const store::RunRow& run) {
   std::vector<std::pair<std::string, std::string>> out;
-  const auto plan = nlohmann::json::parse(run.plan_json.empty() ? "{}" : run.plan_json, nullptr, false);
+  const auto plan = spec::EffectivePlan::from_json(run.plan_json);
   std::string when = format_timestamp(run.started_ns);
   if (run.ended_ns > run.started_ns)
     when += fmt::format(" to {} ({:.0f} s)", format_timestamp(run.ended_ns), static_cast<double>(run.ended_ns - run.started_ns) / 1e9);
@@ -93,23 +82,15 @@ std::vector<std::pair<std::string, std::string>> environment_fields(const store:
   out.emplace_back("host", host);
   out.emplace_back("gpumix", run.gpumix_version + (run.git_sha.empty() ? "" : " (" + run.git_sha + ")"));
   out.emplace_back("mix", fmt::format("{} ({}, sha256 {})", run.mix_name, run.mix_path, run.mix_sha256.substr(0, 16)));
-  if (plan.is_object()) {
-    std::vector<std::string> modes;
-    if (plan.contains("modes") && plan["modes"].is_array())
-      for (const auto& m : plan["modes"]) modes.push_back(text_of(m));
-    out.emplace_back("plan", fmt::format("modes {}; {} repeat(s); measured windows of {} s; seed {}", join(modes, ", "),
-                                         field_text(plan, "repeats"), field_text(plan, "cell_duration_s"),
-                                         field_text(plan, "seed")));
+  if (plan.recorded) {
+    out.emplace_back("plan", fmt::format("modes {}; {} repeat(s); measured windows of {:g} s; seed {}", join(plan.modes, ", "),
+                                         plan.repeats, plan.cell_duration_s, plan.seed));
     std::vector<std::string> ws;
-    if (plan.contains("workloads") && plan["workloads"].is_array()) {
-      for (const auto& w : plan["workloads"]) {
-        std::string text = field_text(w, "name") + " (" + field_text(w, "role");
-        if (w.contains("builtin") && w["builtin"].is_string()) text += ", built-in " + w["builtin"].get<std::string>();
-        if (w.contains("slo") && w["slo"].is_array())
-          for (const auto& s : w["slo"])
-            text += fmt::format(", SLO p{:g} <= {:g} ms", s.value("percentile", 0.0), s.value("ms", 0.0));
-        ws.push_back(text + ")");
-      }
+    for (const auto& w : plan.workloads) {
+      std::string text = w.name + " (" + spec::to_string(w.role);
+      if (w.builtin) text += ", built-in " + *w.builtin;
+      for (const auto& s : w.slos) text += fmt::format(", SLO p{:g} <= {:g} ms", s.percentile, s.limit_ms);
+      ws.push_back(text + ")");
     }
     out.emplace_back("workloads", join(ws, "; "));
   }

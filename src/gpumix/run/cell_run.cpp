@@ -208,7 +208,7 @@ void CellRun::start(Slot& s) {
   req.env[env_vars::kWorkload] = s.spec->name;
   req.env[env_vars::kCell] = cell_.label;
   req.env[env_vars::kMode] = cell_.mode;
-  req.env[env_vars::kSeed] = std::to_string(workload_seed(env_.mix.seed, s.spec->name));
+  req.env[env_vars::kSeed] = std::to_string(spec::workload_seed(env_.mix.seed, s.spec->name));
   req.env[env_vars::kRunDir] = env_.run_dir.string();
   req.env[env_vars::kRunToken] = env_.run_token;
   // A client started after a server learns where it listens.

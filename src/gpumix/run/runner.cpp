@@ -15,6 +15,7 @@
 #include "gpumix/run/orphan_guard.hpp"
 #include "gpumix/run/process_launcher.hpp"
 #include "gpumix/run/run_environment.hpp"
+#include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/util/environment.hpp"
 #include "gpumix/util/signals.hpp"
 #include "gpumix/version.hpp"
@@ -22,15 +23,6 @@
 namespace gpumix::run {
 
 using Clock = std::chrono::steady_clock;
-
-uint64_t workload_seed(uint64_t mix_seed, const std::string& workload_name) {
-  // FNV-1a over the mix seed's bytes and the name.
-  uint64_t h = 1469598103934665603ull;
-  auto mix_in = [&](unsigned char b) { h = (h ^ b) * 1099511628211ull; };
-  for (int i = 0; i < 8; ++i) mix_in(static_cast<unsigned char>(mix_seed >> (8 * i)));
-  for (unsigned char c : workload_name) mix_in(c);
-  return h >> 1;  // fits a signed 64-bit integer for every consumer
-}
 
 namespace {
 
@@ -43,50 +35,7 @@ std::string timestamp_for_path() {
   return buf;
 }
 
-nlohmann::json plan_json(const spec::Mix& mix, const std::vector<Cell>& plan) {
-  nlohmann::json workloads = nlohmann::json::array();
-  for (const auto& w : mix.workloads) {
-    nlohmann::json slos = nlohmann::json::array();
-    for (const auto& s : w.slos) slos.push_back({{"percentile", s.percentile}, {"ms", to_seconds(s.limit) * 1e3}});
-    workloads.push_back({{"name", w.name},
-                         {"role", spec::to_string(w.role)},
-                         {"builtin", w.builtin ? nlohmann::json(*w.builtin) : nlohmann::json(nullptr)},
-                         {"argv", w.argv},
-                         {"stop", spec::to_string(w.stop.kind)},
-                         {"stop_duration_s", w.stop.duration ? nlohmann::json(to_seconds(*w.stop.duration)) : nlohmann::json(nullptr)},
-                         {"stop_iterations", w.stop.iterations},
-                         {"start_delay_s", to_seconds(w.start_delay)},
-                         {"warmup", spec::to_string(w.warmup.kind)},
-                         {"warmup_s", w.warmup.kind == spec::WarmupKind::duration ? nlohmann::json(to_seconds(w.warmup.duration))
-                                                                                   : nlohmann::json(nullptr)},
-                         {"timeout_s", w.timeout ? nlohmann::json(to_seconds(*w.timeout)) : nlohmann::json(nullptr)},
-                         {"slo", slos},
-                         {"gpu_memory_bytes", w.gpu_memory ? nlohmann::json(*w.gpu_memory) : nlohmann::json(nullptr)},
-                         {"seed", workload_seed(mix.seed, w.name)},
-                         {"launcher", spec::to_string(w.launcher)},
-                         {"image", w.launcher == spec::LauncherKind::container ? nlohmann::json(w.container.engine + " " + w.container.image)
-                                                                              : nlohmann::json(nullptr)}});
-  }
-  nlohmann::json cells = nlohmann::json::array();
-  for (const auto& c : plan) cells.push_back({{"label", c.label}, {"mode", c.mode}, {"repeat", c.repeat}});
-  return {{"modes", mix.modes},
-          {"repeats", mix.repeats},
-          {"seed", mix.seed},
-          {"cell_duration_s", to_seconds(mix.cell_duration)},
-          {"stop_grace_s", to_seconds(mix.stop_grace)},
-          {"setup_timeout_s", to_seconds(mix.setup_timeout)},
-          {"evidence", {{"min_iterations", mix.evidence.min_iterations},
-                        {"min_tail_requests", mix.evidence.min_tail_requests},
-                        {"max_drift", mix.evidence.max_drift}}},
-          {"repeats_auto", mix.auto_repeats.enabled
-                               ? nlohmann::json{{"max", mix.auto_repeats.max},
-                                                {"budget_s", mix.auto_repeats.budget ? nlohmann::json(to_seconds(*mix.auto_repeats.budget))
-                                                                                     : nlohmann::json(nullptr)},
-                                                {"precision", mix.auto_repeats.precision}}
-                               : nlohmann::json(nullptr)},
-          {"workloads", workloads},
-          {"cells", cells}};
-}
+spec::PlannedCell planned(const Cell& c) { return {c.label, c.mode, c.repeat}; }
 
 }  // namespace
 
@@ -122,12 +71,12 @@ RunResult Runner::run() {
   row.host = hostname();
   row.gpumix_pid = ::getpid();
   row.environment_json = describe_environment().dump();
-  auto plan = plan_json(mix_, plan_);
-  if (only_cell_) {
-    plan["selected_cell"] = *only_cell_;
-    plan["fleet_id"] = fleet_id_;
-  }
-  row.plan_json = plan.dump();
+  std::vector<spec::PlannedCell> cells;
+  for (const auto& c : plan_) cells.push_back(planned(c));
+  auto plan = spec::EffectivePlan::of(mix_, std::move(cells));
+  plan.selected_cell = only_cell_;
+  plan.fleet_id = fleet_id_;
+  row.plan_json = plan.to_json().dump();
 
   RunResult result;
   result.run_id = store_.begin_run(row);
@@ -150,13 +99,11 @@ RunResult Runner::run() {
       const bool repeat_done = i + 1 == plan_.size() || plan_[i + 1].repeat != cell.repeat;
       if (repeat_done && !only_cell_ && signals.count() == 0 && mix_.auto_repeats.enabled) {
         if (auto stop = auto_repeat_stop(result.run_id, cell.repeat, i + 1 < plan_.size(), run_start)) {
-          plan["cells"] = nlohmann::json::array();
-          for (size_t k = 0; k <= i; ++k)
-            plan["cells"].push_back({{"label", plan_[k].label}, {"mode", plan_[k].mode}, {"repeat", plan_[k].repeat}});
-          plan["repeats_auto"]["repeats_run"] = cell.repeat;
-          plan["repeats_auto"]["stopped_because"] = *stop;
-          plan["repeats_auto"]["elapsed_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
-          store_.set_plan(result.run_id, plan.dump());
+          plan.cells.resize(i + 1);
+          plan.repeats_auto->repeats_run = cell.repeat;
+          plan.repeats_auto->stopped_because = *stop;
+          plan.repeats_auto->elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+          store_.set_plan(result.run_id, plan.to_json().dump());
           spdlog::info("repeats: auto: stopping after {} repeat(s): {}", cell.repeat, *stop);
           break;
         }

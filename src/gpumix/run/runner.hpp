@@ -47,9 +47,6 @@ struct RepeatVerdict {
 };
 using RepeatPolicy = std::function<RepeatVerdict(int64_t run_id, int repeats_done)>;
 
-// The seed a workload gets (GPUMIX_SEED): stable across runs and platforms.
-uint64_t workload_seed(uint64_t mix_seed, const std::string& workload_name);
-
 class Runner {
  public:
   // `guard` must have been created before any thread of gpumix started (it

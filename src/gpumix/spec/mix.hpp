@@ -32,6 +32,7 @@ enum class StopKind {
   completion,  // runs until it exits by itself
 };
 const char* to_string(StopKind kind);
+std::optional<StopKind> stop_kind_from_string(const std::string& text);
 
 struct StopCondition {
   StopKind kind = StopKind::duration;
@@ -49,6 +50,7 @@ enum class WarmupKind {
              // the others are ready (it speaks the protocol), else its start
 };
 const char* to_string(WarmupKind kind);
+std::optional<WarmupKind> warmup_kind_from_string(const std::string& text);
 
 struct Warmup {
   WarmupKind kind = WarmupKind::ready;
@@ -76,6 +78,7 @@ struct MigOptions {
 // by podman or docker (run/container_launcher).
 enum class LauncherKind { process, container };
 const char* to_string(LauncherKind kind);
+std::optional<LauncherKind> launcher_kind_from_string(const std::string& text);
 
 // A container workload's settings: the mix's `container` section, with the
 // workload's own `container` fields over it.
@@ -116,6 +119,8 @@ struct EvidenceGates {
   int64_t min_iterations = 30;     // iter events in the window for a throughput NP
   double min_tail_requests = 1;    // requests beyond a percentile: p99 needs 100, p99.9 1000
   double max_drift = 0.10;         // |second half ÷ first half − 1| of a rate above this: unsteady
+  // Requests a percentile needs: p99 100, p99.9 1000 (with the default 1).
+  int64_t requests_for(double percentile) const;
 };
 
 // `repeats: auto`: interleaved repeats until the decision is clear.
@@ -146,6 +151,9 @@ struct Mix {
 
   const Workload* find(const std::string& workload_name) const;
 };
+
+// The seed a workload gets (GPUMIX_SEED): stable across runs and platforms.
+uint64_t workload_seed(uint64_t mix_seed, const std::string& workload_name);
 
 // Defaults, one place.
 inline constexpr int kDefaultRepeats = 1;

@@ -469,10 +469,8 @@ void parse_launcher(Ctx& ctx, MapReader& r, const YAML::Node& node, const std::o
                     const std::filesystem::path& base_dir, Workload& w) {
   w.launcher = mix_container || r.has("container") ? LauncherKind::container : LauncherKind::process;
   if (auto launcher = r.string("launcher")) {
-    if (*launcher == "process")
-      w.launcher = LauncherKind::process;
-    else if (*launcher == "container")
-      w.launcher = LauncherKind::container;
+    if (auto kind = launcher_kind_from_string(*launcher))
+      w.launcher = *kind;
     else
       ctx.error(r.take("launcher"), r.field("launcher"), "unknown launcher '" + *launcher + "' (launchers: process, container)");
   }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/store/sqlite.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/util/errors.hpp"
@@ -34,9 +35,8 @@ struct SourceRun {
   int64_t id = 0;
   int64_t started_ns = 0;
   std::string host, status, mix_sha256;
-  nlohmann::json plan;
-  std::optional<int> selected_cell;  // a fleet part
-  std::string fleet_key;             // fleet id + mix hash
+  spec::EffectivePlan plan;  // plan.selected_cell: a fleet part
+  std::string fleet_key;     // fleet id + mix hash
 };
 
 struct Source {
@@ -91,7 +91,7 @@ class Merger {
       attach(src.file);
       transaction([&] {
         for (const auto& r : src.runs) {
-          if (r.selected_cell && !chosen_.count(key_of(src, r))) continue;  // a losing duplicate
+          if (r.plan.selected_cell && !chosen_.count(key_of(src, r))) continue;  // a losing duplicate
           copy_run(src, r);
         }
       });
@@ -148,11 +148,8 @@ class Merger {
         r.host = s.text(2);
         r.status = s.text(3);
         r.mix_sha256 = s.text(4);
-        r.plan = nlohmann::json::parse(s.text(5), nullptr, false);
-        if (r.plan.is_object() && r.plan.contains("selected_cell") && r.plan["selected_cell"].is_number_integer()) {
-          r.selected_cell = r.plan["selected_cell"].get<int>();
-          r.fleet_key = r.plan.value("fleet_id", std::string()) + "/" + r.mix_sha256;
-        }
+        r.plan = spec::EffectivePlan::from_json(s.text(5));
+        if (r.plan.selected_cell) r.fleet_key = r.plan.fleet_id + "/" + r.mix_sha256;
         src.runs.push_back(std::move(r));
       }
     } catch (...) {
@@ -171,13 +168,6 @@ class Merger {
       throw InputError(file.string() + ": telemetry schema version " + a.text(0) + ", the output has " + b.text(0));
   }
 
-  // The plan without the selection: what every part of one fleet must share.
-  static nlohmann::json fleet_plan(nlohmann::json plan) {
-    plan.erase("selected_cell");
-    plan.erase("fleet_id");
-    return plan;
-  }
-
   // Parts of one fleet must come from one mix and plan; each cell is taken
   // from exactly one part (a completed run beats an interrupted retry).
   void check_fleets(const std::vector<Source>& sources) {
@@ -189,13 +179,13 @@ class Merger {
     std::map<std::pair<std::string, int>, std::vector<Candidate>> by_cell;
     for (const auto& s : sources) {
       for (const auto& r : s.runs) {
-        if (!r.selected_cell) continue;
+        if (!r.plan.selected_cell) continue;
         auto [it, fresh] = first_of_fleet.try_emplace(r.fleet_key, &s, &r);
-        if (!fresh && fleet_plan(it->second.second->plan) != fleet_plan(r.plan))
-          throw InputError("fleet '" + r.plan.value("fleet_id", std::string()) + "': " + s.file.string() + " (run " +
+        if (!fresh && it->second.second->plan.without_selection().to_json() != r.plan.without_selection().to_json())
+          throw InputError("fleet '" + r.plan.fleet_id + "': " + s.file.string() + " (run " +
                            std::to_string(r.id) + ") ran another plan than " + it->second.first->file.string() +
                            " (run " + std::to_string(it->second.second->id) + "); merge them separately");
-        by_cell[{r.fleet_key, *r.selected_cell}].push_back({&s, &r});
+        by_cell[{r.fleet_key, *r.plan.selected_cell}].push_back({&s, &r});
       }
     }
     for (const auto& [key, cands] : by_cell) {
@@ -262,13 +252,13 @@ class Merger {
     // A run with no cells (stopped before its first) is copied once, as a run.
     const bool empty_run = cell_ids.empty() && !already_merged(r, 0);
     if (todo.empty() && !empty_run) return;
-    if (r.selected_cell) {
+    if (r.plan.selected_cell) {
       if (auto fleet = existing_fleet_run(r.fleet_key)) {
         Stmt dup(db_, "SELECT 1 FROM cells WHERE run_id = ? AND idx = ?");
-        dup.bind(1, *fleet).bind(2, *r.selected_cell);
+        dup.bind(1, *fleet).bind(2, *r.plan.selected_cell);
         if (dup.step()) {
           report_.notes.push_back("skipped " + src.file.string() + " run " + std::to_string(r.id) + ": run " +
-                                  std::to_string(*fleet) + " already holds fleet cell " + std::to_string(*r.selected_cell) +
+                                  std::to_string(*fleet) + " already holds fleet cell " + std::to_string(*r.plan.selected_cell) +
                                   " from an earlier merge");
           return;
         }
@@ -363,7 +353,7 @@ class Merger {
   }
 
   int64_t target_run(const Source& src, const SourceRun& r) {
-    if (r.selected_cell) {
+    if (r.plan.selected_cell) {
       if (auto fleet = existing_fleet_run(r.fleet_key)) return *fleet;
     } else {
       // A run merged before, while it was still running: its new cells join it.
@@ -373,9 +363,9 @@ class Merger {
     }
     const int64_t id = copy_row("runs", r.id, {});
     ++report_.runs_created;
-    if (r.selected_cell) {
+    if (r.plan.selected_cell) {
       Stmt plan(db_, "UPDATE runs SET plan_json = ? WHERE id = ?");
-      plan.bind(1, fleet_plan(r.plan).dump()).bind(2, id).run();
+      plan.bind(1, r.plan.without_selection().to_json().dump()).bind(2, id).run();
       fleet_runs_[r.fleet_key] = id;
     }
     (void)src;
@@ -398,8 +388,8 @@ class Merger {
     Stmt plan(db_, "SELECT plan_json FROM runs WHERE id = ?");
     plan.bind(1, run_id);
     plan.step();
-    const auto p = nlohmann::json::parse(plan.text(0), nullptr, false);
-    const size_t want = p.is_object() && p.contains("cells") ? p["cells"].size() : 0;
+    const auto planned = spec::EffectivePlan::from_json(plan.text(0)).cells;
+    const size_t want = planned.size();
     std::string status = "completed", error;
     if (static_cast<size_t>(have) < want) {
       std::set<int> present;
@@ -408,7 +398,7 @@ class Merger {
       while (idx.step()) present.insert(static_cast<int>(idx.i64(0)));
       std::vector<std::string> missing;
       for (size_t i = 0; i < want; ++i)
-        if (!present.count(static_cast<int>(i))) missing.push_back(p["cells"][i].value("label", std::to_string(i)));
+        if (!present.count(static_cast<int>(i))) missing.push_back(planned[i].label.empty() ? std::to_string(i) : planned[i].label);
       status = "interrupted";
       error = "fleet merged " + std::to_string(have) + " of " + std::to_string(want) + " cells; missing: " + join(missing, ", ");
       report_.notes.push_back("run " + std::to_string(run_id) + ": " + error);

@@ -92,7 +92,7 @@ void add_export(CLI::App& app, Action& action) {
                     {"mix_path", run.mix_path},
                     {"mix_sha256", run.mix_sha256},
                     {"mix_yaml", run.mix_yaml},
-                    {"status", run.status},
+                    {"status", store::to_string(run.status)},
                     {"error", run.error},
                     {"started_ns", run.started_ns},
                     {"ended_ns", run.ended_ns},

@@ -3,6 +3,7 @@
 // gpumix/cli.hpp), so a mix can run it as `builtin: loadgen` and check its
 // `args` against `gpumix loadgen --describe`.
 #include <signal.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -93,14 +94,6 @@ void add_options(wl::Cli& cli, Options& o) {
   cli.add_describe();
 }
 
-Duration duration_option(const std::string& flag, const std::string& text, bool positive) {
-  auto d = parse_duration(text);
-  if (!d) throw InputError("--" + flag + ": '" + text + "' is not a duration (e.g. 500ms, 10s, 2m)");
-  if (d->count() < 0 || (positive && d->count() == 0))
-    throw InputError("--" + flag + ": must be " + (positive ? "> 0" : ">= 0") + ", got '" + text + "'");
-  return *d;
-}
-
 // The done event's fields from a summary; `keys` keeps the SLO keys alive.
 metrics::Fields done_fields(const Summary& s, std::vector<std::string>& keys) {
   metrics::Fields f = {{"requests", s.requests}, {"ok", s.ok}, {"errors", s.errors}, {"timeouts", s.timeouts},
@@ -146,15 +139,15 @@ int run(const Options& o, metrics::Reporter& reporter) {
   spec.endpoint = endpoint;
   spec.model = o.model;
   spec.connections = static_cast<int>(o.connections);
-  spec.think_time = duration_option("think-time", o.think_time, false);
-  spec.warmup = duration_option("warmup", o.warmup, false);
-  spec.duration = duration_option("duration", o.duration, false);
+  spec.think_time = duration_option("--think-time", o.think_time);
+  spec.warmup = duration_option("--warmup", o.warmup);
+  spec.duration = duration_option("--duration", o.duration);
   spec.requests = o.requests;
-  spec.timeout = duration_option("timeout", o.timeout, true);
+  spec.timeout = duration_option("--timeout", o.timeout, kPositive);
   spec.drain = std::min<Duration>(spec.timeout, std::chrono::seconds(2));
   spec.seed = o.seed;
-  const Duration ready_timeout = duration_option("ready-timeout", o.ready_timeout, true);
-  const Duration step_duration = duration_option("step-duration", o.step_duration, true);
+  const Duration ready_timeout = duration_option("--ready-timeout", o.ready_timeout, kPositive);
+  const Duration step_duration = duration_option("--step-duration", o.step_duration, kPositive);
   if (o.sweep) {
     if (slos.empty()) throw InputError("--sweep needs at least one --slo, e.g. --slo p99=25ms");
     if (o.rate > 0 || o.concurrency > 0 || o.requests > 0)
@@ -164,7 +157,9 @@ int run(const Options& o, metrics::Reporter& reporter) {
   }
   spec.rate = o.rate;
   spec.concurrency = static_cast<int>(o.concurrency);
-  TensorSpec input{o.input_name, o.datatype == "auto" ? "" : o.datatype, {}};
+  kserve::TensorSpec input{o.input_name, kserve::DataType::fp32, {}};
+  const auto datatype = kserve::datatype_from_string(o.datatype);  // nullopt: auto
+  if (datatype) input.datatype = *datatype;
   if (!o.shape.empty()) input.shape = parse_shape(o.shape);
 
   ::signal(SIGPIPE, SIG_IGN);  // a server closing a connection is an error, not our death
@@ -174,21 +169,21 @@ int run(const Options& o, metrics::Reporter& reporter) {
     return 0;
   }
   std::vector<std::string> outputs;
-  if (input.name.empty() || input.datatype.empty() || input.shape.empty()) {
+  if (input.name.empty() || !datatype || input.shape.empty()) {
     auto meta = fetch_model_metadata(endpoint, o.model);
     if (input.name.empty()) input.name = meta.input.name;
-    if (input.datatype.empty()) input.datatype = meta.input.datatype;
+    if (!datatype) input.datatype = meta.input.datatype;
     if (input.shape.empty()) input.shape = meta.input.shape;
     outputs = meta.outputs;
   }
-  const InferRequest request = build_request(input, outputs, o.json, o.seed);
+  const auto request = kserve::encode_infer_request(input, random_tensor_data(input, o.seed), outputs, !o.json);
   spec.request = &request;
-  std::string shape;
-  for (auto d : input.shape) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+  const std::string shape = fmt::format("{}", fmt::join(input.shape, ","));
   spdlog::info("loadgen: {} model {} input {} {} [{}], {} bytes per request ({})", endpoint.url(), o.model,
-               input.name, input.datatype, shape, request.body.size(), o.json ? "JSON" : "binary");
+               input.name, kserve::to_string(input.datatype), shape, request.body.size(), o.json ? "JSON" : "binary");
   reporter.info({{"url", endpoint.url()}, {"model", o.model}, {"input", input.name},
-                 {"datatype", input.datatype}, {"shape", shape}, {"request_bytes", int64_t(request.body.size())}});
+                 {"datatype", kserve::to_string(input.datatype)}, {"shape", shape},
+                 {"request_bytes", int64_t(request.body.size())}});
 
   if (o.sweep) {
     SweepOptions so{o.sweep_start, o.sweep_max, o.sweep_factor, o.sweep_tolerance};

@@ -237,14 +237,6 @@ void wait_for_stop(StopSignals& signals, std::chrono::nanoseconds duration) {
   }
 }
 
-std::chrono::nanoseconds duration_option(const std::string& name, const std::string& value, bool allow_zero) {
-  auto d = parse_duration(value);
-  if (!d || d->count() < 0 || (!allow_zero && d->count() == 0))
-    throw InputError(name + ": expected a " + (allow_zero ? "" : "positive ") + "duration such as 100ms, 10s or 5m, got '" +
-                     value + "'");
-  return *d;
-}
-
 }  // namespace
 
 void add_monitor(CLI::App& app, Action& action) {
@@ -274,8 +266,8 @@ void add_monitor(CLI::App& app, Action& action) {
 
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
-      const auto duration = duration_option("--duration", opts->duration, true);
-      const auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(duration_option("--interval", opts->interval, false));
+      const auto duration = duration_option("--duration", opts->duration);
+      const auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(duration_option("--interval", opts->interval, kPositive));
       if (interval.count() < 1) throw InputError("--interval: must be at least 1ms, got '" + opts->interval + "'");
       const auto format = report::parse_format(opts->format);
       const auto names = telemetry::parse_metric_names(opts->names);

@@ -70,10 +70,8 @@ std::vector<std::string> probe_modes(const std::string& s) {
 }
 
 int64_t duration_ms(const std::string& text) {
-  auto d = parse_duration(text);
-  if (!d || *d < std::chrono::milliseconds(200) || *d > std::chrono::minutes(5))
-    throw InputError("--duration: expected a duration from 200ms to 5m, got '" + text + "'");
-  return std::chrono::duration_cast<std::chrono::milliseconds>(*d).count();
+  const auto d = duration_option("--duration", text, std::chrono::milliseconds(200), std::chrono::minutes(5));
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
 void add_common(CLI::App& cmd, CommonOptions& o) {
@@ -186,9 +184,7 @@ void add_probe(CLI::App& app, Action& action) {
         t.repeats = o->repeats;
         t.duration_ms = duration_ms(o->duration);
         t.slowdown = !o->no_slowdown;
-        auto gap = parse_duration(o->min_gap);
-        if (!gap || gap->count() <= 0) throw InputError("--min-gap: expected a positive duration (e.g. 50us), got '" + o->min_gap + "'");
-        t.trace.min_gap_ns = gap->count();
+        t.trace.min_gap_ns = duration_option("--min-gap", o->min_gap, kPositive).count();
         nlohmann::json j = {{"modes", t.modes}, {"processes", t.counts}, {"repeats", t.repeats},
                             {"duration_ms", t.duration_ms}, {"min_gap_ns", t.trace.min_gap_ns}, {"slowdown", t.slowdown}};
         return run_probe("timeslice", *o, j, [&](const probe::ProbeEnv& env, probe::ProbeStore& store, int64_t id) {

@@ -65,16 +65,11 @@ void add_run(CLI::App& app, Action& action) {
       }
       ov.seed = opts->seed;
       if (!opts->cell_duration.empty()) {
-        auto d = parse_duration(opts->cell_duration);
-        if (!d || d->count() <= 0)
-          throw InputError("--cell-duration: expected a positive duration such as 30s or 2m, got '" + opts->cell_duration + "'");
-        ov.cell_duration = *d;
+        ov.cell_duration = duration_option("--cell-duration", opts->cell_duration, kPositive);
       }
       if (!opts->results.empty()) ov.results_dir = opts->results;
-      auto interval = parse_duration(opts->telemetry_str);
-      if (!interval || *interval < std::chrono::milliseconds(10))
-        throw InputError("--telemetry-interval: expected a duration of at least 10ms, got '" + opts->telemetry_str + "'");
-      opts->telemetry_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*interval);
+      opts->telemetry_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
+          duration_option("--telemetry-interval", opts->telemetry_str, std::chrono::milliseconds(10)));
       const spec::Mix mix = spec::load_mix(opts->mix, ov);
 
       run::Session session({run::container_engines(mix), mix.results_dir / "runs"});
@@ -102,7 +97,7 @@ void add_run(CLI::App& app, Action& action) {
           return run::RepeatVerdict{decision.stop, decision.reason};
         });
       // Telemetry samples land in the same database, on their own thread.
-      telemetry::Sampler sampler(store.path(), opts->telemetry_interval, nvml, session.why_no_gpu());
+      telemetry::Sampler sampler(store.path().parent_path(), opts->telemetry_interval, nvml, session.why_no_gpu());
       runner.add_observer(sampler);
       sampler.start();
       const auto result = runner.run();
@@ -112,12 +107,12 @@ void add_run(CLI::App& app, Action& action) {
                                            mix.evidence);
       std::cout << "\n";
       report::render(std::cout, report::summary_table(summaries), report::Format::table);
-      std::cout << "\nrun " << result.run_id << " " << result.status << ": " << result.cells_run << " cell(s), "
+      std::cout << "\nrun " << result.run_id << " " << store::to_string(result.status) << ": " << result.cells_run << " cell(s), "
                 << result.failed_workloads << " workload(s) failed; logs in " << result.run_dir.string()
                 << "\nsee: gpumix show " << result.run_id << " --results " << mix.results_dir.string()
                 << "\n     gpumix report " << result.run_id << " --results " << mix.results_dir.string()
                 << "   (the analysis, the recommended mode and plots)\n";
-      if (result.status == "interrupted") return 130;
+      if (result.status == store::RunStatus::interrupted) return 130;
       return result.failed_workloads > 0 ? 1 : 0;
     };
   });

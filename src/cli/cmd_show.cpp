@@ -31,7 +31,7 @@ void add_show(CLI::App& app, Action& action) {
       }
       std::string gpu = run::RunEnvironment::parse(run.environment_json).gpu_name();
       if (gpu.empty()) gpu = "none";
-      std::cout << "run " << run.id << "  mix " << run.mix_name << "  status " << run.status
+      std::cout << "run " << run.id << "  mix " << run.mix_name << "  status " << store::to_string(run.status)
                 << (run.error.empty() ? "" : " (" + run.error + ")") << "\n"
                 << "started " << format_timestamp(run.started_ns) << "  ended " << format_timestamp(run.ended_ns)
                 << "  host " << run.host << "  gpu " << gpu << "  gpumix " << run.gpumix_version << " (" << run.git_sha
@@ -47,8 +47,8 @@ void add_show(CLI::App& app, Action& action) {
         std::cout << "\nPer workload, from iters on: over its cell's measured window only (window_s; ready_s is its warm-up).\n";
       std::cout << "\n";
       report::render(std::cout, report::summary_table(summaries), format);
-      if (run.status == "running") std::cout << "\n(the run is still in progress)\n";
-      if (run.status == "interrupted") std::cout << "\n(the run was interrupted: the cells above are what it measured)\n";
+      if (run.status == store::RunStatus::running) std::cout << "\n(the run is still in progress)\n";
+      if (run.status == store::RunStatus::interrupted) std::cout << "\n(the run was interrupted: the cells above are what it measured)\n";
       return 0;
     };
   });

@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 #include "gpumix/run/plan.hpp"
 #include "gpumix/spec/parse.hpp"
+#include "gpumix/util/text.hpp"
 
 namespace gpumix::cli {
 
@@ -21,9 +22,7 @@ void add_validate(CLI::App& app, Action& action) {
           auto as_duration = [](double seconds) {
             return format_duration(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds)));
           };
-          std::string modes;
-          for (const auto& m : mix.modes) modes += (modes.empty() ? "" : ",") + m;
-          std::cout << file << ": ok: " << mix.workloads.size() << " workload(s), modes " << modes << ", "
+          std::cout << file << ": ok: " << mix.workloads.size() << " workload(s), modes " << join(mix.modes, ",") << ", "
                     << (mix.auto_repeats.enabled ? "up to " : "") << plan.size() << " cell(s)"
                     << (mix.auto_repeats.enabled ? " (repeats: auto, at most " + std::to_string(mix.auto_repeats.max) + ")" : "")
                     << ": measured windows of "

@@ -7,9 +7,12 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "gpumix/store/store.hpp"
+#include "gpumix/util/units.hpp"
 
 namespace gpumix::cli {
 
@@ -41,5 +44,11 @@ void add_run_argument(CLI::App& cmd, ResultsOptions& opts);
 void add_format_option(CLI::App& cmd, std::string& format);
 // "latest" or a run id; throws InputError naming what exists.
 int64_t resolve_run(store::Store& store, const std::string& run);
+
+// A duration option's value (500ms, 10s, 2m), at least `at_least` and at most
+// `at_most`: every command's duration options, with one wording for a bad one.
+inline constexpr Duration kPositive{1};
+Duration duration_option(std::string_view option, const std::string& text, Duration at_least = Duration::zero(),
+                         std::optional<Duration> at_most = std::nullopt);
 
 }  // namespace gpumix::cli

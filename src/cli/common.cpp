@@ -40,4 +40,17 @@ int64_t resolve_run(store::Store& store, const std::string& run) {
   return id;
 }
 
+Duration duration_option(std::string_view option, const std::string& text, Duration at_least, std::optional<Duration> at_most) {
+  const auto d = parse_duration(text);
+  if (d && *d >= at_least && (!at_most || *d <= *at_most)) return *d;
+  std::string range;
+  if (at_most)
+    range = " from " + format_duration(at_least) + " to " + format_duration(*at_most);
+  else if (at_least == kPositive)
+    range = " greater than 0";
+  else if (at_least > Duration::zero())
+    range = " of at least " + format_duration(at_least);
+  throw InputError(std::string(option) + ": expected a duration" + range + " (e.g. 500ms, 10s, 2m), got '" + text + "'");
+}
+
 }  // namespace gpumix::cli

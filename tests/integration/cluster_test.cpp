@@ -136,6 +136,40 @@ TEST(Merge, OrdinaryRunsAreCopiedWithNewIds) {
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM events e LEFT JOIN workloads w ON w.id = e.workload_id WHERE w.id IS NULL"), 0);
 }
 
+// A database written before measured windows (results schema 1) and before
+// some telemetry columns: merged as its migration would leave it, and the
+// source itself is not written.
+TEST(Merge, AnOlderDatabaseIsMergedWithoutBeingChanged) {
+  ScratchDir dir;
+  const auto mix = dir.write("mix.yaml", kMix);
+  run_cell(dir, mix, 0);
+  fs::create_directories(dir / "old");
+  const auto old_db = dir / "old" / "gpumix.db";
+  fs::copy_file(dir / "nodes" / "node-0" / "gpumix.db", old_db);
+  {
+    sqlite3* h = nullptr;
+    sqlite3_open(old_db.c_str(), &h);
+    store::exec(h,
+                "ALTER TABLE cells DROP COLUMN window_start_ns; ALTER TABLE cells DROP COLUMN window_end_ns; "
+                "ALTER TABLE workloads DROP COLUMN ready_ns; UPDATE meta SET value = '1' WHERE key = 'schema_version'; "
+                "PRAGMA wal_checkpoint(TRUNCATE);");
+    sqlite3_close(h);
+  }
+  const auto before = fs::last_write_time(old_db);
+  auto r = gpumix({"merge", (dir / "merged").string(), (dir / "old").string()}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = dir / "merged" / "gpumix.db";
+  EXPECT_EQ(count(out, "SELECT COUNT(*) FROM runs"), 1);
+  EXPECT_EQ(count(out, "SELECT COUNT(*) FROM cells WHERE window_start_ns = 0 AND window_end_ns = 0"), 1);
+  EXPECT_GT(count(out, "SELECT COUNT(*) FROM events"), 0);
+  EXPECT_EQ(count(old_db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'"), 1);
+  EXPECT_EQ(fs::last_write_time(old_db), before);
+  // And the report reads it as a run from before windows.
+  auto report = gpumix({"report", "--results", (dir / "merged").string(), "--format", "json"}, dir.path());
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_NE(report.out.find("\"no_windows\""), std::string::npos) << report.out.substr(0, 2000);
+}
+
 TEST(Merge, RefusesOtherSchemasDuplicateFleetCellsAndItsOwnOutput) {
   ScratchDir dir;
   const auto mix = dir.write("mix.yaml", kMix);

@@ -33,7 +33,8 @@ Reply after(std::chrono::microseconds d) { return Reply{200, d, false}; }
 
 // A load spec for the test server's model (UINT8 [1,3,8,8], binary).
 struct Load {
-  InferRequest request = build_request({"in", "UINT8", {1, 3, 8, 8}}, {"out"}, false, 1);
+  const kserve::TensorSpec input{"in", kserve::DataType::uint8, {1, 3, 8, 8}};
+  kserve::EncodedMessage request = kserve::encode_infer_request(input, random_tensor_data(input, 1), {"out"}, true);
   LoadSpec spec;
   explicit Load(const KServeTestServer& server) {
     spec.endpoint = parse_url(server.url());
@@ -222,7 +223,7 @@ TEST(LoadgenCli, BadInputIsExit2WithTheOptionNamed) {
   } cases[] = {
       {{"loadgen", "--rate", "10", "--slo", "p99<25ms"}, "--slo: 'p99<25ms'"},
       {{"loadgen", "--rate", "10", "--url", "localhost:8000"}, "--url: 'localhost:8000' is not a URL"},
-      {{"loadgen", "--rate", "10", "--duration", "soon"}, "--duration: 'soon' is not a duration"},
+      {{"loadgen", "--rate", "10", "--duration", "soon"}, "--duration: expected a duration (e.g. 500ms, 10s, 2m), got 'soon'"},
       {{"loadgen"}, "give either --rate R (open loop), --concurrency N (closed loop) or --sweep"},
       {{"loadgen", "--rate", "10", "--concurrency", "2"}, "give either"},
       {{"loadgen", "--sweep"}, "--sweep needs at least one --slo"},

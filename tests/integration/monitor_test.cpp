@@ -169,7 +169,7 @@ TEST(MonitorCommand, ABusyPortOrABadAddressIsAnError) {
   EXPECT_NE(bad.err.find("--listen: expected [HOST:]PORT"), std::string::npos) << bad.err;
   auto interval = gpumix({"monitor", "--interval", "soon"}, dir.path());
   EXPECT_EQ(interval.exit_code, 2);
-  EXPECT_NE(interval.err.find("--interval: expected a positive duration"), std::string::npos) << interval.err;
+  EXPECT_NE(interval.err.find("--interval: expected a duration greater than 0 (e.g. 500ms, 10s, 2m)"), std::string::npos) << interval.err;
 }
 
 }  // namespace

@@ -522,12 +522,15 @@ TEST(Interference, MissingBaselineIsSaidAndLeavesNpOut) {
   const auto& server = in_cell(a, "timeslice-r1", "server");
   EXPECT_FALSE(server.np);
   EXPECT_EQ(server.np_missing, "its baseline of repeat 1 was not run");
+  EXPECT_EQ(server.no_np, NoNp::no_baseline);
   EXPECT_NEAR(*a.cell("timeslice-r1")->stp, 0.7, 1e-6);
   EXPECT_EQ(a.cell("timeslice-r1")->with_np, 1);
-  EXPECT_TRUE(contains(a.missing, "The run was interrupted (stopped by SIGINT): 2 of 3 planned cells ran; not run: baseline-server-r1"))
-      << joined(a.missing);
-  EXPECT_TRUE(contains(a.missing, "No NP for server: its baseline of repeat 1 was not run")) << joined(a.missing);
-  EXPECT_TRUE(contains(a.missing, "No GPU telemetry")) << joined(a.missing);
+  ASSERT_TRUE(a.gap(GapCode::run_interrupted));
+  EXPECT_TRUE(a.gap(GapCode::no_np));
+  EXPECT_TRUE(contains(a.missing_texts(), "The run was interrupted (stopped by SIGINT): 2 of 3 planned cells ran; not run: baseline-server-r1"))
+      << joined(a.missing_texts());
+  EXPECT_TRUE(contains(a.missing_texts(), "No NP for server: its baseline of repeat 1 was not run")) << joined(a.missing_texts());
+  EXPECT_TRUE(contains(a.missing_texts(), "No GPU telemetry")) << joined(a.missing_texts());
   auto rec = recommend(a);
   EXPECT_EQ(rec.mode, "timeslice");
   EXPECT_TRUE(contains(rec.notes, "STP leaves out server")) << joined(rec.notes);
@@ -541,7 +544,8 @@ TEST(Interference, NoExclusiveModeMeansNoBaselineAtAll) {
   EXPECT_FALSE(a.has_baseline);
   EXPECT_FALSE(a.cell("timeslice-r1")->stp);
   EXPECT_EQ(in_cell(a, "mps-r1", "train").np_missing, "no baseline: exclusive is not among the run's modes");
-  EXPECT_TRUE(contains(a.missing, "No exclusive baseline")) << joined(a.missing);
+  EXPECT_TRUE(contains(a.missing_texts(), "No exclusive baseline")) << joined(a.missing_texts());
+  EXPECT_TRUE(a.gap(GapCode::no_baseline_mode));
   auto rec = recommend(a);
   EXPECT_FALSE(rec.mode);  // two modes, no STP to rank them by
   EXPECT_NE(rec.headline.find("cannot be ranked"), std::string::npos) << rec.headline;
@@ -560,7 +564,8 @@ TEST(Interference, SingleRepeatHasNoIntervalAndCannotTellNoise) {
   EXPECT_EQ(a.comparisons[0].metric, "STP");
   EXPECT_EQ(a.comparisons[0].difference.verdict, Noise::unknown);
   EXPECT_NEAR(*a.comparisons[0].difference.delta, 0.1, 1e-6);  // mps - timeslice
-  EXPECT_TRUE(contains(a.missing, "One repeat per mode")) << joined(a.missing);
+  EXPECT_TRUE(contains(a.missing_texts(), "One repeat per mode")) << joined(a.missing_texts());
+  EXPECT_TRUE(a.gap(GapCode::one_repeat));
   auto rec = recommend(a);
   EXPECT_EQ(rec.mode, "mps");
   EXPECT_TRUE(contains(rec.notes, "cannot be told from one repeat")) << joined(rec.notes);
@@ -574,7 +579,7 @@ TEST(Interference, FailedWorkloadIsListedAndDisqualifiesItsMode) {
   b.throughput(b.workload(c, "train", "crashed", "[]", "killed by SIGSEGV"), 95);
   auto a = b.analyze();
   EXPECT_TRUE(in_cell(a, "mps-r1", "train").failed);
-  EXPECT_TRUE(contains(a.missing, "Workload train crashed in mps-r1: killed by SIGSEGV")) << joined(a.missing);
+  EXPECT_TRUE(contains(a.missing_texts(), "Workload train crashed in mps-r1: killed by SIGSEGV")) << joined(a.missing_texts());
   auto rec = recommend(a);
   EXPECT_EQ(rec.mode, "timeslice");  // mps had the higher STP, but a workload crashed under it
   const auto& mps = rec.verdicts.back();
@@ -618,7 +623,8 @@ TEST(Recommend, CellsThatRanOnTheCpuGetNoRecommendation) {
   ASSERT_TRUE(a.cpu_only);
   EXPECT_EQ(*a.cpu_only, "NVML is not available: cannot load libnvidia-ml.so.1");
   ASSERT_FALSE(a.missing.empty());
-  EXPECT_EQ(a.missing[0].rfind("The cells ran on the CPU, without an NVIDIA GPU (NVML is not available", 0), 0u) << a.missing[0];
+  EXPECT_EQ(a.missing[0].code, GapCode::cpu_only);
+  EXPECT_EQ(a.missing[0].text.rfind("The cells ran on the CPU, without an NVIDIA GPU (NVML is not available", 0), 0u) << a.missing[0].text;
   auto r = recommend(a);
   EXPECT_FALSE(r.mode);
   EXPECT_FALSE(r.closest);
@@ -668,7 +674,7 @@ TEST(Recommend, StpWithinNoiseOfTheRunnerUpIsSaid) {
   auto a = b.analyze();
   ASSERT_EQ(a.comparisons.size(), 2u);
   EXPECT_EQ(a.comparisons[0].difference.verdict, Noise::within_noise);
-  EXPECT_FALSE(contains(a.missing, "One repeat"));
+  EXPECT_FALSE(contains(a.missing_texts(), "One repeat"));
   EXPECT_TRUE(a.mode("timeslice")->stp.ci_low.has_value());
   // Within noise: neither is named; both are, with what would decide.
   auto r = recommend(a);

@@ -5,7 +5,7 @@
 
 #include "gpumix/gpu/compute_policy.hpp"
 #include "gpumix/gpu/decode.hpp"
-#include "gpumix/telemetry/probe.hpp"
+#include "gpumix/telemetry/nvml_reader.hpp"
 #include "gpumix/telemetry/prometheus.hpp"
 
 namespace gpumix {

@@ -1,8 +1,10 @@
 // The load generator's pure parts: arrival schedule, option parsing, request
-// bodies, response checks, summaries and the sweep algorithm.
+// data, summaries and the sweep algorithm (the KServe codec it shares with the
+// server is tested in serving_test.cpp).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "gpumix/loadgen/kserve.hpp"
@@ -96,57 +98,20 @@ TEST(LoadgenOptions, ShapeParsing) {
     EXPECT_THROW(parse_shape(bad), InputError) << bad;
 }
 
-TEST(LoadgenKServe, BinaryRequestIsHeaderThenTensorBytes) {
-  TensorSpec in{"input", "UINT8", {1, 3, 224, 224}};
-  auto r = build_request(in, {"output"}, false, 1);
-  ASSERT_GT(r.header_length, 0u);
-  EXPECT_EQ(r.body.size(), r.header_length + 150528);
-  EXPECT_EQ(r.content_type, "application/octet-stream");
-  auto j = nlohmann::json::parse(r.body.substr(0, r.header_length));
-  EXPECT_EQ(j["inputs"][0]["name"], "input");
-  EXPECT_EQ(j["inputs"][0]["datatype"], "UINT8");
-  EXPECT_EQ(j["inputs"][0]["shape"], nlohmann::json::array({1, 3, 224, 224}));
-  EXPECT_EQ(j["inputs"][0]["parameters"]["binary_data_size"], 150528);
-  EXPECT_EQ(j["outputs"][0]["name"], "output");
-  EXPECT_EQ(j["outputs"][0]["parameters"]["binary_data"], true);
-  // Deterministic content from the seed.
-  EXPECT_EQ(build_request(in, {"output"}, false, 1).body, r.body);
-  EXPECT_NE(build_request(in, {"output"}, false, 2).body, r.body);
-  // FP32: four bytes an element; no known output: every output binary.
-  auto f = build_request({"x", "FP32", {2, 5}}, {}, false, 1);
-  EXPECT_EQ(f.body.size(), f.header_length + 40);
-  EXPECT_EQ(nlohmann::json::parse(f.body.substr(0, f.header_length))["parameters"]["binary_data_output"], true);
-}
-
-TEST(LoadgenKServe, JsonRequestCarriesTheData) {
-  auto r = build_request({"input", "UINT8", {1, 3, 4, 4}}, {"output"}, true, 1);
-  EXPECT_EQ(r.header_length, 0u);
-  auto j = nlohmann::json::parse(r.body);
-  ASSERT_EQ(j["inputs"][0]["data"].size(), 48u);
-  EXPECT_FALSE(j["inputs"][0].contains("parameters"));
-  EXPECT_FALSE(j["outputs"][0].contains("parameters"));
-  EXPECT_THROW(build_request({"input", "INT64", {1}}, {}, true, 1), InputError);
-}
-
-TEST(LoadgenKServe, ResponseChecks) {
-  EXPECT_EQ(check_response(R"({"outputs":[]})", ""), std::nullopt);
-  EXPECT_EQ(check_response(std::string(R"({"outputs":[]})") + "\x01\x02", "14"), std::nullopt);
-  EXPECT_NE(check_response(R"({"outputs":)", ""), std::nullopt);
-  EXPECT_NE(check_response(R"({"outputs":[]})", "99"), std::nullopt);
-  EXPECT_NE(check_response(R"({"outputs":[]})", "x"), std::nullopt);
-  EXPECT_EQ(error_message(R"({"error":"queue full"})"), "queue full");
-  EXPECT_EQ(error_message("plain\ntext"), "plain text");
-}
-
-TEST(LoadgenKServe, ModelMetadata) {
-  auto m = parse_model_metadata(
-      R"({"name":"r","inputs":[{"name":"in","datatype":"FP32","shape":[-1,3,224,224]}],"outputs":[{"name":"o","datatype":"FP32","shape":[-1,1000]}]})");
-  EXPECT_EQ(m.input.name, "in");
-  EXPECT_EQ(m.input.datatype, "FP32");
-  EXPECT_EQ(m.input.shape, (std::vector<int64_t>{1, 3, 224, 224}));
-  EXPECT_EQ(m.outputs, (std::vector<std::string>{"o"}));
-  EXPECT_THROW(parse_model_metadata(R"({"name":"r","inputs":[]})"), RunError);
-  EXPECT_THROW(parse_model_metadata("not json"), RunError);
+TEST(LoadgenKServe, RandomTensorDataIsTheInputsSizeAndSeeded) {
+  const kserve::TensorSpec u8{"input", kserve::DataType::uint8, {1, 3, 224, 224}};
+  EXPECT_EQ(random_tensor_data(u8, 1).size(), 150528u);
+  EXPECT_EQ(random_tensor_data(u8, 1), random_tensor_data(u8, 1));
+  EXPECT_NE(random_tensor_data(u8, 1), random_tensor_data(u8, 2));
+  const kserve::TensorSpec f32{"x", kserve::DataType::fp32, {2, 5}};
+  const auto data = random_tensor_data(f32, 1);
+  ASSERT_EQ(data.size(), 40u);
+  for (size_t at = 0; at < data.size(); at += 4) {
+    float f;
+    std::memcpy(&f, data.data() + at, sizeof f);
+    EXPECT_GE(f, 0.0f);
+    EXPECT_LT(f, 1.0f);
+  }
 }
 
 namespace {

@@ -13,7 +13,7 @@
 #include "gpumix/gpu/dynamic_library.hpp"
 #include "gpumix/gpu/nvml.hpp"
 #include "gpumix/run/run_environment.hpp"
-#include "gpumix/telemetry/probe.hpp"
+#include "gpumix/telemetry/nvml_reader.hpp"
 #include "gpumix/telemetry/sampler.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 #include "gpumix/util/environment.hpp"
@@ -234,7 +234,7 @@ TEST(Sampler, SamplesOnItsOwnThreadAndTagsRowsWithRunAndCell) {
   auto source = std::make_unique<ScriptedSource>();
   auto* script = source.get();
   std::atomic<int> callbacks{0};
-  telemetry::Sampler sampler(dir.path() / "gpumix.db", 20ms, std::move(source));
+  telemetry::Sampler sampler(dir.path(), 20ms, std::move(source));
   sampler.on_snapshot([&](const telemetry::Snapshot&) { ++callbacks; });
   sampler.start();
   EXPECT_TRUE(sampler.status().available);

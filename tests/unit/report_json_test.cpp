@@ -145,7 +145,10 @@ TEST(ReportJson, VersionKindAndRun) {
   EXPECT_DOUBLE_EQ(run["gpu_time_s"].get<double>(), 1000);
   ASSERT_TRUE(run["environment"].is_object());
   EXPECT_EQ(run["environment"]["nvml"]["driver_version"], "550.54");
-  EXPECT_EQ(doc["missing"], json(d.analysis.missing));
+  EXPECT_EQ(doc["missing"], json(d.analysis.missing_texts()));
+  ASSERT_EQ(doc["missing_codes"].size(), d.analysis.missing.size());
+  for (size_t i = 0; i < d.analysis.missing.size(); ++i)
+    EXPECT_EQ(doc["missing_codes"][i], analysis::to_string(d.analysis.missing[i].code));
 
   // A run still going: no end.
   b.input().run.ended_ns = 0;

@@ -137,6 +137,74 @@ struct Jobs {
   }
 };
 
+// The client side (the load generator's) against the server side: one codec,
+// so what one encodes the other reads.
+TEST(KServe, TheClientsRequestsAreWhatTheServerParses) {
+  const auto model = tiny_model();
+  const kserve::TensorSpec input{"input", DataType::uint8, {2, 3, 2, 2}};
+  std::string data(24, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7);
+  for (bool binary : {true, false}) {
+    const auto m = kserve::encode_infer_request(input, data, {"output"}, binary);
+    EXPECT_EQ(m.content_type, binary ? "application/octet-stream" : "application/json");
+    EXPECT_EQ(m.header_length.has_value(), binary);
+    const std::string length = m.header_length ? std::to_string(*m.header_length) : "";
+    const auto r = kserve::parse_infer_request(
+        m.body, m.header_length ? std::optional<std::string_view>(length) : std::nullopt, model);
+    EXPECT_EQ(r.batch, 2);
+    EXPECT_EQ(std::string(r.data), data) << binary;
+    EXPECT_EQ(r.binary_output, binary);
+  }
+  // No output named: every output binary.
+  const auto all = kserve::encode_infer_request(input, data, {}, true);
+  EXPECT_EQ(nlohmann::json::parse(all.body.substr(0, *all.header_length))["parameters"]["binary_data_output"], true);
+}
+
+TEST(KServe, TheClientReadsTheServersMetadataAndResponses) {
+  const auto model = tiny_model();
+  const auto meta = kserve::parse_model_metadata(kserve::model_metadata(model));
+  EXPECT_EQ(meta.input.name, "input");
+  EXPECT_EQ(meta.input.datatype, DataType::uint8);
+  EXPECT_EQ(meta.input.shape, (std::vector<int64_t>{1, 3, 2, 2}));  // the variable batch as 1
+  EXPECT_EQ(meta.input.bytes(), 12);
+  EXPECT_EQ(meta.outputs, (std::vector<std::string>{"output"}));
+
+  kserve::InferRequest req;
+  req.batch = 1;
+  const float out[4] = {1, 2, 3, 4};
+  for (bool binary : {true, false}) {
+    req.binary_output = binary;
+    const auto r = kserve::encode_infer_response(model, req, out, 4);
+    const std::string length = r.header_length ? std::to_string(*r.header_length) : "";
+    EXPECT_EQ(kserve::check_infer_response(r.body, r.header_length ? std::optional<std::string_view>(length) : std::nullopt),
+              std::nullopt);
+  }
+  EXPECT_EQ(kserve::error_message(kserve::error_body("queue full")), "queue full");
+}
+
+TEST(KServe, TheClientSaysWhatIsWrongWithAnAnswer) {
+  EXPECT_EQ(kserve::check_infer_response(std::string(R"({"outputs":[]})") + "\x01\x02", "14"), std::nullopt);
+  EXPECT_NE(kserve::check_infer_response(R"({"outputs":)", std::nullopt), std::nullopt);
+  EXPECT_NE(kserve::check_infer_response(R"({"outputs":[]})", "99"), std::nullopt);
+  EXPECT_NE(kserve::check_infer_response(R"({"outputs":[]})", "x"), std::nullopt);
+  EXPECT_EQ(kserve::error_message("plain\ntext"), "plain text");
+  for (const char* bad : {"not json", R"({"name":"r","inputs":[]})", R"({"inputs":[{"name":"in","datatype":"INT64","shape":[1]}]})",
+                          R"({"inputs":[{"name":"in","datatype":"FP32","shape":[]}]})",
+                          R"({"inputs":[{"name":"in","datatype":"FP32","shape":[-2, 3]}]})"}) {
+    try {
+      kserve::parse_model_metadata(bad);
+      ADD_FAILURE() << bad;
+    } catch (const ProtocolError& e) {
+      EXPECT_EQ(e.status(), 502) << bad;
+      EXPECT_NE(std::string(e.what()).find("model metadata"), std::string::npos) << e.what();
+    }
+  }
+  const auto fp32 = kserve::parse_model_metadata(
+      R"({"name":"r","inputs":[{"name":"in","datatype":"FP32","shape":[-1,3,224,224]}],"outputs":[{"name":"o"},{"name":"p"}]})");
+  EXPECT_EQ(fp32.input.bytes(), 3 * 224 * 224 * 4);
+  EXPECT_EQ(fp32.outputs, (std::vector<std::string>{"o", "p"}));
+}
+
 TEST(BatchQueue, TakesWhatIsQueuedUpToMaxBatchInArrivalOrder) {
   BatchQueue q({/*max_batch=*/4, /*max_queue=*/10, std::chrono::microseconds(0)});
   Jobs jobs;

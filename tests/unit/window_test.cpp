@@ -191,7 +191,7 @@ TEST(Window, ARateThatDriftsIsFlaggedWithItsFigures) {
   const auto& wc = in_cell(a, "baseline-train", "train");
   EXPECT_NEAR(*wc.summary.drift, 0.5, 0.02);
   EXPECT_NE(wc.unsteady.find("rate +50% from the first half of the window to the second"), std::string::npos) << wc.unsteady;
-  EXPECT_TRUE(any_contains(a.missing, "was not steady")) << joined(a.missing);
+  EXPECT_TRUE(any_contains(a.missing_texts(), "was not steady")) << joined(a.missing_texts());
 }
 
 TEST(Window, ACompletionJobIsMeasuredByItsCompletionTime) {

@@ -39,6 +39,17 @@ std::vector<const SloVerdict*> ModeAnalysis::slos() const {
   return out;
 }
 
+const Gap* Analysis::gap(GapCode code) const {
+  auto it = std::find_if(missing.begin(), missing.end(), [&](const Gap& g) { return g.code == code; });
+  return it == missing.end() ? nullptr : &*it;
+}
+
+std::vector<std::string> Analysis::missing_texts() const {
+  std::vector<std::string> out;
+  for (const auto& g : missing) out.push_back(g.text);
+  return out;
+}
+
 const ModeAnalysis* Analysis::mode(const std::string& name) const {
   for (const auto& m : modes)
     if (m.mode == name) return &m;
@@ -217,7 +228,7 @@ CellAttribution attribute(const CellAnalysis& c, const CellTelemetry& t) {
 
   std::vector<std::string> names;
   for (const auto& w : c.workloads)
-    if (w.summary.status != "skipped") names.push_back(w.summary.name);
+    if (w.summary.status != store::WorkloadStatus::skipped) names.push_back(w.summary.name);
   auto mean_over_ticks = [&](const std::map<int64_t, double>& per_tick) {
     double sum = 0;
     for (const auto& [tick, v] : per_tick) sum += v;
@@ -329,10 +340,10 @@ std::string baseline_problem(const RunInput& in, const std::string& workload, in
     const bool holds_it = std::any_of(in.workloads.begin(), in.workloads.end(),
                                       [&](const store::WorkloadRow& w) { return w.cell_id == c.id && w.name == workload; });
     if (!holds_it) continue;
-    if (c.status == "skipped") return c.label + " was skipped" + (c.error.empty() ? "" : ": " + c.error);
-    if (c.status == "running") return c.label + " is still running";
+    if (c.status == store::CellStatus::skipped) return c.label + " was skipped" + (c.error.empty() ? "" : ": " + c.error);
+    if (c.status == store::CellStatus::running) return c.label + " is still running";
     return c.label + " measured neither throughput nor request latency" +
-           (c.status == "ok" ? "" : " (the cell " + c.status + (c.error.empty() ? "" : ": " + c.error) + ")");
+           (c.status == store::CellStatus::ok ? "" : std::string(" (the cell ") + store::to_string(c.status) + (c.error.empty() ? "" : ": " + c.error) + ")");
   }
   return fmt::format("its baseline of repeat {} was not run", repeat);
 }
@@ -350,25 +361,29 @@ std::string window_problem(const WorkloadSummary& s) {
 
 void compute_np(const Baseline& base, WorkloadCell& w, const store::CellRow& cell, const std::string& no_base) {
   const auto& s = w.summary;
-  if (s.status == "skipped") {
-    w.np_missing = "the mode was skipped";
+  auto none = [&w](NoNp cause, std::string why) {
+    w.no_np = cause;
+    w.np_missing = std::move(why);
+  };
+  if (s.status == store::WorkloadStatus::skipped) {
+    none(NoNp::mode_skipped, "the mode was skipped");
     return;
   }
   if (!base.workload) {
-    w.np_missing = no_base;
+    none(NoNp::no_baseline, no_base);
     return;
   }
   const auto& b = base.workload->summary;
   const auto& base_label = base.cell->cell.label;
   if (s.latency_p99 && b.latency_p99 && *b.latency_p99 > 0) w.p99_inflation = *s.latency_p99 / *b.latency_p99;
   // A load generator measures its server, which is counted already.
-  if (s.role == "client") {
-    w.np_missing = "a client (load generator): its server is counted, not it";
+  if (s.role == spec::Role::client) {
+    none(NoNp::client, "a client (load generator): its server is counted, not it");
     return;
   }
   // Ran, but reported nothing: no progress (NP 0), unless the run was cut short first.
-  const bool cut_short = s.status == "interrupted" || (s.status == "not_started" && cell.status == "interrupted");
-  const bool ran_in_window = s.windowed || (!cut_short && s.status != "not_started");
+  const bool cut_short = s.status == store::WorkloadStatus::interrupted || (s.status == store::WorkloadStatus::not_started && cell.status == store::CellStatus::interrupted);
+  const bool ran_in_window = s.windowed || (!cut_short && s.status != store::WorkloadStatus::not_started);
   // Latency-critical workloads (a notebook's cells, a server's requests) are
   // paced by their think time or arrival rate, not by the GPU: their rate
   // barely moves under interference while their latency does. Measure them
@@ -376,17 +391,17 @@ void compute_np(const Baseline& base, WorkloadCell& w, const store::CellRow& cel
   // time; everything else by throughput.
   const bool has_latency = b.latency_mean && *b.latency_mean > 0;
   const bool has_throughput = b.throughput && *b.throughput > 0;
-  const bool latency_role = s.role == "interactive" || s.role == "server";
+  const bool latency_role = s.role == spec::Role::interactive || s.role == spec::Role::server;
   // The baseline's lack of evidence costs every mode the same NP; this
   // cell's lack costs only this mode (np_gated: it cannot be ranked).
   auto gated = [&](const std::string& base_gate, const std::string& gate) {
     if (!base_gate.empty()) {
-      w.np_missing = base_label + ": " + base_gate;
+      none(NoNp::too_little_evidence, base_label + ": " + base_gate);
     } else if (auto p = window_problem(b); !p.empty()) {
-      w.np_missing = base_label + " " + p;
-    } else {
-      w.np_missing = gate.empty() ? window_problem(s) : gate;
-      w.np_gated = !w.np_missing.empty();
+      none(NoNp::too_little_evidence, base_label + " " + p);
+    } else if (auto own = gate.empty() ? window_problem(s) : gate; !own.empty()) {
+      none(NoNp::too_little_evidence, own);
+      w.np_gated = true;
     }
     return !w.np_missing.empty();
   };
@@ -410,10 +425,10 @@ void compute_np(const Baseline& base, WorkloadCell& w, const store::CellRow& cel
       w.no_progress = true;
     }
   } else {
-    w.np_missing = base_label + " measured neither throughput nor request latency";
+    none(NoNp::baseline_unmeasured, base_label + " measured neither throughput nor request latency");
     return;
   }
-  if (!w.np && w.np_missing.empty()) w.np_missing = "interrupted before it measured anything";
+  if (!w.np && w.np_missing.empty()) none(NoNp::interrupted, "interrupted before it measured anything");
 }
 
 // A rate (or mean latency) that moved within the window, in words.
@@ -449,8 +464,8 @@ std::vector<SloVerdict> judge_slos(const std::string& workload, const std::vecto
   std::vector<SloVerdict> out;
   for (const auto* c : cells) {
     for (const auto& w : c->workloads) {
-      if (w.summary.name != workload || w.summary.status == "skipped") continue;
-      const bool cut_short = c->cell.status == "interrupted" && w.summary.requests == 0;
+      if (w.summary.name != workload || w.summary.status == store::WorkloadStatus::skipped) continue;
+      const bool cut_short = c->cell.status == store::CellStatus::interrupted && w.summary.requests == 0;
       if (cut_short) continue;
       for (size_t k = 0; k < w.summary.slos.size(); ++k) {
         const auto& r = w.summary.slos[k];
@@ -491,12 +506,12 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
   for (const auto* c : cells) {
     ++m.cells_run;
     if (c->warmup_s && c->window_s) warmup.push_back(*c->warmup_s);
-    if (c->cell.status == "skipped") {
+    if (c->cell.status == store::CellStatus::skipped) {
       ++m.cells_skipped;
       if (m.skip_reason.empty()) m.skip_reason = c->cell.error;
     }
-    if (c->cell.status == "failed") ++m.cells_failed;
-    if (c->cell.status == "interrupted") ++m.cells_interrupted;
+    if (c->cell.status == store::CellStatus::failed) ++m.cells_failed;
+    if (c->cell.status == store::CellStatus::interrupted) ++m.cells_interrupted;
     if (c->stp) stp.push_back(*c->stp);
     if (c->antt) antt.push_back(*c->antt);
     if (c->fairness) fairness.push_back(*c->fairness);
@@ -506,9 +521,9 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
       if (a.mean) activity[key].push_back(*a.mean);
     for (const auto& w : c->workloads) {
       if (w.failed)
-        m.failures.push_back(fmt::format("{} {} in {}{}", w.summary.name, w.summary.status, c->cell.label,
+        m.failures.push_back(fmt::format("{} {} in {}{}", w.summary.name, store::to_string(w.summary.status), c->cell.label,
                                          w.summary.reason.empty() ? "" : ": " + w.summary.reason));
-      if (c->cell.baseline || w.failed || w.summary.role == "client" || w.summary.status == "skipped") continue;
+      if (c->cell.baseline || w.failed || w.summary.role == spec::Role::client || w.summary.status == store::WorkloadStatus::skipped) continue;
       if (w.no_progress)
         m.disqualifications.push_back(fmt::format("{} made no progress in {} ({} iteration(s), {} request(s) in the window)",
                                                   w.summary.name, c->cell.label, w.summary.iterations, w.summary.requests));
@@ -545,7 +560,7 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
         for (const auto& g : w.summary.percentile_gates) wm.gaps.push_back(c->cell.label + ": insufficient data for " + g);
         if (!w.unsteady.empty()) wm.unsteady.push_back(c->cell.label + ": " + w.unsteady);
         if (w.failed)
-          wm.failures.push_back(fmt::format("{} in {}{}", w.summary.status, c->cell.label,
+          wm.failures.push_back(fmt::format("{} in {}{}", store::to_string(w.summary.status), c->cell.label,
                                             w.summary.reason.empty() ? "" : ": " + w.summary.reason));
       }
     }
@@ -602,7 +617,7 @@ Analysis analyze(const RunInput& in) {
   for (auto& s : summaries) {
     const auto job = std::find_if(plan.workloads.begin(), plan.workloads.end(),
                                   [&](const auto& w) { return w.name == s.name && w.runs_to_completion(); });
-    if (job == plan.workloads.end() || s.status != "ok") continue;
+    if (job == plan.workloads.end() || s.status != store::WorkloadStatus::ok) continue;
     const int64_t job_iterations = job->stop == spec::StopKind::iterations ? job->stop_iterations : 0;
     const auto* w = &*std::find_if(in.workloads.begin(), in.workloads.end(), [&](const auto& r) { return r.id == s.workload_id; });
     const auto* c = cell_by_id.count(w->cell_id) ? cell_by_id[w->cell_id] : nullptr;
@@ -634,7 +649,7 @@ Analysis analyze(const RunInput& in) {
       if (cell_of_workload[s.workload_id] != c.id) continue;
       WorkloadCell w;
       w.summary = s;
-      w.failed = store::is_failure_status(s.status);
+      w.failed = store::is_failure(s.status);
       w.unsteady = unsteady_text(s, a.gates.max_drift);
       if (auto it = gpu_memory.find(s.workload_id); it != gpu_memory.end()) w.gpu_memory_peak_bytes = it->second;
       else w.gpu_memory_peak_bytes = s.peak_device_mem_bytes;
@@ -713,10 +728,13 @@ Analysis analyze(const RunInput& in) {
   }
 
   // What is missing, most important first.
-  auto& miss = a.missing;
+  struct {
+    std::vector<Gap>& gaps;
+    void push_back(GapCode code, std::string text) { gaps.push_back({code, std::move(text)}); }
+  } miss{a.missing};
   a.cpu_only = run::RunEnvironment::parse(in.run.environment_json).cpu_only_reason();
   if (a.cpu_only)
-    miss.push_back("The cells ran on the CPU, without an NVIDIA GPU (" + *a.cpu_only +
+    miss.push_back(GapCode::cpu_only, "The cells ran on the CPU, without an NVIDIA GPU (" + *a.cpu_only +
                    "): the figures exercise gpumix's pipeline and say nothing about sharing a GPU, so no mode is "
                    "recommended.");
   std::set<std::string> ran;
@@ -725,21 +743,22 @@ Analysis analyze(const RunInput& in) {
   for (const auto& planned : plan.cells)
     if (!ran.count(planned.label)) not_run.push_back(planned.label);
   const std::string not_run_text = join(not_run, ", ");
-  if (in.run.status == "interrupted")
-    miss.push_back(fmt::format("The run was interrupted{}: {} of {} planned cells ran{}.",
+  if (in.run.status == store::RunStatus::interrupted)
+    miss.push_back(GapCode::run_interrupted, fmt::format("The run was interrupted{}: {} of {} planned cells ran{}.",
                                in.run.error.empty() ? "" : " (" + in.run.error + ")", cells.size(),
                                std::max(plan.cells.size(), cells.size()),
                                not_run.empty() ? "" : "; not run: " + not_run_text));
-  else if (in.run.status == "running")
-    miss.push_back(fmt::format("The run is still in progress: {} of {} planned cells so far.", cells.size(),
+  else if (in.run.status == store::RunStatus::running)
+    miss.push_back(GapCode::run_in_progress, fmt::format("The run is still in progress: {} of {} planned cells so far.", cells.size(),
                                std::max(plan.cells.size(), cells.size())));
-  else if (in.run.status == "failed")
-    miss.push_back("The run failed" + (in.run.error.empty() ? std::string(".") : ": " + in.run.error) +
+  else if (in.run.status == store::RunStatus::failed)
+    miss.push_back(GapCode::run_failed, "The run failed" + (in.run.error.empty() ? std::string(".") : ": " + in.run.error) +
                    (not_run.empty() ? "" : " Not run: " + not_run_text + "."));
   else if (!not_run.empty())
-    miss.push_back("Planned cells with no record: " + not_run_text + ".");
+    miss.push_back(GapCode::cells_not_run, "Planned cells with no record: " + not_run_text + ".");
   if (!exclusive_planned) {
     miss.push_back(
+        GapCode::no_baseline_mode,
         "No exclusive baseline: NP, STP, ANTT, fairness and p99 inflation need each workload measured alone "
         "(add exclusive to the modes).");
   } else {
@@ -747,55 +766,55 @@ Analysis analyze(const RunInput& in) {
       for (const auto& c : a.cells) {
         if (c.cell.baseline) continue;
         auto it = std::find_if(c.workloads.begin(), c.workloads.end(), [&](const auto& w) { return w.summary.name == name; });
-        if (it == c.workloads.end() || it->np || it->np_missing.empty() || it->np_missing == "the mode was skipped" ||
-            it->np_missing == "interrupted before it measured anything")
+        if (it == c.workloads.end() || it->np || it->no_np == NoNp::none || it->no_np == NoNp::mode_skipped ||
+            it->no_np == NoNp::interrupted)
           continue;
-        miss.push_back(fmt::format("No NP for {}: {}.", name, it->np_missing));
+        miss.push_back(GapCode::no_np, fmt::format("No NP for {}: {}.", name, it->np_missing));
         break;
       }
     }
   }
   for (const auto& m : a.modes) {
-    if (m.skipped()) miss.push_back(fmt::format("Mode {} was skipped: {}", m.mode, m.skip_reason.empty() ? "unavailable" : m.skip_reason));
+    if (m.skipped()) miss.push_back(GapCode::mode_skipped, fmt::format("Mode {} was skipped: {}", m.mode, m.skip_reason.empty() ? "unavailable" : m.skip_reason));
   }
   for (const auto& c : a.cells)
-    if (c.cell.status == "failed")
-      miss.push_back(fmt::format("Cell {} failed{}", c.cell.label, c.cell.error.empty() ? "." : ": " + c.cell.error));
+    if (c.cell.status == store::CellStatus::failed)
+      miss.push_back(GapCode::cell_failed, fmt::format("Cell {} failed{}", c.cell.label, c.cell.error.empty() ? "." : ": " + c.cell.error));
   for (const auto& m : a.modes)
-    for (const auto& f : m.failures) miss.push_back("Workload " + f);
+    for (const auto& f : m.failures) miss.push_back(GapCode::workload_failed, "Workload " + f);
   for (const auto& m : a.modes)
-    for (const auto& d : m.disqualifications) miss.push_back(fmt::format("Mode {} cannot be ranked: {}.", m.mode, d));
+    for (const auto& d : m.disqualifications) miss.push_back(GapCode::mode_unranked, fmt::format("Mode {} cannot be ranked: {}.", m.mode, d));
   for (const auto& c : a.cells)
     for (const auto& w : c.workloads) {
-      if (!w.unsteady.empty()) miss.push_back(fmt::format("{} in {} was not steady: {}.", w.summary.name, c.cell.label, w.unsteady));
+      if (!w.unsteady.empty()) miss.push_back(GapCode::unsteady, fmt::format("{} in {} was not steady: {}.", w.summary.name, c.cell.label, w.unsteady));
       if (c.cell.baseline && (!w.summary.throughput_gate.empty() || !w.summary.latency_gate.empty()))
-        miss.push_back(fmt::format("{}'s baseline has too little evidence ({}): lengthen cell_duration.", w.summary.name,
+        miss.push_back(GapCode::thin_baseline, fmt::format("{}'s baseline has too little evidence ({}): lengthen cell_duration.", w.summary.name,
                                    !w.summary.throughput_gate.empty() ? w.summary.throughput_gate : w.summary.latency_gate));
     }
-  if (std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.cell.window_start_ns == 0 && c.cell.status != "skipped"; }) &&
+  if (std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.cell.window_start_ns == 0 && c.cell.status != store::CellStatus::skipped; }) &&
       std::none_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.cell.window_start_ns > 0; }))
-    miss.push_back("This run was recorded before measured windows existed: each workload is measured from its own ready "
+    miss.push_back(GapCode::no_windows, "This run was recorded before measured windows existed: each workload is measured from its own ready "
                    "to its last iteration, not over one common window.");
   for (const auto& name : a.workloads) {
     bool any_metric = false, any_cell = false;
     for (const auto& c : a.cells)
       for (const auto& w : c.workloads)
-        if (w.summary.name == name && w.summary.status != "skipped") {
+        if (w.summary.name == name && w.summary.status != store::WorkloadStatus::skipped) {
           any_cell = true;
           any_metric = any_metric || w.summary.throughput || w.summary.requests > 0 || w.summary.iterations > 0;
         }
     if (any_cell && !any_metric)
-      miss.push_back(fmt::format("{} reported no throughput and no request latency (it does not speak the metrics "
+      miss.push_back(GapCode::no_metrics, fmt::format("{} reported no throughput and no request latency (it does not speak the metrics "
                                  "protocol, or never got going): only its status, wall time and memory are known.",
                                  name));
   }
   if (!in.telemetry.events.empty()) {
-    std::string list;
-    size_t shown = 0;
+    std::vector<std::string> first_three;
     for (const auto& c : a.cells)
       for (const auto& e : c.events)
-        if (shown++ < 3) list += (list.empty() ? "" : "; ") + telemetry::event_text(e, c.cell.started_ns) + " in " + c.cell.label;
-    miss.push_back(fmt::format("NVML reported {} fault event(s) during the run{}: a workload or the GPU failed, and "
+        if (first_three.size() < 3) first_three.push_back(telemetry::event_text(e, c.cell.started_ns) + " in " + c.cell.label);
+    const std::string list = join(first_three, "; ");
+    miss.push_back(GapCode::gpu_faults, fmt::format("NVML reported {} fault event(s) during the run{}: a workload or the GPU failed, and "
                                "the figures of those cells may not be what the mode gives.",
                                in.telemetry.events.size(), list.empty() ? "" : " (" + list + ")"));
   }
@@ -803,24 +822,64 @@ Analysis analyze(const RunInput& in) {
     std::string why = in.telemetry_error;
     for (const auto& s : in.telemetry_sessions)
       if (why.empty() && !s.available && !s.reason.empty()) why = s.reason;
-    miss.push_back(why.empty() ? "No GPU telemetry was recorded for this run: no GPU activity, GPM or energy figures."
+    miss.push_back(GapCode::no_gpu_telemetry, why.empty() ? "No GPU telemetry was recorded for this run: no GPU activity, GPM or energy figures."
                                : "No GPU telemetry (" + why + "): no GPU activity, GPM or energy figures.");
   } else {
-    if (!a.has_energy) miss.push_back("The GPU reported neither its energy counter nor its power: no energy per unit of work.");
+    if (!a.has_energy) miss.push_back(GapCode::no_energy, "The GPU reported neither its energy counter nor its power: no energy per unit of work.");
     if (!a.has_gpm) {
       std::string notes;
       for (const auto& s : in.telemetry_sessions)
         if (!s.notes.empty()) notes = s.notes;
-      miss.push_back("No GPM metrics" + (notes.empty() ? std::string(" (GPM needs a Hopper or newer GPU)") : " (" + notes + ")") +
+      miss.push_back(GapCode::no_gpm, "No GPM metrics" + (notes.empty() ? std::string(" (GPM needs a Hopper or newer GPU)") : " (" + notes + ")") +
                      ": GPU activity is NVML's utilization only.");
     }
   }
   const bool any_shared = std::any_of(a.modes.begin(), a.modes.end(), [](const auto& m) { return !m.baseline && m.measured(); });
   if (any_shared && a.repeats <= 1 && !a.auto_repeats)
     miss.push_back(
+        GapCode::one_repeat,
         "One repeat per mode: no confidence intervals, and differences between modes cannot be told from noise "
         "(set repeats: auto, or 3 or more).");
   return a;
+}
+
+const char* to_string(NoNp cause) {
+  switch (cause) {
+    case NoNp::none: return "";
+    case NoNp::mode_skipped: return "mode_skipped";
+    case NoNp::no_baseline: return "no_baseline";
+    case NoNp::client: return "client";
+    case NoNp::too_little_evidence: return "too_little_evidence";
+    case NoNp::baseline_unmeasured: return "baseline_unmeasured";
+    case NoNp::interrupted: return "interrupted";
+  }
+  return "";
+}
+
+const char* to_string(GapCode code) {
+  switch (code) {
+    case GapCode::cpu_only: return "cpu_only";
+    case GapCode::run_interrupted: return "run_interrupted";
+    case GapCode::run_in_progress: return "run_in_progress";
+    case GapCode::run_failed: return "run_failed";
+    case GapCode::cells_not_run: return "cells_not_run";
+    case GapCode::no_baseline_mode: return "no_baseline_mode";
+    case GapCode::no_np: return "no_np";
+    case GapCode::mode_skipped: return "mode_skipped";
+    case GapCode::cell_failed: return "cell_failed";
+    case GapCode::workload_failed: return "workload_failed";
+    case GapCode::mode_unranked: return "mode_unranked";
+    case GapCode::unsteady: return "unsteady";
+    case GapCode::thin_baseline: return "thin_baseline";
+    case GapCode::no_windows: return "no_windows";
+    case GapCode::no_metrics: return "no_metrics";
+    case GapCode::gpu_faults: return "gpu_faults";
+    case GapCode::no_gpu_telemetry: return "no_gpu_telemetry";
+    case GapCode::no_energy: return "no_energy";
+    case GapCode::no_gpm: return "no_gpm";
+    case GapCode::one_repeat: return "one_repeat";
+  }
+  return "";
 }
 
 Activity CellAnalysis::activity_of(std::string_view key) const {

@@ -43,7 +43,7 @@
 #include "gpumix/analysis/summary.hpp"
 #include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/store/store.hpp"
-#include "gpumix/store/workload_status.hpp"
+#include "gpumix/store/status.hpp"
 #include "gpumix/telemetry/snapshot.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 
@@ -67,12 +67,25 @@ struct Activity {
   int64_t samples = 0;
 };
 
+// Why a workload has no NP in a shared cell; np_missing says it in words.
+enum class NoNp {
+  none,                 // it has one (or is in a baseline cell)
+  mode_skipped,         // its cell's mode is unavailable here
+  no_baseline,          // no baseline of its repeat to compare with
+  client,               // a load generator: its server is counted instead
+  too_little_evidence,  // a gate of the evidence rules (this cell's or its baseline's)
+  baseline_unmeasured,  // its baseline measured neither throughput nor latency
+  interrupted,          // cut short before it measured anything
+};
+const char* to_string(NoNp cause);
+
 // One workload in one cell.
 struct WorkloadCell {
   WorkloadSummary summary;
   std::string np_basis;  // "throughput", "latency", "completion", or empty when there is no NP
   std::optional<double> np;
   std::string np_missing;  // why there is no NP (empty when there is one, and in baseline cells)
+  NoNp no_np = NoNp::none;  // the same, as a code
   std::optional<double> p99_inflation;
   // Largest GPU memory seen: NVML's per-process samples, else the workload's own `info` report.
   std::optional<int64_t> gpu_memory_peak_bytes;
@@ -150,7 +163,7 @@ struct SloVerdict {
 // One workload under one mode, over its repeats.
 struct WorkloadMode {
   std::string workload;
-  std::string role;
+  spec::Role role = spec::Role::other;
   std::string np_basis;
   Estimate throughput;  // samples/s
   Estimate np;
@@ -195,6 +208,38 @@ struct ModeComparison {
   Difference difference;  // b − a
 };
 
+// Something missing or doubtful in a run's figures: a code for programs and
+// for the report's layout, and the sentence shown to people. Nothing looks
+// for a reason by its wording.
+enum class GapCode {
+  cpu_only,            // the cells ran without an NVIDIA GPU
+  run_interrupted,
+  run_in_progress,
+  run_failed,
+  cells_not_run,       // planned cells with no record
+  no_baseline_mode,    // the baseline mode is not among the run's modes
+  no_np,               // a workload has no NP in some shared cell
+  mode_skipped,
+  cell_failed,
+  workload_failed,
+  mode_unranked,       // a mode cannot be ranked (failed or gated workloads)
+  unsteady,            // a rate drifted within its window
+  thin_baseline,       // a baseline with too little evidence
+  no_windows,          // recorded before measured windows existed
+  no_metrics,          // a workload reported neither throughput nor latency
+  gpu_faults,          // NVML reported fault events
+  no_gpu_telemetry,
+  no_energy,
+  no_gpm,
+  one_repeat,          // no confidence intervals
+};
+const char* to_string(GapCode code);
+
+struct Gap {
+  GapCode code;
+  std::string text;
+};
+
 struct Analysis {
   store::RunRow run;
   spec::EvidenceGates gates;
@@ -217,9 +262,11 @@ struct Analysis {
   bool has_telemetry = false;
   bool has_gpm = false;
   bool has_energy = false;
-  // What is missing or doubtful, in words, most important first.
-  std::vector<std::string> missing;
+  // What is missing or doubtful, most important first.
+  std::vector<Gap> missing;
 
+  const Gap* gap(GapCode code) const;  // the first of its kind, if any
+  std::vector<std::string> missing_texts() const;
   const ModeAnalysis* mode(const std::string& name) const;
   const ModeAnalysis* baseline() const;  // the baseline mode's, when it was planned
   const CellAnalysis* cell(const std::string& label) const;

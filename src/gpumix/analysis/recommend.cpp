@@ -206,7 +206,7 @@ Recommendation recommend(const Analysis& a) {
     if (const auto* m = a.mode(*r.mode)) {
       std::vector<std::string> without;
       for (const auto& w : m->workloads)
-        if (w.np.n() == 0 && w.role != "client") without.push_back(w.workload);  // clients are out by design
+        if (w.np.n() == 0 && w.role != spec::Role::client) without.push_back(w.workload);  // clients are out by design
       if (!without.empty() && m->stp.n() > 0) {
         std::string names;
         for (const auto& w : without) names += (names.empty() ? "" : ", ") + w;

@@ -5,16 +5,10 @@
 #include <limits>
 #include <numeric>
 
+#include "gpumix/percentile.hpp"
+
 namespace gpumix::analysis {
 namespace {
-
-double sorted_percentile(const std::vector<double>& v, double p) {
-  p = std::clamp(p, 0.0, 100.0);
-  const double rank = p / 100.0 * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<size_t>(std::floor(rank));
-  const auto hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (rank - static_cast<double>(lo)) * (v[hi] - v[lo]);
-}
 
 // Continued fraction of the incomplete beta function (modified Lentz).
 double beta_continued_fraction(double a, double b, double x) {
@@ -67,7 +61,7 @@ std::vector<std::optional<double>> percentiles(std::vector<double> values, const
   std::vector<std::optional<double>> out(ps.size());
   if (values.empty()) return out;
   std::sort(values.begin(), values.end());
-  for (size_t i = 0; i < ps.size(); ++i) out[i] = sorted_percentile(values, ps[i]);
+  for (size_t i = 0; i < ps.size(); ++i) out[i] = percentile_of_sorted(values, ps[i]);
   return out;
 }
 

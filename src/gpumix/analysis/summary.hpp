@@ -38,8 +38,8 @@ struct WorkloadSummary {
   int repeat = 0;
   bool baseline = false;
   std::string name;
-  std::string role;
-  std::string status;
+  spec::Role role = spec::Role::other;
+  store::WorkloadStatus status = store::WorkloadStatus::pending;
   std::string reason;
   std::optional<int> exit_code;
   std::optional<int> signal;

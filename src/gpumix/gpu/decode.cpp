@@ -1,4 +1,5 @@
 #include "gpumix/gpu/decode.hpp"
+#include "gpumix/util/text.hpp"
 
 #include <cstdio>
 
@@ -47,9 +48,7 @@ std::vector<std::string> clock_event_reason_names(uint64_t bits) {
 
 std::string clock_event_reasons_text(uint64_t bits) {
   if (bits == 0) return "none";
-  std::string out;
-  for (const auto& n : clock_event_reason_names(bits)) out += (out.empty() ? "" : ",") + n;
-  return out;
+  return join(clock_event_reason_names(bits), ",");
 }
 
 std::string cuda_version_text(int version) {

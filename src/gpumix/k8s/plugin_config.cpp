@@ -4,6 +4,7 @@
 #include <set>
 
 #include "gpumix/k8s/names.hpp"
+#include "gpumix/util/text.hpp"
 
 namespace gpumix::k8s {
 namespace {
@@ -14,9 +15,7 @@ void unknown_keys(const YAML::Node& map, const std::set<std::string>& known, con
   for (const auto& kv : map) {
     const auto key = kv.first.Scalar();
     if (!known.count(key)) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      out.push_back(at + key + ": unknown field (known: " + list + ")");
+      out.push_back(at + key + ": unknown field (known: " + join(known, ", ") + ")");
     }
   }
 }

@@ -350,8 +350,7 @@ class Renderer {
     planned.modes = fleet_modes();
     const auto plan = run::make_plan(planned);
     const auto n = static_cast<int64_t>(plan.size());
-    std::string modes;
-    for (const auto& m : planned.modes) modes += (modes.empty() ? "" : ",") + m;
+    const std::string modes = join(planned.modes, ",");
     Json limits = Json::object();
     if (partitioned_) {
       std::map<std::string, int> count;

@@ -27,13 +27,20 @@ using namespace std::chrono_literals;
 constexpr Duration kStopBlame = 250ms;
 constexpr Duration kLateAfter = 1ms;
 
+// The response's Inference-Header-Content-Length, when it sent one.
+std::optional<std::string_view> header_length(const httplib::Response& res) {
+  const auto it = res.headers.find("Inference-Header-Content-Length");
+  if (it == res.headers.end()) return std::nullopt;
+  return std::string_view(it->second);
+}
+
 class Load {
  public:
   Load(const LoadSpec& spec, const LoadHooks& hooks)
       : spec_(spec), hooks_(hooks), schedule_(spec.rate > 0 ? spec.rate : 1.0, spec.seed) {
     path_ = spec.endpoint.prefix + "/v2/models/" + spec.model + "/infer";
-    if (spec.request->header_length > 0)
-      headers_.emplace("Inference-Header-Content-Length", std::to_string(spec.request->header_length));
+    if (spec.request->header_length)
+      headers_.emplace("Inference-Header-Content-Length", std::to_string(*spec.request->header_length));
     const int workers = spec.rate > 0 ? spec.connections : spec.concurrency;
     for (int i = 0; i < workers; ++i) {
       auto c = std::make_unique<httplib::Client>(spec.endpoint.host, spec.endpoint.port);
@@ -211,11 +218,11 @@ class Load {
     } else if (res->status != 200) {
       rec.outcome = Outcome::error;
       rec.status = res->status;
-      rec.message = error_message(res->body);
+      rec.message = kserve::error_message(res->body);
     } else if (end - sent > spec_.timeout) {
       rec.outcome = Outcome::timeout;
       rec.status = res->status;
-    } else if (auto problem = check_response(res->body, res->get_header_value("Inference-Header-Content-Length"))) {
+    } else if (auto problem = kserve::check_infer_response(res->body, header_length(*res))) {
       rec.outcome = Outcome::error;
       rec.status = res->status;
       rec.message = *problem;

@@ -33,7 +33,7 @@ struct Record {
 struct LoadSpec {
   Endpoint endpoint;
   std::string model;
-  const InferRequest* request = nullptr;
+  const kserve::EncodedMessage* request = nullptr;
   double rate = 0;        // open loop: Poisson arrivals per second
   int connections = 256;  // open loop: workers (one connection each)
   int concurrency = 0;    // closed loop: clients

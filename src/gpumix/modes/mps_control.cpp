@@ -63,10 +63,7 @@ bool wait_gone(pid_t pid, std::chrono::milliseconds patience) {
   }
 }
 
-std::string find_control() {
-  const char* path = std::getenv("PATH");
-  return find_executable(kMpsControl, path ? path : "/usr/bin:/bin", "/");
-}
+std::string find_control() { return find_program(kMpsControl); }
 
 std::map<std::string, std::string> mps_env(const std::filesystem::path& pipe_dir, const std::filesystem::path& log_dir) {
   return {{"CUDA_MPS_PIPE_DIRECTORY", pipe_dir.string()}, {"CUDA_MPS_LOG_DIRECTORY", log_dir.string()}};

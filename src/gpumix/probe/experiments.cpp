@@ -218,10 +218,10 @@ void mps_limit_case(const ProbeEnv& env, const std::string& mode, int64_t limit,
 // most 200 ms per event, so wait a little longer first).
 json nvml_events_since(const ProbeEnv& env, int64_t t_ns) {
   json out = json::array();
-  if (env.events_db.empty()) return out;
+  if (env.results_dir.empty()) return out;
   std::this_thread::sleep_for(milliseconds(400));
   try {
-    telemetry::TelemetryStore t(env.events_db);
+    telemetry::TelemetryStore t(env.results_dir);
     for (const auto& e : t.samples_between(t_ns, store::now_ns()).events)
       out.push_back({{"t_ns", e.t_ns}, {"gpu", e.gpu}, {"type", e.type}, {"data", e.data},
                      {"text", telemetry::event_text(e, 0)}});
@@ -279,7 +279,7 @@ void fault_case(const ProbeEnv& env, const std::string& mode, const IsolationOpt
   const json events = nvml_events_since(env, t_start);
   std::string xids;
   for (const auto& e : events) xids += (xids.empty() ? "" : ", ") + e.value("text", std::string());
-  if (!env.events_db.empty()) row.outcome += "; NVML: " + (xids.empty() ? std::string("no Xid event") : xids);
+  if (!env.results_dir.empty()) row.outcome += "; NVML: " + (xids.empty() ? std::string("no Xid event") : xids);
   row.isolated = w0.ok() && w1.ok();
   row.value = recovery_s;
   row.unit = "s to recovery";

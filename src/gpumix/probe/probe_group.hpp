@@ -40,9 +40,9 @@ struct ProbeEnv {
   std::filesystem::path work_dir;
   modes::ModeContext context;
   const StopSignals* signals = nullptr;
-  // The results database where a telemetry::Sampler stores the NVML events
+  // The results folder where a telemetry::Sampler stores the NVML events
   // (Xid errors) of the probe session; empty when none watches.
-  std::filesystem::path events_db;
+  std::filesystem::path results_dir;
 };
 
 struct ProbeSpec {

@@ -50,7 +50,7 @@ std::vector<std::pair<std::string, std::string>> environment_fields(const store:
   std::string when = format_timestamp(run.started_ns);
   if (run.ended_ns > run.started_ns)
     when += fmt::format(" to {} ({:.0f} s)", format_timestamp(run.ended_ns), static_cast<double>(run.ended_ns - run.started_ns) / 1e9);
-  out.emplace_back("run", fmt::format("{} ({}{}), {}", run.id, run.status, run.error.empty() ? "" : ": " + run.error, when));
+  out.emplace_back("run", fmt::format("{} ({}{}), {}", run.id, store::to_string(run.status), run.error.empty() ? "" : ": " + run.error, when));
 
   const auto env = run::RunEnvironment::parse(run.environment_json);
   std::string gpu;
@@ -234,8 +234,8 @@ Table workload_cells_table(const analysis::Analysis& a) {
   for (const auto& c : a.cells)
     for (const auto& w : c.workloads) {
       const auto& s = w.summary;
-      const bool ran = s.status != "skipped" && s.status != "not_started";
-      t.add({c.cell.label, s.name, s.role, s.status, exit_text(s), ran ? Value(s.wall_s) : Value{}, num(s.throughput),
+      const bool ran = s.status != store::WorkloadStatus::skipped && s.status != store::WorkloadStatus::not_started;
+      t.add({c.cell.label, s.name, spec::to_string(s.role), store::to_string(s.status), exit_text(s), ran ? Value(s.wall_s) : Value{}, num(s.throughput),
              num(s.step_ms_p50), num(s.step_ms_p95), num(s.step_ms_p99), num(w.np),
              ran ? Value(static_cast<double>(s.peak_rss_kb) / 1024.0) : Value{},
              w.gpu_memory_peak_bytes ? Value(static_cast<double>(*w.gpu_memory_peak_bytes) / (1024.0 * 1024.0)) : Value{},
@@ -252,7 +252,7 @@ Table evidence_table(const analysis::Analysis& a) {
                                                      : Value{};
     std::string events;
     for (const auto& e : c.events) events += (events.empty() ? "" : "; ") + telemetry::event_text(e, c.cell.started_ns);
-    t.add({c.cell.label, c.cell.mode, c.cell.status, dur, c.evidence, c.cell.error, events});
+    t.add({c.cell.label, c.cell.mode, store::to_string(c.cell.status), dur, c.evidence, c.cell.error, events});
   }
   t.precision = 1;
   return t;

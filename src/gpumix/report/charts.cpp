@@ -257,7 +257,7 @@ Chart activity_chart(const analysis::RunInput& in, const analysis::Analysis& a) 
     }
     int lane = 0;  // labels of workloads starting together stack instead of overlapping
     for (const auto& w : c.workloads) {
-      if (w.summary.status == "skipped") continue;
+      if (w.summary.status == store::WorkloadStatus::skipped) continue;
       for (const auto& w_row : in.workloads) {
         if (w_row.id != w.summary.workload_id) continue;
         if (w_row.started_ns > 0)
@@ -266,7 +266,7 @@ Chart activity_chart(const analysis::RunInput& in, const analysis::Analysis& a) 
         if (w_row.ended_ns > 0 && w_row.started_ns > 0)
           rows.push_back({{"kind", "mark"}, {"cell", c.cell.label}, {"event", "stop"}, {"workload", w_row.name},
                           {"t", static_cast<double>(w_row.ended_ns - c.cell.started_ns) / 1e9},
-                          {"status", w_row.status}});
+                          {"status", store::to_string(w_row.status)}});
       }
     }
   }

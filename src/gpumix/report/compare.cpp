@@ -137,7 +137,7 @@ std::vector<std::string> compare_notes(const ComparedRun& a, const ComparedRun& 
       if (!y->analysis.mode(m)) notes.push_back(fmt::format("Mode {} is not in run {}.", m, name));
   for (const auto* r : {&a, &b})
     if (!r->analysis.missing.empty())
-      notes.push_back(fmt::format("{} is incomplete: {}", r->label, r->analysis.missing.front()));
+      notes.push_back(fmt::format("{} is incomplete: {}", r->label, r->analysis.missing.front().text));
   return notes;
 }
 

@@ -279,7 +279,7 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
 
   if (!a.missing.empty()) {
     out << "<section id=\"missing\" class=\"box missing\"><h2>What is missing</h2><ul>\n";
-    for (const auto& m : a.missing) out << "<li>" << html_escape(m) << "</li>\n";
+    for (const auto& m : a.missing) out << "<li>" << html_escape(m.text) << "</li>\n";
     out << "</ul></section>\n";
   }
 
@@ -320,10 +320,8 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
                 "mean and 95th percentile per cell.");
   charts_of(out, charts, "activity");
   {
-    std::string why = "No GPU telemetry for this run.";
-    for (const auto& m : a.missing)
-      if (m.rfind("No GPU telemetry", 0) == 0) why = m;
-    table_or_note(out, activity_table(a), why);
+    const auto* none = a.gap(analysis::GapCode::no_gpu_telemetry);
+    table_or_note(out, activity_table(a), none ? none->text : "No GPU telemetry for this run.");
   }
   out << "</section>\n";
 

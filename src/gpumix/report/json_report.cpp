@@ -83,7 +83,7 @@ json run_json(const analysis::Analysis& a) {
   j["mix_name"] = r.mix_name;
   j["mix_path"] = r.mix_path;
   j["mix_sha256"] = r.mix_sha256;
-  j["status"] = r.status;
+  j["status"] = store::to_string(r.status);
   j["error"] = r.error;
   j["started"] = rfc3339_utc(r.started_ns);
   j["ended"] = rfc3339_utc(r.ended_ns);
@@ -167,7 +167,7 @@ json slo_verdict_json(const analysis::SloVerdict& s) {
 json workload_mode_json(const analysis::WorkloadMode& w) {
   json j = json::object();
   j["workload"] = w.workload;
-  j["role"] = w.role;
+  j["role"] = spec::to_string(w.role);
   j["np_basis"] = w.np_basis;
   j["np"] = estimate_json(w.np);
   j["throughput"] = estimate_json(w.throughput);
@@ -236,8 +236,8 @@ json workload_cell_json(const analysis::WorkloadCell& w) {
   const auto& s = w.summary;
   json j = json::object();
   j["name"] = s.name;
-  j["role"] = s.role;
-  j["status"] = s.status;
+  j["role"] = spec::to_string(s.role);
+  j["status"] = store::to_string(s.status);
   j["reason"] = s.reason;
   j["failed"] = w.failed;
   j["exit_code"] = integer(s.exit_code);
@@ -247,6 +247,7 @@ json workload_cell_json(const analysis::WorkloadCell& w) {
   j["np"] = num(w.np);
   j["np_basis"] = w.np_basis;
   j["np_missing"] = w.np_missing;
+  j["np_missing_code"] = analysis::to_string(w.no_np);
   j["no_progress"] = w.no_progress;
   j["unsteady"] = w.unsteady;
   j["p99_inflation"] = num(w.p99_inflation);
@@ -292,7 +293,7 @@ json cell_json(const analysis::CellAnalysis& c) {
   j["mode"] = row.mode;
   j["repeat"] = row.repeat;
   j["baseline"] = row.baseline;
-  j["status"] = row.status;
+  j["status"] = store::to_string(row.status);
   j["error"] = row.error;
   j["started"] = rfc3339_utc(row.started_ns);
   j["ended"] = rfc3339_utc(row.ended_ns);
@@ -468,7 +469,9 @@ nlohmann::json analysis_json(const analysis::Analysis& a, const analysis::Recomm
   doc["recommendation"] = recommendation_json(rec);
   doc["verdicts"] = verdicts_json(rec);
   doc["evidence"] = evidence_json(a);
-  doc["missing"] = a.missing;
+  doc["missing"] = a.missing_texts();
+  doc["missing_codes"] = json::array();
+  for (const auto& m : a.missing) doc["missing_codes"].push_back(analysis::to_string(m.code));
   json modes = json::array();
   for (const auto& m : a.modes) modes.push_back(mode_json(m));
   doc["modes"] = std::move(modes);

@@ -18,7 +18,7 @@ analysis::RunInput load_run(store::Store& store, int64_t run_id) {
   in.workloads = store.workloads(run_id);
   in.events = store.events(run_id);
   try {
-    telemetry::TelemetryStore telemetry(store.path());
+    telemetry::TelemetryStore telemetry(store.path().parent_path());
     in.telemetry = telemetry.samples(run_id);
     in.telemetry_sessions = telemetry.sessions(run_id);
   } catch (const std::exception& e) {

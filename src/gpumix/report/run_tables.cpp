@@ -33,7 +33,7 @@ Table summary_table(const std::vector<analysis::WorkloadSummary>& summaries) {
                "window_s",    "iters",       "samples_per_s", "step_ms_p50", "requests", "lat_p50_ms", "lat_p95_ms",
                "lat_p99_ms",  "lat_p99.9_ms", "slo",       "peak_rss_mib", "reason"};
   for (const auto& s : summaries) {
-    t.add({s.cell, s.name, s.role, s.status, exit_text(s.exit_code, s.signal), s.wall_s, opt(s.ready_s), opt(s.window_s),
+    t.add({s.cell, s.name, spec::to_string(s.role), store::to_string(s.status), exit_text(s.exit_code, s.signal), s.wall_s, opt(s.ready_s), opt(s.window_s),
            s.iterations, opt(s.throughput),
            opt(s.step_ms_p50), s.requests, opt(s.latency_p50), opt(s.latency_p95), opt(s.latency_p99), opt(s.latency_p999),
            slo_text(s), static_cast<double>(s.peak_rss_kb) / 1024.0, s.reason});
@@ -48,7 +48,7 @@ Table runs_table(const std::vector<store::RunRow>& runs, const std::vector<int>&
     const auto& r = runs[i];
     report::Value dur = std::monostate{};
     if (r.ended_ns > 0) dur = static_cast<double>(r.ended_ns - r.started_ns) / 1e9;
-    t.add({r.id, format_timestamp(r.started_ns), r.mix_name, r.status, static_cast<int64_t>(cell_counts[i]), dur, r.host,
+    t.add({r.id, format_timestamp(r.started_ns), r.mix_name, store::to_string(r.status), static_cast<int64_t>(cell_counts[i]), dur, r.host,
            r.git_sha});
   }
   t.precision = 1;
@@ -64,7 +64,7 @@ Table cells_table(const std::vector<store::CellRow>& cells) {
     if (c.window_start_ns > 0) warmup = static_cast<double>(c.window_start_ns - c.started_ns) / 1e9;
     if (c.window_end_ns > c.window_start_ns && c.window_start_ns > 0)
       window = static_cast<double>(c.window_end_ns - c.window_start_ns) / 1e9;
-    t.add({c.label, c.mode, static_cast<int64_t>(c.repeat), c.status, format_timestamp(c.started_ns), dur, warmup, window,
+    t.add({c.label, c.mode, static_cast<int64_t>(c.repeat), store::to_string(c.status), format_timestamp(c.started_ns), dur, warmup, window,
            c.evidence_json, c.error});
   }
   t.precision = 1;
@@ -76,7 +76,7 @@ Table workloads_table(const std::vector<store::WorkloadRow>& ws) {
   t.columns = {"id",       "cell_id",     "workload", "role",   "pid",    "status", "reason", "exit_code", "signal",
                "started_ns", "ready_ns", "ended_ns", "peak_rss_kb", "argv", "stdout", "stderr"};
   for (const auto& w : ws)
-    t.add({w.id, w.cell_id, w.name, w.role, w.pid, w.status, w.reason, opt(w.exit_code), opt(w.signal), w.started_ns,
+    t.add({w.id, w.cell_id, w.name, spec::to_string(w.role), w.pid, store::to_string(w.status), w.reason, opt(w.exit_code), opt(w.signal), w.started_ns,
            w.ready_ns, w.ended_ns, w.peak_rss_kb, w.argv_json, w.stdout_path, w.stderr_path});
   return t;
 }

@@ -58,7 +58,7 @@ void write_text_report(std::ostream& out, const analysis::Analysis& a, const ana
     if (!r.notes.empty()) out << "\n";
     if (!a.missing.empty()) {
       out << "## What is missing\n\n";
-      for (const auto& m : a.missing) out << "- " << md_escape(m) << "\n";
+      for (const auto& m : a.missing) out << "- " << md_escape(m.text) << "\n";
       out << "\n";
     }
   } else {
@@ -70,7 +70,7 @@ void write_text_report(std::ostream& out, const analysis::Analysis& a, const ana
     for (const auto& n : r.notes) out << "  note: " << n << "\n";
     if (!a.missing.empty()) {
       out << "\nMISSING\n";
-      for (const auto& m : a.missing) out << "  - " << m << "\n";
+      for (const auto& m : a.missing) out << "  - " << m.text << "\n";
     }
   }
   for (const auto& s : report_sections(a, r)) {

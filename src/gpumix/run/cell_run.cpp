@@ -73,7 +73,7 @@ void CellRun::add_rows() {
     s.spec = &env_.mix.workloads[wi];
     s.row.cell_id = cell_id_;
     s.row.name = s.spec->name;
-    s.row.role = spec::to_string(s.spec->role);
+    s.row.role = s.spec->role;
     s.row.argv_json = nlohmann::json(s.spec->argv).dump();
     nlohmann::json slos = nlohmann::json::array();
     for (const auto& slo : s.spec->slos) slos.push_back({{"percentile", slo.percentile}, {"ms", to_seconds(slo.limit) * 1e3}});
@@ -107,19 +107,19 @@ CellRun::Slot* CellRun::slot_named(const std::string& name) {
 }
 
 void CellRun::log_finish(const Slot& s) const {
-  const auto status = store::workload_status_from_string(s.row.status).value_or(WorkloadStatus::failed);
+  const auto status = s.row.status;
   // A skipped cell says why once, not once per workload.
   const auto level = status == WorkloadStatus::skipped ? spdlog::level::debug
                      : store::is_success(status)       ? spdlog::level::info
                                                        : spdlog::level::warn;
-  spdlog::log(level, "  {}: {}{}{}", s.spec->name, s.row.status, s.row.reason.empty() ? "" : " - ", s.row.reason);
+  spdlog::log(level, "  {}: {}{}{}", s.spec->name, store::to_string(status), s.row.reason.empty() ? "" : " - ", s.row.reason);
 }
 
 void CellRun::finish(Slot& s, WorkloadStatus status, const std::string& reason) {
   if (s.phase == Phase::running || s.phase == Phase::stopping)
     for (auto* o : env_.observers) o->workload_ended(cell_id_, s.row.id);
   s.phase = Phase::done;
-  s.row.status = store::to_string(status);
+  s.row.status = status;
   s.row.reason = reason;
   if (!s.row.ended_ns) s.row.ended_ns = store::now_ns();
   env_.store.workload_finished(s.row);
@@ -439,15 +439,15 @@ CellOutcome CellRun::run(StopSignals& signals) {
   } catch (const modes::ModeUnavailable& e) {
     // The mode cannot exist on this machine (no GPU, MIG off, no MPS): skip.
     for (auto& s : slots_) finish(s, WorkloadStatus::skipped, std::string("mode ") + cell_.mode + " unavailable: " + e.what());
-    env_.store.end_cell(cell_id_, "skipped", e.what());
+    env_.store.end_cell(cell_id_, store::CellStatus::skipped, e.what());
     spdlog::warn("cell {}: skipped: mode {} is unavailable: {}", cell_.label, cell_.mode, e.what());
-    outcome.status = "skipped";
+    outcome.status = store::CellStatus::skipped;
     return outcome;
   } catch (const std::exception& e) {
     for (auto& s : slots_) finish(s, WorkloadStatus::not_started, std::string("mode setup failed: ") + e.what());
-    env_.store.end_cell(cell_id_, "failed", e.what());
+    env_.store.end_cell(cell_id_, store::CellStatus::failed, e.what());
     spdlog::error("cell {}: mode {} setup failed: {}", cell_.label, cell_.mode, e.what());
-    outcome.status = "failed";
+    outcome.status = store::CellStatus::failed;
     outcome.failed = static_cast<int>(slots_.size());
     return outcome;
   }
@@ -482,14 +482,18 @@ CellOutcome CellRun::finish_cell() {
                  fmt::join(killed, ", "));
 
   CellOutcome outcome;
-  std::string failures;
+  std::vector<std::string> failed;
   for (const auto& s : slots_) {
-    if (store::is_success_status(s.row.status)) continue;
+    if (store::is_success(s.row.status)) continue;
     ++outcome.failed;
-    failures += (failures.empty() ? "" : "; ") + s.spec->name + ": " + s.row.status;
+    failed.push_back(s.spec->name + ": " + store::to_string(s.row.status));
   }
+  std::string failures = join(failed, "; ");
   if (warmup_failed_) failures = "warm-up failed (" + failures + ")";
-  outcome.status = interrupted_ ? "interrupted" : warmup_failed_ ? "failed" : outcome.failed > 0 ? "degraded" : "ok";
+  outcome.status = interrupted_     ? store::CellStatus::interrupted
+                   : warmup_failed_ ? store::CellStatus::failed
+                   : outcome.failed ? store::CellStatus::degraded
+                                    : store::CellStatus::ok;
   env_.store.end_cell(cell_id_, outcome.status, failures);
   return outcome;
 }

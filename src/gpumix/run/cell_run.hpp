@@ -60,7 +60,7 @@ struct CellEnvironment {
 };
 
 struct CellOutcome {
-  std::string status;  // ok, degraded, failed, skipped, interrupted
+  store::CellStatus status = store::CellStatus::ok;
   int failed = 0;      // workloads whose status is not a success
 };
 

@@ -17,6 +17,7 @@
 #include "gpumix/util/procfs.hpp"
 #include "gpumix/util/signals.hpp"
 #include "gpumix/util/subprocess.hpp"
+#include "gpumix/util/text.hpp"
 
 namespace gpumix::run {
 namespace {
@@ -194,10 +195,8 @@ std::vector<std::string> container_run_argv(const LaunchRequest& req) {
   if (!c.gpus.empty()) {
     if (c.engine == "docker") {
       // docker reads the value as CSV: a list needs quotes around it.
-      std::string list;
-      for (const auto& g : c.gpus) list += (list.empty() ? "" : ",") + g;
       a.push_back("--gpus");
-      a.push_back(c.gpus == std::vector<std::string>{"all"} ? "all" : "\"device=" + list + "\"");
+      a.push_back(c.gpus == std::vector<std::string>{"all"} ? "all" : "\"device=" + join(c.gpus, ",") + "\"");
     } else {
       // podman: CDI devices from `nvidia-ctk cdi generate`.
       for (const auto& g : c.gpus) {
@@ -244,7 +243,7 @@ std::unique_ptr<RunningWorkload> ContainerLauncher::start(const LaunchRequest& r
   try {
     return std::make_unique<Container>(processes.start(client), req.container->engine, req.container_name);
   } catch (const RunError& e) {
-    if (find_executable(req.container->engine, std::getenv("PATH") ? std::getenv("PATH") : "", ".").empty())
+    if (find_program(req.container->engine).empty())
       throw RunError(req.name + ": container engine '" + req.container->engine + "' is not installed (not in PATH)");
     throw;
   }
@@ -282,8 +281,7 @@ int remove_containers_by_token(const std::string& engine, const std::string& tok
 }
 
 int remove_stale_containers(const std::string& engine) {
-  const char* path = std::getenv("PATH");
-  if (find_executable(engine, path ? path : "", ".").empty()) return 0;
+  if (find_program(engine).empty()) return 0;
   auto ids = labelled_containers(engine, kRunTokenLabel);
   if (ids.empty()) return 0;
   std::vector<std::string> args = {"inspect", "--format",

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "gpumix/spec/mix.hpp"
-#include "gpumix/store/workload_status.hpp"
+#include "gpumix/store/status.hpp"
 
 namespace gpumix::run {
 

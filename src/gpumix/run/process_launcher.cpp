@@ -85,10 +85,7 @@ std::unique_ptr<RunningWorkload> ProcessLauncher::start(const LaunchRequest& req
   for (auto& s : args) argv.push_back(s.data());
   argv.push_back(nullptr);
 
-  auto path_it = req.env.find("PATH");
-  const char* path_env = std::getenv("PATH");
-  std::string program = find_executable(req.argv[0], path_it != req.env.end() ? path_it->second : (path_env ? path_env : ""),
-                                        req.workdir.string());
+  const std::string program = find_program(req.argv[0], req.env, req.workdir.string());
   if (program.empty()) throw RunError(req.name + ": program '" + req.argv[0] + "' not found");
 
   Fd out, err, devnull, exec_err_r, exec_err_w;

@@ -111,11 +111,11 @@ RunResult Runner::run() {
     }
   } catch (const std::exception& e) {
     for (auto* o : observers_) o->run_ended(result.run_id);
-    store_.end_run(result.run_id, "failed", e.what());
+    store_.end_run(result.run_id, store::RunStatus::failed, e.what());
     throw;
   }
   for (auto* o : observers_) o->run_ended(result.run_id);
-  result.status = signals.count() > 0 ? "interrupted" : "completed";
+  result.status = signals.count() > 0 ? store::RunStatus::interrupted : store::RunStatus::completed;
   store_.end_run(result.run_id, result.status,
                  signals.count() > 0 ? "stopped by " + signal_name(signals.last_signal()) : "");
   return result;

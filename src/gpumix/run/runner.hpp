@@ -32,7 +32,7 @@ namespace gpumix::run {
 
 struct RunResult {
   int64_t run_id = 0;
-  std::string status;  // completed, interrupted, failed
+  store::RunStatus status = store::RunStatus::completed;
   int cells_run = 0;
   int failed_workloads = 0;  // status other than ok or stopped
   std::filesystem::path run_dir;

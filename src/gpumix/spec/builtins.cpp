@@ -86,9 +86,7 @@ const Builtin& describe_builtin(const std::string& name) {
 
   const auto& names = builtin_names();
   if (std::find(names.begin(), names.end(), name) == names.end()) {
-    std::string known;
-    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-    throw InputError("unknown built-in workload '" + name + "' (built-ins: " + known + ")");
+    throw InputError("unknown built-in workload '" + name + "' (built-ins: " + join(names, ", ") + ")");
   }
   auto command = builtin_command(name);
   const std::string& exe = command.front();
@@ -109,9 +107,7 @@ const Builtin& describe_builtin(const std::string& name) {
 
 std::optional<std::string> check_builtin_value(const BuiltinOption& option, const std::string& value) {
   if (!option.choices.empty() && std::find(option.choices.begin(), option.choices.end(), value) == option.choices.end()) {
-    std::string list;
-    for (const auto& c : option.choices) list += (list.empty() ? "" : ", ") + c;
-    return "must be one of " + list + ", got '" + value + "'";
+    return "must be one of " + join(option.choices, ", ") + ", got '" + value + "'";
   }
   const char* b = value.data();
   const char* e = value.data() + value.size();

@@ -224,11 +224,7 @@ class MapReader {
           hint = " (did you mean '" + k + "'?)";
         }
       }
-      if (hint.empty()) {
-        std::string list;
-        for (const auto& k : known_) list += (list.empty() ? "" : ", ") + k;
-        hint = " (known: " + list + ")";
-      }
+      if (hint.empty()) hint = " (known: " + join(known_, ", ") + ")";
       ctx_.error(entries_[key].key, field(key), "unknown field" + hint);
     }
   }
@@ -596,10 +592,7 @@ Workload parse_workload(Ctx& ctx, const YAML::Node& node, size_t index, const st
   // The program must exist now, not halfway through a run (in a container or
   // on a cluster, the image's PATH decides when it starts).
   if (!w.argv.empty() && !w.builtin && w.launcher == LauncherKind::process && !ctx.programs_elsewhere) {
-    auto path_it = w.env.find("PATH");
-    const char* path_env = std::getenv("PATH");
-    std::string path = path_it != w.env.end() ? path_it->second : (path_env ? path_env : "/usr/bin:/bin");
-    if (find_executable(w.argv[0], path, w.workdir.string()).empty()) {
+    if (find_program(w.argv[0], w.env, w.workdir.string()).empty()) {
       auto cmd = r.take("command");
       auto at = cmd.IsSequence() && cmd.size() > 0 ? cmd[0] : cmd;
       ctx.error(at, r.field("command") + (w.shell ? "" : "[0]"),

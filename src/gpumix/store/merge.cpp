@@ -34,7 +34,8 @@ const char* kTelemetryTables[] = {"telemetry_sessions", "gpu_samples", "process_
 struct SourceRun {
   int64_t id = 0;
   int64_t started_ns = 0;
-  std::string host, status, mix_sha256;
+  std::string host, mix_sha256;
+  RunStatus status = RunStatus::running;
   spec::EffectivePlan plan;  // plan.selected_cell: a fleet part
   std::string fleet_key;     // fleet id + mix hash
 };
@@ -134,11 +135,14 @@ class Merger {
         Stmt v(db_, "SELECT value FROM src.meta WHERE key = 'schema_version'");
         if (v.step()) version = std::stoi(v.text(0));
       }
-      if (!version || !has_table(db_, "src", "runs"))
+      if (!version || *version < 1 || !has_table(db_, "src", "runs"))
         throw InputError(file.string() + ": not a gpumix results database");
-      if (*version != kSchemaVersion)
-        throw InputError(file.string() + ": results schema version " + std::to_string(*version) + ", the output (and this gpumix) uses " +
-                         std::to_string(kSchemaVersion) + "; merge it with the gpumix that wrote it");
+      // An older database is read as its migration would leave it: the
+      // columns it lacks take their defaults (copy_row). A newer one may hold
+      // what this gpumix cannot represent.
+      if (*version > kSchemaVersion)
+        throw InputError(file.string() + ": results schema version " + std::to_string(*version) + ", newer than this gpumix's " +
+                         std::to_string(kSchemaVersion) + "; merge it with a gpumix at least as new as the one that wrote it");
       check_telemetry_version(file);
       Stmt s(db_, "SELECT id, started_ns, host, status, mix_sha256, plan_json FROM src.runs ORDER BY id");
       while (s.step()) {
@@ -146,7 +150,7 @@ class Merger {
         r.id = s.i64(0);
         r.started_ns = s.i64(1);
         r.host = s.text(2);
-        r.status = s.text(3);
+        r.status = run_status_from_string(s.text(3)).value_or(RunStatus::failed);
         r.mix_sha256 = s.text(4);
         r.plan = spec::EffectivePlan::from_json(s.text(5));
         if (r.plan.selected_cell) r.fleet_key = r.plan.fleet_id + "/" + r.mix_sha256;
@@ -160,12 +164,25 @@ class Merger {
     return src;
   }
 
+  // An older telemetry schema lacks some metrics' columns, which stay NULL
+  // in the output; a newer one than the output's is refused.
   void check_telemetry_version(const std::filesystem::path& file) {
     if (!has_table(db_, "src", "telemetry_meta") || !has_table(db_, "main", "telemetry_meta")) return;
-    Stmt a(db_, "SELECT value FROM src.telemetry_meta WHERE key = 'schema_version'");
-    Stmt b(db_, "SELECT value FROM main.telemetry_meta WHERE key = 'schema_version'");
-    if (a.step() && b.step() && a.text(0) != b.text(0))
-      throw InputError(file.string() + ": telemetry schema version " + a.text(0) + ", the output has " + b.text(0));
+    Stmt a(db_, "SELECT CAST(value AS INTEGER) FROM src.telemetry_meta WHERE key = 'schema_version'");
+    Stmt b(db_, "SELECT CAST(value AS INTEGER) FROM main.telemetry_meta WHERE key = 'schema_version'");
+    if (a.step() && b.step() && a.i64(0) > b.i64(0))
+      throw InputError(file.string() + ": telemetry schema version " + std::to_string(a.i64(0)) + ", newer than the output's " +
+                       std::to_string(b.i64(0)) + "; merge it with a gpumix at least as new as the one that wrote it");
+  }
+
+  // The output's columns of `table` (without id) that the source has too: an
+  // older source lacks those added since, which take their defaults.
+  std::vector<std::string> shared_columns(const std::string& table) {
+    const auto src_cols = columns(db_, "src", table);
+    std::vector<std::string> out;
+    for (const auto& c : columns(db_, "main", table))
+      if (c != "id" && std::find(src_cols.begin(), src_cols.end(), c) != src_cols.end()) out.push_back(c);
+    return out;
   }
 
   // Parts of one fleet must come from one mix and plan; each cell is taken
@@ -191,11 +208,11 @@ class Merger {
     for (const auto& [key, cands] : by_cell) {
       std::vector<Candidate> completed;
       for (const auto& c : cands)
-        if (c.run->status == "completed") completed.push_back(c);
+        if (c.run->status == RunStatus::completed) completed.push_back(c);
       const Candidate* pick = cands.size() == 1 ? &cands[0] : completed.size() == 1 ? &completed[0] : nullptr;
       if (!pick) {
         std::vector<std::string> where;
-        for (const auto& c : cands) where.push_back(c.src->file.string() + " run " + std::to_string(c.run->id) + " (" + c.run->status + ")");
+        for (const auto& c : cands) where.push_back(c.src->file.string() + " run " + std::to_string(c.run->id) + " (" + to_string(c.run->status) + ")");
         throw InputError("fleet '" + key.first.substr(0, key.first.rfind('/')) + "' cell " + std::to_string(key.second) +
                          " was run more than once: " + join(where, ", ") + "; leave out the attempts you do not want");
       }
@@ -203,7 +220,7 @@ class Merger {
       for (const auto& c : cands)
         if (c.run != pick->run)
           report_.notes.push_back("skipped " + c.src->file.string() + " run " + std::to_string(c.run->id) + " (" +
-                                  c.run->status + "): fleet cell " + std::to_string(key.second) + " comes from " +
+                                  to_string(c.run->status) + "): fleet cell " + std::to_string(key.second) + " comes from " +
                                   pick->src->file.string() + " run " + std::to_string(pick->run->id));
     }
   }
@@ -220,8 +237,7 @@ class Merger {
   // returns the new id.
   int64_t copy_row(const std::string& table, int64_t id, const std::map<std::string, int64_t>& fixed) {
     std::vector<std::string> cols, values;
-    for (const auto& c : columns(db_, "main", table)) {
-      if (c == "id") continue;
+    for (const auto& c : shared_columns(table)) {
       cols.push_back(c);
       auto f = fixed.find(c);
       values.push_back(f != fixed.end() ? std::to_string(f->second) : c);
@@ -302,11 +318,7 @@ class Merger {
   // ids (the columns each table has) to the output's.
   void copy_mapped(const std::string& table, const std::string& where, int64_t run_id) {
     std::vector<std::string> cols, values;
-    const auto src_cols = columns(db_, "src", table);
-    for (const auto& c : columns(db_, "main", table)) {
-      if (c == "id") continue;
-      if (std::find(src_cols.begin(), src_cols.end(), c) == src_cols.end())
-        throw InputError("table " + table + " of the input lacks column " + c + " (another gpumix version?)");
+    for (const auto& c : shared_columns(table)) {
       cols.push_back(c);
       if (c == "run_id") {
         values.push_back("CASE WHEN t.run_id IS NULL THEN NULL ELSE " + std::to_string(run_id) + " END");
@@ -390,7 +402,8 @@ class Merger {
     plan.step();
     const auto planned = spec::EffectivePlan::from_json(plan.text(0)).cells;
     const size_t want = planned.size();
-    std::string status = "completed", error;
+    RunStatus status = RunStatus::completed;
+    std::string error;
     if (static_cast<size_t>(have) < want) {
       std::set<int> present;
       Stmt idx(db_, "SELECT idx FROM cells WHERE run_id = ?");
@@ -399,15 +412,15 @@ class Merger {
       std::vector<std::string> missing;
       for (size_t i = 0; i < want; ++i)
         if (!present.count(static_cast<int>(i))) missing.push_back(planned[i].label.empty() ? std::to_string(i) : planned[i].label);
-      status = "interrupted";
+      status = RunStatus::interrupted;
       error = "fleet merged " + std::to_string(have) + " of " + std::to_string(want) + " cells; missing: " + join(missing, ", ");
       report_.notes.push_back("run " + std::to_string(run_id) + ": " + error);
     } else if (bad > 0) {
-      status = "failed";
+      status = RunStatus::failed;
       error = std::to_string(bad) + " cell(s) did not finish";
     }
     Stmt up(db_, "UPDATE runs SET started_ns = ?, ended_ns = ?, host = ?, status = ?, error = ? WHERE id = ?");
-    up.bind(1, started).bind(2, ended).bind(3, join(hosts, ",")).bind(4, status).bind(5, error).bind(6, run_id).run();
+    up.bind(1, started).bind(2, ended).bind(3, join(hosts, ",")).bind(4, std::string(to_string(status))).bind(5, error).bind(6, run_id).run();
   }
 
   std::filesystem::path path_;

@@ -30,9 +30,11 @@ struct MergeReport {
 // Throws InputError when an input holds none.
 std::vector<std::filesystem::path> find_databases(const std::vector<std::filesystem::path>& inputs);
 
-// Merges `databases` into `out_dir`/gpumix.db (created when absent). Throws
-// InputError for a database of another schema version, for fleet parts that
-// ran different mixes or plans, and for two different runs of one fleet cell.
+// Merges `databases` into `out_dir`/gpumix.db (created when absent). A
+// database of an older schema is read as its migration would leave it (the
+// columns added since take their defaults) and is not written. Throws
+// InputError for a database of a newer schema, for fleet parts that ran
+// different mixes or plans, and for two different runs of one fleet cell.
 MergeReport merge(const std::filesystem::path& out_dir, const std::vector<std::filesystem::path>& databases);
 
 }  // namespace gpumix::store

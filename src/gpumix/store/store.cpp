@@ -65,6 +65,13 @@ const char* kRunColumns =
     "id, mix_name, mix_path, mix_yaml, mix_sha256, status, error, started_ns, ended_ns, gpumix_version, git_sha, host, "
     "gpumix_pid, environment_json, plan_json";
 
+// Names the store does not know (a damaged database) read as failed.
+RunStatus run_status_of(const std::string& name) { return run_status_from_string(name).value_or(RunStatus::failed); }
+CellStatus cell_status_of(const std::string& name) { return cell_status_from_string(name).value_or(CellStatus::failed); }
+WorkloadStatus workload_status_of(const std::string& name) {
+  return workload_status_from_string(name).value_or(WorkloadStatus::failed);
+}
+
 RunRow read_run(const Stmt& s) {
   RunRow r;
   r.id = s.i64(0);
@@ -72,7 +79,7 @@ RunRow read_run(const Stmt& s) {
   r.mix_path = s.text(2);
   r.mix_yaml = s.text(3);
   r.mix_sha256 = s.text(4);
-  r.status = s.text(5);
+  r.status = run_status_of(s.text(5));
   r.error = s.text(6);
   r.started_ns = s.i64(7);
   r.ended_ns = s.i64(8);
@@ -94,11 +101,11 @@ WorkloadRow read_workload(const Stmt& s) {
   w.id = s.i64(0);
   w.cell_id = s.i64(1);
   w.name = s.text(2);
-  w.role = s.text(3);
+  w.role = spec::role_from_string(s.text(3)).value_or(spec::Role::other);
   w.argv_json = s.text(4);
   w.slo_json = s.text(5);
   w.pid = s.i64(6);
-  w.status = s.text(7);
+  w.status = workload_status_of(s.text(7));
   w.reason = s.text(8);
   if (!s.null(9)) w.exit_code = static_cast<int>(s.i64(9));
   if (!s.null(10)) w.signal = static_cast<int>(s.i64(10));
@@ -209,10 +216,10 @@ int64_t Store::begin_run(const RunRow& r) {
   return sqlite3_last_insert_rowid(db_);
 }
 
-void Store::end_run(int64_t run_id, const std::string& status, const std::string& error) {
+void Store::end_run(int64_t run_id, RunStatus status, const std::string& error) {
   std::lock_guard lock(mutex_);
   Stmt s(db_, "UPDATE runs SET status = ?, error = ?, ended_ns = ? WHERE id = ?");
-  s.bind(1, status).bind(2, error).bind(3, now_ns()).bind(4, run_id).run();
+  s.bind(1, std::string(to_string(status))).bind(2, error).bind(3, now_ns()).bind(4, run_id).run();
 }
 
 void Store::set_plan(int64_t run_id, const std::string& plan_json) {
@@ -230,10 +237,10 @@ int64_t Store::begin_cell(const CellRow& c) {
   return sqlite3_last_insert_rowid(db_);
 }
 
-void Store::end_cell(int64_t cell_id, const std::string& status, const std::string& error) {
+void Store::end_cell(int64_t cell_id, CellStatus status, const std::string& error) {
   std::lock_guard lock(mutex_);
   Stmt s(db_, "UPDATE cells SET status = ?, error = ?, ended_ns = ? WHERE id = ?");
-  s.bind(1, status).bind(2, error).bind(3, now_ns()).bind(4, cell_id).run();
+  s.bind(1, std::string(to_string(status))).bind(2, error).bind(3, now_ns()).bind(4, cell_id).run();
 }
 
 void Store::set_window(int64_t cell_id, int64_t start_ns, int64_t end_ns) {
@@ -259,8 +266,8 @@ int64_t Store::add_workload(const WorkloadRow& w) {
   Stmt s(db_,
          "INSERT INTO workloads(cell_id, name, role, argv_json, slo_json, status, stdout_path, stderr_path) "
          "VALUES (?,?,?,?,?,?,?,?)");
-  s.bind(1, w.cell_id).bind(2, w.name).bind(3, w.role).bind(4, w.argv_json).bind(5, w.slo_json);
-  s.bind(6, w.status.empty() ? std::string("pending") : w.status).bind(7, w.stdout_path).bind(8, w.stderr_path).run();
+  s.bind(1, w.cell_id).bind(2, w.name).bind(3, std::string(spec::to_string(w.role))).bind(4, w.argv_json).bind(5, w.slo_json);
+  s.bind(6, std::string(to_string(w.status))).bind(7, w.stdout_path).bind(8, w.stderr_path).run();
   return sqlite3_last_insert_rowid(db_);
 }
 
@@ -275,7 +282,7 @@ void Store::workload_finished(const WorkloadRow& w) {
   Stmt s(db_,
          "UPDATE workloads SET status = ?, reason = ?, exit_code = ?, signal = ?, ended_ns = ?, peak_rss_kb = ? "
          "WHERE id = ?");
-  s.bind(1, w.status).bind(2, w.reason).bind(3, w.exit_code).bind(4, w.signal).bind(5, w.ended_ns);
+  s.bind(1, std::string(to_string(w.status))).bind(2, w.reason).bind(3, w.exit_code).bind(4, w.signal).bind(5, w.ended_ns);
   s.bind(6, w.peak_rss_kb).bind(7, w.id).run();
 }
 
@@ -355,7 +362,7 @@ std::vector<CellRow> Store::cells(int64_t run_id) {
     c.mode = s.text(4);
     c.repeat = static_cast<int>(s.i64(5));
     c.baseline = s.i64(6) != 0;
-    c.status = s.text(7);
+    c.status = cell_status_of(s.text(7));
     c.error = s.text(8);
     c.evidence_json = s.text(9);
     c.started_ns = s.i64(10);

@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "gpumix/spec/mix.hpp"
+#include "gpumix/store/status.hpp"
+
 namespace gpumix::store {
 
 inline constexpr int kSchemaVersion = 2;
@@ -26,7 +29,7 @@ struct RunRow {
   std::string mix_path;
   std::string mix_yaml;
   std::string mix_sha256;
-  std::string status;  // running, completed, failed, interrupted
+  RunStatus status = RunStatus::running;
   std::string error;
   int64_t started_ns = 0;
   int64_t ended_ns = 0;  // 0 while running
@@ -46,7 +49,7 @@ struct CellRow {
   std::string mode;
   int repeat = 0;  // 0 for baseline cells
   bool baseline = false;
-  std::string status;  // running, ok, degraded, failed, interrupted
+  CellStatus status = CellStatus::running;
   std::string error;
   std::string evidence_json;
   int64_t started_ns = 0;
@@ -62,11 +65,11 @@ struct WorkloadRow {
   int64_t id = 0;
   int64_t cell_id = 0;
   std::string name;
-  std::string role;
+  spec::Role role = spec::Role::other;
   std::string argv_json;
   std::string slo_json;  // [{"percentile":99,"ms":25}]
   int64_t pid = 0;
-  std::string status;  // run::WorkloadStatus's names
+  WorkloadStatus status = WorkloadStatus::pending;
   int64_t ready_ns = 0;  // when its warm-up ended (its `ready`, `warmup` or start); 0 never
   std::string reason;
   std::optional<int> exit_code;
@@ -102,10 +105,10 @@ class Store {
 
   // Writes.
   int64_t begin_run(const RunRow& run);
-  void end_run(int64_t run_id, const std::string& status, const std::string& error = "");
+  void end_run(int64_t run_id, RunStatus status, const std::string& error = "");
   void set_plan(int64_t run_id, const std::string& plan_json);  // `repeats: auto` stopped early
   int64_t begin_cell(const CellRow& cell);
-  void end_cell(int64_t cell_id, const std::string& status, const std::string& error);
+  void end_cell(int64_t cell_id, CellStatus status, const std::string& error);
   void set_window(int64_t cell_id, int64_t start_ns, int64_t end_ns);
   void workload_ready(int64_t workload_id, int64_t ready_ns);
   void set_evidence(int64_t cell_id, const std::string& evidence_json);

@@ -7,7 +7,7 @@
 #include "gpumix/gpu/nvml_abi.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/telemetry/events.hpp"
-#include "gpumix/telemetry/probe.hpp"
+#include "gpumix/telemetry/nvml_reader.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 
 namespace gpumix::telemetry {
@@ -21,14 +21,14 @@ constexpr unsigned kEventWaitMs = 200;
 
 }  // namespace
 
-Sampler::Sampler(std::filesystem::path db_path, std::chrono::milliseconds interval, std::shared_ptr<gpu::Nvml> nvml,
+Sampler::Sampler(std::filesystem::path results_dir, std::chrono::milliseconds interval, std::shared_ptr<gpu::Nvml> nvml,
                  std::string why_unavailable)
-    : db_path_(std::move(db_path)), interval_(interval.count() > 0 ? interval : kDefaultInterval), nvml_(std::move(nvml)) {
+    : results_dir_(std::move(results_dir)), interval_(interval.count() > 0 ? interval : kDefaultInterval), nvml_(std::move(nvml)) {
   if (!nvml_) status_.reason = why_unavailable.empty() ? "NVML is not available" : std::move(why_unavailable);
 }
 
-Sampler::Sampler(std::filesystem::path db_path, std::chrono::milliseconds interval, std::unique_ptr<SnapshotSource> source)
-    : db_path_(std::move(db_path)), interval_(interval.count() > 0 ? interval : kDefaultInterval), source_(std::move(source)) {
+Sampler::Sampler(std::filesystem::path results_dir, std::chrono::milliseconds interval, std::unique_ptr<SnapshotSource> source)
+    : results_dir_(std::move(results_dir)), interval_(interval.count() > 0 ? interval : kDefaultInterval), source_(std::move(source)) {
   if (!source_) status_.reason = "no telemetry source";
 }
 
@@ -45,12 +45,12 @@ void Sampler::start() {
     std::lock_guard lock(mutex_);
     if (started_) return;
   }
-  auto store = db_path_.empty() ? nullptr : std::make_unique<TelemetryStore>(db_path_);
+  auto store = results_dir_.empty() ? nullptr : std::make_unique<TelemetryStore>(results_dir_);
   std::string reason;
   std::string notes;
   if (nvml_ && !source_) {
     try {
-      source_ = std::make_unique<Probe>(nvml_);
+      source_ = std::make_unique<NvmlReader>(nvml_);
     } catch (const std::exception& e) {
       reason = std::string("NVML could not read the GPUs: ") + e.what();
     }

@@ -44,12 +44,12 @@ struct SamplerStatus {
 
 class Sampler : public run::RunObserver {
  public:
-  // `db_path`: the results database (or its folder); empty stores nothing.
+  // `results_dir`: where the results database is; empty stores nothing.
   // `nvml` may be null: `why_unavailable` then says why (recorded as is).
-  Sampler(std::filesystem::path db_path, std::chrono::milliseconds interval, std::shared_ptr<gpu::Nvml> nvml,
+  Sampler(std::filesystem::path results_dir, std::chrono::milliseconds interval, std::shared_ptr<gpu::Nvml> nvml,
           std::string why_unavailable = {});
   // Samples `source` instead of NVML (tests, other sources).
-  Sampler(std::filesystem::path db_path, std::chrono::milliseconds interval, std::unique_ptr<SnapshotSource> source);
+  Sampler(std::filesystem::path results_dir, std::chrono::milliseconds interval, std::unique_ptr<SnapshotSource> source);
   ~Sampler() override;  // stops
   Sampler(const Sampler&) = delete;
   Sampler& operator=(const Sampler&) = delete;
@@ -87,7 +87,7 @@ class Sampler : public run::RunObserver {
   void watch_events();
   void note_error(const std::string& message);
 
-  const std::filesystem::path db_path_;
+  const std::filesystem::path results_dir_;
   const std::chrono::milliseconds interval_;
   std::shared_ptr<gpu::Nvml> nvml_;
   std::string origin_ = "run";

@@ -121,11 +121,9 @@ struct TelemetryStore::Statements {
   Stmt begin, commit, gpu, process, gpm, event;
 };
 
-TelemetryStore::TelemetryStore(const std::filesystem::path& db) {
+TelemetryStore::TelemetryStore(const std::filesystem::path& results_dir) : path_(results_dir / store::kDatabaseName) {
   std::error_code ec;
-  const bool file = std::filesystem::is_regular_file(db, ec) || db.extension() == ".db";
-  path_ = file ? db : db / store::kDatabaseName;
-  if (path_.has_parent_path()) std::filesystem::create_directories(path_.parent_path(), ec);
+  std::filesystem::create_directories(results_dir, ec);
   db_ = store::open_side_connection(path_.string());
   try {
     exec(db_, kSchema);

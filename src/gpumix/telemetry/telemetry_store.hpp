@@ -36,9 +36,9 @@ struct SessionRow {
 
 class TelemetryStore {
  public:
-  // `db` is the database file (an existing file, or a name ending in .db),
-  // or else a results folder for gpumix.db; folders are created as needed.
-  explicit TelemetryStore(const std::filesystem::path& db);
+  // The telemetry tables of `results_dir`/gpumix.db, as store::Store opens
+  // its own tables there (the folder is created as needed).
+  explicit TelemetryStore(const std::filesystem::path& results_dir);
   ~TelemetryStore();
   TelemetryStore(const TelemetryStore&) = delete;
   TelemetryStore& operator=(const TelemetryStore&) = delete;

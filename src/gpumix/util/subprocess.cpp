@@ -50,6 +50,12 @@ std::string find_executable(const std::string& name, const std::string& path_var
   return {};
 }
 
+std::string find_program(const std::string& name, const std::map<std::string, std::string>& env, const std::string& cwd) {
+  const auto it = env.find("PATH");
+  const char* own = std::getenv("PATH");
+  return find_executable(name, it != env.end() ? it->second : own ? own : "/usr/bin:/bin", cwd);
+}
+
 CapturedRun run_and_capture(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                             const CaptureOptions& options) {
   if (argv.empty()) throw RunError("run_and_capture: empty argv");
@@ -58,11 +64,7 @@ CapturedRun run_and_capture(const std::vector<std::string>& argv, std::chrono::m
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
-  auto path_it = options.env.find("PATH");
-  const char* path_env = std::getenv("PATH");
-  const std::string program = find_executable(
-      argv[0], path_it != options.env.end() ? path_it->second : (path_env ? path_env : "/usr/bin:/bin"),
-      std::filesystem::current_path().string());
+  const std::string program = find_program(argv[0], options.env, std::filesystem::current_path().string());
   if (program.empty()) return CapturedRun{127, false, "", argv[0] + ": not found"};
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));

@@ -35,4 +35,10 @@ std::vector<std::string> merged_environment(const std::map<std::string, std::str
 // Returns the empty path when nothing executable is found.
 std::string find_executable(const std::string& name, const std::string& path_var, const std::string& cwd);
 
+// The program a child started with `env` (gpumix's environment with these
+// overrides) in `cwd` would run: `env`'s PATH when it sets one, else gpumix's,
+// else /usr/bin:/bin as execvp's default. Empty when there is none.
+std::string find_program(const std::string& name, const std::map<std::string, std::string>& env = {},
+                         const std::string& cwd = ".");
+
 }  // namespace gpumix

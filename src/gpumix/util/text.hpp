@@ -9,8 +9,10 @@
 
 namespace gpumix {
 
-// `parts` with `sep` between each two ("a, b, c").
-inline std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+// `parts` (any range of strings: a vector, a set) with `sep` between each two
+// ("a, b, c").
+template <class Range>
+std::string join(const Range& parts, std::string_view sep) {
   return fmt::format("{}", fmt::join(parts, sep));
 }
 

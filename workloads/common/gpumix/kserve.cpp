@@ -12,6 +12,15 @@ using nlohmann::json;
 namespace {
 
 [[noreturn]] void bad(const std::string& message) { throw ProtocolError(400, message); }
+[[noreturn]] void bad_answer(const std::string& message) { throw ProtocolError(502, message); }
+
+// A decimal byte count, the whole of `text`.
+std::optional<size_t> byte_count(std::string_view text) {
+  size_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return n;
+}
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string s = "[";
@@ -62,19 +71,25 @@ std::optional<DataType> datatype_from_string(std::string_view text) {
 
 size_t element_size(DataType type) { return type == DataType::uint8 ? 1 : 4; }
 
+int64_t TensorSpec::elements() const {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+int64_t TensorSpec::bytes() const { return elements() * static_cast<int64_t>(element_size(datatype)); }
+
 InferRequest parse_infer_request(std::string_view body, std::optional<std::string_view> header_length,
                                  const ModelSpec& model) {
   if (body.empty()) bad("empty body: expected a JSON inference request");
   size_t json_length = body.size();
   if (header_length) {
-    size_t n = 0;
-    auto [end, ec] = std::from_chars(header_length->data(), header_length->data() + header_length->size(), n);
-    if (ec != std::errc() || end != header_length->data() + header_length->size() || header_length->empty())
-      bad("Inference-Header-Content-Length: '" + std::string(header_length->substr(0, 40)) + "' is not a byte count");
-    if (n == 0 || n > body.size())
-      bad("Inference-Header-Content-Length: " + std::to_string(n) + " does not fit the " + std::to_string(body.size()) +
+    const auto n = byte_count(*header_length);
+    if (!n) bad("Inference-Header-Content-Length: '" + std::string(header_length->substr(0, 40)) + "' is not a byte count");
+    if (*n == 0 || *n > body.size())
+      bad("Inference-Header-Content-Length: " + std::to_string(*n) + " does not fit the " + std::to_string(body.size()) +
           "-byte body");
-    json_length = n;
+    json_length = *n;
   }
 
   json root;
@@ -184,13 +199,13 @@ InferRequest parse_infer_request(std::string_view body, std::optional<std::strin
   return request;
 }
 
-EncodedResponse encode_infer_response(const ModelSpec& model, const InferRequest& request, const float* output,
+EncodedMessage encode_infer_response(const ModelSpec& model, const InferRequest& request, const float* output,
                                       size_t count) {
   json out = {{"name", model.output.name}, {"datatype", to_string(model.output.datatype)}};
   std::vector<int64_t> shape = model.output.shape;
   shape[0] = request.batch;
   out["shape"] = shape;
-  EncodedResponse r;
+  EncodedMessage r;
   if (request.binary_output) {
     out["parameters"] = {{"binary_data_size", count * sizeof(float)}};
   } else {
@@ -227,6 +242,98 @@ std::string model_metadata(const ModelSpec& model) {
 std::string server_metadata(std::string_view name, std::string_view version) {
   return json{{"name", std::string(name)}, {"version", std::string(version)}, {"extensions", {"binary_tensor_data"}}}
       .dump();
+}
+
+ModelMetadata parse_model_metadata(std::string_view body) {
+  const auto j = json::parse(body, nullptr, false);
+  if (!j.is_object()) bad_answer("model metadata: not a JSON object");
+  const auto inputs = j.find("inputs");
+  if (inputs == j.end() || !inputs->is_array() || inputs->empty()) bad_answer("model metadata: no inputs");
+  const auto& in = (*inputs)[0];
+  if (!in.is_object() || !in.contains("name") || !in["name"].is_string())
+    bad_answer("model metadata: inputs[0].name: missing or not a string");
+  ModelMetadata m;
+  m.input.name = in["name"].get<std::string>();
+  const std::string datatype = in.contains("datatype") && in["datatype"].is_string() ? in["datatype"].get<std::string>() : "";
+  const auto type = datatype_from_string(datatype);
+  if (!type)
+    bad_answer("model metadata: inputs[0].datatype '" + datatype + "' is not supported (UINT8 or FP32)");
+  m.input.datatype = *type;
+  if (!in.contains("shape") || !in["shape"].is_array() || in["shape"].empty())
+    bad_answer("model metadata: inputs[0].shape: missing or empty");
+  for (const auto& d : in["shape"]) {
+    if (!d.is_number_integer() || d.get<int64_t>() == 0 || d.get<int64_t>() < -1)
+      bad_answer("model metadata: inputs[0].shape: " + in["shape"].dump() + " is not a list of sizes (or -1)");
+    m.input.shape.push_back(d.get<int64_t>() < 0 ? 1 : d.get<int64_t>());
+  }
+  if (const auto outputs = j.find("outputs"); outputs != j.end() && outputs->is_array())
+    for (const auto& o : *outputs)
+      if (o.is_object() && o.contains("name") && o["name"].is_string()) m.outputs.push_back(o["name"].get<std::string>());
+  return m;
+}
+
+EncodedMessage encode_infer_request(const TensorSpec& input, std::string_view data,
+                                    const std::vector<std::string>& outputs, bool binary) {
+  json tensor = {{"name", input.name}, {"shape", input.shape}, {"datatype", to_string(input.datatype)}};
+  json header = {{"inputs", json::array()}};
+  json outs = json::array();
+  for (const auto& o : outputs) {
+    json out = {{"name", o}};
+    if (binary) out["parameters"] = {{"binary_data", true}};
+    outs.push_back(out);
+  }
+  if (!outs.empty()) header["outputs"] = outs;
+  else if (binary) header["parameters"] = {{"binary_data_output", true}};  // every output binary
+
+  EncodedMessage m;
+  if (!binary) {
+    json values = json::array();
+    const size_t size = element_size(input.datatype);
+    for (size_t at = 0; at + size <= data.size(); at += size) {
+      if (input.datatype == DataType::uint8) {
+        values.push_back(static_cast<uint8_t>(data[at]));
+      } else {
+        float f;
+        std::memcpy(&f, data.data() + at, sizeof f);
+        values.push_back(f);
+      }
+    }
+    tensor["data"] = std::move(values);
+    header["inputs"].push_back(tensor);
+    m.body = header.dump();
+    m.content_type = "application/json";
+    return m;
+  }
+  tensor["parameters"] = {{"binary_data_size", data.size()}};
+  header["inputs"].push_back(tensor);
+  m.body = header.dump();
+  m.header_length = m.body.size();
+  m.content_type = "application/octet-stream";
+  m.body.append(data.data(), data.size());
+  return m;
+}
+
+std::optional<std::string> check_infer_response(std::string_view body, std::optional<std::string_view> header_length) {
+  size_t length = body.size();
+  if (header_length) {
+    const auto n = byte_count(*header_length);
+    if (!n || *n > body.size())
+      return "bad Inference-Header-Content-Length '" + std::string(header_length->substr(0, 40)) + "' for a body of " +
+             std::to_string(body.size()) + " bytes";
+    length = *n;
+  }
+  // accept() validates without building the document: cheap at 10,000 req/s.
+  if (!json::accept(body.substr(0, length))) return "the response's JSON header does not parse";
+  return std::nullopt;
+}
+
+std::string error_message(std::string_view body) {
+  const auto j = json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_string()) return j["error"].get<std::string>();
+  std::string s(body.substr(0, 200));
+  for (auto& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
 }
 
 }  // namespace gpumix::kserve

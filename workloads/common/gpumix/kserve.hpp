@@ -1,7 +1,10 @@
-// The KServe v2 / Triton inference protocol over HTTP/REST, server side:
-// request parsing (JSON tensors and the binary tensor data extension) and
-// response encoding. No LibTorch and no HTTP library here, so that the parser
-// can be unit-tested and fuzzed on its own (tests/fuzz).
+// The KServe v2 / Triton inference protocol over HTTP/REST: the one codec
+// that gpumix-infer-server (server side: parse requests, encode responses and
+// metadata) and `gpumix loadgen` (client side: read metadata, encode requests,
+// check responses) both link, so each side's tests run against the other's
+// encoding. JSON tensors and the binary tensor data extension. No LibTorch and
+// no HTTP library here, so that the parser can be unit-tested and fuzzed on
+// its own (tests/fuzz).
 //
 // Protocol: https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/
 // Binary extension: the body is a JSON header of `Inference-Header-Content-Length`
@@ -18,8 +21,9 @@
 
 namespace gpumix::kserve {
 
-// A request the server rejects: the HTTP status and a message for the
-// response's {"error": ...} body.
+// A message that breaks the protocol. Server side: a request it rejects, with
+// the HTTP status and a message for the response's {"error": ...} body.
+// Client side: an answer from the server that is not the protocol (502).
 class ProtocolError : public std::runtime_error {
  public:
   ProtocolError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
@@ -39,6 +43,9 @@ struct TensorSpec {
   std::string name;
   DataType datatype = DataType::fp32;
   std::vector<int64_t> shape;
+  // Of a concrete shape (no -1).
+  int64_t elements() const;
+  int64_t bytes() const;
 };
 
 struct ModelSpec {
@@ -68,9 +75,9 @@ struct InferRequest {
 InferRequest parse_infer_request(std::string_view body, std::optional<std::string_view> header_length,
                                  const ModelSpec& model);
 
-// An encoded response: `body`, and for binary output the length of its JSON
-// header (the value for Inference-Header-Content-Length).
-struct EncodedResponse {
+// An encoded request or response: `body`, and for binary tensor data the
+// length of its JSON header (the value for Inference-Header-Content-Length).
+struct EncodedMessage {
   std::string body;
   std::optional<size_t> header_length;
   std::string content_type;
@@ -78,7 +85,7 @@ struct EncodedResponse {
 
 // The response for `request` with `output` = batch × (output shape without
 // the batch dimension) float32 values.
-EncodedResponse encode_infer_response(const ModelSpec& model, const InferRequest& request, const float* output,
+EncodedMessage encode_infer_response(const ModelSpec& model, const InferRequest& request, const float* output,
                                       size_t count);
 
 // {"error": message}
@@ -87,5 +94,31 @@ std::string error_body(std::string_view message);
 std::string model_metadata(const ModelSpec& model);
 // GET /v2
 std::string server_metadata(std::string_view name, std::string_view version);
+
+// ---- client side
+
+// What a client needs from GET /v2/models/{name}: the first input, its
+// variable batch dimension (-1) as 1, and the output names. Throws
+// ProtocolError (502) naming what is missing or unsupported.
+struct ModelMetadata {
+  TensorSpec input;
+  std::vector<std::string> outputs;
+};
+ModelMetadata parse_model_metadata(std::string_view body);
+
+// A request carrying `data` (input.bytes() little-endian bytes) as `input`
+// (a concrete shape): with the binary tensor data extension, or as JSON
+// "data". Outputs by name (binary when `binary`); none named: all of them.
+EncodedMessage encode_infer_request(const TensorSpec& input, std::string_view data,
+                                    const std::vector<std::string>& outputs, bool binary);
+
+// nullopt when a response's JSON header parses; else why not. The header is
+// the first `header_length` bytes when the server sent that header, else the
+// whole body.
+std::optional<std::string> check_infer_response(std::string_view body, std::optional<std::string_view> header_length);
+
+// A short message from an error response: its {"error": "..."} when it has
+// one, else the start of the body on one line.
+std::string error_message(std::string_view body);
 
 }  // namespace gpumix::kserve

@@ -12,6 +12,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gpumix/percentile.hpp"
+
 namespace gpumix::wl {
 
 // ------------------------------------------------------------ signals, time
@@ -214,9 +216,7 @@ LoopResult run_steps(Context& ctx, const LoopOptions& opts, const std::function<
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  const double rank = std::ceil(p / 100.0 * static_cast<double>(v.size()));
-  const size_t idx = static_cast<size_t>(std::clamp(rank, 1.0, static_cast<double>(v.size()))) - 1;
-  return v[idx];
+  return percentile_of_sorted(v, p);
 }
 
 void finish(Context& ctx, const LoopResult& r, const std::string& unit, metrics::Fields extra) {

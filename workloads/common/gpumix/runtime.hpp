@@ -94,7 +94,7 @@ struct LoopResult {
 // duration or a stop signal; emits `iter` events. `step(i)` runs one step.
 LoopResult run_steps(Context& ctx, const LoopOptions& opts, const std::function<StepOutput(int64_t)>& step);
 
-// Percentile (0..100) of `v` (copied, nearest rank); 0 when empty.
+// Percentile (0..100) of `v` (copied; gpumix/percentile.hpp's definition); 0 when empty.
 double percentile(std::vector<double> v, double p);
 
 // Emits the peak-memory info and `done` with the loop's summary (plus

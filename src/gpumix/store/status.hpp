@@ -1,12 +1,29 @@
-// What happened to a workload in a cell: one vocabulary for the runner that
-// decides it, the store that keeps it (by name) and the analysis and reports
-// that judge it. docs/mix-spec.md has the table for users.
+// What happened to a run, a cell and a workload: one vocabulary for the runner
+// that decides it, the store that keeps it (by name, converted here and only
+// here) and the analysis and reports that judge it. docs/mix-spec.md has the
+// workloads' table for users.
 #pragma once
 
 #include <optional>
 #include <string>
 
 namespace gpumix::store {
+
+enum class RunStatus {
+  running,      // its gpumix is still at it (or died: mark_stale_runs)
+  completed,    // every planned cell ran (or `repeats: auto` stopped it early)
+  failed,       // gpumix itself failed
+  interrupted,  // stopped by a signal, or its gpumix is gone
+};
+
+enum class CellStatus {
+  running,
+  ok,           // every workload did what was asked
+  degraded,     // it measured, but a workload failed
+  failed,       // its warm-up failed: it measured nothing
+  interrupted,  // gpumix was interrupted during it
+  skipped,      // its mode is unavailable on this machine
+};
 
 enum class WorkloadStatus {
   pending,      // has a row, not started yet
@@ -24,8 +41,14 @@ enum class WorkloadStatus {
   skipped,      // its cell's mode is unavailable on this machine
 };
 
+const char* to_string(RunStatus status);
+const char* to_string(CellStatus status);
 const char* to_string(WorkloadStatus status);
-// Unknown names (a newer gpumix's) are nullopt.
+// nullopt for an unknown name. The store reads a name it does not know (only
+// a damaged database can hold one: a newer schema is refused) as `failed`, so
+// that nothing unexplained is ever counted as a success.
+std::optional<RunStatus> run_status_from_string(const std::string& name);
+std::optional<CellStatus> cell_status_from_string(const std::string& name);
 std::optional<WorkloadStatus> workload_status_from_string(const std::string& name);
 
 // Did what was asked of it, or was skipped because its mode cannot exist here.
@@ -33,9 +56,5 @@ bool is_success(WorkloadStatus status);
 // The workload's own fault or the sharing's: failed, crashed, timeout,
 // not_ready, early_exit, killed. A mode with one is never recommended.
 bool is_failure(WorkloadStatus status);
-
-// The same, for a stored name (an unknown name is neither).
-bool is_success_status(const std::string& name);
-bool is_failure_status(const std::string& name);
 
 }  // namespace gpumix::store

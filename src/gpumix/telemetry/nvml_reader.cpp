@@ -1,4 +1,4 @@
-#include "gpumix/telemetry/probe.hpp"
+#include "gpumix/telemetry/nvml_reader.hpp"
 
 #include <unistd.h>
 
@@ -61,7 +61,7 @@ constexpr auto kUtilFresh = std::chrono::seconds(1);
 
 }  // namespace
 
-Probe::Probe(std::shared_ptr<gpu::Nvml> nvml) : nvml_(std::move(nvml)) {
+NvmlReader::NvmlReader(std::shared_ptr<gpu::Nvml> nvml) : nvml_(std::move(nvml)) {
   const int n = nvml_->device_count();
   util_seen_us_.assign(static_cast<size_t>(n), 0);
   util_.resize(static_cast<size_t>(n));
@@ -89,9 +89,9 @@ Probe::Probe(std::shared_ptr<gpu::Nvml> nvml) : nvml_(std::move(nvml)) {
   }
 }
 
-Probe::~Probe() = default;
+NvmlReader::~NvmlReader() = default;
 
-Snapshot Probe::read(const WorkloadPids& workloads, const Tags& tags) {
+Snapshot NvmlReader::read(const WorkloadPids& workloads, const Tags& tags) {
   Snapshot s;
   s.t_ns = store::now_ns();
   const auto now = std::chrono::steady_clock::now();

@@ -2,7 +2,7 @@
 // and MPS clients, attributed to the run's workloads) and GPM metrics (per
 // MIG GPU instance when MIG is on). Keeps what must persist between reads:
 // GPM sample buffers and the newest per-process utilization. Not thread-safe:
-// one Probe per sampling thread.
+// one NvmlReader per sampling thread.
 #pragma once
 
 #include <chrono>
@@ -35,7 +35,7 @@ struct ProcessUtil {
 std::map<unsigned, ProcessUtil> utilization_over_periods(const std::vector<gpu::ProcessUtilization>& batch,
                                                          const std::set<unsigned>& known);
 
-// Where a Sampler's snapshots come from: NVML (Probe), or a script in tests.
+// Where a Sampler's snapshots come from: NVML (NvmlReader), or a script in tests.
 class SnapshotSource {
  public:
   virtual ~SnapshotSource() = default;
@@ -46,12 +46,12 @@ class SnapshotSource {
   virtual Snapshot read(const WorkloadPids& workloads, const Tags& tags) = 0;
 };
 
-class Probe : public SnapshotSource {
+class NvmlReader : public SnapshotSource {
  public:
   // Reads the devices and opens GPM streams where supported; what could not be
   // opened is listed in notes().
-  explicit Probe(std::shared_ptr<gpu::Nvml> nvml);
-  ~Probe() override;
+  explicit NvmlReader(std::shared_ptr<gpu::Nvml> nvml);
+  ~NvmlReader() override;
 
   std::vector<gpu::DeviceInfo> devices() const override { return devices_; }
   std::vector<std::string> notes() const override { return notes_; }

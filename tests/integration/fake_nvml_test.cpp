@@ -912,7 +912,7 @@ TEST(FakeNvml, MigModeGivesEachWorkloadItsOwnInstance) {
 
 // A container under MPS is given what the mode asks for: the daemon's pipe
 // folder (the same path inside) and the host's IPC (run/container_launcher
-// adds them; container_test checks the engine's arguments).
+// adds them; unit/container_spec_argv_test checks the engine's arguments).
 TEST(FakeNvml, MpsModeAsksContainersForItsPipeFolderAndHostIpc) {
   ScratchDir dir;
   FakeDriver driver(dir, two_gpus());

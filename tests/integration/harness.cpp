@@ -92,23 +92,6 @@ std::string Background::output() const {
   return s.str();
 }
 
-std::vector<pid_t> read_pids(const std::filesystem::path& file) {
-  std::vector<pid_t> pids;
-  std::ifstream in(file);
-  pid_t p;
-  while (in >> p) pids.push_back(p);
-  return pids;
-}
-
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
-
 int serving_port(const Background& monitor) {
   static const std::regex re(R"(serving http://127\.0\.0\.1:(\d+)/metrics)");
   int port = -1;

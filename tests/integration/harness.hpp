@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../unit/fixtures/processes.hpp"
 #include "gpumix/store/store.hpp"
 
 namespace gpumix::test {
@@ -59,10 +60,7 @@ class Background {
   std::optional<int> exit_;
 };
 
-// Every pid listed in the file (one per line).
-std::vector<pid_t> read_pids(const std::filesystem::path& file);
-// Polls `pred` every 20 ms until it is true or `timeout` passes.
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+// read_pids and eventually: unit/fixtures/processes.hpp.
 
 // The port a `gpumix monitor --listen 127.0.0.1:0` in the background printed
 // ("serving http://127.0.0.1:PORT/metrics"), waiting up to 10 s; -1 if none.

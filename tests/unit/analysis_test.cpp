@@ -137,7 +137,7 @@ TEST(Summary, LargeCdfIsCompactAndEndsAtTheMaximum) {
   EXPECT_TRUE(p99);
 }
 
-// ---- the main hand-made run ----------------------------------------------------
+// ---- the main hand-made run (test::train_server_run) ---------------------------
 //
 // train reports throughput; server reports only latencies, with an SLO p99 <= 10 ms.
 //   alone:          train 100/s            server 2 ms every request (mean 2, p99 2)
@@ -148,26 +148,7 @@ TEST(Summary, LargeCdfIsCompactAndEndsAtTheMaximum) {
 // timeslice STP 1.0 and 1.0; ANTT (2+2)/2 = 2 and (1/0.6 + 1/0.4)/2 = 2.0833;
 // fairness 1 and 0.4/0.6; Jain 1 and 1/(2 x (0.36 + 0.16)) = 0.961538.
 RunBuilder main_run() {
-  RunBuilder b({"exclusive", "timeslice", "mps", "mig"}, 2, {"train", "server"});
-  const std::string slo = RunBuilder::slo(99, 10);
-  auto c = b.cell("baseline-train", "exclusive", 0);
-  b.throughput(b.workload(c, "train"), 100);
-  c = b.cell("baseline-server", "exclusive", 0);
-  b.latencies(b.workload(c, "server", "ok", slo), std::vector<double>(100, 2.0));
-  std::vector<double> tail(98, 2.0);
-  tail.push_back(50);
-  tail.push_back(50);
-  for (int r = 1; r <= 2; ++r) {
-    c = b.cell("timeslice-r" + std::to_string(r), "timeslice", r);
-    b.throughput(b.workload(c, "train"), r == 1 ? 50 : 60);
-    b.latencies(b.workload(c, "server", "ok", slo), std::vector<double>(100, r == 1 ? 4.0 : 5.0));
-    c = b.cell("mps-r" + std::to_string(r), "mps", r);
-    b.throughput(b.workload(c, "train"), r == 1 ? 80 : 90);
-    b.latencies(b.workload(c, "server", "ok", slo), tail);
-    c = b.cell("mig-r" + std::to_string(r), "mig", r, "skipped", "MIG is disabled on GPU 0");
-    b.workload(c, "train", "skipped", "[]", "mode mig unavailable: MIG is disabled on GPU 0");
-    b.workload(c, "server", "skipped", slo, "mode mig unavailable: MIG is disabled on GPU 0");
-  }
+  auto b = test::train_server_run({.mig_reason = "mode mig unavailable: MIG is disabled on GPU 0"});
   // Telemetry of timeslice-r1: energy counter 1000 -> 2200 mJ, utilization 20, 40, 90 %.
   const int64_t ts1 = 3;
   b.gpu_sample(ts1, 0, 20, 1000);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "fixtures/telemetry_samples.hpp"
 #include "gpumix/telemetry/prometheus.hpp"
 
 namespace gpumix::telemetry {
@@ -24,39 +25,13 @@ Exposition example() {
 
   Snapshot s;
   s.t_ns = 1700000000500000000;
-  GpuSample g;
-  g.t_ns = s.t_ns;
-  g.uuid = "GPU-1";
-  g.values[metric(Scope::gpu, "gpu_util_percent")] = 87;
-  g.values[metric(Scope::gpu, "memory_util_percent")] = 40;
-  g.values[metric(Scope::gpu, "memory_used_bytes")] = 1073741824;
-  g.values[metric(Scope::gpu, "memory_total_bytes")] = 85899345920;
-  g.values[metric(Scope::gpu, "memory_free_bytes")] = 84825604096;  // 80896 MiB
-  g.values[metric(Scope::gpu, "sm_clock_mhz")] = 1980;
-  g.values[metric(Scope::gpu, "memory_clock_mhz")] = 2619;
-  g.values[metric(Scope::gpu, "power_watts")] = 312.5;
-  g.values[metric(Scope::gpu, "energy_mj")] = 123456789;
-  g.values[metric(Scope::gpu, "temperature_c")] = 61;
-  g.values[metric(Scope::gpu, "clock_event_reasons")] = 0x1 | 0x4;
-  s.gpus.push_back(g);
-  GpmSample whole;
-  whole.uuid = "GPU-1";
-  whole.values[metric(Scope::gpm, "sm_util_percent")] = 75.5;
-  whole.values[metric(Scope::gpm, "sm_occupancy_percent")] = 30.25;
-  whole.values[metric(Scope::gpm, "tensor_util_percent")] = 60;
+  s.gpus.push_back(test::busy_gpu(s.t_ns));
+  GpmSample whole = test::busy_gpm();
   whole.values[metric(Scope::gpm, "dram_bw_util_percent")] = 12.125;
-  GpmSample mig;
-  mig.gpu_instance_id = 3;
-  mig.uuid = "MIG-abc";
+  GpmSample mig = test::mig_gpm();
   mig.values[metric(Scope::gpm, "sm_util_percent")] = 10;
   s.gpm = {whole, mig};
-  ProcessSample train;
-  train.pid = 4242;
-  train.kind = "compute";
-  train.workload_id = 1;
-  train.workload = "train";
-  train.values[metric(Scope::process, "used_memory_bytes")] = 536870912;
-  train.values[metric(Scope::process, "sm_util_percent")] = 50;
+  ProcessSample train = test::train_process("compute", 1);
   train.values[metric(Scope::process, "memory_util_percent")] = 20;
   ProcessSample other;
   other.pid = 99;

@@ -26,33 +26,15 @@ using test::RunBuilder;
 // Every cell that ran has a measured window 0.5 s to 3 s after its start;
 // timeslice-r1 has telemetry and a mode evidence object, mps-r1 an unparsable one.
 RunBuilder windowed_run() {
-  RunBuilder b({"exclusive", "timeslice", "mps", "mig"}, 2, {"train", "server"});
-  const auto slo = RunBuilder::slo(99, 10);
-  auto c = b.cell("baseline-train", "exclusive", 0);
-  b.throughput(b.workload(c, "train"), 100);
-  c = b.cell("baseline-server", "exclusive", 0);
-  b.latencies(b.workload(c, "server", "ok", slo), std::vector<double>(100, 2.0));
-  std::vector<double> tail(98, 2.0);
-  tail.push_back(50);
-  tail.push_back(50);
-  for (int r = 1; r <= 2; ++r) {
-    c = b.cell("timeslice-r" + std::to_string(r), "timeslice", r);
-    b.throughput(b.workload(c, "train"), r == 1 ? 50 : 60);
-    b.latencies(b.workload(c, "server", "ok", slo), std::vector<double>(100, r == 1 ? 4.0 : 5.0));
-    if (r == 1)
-      for (int i = 0; i <= 10; ++i) {
-        b.gpu_sample(c, i, 40 + 5 * i, 1000 + 300 * i);
-        b.gpm_sample(c, i + 0.5, 30 + i, 10, 20);
-      }
-    c = b.cell("mps-r" + std::to_string(r), "mps", r);
-    const auto train = b.workload(c, "train");
+  test::TrainServerRunOptions o;
+  o.on_timeslice = [](RunBuilder& b, int64_t c, int r) {
+    if (r == 1) b.ramp_telemetry(c);
+  };
+  o.mps_train = [](RunBuilder& b, int64_t train, int r) {
     if (r == 1) b.throughput(train, 80);
     else b.event(train, b.input().cells.back().started_ns + kSecond, "ready");  // ran, made no progress
-    b.latencies(b.workload(c, "server", "ok", slo), tail);
-    c = b.cell("mig-r" + std::to_string(r), "mig", r, "skipped", "MIG is disabled on GPU 0");
-    b.workload(c, "train", "skipped");
-    b.workload(c, "server", "skipped", slo);
-  }
+  };
+  auto b = test::train_server_run(o);
   auto& in = b.input();
   for (auto& cell : in.cells) {
     if (cell.status == "skipped") continue;

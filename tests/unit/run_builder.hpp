@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -210,6 +211,16 @@ class RunBuilder {
     in_.telemetry.gpm.push_back(m);
   }
 
+  // Ten seconds of telemetry: a GPU sample a second (utilization 40 % + 5 %
+  // a second, energy counter 1000 mJ + 300 mJ a second) and GPM samples
+  // between them (SM 30 % + 1 % a second, tensor 10 %, DRAM 20 %).
+  void ramp_telemetry(int64_t cell_id) {
+    for (int i = 0; i <= 10; ++i) {
+      gpu_sample(cell_id, i, 40 + 5 * i, 1000 + 300 * i);
+      gpm_sample(cell_id, i + 0.5, 30 + i, 10, 20);
+    }
+  }
+
   // A process sample `offset_s` into the cell: of workload `workload_id`
   // (0: a process of no workload), with NVML's SM percent and device memory.
   void process_sample(int64_t cell_id, double offset_s, int64_t pid, int64_t workload_id, std::optional<double> sm,
@@ -249,5 +260,48 @@ class RunBuilder {
   nlohmann::json plan_;
   int64_t next_start_ = 1100 * kSecond;
 };
+
+// The run the analysis and report tests share; its figures are worked out by
+// hand in analysis_test.cpp. Train reports throughput; server latencies only,
+// with an SLO p99 <= 10 ms:
+//   baseline-train, baseline-server (exclusive): train 100/s; server 2 ms a request
+//   timeslice-r1, r2:  train 50/s, 60/s;  server 4 ms, 5 ms (meets the SLO)
+//   mps-r1, r2:        train 80/s, 90/s;  server 98 x 2 ms + 2 x 50 ms (p99 50: breaks it)
+//   mig-r1, r2:        skipped: MIG is disabled on GPU 0
+// Cell ids in that order: 1, 2, then 3 (timeslice-r1), 4 (mps-r1), 5 (mig-r1), 6, 7, 8.
+struct TrainServerRunOptions {
+  // Called after each timeslice cell's workloads are added (telemetry, say).
+  std::function<void(RunBuilder&, int64_t cell_id, int repeat)> on_timeslice;
+  // What train reports in mps-r<repeat>, in place of 80/s and 90/s.
+  std::function<void(RunBuilder&, int64_t train_id, int repeat)> mps_train;
+  std::string mig_reason;  // the skipped workloads' reason
+};
+
+inline RunBuilder train_server_run(const TrainServerRunOptions& o = {}) {
+  RunBuilder b({"exclusive", "timeslice", "mps", "mig"}, 2, {"train", "server"});
+  const std::string slo = RunBuilder::slo(99, 10);
+  auto c = b.cell("baseline-train", "exclusive", 0);
+  b.throughput(b.workload(c, "train"), 100);
+  c = b.cell("baseline-server", "exclusive", 0);
+  b.latencies(b.workload(c, "server", "ok", slo), std::vector<double>(100, 2.0));
+  std::vector<double> tail(98, 2.0);
+  tail.push_back(50);
+  tail.push_back(50);
+  for (int r = 1; r <= 2; ++r) {
+    c = b.cell("timeslice-r" + std::to_string(r), "timeslice", r);
+    b.throughput(b.workload(c, "train"), r == 1 ? 50 : 60);
+    b.latencies(b.workload(c, "server", "ok", slo), std::vector<double>(100, r == 1 ? 4.0 : 5.0));
+    if (o.on_timeslice) o.on_timeslice(b, c, r);
+    c = b.cell("mps-r" + std::to_string(r), "mps", r);
+    const auto train = b.workload(c, "train");
+    if (o.mps_train) o.mps_train(b, train, r);
+    else b.throughput(train, r == 1 ? 80 : 90);
+    b.latencies(b.workload(c, "server", "ok", slo), tail);
+    c = b.cell("mig-r" + std::to_string(r), "mig", r, "skipped", "MIG is disabled on GPU 0");
+    b.workload(c, "train", "skipped", "[]", o.mig_reason);
+    b.workload(c, "server", "skipped", slo, o.mig_reason);
+  }
+  return b;
+}
 
 }  // namespace gpumix::test

@@ -1,9 +1,10 @@
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
 
+#include "fixtures/sqlite_query.hpp"
+#include "fixtures/temp_dir.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/util/errors.hpp"
 
@@ -12,28 +13,10 @@ namespace {
 
 class StoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("gpumix-store-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string query(const std::string& sql) { return test::query_one(dir_ / kDatabaseName, sql); }
 
-  // Reads one value with the sqlite3 C API directly, as another tool would.
-  std::string query(const std::string& sql) {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open_v2((dir_ / kDatabaseName).c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-    std::string out;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return out;
-  }
-
-  std::filesystem::path dir_;
+  test::TempDir tmp_{"store"};
+  const std::filesystem::path dir_ = tmp_ / "results";  // not there yet: Store::open creates it
 };
 
 TEST_F(StoreTest, CreatesWalDatabaseWithSchemaVersion) {
@@ -144,10 +127,7 @@ TEST_F(StoreTest, StaleRunsOfDeadGpumixAreMarkedInterrupted) {
 TEST_F(StoreTest, OpenExistingRejectsMissingAndForeignFiles) {
   EXPECT_THROW(Store::open_existing(dir_), InputError);
   std::filesystem::create_directories(dir_);
-  sqlite3* db = nullptr;
-  sqlite3_open((dir_ / kDatabaseName).c_str(), &db);
-  sqlite3_exec(db, "CREATE TABLE other(x)", nullptr, nullptr, nullptr);
-  sqlite3_close(db);
+  test::execute(dir_ / kDatabaseName, "CREATE TABLE other(x)");
   try {
     Store::open_existing(dir_);
     FAIL() << "a database without gpumix's schema was accepted";
@@ -162,14 +142,9 @@ TEST_F(StoreTest, MigratesAnOlderSchemaWhicheverWayItIsOpened) {
   for (bool existing : {false, true}) {
     std::filesystem::remove_all(dir_);
     { auto s = Store::open(dir_); }
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / kDatabaseName).c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE cells DROP COLUMN window_start_ns; ALTER TABLE cells DROP COLUMN window_end_ns; "
-                               "ALTER TABLE workloads DROP COLUMN ready_ns; UPDATE meta SET value='1' WHERE key='schema_version'",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK)
-        << sqlite3_errmsg(db);
-    sqlite3_close(db);
+    test::execute(dir_ / kDatabaseName,
+                  "ALTER TABLE cells DROP COLUMN window_start_ns; ALTER TABLE cells DROP COLUMN window_end_ns; "
+                  "ALTER TABLE workloads DROP COLUMN ready_ns; UPDATE meta SET value='1' WHERE key='schema_version'");
     { auto s = existing ? Store::open_existing(dir_) : Store::open(dir_); }
     EXPECT_EQ(query("SELECT value FROM meta WHERE key='schema_version'"), std::to_string(kSchemaVersion)) << existing;
     EXPECT_EQ(query("SELECT COUNT(*) FROM pragma_table_info('cells') WHERE name = 'window_start_ns'"), "1") << existing;
@@ -179,10 +154,7 @@ TEST_F(StoreTest, MigratesAnOlderSchemaWhicheverWayItIsOpened) {
 
 TEST_F(StoreTest, RefusesANewerSchemaVersion) {
   { auto s = Store::open(dir_); }
-  sqlite3* db = nullptr;
-  sqlite3_open((dir_ / kDatabaseName).c_str(), &db);
-  sqlite3_exec(db, "UPDATE meta SET value='99' WHERE key='schema_version'", nullptr, nullptr, nullptr);
-  sqlite3_close(db);
+  test::execute(dir_ / kDatabaseName, "UPDATE meta SET value='99' WHERE key='schema_version'");
   try {
     Store::open(dir_);
     FAIL() << "a newer results schema was opened";

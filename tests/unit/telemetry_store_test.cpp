@@ -1,10 +1,12 @@
 // TelemetryStore on a real SQLite file, beside store::Store on the same file.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <thread>
 
+#include "fixtures/sqlite_query.hpp"
+#include "fixtures/telemetry_samples.hpp"
+#include "fixtures/temp_dir.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 #include "gpumix/util/errors.hpp"
@@ -14,61 +16,19 @@ namespace {
 
 class TelemetryStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("gpumix-telemetry-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string query(const std::string& sql) {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open_v2((dir_ / store::kDatabaseName).c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-    std::string out;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return out;
-  }
+  std::string query(const std::string& sql) { return test::query_one(dir_ / store::kDatabaseName, sql); }
 
   static Snapshot snapshot(int64_t t_ns, Tags tags) {
     Snapshot s;
     s.t_ns = t_ns;
-    GpuSample g;
-    g.t_ns = t_ns;
-    g.tags = tags;
-    g.gpu = 0;
-    g.uuid = "GPU-1";
-    g.values[metric(Scope::gpu, "gpu_util_percent")] = 87;
-    g.values[metric(Scope::gpu, "memory_util_percent")] = 40;
-    g.values[metric(Scope::gpu, "memory_used_bytes")] = 1073741824;
-    g.values[metric(Scope::gpu, "memory_total_bytes")] = 85899345920;
-    g.values[metric(Scope::gpu, "sm_clock_mhz")] = 1980;
-    g.values[metric(Scope::gpu, "memory_clock_mhz")] = 2619;
-    g.values[metric(Scope::gpu, "power_watts")] = 312.5;
-    g.values[metric(Scope::gpu, "energy_mj")] = 123456789;
-    g.values[metric(Scope::gpu, "temperature_c")] = 61;
-    g.values[metric(Scope::gpu, "clock_event_reasons")] = 5;
-    g.values[metric(Scope::gpu, "memory_free_bytes")] = 84825604096;
+    GpuSample g = test::busy_gpu(t_ns, tags);
     GpuSample sparse;  // a second GPU that reports nothing but its counters' absence
     sparse.t_ns = t_ns;
     sparse.tags = tags;
     sparse.gpu = 1;
     sparse.uuid = "GPU-2";
     s.gpus = {g, sparse};
-    ProcessSample p;
-    p.t_ns = t_ns;
-    p.tags = tags;
-    p.pid = 4242;
-    p.kind = "mps_client";
-    p.workload_id = 3;
-    p.workload = "train";
-    p.values[metric(Scope::process, "used_memory_bytes")] = 536870912;
-    p.values[metric(Scope::process, "sm_util_percent")] = 50;
+    ProcessSample p = test::train_process("mps_client", 3, t_ns, tags);
     ProcessSample q;
     q.t_ns = t_ns;
     q.tags = tags;
@@ -77,19 +37,9 @@ class TelemetryStoreTest : public ::testing::Test {
     q.kind = "compute";
     q.gpu_instance_id = 2;
     s.processes = {p, q};
-    GpmSample m;
-    m.t_ns = t_ns;
-    m.tags = tags;
-    m.uuid = "GPU-1";
-    m.values[metric(Scope::gpm, "sm_util_percent")] = 75.5;
-    m.values[metric(Scope::gpm, "sm_occupancy_percent")] = 30.25;
-    m.values[metric(Scope::gpm, "tensor_util_percent")] = 60;
+    GpmSample m = test::busy_gpm(t_ns, tags);
     m.values[metric(Scope::gpm, "fp16_util_percent")] = 3.5;
-    GpmSample mig;
-    mig.t_ns = t_ns;
-    mig.tags = tags;
-    mig.gpu_instance_id = 3;
-    mig.uuid = "MIG-abc";
+    GpmSample mig = test::mig_gpm(t_ns, tags);
     mig.values[metric(Scope::gpm, "dram_bw_util_percent")] = 12.125;
     s.gpm = {m, mig};
     EventSample xid;
@@ -105,7 +55,8 @@ class TelemetryStoreTest : public ::testing::Test {
     return s;
   }
 
-  std::filesystem::path dir_;
+  test::TempDir tmp_{"telemetry"};
+  const std::filesystem::path dir_ = tmp_ / "results";  // not there yet: the stores create it
 };
 
 void expect_same(const GpuSample& a, const GpuSample& b) {
@@ -177,9 +128,7 @@ TEST_F(TelemetryStoreTest, WritesAndReadsBackEveryFieldIncludingNulls) {
 // carry them.
 TEST_F(TelemetryStoreTest, AddsTheColumnsOfNewMetricsToAnOlderDatabase) {
   std::filesystem::create_directories(dir_);
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / store::kDatabaseName).c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, R"sql(
+  test::execute(dir_ / store::kDatabaseName, R"sql(
     CREATE TABLE gpu_samples (t_ns INTEGER NOT NULL, run_id INTEGER, cell_id INTEGER, gpu INTEGER NOT NULL,
       uuid TEXT NOT NULL, gpu_util_percent INTEGER, memory_util_percent INTEGER, memory_used_bytes INTEGER,
       memory_total_bytes INTEGER, sm_clock_mhz INTEGER, memory_clock_mhz INTEGER, power_watts REAL, energy_mj INTEGER,
@@ -191,8 +140,7 @@ TEST_F(TelemetryStoreTest, AddsTheColumnsOfNewMetricsToAnOlderDatabase) {
     INSERT INTO gpm_samples (t_ns, run_id, gpu, uuid, sm_util_percent) VALUES (10, 1, 0, 'GPU-old', 44.5);
     CREATE TABLE telemetry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     INSERT INTO telemetry_meta VALUES ('schema_version', '1');
-  )sql", nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  )sql");
 
   TelemetryStore t(dir_);
   EXPECT_EQ(query("SELECT value FROM telemetry_meta WHERE key='schema_version'"), std::to_string(kTelemetrySchemaVersion));
@@ -217,10 +165,7 @@ TEST_F(TelemetryStoreTest, AddsTheColumnsOfNewMetricsToAnOlderDatabase) {
 // telemetry schema is refused, its samples and version left as they were.
 TEST_F(TelemetryStoreTest, RefusesANewerSchemaAndLeavesItAlone) {
   { TelemetryStore t(dir_); }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / store::kDatabaseName).c_str(), &db), SQLITE_OK);
-  sqlite3_exec(db, "UPDATE telemetry_meta SET value = '99' WHERE key = 'schema_version'", nullptr, nullptr, nullptr);
-  sqlite3_close(db);
+  test::execute(dir_ / store::kDatabaseName, "UPDATE telemetry_meta SET value = '99' WHERE key = 'schema_version'");
   try {
     TelemetryStore t(dir_);
     FAIL() << "a newer telemetry schema was opened";

@@ -1,6 +1,6 @@
 // The container launcher's pure parts: the mix's `container` sections as the
 // spec resolves them, and the `ENGINE run` command line built from them (the
-// launcher itself runs real podman in tests/integration/container_test.cpp).
+// launcher itself runs real podman in tests/integration/container_podman_test.cpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -20,34 +20,10 @@ namespace {
 
 using test::RunBuilder;
 
-// exclusive baselines, timeslice (2 repeats, meets the SLO), mps (breaks it),
-// mig skipped; telemetry in timeslice-r1.
+// test::train_server_run: exclusive baselines, timeslice (2 repeats, meets the
+// SLO), mps (breaks it), mig skipped; telemetry in both timeslice cells.
 RunBuilder hand_made_run() {
-  RunBuilder b({"exclusive", "timeslice", "mps", "mig"}, 2, {"train", "server"});
-  const auto slo = RunBuilder::slo(99, 10);
-  auto c = b.cell("baseline-train", "exclusive", 0);
-  b.throughput(b.workload(c, "train"), 100);
-  c = b.cell("baseline-server", "exclusive", 0);
-  b.latencies(b.workload(c, "server", "ok", slo), std::vector<double>(100, 2.0));
-  std::vector<double> tail(98, 2.0);
-  tail.push_back(50);
-  tail.push_back(50);
-  for (int r = 1; r <= 2; ++r) {
-    c = b.cell("timeslice-r" + std::to_string(r), "timeslice", r);
-    b.throughput(b.workload(c, "train"), r == 1 ? 50 : 60);
-    b.latencies(b.workload(c, "server", "ok", slo), std::vector<double>(100, r == 1 ? 4.0 : 5.0));
-    for (int i = 0; i <= 10; ++i) {
-      b.gpu_sample(c, i, 40 + 5 * i, 1000 + 300 * i);
-      b.gpm_sample(c, i + 0.5, 30 + i, 10, 20);
-    }
-    c = b.cell("mps-r" + std::to_string(r), "mps", r);
-    b.throughput(b.workload(c, "train"), r == 1 ? 80 : 90);
-    b.latencies(b.workload(c, "server", "ok", slo), tail);
-    c = b.cell("mig-r" + std::to_string(r), "mig", r, "skipped", "MIG is disabled on GPU 0");
-    b.workload(c, "train", "skipped");
-    b.workload(c, "server", "skipped", slo);
-  }
-  return b;
+  return test::train_server_run({.on_timeslice = [](RunBuilder& b, int64_t c, int) { b.ramp_telemetry(c); }});
 }
 
 struct Rendered {

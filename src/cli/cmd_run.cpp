@@ -103,8 +103,7 @@ void add_run(CLI::App& app, Action& action) {
       const auto result = runner.run();
       sampler.stop();
 
-      auto summaries = analysis::summarize(store.cells(result.run_id), store.workloads(result.run_id), store.events(result.run_id),
-                                           mix.evidence);
+      const auto summaries = report::summarize_run(store, result.run_id);
       std::cout << "\n";
       report::render(std::cout, report::summary_table(summaries), report::Format::table);
       std::cout << "\nrun " << result.run_id << " " << store::to_string(result.status) << ": " << result.cells_run << " cell(s), "

@@ -3,10 +3,9 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
-#include "gpumix/analysis/summary.hpp"
+#include "gpumix/report/run_data.hpp"
 #include "gpumix/report/run_tables.hpp"
 #include "gpumix/run/run_environment.hpp"
-#include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/util/units.hpp"
 
 namespace gpumix::cli {
@@ -23,7 +22,7 @@ void add_show(CLI::App& app, Action& action) {
       const int64_t id = resolve_run(store, opts->run);
       const auto run = *store.run(id);
       const auto cells = store.cells(id);
-      const auto summaries = analysis::summarize(cells, store.workloads(id), store.events(id), spec::EffectivePlan::from_json(run.plan_json).evidence);
+      const auto summaries = report::summarize_run(store, id);
       const auto format = report::parse_format(opts->format);
       if (format != report::Format::table) {
         report::render(std::cout, report::summary_table(summaries), format);

@@ -78,7 +78,7 @@ TEST(Merge, FleetCellsBecomeOneRunThatReportsAndMergingAgainAddsNothing) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("1 new run(s), 3 cell(s) copied, 0 already there"), std::string::npos) << r.out;
   const auto d = latest_run(dir / "merged");
-  EXPECT_EQ(d.run.status, "completed") << d.run.error;
+  EXPECT_EQ(d.run.status, store::RunStatus::completed) << d.run.error;
   ASSERT_EQ(d.cells.size(), 3u);
   EXPECT_EQ(d.cells[0].label, "baseline-train-r1");
   EXPECT_EQ(d.cells[1].label, "baseline-server-r1");
@@ -111,12 +111,12 @@ TEST(Merge, APartialFleetIsMarkedAndCompletedByALaterMerge) {
   auto r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes").string()}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("missing: baseline-server-r1"), std::string::npos) << r.err;
-  EXPECT_EQ(latest_run(dir / "merged").run.status, "interrupted");
+  EXPECT_EQ(latest_run(dir / "merged").run.status, store::RunStatus::interrupted);
   run_cell(dir, mix, 1);
   r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes" / "node-1").string()}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto d = latest_run(dir / "merged");
-  EXPECT_EQ(d.run.status, "completed") << d.run.error;
+  EXPECT_EQ(d.run.status, store::RunStatus::completed) << d.run.error;
   EXPECT_EQ(d.cells.size(), 3u);
   EXPECT_EQ(count(dir / "merged" / "gpumix.db", "SELECT COUNT(*) FROM runs"), 1);
 }

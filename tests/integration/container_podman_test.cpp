@@ -89,12 +89,12 @@ workloads:
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
 
   auto d = latest_run(dir / "results");
-  EXPECT_EQ(d.run.status, "completed");
+  EXPECT_EQ(d.run.status, store::RunStatus::completed);
   ASSERT_EQ(d.cells.size(), 4u);
-  for (const auto& c : d.cells) EXPECT_EQ(c.status, "ok") << c.label;
+  for (const auto& c : d.cells) EXPECT_EQ(c.status, store::CellStatus::ok) << c.label;
   for (const char* name : {"train", "server"}) {
     const auto& s = d.summary("timeslice-r1", name);
-    EXPECT_EQ(s.status, "ok") << name;
+    EXPECT_EQ(s.status, store::WorkloadStatus::ok) << name;
     // Events came over the container's stdout; `done` proves the SIGTERM at
     // the cell's end reached the workload inside and it ended cleanly.
     EXPECT_TRUE(s.reported_ready) << name;
@@ -108,7 +108,7 @@ workloads:
   EXPECT_GT(*train.throughput, 150);  // 8 samples per ~20 ms step
   EXPECT_LT(*train.throughput, 410);
   EXPECT_TRUE(d.summary("timeslice-r1", "server").latency_p99);
-  EXPECT_EQ(d.summary("timeslice-r1", "host").status, "ok");
+  EXPECT_EQ(d.summary("timeslice-r1", "host").status, store::WorkloadStatus::ok);
   EXPECT_NE(d.run.plan_json.find("\"launcher\":\"container\""), std::string::npos) << d.run.plan_json;
   EXPECT_EQ(gpumix_containers(), "") << "every container is removed";
 }
@@ -136,26 +136,26 @@ workloads:
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   auto d = latest_run(dir / "results");
   const auto& crash = d.workload("timeslice-r1", "crash");
-  EXPECT_EQ(crash.status, "crashed");
+  EXPECT_EQ(crash.status, store::WorkloadStatus::crashed);
   EXPECT_EQ(crash.signal, SIGSEGV);
   EXPECT_NE(crash.reason.find("killed by SIGSEGV in the container (exit status 139)"), std::string::npos) << crash.reason;
 
   const auto& fail = d.workload("timeslice-r1", "fail");
-  EXPECT_EQ(fail.status, "failed");
+  EXPECT_EQ(fail.status, store::WorkloadStatus::failed);
   EXPECT_EQ(fail.exit_code, 3);
   EXPECT_NE(fail.reason.find("boom in a box"), std::string::npos) << fail.reason;
 
   // podman 4.3 does not set State.OOMKilled on cgroup v1 (fixed in podman
   // 5); either way the kernel's SIGKILL is recorded as a crash.
   const auto& oom = d.workload("timeslice-r1", "oom");
-  EXPECT_EQ(oom.status, "crashed");
+  EXPECT_EQ(oom.status, store::WorkloadStatus::crashed);
   EXPECT_EQ(oom.signal, SIGKILL);
   EXPECT_TRUE(oom.reason.find("out of memory") != std::string::npos ||
               oom.reason.find("killed by SIGKILL in the container (exit status 137") != std::string::npos)
       << oom.reason;
 
   const auto& noimage = d.workload("timeslice-r1", "noimage");
-  EXPECT_EQ(noimage.status, "failed");
+  EXPECT_EQ(noimage.status, store::WorkloadStatus::failed);
   EXPECT_EQ(noimage.exit_code, 125);
   EXPECT_NE(noimage.reason.find("podman could not run the container (exit status 125)"), std::string::npos)
       << noimage.reason;
@@ -191,9 +191,9 @@ TEST_F(Containers, CtrlCStopsAndRemovesEveryContainer) {
   EXPECT_EQ(*code, 130) << run.output();
   EXPECT_EQ(gpumix_containers(), "");
   auto d = latest_run(dir / "results");
-  EXPECT_EQ(d.run.status, "interrupted");
-  EXPECT_EQ(d.workload("timeslice-r1", "a").status, "interrupted");
-  EXPECT_EQ(d.workload("timeslice-r1", "stubborn").status, "interrupted");
+  EXPECT_EQ(d.run.status, store::RunStatus::interrupted);
+  EXPECT_EQ(d.workload("timeslice-r1", "a").status, store::WorkloadStatus::interrupted);
+  EXPECT_EQ(d.workload("timeslice-r1", "stubborn").status, store::WorkloadStatus::interrupted);
   EXPECT_NE(d.workload("timeslice-r1", "stubborn").reason.find("killed"), std::string::npos)
       << "ignored the forwarded SIGTERM and was killed after stop_grace";
 }

@@ -37,12 +37,12 @@ TEST(Examples, DefaultMixRunsOnTheCpu) {
                   dir.path(), std::chrono::seconds(180));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   auto d = latest_run(dir / "results");
-  EXPECT_EQ(d.run.status, "completed");
+  EXPECT_EQ(d.run.status, store::RunStatus::completed);
   // Four baselines, then timeslice; mps and mig cannot exist without a GPU.
   ASSERT_EQ(d.cells.size(), 7u);
   for (const auto& c : d.cells) {
     if (c.mode == "mps" || c.mode == "mig") {
-      EXPECT_EQ(c.status, "skipped") << c.label;
+      EXPECT_EQ(c.status, store::CellStatus::skipped) << c.label;
       continue;
     }
     // One common window per cell, cell_duration long, opened after every workload was ready.
@@ -55,10 +55,10 @@ TEST(Examples, DefaultMixRunsOnTheCpu) {
       }
   }
   for (const auto& s : d.summaries) {
-    if (s.status == "skipped") continue;
-    EXPECT_EQ(s.status, "ok") << s.cell << "/" << s.name << ": " << s.reason;
+    if (s.status == store::WorkloadStatus::skipped) continue;
+    EXPECT_EQ(s.status, store::WorkloadStatus::ok) << s.cell << "/" << s.name << ": " << s.reason;
     EXPECT_TRUE(s.reported_ready) << s.cell << "/" << s.name;
-    if (s.role == "interactive")
+    if (s.role == spec::Role::interactive)
       EXPECT_GT(s.requests, 0) << s.cell << "/" << s.name;
     else
       EXPECT_GT(s.iterations, 0) << s.cell << "/" << s.name;
@@ -86,11 +86,11 @@ TEST(Examples, InferenceServerUnderLoadRunsOnTheCpu) {
   EXPECT_EQ(labels, (std::vector<std::string>{"baseline-clients-r1", "baseline-trainer-r1", "timeslice-r1"}));
   for (const std::string cell : {"baseline-clients-r1", "timeslice-r1"}) {
     const auto& clients = d.summary(cell, "clients");
-    EXPECT_EQ(clients.status, "ok") << cell << ": " << clients.reason;
-    EXPECT_EQ(clients.role, "client");
+    EXPECT_EQ(clients.status, store::WorkloadStatus::ok) << cell << ": " << clients.reason;
+    EXPECT_EQ(clients.role, spec::Role::client);
     EXPECT_GT(clients.requests, 20) << cell << ": the load generator reached the server through GPUMIX_AFTER_URL";
     const auto& server = d.summary(cell, "server");
-    EXPECT_EQ(server.status, "ok") << cell << ": " << server.reason;
+    EXPECT_EQ(server.status, store::WorkloadStatus::ok) << cell << ": " << server.reason;
     EXPECT_GT(server.requests, 20) << cell << ": server-side latency events";
   }
   // `gpumix show` reports the clients' tail latency and SLO attainment per cell.
@@ -108,7 +108,7 @@ TEST(Examples, BringYourOwnRuns) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   auto d = latest_run(dir / "results");
   const auto& toy = d.summary("timeslice-r1", "toy-train");
-  EXPECT_EQ(toy.status, "ok");
+  EXPECT_EQ(toy.status, store::WorkloadStatus::ok);
   ASSERT_TRUE(toy.throughput);
   EXPECT_GT(*toy.throughput, 0);
   EXPECT_EQ(d.summary("baseline-compress-r1", "compress").exit_code, 0);

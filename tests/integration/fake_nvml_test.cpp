@@ -886,7 +886,7 @@ TEST(FakeNvml, MigModeGivesEachWorkloadItsOwnInstance) {
   ASSERT_EQ(run.cells.size(), 1u);
   const auto& cell = run.cells[0];
   EXPECT_EQ(cell.mode, "mig");
-  EXPECT_EQ(cell.status, "ok") << cell.error;
+  EXPECT_EQ(cell.status, store::CellStatus::ok) << cell.error;
   auto ev = json::parse(cell.evidence_json);
   // gpu_memory 40GiB fits only the 3g.71gb instance; the other gets the smallest free one.
   const std::string big = "MIG-aaaaaaa1-bbbb-cccc-dddd-eeeeeeeeeeee", small = "MIG-aaaaaaa9-bbbb-cccc-dddd-eeeeeeeeeeee";

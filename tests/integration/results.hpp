@@ -6,8 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "gpumix/analysis/summary.hpp"
-#include "gpumix/spec/effective_plan.hpp"
+#include "gpumix/report/run_data.hpp"
 #include "gpumix/store/store.hpp"
 
 namespace gpumix::test {
@@ -51,7 +50,7 @@ inline RunData latest_run(const std::filesystem::path& results_dir) {
   d.cells = store.cells(*id);
   d.workloads = store.workloads(*id);
   d.events = store.events(*id);
-  d.summaries = analysis::summarize(d.cells, d.workloads, d.events, spec::EffectivePlan::from_json(d.run.plan_json).evidence);
+  d.summaries = report::summarize_run(store, *id);
   return d;
 }
 

@@ -41,34 +41,34 @@ workloads:
   auto r = gpumix({"run", "mix.yaml"}, dir.path());
   EXPECT_EQ(r.exit_code, 1) << "failed workloads make the run exit 1\n" << r.err;
   auto d = latest_run(dir / "results");
-  EXPECT_EQ(d.run.status, "completed");
-  EXPECT_EQ(d.cell("timeslice-r1").status, "degraded");
+  EXPECT_EQ(d.run.status, store::RunStatus::completed);
+  EXPECT_EQ(d.cell("timeslice-r1").status, store::CellStatus::degraded);
   EXPECT_NE(d.cell("timeslice-r1").error.find("crasher: crashed"), std::string::npos);
 
   const auto& steady = d.summary("timeslice-r1", "steady");
-  EXPECT_EQ(steady.status, "ok");
+  EXPECT_EQ(steady.status, store::WorkloadStatus::ok);
   EXPECT_GT(steady.iterations, 100);
 
   const auto& crasher = d.summary("timeslice-r1", "crasher");
-  EXPECT_EQ(crasher.status, "crashed");
+  EXPECT_EQ(crasher.status, store::WorkloadStatus::crashed);
   EXPECT_EQ(crasher.signal, SIGSEGV);
   EXPECT_NE(crasher.reason.find("SIGSEGV"), std::string::npos);
   EXPECT_EQ(crasher.iterations_total, 5);  // what it reported before crashing is kept
 
   const auto& hanger = d.summary("timeslice-r1", "hanger");
-  EXPECT_EQ(hanger.status, "timeout");
+  EXPECT_EQ(hanger.status, store::WorkloadStatus::timeout);
   EXPECT_NE(hanger.reason.find("timeout of 1s"), std::string::npos) << hanger.reason;
   // A hung process does not act on SIGTERM either: killed after the grace.
   EXPECT_NE(hanger.reason.find("killed after ignoring SIGTERM"), std::string::npos) << hanger.reason;
   EXPECT_NEAR(hanger.wall_s, 2.0, 0.4);
 
   const auto& quitter = d.summary("timeslice-r1", "quitter");
-  EXPECT_EQ(quitter.status, "early_exit");
+  EXPECT_EQ(quitter.status, store::WorkloadStatus::early_exit);
   EXPECT_EQ(quitter.exit_code, 0);
   EXPECT_NE(quitter.reason.find("before its stop condition"), std::string::npos);
 
   const auto& failer = d.summary("timeslice-r1", "failer");
-  EXPECT_EQ(failer.status, "failed");
+  EXPECT_EQ(failer.status, store::WorkloadStatus::failed);
   EXPECT_EQ(failer.exit_code, 3);
   EXPECT_NE(failer.reason.find("CUDA out of memory (simulated)"), std::string::npos) << failer.reason;
 }
@@ -85,7 +85,7 @@ workloads:
   auto r = gpumix({"run", "mix.yaml"}, dir.path());
   EXPECT_EQ(r.exit_code, 1);
   auto s = latest_run(dir / "results").summary("timeslice-r1", "stubborn");
-  EXPECT_EQ(s.status, "killed");
+  EXPECT_EQ(s.status, store::WorkloadStatus::killed);
   EXPECT_EQ(s.signal, SIGKILL);
   EXPECT_NEAR(s.wall_s, 1.5, 0.4);  // cell end + grace
   auto pids = read_pids(dir / "stubborn.pids");
@@ -124,9 +124,9 @@ workloads:
   expect_all_gone(pids);
 
   auto d = latest_run(dir / "results");
-  EXPECT_EQ(d.run.status, "interrupted");
-  EXPECT_EQ(d.cell("timeslice-r1").status, "interrupted");
-  EXPECT_EQ(d.summary("timeslice-r1", "a").status, "interrupted");
+  EXPECT_EQ(d.run.status, store::RunStatus::interrupted);
+  EXPECT_EQ(d.cell("timeslice-r1").status, store::CellStatus::interrupted);
+  EXPECT_EQ(d.summary("timeslice-r1", "a").status, store::WorkloadStatus::interrupted);
   EXPECT_GT(d.summary("timeslice-r1", "a").iterations, 5);  // measured before the signal: kept
   auto show = gpumix({"show"}, dir.path());
   EXPECT_EQ(show.exit_code, 0);
@@ -159,11 +159,11 @@ workloads:
   EXPECT_EQ(*rc, 130);
   expect_all_gone(read_pids(dir / "server.pids"));
   auto d = latest_run(dir / "results");
-  EXPECT_EQ(d.cell("timeslice-r1").status, "interrupted");
+  EXPECT_EQ(d.cell("timeslice-r1").status, store::CellStatus::interrupted);
   // The trainer warms up beside the server; the client waits for the server.
-  EXPECT_EQ(d.summary("timeslice-r1", "server").status, "interrupted");
-  EXPECT_EQ(d.summary("timeslice-r1", "trainer").status, "interrupted");
-  EXPECT_EQ(d.summary("timeslice-r1", "client").status, "not_started");
+  EXPECT_EQ(d.summary("timeslice-r1", "server").status, store::WorkloadStatus::interrupted);
+  EXPECT_EQ(d.summary("timeslice-r1", "trainer").status, store::WorkloadStatus::interrupted);
+  EXPECT_EQ(d.summary("timeslice-r1", "client").status, store::WorkloadStatus::not_started);
   EXPECT_EQ(d.workload("timeslice-r1", "client").pid, 0) << "the client must never have started";
   EXPECT_EQ(d.cell("timeslice-r1").window_start_ns, 0) << "no window opened";
   EXPECT_EQ(g.output().find("measuring for"), std::string::npos) << g.output();
@@ -187,7 +187,7 @@ workloads:
   ASSERT_TRUE(rc.has_value()) << g.output();
   EXPECT_EQ(*rc, 130);
   expect_all_gone(read_pids(dir / "s.pids"));
-  EXPECT_EQ(latest_run(dir / "results").summary("timeslice-r1", "stubborn").status, "interrupted");
+  EXPECT_EQ(latest_run(dir / "results").summary("timeslice-r1", "stubborn").status, store::WorkloadStatus::interrupted);
 }
 
 TEST(Robustness, KilledGpumixLeavesNoWorkloadAndLosesNoMeasurement) {
@@ -207,7 +207,7 @@ workloads:
 
   // Every iteration it reported before the kill is in the database.
   auto d = latest_run(dir / "results");
-  EXPECT_EQ(d.run.status, "running");
+  EXPECT_EQ(d.run.status, store::RunStatus::running);
   EXPECT_GT(d.summary("timeslice-r1", "a").iterations, 20);
   // The next gpumix in this results folder marks the run interrupted.
   dir.write("quick.yaml", R"(cell_duration: 1s
@@ -218,7 +218,7 @@ workloads:
 )");
   ASSERT_EQ(gpumix({"run", "quick.yaml"}, dir.path()).exit_code, 0);
   auto store = store::Store::open_existing(dir / "results");
-  EXPECT_EQ(store.run(d.run.id)->status, "interrupted");
+  EXPECT_EQ(store.run(d.run.id)->status, store::RunStatus::interrupted);
 }
 
 }  // namespace

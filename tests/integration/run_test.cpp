@@ -34,7 +34,7 @@ TEST(Run, StoresEveryCellWorkloadAndEvent) {
   EXPECT_NE(r.err.find("no NVIDIA GPU available"), std::string::npos) << "the CPU fallback must be said clearly";
 
   auto d = latest_run(dir / "results");
-  EXPECT_EQ(d.run.status, "completed");
+  EXPECT_EQ(d.run.status, store::RunStatus::completed);
   EXPECT_EQ(d.run.mix_name, "pair");
   EXPECT_NE(d.run.mix_yaml.find("name: pair"), std::string::npos);
   EXPECT_EQ(d.run.mix_sha256.size(), 64u);
@@ -45,10 +45,10 @@ TEST(Run, StoresEveryCellWorkloadAndEvent) {
   EXPECT_EQ(d.cells[0].label, "baseline-train-r1");
   EXPECT_EQ(d.cells[1].label, "baseline-server-r1");
   EXPECT_EQ(d.cells[2].label, "timeslice-r1");
-  for (const auto& c : d.cells) EXPECT_EQ(c.status, "ok") << c.label;
+  for (const auto& c : d.cells) EXPECT_EQ(c.status, store::CellStatus::ok) << c.label;
 
   const auto& train = d.summary("timeslice-r1", "train");
-  EXPECT_EQ(train.status, "ok");
+  EXPECT_EQ(train.status, store::WorkloadStatus::ok);
   EXPECT_TRUE(train.reported_ready);
   EXPECT_TRUE(train.reported_done);  // it got SIGTERM at the cell's end and finished cleanly
   ASSERT_TRUE(train.throughput);
@@ -130,7 +130,7 @@ workloads:
   ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
   auto d = latest_run(dir / "results");
   const auto& q = d.summary("timeslice-r1", "quiet");
-  EXPECT_EQ(q.status, "ok");
+  EXPECT_EQ(q.status, store::WorkloadStatus::ok);
   EXPECT_EQ(q.exit_code, 0);
   EXPECT_NEAR(q.wall_s, 0.3, 0.25);
   EXPECT_GT(q.peak_rss_kb, 0);
@@ -182,7 +182,7 @@ workloads:
 )");
   ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
   auto s = latest_run(dir / "results").summary("timeslice-r1", "steps");
-  EXPECT_EQ(s.status, "ok");
+  EXPECT_EQ(s.status, store::WorkloadStatus::ok);
   EXPECT_GE(s.iterations, 25);
   EXPECT_LE(s.iterations, 27);  // the step in flight when SIGTERM arrives may finish
   EXPECT_LT(s.wall_s, 5);
@@ -237,7 +237,7 @@ workloads:
   EXPECT_NEAR(static_cast<double>(cell.window_end_ns - cell.window_start_ns) / 1e9, 2.0, 0.2);
   for (const char* name : {"server", "client", "trainer"}) {
     const auto& w = d.workload("timeslice-r1", name);
-    EXPECT_EQ(w.status, "ok") << name << ": " << w.reason;
+    EXPECT_EQ(w.status, store::WorkloadStatus::ok) << name << ": " << w.reason;
     EXPECT_LE(w.ready_ns, cell.window_start_ns) << name;
     EXPECT_NEAR(*d.summary("timeslice-r1", name).window_s, 2.0, 0.2) << name << " is measured over the whole window";
   }
@@ -289,7 +289,7 @@ workloads:
   ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
   auto d = latest_run(dir / "results");
   const auto& quiet = d.workload("timeslice-r1", "quiet");
-  EXPECT_EQ(quiet.status, "ok") << quiet.reason;
+  EXPECT_EQ(quiet.status, store::WorkloadStatus::ok) << quiet.reason;
   EXPECT_EQ(quiet.ready_ns, quiet.started_ns);
   EXPECT_GT(d.cell("timeslice-r1").window_start_ns, 0);
 }
@@ -313,14 +313,14 @@ workloads:
   EXPECT_NE(r.exit_code, 0) << "a failed workload is reported in the exit status";
   auto d = latest_run(dir / "results");
   const auto& server = d.workload("timeslice-r1", "server");
-  EXPECT_EQ(server.status, "not_ready");
+  EXPECT_EQ(server.status, store::WorkloadStatus::not_ready);
   EXPECT_NE(server.reason.find("warm-up did not end within setup_timeout 1s"), std::string::npos) << server.reason;
   const auto& client = d.workload("timeslice-r1", "client");
-  EXPECT_EQ(client.status, "not_started");
+  EXPECT_EQ(client.status, store::WorkloadStatus::not_started);
   EXPECT_NE(client.reason.find("not ready: server"), std::string::npos) << client.reason;
   const auto& trainer = d.workload("timeslice-r1", "trainer");
-  EXPECT_EQ(trainer.status, "stopped") << trainer.reason;
-  EXPECT_EQ(d.cell("timeslice-r1").status, "failed");
+  EXPECT_EQ(trainer.status, store::WorkloadStatus::stopped) << trainer.reason;
+  EXPECT_EQ(d.cell("timeslice-r1").status, store::CellStatus::failed);
   EXPECT_EQ(d.cell("timeslice-r1").window_start_ns, 0) << "nothing was measured";
   // The report never recommends a mode whose workload was not ready, and says why.
   auto report = gpumix({"report", "--format", "text"}, dir.path());
@@ -366,9 +366,9 @@ workloads:
   gpumix({"run", "mix.yaml"}, dir.path());
   auto d = latest_run(dir / "results");
   const auto& grumpy = d.workload("timeslice-r1", "grumpy");
-  EXPECT_EQ(grumpy.status, "failed");
+  EXPECT_EQ(grumpy.status, store::WorkloadStatus::failed);
   EXPECT_NE(grumpy.reason.find("exit status 4 after SIGTERM"), std::string::npos) << grumpy.reason;
-  EXPECT_EQ(d.workload("timeslice-r1", "calm").status, "ok");
+  EXPECT_EQ(d.workload("timeslice-r1", "calm").status, store::WorkloadStatus::ok);
 }
 
 TEST(Run, MalformedMetricLinesAreKeptAndCounted) {
@@ -396,11 +396,11 @@ workloads:
   auto r = gpumix({"run", "mix.yaml", "--modes", "timeslice,mps,mig"}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << "skipped modes are not failures\n" << r.err;
   auto d = latest_run(dir / "results");
-  EXPECT_EQ(d.cell("timeslice-r1").status, "ok");
+  EXPECT_EQ(d.cell("timeslice-r1").status, store::CellStatus::ok);
   for (const char* label : {"mps-r1", "mig-r1"}) {
-    EXPECT_EQ(d.cell(label).status, "skipped") << label;
+    EXPECT_EQ(d.cell(label).status, store::CellStatus::skipped) << label;
     EXPECT_FALSE(d.cell(label).error.empty()) << label << " must say why";
-    EXPECT_EQ(d.summary(label, "a").status, "skipped");
+    EXPECT_EQ(d.summary(label, "a").status, store::WorkloadStatus::skipped);
   }
 }
 

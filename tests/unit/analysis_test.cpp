@@ -178,21 +178,21 @@ TEST(Interference, LatencyCriticalRolesAreMeasuredByLatencyEvenWithThroughput) {
   RunBuilder b({"exclusive", "timeslice"}, 1, {"notebook", "batch"});
   auto c = b.cell("baseline-notebook", "exclusive", 0);
   auto w = b.workload(c, "notebook");
-  b.set_role(w, "interactive");
+  b.set_role(w, spec::Role::interactive);
   b.throughput(w, 2.0);
   b.latencies(w, std::vector<double>(20, 2.0));
   c = b.cell("baseline-batch", "exclusive", 0);
   auto batch = b.workload(c, "batch");
-  b.set_role(batch, "batch");
+  b.set_role(batch, spec::Role::batch);
   b.throughput(batch, 100);
   b.latencies(batch, std::vector<double>(20, 1.0));
   c = b.cell("timeslice-r1", "timeslice", 1);
   w = b.workload(c, "notebook");
-  b.set_role(w, "interactive");
+  b.set_role(w, spec::Role::interactive);
   b.throughput(w, 1.9);  // nearly the same pace...
   b.latencies(w, std::vector<double>(20, 8.0));  // ...but four times slower cells
   batch = b.workload(c, "batch");
-  b.set_role(batch, "batch");
+  b.set_role(batch, spec::Role::batch);
   b.throughput(batch, 50);
   b.latencies(batch, std::vector<double>(20, 4.0));
   auto a = b.analyze();
@@ -491,7 +491,7 @@ TEST(Interference, MissingBaselineIsSaidAndLeavesNpOut) {
   b.plan_cell("baseline-train-r1", "exclusive");
   b.plan_cell("baseline-server-r1", "exclusive");
   b.plan_cell("timeslice-r1", "timeslice");
-  b.input().run.status = "interrupted";
+  b.input().run.status = store::RunStatus::interrupted;
   b.input().run.error = "stopped by SIGINT";
   auto c = b.cell("baseline-train-r1", "exclusive", 1);
   b.throughput(b.workload(c, "train"), 100);

@@ -36,7 +36,7 @@ json plan_of(const std::vector<std::string>& labels, std::optional<int> selected
 // Appends cell `index` (`label`) to run `run_id`: one workload "train" with
 // `events` iteration events whose n is 100 * index + i.
 int64_t add_cell(Store& s, int64_t run_id, int index, const std::string& label, int events = 3,
-                 const std::string& status = "ok") {
+                 store::CellStatus status = store::CellStatus::ok) {
   CellRow c;
   c.run_id = run_id;
   c.index = index;
@@ -49,8 +49,8 @@ int64_t add_cell(Store& s, int64_t run_id, int index, const std::string& label, 
   WorkloadRow w;
   w.cell_id = cell;
   w.name = "train";
-  w.role = "other";
-  w.status = "ok";
+  w.role = spec::Role::other;
+  w.status = store::WorkloadStatus::ok;
   const auto wl = s.add_workload(w);
   std::vector<EventRow> ev;
   for (int i = 0; i < events; ++i) ev.push_back({wl, 5000 + i, "iter", 100 * index + i, 1.5, "{}"});
@@ -61,7 +61,7 @@ int64_t add_cell(Store& s, int64_t run_id, int index, const std::string& label, 
 // A results folder holding one run on `host` of the cells `labels` (at
 // plan indices `indices`, default 0, 1, ...); returns its database file.
 fs::path make_results(const fs::path& dir, const std::string& host, const std::vector<std::string>& labels,
-                      const json& plan, std::vector<int> indices = {}, const std::string& status = "completed",
+                      const json& plan, std::vector<int> indices = {}, store::RunStatus status = store::RunStatus::completed,
                       int64_t started_ns = 1000) {
   auto s = Store::open(dir);
   RunRow r;
@@ -102,13 +102,13 @@ TEST_F(MergeTest, TwoDatabasesBecomeOneWithNewIdsAndTheirEventsFollowingThem) {
   ASSERT_EQ(rs.size(), 2u);
   EXPECT_EQ(rs[0].host, "node-a");
   EXPECT_EQ(rs[1].host, "node-b");
-  EXPECT_EQ(rs[0].status, "completed");
+  EXPECT_EQ(rs[0].status, store::RunStatus::completed);
   EXPECT_EQ(json::parse(rs[1].plan_json), plan_of({"timeslice-r1"}));
   auto store = Store::open_existing(out());
   const auto cells_b = store.cells(rs[1].id);
   ASSERT_EQ(cells_b.size(), 1u);
   EXPECT_EQ(cells_b[0].label, "timeslice-r1");
-  EXPECT_EQ(cells_b[0].status, "ok");
+  EXPECT_EQ(cells_b[0].status, store::CellStatus::ok);
   EXPECT_EQ(store.cells(rs[0].id).size(), 2u);
 
   // Each event belongs to a workload of its own run's cells, with its values.
@@ -131,7 +131,7 @@ TEST_F(MergeTest, TwoDatabasesBecomeOneWithNewIdsAndTheirEventsFollowingThem) {
 }
 
 TEST_F(MergeTest, MergingAgainAddsOnlyWhatIsNew) {
-  const auto a = make_results(tmp_ / "a", "node-a", {"exclusive-r1"}, plan_of({"exclusive-r1", "timeslice-r1"}), {}, "running");
+  const auto a = make_results(tmp_ / "a", "node-a", {"exclusive-r1"}, plan_of({"exclusive-r1", "timeslice-r1"}), {}, RunStatus::running);
   merge(out(), {a});
   auto again = merge(out(), {a});
   EXPECT_EQ(again.runs_created, 0);
@@ -165,13 +165,13 @@ TEST_F(MergeTest, FleetPartsJoinOneRunInPlanOrder) {
   std::vector<fs::path> parts;
   for (int i = 0; i < 3; ++i)
     parts.push_back(make_results(tmp_ / ("node-" + std::to_string(i)), "host-" + std::to_string(i), {labels[i]},
-                                 plan_of(labels, i), {i}, "completed", 2000 - 100 * i));
+                                 plan_of(labels, i), {i}, RunStatus::completed, 2000 - 100 * i));
   auto rep = merge(out(), {parts[2], parts[0]});
   EXPECT_EQ(rep.runs_created, 1);
   EXPECT_EQ(rep.cells_copied, 2);
   auto rs = runs();
   ASSERT_EQ(rs.size(), 1u);
-  EXPECT_EQ(rs[0].status, "interrupted");
+  EXPECT_EQ(rs[0].status, store::RunStatus::interrupted);
   EXPECT_EQ(rs[0].error, "fleet merged 2 of 3 cells; missing: timeslice-r1");
   ASSERT_EQ(rep.notes.size(), 1u);
   EXPECT_NE(rep.notes[0].find("missing: timeslice-r1"), std::string::npos);
@@ -182,7 +182,7 @@ TEST_F(MergeTest, FleetPartsJoinOneRunInPlanOrder) {
   EXPECT_EQ(rep.cells_already, 2);
   rs = runs();
   ASSERT_EQ(rs.size(), 1u);
-  EXPECT_EQ(rs[0].status, "completed");
+  EXPECT_EQ(rs[0].status, store::RunStatus::completed);
   EXPECT_EQ(rs[0].error, "");
   EXPECT_EQ(rs[0].host, "host-0,host-1,host-2");
   const auto plan = spec::EffectivePlan::from_json(rs[0].plan_json);  // the fleet's plan, no part's selection
@@ -201,8 +201,8 @@ TEST_F(MergeTest, FleetPartsJoinOneRunInPlanOrder) {
 
 TEST_F(MergeTest, AFleetCellRunTwiceTakesTheCompletedOneOrIsRefused) {
   const std::vector<std::string> labels{"exclusive-train", "timeslice-r1"};
-  const auto first = make_results(tmp_ / "node-0", "host-0", {labels[0]}, plan_of(labels, 0), {0}, "interrupted");
-  const auto retry = make_results(tmp_ / "retry", "host-9", {labels[0]}, plan_of(labels, 0), {0}, "completed");
+  const auto first = make_results(tmp_ / "node-0", "host-0", {labels[0]}, plan_of(labels, 0), {0}, RunStatus::interrupted);
+  const auto retry = make_results(tmp_ / "retry", "host-9", {labels[0]}, plan_of(labels, 0), {0}, RunStatus::completed);
   const auto other = make_results(tmp_ / "node-1", "host-1", {labels[1]}, plan_of(labels, 1), {1});
   const auto rep = merge(out(), {first, retry, other});
   EXPECT_EQ(rep.runs_created, 1);
@@ -213,7 +213,7 @@ TEST_F(MergeTest, AFleetCellRunTwiceTakesTheCompletedOneOrIsRefused) {
   EXPECT_EQ(runs()[0].host, "host-1,host-9");
 
   // Both completed: which one is meant cannot be told.
-  const auto twice = make_results(tmp_ / "twice", "host-8", {labels[0]}, plan_of(labels, 0), {0}, "completed");
+  const auto twice = make_results(tmp_ / "twice", "host-8", {labels[0]}, plan_of(labels, 0), {0}, RunStatus::completed);
   try {
     merge(tmp_ / "merged-2", {retry, twice});
     FAIL() << "two completed runs of one fleet cell were merged";
@@ -230,25 +230,38 @@ TEST_F(MergeTest, AFleetCellRunTwiceTakesTheCompletedOneOrIsRefused) {
   }
 }
 
-// Every input is checked before the first write: a database of another
+// Every input is checked before the first write: a database of a newer
 // schema version among good ones leaves the output empty, and the message
-// names the file.
-TEST_F(MergeTest, ADatabaseOfAnotherSchemaVersionIsRefusedByName) {
+// names the file. An older one is merged as its migration would leave it
+// (the columns added since take their defaults), and is not written.
+TEST_F(MergeTest, ANewerSchemaIsRefusedByNameAndAnOlderOneIsMergedAsItsMigrationWouldLeaveIt) {
   const auto good = make_results(tmp_ / "good", "node-a", {"exclusive-r1"}, plan_of({"exclusive-r1"}));
-  for (int version : {kSchemaVersion - 1, kSchemaVersion + 1}) {
-    const auto old = make_results(tmp_ / ("v" + std::to_string(version)), "node-b", {"exclusive-r1"}, plan_of({"exclusive-r1"}));
-    test::execute(old, "UPDATE meta SET value = '" + std::to_string(version) + "' WHERE key = 'schema_version'");
-    try {
-      merge(out(), {good, old});
-      FAIL() << "a database of schema version " << version << " was merged";
-    } catch (const InputError& e) {
-      EXPECT_NE(std::string(e.what()).find(old.string() + ": results schema version " + std::to_string(version) +
-                                            ", the output (and this gpumix) uses " + std::to_string(kSchemaVersion)),
-                std::string::npos)
-          << e.what();
-    }
-    EXPECT_TRUE(runs().empty()) << "the good database was merged before the bad one was refused";
+  const auto newer = make_results(tmp_ / "newer", "node-b", {"exclusive-r1"}, plan_of({"exclusive-r1"}));
+  test::execute(newer, "UPDATE meta SET value = '" + std::to_string(kSchemaVersion + 1) + "' WHERE key = 'schema_version'");
+  try {
+    merge(out(), {good, newer});
+    FAIL() << "a database of a newer schema version was merged";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(newer.string() + ": results schema version " + std::to_string(kSchemaVersion + 1) +
+                                          ", newer than this gpumix's " + std::to_string(kSchemaVersion)),
+              std::string::npos)
+        << e.what();
   }
+  EXPECT_TRUE(runs().empty()) << "the good database was merged before the bad one was refused";
+
+  // Version 1 had no measured windows: those columns are what 1 → 2 added.
+  const auto older = make_results(tmp_ / "older", "node-c", {"exclusive-r1"}, plan_of({"exclusive-r1"}));
+  test::execute(older,
+                "ALTER TABLE cells DROP COLUMN window_start_ns; ALTER TABLE cells DROP COLUMN window_end_ns; "
+                "ALTER TABLE workloads DROP COLUMN ready_ns; UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+  const auto report = merge(out(), {older});
+  EXPECT_EQ(report.cells_copied, 1);
+  ASSERT_EQ(runs().size(), 1u);
+  const auto merged = cells(runs()[0].id);
+  ASSERT_EQ(merged.size(), 1u);
+  EXPECT_EQ(merged[0].window_start_ns, 0);
+  EXPECT_EQ(test::query_one(older, "SELECT value FROM meta WHERE key = 'schema_version'"), "1") << "the source was migrated";
+
   test::execute(tmp_ / "foreign.db", "CREATE TABLE t (x)");
   try {
     merge(out(), {tmp_ / "foreign.db"});

@@ -2,7 +2,7 @@
 
 #include "gpumix/run/plan.hpp"
 #include "gpumix/spec/mix.hpp"
-#include "gpumix/store/workload_status.hpp"
+#include "gpumix/store/status.hpp"
 
 namespace gpumix::run {
 namespace {
@@ -74,23 +74,37 @@ TEST(Plan, WorkloadSeedIsStableAndDiffersByName) {
 }
 
 TEST(Plan, SuccessAndFailureStatuses) {
-  using store::is_failure_status;
-  using store::is_success_status;
-  for (const char* s : {"ok", "stopped", "skipped"}) {
-    EXPECT_TRUE(is_success_status(s)) << s;
-    EXPECT_FALSE(is_failure_status(s)) << s;
+  using store::WorkloadStatus;
+  for (auto s : {WorkloadStatus::ok, WorkloadStatus::stopped, WorkloadStatus::skipped}) {
+    EXPECT_TRUE(store::is_success(s)) << store::to_string(s);
+    EXPECT_FALSE(store::is_failure(s)) << store::to_string(s);
   }
-  for (const char* s : {"failed", "crashed", "timeout", "not_ready", "early_exit", "killed"}) {
-    EXPECT_FALSE(is_success_status(s)) << s;
-    EXPECT_TRUE(is_failure_status(s)) << s;
+  for (auto s : {WorkloadStatus::failed, WorkloadStatus::crashed, WorkloadStatus::timeout, WorkloadStatus::not_ready,
+                 WorkloadStatus::early_exit, WorkloadStatus::killed}) {
+    EXPECT_FALSE(store::is_success(s)) << store::to_string(s);
+    EXPECT_TRUE(store::is_failure(s)) << store::to_string(s);
   }
   // Cut short by gpumix, not the workload's fault: neither.
-  for (const char* s : {"interrupted", "not_started", "running", "pending", "from-a-newer-gpumix"}) {
-    EXPECT_FALSE(is_success_status(s)) << s;
-    EXPECT_FALSE(is_failure_status(s)) << s;
+  for (auto s : {WorkloadStatus::interrupted, WorkloadStatus::not_started, WorkloadStatus::running, WorkloadStatus::pending}) {
+    EXPECT_FALSE(store::is_success(s)) << store::to_string(s);
+    EXPECT_FALSE(store::is_failure(s)) << store::to_string(s);
   }
-  for (auto st : {store::WorkloadStatus::ok, store::WorkloadStatus::not_ready, store::WorkloadStatus::skipped})
+  // Every name reads back as its status, and only known names do.
+  for (int i = 0; i <= static_cast<int>(WorkloadStatus::skipped); ++i) {
+    const auto st = static_cast<WorkloadStatus>(i);
     EXPECT_EQ(store::workload_status_from_string(store::to_string(st)), st);
+  }
+  for (int i = 0; i <= static_cast<int>(store::CellStatus::skipped); ++i) {
+    const auto st = static_cast<store::CellStatus>(i);
+    EXPECT_EQ(store::cell_status_from_string(store::to_string(st)), st);
+  }
+  for (int i = 0; i <= static_cast<int>(store::RunStatus::interrupted); ++i) {
+    const auto st = static_cast<store::RunStatus>(i);
+    EXPECT_EQ(store::run_status_from_string(store::to_string(st)), st);
+  }
+  EXPECT_FALSE(store::workload_status_from_string("from-a-newer-gpumix"));
+  EXPECT_FALSE(store::cell_status_from_string("OK"));
+  EXPECT_FALSE(store::run_status_from_string(""));
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ RunBuilder windowed_run() {
   auto b = test::train_server_run(o);
   auto& in = b.input();
   for (auto& cell : in.cells) {
-    if (cell.status == "skipped") continue;
+    if (cell.status == store::CellStatus::skipped) continue;
     cell.window_start_ns = cell.started_ns + kSecond / 2;
     cell.window_end_ns = cell.started_ns + 3 * kSecond;
     if (cell.label == "timeslice-r1") cell.evidence_json = R"({"mode":"timeslice","processes":[{"pid":42,"gpu":0}]})";
@@ -134,7 +134,7 @@ TEST(ReportJson, VersionKindAndRun) {
 
   // A run still going: no end.
   b.input().run.ended_ns = 0;
-  b.input().run.status = "running";
+  b.input().run.status = store::RunStatus::running;
   EXPECT_TRUE(analysis_json(b.analyze(), analysis::Recommendation{})["run"]["ended"].is_null());
 }
 

@@ -24,7 +24,7 @@ class RunBuilder {
     in_.run.mix_path = "/tmp/mix.yaml";
     in_.run.mix_yaml = "name: hand-made\n";
     in_.run.mix_sha256 = std::string(64, 'a');
-    in_.run.status = "completed";
+    in_.run.status = store::RunStatus::completed;
     in_.run.host = "testhost";
     in_.run.gpumix_version = "0.1.0";
     in_.run.git_sha = "abc123";
@@ -56,7 +56,7 @@ class RunBuilder {
     c.mode = mode;
     c.repeat = repeat;
     c.baseline = mode == "exclusive";
-    c.status = status;
+    c.status = *store::cell_status_from_string(status);
     c.error = error;
     c.started_ns = next_start_;
     c.ended_ns = next_start_ + 10 * kSecond;
@@ -75,9 +75,9 @@ class RunBuilder {
     w.id = static_cast<int64_t>(in_.workloads.size()) + 100;
     w.cell_id = cell_id;
     w.name = name;
-    w.role = "other";
+    w.role = spec::Role::other;
     w.slo_json = slo_json;
-    w.status = status;
+    w.status = *store::workload_status_from_string(status);
     w.reason = reason;
     w.exit_code = 0;
     const auto& c = cell_row(cell_id);
@@ -125,7 +125,7 @@ class RunBuilder {
 
   void set_status(int64_t workload_id, const std::string& status) {
     for (auto& w : in_.workloads)
-      if (w.id == workload_id) w.status = status;
+      if (w.id == workload_id) w.status = *store::workload_status_from_string(status);
   }
 
   void set_ended(int64_t workload_id, int64_t ended_ns) {
@@ -151,7 +151,7 @@ class RunBuilder {
   }
   const store::CellRow& cell_of(int64_t id) const { return cell_row(id); }
 
-  void set_role(int64_t workload_id, const std::string& role) {
+  void set_role(int64_t workload_id, spec::Role role) {
     for (auto& w : in_.workloads)
       if (w.id == workload_id) w.role = role;
   }

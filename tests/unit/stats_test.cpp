@@ -56,7 +56,7 @@ Rows sample_rows() {
   train.id = 10;
   train.cell_id = 1;
   train.name = "train";
-  train.status = "ok";
+  train.status = store::WorkloadStatus::ok;
   train.started_ns = 1'000'000'000;
   train.ended_ns = 5'000'000'000;
   train.slo_json = "[]";
@@ -124,10 +124,10 @@ TEST(Summary, LatencyPercentilesErrorsAndSlos) {
 TEST(Summary, WorkloadThatReportedNothingStillHasWallTimeAndStatus) {
   auto r = sample_rows();
   r.events.clear();
-  r.workloads[0].status = "crashed";
+  r.workloads[0].status = store::WorkloadStatus::crashed;
   r.workloads[0].signal = 11;
   auto s = summarize(r.cells, r.workloads, r.events)[0];
-  EXPECT_EQ(s.status, "crashed");
+  EXPECT_EQ(s.status, store::WorkloadStatus::crashed);
   EXPECT_EQ(s.signal, 11);
   EXPECT_DOUBLE_EQ(s.wall_s, 4.0);
   EXPECT_EQ(s.iterations, 0);

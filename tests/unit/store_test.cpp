@@ -48,24 +48,24 @@ TEST_F(StoreTest, RoundTripsARun) {
   WorkloadRow w;
   w.cell_id = cell_id;
   w.name = "a";
-  w.role = "training";
+  w.role = spec::Role::training;
   w.argv_json = R"(["x"])";
   w.slo_json = "[]";
   w.id = s.add_workload(w);
   s.workload_started(w.id, 4242, 1000);
   s.add_events({{w.id, 1100, "iter", 8, 1.5, R"({"ev":"iter","n":8})"}, {w.id, 1200, "done", {}, {}, "{}"}});
-  w.status = "ok";
+  w.status = store::WorkloadStatus::ok;
   w.exit_code = 0;
   w.ended_ns = 2000;
   w.peak_rss_kb = 77;
   s.workload_finished(w);
   s.set_evidence(cell_id, R"({"alone":true})");
-  s.end_cell(cell_id, "ok", "");
-  s.end_run(run_id, "completed");
+  s.end_cell(cell_id, CellStatus::ok, "");
+  s.end_run(run_id, RunStatus::completed);
 
   auto runs = s.runs();
   ASSERT_EQ(runs.size(), 1u);
-  EXPECT_EQ(runs[0].status, "completed");
+  EXPECT_EQ(runs[0].status, store::RunStatus::completed);
   EXPECT_EQ(runs[0].mix_yaml, "name: mix\n");
   EXPECT_GT(runs[0].ended_ns, 0);
   auto cells = s.cells(run_id);
@@ -84,6 +84,47 @@ TEST_F(StoreTest, RoundTripsARun) {
   EXPECT_DOUBLE_EQ(*evs[0].ms, 1.5);
   EXPECT_FALSE(evs[1].n.has_value());
   EXPECT_EQ(s.latest_run_id(), run_id);
+}
+
+// Statuses and roles are names in the file and enums in gpumix: every name
+// reads back as what was written, and a name no gpumix wrote (a damaged file)
+// reads as failed, never as a success.
+TEST_F(StoreTest, StatusNamesAreConvertedOnlyAtTheStoreAndUnknownOnesReadAsFailed) {
+  auto s = Store::open(dir_);
+  RunRow r;
+  r.mix_name = "mix";
+  const auto run_id = s.begin_run(r);
+  CellRow c;
+  c.run_id = run_id;
+  c.label = "timeslice-r1";
+  c.mode = "timeslice";
+  const auto cell_id = s.begin_cell(c);
+  WorkloadRow w;
+  w.cell_id = cell_id;
+  w.name = "a";
+  w.role = spec::Role::server;
+  w.id = s.add_workload(w);
+  EXPECT_EQ(s.workloads(run_id)[0].status, WorkloadStatus::pending);
+  w.status = WorkloadStatus::early_exit;
+  s.workload_finished(w);
+  s.end_cell(cell_id, CellStatus::degraded, "a: early_exit");
+  s.end_run(run_id, RunStatus::interrupted, "stopped by SIGINT");
+  EXPECT_EQ(query("SELECT status FROM workloads"), "early_exit");
+  EXPECT_EQ(query("SELECT role FROM workloads"), "server");
+  EXPECT_EQ(query("SELECT status FROM cells"), "degraded");
+  EXPECT_EQ(query("SELECT status FROM runs"), "interrupted");
+  EXPECT_EQ(s.workloads(run_id)[0].status, WorkloadStatus::early_exit);
+  EXPECT_EQ(s.workloads(run_id)[0].role, spec::Role::server);
+  EXPECT_EQ(s.cells(run_id)[0].status, CellStatus::degraded);
+  EXPECT_EQ(s.run(run_id)->status, RunStatus::interrupted);
+
+  test::execute(dir_ / kDatabaseName,
+                "UPDATE workloads SET status = 'splendid', role = 'oracle'; UPDATE cells SET status = 'fine'; "
+                "UPDATE runs SET status = 'done'");
+  EXPECT_EQ(s.workloads(run_id)[0].status, WorkloadStatus::failed);
+  EXPECT_EQ(s.workloads(run_id)[0].role, spec::Role::other);
+  EXPECT_EQ(s.cells(run_id)[0].status, CellStatus::failed);
+  EXPECT_EQ(s.run(run_id)->status, RunStatus::failed);
 }
 
 TEST_F(StoreTest, EventsAreVisibleToOtherReadersImmediately) {
@@ -120,8 +161,8 @@ TEST_F(StoreTest, StaleRunsOfDeadGpumixAreMarkedInterrupted) {
   live.gpumix_pid = ::getpid();
   auto live_id = s.begin_run(live);
   EXPECT_EQ(s.mark_stale_runs(), 1);
-  EXPECT_EQ(s.run(dead_id)->status, "interrupted");
-  EXPECT_EQ(s.run(live_id)->status, "running");
+  EXPECT_EQ(s.run(dead_id)->status, store::RunStatus::interrupted);
+  EXPECT_EQ(s.run(live_id)->status, store::RunStatus::running);
 }
 
 TEST_F(StoreTest, OpenExistingRejectsMissingAndForeignFiles) {

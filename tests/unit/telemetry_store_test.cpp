@@ -177,7 +177,7 @@ TEST_F(TelemetryStoreTest, RefusesANewerSchemaAndLeavesItAlone) {
 }
 
 TEST_F(TelemetryStoreTest, SelectsByRunAndByTime) {
-  TelemetryStore t(dir_ / "gpumix.db");  // or the file itself
+  TelemetryStore t(dir_);
   t.write(snapshot(100, {}));        // before the run
   t.write(snapshot(200, {1, 10}));   // run 1, cell 10
   t.write(snapshot(300, {1, {}}));   // run 1, between cells
@@ -234,7 +234,7 @@ TEST_F(TelemetryStoreTest, CoexistsWithTheResultsStoreOnOneFile) {
   auto results = store::Store::open(dir_);
   store::RunRow r;
   r.mix_name = "mix";
-  r.status = "running";
+  r.status = store::RunStatus::running;
   r.started_ns = store::now_ns();
   r.host = "h";
   r.gpumix_pid = ::getpid();
@@ -254,7 +254,7 @@ TEST_F(TelemetryStoreTest, CoexistsWithTheResultsStoreOnOneFile) {
     c.index = i;
     c.label = "cell-" + std::to_string(i);
     c.mode = "timeslice";
-    c.status = "ok";
+    c.status = store::CellStatus::ok;
     c.started_ns = store::now_ns();
     results.begin_cell(c);
   }

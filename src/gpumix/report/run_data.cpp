@@ -7,6 +7,7 @@
 
 #include "gpumix/probe/probe_store.hpp"
 #include "gpumix/run/run_environment.hpp"
+#include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 
 namespace gpumix::report {
@@ -36,6 +37,12 @@ probe::ProbeResults load_probes(const store::Store& store, const store::RunRow& 
   } catch (const std::exception&) {
     return {};  // absent tables or a read-only file: no section
   }
+}
+
+std::vector<analysis::WorkloadSummary> summarize_run(store::Store& store, int64_t run_id) {
+  const auto run = store.run(run_id);
+  const auto plan = spec::EffectivePlan::from_json(run ? run->plan_json : "");
+  return analysis::summarize(store.cells(run_id), store.workloads(run_id), store.events(run_id), plan.evidence);
 }
 
 void refresh_run_statuses(store::Store& store) {

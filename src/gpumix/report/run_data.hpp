@@ -14,6 +14,10 @@ namespace gpumix::report {
 
 analysis::RunInput load_run(store::Store& store, int64_t run_id);
 
+// Each workload's summary in each cell of a run, under the evidence rules of
+// its plan: what `gpumix show` and the end of `gpumix run` print.
+std::vector<analysis::WorkloadSummary> summarize_run(store::Store& store, int64_t run_id);
+
 // The GPU's sharing mechanics, as last probed on the run's GPU model (NVML's
 // name in its environment record): empty when never probed or unreadable.
 probe::ProbeResults load_probes(const store::Store& store, const store::RunRow& run);

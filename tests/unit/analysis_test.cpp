@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "gpumix/analysis/interference.hpp"
 #include "gpumix/analysis/recommend.hpp"
@@ -567,6 +568,29 @@ TEST(Interference, FailedWorkloadIsListedAndDisqualifiesItsMode) {
   EXPECT_EQ(mps.mode, "mps");
   EXPECT_EQ(mps.state, VerdictState::rejected);
   EXPECT_TRUE(contains(mps.reasons, "crashed in mps-r1"));
+}
+
+// A load generator has no NP by design (its server is counted): it is said
+// per workload, as a code, and is not listed as missing.
+TEST(Interference, AClientHasNoNpByDesignAndIsNotListedAsMissing) {
+  RunBuilder b({"exclusive", "timeslice"}, 1, {"server", "clients"});
+  for (const auto& [cell, repeat, ms] : {std::tuple{"baseline-server", 0, 2.0}, std::tuple{"timeslice-r1", 1, 4.0}}) {
+    const auto c = b.cell(cell, repeat ? "timeslice" : "exclusive", repeat);
+    const auto server = b.workload(c, "server");
+    b.set_role(server, spec::Role::server);
+    b.latencies(server, std::vector<double>(200, ms));
+    if (repeat) {
+      const auto clients = b.workload(c, "clients");
+      b.set_role(clients, spec::Role::client);
+      b.latencies(clients, std::vector<double>(200, ms + 0.5));
+    }
+  }
+  const auto a = b.analyze();
+  const auto& clients = in_cell(a, "timeslice-r1", "clients");
+  EXPECT_FALSE(clients.np);
+  EXPECT_EQ(clients.no_np, NoNp::client);
+  EXPECT_NEAR(*in_cell(a, "timeslice-r1", "server").np, 0.5, 1e-12);
+  for (const auto& g : a.missing) EXPECT_NE(g.code, GapCode::no_np) << g.text;
 }
 
 // ---- the recommendation ----------------------------------------------------------

@@ -369,16 +369,19 @@ void compute_np(const Baseline& base, WorkloadCell& w, const store::CellRow& cel
     none(NoNp::mode_skipped, "the mode was skipped");
     return;
   }
+  // A load generator measures its server, which is counted already.
+  const bool client = s.role == spec::Role::client;
+  const char* kClient = "a client (load generator): its server is counted, not it";
   if (!base.workload) {
-    none(NoNp::no_baseline, no_base);
+    if (client) none(NoNp::client, kClient);
+    else none(NoNp::no_baseline, no_base);
     return;
   }
   const auto& b = base.workload->summary;
   const auto& base_label = base.cell->cell.label;
   if (s.latency_p99 && b.latency_p99 && *b.latency_p99 > 0) w.p99_inflation = *s.latency_p99 / *b.latency_p99;
-  // A load generator measures its server, which is counted already.
-  if (s.role == spec::Role::client) {
-    none(NoNp::client, "a client (load generator): its server is counted, not it");
+  if (client) {
+    none(NoNp::client, kClient);
     return;
   }
   // Ran, but reported nothing: no progress (NP 0), unless the run was cut short first.
@@ -766,8 +769,10 @@ Analysis analyze(const RunInput& in) {
       for (const auto& c : a.cells) {
         if (c.cell.baseline) continue;
         auto it = std::find_if(c.workloads.begin(), c.workloads.end(), [&](const auto& w) { return w.summary.name == name; });
+        // Not missing: a skipped mode says so itself, a cut-short run too,
+        // and a client has no NP by design (its server is counted).
         if (it == c.workloads.end() || it->np || it->no_np == NoNp::none || it->no_np == NoNp::mode_skipped ||
-            it->no_np == NoNp::interrupted)
+            it->no_np == NoNp::interrupted || it->no_np == NoNp::client)
           continue;
         miss.push_back(GapCode::no_np, fmt::format("No NP for {}: {}.", name, it->np_missing));
         break;

@@ -1,7 +1,9 @@
-// libFuzzer target: gpumix-infer-server's KServe v2 request parser on
-// arbitrary bodies, with and without the binary extension's header length.
-// Any input must give a request or a ProtocolError (4xx), never a crash, a
-// leak or undefined behaviour (built with ASan and UBSan).
+// libFuzzer target: the KServe v2 codec on arbitrary bodies. The server's
+// request parser, with and without the binary extension's header length: a
+// request or a ProtocolError (4xx). The load generator's readers of what a
+// server answers (model metadata, responses, error bodies): metadata or a
+// ProtocolError (502). Never a crash, a leak or undefined behaviour (built
+// with ASan and UBSan).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,5 +34,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const gpumix::kserve::ProtocolError& e) {
     if (e.status() < 400 || e.status() >= 500) __builtin_trap();
   }
+  // The client side, on the same bytes as a server's answer.
+  try {
+    const auto meta = gpumix::kserve::parse_model_metadata(body);
+    for (auto d : meta.input.shape)
+      if (d < 1) __builtin_trap();  // a shape the client can size a request by...
+    if (meta.input.elements() > (int64_t{1} << 30)) __builtin_trap();  // ...and hold in memory
+  } catch (const gpumix::kserve::ProtocolError& e) {
+    if (e.status() != 502) __builtin_trap();
+  }
+  gpumix::kserve::check_infer_response(body, header_length ? std::optional<std::string_view>(*header_length) : std::nullopt);
+  gpumix::kserve::error_message(body);
   return 0;
 }

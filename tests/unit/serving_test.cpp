@@ -190,7 +190,9 @@ TEST(KServe, TheClientSaysWhatIsWrongWithAnAnswer) {
   EXPECT_EQ(kserve::error_message("plain\ntext"), "plain text");
   for (const char* bad : {"not json", R"({"name":"r","inputs":[]})", R"({"inputs":[{"name":"in","datatype":"INT64","shape":[1]}]})",
                           R"({"inputs":[{"name":"in","datatype":"FP32","shape":[]}]})",
-                          R"({"inputs":[{"name":"in","datatype":"FP32","shape":[-2, 3]}]})"}) {
+                          R"({"inputs":[{"name":"in","datatype":"FP32","shape":[-2, 3]}]})",
+                          R"({"inputs":[{"name":"in","datatype":"UINT8","shape":[65536, 65536]}]})",
+                          R"({"inputs":[{"name":"in","datatype":"UINT8","shape":[9223372036854775807, 4]}]})"}) {
     try {
       kserve::parse_model_metadata(bad);
       ADD_FAILURE() << bad;

@@ -261,10 +261,17 @@ ModelMetadata parse_model_metadata(std::string_view body) {
   m.input.datatype = *type;
   if (!in.contains("shape") || !in["shape"].is_array() || in["shape"].empty())
     bad_answer("model metadata: inputs[0].shape: missing or empty");
+  // A request of it is built in memory: at most 2^30 elements, as `--shape`.
+  constexpr int64_t kMaxElements = int64_t{1} << 30;
+  int64_t elements = 1;
   for (const auto& d : in["shape"]) {
     if (!d.is_number_integer() || d.get<int64_t>() == 0 || d.get<int64_t>() < -1)
       bad_answer("model metadata: inputs[0].shape: " + in["shape"].dump() + " is not a list of sizes (or -1)");
-    m.input.shape.push_back(d.get<int64_t>() < 0 ? 1 : d.get<int64_t>());
+    const int64_t size = d.get<int64_t>() < 0 ? 1 : d.get<int64_t>();
+    if (size > kMaxElements / elements)
+      bad_answer("model metadata: inputs[0].shape: " + in["shape"].dump() + " holds more than 2^30 elements");
+    elements *= size;
+    m.input.shape.push_back(size);
   }
   if (const auto outputs = j.find("outputs"); outputs != j.end() && outputs->is_array())
     for (const auto& o : *outputs)

@@ -46,6 +46,31 @@ TEST(K8sNames, SyntaxRulesOfTheApiServer) {
   EXPECT_FALSE(is_config_map_key("a/b"));
 }
 
+// Issue 15: std::regex recursed once per character and overflowed the stack
+// on a few tens of thousands. The checks scan instead: a megabyte is nothing.
+TEST(K8sNames, LongStringsAreCheckedWithoutRunningOutOfStack) {
+  const std::string letters(1 << 20, 'a'), digits(1 << 20, '7');
+  EXPECT_TRUE(is_env_name(letters));
+  EXPECT_FALSE(is_env_name(letters + " "));
+  EXPECT_TRUE(is_quantity(digits + "Gi"));
+  EXPECT_TRUE(is_quantity(digits + "." + digits + "e" + digits));
+  EXPECT_FALSE(is_quantity(digits + "GB"));
+  EXPECT_FALSE(is_dns1123_label(letters));
+  EXPECT_FALSE(is_dns1123_subdomain(letters));
+  EXPECT_FALSE(is_qualified_name(letters + "/" + letters));
+  EXPECT_FALSE(is_label_value(letters));
+  EXPECT_FALSE(is_config_map_key(letters));
+  EXPECT_FALSE(check(R"(version: v1
+sharing:
+  timeSlicing:
+    resources:
+      - name: nvidia.com/gpu
+        replicas: )" + digits + "\n").empty());
+  EXPECT_FALSE(check("version: v1\nflags: {migStrategy: none}\nsharing:\n  timeSlicing:\n    resources:\n"
+                     "      - name: nvidia.com/gpu\n        replicas: 2\n        devices: [" + letters + "]\n").empty());
+  EXPECT_EQ(mig_resource_name(digits + "g." + digits + "gb"), "");
+}
+
 TEST(K8sNames, SanitizedDeterministicallyAndShortened) {
   EXPECT_EQ(dns1123_label("Golden Mix_2", 63, "mix"), "golden-mix-2");
   EXPECT_EQ(dns1123_label("--a..b--", 63, "mix"), "a-b");

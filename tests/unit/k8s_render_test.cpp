@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "fixtures/temp_dir.hpp"
@@ -219,6 +221,24 @@ TEST_F(K8sRenderObjects, MigRequestsProfilesAndConfiguresTheMigManager) {
   const auto fleet = load("fleet/fleet-job.yaml")["spec"]["template"]["spec"]["containers"][0];
   EXPECT_EQ(fleet["resources"]["limits"]["nvidia.com/mig-1g.10gb"].as<std::string>(), "2");
   EXPECT_EQ(load("cluster/clusterpolicy-patch.yaml")["spec"]["mig"]["strategy"].as<std::string>(), "mixed");
+}
+
+// Issue 15: a value of some tens of thousands of characters crashed the
+// renderer (std::regex deciding whether to quote it). It is quoted where YAML
+// would read it as a number, and reads back as written.
+TEST_F(K8sRenderObjects, VeryLongValuesRenderAndReadBackAsWritten) {
+  const std::string digits(200000, '7'), words(200000, 'w');
+  const auto mix = small_mix(std::string(kMix) + "  - name: long\n    command: [/opt/x, \"" + digits + "\", " + words +
+                             "]\n    env: {NUMBERS: \"" + digits + "\", WORDS: " + words + "}\n");
+  render_mode("timeslice", mix);
+  const auto c = load("workloads/job-small-mix-long.yaml")["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(env_value(c, "NUMBERS"), digits);
+  EXPECT_EQ(env_value(c, "WORDS"), words);
+  const auto text = [&] {
+    std::ifstream in(out_ / "workloads/job-small-mix-long.yaml");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  EXPECT_NE(text.find("\"" + digits + "\""), std::string::npos) << "a long number must stay a string";
 }
 
 TEST_F(K8sRenderObjects, LongNamesAreShortenedToValidJobNames) {

@@ -92,6 +92,24 @@ TEST(LoadgenOptions, UrlParsing) {
   }
 }
 
+// Issue 15: a URL of some tens of thousands of characters (from a server's
+// `ready` event, say) crashed the client (std::regex recursing per character).
+TEST(LoadgenOptions, VeryLongUrlsAreParsedOrRefusedWithAShortMessage) {
+  const std::string host(300000, 'h');
+  const auto e = parse_url("http://" + host + ":8080/" + host + "/");
+  EXPECT_EQ(e.host, host);
+  EXPECT_EQ(e.port, 8080);
+  EXPECT_EQ(e.prefix, "/" + host);
+  for (const std::string& bad : {"http://" + host + ":", "http://[" + host + "]", "h" + host + "tp://x", "http://x:" + host}) {
+    try {
+      parse_url(bad);
+      ADD_FAILURE() << "accepted a bad URL of " << bad.size() << " characters";
+    } catch (const InputError& err) {
+      EXPECT_LT(std::string(err.what()).size(), 400u) << "the message quotes the URL in full";
+    }
+  }
+}
+
 TEST(LoadgenOptions, ShapeParsing) {
   EXPECT_EQ(parse_shape("1,3,224,224"), (std::vector<int64_t>{1, 3, 224, 224}));
   for (const char* bad : {"", "1,,3", "1,x", "0,3", "-1,3", "1,3,", "100000,100000"})

@@ -341,6 +341,26 @@ TEST(SpecValid, FullMixHasEveryEffectiveValue) {
   EXPECT_EQ(mix.find("nobody"), nullptr);
 }
 
+// Issue 15: a GPU list entry or a name of some tens of thousands of
+// characters crashed validation (std::regex recursing per character). They
+// are checked by scanning: a valid one passes, an invalid one is a located
+// error, whatever the length.
+TEST(SpecValid, VeryLongGpuEntriesAndNamesAreCheckedWithoutRunningOutOfStack) {
+  const std::string uuid = "GPU-" + std::string(200000, 'a');
+  const Mix mix = parse_mix("container: {image: x, gpus: [\"" + uuid + "\"]}\nworkloads:\n  - name: a\n    command: [run]\n",
+                            "/tmp/m.yaml", [] {
+                              Overrides o;
+                              o.programs_elsewhere = true;
+                              return o;
+                            }());
+  EXPECT_EQ(mix.workloads[0].container.gpus, std::vector<std::string>{uuid});
+  auto diags = errors_of("container: {image: x, gpus: [\"" + uuid + " \"]}\nworkloads:\n  - name: a\n    command: [run]\n",
+                         "/tmp/m.yaml");
+  ASSERT_NE(find_field(diags, "container.gpus"), nullptr);
+  diags = errors_of("workloads:\n  - name: " + std::string(200000, 'n') + "\n    command: [true]\n", "/tmp/m.yaml");
+  ASSERT_NE(find_field(diags, "workloads[0].name"), nullptr);
+}
+
 TEST(SpecValid, MinimalMixGetsTheDefaults) {
   TempDir dir;
   const auto file = dir.write("my-mix.yaml", "workloads:\n  - name: a\n    command: [\"true\"]\n");

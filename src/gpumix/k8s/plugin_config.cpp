@@ -23,8 +23,10 @@ void unknown_keys(const YAML::Node& map, const std::set<std::string>& known, con
 bool is_bool(const YAML::Node& n) { return n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false"); }
 
 bool is_int(const YAML::Node& n, long long* value) {
-  static const std::regex re("[+-]?[0-9]+");
-  if (!n.IsScalar() || n.Tag() == "!" || !std::regex_match(n.Scalar(), re)) return false;
+  if (!n.IsScalar() || n.Tag() == "!") return false;
+  const std::string& text = n.Scalar();
+  const size_t digits_from = !text.empty() && (text[0] == '+' || text[0] == '-') ? 1 : 0;
+  if (text.size() == digits_from || text.find_first_not_of("0123456789", digits_from) != std::string::npos) return false;
   try {
     *value = std::stoll(n.Scalar());
   } catch (const std::exception&) {
@@ -40,7 +42,12 @@ bool is_plugin_resource_name(const std::string& name) {
   return name.rfind(prefix, 0) == 0 && is_dns1123_subdomain(name.substr(prefix.size())) && is_qualified_name(name);
 }
 
+// The regexes below see at most a UUID's length: a longer text is no device
+// (and would make std::regex recurse past the stack).
+constexpr size_t kLongestDeviceRef = 96;
+
 bool is_device_ref(const std::string& s) {
+  if (s.size() > kLongestDeviceRef) return false;
   static const std::regex index("[0-9]+"), mig_index("[0-9]+:[0-9]+");
   static const std::regex uuid("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
   static const std::regex gpu_uuid("GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
@@ -200,7 +207,7 @@ std::vector<std::string> check_mig_parted_config(const YAML::Node& config) {
 
 std::string mig_resource_name(const std::string& profile) {
   static const std::regex re("[0-9]+g\\.[0-9]+gb");
-  return std::regex_match(profile, re) ? "nvidia.com/mig-" + profile : "";
+  return profile.size() <= kLongestDeviceRef && std::regex_match(profile, re) ? "nvidia.com/mig-" + profile : "";
 }
 
 }  // namespace gpumix::k8s

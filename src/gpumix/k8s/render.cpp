@@ -33,8 +33,13 @@ using Json = nlohmann::ordered_json;
 constexpr size_t kJobNameMax = 52;
 constexpr const char* kPluginNamespace = "gpu-operator";
 
-// A plain scalar YAML would read as something other than a string.
+// A plain scalar YAML would read as something other than a string. Every
+// such scalar (a null, a boolean, a number, a time) is made only of the
+// characters below; a longer string of them is quoted without asking the
+// regex, whose matching recurses per character and would overflow the stack.
 bool needs_quotes(const std::string& s) {
+  constexpr size_t kLongest = 64;
+  if (s.size() > kLongest) return s.find_first_not_of("0123456789_+-.:eExXoabcdefABCDEFinfINFNa") == std::string::npos;
   static const std::regex non_string(
       "|~|null|Null|NULL|[yY]|[nN]|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|"
       "[-+]?[0-9][0-9_]*(\\.[0-9_]*)?([eE][-+]?[0-9]+)?|[-+]?\\.[0-9]+([eE][-+]?[0-9]+)?|0[xX][0-9a-fA-F_]+|0o?[0-7_]+|"

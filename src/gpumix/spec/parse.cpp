@@ -9,7 +9,6 @@
 #include <fstream>
 #include <limits>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -259,8 +258,9 @@ constexpr double kMaxDouble = std::numeric_limits<double>::max();
 
 // RFC 1123 label: the name is used in file names and Kubernetes object names.
 bool valid_name(const std::string& name) {
-  static const std::regex re("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$");
-  return std::regex_match(name, re);
+  auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  return !name.empty() && name.size() <= 63 && lower_alnum(name.front()) && lower_alnum(name.back()) &&
+         std::all_of(name.begin(), name.end(), [&](char c) { return lower_alnum(c) || c == '-'; });
 }
 
 std::vector<std::pair<YAML::Node, std::string>> string_list(Ctx& ctx, const YAML::Node& n, const std::string& field) {
@@ -403,14 +403,19 @@ ContainerOptions parse_container(Ctx& ctx, const YAML::Node& node, const std::st
       base.image = *image;
   }
   if (auto g = c.take("gpus"); g.IsDefined()) {
-    static const std::regex device("^[A-Za-z0-9][A-Za-z0-9:-]*$");  // an index, 0:1 (MIG) or a GPU-/MIG- UUID
+    // An index, 0:1 (MIG) or a GPU-/MIG- UUID: [A-Za-z0-9][A-Za-z0-9:-]*
+    auto is_device = [](const std::string& v) {
+      auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+      return !v.empty() && alnum(v.front()) &&
+             std::all_of(v.begin(), v.end(), [&](char c) { return alnum(c) || c == ':' || c == '-'; });
+    };
     const std::string expected = "expected all, none or a list of GPU indexes or UUIDs";
     if (g.IsScalar() && !is_quoted(g) && (g.Scalar() == "all" || g.Scalar() == "none")) {
       base.gpus = g.Scalar() == "all" ? std::vector<std::string>{"all"} : std::vector<std::string>{};
     } else if (g.IsSequence()) {
       base.gpus.clear();
       for (const auto& [n, v] : string_list(ctx, g, c.field("gpus"))) {
-        if (std::regex_match(v, device))
+        if (is_device(v))
           base.gpus.push_back(v);
         else
           ctx.error(n, c.field("gpus"), "'" + v + "' is not a GPU index or UUID");

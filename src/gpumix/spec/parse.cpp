@@ -29,6 +29,11 @@ std::string Diagnostic::str() const {
 
 namespace {
 
+// A mix's longest duration: longer than any cell a GPU is lent for, and short
+// enough that sums of a few of them (a delay and a stop, a cell and its
+// warm-up and grace) can never overflow.
+constexpr Duration kLongestDuration = std::chrono::hours(24 * 7);
+
 std::string join_messages(const std::vector<Diagnostic>& diags) {
   std::string s;
   for (const auto& d : diags) s += (s.empty() ? "" : "\n") + d.str();
@@ -173,6 +178,7 @@ class MapReader {
     if (!d) return bad(n, key, "expected a duration such as 30s, 500ms, 2m or a number of seconds, got " + describe(n));
     if (d->count() < 0) return bad(n, key, "must not be negative, got " + n.Scalar());
     if (!allow_zero && d->count() == 0) return bad(n, key, "must be greater than zero");
+    if (*d > kLongestDuration) return bad(n, key, "must be at most 7 days, got " + n.Scalar());
     return d;
   }
 
@@ -498,7 +504,7 @@ void parse_warmup(Ctx& ctx, MapReader& r, Workload& w) {
     w.warmup.kind = WarmupKind::ready;
   } else if (n.IsScalar() && text == "none") {
     w.warmup.kind = WarmupKind::none;
-  } else if (auto d = n.IsScalar() ? parse_duration(text) : std::nullopt; d && d->count() >= 0) {
+  } else if (auto d = n.IsScalar() ? parse_duration(text) : std::nullopt; d && d->count() >= 0 && *d <= kLongestDuration) {
     w.warmup = d->count() == 0 ? Warmup{WarmupKind::none, {}} : Warmup{WarmupKind::duration, *d};
   } else {
     ctx.error(n, r.field("warmup"),
@@ -652,6 +658,30 @@ void check_workloads(Ctx& ctx, const YAML::Node& list, Mix& mix) {
                     std::to_string(mix.workloads[it->second].loc.line) + ")");
     }
   }
+  // Which workloads lie on a start_after cycle, in one pass: each waits for
+  // at most one other, so every chain is walked once (state 1: on the chain
+  // being walked, 2: done). Linear in the workloads, however many there are.
+  const size_t n = mix.workloads.size();
+  auto next_of = [&](size_t i) -> std::optional<size_t> {
+    const auto& after = mix.workloads[i].start_after;
+    if (!after || *after == mix.workloads[i].name) return std::nullopt;  // self: reported on its own
+    auto it = first.find(*after);
+    return it == first.end() ? std::nullopt : std::optional<size_t>(it->second);
+  };
+  std::vector<int> state(n, 0);
+  std::vector<bool> on_cycle(n, false);
+  for (size_t start = 0; start < n; ++start) {
+    std::vector<size_t> chain;
+    std::optional<size_t> at = start;
+    while (at && state[*at] == 0) {
+      state[*at] = 1;
+      chain.push_back(*at);
+      at = next_of(*at);
+    }
+    if (at && state[*at] == 1)  // back on this chain: from there on, a cycle
+      for (auto it = std::find(chain.begin(), chain.end(), *at); it != chain.end(); ++it) on_cycle[*it] = true;
+    for (size_t i : chain) state[i] = 2;
+  }
   for (size_t i = 0; i < mix.workloads.size(); ++i) {
     const auto& w = mix.workloads[i];
     const auto field = "workloads[" + std::to_string(i) + "]";
@@ -661,15 +691,9 @@ void check_workloads(Ctx& ctx, const YAML::Node& list, Mix& mix) {
       else if (!first.count(*w.start_after))
         ctx.error(list[i]["start_after"], field + ".start_after", "no workload named '" + *w.start_after + "'");
     }
-    // Follow the start_after chain; revisiting this workload means a cycle.
-    const Workload* cur = w.start_after && *w.start_after == w.name ? nullptr : &w;  // self: reported above
-    for (size_t hops = 0; cur && cur->start_after && hops <= mix.workloads.size(); ++hops) {
-      cur = mix.find(*cur->start_after);
-      if (cur == &w) {
-        ctx.error(list[i]["start_after"], field + ".start_after", "start_after forms a cycle through '" + w.name + "'");
-        break;
-      }
-    }
+    if (on_cycle[i])
+      ctx.error(list[i]["start_after"], field + ".start_after", "start_after forms a cycle through '" + w.name + "'");
+    // Each duration is at most kLongestDuration: the sum cannot overflow.
     if (w.stop.kind == StopKind::duration && w.stop.duration && *w.stop.duration + w.start_delay > mix.cell_duration) {
       ctx.error(list[i]["stop"]["duration"], field + ".stop.duration",
                 "start_delay + stop.duration (" + format_duration(*w.stop.duration + w.start_delay) +

@@ -10,6 +10,7 @@
 #include "gpumix/report/run_data.hpp"
 #include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/output_file.hpp"
 
 namespace gpumix::cli {
 namespace {
@@ -50,18 +51,13 @@ void add_compare(CLI::App& app, Action& action) {
     action = [opts]() -> int {
       const auto a = load(opts->a, opts->results, "A");
       const auto b = load(opts->b, opts->results, "B");
-      std::ofstream file;
-      if (!opts->out.empty()) {
-        file.open(opts->out);
-        if (!file) throw InputError(opts->out + ": cannot write");
-      }
-      std::ostream& out = opts->out.empty() ? std::cout : file;
+      OutputFile output(opts->out);
+      std::ostream& out = output.stream();
       if (opts->format == "json")
         out << report::dump_report(report::compare_json(a, b)) << "\n";
       else
         report::write_comparison(out, a, b, opts->format == "md" ? report::DocFormat::markdown : report::DocFormat::text);
-      out.flush();
-      if (!out) throw RunError((opts->out.empty() ? std::string("standard output") : opts->out) + ": write failed");
+      output.commit();
       return 0;
     };
   });

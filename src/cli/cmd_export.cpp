@@ -12,6 +12,7 @@
 #include "gpumix/report/run_tables.hpp"
 #include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/output_file.hpp"
 
 namespace gpumix::cli {
 namespace {
@@ -69,12 +70,8 @@ void add_export(CLI::App& app, Action& action) {
         return t;
       };
 
-      std::ofstream file;
-      if (!opts->out.empty()) {
-        file.open(opts->out);
-        if (!file) throw InputError(opts->out + ": cannot write");
-      }
-      std::ostream& out = opts->out.empty() ? std::cout : file;
+      OutputFile output(opts->out);
+      std::ostream& out = output.stream();
       if (opts->format == "csv") {
         report::Table t = opts->table == "cells"       ? report::cells_table(cells)
                           : opts->table == "workloads" ? report::workloads_table(workloads)
@@ -83,6 +80,7 @@ void add_export(CLI::App& app, Action& action) {
                           : opts->table == "gpu_events"  ? gpu_events_table()
                                                          : report::summary_table(summaries);
         report::render(out, t, report::Format::csv);
+        output.commit();
         return 0;
       }
       nlohmann::json doc;
@@ -114,6 +112,7 @@ void add_export(CLI::App& app, Action& action) {
       doc["attribution"] = table_json(report::attribution_table(analysis));
       doc["gpu_events"] = table_json(gpu_events_table());
       out << doc.dump(2) << "\n";
+      output.commit();
       return 0;
     };
   });

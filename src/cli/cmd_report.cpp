@@ -13,6 +13,7 @@
 #include "gpumix/report/run_data.hpp"
 #include "gpumix/report/text_report.hpp"
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/output_file.hpp"
 
 namespace gpumix::cli {
 
@@ -45,13 +46,8 @@ void add_report(CLI::App& app, Action& action) {
       std::string path = opts->out;
       if (path.empty() && opts->format == "html")
         path = (std::filesystem::path(opts->results_dir) / ("report-" + std::to_string(id) + ".html")).string();
-      if (path == "-") path.clear();
-      std::ofstream file;
-      if (!path.empty()) {
-        file.open(path, std::ios::binary);
-        if (!file) throw InputError(path + ": cannot write");
-      }
-      std::ostream& out = path.empty() ? std::cout : file;
+      OutputFile output(path);
+      std::ostream& out = output.stream();
       if (opts->format == "html")
         report::write_html_report(out, input, analysis, rec, report::load_probes(store, input.run));
       else if (opts->format == "json")
@@ -59,9 +55,8 @@ void add_report(CLI::App& app, Action& action) {
       else
         report::write_text_report(out, analysis, rec,
                                   opts->format == "md" ? report::DocFormat::markdown : report::DocFormat::text);
-      out.flush();
-      if (!out) throw RunError((path.empty() ? std::string("standard output") : path) + ": write failed");
-      if (!path.empty()) std::cerr << "gpumix: report of run " << id << " written to " << path << "\n";
+      output.commit();
+      if (!output.is_stdout()) std::cerr << "gpumix: report of run " << id << " written to " << path << "\n";
       if (opts->format == "html") std::cerr << rec.headline << "\n";
       return 0;
     };

@@ -20,6 +20,7 @@
 #include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/text.hpp"
+#include "gpumix/util/output_file.hpp"
 
 namespace gpumix::k8s {
 namespace {
@@ -483,9 +484,9 @@ std::vector<std::filesystem::path> render(const spec::Mix& mix, const RenderOpti
   for (const auto& [rel, text] : files) {
     const auto path = out_dir / rel;
     std::filesystem::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) throw RunError(path.string() + ": cannot write");
+    OutputFile out(path.string());
+    out.stream() << text;
+    out.commit();
     written.push_back(rel);
   }
   return written;

@@ -18,15 +18,15 @@ Endpoint parse_url(const std::string& text) {
   // scheme://host[:port][/prefix], host a name or an [IPv6] literal. Scanned
   // by hand: a URL comes from a server's `ready` event too, of any length.
   const auto bad = [&](const std::string& why) {
-    return InputError("--url: '" + text.substr(0, 200) + (text.size() > 200 ? "...'" : "'") + ": " + why);
+    return InputError("--url: '" + text.substr(0, 200) + (text.size() > 200 ? "...'" : "'") + why);
   };
   const auto sep = text.find("://");
   const std::string scheme = sep == std::string::npos ? "" : text.substr(0, sep);
   const bool scheme_ok = !scheme.empty() && std::isalpha(static_cast<unsigned char>(scheme[0])) &&
                          scheme.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-") ==
                              std::string::npos;
-  if (!scheme_ok) throw bad("not a URL (expected http://host[:port][/prefix])");
-  if (scheme != "http") throw bad("only http:// is supported, got " + scheme.substr(0, 20) + "://");
+  if (!scheme_ok) throw bad(" is not a URL (expected http://host[:port][/prefix])");
+  if (scheme != "http") throw bad(": only http:// is supported, got " + scheme.substr(0, 20) + "://");
   Endpoint e;
   std::string rest = text.substr(sep + 3);
   const auto path_at = rest.find('/');
@@ -36,28 +36,28 @@ Endpoint parse_url(const std::string& text) {
   if (!authority.empty() && authority.front() == '[') {
     const auto close = authority.find(']');
     if (close == std::string::npos || authority.find_first_not_of("0123456789abcdefABCDEF:.", 1) != close || close == 1)
-      throw bad("not a URL (expected http://host[:port][/prefix])");
+      throw bad(" is not a URL (expected http://host[:port][/prefix])");
     e.host = authority.substr(1, close - 1);
     if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') throw bad("not a URL (expected http://host[:port][/prefix])");
+      if (authority[close + 1] != ':') throw bad(" is not a URL (expected http://host[:port][/prefix])");
       port = authority.substr(close + 2);
-      if (port.empty()) throw bad("port must be 1..65535, got ''");
+      if (port.empty()) throw bad(": port must be 1..65535, got ''");
     }
   } else {
     const auto colon = authority.find(':');
     e.host = authority.substr(0, colon);
     if (colon != std::string::npos) {
       port = authority.substr(colon + 1);
-      if (port.empty()) throw bad("not a URL (expected http://host[:port][/prefix])");
+      if (port.empty()) throw bad(" is not a URL (expected http://host[:port][/prefix])");
     }
     if (e.host.empty() || e.host.find_first_of("[]") != std::string::npos)
-      throw bad("not a URL (expected http://host[:port][/prefix])");
+      throw bad(" is not a URL (expected http://host[:port][/prefix])");
   }
   if (!port.empty()) {
     int v = 0;
     auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
     if (ec != std::errc() || p != port.data() + port.size() || v < 1 || v > 65535)
-      throw bad("port must be 1..65535, got " + port.substr(0, 20));
+      throw bad(": port must be 1..65535, got " + port.substr(0, 20));
     e.port = v;
   }
   while (!e.prefix.empty() && e.prefix.back() == '/') e.prefix.pop_back();

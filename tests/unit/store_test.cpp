@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "fixtures/sqlite_query.hpp"
 #include "fixtures/temp_dir.hpp"
@@ -175,6 +176,26 @@ TEST_F(StoreTest, OpenExistingRejectsMissingAndForeignFiles) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("not a gpumix results database"), std::string::npos);
   }
+}
+
+// A loop of symbolic links or a file where the folder should be is the
+// user's input gone wrong: InputError (exit 2) naming it, not a raw
+// filesystem error (issue 15).
+TEST_F(StoreTest, ALinkLoopOrAFileInTheWayIsBadInputNamingThePath) {
+  std::filesystem::create_directories(tmp_.path());
+  const auto loop = tmp_ / "loop";
+  std::filesystem::create_symlink(loop, loop);
+  for (const auto& bad : {loop, loop / "results"}) {
+    EXPECT_THROW(Store::open(bad), InputError) << bad;
+    try {
+      Store::open_existing(bad);
+      FAIL() << "opened " << bad;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(bad.string()), std::string::npos) << e.what();
+    }
+  }
+  std::ofstream(tmp_ / "file") << "not a folder";
+  EXPECT_THROW(Store::open(tmp_ / "file"), InputError);
 }
 
 // An older results database (version 1: no measured window, no ready time)

@@ -149,7 +149,9 @@ Store::Store(std::filesystem::path path, bool create) : path_(std::move(path)) {
 Store Store::open(const std::filesystem::path& results_dir) {
   std::error_code ec;
   std::filesystem::create_directories(results_dir, ec);
-  if (ec) throw RunError(results_dir.string() + ": cannot create results folder: " + ec.message());
+  // The folder is the user's input (--results, GPUMIX_RESULTS, the mix's
+  // results_dir): a loop of links or a file in the way is bad input.
+  if (ec) throw InputError(results_dir.string() + ": cannot create results folder: " + ec.message());
   Store s(results_dir / kDatabaseName, true);
   std::lock_guard lock(s.mutex_);
   s.exec("BEGIN IMMEDIATE");
@@ -166,7 +168,10 @@ Store Store::open(const std::filesystem::path& results_dir) {
 
 Store Store::open_existing(const std::filesystem::path& results_dir) {
   auto path = results_dir / kDatabaseName;
-  if (!std::filesystem::exists(path))
+  std::error_code ec;
+  const bool there = std::filesystem::exists(path, ec);
+  if (ec) throw InputError(path.string() + ": " + ec.message());
+  if (!there)
     throw InputError(path.string() + ": no results database here (run `gpumix run` first, or pass --results DIR)");
   Store s(path, false);
   std::lock_guard lock(s.mutex_);

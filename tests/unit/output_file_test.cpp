@@ -1,6 +1,7 @@
 // OutputFile: what the user asked to be written replaces the old file whole,
 // or not at all.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iterator>
@@ -59,6 +60,30 @@ TEST(OutputFile, AFolderThatIsNotThereIsBadInputNamingThePath) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find(path.string() + ": cannot write"), std::string::npos) << e.what();
   }
+}
+
+// A link is not replaced by a file (its target is written), and a device is
+// never renamed over: `-o /dev/stdout` must not clobber /dev.
+TEST(OutputFile, LinksAndDevicesAreWrittenInPlace) {
+  test::TempDir tmp{"output-file"};
+  const auto target = tmp / "target.json";
+  const auto link = tmp / "latest.json";
+  std::ofstream(target) << "old";
+  std::filesystem::create_symlink(target, link);
+  {
+    OutputFile out(link.string());
+    out.stream() << "new";
+    out.commit();
+  }
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_EQ(read(target), "new");
+  {
+    OutputFile out("/dev/null");
+    out.stream() << "discarded";
+    out.commit();
+  }
+  EXPECT_TRUE(std::filesystem::is_character_file("/dev/null"));
+  EXPECT_FALSE(std::filesystem::exists("/dev/null.tmp-" + std::to_string(::getpid())));
 }
 
 TEST(OutputFile, DashAndEmptyAreStandardOutput) {

@@ -1,7 +1,8 @@
 // A file the user asked gpumix to write (a report, an export, a rendered
-// manifest), or standard output. A file is written to a temporary beside it
-// and renamed over it by commit(): an interrupted or failed write never leaves
-// a truncated or half-written file where a good one was.
+// manifest), or standard output. A regular file is written to a temporary
+// beside it and renamed over it by commit(): an interrupted or failed write
+// never leaves a truncated or half-written file where a good one was. Links,
+// devices and FIFOs (`-o /dev/stdout`) are written in place.
 #pragma once
 
 #include <filesystem>

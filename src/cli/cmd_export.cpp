@@ -13,6 +13,7 @@
 #include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/output_file.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::cli {
 namespace {
@@ -111,7 +112,7 @@ void add_export(CLI::App& app, Action& action) {
       doc["events"] = table_json(report::events_table(events));
       doc["attribution"] = table_json(report::attribution_table(analysis));
       doc["gpu_events"] = table_json(gpu_events_table());
-      out << doc.dump(2) << "\n";
+      out << json_text(doc, 2) << "\n";
       output.commit();
       return 0;
     };

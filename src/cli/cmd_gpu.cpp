@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "gpumix/gpu/nvml.hpp"
 #include "gpumix/report/table.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::cli {
 namespace {
@@ -30,13 +31,13 @@ void add_gpu(CLI::App& app, Action& action) {
       std::string why;
       auto nvml = gpu::Nvml::open(&why);
       if (!nvml) {
-        if (fmt == report::Format::json) std::cout << gpu::describe_gpus(nullptr, why).dump(2) << "\n";
+        if (fmt == report::Format::json) std::cout << json_text(gpu::describe_gpus(nullptr, why), 2) << "\n";
         std::cerr << "gpumix: no GPU information: " << why << "\n";
         return 1;
       }
       if (fmt == report::Format::json) {
         auto j = gpu::describe_gpus(nvml.get(), "");
-        std::cout << j.dump(2) << "\n";
+        std::cout << json_text(j, 2) << "\n";
         return j.contains("error") ? 1 : 0;
       }
       report::Table devices;

@@ -35,6 +35,7 @@
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/signals.hpp"
 #include "gpumix/util/units.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::cli {
 namespace {
@@ -352,7 +353,7 @@ void add_monitor(CLI::App& app, Action& action) {
           header = false;
         }
         if (format == report::Format::csv) print_csv(std::cout, s);
-        else if (format == report::Format::json) std::cout << snapshot_json(s).dump() << "\n";
+        else if (format == report::Format::json) std::cout << json_text(snapshot_json(s)) << "\n";
         else table.print(std::cout, s);
         std::cout.flush();
       });

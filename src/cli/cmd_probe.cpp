@@ -21,6 +21,7 @@
 #include "gpumix/util/signals.hpp"
 #include "gpumix/util/text.hpp"
 #include "gpumix/util/units.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::cli {
 namespace {
@@ -118,7 +119,7 @@ int run_probe(const std::string& kind, const CommonOptions& o, const nlohmann::j
   row.gpu_name = dev.name;
   row.gpu_uuid = dev.uuid;
   row.driver = nvml->driver_version();
-  row.options_json = options_json.dump();
+  row.options_json = json_text(options_json);
   const int64_t id = store.begin_session(row);
   spdlog::info("probe session {} ({}): {} {}, driver {}", id, kind, dev.name, dev.uuid, row.driver);
 

@@ -14,6 +14,7 @@
 #include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/telemetry/events.hpp"
 #include "gpumix/util/text.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::analysis {
 
@@ -115,7 +116,7 @@ void flatten(const nlohmann::json& j, const std::string& prefix, std::vector<std
   } else if (j.is_number_float()) {
     out.push_back(prefix + "=" + fmt_num(j.get<double>()));
   } else {
-    out.push_back(prefix + "=" + j.dump());
+    out.push_back(prefix + "=" + json_text(j));
   }
 }
 

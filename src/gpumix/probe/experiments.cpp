@@ -11,6 +11,7 @@
 #include "gpumix/telemetry/events.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 #include "gpumix/util/units.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::probe {
 
@@ -105,12 +106,11 @@ void run_timeslice_probe(const ProbeEnv& env, const TimesliceOptions& o, ProbeSt
           row.switches = a.switches;
           row.overhead_p50_us = a.switch_overhead_us.p50, row.overhead_mean_us = a.switch_overhead_us.mean;
           row.efficiency = a.efficiency, row.concurrency = a.concurrency, row.hiccups = a.hiccups;
-          row.evidence_json = json{{"trace_dir", g.dir.string()}, {"min_gap_ns", o.trace.min_gap_ns},
+          row.evidence_json = json_text(json{{"trace_dir", g.dir.string()}, {"min_gap_ns", o.trace.min_gap_ns},
                                    {"wall_us", a.wall_us}, {"slices", a.slice_us.count},
                                    {"concurrent_starts", a.concurrent_starts}, {"idle_resumes", a.idle_resumes},
                                    {"idle_us", a.idle_us}, {"per_process", per}, {"processes", evidence_of(g.outcomes)},
-                                   {"mode_evidence", g.mode_evidence}, {"teardown", g.teardown}}
-                                  .dump();
+                                   {"mode_evidence", g.mode_evidence}, {"teardown", g.teardown}});
           progress(fmt::format("{} r{} N={}: slice p50 {} µs, gap p50 {} µs, switch {} µs, efficiency {:.3f}{}", mode, rep,
                                n, fmt_opt(row.slice_p50_us), fmt_opt(row.gap_p50_us), fmt_opt(row.overhead_p50_us, "{:.1f}"),
                                row.efficiency, row.note.empty() ? "" : " (" + row.note + ")"));
@@ -143,10 +143,9 @@ void run_timeslice_probe(const ProbeEnv& env, const TimesliceOptions& o, ProbeSt
           row.slowdown = *rate_alone / *row.rate_shared;
           row.throughput = *row.rate_shared * static_cast<double>(rates.size()) / *rate_alone;
         }
-        row.evidence_json = json{{"alone", evidence_of(alone.outcomes)}, {"shared", evidence_of(g.outcomes)},
+        row.evidence_json = json_text(json{{"alone", evidence_of(alone.outcomes)}, {"shared", evidence_of(g.outcomes)},
                                  {"failures", failures_of(g.outcomes) + failures_of(alone.outcomes)},
-                                 {"mode_evidence", g.mode_evidence}}
-                                .dump();
+                                 {"mode_evidence", g.mode_evidence}});
         store.add(row);
         progress(fmt::format("{} r{} loop next to {} other(s): slowdown {} (fair share {}), throughput {}", mode, rep, k,
                              fmt_opt(row.slowdown, "{:.2f}"), k + 1, fmt_opt(row.throughput, "{:.3f}")));
@@ -192,7 +191,7 @@ void memory_case(const ProbeEnv& env, const std::string& mode, ProbeStore& store
   row.outcome = fmt::format("hog took {}; the other: {}", took ? format_bytes(took) : "nothing (" + hog.error() + ")",
                             other.ok() ? describe_attempts(other.out) : other.error());
   row.isolated = other.ok() && attempt_ok(other.out, 0) && attempt_ok(other.out, 1);
-  row.evidence_json = json{{"processes", evidence_of({hog, other})}, {"mode_evidence", ev}, {"teardown", teardown}}.dump();
+  row.evidence_json = json_text(json{{"processes", evidence_of({hog, other})}, {"mode_evidence", ev}, {"teardown", teardown}});
   store.add(row);
   progress(mode + " memory: " + row.outcome);
 }
@@ -209,7 +208,7 @@ void mps_limit_case(const ProbeEnv& env, const std::string& mode, int64_t limit,
   IsolationRow row{sid, mode, "mps-memory-limit", "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT " + format_bytes(limit)};
   row.outcome = c.ok() ? describe_attempts(c.out) : c.error();
   row.isolated = c.ok() && attempt_ok(c.out, 0) && !attempt_ok(c.out, 1);
-  row.evidence_json = json{{"processes", evidence_of({c})}, {"teardown", teardown}}.dump();
+  row.evidence_json = json_text(json{{"processes", evidence_of({c})}, {"teardown", teardown}});
   store.add(row);
   progress(mode + " mps-memory-limit: " + row.outcome);
 }
@@ -283,9 +282,8 @@ void fault_case(const ProbeEnv& env, const std::string& mode, const IsolationOpt
   row.isolated = w0.ok() && w1.ok();
   row.value = recovery_s;
   row.unit = "s to recovery";
-  row.evidence_json = json{{"faulter", faulter.evidence()}, {"workers", evidence_of({w0, w1})},
-                           {"fresh_attempts", evidence_of(attempts)}, {"teardown", teardown}, {"nvml_events", events}}
-                          .dump();
+  row.evidence_json = json_text(json{{"faulter", faulter.evidence()}, {"workers", evidence_of({w0, w1})},
+                           {"fresh_attempts", evidence_of(attempts)}, {"teardown", teardown}, {"nvml_events", events}});
   store.add(row);
   progress(mode + " fault: " + row.outcome);
 }
@@ -328,10 +326,9 @@ void performance_case(const ProbeEnv& env, const std::string& mode, const Isolat
       row.outcome = "no measure: " + failures_of({alone.outcomes[0], lat, nb});
     }
     row.unit = "p99 ÷ alone";
-    row.evidence_json = json{{"alone", evidence_of(alone.outcomes)}, {"shared", evidence_of({lat, nb})},
+    row.evidence_json = json_text(json{{"alone", evidence_of(alone.outcomes)}, {"shared", evidence_of({lat, nb})},
                              {"p99_alone_us", p99_alone ? json(*p99_alone) : json(nullptr)},
-                             {"p99_shared_us", p99 ? json(*p99) : json(nullptr)}, {"teardown", teardown}}
-                            .dump();
+                             {"p99_shared_us", p99 ? json(*p99) : json(nullptr)}, {"teardown", teardown}});
     store.add(row);
     progress(mode + " performance (" + row.variant + "): " + row.outcome);
   }

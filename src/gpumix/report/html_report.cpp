@@ -15,6 +15,7 @@
 #include "gpumix/store/store.hpp"
 #include "gpumix/util/units.hpp"
 #include "gpumix/version.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::report {
 
@@ -184,7 +185,7 @@ void table_or_note(std::ostream& out, const Table& t, const std::string& note) {
 
 // JSON inside <script>: '<' escaped so that no "</script>" or "<!--" can occur.
 std::string script_json(const nlohmann::json& j) {
-  const std::string s = j.dump();
+  const std::string s = json_text(j);
   std::string out;
   out.reserve(s.size());
   for (char c : s) {

@@ -10,6 +10,7 @@
 
 #include "gpumix/analysis/stats.hpp"
 #include "gpumix/report/analysis_tables.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::report {
 namespace {
@@ -494,7 +495,7 @@ nlohmann::json compare_json(const ComparedRun& a, const ComparedRun& b) {
 }
 
 std::string dump_report(const nlohmann::json& doc) {
-  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  return json_text(doc, 2);
 }
 
 }  // namespace gpumix::report

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gpumix/util/errors.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::report {
 
@@ -54,7 +55,7 @@ void render(std::ostream& out, const Table& t, Format format) {
       }
       arr.push_back(std::move(obj));
     }
-    out << arr.dump(2) << "\n";
+    out << json_text(arr, 2) << "\n";
     return;
   }
   if (format == Format::csv) {

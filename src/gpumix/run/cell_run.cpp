@@ -18,6 +18,7 @@
 #include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/signals.hpp"
 #include "gpumix/util/text.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::run {
 
@@ -74,10 +75,10 @@ void CellRun::add_rows() {
     s.row.cell_id = cell_id_;
     s.row.name = s.spec->name;
     s.row.role = s.spec->role;
-    s.row.argv_json = nlohmann::json(s.spec->argv).dump();
+    s.row.argv_json = json_text(nlohmann::json(s.spec->argv));
     nlohmann::json slos = nlohmann::json::array();
     for (const auto& slo : s.spec->slos) slos.push_back({{"percentile", slo.percentile}, {"ms", to_seconds(slo.limit) * 1e3}});
-    s.row.slo_json = slos.dump();
+    s.row.slo_json = json_text(slos);
     s.row.stdout_path = (cell_dir_ / (s.spec->name + ".stdout")).string();
     s.row.stderr_path = (cell_dir_ / (s.spec->name + ".stderr")).string();
     s.row.id = env_.store.add_workload(s.row);
@@ -141,7 +142,7 @@ void CellRun::take_evidence() {
     evidence_ = {{"error", e.what()}};
   }
   for (auto it = own.begin(); it != own.end(); ++it) evidence_[it.key()] = it.value();
-  env_.store.set_evidence(cell_id_, evidence_.dump());
+  env_.store.set_evidence(cell_id_, json_text(evidence_));
 }
 
 void CellRun::request_stop(Slot& s, StopCause cause) {
@@ -179,7 +180,7 @@ void CellRun::handle(const std::vector<Event>& events) {
           evidence_["late_ready"][s.spec->name] = seconds(now - *window_open_);
           spdlog::warn("  {}: reported ready {:.1f}s after the window opened; set `warmup: ready` so the window waits for it",
                        s.spec->name, seconds(now - *window_open_));
-          if (evidence_taken_) env_.store.set_evidence(cell_id_, evidence_.dump());
+          if (evidence_taken_) env_.store.set_evidence(cell_id_, json_text(evidence_));
         }
       }
     }
@@ -476,7 +477,7 @@ CellOutcome CellRun::finish_cell() {
   }
   // Mode teardown, before sweeping up what it may have started.
   if (auto report = session_->finish(); !report.is_null()) evidence_["teardown"] = report;
-  env_.store.set_evidence(cell_id_, evidence_.dump());
+  env_.store.set_evidence(cell_id_, json_text(evidence_));
   if (auto killed = kill_adopted({env_.guard_pid}); !killed.empty())
     spdlog::warn("cell {}: killed {} orphaned process(es) left by workloads: {}", cell_.label, killed.size(),
                  fmt::join(killed, ", "));

@@ -10,6 +10,7 @@
 #include "gpumix/gpu/nvml.hpp"
 #include "gpumix/util/environment.hpp"
 #include "gpumix/version.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::run {
 namespace {
@@ -78,7 +79,7 @@ std::string text_of(const nlohmann::json& j, const char* key) {
   if (!j.is_object() || !j.contains(key)) return "";
   const auto& v = j[key];
   if (v.is_string()) return v.get<std::string>();
-  if (v.is_number() || v.is_boolean()) return v.dump();
+  if (v.is_number() || v.is_boolean()) return json_text(v);
   return "";
 }
 

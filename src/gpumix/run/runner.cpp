@@ -19,6 +19,7 @@
 #include "gpumix/util/environment.hpp"
 #include "gpumix/util/signals.hpp"
 #include "gpumix/version.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::run {
 
@@ -70,13 +71,13 @@ RunResult Runner::run() {
   row.git_sha = kGitSha;
   row.host = hostname();
   row.gpumix_pid = ::getpid();
-  row.environment_json = describe_environment().dump();
+  row.environment_json = json_text(describe_environment());
   std::vector<spec::PlannedCell> cells;
   for (const auto& c : plan_) cells.push_back(planned(c));
   auto plan = spec::EffectivePlan::of(mix_, std::move(cells));
   plan.selected_cell = only_cell_;
   plan.fleet_id = fleet_id_;
-  row.plan_json = plan.to_json().dump();
+  row.plan_json = json_text(plan.to_json());
 
   RunResult result;
   result.run_id = store_.begin_run(row);
@@ -103,7 +104,7 @@ RunResult Runner::run() {
           plan.repeats_auto->repeats_run = cell.repeat;
           plan.repeats_auto->stopped_because = *stop;
           plan.repeats_auto->elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
-          store_.set_plan(result.run_id, plan.to_json().dump());
+          store_.set_plan(result.run_id, json_text(plan.to_json()));
           spdlog::info("repeats: auto: stopping after {} repeat(s): {}", cell.repeat, *stop);
           break;
         }

@@ -13,6 +13,7 @@
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/subprocess.hpp"
 #include "gpumix/util/text.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::spec {
 
@@ -64,7 +65,7 @@ Builtin parse_description(const std::string& name, const std::vector<std::string
       opt.name = o.at("name").get<std::string>();
       opt.type = o.value("type", "string");
       opt.default_value = o.contains("default") && o["default"].is_string() ? o["default"].get<std::string>()
-                          : o.contains("default")                          ? o["default"].dump()
+                          : o.contains("default")                          ? json_text(o["default"])
                                                                            : "";
       opt.help = o.value("help", "");
       if (o.contains("choices")) opt.choices = o["choices"].get<std::vector<std::string>>();

@@ -12,6 +12,7 @@
 #include "gpumix/store/store.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/text.hpp"
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::store {
 namespace {
@@ -377,7 +378,7 @@ class Merger {
     ++report_.runs_created;
     if (r.plan.selected_cell) {
       Stmt plan(db_, "UPDATE runs SET plan_json = ? WHERE id = ?");
-      plan.bind(1, r.plan.without_selection().to_json().dump()).bind(2, id).run();
+      plan.bind(1, json_text(r.plan.without_selection().to_json())).bind(2, id).run();
       fleet_runs_[r.fleet_key] = id;
     }
     (void)src;

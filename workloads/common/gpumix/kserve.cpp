@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstring>
+#include "gpumix/json_text.hpp"
 
 namespace gpumix::kserve {
 
@@ -39,10 +40,10 @@ void flatten(const json& value, DataType type, size_t depth, size_t max_depth, s
   if (out.size() >= limit) bad("inputs[0].data: more values than the shape holds");
   if (type == DataType::uint8) {
     if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > 255)
-      bad("inputs[0].data: UINT8 values must be integers 0..255, got " + value.dump().substr(0, 40));
+      bad("inputs[0].data: UINT8 values must be integers 0..255, got " + json_text(value).substr(0, 40));
     out.push_back(static_cast<char>(value.get<int64_t>()));
   } else {
-    if (!value.is_number()) bad("inputs[0].data: FP32 values must be numbers, got " + value.dump().substr(0, 40));
+    if (!value.is_number()) bad("inputs[0].data: FP32 values must be numbers, got " + json_text(value).substr(0, 40));
     const float f = value.get<float>();
     char bytes[sizeof f];
     std::memcpy(bytes, &f, sizeof f);
@@ -213,7 +214,7 @@ EncodedMessage encode_infer_response(const ModelSpec& model, const InferRequest&
   }
   json root = {{"model_name", model.name}, {"model_version", model.version}, {"outputs", json::array({out})}};
   if (!request.id.empty()) root["id"] = request.id;
-  r.body = root.dump();
+  r.body = json_text(root);
   if (request.binary_output) {
     r.header_length = r.body.size();
     r.body.append(reinterpret_cast<const char*>(output), count * sizeof(float));
@@ -224,24 +225,22 @@ EncodedMessage encode_infer_response(const ModelSpec& model, const InferRequest&
   return r;
 }
 
-std::string error_body(std::string_view message) { return json{{"error", std::string(message)}}.dump(); }
+std::string error_body(std::string_view message) { return json_text(json{{"error", std::string(message)}}); }
 
 std::string model_metadata(const ModelSpec& model) {
   auto tensor = [](const TensorSpec& t) {
     return json{{"name", t.name}, {"datatype", to_string(t.datatype)}, {"shape", t.shape}};
   };
-  return json{{"name", model.name},
+  return json_text(json{{"name", model.name},
               {"versions", {model.version}},
               {"platform", model.platform},
               {"inputs", json::array({tensor(model.input)})},
               {"outputs", json::array({tensor(model.output)})},
-              {"parameters", {{"max_batch_size", model.max_batch}}}}
-      .dump();
+              {"parameters", {{"max_batch_size", model.max_batch}}}});
 }
 
 std::string server_metadata(std::string_view name, std::string_view version) {
-  return json{{"name", std::string(name)}, {"version", std::string(version)}, {"extensions", {"binary_tensor_data"}}}
-      .dump();
+  return json_text(json{{"name", std::string(name)}, {"version", std::string(version)}, {"extensions", {"binary_tensor_data"}}});
 }
 
 ModelMetadata parse_model_metadata(std::string_view body) {
@@ -266,10 +265,10 @@ ModelMetadata parse_model_metadata(std::string_view body) {
   int64_t elements = 1;
   for (const auto& d : in["shape"]) {
     if (!d.is_number_integer() || d.get<int64_t>() == 0 || d.get<int64_t>() < -1)
-      bad_answer("model metadata: inputs[0].shape: " + in["shape"].dump() + " is not a list of sizes (or -1)");
+      bad_answer("model metadata: inputs[0].shape: " + json_text(in["shape"]) + " is not a list of sizes (or -1)");
     const int64_t size = d.get<int64_t>() < 0 ? 1 : d.get<int64_t>();
     if (size > kMaxElements / elements)
-      bad_answer("model metadata: inputs[0].shape: " + in["shape"].dump() + " holds more than 2^30 elements");
+      bad_answer("model metadata: inputs[0].shape: " + json_text(in["shape"]) + " holds more than 2^30 elements");
     elements *= size;
     m.input.shape.push_back(size);
   }
@@ -307,13 +306,13 @@ EncodedMessage encode_infer_request(const TensorSpec& input, std::string_view da
     }
     tensor["data"] = std::move(values);
     header["inputs"].push_back(tensor);
-    m.body = header.dump();
+    m.body = json_text(header);
     m.content_type = "application/json";
     return m;
   }
   tensor["parameters"] = {{"binary_data_size", data.size()}};
   header["inputs"].push_back(tensor);
-  m.body = header.dump();
+  m.body = json_text(header);
   m.header_length = m.body.size();
   m.content_type = "application/octet-stream";
   m.body.append(data.data(), data.size());

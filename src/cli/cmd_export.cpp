@@ -46,17 +46,18 @@ void add_export(CLI::App& app, Action& action) {
   cmd->add_option("-o,--out", opts->out, "Write to this file instead of standard output");
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
-      auto store = store::Store::open_existing(opts->results_dir);
+      auto store = store::Store::open_for_reading(opts->results_dir);
       const int64_t id = resolve_run(store, opts->run);
       const auto run = *store.run(id);
-      const auto cells = store.cells(id);
-      const auto workloads = store.workloads(id);
-      const auto events = store.events(id);
-      const auto plan = spec::EffectivePlan::from_json(run.plan_json);
-      const auto summaries = analysis::summarize(cells, workloads, events, plan.evidence);
       // Per-workload attribution and the NVML events need the analysis and the telemetry.
       const auto input = report::load_run(store, id);
+      const auto& cells = input.cells;
+      const auto& workloads = input.workloads;
+      const auto plan = spec::EffectivePlan::from_json(run.plan_json);
+      const auto summaries = analysis::summarize(cells, workloads, input.events, plan.evidence);
       const auto analysis = analysis::analyze(input);
+      // Every byte of the workloads' lines only where they are exported.
+      const auto events = [&] { return report::events_table(store.events(id, store::EventData::full)); };
       auto gpu_events_table = [&] {
         report::Table t;
         t.columns = {"t_ns", "cell", "gpu", "uuid", "type", "data", "gpu_instance_id", "compute_instance_id", "description"};
@@ -76,7 +77,7 @@ void add_export(CLI::App& app, Action& action) {
       if (opts->format == "csv") {
         report::Table t = opts->table == "cells"       ? report::cells_table(cells)
                           : opts->table == "workloads" ? report::workloads_table(workloads)
-                          : opts->table == "events"    ? report::events_table(events)
+                          : opts->table == "events"    ? events()
                           : opts->table == "attribution" ? report::attribution_table(analysis)
                           : opts->table == "gpu_events"  ? gpu_events_table()
                                                          : report::summary_table(summaries);
@@ -109,7 +110,7 @@ void add_export(CLI::App& app, Action& action) {
       doc["cells"] = cells_json;
       doc["workloads"] = table_json(report::workloads_table(workloads));
       doc["summary"] = table_json(report::summary_table(summaries));
-      doc["events"] = table_json(report::events_table(events));
+      doc["events"] = table_json(events());
       doc["attribution"] = table_json(report::attribution_table(analysis));
       doc["gpu_events"] = table_json(gpu_events_table());
       out << json_text(doc, 2) << "\n";

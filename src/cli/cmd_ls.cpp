@@ -13,7 +13,7 @@ void add_ls(CLI::App& app, Action& action) {
   add_format_option(*cmd, opts->format);
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
-      auto store = store::Store::open_existing(opts->results_dir);
+      auto store = store::Store::open_for_reading(opts->results_dir);
       auto runs = store.runs();
       std::vector<int> counts;
       for (const auto& r : runs) counts.push_back(static_cast<int>(store.cells(r.id).size()));

@@ -243,7 +243,7 @@ void add_probe(CLI::App& app, Action& action) {
         const auto fmt = report::parse_format(o->format);
         if (!std::filesystem::exists(std::filesystem::path(o->results_dir) / store::kDatabaseName))
           throw InputError(o->results_dir + ": no gpumix.db (run gpumix probe first)");
-        probe::ProbeStore store(o->results_dir);
+        probe::ProbeStore store(o->results_dir, store::Access::read_only);
         std::vector<probe::SessionRow> chosen;
         if (o->session == "latest") {
           for (const char* kind : {"timeslice", "isolation"})

@@ -36,8 +36,7 @@ void add_report(CLI::App& app, Action& action) {
                   "to standard output");
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
-      auto store = store::Store::open_existing(opts->results_dir);
-      report::refresh_run_statuses(store);  // a killed gpumix's run reads as interrupted
+      auto store = store::Store::open_for_reading(opts->results_dir);
       const int64_t id = resolve_run(store, opts->run);
       const auto input = report::load_run(store, id);
       const auto analysis = analysis::analyze(input);

@@ -18,7 +18,7 @@ void add_show(CLI::App& app, Action& action) {
   add_format_option(*cmd, opts->format);
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
-      auto store = store::Store::open_existing(opts->results_dir);
+      auto store = store::Store::open_for_reading(opts->results_dir);
       const int64_t id = resolve_run(store, opts->run);
       const auto run = *store.run(id);
       const auto cells = store.cells(id);

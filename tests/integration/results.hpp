@@ -42,7 +42,7 @@ struct RunData {
 };
 
 inline RunData latest_run(const std::filesystem::path& results_dir) {
-  auto store = store::Store::open_existing(results_dir);
+  auto store = store::Store::open_for_reading(results_dir);
   RunData d;
   auto id = store.latest_run_id();
   if (!id) throw std::runtime_error("no run recorded");

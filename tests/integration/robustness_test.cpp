@@ -2,9 +2,13 @@
 // itself interrupted or killed: statuses are recorded, the other workloads'
 // results are kept, and no process is left behind.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "gpumix/util/procfs.hpp"
 #include "harness.hpp"
@@ -205,20 +209,70 @@ workloads:
   ASSERT_TRUE(g.wait(2s).has_value());
   expect_all_gone(read_pids(dir / "a.pids"));
 
-  // Every iteration it reported before the kill is in the database.
+  // Every iteration it reported before the kill is in the database, and the
+  // next reader (or the next gpumix run) makes every status final: the run
+  // and its cell interrupted, its workload too, nothing left `running`.
   auto d = latest_run(dir / "results");
-  EXPECT_EQ(d.run.status, store::RunStatus::running);
   EXPECT_GT(d.summary("timeslice-r1", "a").iterations, 20);
-  // The next gpumix in this results folder marks the run interrupted.
-  dir.write("quick.yaml", R"(cell_duration: 1s
+  EXPECT_EQ(d.run.status, store::RunStatus::interrupted);
+  for (const auto& c : d.cells) EXPECT_NE(c.status, store::CellStatus::running) << c.label;
+  for (const auto& w : d.workloads) {
+    EXPECT_NE(w.status, store::WorkloadStatus::running) << w.name;
+    EXPECT_NE(w.status, store::WorkloadStatus::pending) << w.name;
+  }
+  EXPECT_EQ(d.summary("timeslice-r1", "a").status, store::WorkloadStatus::interrupted);
+}
+
+// A disk that fills up during a run ends the run as `failed`, with every
+// cell and workload status final, nothing left `running` (issue 15). The
+// results folder is a 2 MiB tmpfs in a private mount namespace of a child
+// process (needs root, as on CI); a workload fills it through its stdout log
+// while another keeps the store writing events.
+TEST(Robustness, AFullDiskEndsTheRunFailedWithEveryStatusFinal) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 3s
 modes: [timeslice]
 workloads:
-  - name: q
-    command: [TESTLOAD, --iters, "0"]
+  - name: filler
+    command: [sh, -c, "head -c 8000000 /dev/zero; exec sleep 60"]
+  - name: chatty
+    command: [sh, -c, "yes '{\"ev\":\"iter\",\"n\":1}' >&\"$GPUMIX_METRICS_FD\""]
 )");
-  ASSERT_EQ(gpumix({"run", "quick.yaml"}, dir.path()).exit_code, 0);
-  auto store = store::Store::open_existing(dir / "results");
-  EXPECT_EQ(store.run(d.run.id)->status, store::RunStatus::interrupted);
+  const auto results = dir / "results";
+  std::filesystem::create_directories(results);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount("tmpfs", results.c_str(), "tmpfs", 0, "size=2m") != 0)
+      ::_exit(77);
+    std::ofstream out(dir / "outcome.txt");
+    const auto r = gpumix({"run", "mix.yaml"}, dir.path(), 60s);
+    out << "exit " << r.exit_code << "\n";
+    // Free the space again (the filler's log), as a user would, then read.
+    for (const auto& f : std::filesystem::recursive_directory_iterator(results / "runs"))
+      if (f.path().filename() == "filler.stdout") std::filesystem::remove(f.path());
+    try {
+      const auto d = latest_run(results);
+      out << "run " << store::to_string(d.run.status) << "\n";
+      for (const auto& c : d.cells) out << "cell " << store::to_string(c.status) << "\n";
+      for (const auto& w : d.workloads) out << "workload " << store::to_string(w.status) << "\n";
+    } catch (const std::exception& e) {
+      out << "read failed: " << e.what() << "\n";
+    }
+    out.close();
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  std::ifstream in(dir / "outcome.txt");
+  const std::string outcome((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(outcome.find("exit 0\n"), std::string::npos) << "a run that could not store its events succeeded:\n" << outcome;
+  EXPECT_NE(outcome.find("run failed\n"), std::string::npos) << outcome;
+  EXPECT_EQ(outcome.find("running"), std::string::npos) << outcome;
+  EXPECT_EQ(outcome.find("pending"), std::string::npos) << outcome;
+  EXPECT_EQ(outcome.find("read failed"), std::string::npos) << outcome;
 }
 
 }  // namespace

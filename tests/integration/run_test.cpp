@@ -386,6 +386,38 @@ workloads:
   EXPECT_EQ(s.iterations, 3);
 }
 
+// Bytes that are not UTF-8 in what a workload sends are kept as sent and
+// exported, reported and shown with U+FFFD in their place, never an error
+// (issue 15: nlohmann::json's plain dump() threw type_error 316).
+TEST(Run, BytesThatAreNotUtf8InEventsAreExportedAsReplacementCharacters) {
+  ScratchDir dir;
+  dir.write("emit.sh",
+            "printf '{\"ev\":\"ready\"}\\n{\"ev\":\"info\",\"note\":\"\\377\\376\"}\\nnot json \\377\\n' "
+            ">&\"$GPUMIX_METRICS_FD\"\nexec sleep 30\n");
+  dir.write("mix.yaml", R"(cell_duration: 1s
+modes: [timeslice]
+workloads:
+  - name: bytes
+    command: [sh, emit.sh]
+)");
+  ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
+  const auto events = latest_run(dir / "results").events;
+  bool raw = false;
+  for (const auto& e : events) raw = raw || e.data.find('\xff') != std::string::npos;
+  EXPECT_TRUE(raw) << "the stored line keeps the bytes as sent";
+
+  auto exported = gpumix({"export", "latest", "--format", "json"}, dir.path());
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_NE(exported.out.find("\xEF\xBF\xBD"), std::string::npos) << "U+FFFD stands for the invalid bytes";
+  EXPECT_FALSE(nlohmann::json::parse(exported.out, nullptr, false).is_discarded()) << "the export is valid JSON";
+  for (const std::vector<std::string> args : {std::vector<std::string>{"report", "latest", "--format", "json"},
+                                              std::vector<std::string>{"show", "latest"},
+                                              std::vector<std::string>{"export", "--format", "csv", "--table", "events"}}) {
+    auto r = gpumix(args, dir.path());
+    EXPECT_EQ(r.exit_code, 0) << args[0] << ": " << r.err;
+  }
+}
+
 TEST(Run, ModesTheMachineCannotOfferAreSkippedWithTheReason) {
   ScratchDir dir;
   dir.write("mix.yaml", R"(cell_duration: 1s

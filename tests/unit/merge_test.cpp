@@ -81,8 +81,8 @@ fs::path make_results(const fs::path& dir, const std::string& host, const std::v
 class MergeTest : public ::testing::Test {
  protected:
   // The output's runs, cells of each and events, read back through Store.
-  std::vector<RunRow> runs() { return Store::open_existing(out()).runs(); }
-  std::vector<CellRow> cells(int64_t run) { return Store::open_existing(out()).cells(run); }
+  std::vector<RunRow> runs() { return Store::open_for_reading(out()).runs(); }
+  std::vector<CellRow> cells(int64_t run) { return Store::open_for_reading(out()).cells(run); }
   std::string query(const std::string& sql) { return test::query_one(out() / kDatabaseName, sql); }
   fs::path out() const { return tmp_ / "merged"; }
 
@@ -104,7 +104,7 @@ TEST_F(MergeTest, TwoDatabasesBecomeOneWithNewIdsAndTheirEventsFollowingThem) {
   EXPECT_EQ(rs[1].host, "node-b");
   EXPECT_EQ(rs[0].status, store::RunStatus::completed);
   EXPECT_EQ(json::parse(rs[1].plan_json), plan_of({"timeslice-r1"}));
-  auto store = Store::open_existing(out());
+  auto store = Store::open_for_reading(out());
   const auto cells_b = store.cells(rs[1].id);
   ASSERT_EQ(cells_b.size(), 1u);
   EXPECT_EQ(cells_b[0].label, "timeslice-r1");

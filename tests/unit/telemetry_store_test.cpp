@@ -263,7 +263,7 @@ TEST_F(TelemetryStoreTest, CoexistsWithTheResultsStoreOnOneFile) {
   EXPECT_EQ(t.samples(run_id).gpus.size(), static_cast<size_t>(2 * kRounds));
   EXPECT_EQ(results.run(run_id)->mix_name, "mix");
   // A new connection of either kind sees the other's tables.
-  auto reopened = store::Store::open_existing(dir_);
+  auto reopened = store::Store::open_for_reading(dir_);
   EXPECT_EQ(reopened.runs().size(), 1u);
   TelemetryStore again(dir_);
   EXPECT_EQ(again.samples(run_id).processes.size(), static_cast<size_t>(2 * kRounds));

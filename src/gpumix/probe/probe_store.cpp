@@ -41,15 +41,22 @@ SessionRow read_session(const Stmt& s) {
 
 }  // namespace
 
-ProbeStore::ProbeStore(const std::filesystem::path& results_dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(results_dir, ec);
-  path_ = results_dir / store::kDatabaseName;
-  db_ = store::open_side_connection(path_.string());
+ProbeStore::ProbeStore(const std::filesystem::path& results_dir, store::Access access, bool check_integrity)
+    : path_(results_dir / store::kDatabaseName) {
+  if (access == store::Access::read_write) {
+    std::error_code ec;
+    std::filesystem::create_directories(results_dir, ec);
+  }
+  db_ = store::open_database(path_, access, check_integrity);
   try {
+    if (access == store::Access::read_only) {
+      if (store::readable_schema_version(db_, path_, "probe_meta", "probe schema", kProbeSchemaVersion) == 0)
+        store::create_empty_temp_tables(db_, kSchema);
+      return;
+    }
     exec(db_, kSchema);
     // Version 1 is the only one so far: nothing older to migrate.
-    store::apply_schema_version(db_, path_.string(), "probe_meta", "probe schema", kProbeSchemaVersion, [](int) {});
+    store::apply_schema_version(db_, path_, "probe_meta", "probe schema", kProbeSchemaVersion, [](int) {});
   } catch (...) {
     sqlite3_close(db_);
     throw;

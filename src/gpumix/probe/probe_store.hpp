@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "gpumix/store/sqlite.hpp"
+
 namespace gpumix::probe {
 
 inline constexpr int kProbeSchemaVersion = 1;
@@ -82,8 +84,11 @@ struct ProbeResults {
 
 class ProbeStore {
  public:
-  // `results_dir`/gpumix.db, created as needed.
-  explicit ProbeStore(const std::filesystem::path& results_dir);
+  // `results_dir`/gpumix.db. read_write: created as needed. read_only
+  // (reports, `probe show`): nothing is written, and a file without probe
+  // tables reads as empty. `check_integrity` as in store::open_database.
+  explicit ProbeStore(const std::filesystem::path& results_dir, store::Access access = store::Access::read_write,
+                      bool check_integrity = true);
   ~ProbeStore();
   ProbeStore(const ProbeStore&) = delete;
   ProbeStore& operator=(const ProbeStore&) = delete;

@@ -17,9 +17,9 @@ analysis::RunInput load_run(store::Store& store, int64_t run_id) {
   in.run = *store.run(run_id);
   in.cells = store.cells(run_id);
   in.workloads = store.workloads(run_id);
-  in.events = store.events(run_id);
+  in.events = store.events(run_id, store::EventData::for_analysis);
   try {
-    telemetry::TelemetryStore telemetry(store.path().parent_path());
+    telemetry::TelemetryStore telemetry(store.path().parent_path(), store::Access::read_only);
     in.telemetry = telemetry.samples(run_id);
     in.telemetry_sessions = telemetry.sessions(run_id);
   } catch (const std::exception& e) {
@@ -32,7 +32,7 @@ probe::ProbeResults load_probes(const store::Store& store, const store::RunRow& 
   try {
     const std::string gpu = run::RunEnvironment::parse(run.environment_json).gpu_name();
     // A run without a GPU name (no driver): the latest probes of any GPU, which the section names.
-    probe::ProbeStore probes(store.path().parent_path());
+    probe::ProbeStore probes(store.path().parent_path(), store::Access::read_only, false);
     return probes.latest_results(gpu);
   } catch (const std::exception&) {
     return {};  // absent tables or a read-only file: no section
@@ -42,15 +42,7 @@ probe::ProbeResults load_probes(const store::Store& store, const store::RunRow& 
 std::vector<analysis::WorkloadSummary> summarize_run(store::Store& store, int64_t run_id) {
   const auto run = store.run(run_id);
   const auto plan = spec::EffectivePlan::from_json(run ? run->plan_json : "");
-  return analysis::summarize(store.cells(run_id), store.workloads(run_id), store.events(run_id), plan.evidence);
-}
-
-void refresh_run_statuses(store::Store& store) {
-  try {
-    store.mark_stale_runs();
-  } catch (const std::exception&) {
-    // Read-only results (e.g. copied from another machine): report them as stored.
-  }
+  return analysis::summarize(store.cells(run_id), store.workloads(run_id), store.events(run_id, store::EventData::for_analysis), plan.evidence);
 }
 
 namespace {

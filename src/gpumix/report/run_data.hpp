@@ -22,10 +22,6 @@ std::vector<analysis::WorkloadSummary> summarize_run(store::Store& store, int64_
 // name in its environment record): empty when never probed or unreadable.
 probe::ProbeResults load_probes(const store::Store& store, const store::RunRow& run);
 
-// Marks runs whose gpumix is gone (killed) as interrupted, as the next
-// `gpumix run` would; a read-only database keeps the statuses it has.
-void refresh_run_statuses(store::Store& store);
-
 // A run named on the command line: "DIR:ID", "DIR" (its latest run), or an id
 // or "latest" in `default_results`.
 struct RunRef {

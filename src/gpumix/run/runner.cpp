@@ -58,7 +58,7 @@ void Runner::run_only(int index, std::string fleet_id) {
 RunResult Runner::run() {
   StopSignals signals;
   become_subreaper();
-  if (int stale = store_.mark_stale_runs(); stale > 0)
+  if (int stale = store_.recover(); stale > 0)
     spdlog::warn("marked {} earlier run(s) interrupted: their gpumix is gone", stale);
 
   store::RunRow row;

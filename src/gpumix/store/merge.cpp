@@ -53,25 +53,15 @@ std::vector<std::string> columns(sqlite3* db, const std::string& schema, const s
   return out;
 }
 
-bool has_table(sqlite3* db, const std::string& schema, const std::string& table) {
-  Stmt s(db, ("SELECT 1 FROM " + schema + ".sqlite_master WHERE type = 'table' AND name = ?").c_str());
-  s.bind(1, table);
-  return s.step();
-}
 
 // The merger: one connection on the output, each source attached in turn as
 // `src`, and temp tables mapping the source's ids to the output's.
 class Merger {
  public:
   explicit Merger(const std::filesystem::path& out_dir) {
-    { Store::open(out_dir); }  // creates the folder and the schema; checks its version
+    { Store::open(out_dir); }  // creates the folder and the schema; checks its version and integrity
     path_ = out_dir / kDatabaseName;
-    if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, nullptr) != SQLITE_OK) {
-      std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-      sqlite3_close(db_);
-      throw RunError(path_.string() + ": cannot open: " + msg);
-    }
-    sqlite3_busy_timeout(db_, 5000);
+    db_ = open_database(path_, Access::read_write, false);
     exec(db_, kProvenanceSchema);
     exec(db_, "CREATE TEMP TABLE cell_map (old INTEGER PRIMARY KEY, new INTEGER NOT NULL);"
               "CREATE TEMP TABLE workload_map (old INTEGER PRIMARY KEY, new INTEGER NOT NULL);");
@@ -123,7 +113,7 @@ class Merger {
 
   void attach(const std::filesystem::path& file) {
     Stmt s(db_, "ATTACH DATABASE ? AS src");
-    s.bind(1, "file:" + std::filesystem::absolute(file).string() + "?mode=ro");
+    s.bind(1, file_uri(file) + "?mode=ro");
     s.run();
   }
 
@@ -131,12 +121,9 @@ class Merger {
     attach(file);
     Source src{file, {}};
     try {
-      std::optional<int> version;
-      if (has_table(db_, "src", "meta")) {
-        Stmt v(db_, "SELECT value FROM src.meta WHERE key = 'schema_version'");
-        if (v.step()) version = std::stoi(v.text(0));
-      }
-      if (!version || *version < 1 || !has_table(db_, "src", "runs"))
+      check_integrity(db_, file, "src");
+      const auto version = stored_schema_version(db_, file, "meta", "results schema", "src");
+      if (!version || !has_table(db_, "src", "runs"))
         throw InputError(file.string() + ": not a gpumix results database");
       // An older database is read as its migration would leave it: the
       // columns it lacks take their defaults (copy_row). A newer one may hold
@@ -168,12 +155,11 @@ class Merger {
   // An older telemetry schema lacks some metrics' columns, which stay NULL
   // in the output; a newer one than the output's is refused.
   void check_telemetry_version(const std::filesystem::path& file) {
-    if (!has_table(db_, "src", "telemetry_meta") || !has_table(db_, "main", "telemetry_meta")) return;
-    Stmt a(db_, "SELECT CAST(value AS INTEGER) FROM src.telemetry_meta WHERE key = 'schema_version'");
-    Stmt b(db_, "SELECT CAST(value AS INTEGER) FROM main.telemetry_meta WHERE key = 'schema_version'");
-    if (a.step() && b.step() && a.i64(0) > b.i64(0))
-      throw InputError(file.string() + ": telemetry schema version " + std::to_string(a.i64(0)) + ", newer than the output's " +
-                       std::to_string(b.i64(0)) + "; merge it with a gpumix at least as new as the one that wrote it");
+    const auto theirs = stored_schema_version(db_, file, "telemetry_meta", "telemetry schema", "src");
+    const auto ours = stored_schema_version(db_, path_, "telemetry_meta", "telemetry schema");
+    if (theirs && ours && *theirs > *ours)
+      throw InputError(file.string() + ": telemetry schema version " + std::to_string(*theirs) + ", newer than the output's " +
+                       std::to_string(*ours) + "; merge it with a gpumix at least as new as the one that wrote it");
   }
 
   // The output's columns of `table` (without id) that the source has too: an

@@ -1,11 +1,12 @@
-// The thin layer over SQLite's C API that the results store and the telemetry
-// store share: one check macro, a prepared statement that finalizes itself,
-// and exec.
+// The thin layer over SQLite's C API that the results, telemetry and probe
+// stores share: one check macro, a prepared statement that finalizes itself,
+// exec, one way to open the database and one schema-version rule.
 #pragma once
 
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -90,27 +91,37 @@ inline void exec(sqlite3* db, const char* sql) {
   }
 }
 
-// A second connection to a results database (telemetry, probes), safe to use
-// from another thread: created if missing, WAL, waits up to 5 s for locks.
-// Throws RunError naming the file.
-inline sqlite3* open_side_connection(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
-      SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    throw RunError("cannot open " + path + ": " + msg);
-  }
-  try {
-    sqlite3_busy_timeout(db, 5000);
-    exec(db, "PRAGMA journal_mode=WAL");
-    exec(db, "PRAGMA synchronous=NORMAL");
-  } catch (...) {
-    sqlite3_close(db);
-    throw;
-  }
-  return db;
-}
+// How a command uses a results database. Commands that only read (ls, show,
+// report, export, compare) open it read-only, so results on a read-only
+// mount or in a folder the user cannot write are still readable.
+enum class Access { read_write, read_only };
+
+// Opens the results database `path`.
+//   read_write: created when missing; WAL; waits up to 5 s for locks.
+//   read_only: never writes (no WAL switch, no schema); waits for locks. In a
+//     folder that cannot be written (where SQLite cannot make the WAL index)
+//     the file is opened as immutable.
+// With `check_integrity` (once per process and file is enough), a file that
+// fails PRAGMA quick_check is refused: gpumix never reads or writes a
+// damaged database. Throws InputError naming the file for a missing,
+// damaged or foreign file. The connection is safe to use from several threads.
+sqlite3* open_database(const std::filesystem::path& path, Access access, bool check_integrity = true);
+
+// Refuses (InputError) a database (`schema`: "main" or an attached one) whose
+// PRAGMA quick_check finds damage.
+void check_integrity(sqlite3* db, const std::filesystem::path& path, const std::string& schema = "main");
+
+// `path` as an SQLite file: URI, escaped, for query parameters such as ?mode=ro.
+std::string file_uri(const std::filesystem::path& path);
+
+// True when `schema`.`table` exists.
+bool has_table(sqlite3* db, const std::string& schema, const std::string& table);
+
+// The stored schema version of a table family (`meta_table`, key
+// 'schema_version'); nullopt when none is recorded. Text that is not a
+// version number is a damaged or foreign file: InputError naming it.
+std::optional<int> stored_schema_version(sqlite3* db, const std::filesystem::path& path, const char* meta_table,
+                                         const char* family, const std::string& schema = "main");
 
 // The one schema-version rule of every table family in a results database
 // (runs, telemetry, probes), each versioned in its own `meta_table` under the
@@ -121,21 +132,19 @@ inline sqlite3* open_side_connection(const std::string& path) {
 //   - newer: refused with RunError, since this gpumix would misread or damage it.
 // Call inside the caller's transaction, after creating the family's tables.
 // `family` names it in the message ("probe schema").
-inline void apply_schema_version(sqlite3* db, const std::string& path, const char* meta_table, const char* family,
-                                 int current, const std::function<void(int from)>& migrate) {
-  std::optional<int> found;
-  {
-    Stmt get(db, (std::string("SELECT value FROM ") + meta_table + " WHERE key = 'schema_version'").c_str());
-    if (get.step()) found = std::stoi(get.text(0));
-  }
-  if (found && *found > current)
-    throw RunError(path + ": " + family + " version " + std::to_string(*found) + ", newer than this gpumix's " +
-                   std::to_string(current) + "; use a newer gpumix or another results folder");
-  if (found && *found == current) return;
-  if (found) migrate(*found);
-  Stmt(db, (std::string("INSERT OR REPLACE INTO ") + meta_table + " (key, value) VALUES ('schema_version', ?)").c_str())
-      .bind(1, std::to_string(current))
-      .run();
-}
+void apply_schema_version(sqlite3* db, const std::filesystem::path& path, const char* meta_table, const char* family,
+                          int current, const std::function<void(int from)>& migrate);
+
+// For a read-only connection to a file that lacks a table family (results
+// written before it existed, or by a command that never made it): runs the
+// family's CREATE TABLE IF NOT EXISTS statements as empty TEMP tables (and
+// skips its indexes), so that reads find nothing instead of failing.
+void create_empty_temp_tables(sqlite3* db, const std::string& schema_sql);
+
+// For readers, which never migrate: the family's stored version, 0 when none
+// is recorded (its tables may be absent); a version newer than `current`, or
+// below 1, is refused with InputError naming the file.
+int readable_schema_version(sqlite3* db, const std::filesystem::path& path, const char* meta_table, const char* family,
+                            int current);
 
 }  // namespace gpumix::store

@@ -10,7 +10,7 @@
 namespace gpumix::store {
 
 enum class RunStatus {
-  running,      // its gpumix is still at it (or died: mark_stale_runs)
+  running,      // its gpumix is still at it (or died: Store::recover)
   completed,    // every planned cell ran (or `repeats: auto` stopped it early)
   failed,       // gpumix itself failed
   interrupted,  // stopped by a signal, or its gpumix is gone

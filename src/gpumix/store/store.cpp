@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <optional>
 #include <system_error>
@@ -131,19 +132,9 @@ EventRow read_event(const Stmt& s) {
 
 }  // namespace
 
-Store::Store(std::filesystem::path path, bool create) : path_(std::move(path)) {
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-  if (sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-    std::string msg = path_.string() + ": cannot open results database: " + (db_ ? sqlite3_errmsg(db_) : "out of memory");
-    sqlite3_close(db_);
-    db_ = nullptr;
-    if (create) throw RunError(msg);
-    throw InputError(msg);
-  }
-  sqlite3_busy_timeout(db_, 5000);
-  // WAL: readers (gpumix show) never block the running gpumix; NORMAL
-  // synchronous keeps every commit through a crash of gpumix (not of the OS).
-  exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+Store::Store(std::filesystem::path path, Access access, bool check_integrity)
+    : path_(std::move(path)), db_(open_database(path_, access, check_integrity)) {
+  if (access == Access::read_write) exec("PRAGMA foreign_keys=ON");
 }
 
 Store Store::open(const std::filesystem::path& results_dir) {
@@ -152,12 +143,12 @@ Store Store::open(const std::filesystem::path& results_dir) {
   // The folder is the user's input (--results, GPUMIX_RESULTS, the mix's
   // results_dir): a loop of links or a file in the way is bad input.
   if (ec) throw InputError(results_dir.string() + ": cannot create results folder: " + ec.message());
-  Store s(results_dir / kDatabaseName, true);
+  Store s(results_dir / kDatabaseName, Access::read_write);
   std::lock_guard lock(s.mutex_);
   s.exec("BEGIN IMMEDIATE");
-  s.exec(kSchema);
   try {
-    apply_schema_version(s.db_, s.path_.string(), "meta", "results schema", kSchemaVersion, [&](int from) { s.migrate(from); });
+    s.exec(kSchema);
+    apply_schema_version(s.db_, s.path_, "meta", "results schema", kSchemaVersion, [&](int from) { s.migrate(from); });
   } catch (...) {
     s.exec("ROLLBACK");
     throw;
@@ -166,36 +157,59 @@ Store Store::open(const std::filesystem::path& results_dir) {
   return s;
 }
 
-Store Store::open_existing(const std::filesystem::path& results_dir) {
+Store Store::open_for_reading(const std::filesystem::path& results_dir) {
   auto path = results_dir / kDatabaseName;
   std::error_code ec;
   const bool there = std::filesystem::exists(path, ec);
   if (ec) throw InputError(path.string() + ": " + ec.message());
   if (!there)
     throw InputError(path.string() + ": no results database here (run `gpumix run` first, or pass --results DIR)");
-  Store s(path, false);
-  std::lock_guard lock(s.mutex_);
-  bool readable = false;
-  int version = 0;
-  try {
-    Stmt get(s.db_, "SELECT value FROM meta WHERE key = 'schema_version'");
-    if (get.step()) version = std::stoi(get.text(0));
-    readable = version >= 1 && version <= kSchemaVersion;
-  } catch (const std::exception&) {
-    readable = false;
+  const auto gpumix_version = [&](sqlite3* db) {
+    const auto version = stored_schema_version(db, path, "meta", "results schema");
+    if (!version || !has_table(db, "main", "runs"))
+      throw InputError(path.string() + ": not a gpumix results database");
+    if (*version > kSchemaVersion)
+      throw InputError(path.string() + ": results schema version " + std::to_string(*version) +
+                       ", newer than this gpumix's " + std::to_string(kSchemaVersion) + "; use a newer gpumix");
+    return *version;
+  };
+  Store s(path, Access::read_only);
+  const int version = gpumix_version(s.db_);
+  // Recovery and migration write: only where the file can be written, and
+  // only into a file just checked to be gpumix's and undamaged.
+  const bool writable =
+      ::access(path.c_str(), W_OK) == 0 && ::access(results_dir.empty() ? "." : results_dir.c_str(), W_OK) == 0;
+  if (!writable) {
+    if (version < kSchemaVersion)
+      throw InputError(path.string() + ": results schema version " + std::to_string(version) +
+                       ", older than this gpumix's, in a place this user cannot write: open it once where it can be "
+                       "written (gpumix upgrades it), or copy the folder");
+    return s;
   }
-  if (!readable) throw InputError(path.string() + ": not a gpumix results database of a version this gpumix reads");
-  if (version < kSchemaVersion) {
-    s.exec("BEGIN IMMEDIATE");
-    try {
-      apply_schema_version(s.db_, path.string(), "meta", "results schema", kSchemaVersion, [&](int from) { s.migrate(from); });
-    } catch (...) {
-      s.exec("ROLLBACK");
-      throw;
-    }
-    s.exec("COMMIT");
+  try {
+    s.upgrade_and_recover(version);
+  } catch (const std::exception&) {
+    // A full disk or a lock held past the busy timeout: read what is stored
+    // (the next writable open recovers); an older schema cannot be read.
+    if (version < kSchemaVersion) throw;
   }
   return s;
+}
+
+void Store::upgrade_and_recover(int version) {
+  Store writer(path_, Access::read_write, false);
+  if (version < kSchemaVersion) {
+    std::lock_guard lock(writer.mutex_);
+    writer.exec("BEGIN IMMEDIATE");
+    try {
+      apply_schema_version(writer.db_, path_, "meta", "results schema", kSchemaVersion, [&](int from) { writer.migrate(from); });
+    } catch (...) {
+      writer.exec("ROLLBACK");
+      throw;
+    }
+    writer.exec("COMMIT");
+  }
+  writer.recover();
 }
 
 Store::Store(Store&& other) noexcept : path_(std::move(other.path_)), db_(other.db_) { other.db_ = nullptr; }
@@ -223,8 +237,17 @@ int64_t Store::begin_run(const RunRow& r) {
 
 void Store::end_run(int64_t run_id, RunStatus status, const std::string& error) {
   std::lock_guard lock(mutex_);
-  Stmt s(db_, "UPDATE runs SET status = ?, error = ?, ended_ns = ? WHERE id = ?");
-  s.bind(1, std::string(to_string(status))).bind(2, error).bind(3, now_ns()).bind(4, run_id).run();
+  exec("BEGIN IMMEDIATE");
+  try {
+    Stmt s(db_, "UPDATE runs SET status = ?, error = ?, ended_ns = ? WHERE id = ?");
+    s.bind(1, std::string(to_string(status))).bind(2, error).bind(3, now_ns()).bind(4, run_id).run();
+    // What a failure (a full disk, say) left unfinished ends with the run.
+    finalize_ended_runs();
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
 }
 
 void Store::set_plan(int64_t run_id, const std::string& plan_json) {
@@ -305,11 +328,11 @@ void Store::add_events(const std::vector<EventRow>& events) {
   }
 }
 
-int Store::mark_stale_runs() {
+int Store::recover() {
   std::vector<int64_t> stale;
   const std::string host = hostname();
+  std::lock_guard lock(mutex_);
   {
-    std::lock_guard lock(mutex_);
     Stmt s(db_, "SELECT id, gpumix_pid, host FROM runs WHERE status = 'running'");
     while (s.step()) {
       auto pid = static_cast<pid_t>(s.i64(1));
@@ -317,14 +340,28 @@ int Store::mark_stale_runs() {
       if (!alive) stale.push_back(s.i64(0));
     }
   }
-  for (auto id : stale) {
-    std::lock_guard lock(mutex_);
-    Stmt s(db_, "UPDATE runs SET status = 'interrupted', error = 'gpumix stopped before the run ended' WHERE id = ?");
-    s.bind(1, id).run();
-    Stmt c(db_, "UPDATE cells SET status = 'interrupted' WHERE run_id = ? AND status = 'running'");
-    c.bind(1, id).run();
+  exec("BEGIN IMMEDIATE");
+  try {
+    for (auto id : stale) {
+      Stmt s(db_, "UPDATE runs SET status = 'interrupted', error = 'gpumix stopped before the run ended' WHERE id = ?");
+      s.bind(1, id).run();
+    }
+    finalize_ended_runs();
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
   }
   return static_cast<int>(stale.size());
+}
+
+void Store::finalize_ended_runs() {
+  exec(R"sql(
+UPDATE cells SET status = 'interrupted'
+  WHERE status = 'running' AND run_id IN (SELECT id FROM runs WHERE status != 'running');
+UPDATE workloads SET status = CASE status WHEN 'running' THEN 'interrupted' ELSE 'not_started' END
+  WHERE status IN ('running', 'pending') AND cell_id IN (SELECT id FROM cells WHERE status != 'running');
+)sql");
 }
 
 std::vector<RunRow> Store::runs() {
@@ -390,11 +427,19 @@ std::vector<WorkloadRow> Store::workloads(int64_t run_id) {
   return out;
 }
 
-std::vector<EventRow> Store::events(int64_t run_id) {
+std::vector<EventRow> Store::events(int64_t run_id, EventData data) {
+  // For the analysis, SQLite reduces each line to the one field it reads.
+  const char* data_column = data == EventData::full ? "e.data" : R"sql(CASE
+      WHEN e.ev NOT IN ('latency', 'info') OR NOT json_valid(e.data) THEN ''
+      WHEN e.ev = 'latency' AND json_type(e.data, '$.ok') = 'false' THEN '{"ok":false}'
+      WHEN e.ev = 'info' AND json_type(e.data, '$.peak_device_mem_bytes') IN ('integer', 'real')
+        THEN json_object('peak_device_mem_bytes', json_extract(e.data, '$.peak_device_mem_bytes'))
+      ELSE '' END)sql";
   std::lock_guard lock(mutex_);
-  Stmt s(db_,
-         "SELECT e.workload_id, e.t_ns, e.ev, e.n, e.ms, e.data FROM events e JOIN workloads w ON w.id = e.workload_id "
-         "JOIN cells c ON c.id = w.cell_id WHERE c.run_id = ? ORDER BY e.id");
+  Stmt s(db_, (std::string("SELECT e.workload_id, e.t_ns, e.ev, e.n, e.ms, ") + data_column +
+               " FROM events e JOIN workloads w ON w.id = e.workload_id "
+               "JOIN cells c ON c.id = w.cell_id WHERE c.run_id = ? ORDER BY e.id")
+                  .c_str());
   s.bind(1, run_id);
   std::vector<EventRow> out;
   while (s.step()) out.push_back(read_event(s));

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gpumix/spec/mix.hpp"
+#include "gpumix/store/sqlite.hpp"
 #include "gpumix/store/status.hpp"
 
 namespace gpumix::store {
@@ -90,12 +91,25 @@ struct EventRow {
   std::string data;  // the whole line as sent (JSON), or the raw text if malformed
 };
 
+// Which events to read: every byte as stored (export), or only what the
+// analysis uses (show, report, compare): the raw line is kept for `info`
+// events that carry a peak device memory (reduced to that field) and for
+// failed requests (reduced to {"ok":false}), so memory grows with the number
+// of events, about 100 bytes each, not with what workloads wrote in them.
+enum class EventData { full, for_analysis };
+
 class Store {
  public:
-  // Opens (creating folder and schema as needed) `results_dir`/gpumix.db.
+  // Opens `results_dir`/gpumix.db to write, creating folder and schema as
+  // needed. A damaged database (PRAGMA quick_check) or a newer schema is
+  // refused: InputError, nothing written.
   static Store open(const std::filesystem::path& results_dir);
-  // Opens an existing database; throws InputError naming the path if absent.
-  static Store open_existing(const std::filesystem::path& results_dir);
+  // Opens an existing database read-only (ls, show, report, export,
+  // compare). Where the file can be written, first recovers it: statuses a
+  // killed gpumix left unfinished are made final (recover()) and an older
+  // schema is migrated. InputError naming the path when it is absent,
+  // damaged, not gpumix's, or older than this gpumix reads and not writable.
+  static Store open_for_reading(const std::filesystem::path& results_dir);
 
   Store(Store&& other) noexcept;
   Store& operator=(Store&&) = delete;
@@ -117,8 +131,12 @@ class Store {
   void workload_finished(const WorkloadRow& w);  // status, reason, exit, signal, ended, rss
   void add_events(const std::vector<EventRow>& events);  // one transaction
 
-  // Runs left 'running' by a gpumix that no longer exists become 'interrupted'.
-  int mark_stale_runs();
+  // Runs left 'running' by a gpumix that no longer exists become
+  // 'interrupted', and every cell and workload of a run that has ended gets a
+  // final status (running -> interrupted, pending -> not_started): after a
+  // SIGKILL of gpumix or a full disk nothing stays 'running'. Returns the
+  // number of runs marked interrupted.
+  int recover();
 
   // Reads.
   std::vector<RunRow> runs();
@@ -126,12 +144,16 @@ class Store {
   std::optional<int64_t> latest_run_id();
   std::vector<CellRow> cells(int64_t run_id);
   std::vector<WorkloadRow> workloads(int64_t run_id);
-  std::vector<EventRow> events(int64_t run_id);
+  std::vector<EventRow> events(int64_t run_id, EventData data = EventData::full);
   std::vector<EventRow> workload_events(int64_t workload_id);
 
  private:
-  explicit Store(std::filesystem::path path, bool create);
+  Store(std::filesystem::path path, Access access, bool check_integrity = true);
   void exec(const char* sql);
+  void finalize_ended_runs();
+  // open_for_reading's writes, through a second, read-write connection: the
+  // migration of an older `version`, then recover().
+  void upgrade_and_recover(int version);  // the second half of recover(); the caller holds mutex_
   void migrate(int from);  // brings an older schema up to kSchemaVersion (apply_schema_version)
 
   std::filesystem::path path_;

@@ -64,11 +64,29 @@ std::string columns(const std::string& fixed, const std::array<MetricId, N>& met
   return out;
 }
 
+std::set<std::string> column_names(sqlite3* db, const char* table) {
+  std::set<std::string> have;
+  for (Stmt q(db, (std::string("PRAGMA table_info(") + table + ")").c_str()); q.step();) have.insert(q.text(1));
+  return have;
+}
+
+// The SELECT list of `table`: a metric column that an older file lacks (read
+// without migrating it) reads as NULL.
+template <size_t N>
+std::string select_columns(sqlite3* db, const char* table, const std::string& fixed, const std::array<MetricId, N>& metrics) {
+  const auto have = column_names(db, table);
+  std::string out = fixed;
+  for (auto m : metrics) {
+    const std::string name(m.def().name);
+    out.append(", ").append(have.count(name) ? name : "NULL AS " + name);
+  }
+  return out;
+}
+
 // Adds the metric columns `table` lacks (all of them in a new database).
 template <size_t N>
 void add_metric_columns(sqlite3* db, const char* table, const std::array<MetricId, N>& metrics) {
-  std::set<std::string> have;
-  for (Stmt q(db, (std::string("PRAGMA table_info(") + table + ")").c_str()); q.step();) have.insert(q.text(1));
+  const auto have = column_names(db, table);
   for (auto m : metrics) {
     const std::string name(m.def().name);
     if (have.count(name)) continue;
@@ -121,10 +139,23 @@ struct TelemetryStore::Statements {
   Stmt begin, commit, gpu, process, gpm, event;
 };
 
-TelemetryStore::TelemetryStore(const std::filesystem::path& results_dir) : path_(results_dir / store::kDatabaseName) {
+TelemetryStore::TelemetryStore(const std::filesystem::path& results_dir, store::Access access, bool check_integrity)
+    : path_(results_dir / store::kDatabaseName) {
+  if (access == store::Access::read_only) {
+    db_ = store::open_database(path_, access, check_integrity);
+    try {
+      // A newer file is refused; an older one reads the columns it has.
+      if (store::readable_schema_version(db_, path_, "telemetry_meta", "telemetry schema", kTelemetrySchemaVersion) == 0)
+        store::create_empty_temp_tables(db_, kSchema);
+    } catch (...) {
+      sqlite3_close(db_);
+      throw;
+    }
+    return;
+  }
   std::error_code ec;
   std::filesystem::create_directories(results_dir, ec);
-  db_ = store::open_side_connection(path_.string());
+  db_ = store::open_database(path_, access, check_integrity);
   try {
     exec(db_, kSchema);
     exec(db_, "BEGIN IMMEDIATE");
@@ -261,7 +292,7 @@ Samples TelemetryStore::read_samples(const char* where, int64_t a, int64_t b) {
     return q;
   };
   Samples out;
-  for (auto q = query(columns(kGpuFixed, kGpuMetrics), "gpu_samples", "t_ns, gpu"); q->step();) {
+  for (auto q = query(select_columns(db_, "gpu_samples", kGpuFixed, kGpuMetrics), "gpu_samples", "t_ns, gpu"); q->step();) {
     GpuSample g;
     g.t_ns = q->i64(0);
     g.tags = {q->opt_i64(1), q->opt_i64(2)};
@@ -270,7 +301,7 @@ Samples TelemetryStore::read_samples(const char* where, int64_t a, int64_t b) {
     read_metrics(*q, kGpuFixedCount, g.values, kGpuMetrics);
     out.gpus.push_back(std::move(g));
   }
-  for (auto q = query(columns(kProcessFixed, kProcessMetrics), "process_samples", "t_ns, gpu, pid"); q->step();) {
+  for (auto q = query(select_columns(db_, "process_samples", kProcessFixed, kProcessMetrics), "process_samples", "t_ns, gpu, pid"); q->step();) {
     ProcessSample p;
     p.t_ns = q->i64(0);
     p.tags = {q->opt_i64(1), q->opt_i64(2)};
@@ -283,7 +314,7 @@ Samples TelemetryStore::read_samples(const char* where, int64_t a, int64_t b) {
     read_metrics(*q, kProcessFixedCount, p.values, kProcessMetrics);
     out.processes.push_back(std::move(p));
   }
-  for (auto q = query(columns(kGpmFixed, kGpmMetrics), "gpm_samples", "t_ns, gpu, gpu_instance_id"); q->step();) {
+  for (auto q = query(select_columns(db_, "gpm_samples", kGpmFixed, kGpmMetrics), "gpm_samples", "t_ns, gpu, gpu_instance_id"); q->step();) {
     GpmSample m;
     m.t_ns = q->i64(0);
     m.tags = {q->opt_i64(1), q->opt_i64(2)};

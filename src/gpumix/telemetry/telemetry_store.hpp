@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "gpumix/store/sqlite.hpp"
 #include "gpumix/telemetry/snapshot.hpp"
 
 namespace gpumix::telemetry {
@@ -37,8 +38,12 @@ struct SessionRow {
 class TelemetryStore {
  public:
   // The telemetry tables of `results_dir`/gpumix.db, as store::Store opens
-  // its own tables there (the folder is created as needed).
-  explicit TelemetryStore(const std::filesystem::path& results_dir);
+  // its own tables there. read_write: the folder and tables are created as
+  // needed. read_only (reports): nothing is written; a file without
+  // telemetry reads as empty; `check_integrity` as in store::open_database
+  // (false where a store::Store of the same file has checked it).
+  explicit TelemetryStore(const std::filesystem::path& results_dir,
+                          store::Access access = store::Access::read_write, bool check_integrity = false);
   ~TelemetryStore();
   TelemetryStore(const TelemetryStore&) = delete;
   TelemetryStore& operator=(const TelemetryStore&) = delete;

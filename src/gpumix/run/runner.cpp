@@ -75,6 +75,7 @@ RunResult Runner::run() {
   row.gpumix_pid = ::getpid();
   auto environment = describe_environment();
   environment["containment"] = cgroup_.note();
+  if (!cgroup_.usable()) spdlog::info("containment: {}", cgroup_.note());
   row.environment_json = json_text(environment);
   std::vector<spec::PlannedCell> cells;
   for (const auto& c : plan_) cells.push_back(planned(c));

@@ -249,8 +249,10 @@ workloads:
   // A 3 s window and at most 2 s of grace; 20 s more for starting gpumix and
   // two workloads on a loaded 2-core machine. Before the fix such a cell took 126 s.
   EXPECT_LT(took, 25.0);
-  // gpumix idles near 20 MiB; it grew ~110 MB/s while flooded before the fix.
-  EXPECT_LT(g.peak_rss_kb(), 256 * 1024);
+  // gpumix peaks near 40 MiB here (a wake-up's events, SQLite's cache); under
+  // ASan its quarantine (256 MiB) and shadow come on top. Before the fix it
+  // grew ~110 MB/s for as long as the flood lasted.
+  EXPECT_LT(g.peak_rss_kb(), 512 * 1024);
 
   auto d = latest_run(dir / "results");
   const auto& flood = d.summary("timeslice-r1", "flood");
@@ -285,8 +287,9 @@ workloads:
   const auto rc = g.wait(240s);
   ASSERT_TRUE(rc.has_value()) << g.output();
   EXPECT_EQ(*rc, 1) << g.output();
-  // The old reader held the whole line (512 MiB, and more while it grew).
-  EXPECT_LT(g.peak_rss_kb(), 128 * 1024);
+  // gpumix peaks near 15 MiB here (more under ASan); the old reader held the
+  // whole line: 512 MiB at least.
+  EXPECT_LT(g.peak_rss_kb(), 256 * 1024);
   auto d = latest_run(dir / "results");
   const auto& loud = d.summary("timeslice-r1", "loud");
   EXPECT_EQ(loud.status, store::WorkloadStatus::failed);

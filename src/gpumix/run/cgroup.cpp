@@ -88,6 +88,13 @@ bool remove_tree(const fs::path& dir) {
   return ::rmdir(dir.c_str()) == 0 || errno == ENOENT;
 }
 
+std::string process_name(pid_t pid) {
+  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  return name;
+}
+
 // The pid in "gpumix-<pid>-<random>" (the run token's form, orphan_guard).
 std::optional<pid_t> owner_pid(const std::string& name) {
   if (name.rfind(kPrefix, 0) != 0) return std::nullopt;
@@ -143,9 +150,12 @@ int kill_stale_cgroups() {
   for (const auto& dir : child_dirs(*own)) {
     const auto owner = owner_pid(dir.filename().string());
     if (!owner || *owner == ::getpid()) continue;
-    // Its gpumix still runs when that pid is alive in this same cgroup (as
-    // gpumix made it); otherwise the pid is gone or belongs to another process.
-    if (process_alive(*owner) && process_cgroup(std::to_string(*owner)) == own) continue;
+    // Its gpumix still runs when that pid is alive and is a gpumix, or is in
+    // this same cgroup (where gpumix made it); otherwise the pid is gone or
+    // was reused by another process.
+    const bool in_use = process_alive(*owner) && (process_name(*owner) == process_name(::getpid()) ||
+                                                  process_cgroup(std::to_string(*owner)) == own);
+    if (in_use) continue;
     if (int n = kill_cgroup(dir); n > 0) killed += n;
   }
   return killed;

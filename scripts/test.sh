@@ -27,4 +27,11 @@ if [ "$sanitize" = 1 ]; then
   # A finding is written to build/fuzz/crash-*; add it to tests/fuzz/corpus/kserve once fixed.
   build/fuzz/kserve_request_fuzz -max_total_time="${GPUMIX_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus/kserve
+
+  # The metrics channel's line splitter and parser, the same way (new inputs go
+  # to build/fuzz/corpus-metrics; a finding, once fixed, to tests/fuzz/corpus/metrics).
+  echo "== fuzzing the metrics-line parser (${GPUMIX_FUZZ_SECONDS:-60} s)"
+  mkdir -p build/fuzz/corpus-metrics
+  build/fuzz/metrics_line_fuzz -max_total_time="${GPUMIX_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix=build/fuzz/ build/fuzz/corpus-metrics tests/fuzz/corpus/metrics
 fi

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,7 +78,9 @@ std::optional<int> Background::wait(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   do {
     int st = 0;
-    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+    rusage ru{};
+    if (::wait4(pid_, &st, WNOHANG, &ru) == pid_) {
+      peak_rss_kb_ = ru.ru_maxrss;
       exit_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
       return exit_;
     }

@@ -53,11 +53,14 @@ class Background {
   // The exit code (128 + signal when killed), or nullopt after `timeout`.
   std::optional<int> wait(std::chrono::milliseconds timeout);
   std::string output() const;  // stdout + stderr so far
+  // Once it has exited: its peak resident memory (with its children's), in KiB.
+  int64_t peak_rss_kb() const { return peak_rss_kb_; }
 
  private:
   pid_t pid_ = -1;
   std::filesystem::path out_, err_;
   std::optional<int> exit_;
+  int64_t peak_rss_kb_ = 0;
 };
 
 // read_pids and eventually: unit/fixtures/processes.hpp.

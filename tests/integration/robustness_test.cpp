@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "gpumix/run/run_environment.hpp"
 #include "gpumix/util/procfs.hpp"
 #include "harness.hpp"
 #include "results.hpp"
@@ -273,6 +274,163 @@ workloads:
   EXPECT_EQ(outcome.find("running"), std::string::npos) << outcome;
   EXPECT_EQ(outcome.find("pending"), std::string::npos) << outcome;
   EXPECT_EQ(outcome.find("read failed"), std::string::npos) << outcome;
+}
+
+// A workload writing events as fast as the pipe takes them: the runner keeps
+// its clock (the cell ends on time and the workload is stopped by SIGTERM,
+// not judged to have ignored it), gpumix's memory stays bounded, and what was
+// not stored is counted, stored and shown.
+TEST(Robustness, AFloodingWorkloadNeitherStallsTheRunnerNorGrowsItsMemory) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 3s
+stop_grace: 2s
+modes: [timeslice]
+workloads:
+  - name: flood
+    command: [TESTLOAD, --flood]
+  - name: steady
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10"]
+)");
+  // A low limit, so that even a slow (sanitized, loaded) build floods past it.
+  ::setenv("GPUMIX_MAX_EVENTS_PER_SECOND", "5000", 1);
+  const auto start = std::chrono::steady_clock::now();
+  Background g({"run", "mix.yaml"}, dir.path());
+  const auto rc = g.wait(120s);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ::unsetenv("GPUMIX_MAX_EVENTS_PER_SECOND");
+  ASSERT_TRUE(rc.has_value()) << "the run did not end within 120 s\n" << g.output();
+  EXPECT_EQ(*rc, 0) << g.output();
+  // A 3 s window and at most 2 s of grace; 20 s more for starting gpumix and
+  // two workloads on a loaded 2-core machine. Before the fix such a cell took 126 s.
+  EXPECT_LT(took, 25.0);
+  // gpumix peaks near 40 MiB here (a wake-up's events, SQLite's cache); under
+  // ASan its quarantine (256 MiB) and shadow come on top. Before the fix it
+  // grew ~110 MB/s for as long as the flood lasted.
+  EXPECT_LT(g.peak_rss_kb(), 512 * 1024);
+
+  auto d = latest_run(dir / "results");
+  const auto& flood = d.summary("timeslice-r1", "flood");
+  EXPECT_EQ(flood.status, store::WorkloadStatus::ok) << flood.reason;
+  EXPECT_EQ(flood.reason.find("SIGTERM"), std::string::npos) << flood.reason;
+  EXPECT_NE(flood.reason.find("metrics events not stored: more than 5000 events/s"), std::string::npos) << flood.reason;
+  int64_t dropped = 0;
+  for (const auto& e : d.events)
+    if (e.workload_id == flood.workload_id && e.ev == "dropped") dropped += e.n.value_or(0);
+  EXPECT_GT(dropped, 0);
+  // Its neighbour's events were read and stored all along.
+  EXPECT_GT(d.summary("timeslice-r1", "steady").iterations, 100);
+
+  auto show = gpumix({"show"}, dir.path());
+  EXPECT_NE(show.out.find("metrics events not stored"), std::string::npos) << show.out;
+  auto events = gpumix({"export", "latest", "--format", "csv", "--table", "events"}, dir.path());
+  EXPECT_NE(events.out.find("events dropped: more than 5000 events/s"), std::string::npos);
+}
+
+// A 512 MiB stderr line without newline: the failure reason shows its end,
+// marked as cut, and gpumix never holds the line.
+TEST(Robustness, AHugeStderrLineIsCutInTheReasonAndNeverHeld) {
+  ScratchDir dir;
+  dir.write("mix.yaml", R"(cell_duration: 5s
+modes: [timeslice]
+workloads:
+  - name: loud
+    command: [TESTLOAD, --stderr-line-mib, "512"]
+)");
+  Background g({"run", "mix.yaml"}, dir.path());
+  // Writing 512 MiB takes seconds on a loaded disk; 240 s is ample.
+  const auto rc = g.wait(240s);
+  ASSERT_TRUE(rc.has_value()) << g.output();
+  EXPECT_EQ(*rc, 1) << g.output();
+  // gpumix peaks near 15 MiB here (more under ASan); the old reader held the
+  // whole line: 512 MiB at least.
+  EXPECT_LT(g.peak_rss_kb(), 256 * 1024);
+  auto d = latest_run(dir / "results");
+  const auto& loud = d.summary("timeslice-r1", "loud");
+  EXPECT_EQ(loud.status, store::WorkloadStatus::failed);
+  EXPECT_EQ(loud.exit_code, 3);
+  EXPECT_NE(loud.reason.find("eeee [cut: line longer than 65536 bytes]"), std::string::npos) << loud.reason.substr(0, 500);
+  EXPECT_LT(loud.reason.size(), 1000u);
+}
+
+// The containment of a run, read from its environment record; empty when it has a cgroup.
+std::string no_cgroup_reason(const std::filesystem::path& results) {
+  const auto env = run::RunEnvironment::parse(latest_run(results).run.environment_json);
+  return env.containment.rfind("cgroup v2 ", 0) == 0 ? "" : env.containment;
+}
+
+// The orphan guard: gpumix's child that is gpumix too (not exec'd).
+pid_t guard_of(pid_t gpumix) {
+  for (pid_t p : all_pids()) {
+    if (parent_pid(p) != gpumix) continue;
+    std::ifstream comm("/proc/" + std::to_string(p) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name == "gpumix") return p;
+  }
+  return -1;
+}
+
+const char* kEscapeMix = R"(cell_duration: CELL
+modes: [timeslice]
+workloads:
+  - name: escaper
+    command: [TESTLOAD, --iters, "0", --escape-pid-file, escapee.pid]
+)";
+
+std::string escape_mix(const std::string& cell_duration) {
+  std::string mix = kEscapeMix;
+  return mix.replace(mix.find("CELL"), 4, cell_duration);
+}
+
+// A workload's grandchild that double-forked, called setsid and cleared its
+// environment: the end of its cell kills it, and so does the orphan guard
+// when gpumix is SIGKILLed (the token in the environment could not find it).
+TEST(Robustness, AnEscapedGrandchildDiesWithItsCellAndWithAKilledGpumix) {
+  ScratchDir dir;
+  dir.write("short.yaml", escape_mix("1s"));
+  ASSERT_EQ(gpumix({"run", "short.yaml"}, dir.path()).exit_code, 0);
+  if (auto why = no_cgroup_reason(dir / "results"); !why.empty()) GTEST_SKIP() << "no cgroup on this machine: " << why;
+  expect_all_gone(read_pids(dir / "escapee.pid"));
+
+  std::filesystem::remove(dir / "escapee.pid");
+  dir.write("long.yaml", escape_mix("60s"));
+  Background g({"run", "long.yaml"}, dir.path());
+  ASSERT_TRUE(eventually([&] { return read_pids(dir / "escapee.pid").size() == 1; }, 10s)) << g.output();
+  const pid_t escapee = read_pids(dir / "escapee.pid")[0];
+  ASSERT_TRUE(process_alive(escapee));
+  g.signal(SIGKILL);
+  ASSERT_TRUE(g.wait(5s).has_value());
+  // The guard kills the run's cgroup as soon as gpumix is gone; 10 s is ample.
+  EXPECT_TRUE(eventually([&] { return !process_alive(escapee); }, 10s)) << "process " << escapee << " was left running";
+}
+
+// gpumix and its guard both SIGKILLed: the run's cgroup is left with the
+// grandchild in it, and the next gpumix kills it.
+TEST(Robustness, TheNextRunKillsWhatAKilledGpumixAndGuardLeftInTheirCgroup) {
+  ScratchDir dir;
+  dir.write("long.yaml", escape_mix("60s"));
+  Background g({"run", "long.yaml"}, dir.path());
+  ASSERT_TRUE(eventually([&] { return read_pids(dir / "escapee.pid").size() == 1; }, 10s)) << g.output();
+  if (auto why = no_cgroup_reason(dir / "results"); !why.empty()) GTEST_SKIP() << "no cgroup on this machine: " << why;
+  const pid_t escapee = read_pids(dir / "escapee.pid")[0];
+  const pid_t guard = guard_of(g.pid());
+  ASSERT_GT(guard, 0);
+  ::kill(guard, SIGKILL);
+  g.signal(SIGKILL);
+  ASSERT_TRUE(g.wait(5s).has_value());
+  // Nothing of this run is left to kill it: no guard, no gpumix, and its
+  // environment holds no token.
+
+  dir.write("quick.yaml", R"(cell_duration: 1s
+modes: [timeslice]
+workloads:
+  - name: q
+    command: [TESTLOAD, --iters, "0"]
+)");
+  auto next = gpumix({"run", "quick.yaml"}, dir.path());
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  // (Its warning says so, unless a gpumix of a test running beside it under ctest -j was first.)
+  EXPECT_TRUE(eventually([&] { return !process_alive(escapee); }, 10s)) << "process " << escapee << " was left running";
 }
 
 }  // namespace

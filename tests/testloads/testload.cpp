@@ -1,14 +1,18 @@
 // A workload written for gpumix's own tests: it reports metrics on demand and
 // misbehaves on demand (crashes, hangs, ignores SIGTERM, leaves children).
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <random>
+#include <string>
 #include <thread>
 
 #include "gpumix/metrics.hpp"
@@ -30,6 +34,38 @@ pid_t spawn_sleeper(bool escape) {
   }
   return pid;
 }
+// Escapes everything but a cgroup: a double fork (re-parented away from us),
+// setsid (out of our process group) and an exec with an empty environment (no
+// run token in /proc/<pid>/environ); it writes its pid to `pid_file` and then
+// sleeps until killed, ignoring SIGTERM.
+void spawn_escapee(const std::string& pid_file) {
+  if (::fork() != 0) return;
+  if (::fork() != 0) ::_exit(0);
+  ::setsid();
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  int fd = ::open(pid_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  (void)!::write(fd, pid.data(), pid.size());
+  ::close(fd);
+  char arg0[] = "gpumix-testload", arg1[] = "--hide";
+  char* args[] = {arg0, arg1, nullptr};
+  char* no_env[] = {nullptr};
+  ::execve("/proc/self/exe", args, no_env);
+  ::_exit(127);
+}
+
+// Writes events without pause until SIGTERM (from a buffer: as fast as the pipe takes them).
+void flood(int fd) {
+  std::string lines;
+  while (lines.size() < 64 * 1024) lines += R"({"ev":"iter","n":1,"ms":0.01})" "\n";
+  while (!g_stop)
+    if (::write(fd, lines.data(), lines.size()) < 0 && errno != EINTR) return;
+}
+
+// One line of `mib` MiB on stderr, without a newline.
+void huge_stderr_line(int64_t mib) {
+  const std::string chunk(1024 * 1024, 'e');
+  for (int64_t i = 0; i < mib; ++i) (void)!::write(STDERR_FILENO, chunk.data(), chunk.size());
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -38,7 +74,9 @@ int main(int argc, char** argv) {
   double interval_ms = 10, latency_ms = 0, warmup_interval_ms = -1;
   int exit_code = 0;
   bool ignore_term = false, hang = false, spawn_child = false, spawn_daemon = false, malformed = false;
-  std::string pid_file, error_msg;
+  bool flood_events = false, hide = false;
+  int64_t stderr_line_mib = 0;
+  std::string pid_file, error_msg, escape_pid_file;
   uint64_t seed = 1;
   app.add_option("--iters", iters, "Iterations (0: until SIGTERM)");
   app.add_option("--samples", samples, "Samples per iteration");
@@ -57,7 +95,16 @@ int main(int argc, char** argv) {
   app.add_flag("--malformed", malformed, "Write lines that break the protocol");
   app.add_option("--pid-file", pid_file, "Write our pid and our children's pids here, one a line");
   app.add_option("--seed", seed, "Seed for the latencies");
+  app.add_flag("--flood", flood_events, "Report ready, then write events without pause until SIGTERM");
+  app.add_option("--stderr-line-mib", stderr_line_mib, "Write one line of this many MiB to stderr (no newline), then exit 3");
+  app.add_option("--escape-pid-file", escape_pid_file,
+                 "Leave a process behind that double-forks, calls setsid and execs with an empty environment; its pid goes here");
+  app.add_flag("--hide", hide, "(the escaped process) sleep until killed, ignoring SIGTERM");
   CLI11_PARSE(app, argc, argv);
+  if (hide) {
+    ::signal(SIGTERM, SIG_IGN);
+    for (;;) ::pause();
+  }
 
   ::signal(SIGTERM, ignore_term ? SIG_IGN : on_term);
   gpumix::metrics::Reporter report;
@@ -68,6 +115,11 @@ int main(int argc, char** argv) {
   }
   if (spawn_child) pids << spawn_sleeper(false) << std::endl;
   if (spawn_daemon) pids << spawn_sleeper(true) << std::endl;
+  if (!escape_pid_file.empty()) spawn_escapee(escape_pid_file);
+  if (stderr_line_mib > 0) {
+    huge_stderr_line(stderr_line_mib);
+    return 3;
+  }
 
   report.info({{"pid", static_cast<int64_t>(::getpid())}});
   if (malformed) {
@@ -77,6 +129,12 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(seed);
   std::exponential_distribution<double> jitter(1.0);
   if (ready_after == 0) report.ready();
+  if (flood_events) {
+    const char* fd = std::getenv("GPUMIX_METRICS_FD");
+    if (fd) flood(std::atoi(fd));
+    report.done({{"clean", true}});
+    return 0;
+  }
   if (hang) {
     report.ready();
     for (;;) ::pause();

@@ -1,9 +1,12 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "gpumix/run/collector.hpp"
+#include "gpumix/util/errors.hpp"
 
 namespace gpumix::run {
 namespace {
@@ -122,8 +125,92 @@ TEST_F(CollectorPipe, OverlongLinesAreTruncatedNotUnbounded) {
   }
   writer.join();
   EXPECT_EQ(got[0].ev, "malformed");
-  EXPECT_EQ(got[0].data.size(), kMaxLineBytes);
+  // Its first kMaxLineBytes, marked as cut.
+  EXPECT_EQ(got[0].data, std::string(kMaxLineBytes, 'x') + std::string(kCutMark));
   EXPECT_EQ(got[1].ev, "ready");
+}
+
+TEST(LineSplitter, HoldsAtMostTheBoundWhateverTheLineLength) {
+  LineSplitter lines;
+  std::vector<std::pair<std::string, bool>> got;
+  auto keep = [&](std::string_view line, bool cut) { got.emplace_back(std::string(line), cut); };
+  const std::string chunk(1 << 20, 'y');
+  for (int i = 0; i < 8; ++i) lines.feed(chunk, keep);  // 8 MiB, no newline yet
+  lines.feed("tail\nshort\n\nlast", keep);
+  lines.finish(keep);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].first, std::string(kMaxLineBytes, 'y'));
+  EXPECT_TRUE(got[0].second);
+  EXPECT_EQ(got[1], std::make_pair(std::string("short"), false));
+  EXPECT_EQ(got[2], std::make_pair(std::string("last"), false));
+}
+
+// A 1 MiB pipe (fs.pipe-max-size's default) filled at once with 2-byte lines.
+class CollectorFlood : public CollectorPipe {
+ protected:
+  size_t fill_pipe() {
+    const int size = ::fcntl(fds_[1], F_SETPIPE_SZ, 1 << 20);
+    EXPECT_GE(size, 1 << 20) << "cannot enlarge the pipe";
+    std::string lines;
+    for (int i = 0; i < size / 2; ++i) lines += "1\n";
+    write_str(lines);
+    return lines.size() / 2;
+  }
+};
+
+TEST_F(CollectorFlood, OneWakeUpReadsABoundedAmount) {
+  fill_pipe();
+  Collector c(*store_);
+  c.add(wid_, fds_[0]);
+  // The runner gets its loop back after kReadPerWakeup bytes, not after the pipe is empty.
+  EXPECT_EQ(c.on_readable(fds_[0]).size(), kReadPerWakeup / 2);
+}
+
+TEST_F(CollectorFlood, EventsBeyondTheRateAreCountedAndStoredAsDropped) {
+  const size_t written = fill_pipe();
+  ::close(fds_[1]);
+  fds_[1] = -1;
+  const int64_t limit = 20'000;
+  const auto start = std::chrono::steady_clock::now();
+  Collector c(*store_, limit);
+  c.add(wid_, fds_[0]);
+  while (!c.pollfds().empty()) c.on_readable(fds_[0]);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  int64_t stored = 0, dropped_reported = 0;
+  for (const auto& e : store_->workload_events(wid_)) {
+    if (e.ev != "dropped") {
+      ++stored;
+      continue;
+    }
+    ASSERT_TRUE(e.n.has_value());
+    dropped_reported += *e.n;
+    EXPECT_NE(e.data.find("events dropped: more than 20000 events/s"), std::string::npos) << e.data;
+  }
+  // Every line is either stored or counted, and every count is stored.
+  EXPECT_EQ(stored + c.dropped(wid_), static_cast<int64_t>(written));
+  EXPECT_EQ(dropped_reported, c.dropped(wid_));
+  // At most `limit` per started second: 524,288 lines take far longer than
+  // that at 20,000 a second, so most are dropped however slow the machine.
+  EXPECT_LE(stored, limit * (static_cast<int64_t>(seconds) + 1));
+  EXPECT_GT(c.dropped(wid_), 0);
+}
+
+TEST(CollectorLimit, ComesFromTheEnvironmentAndBadValuesAreNamed) {
+  ::unsetenv("GPUMIX_MAX_EVENTS_PER_SECOND");
+  EXPECT_EQ(events_per_second_limit(), kDefaultMaxEventsPerSecond);
+  ::setenv("GPUMIX_MAX_EVENTS_PER_SECOND", "1500", 1);
+  EXPECT_EQ(events_per_second_limit(), 1500);
+  for (const char* bad : {"0", "-3", "12k", "1e9"}) {
+    ::setenv("GPUMIX_MAX_EVENTS_PER_SECOND", bad, 1);
+    try {
+      events_per_second_limit();
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("GPUMIX_MAX_EVENTS_PER_SECOND: '"), std::string::npos) << e.what();
+    }
+  }
+  ::unsetenv("GPUMIX_MAX_EVENTS_PER_SECOND");
 }
 
 }  // namespace

@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <tuple>
 
 #include "gpumix/analysis/recommend.hpp"
 #include "gpumix/run/exit_status.hpp"
+#include "fixtures/temp_dir.hpp"
 #include "run_builder.hpp"
 
 namespace gpumix::analysis {
@@ -334,6 +336,26 @@ TEST(ExitStatus, Table) {
     EXPECT_EQ(store::is_success(d.status), d.reason.empty() || d.status == S::stopped) << "row " << i << ": " << d.reason;
     ++i;
   }
+}
+
+TEST(ExitStatus, TheFailureLineIsReadFromTheOutputsTailOnly) {
+  test::TempDir dir("exit-status");
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir / name, std::ios::binary) << text;
+    return dir / name;
+  };
+  EXPECT_EQ(last_output_line(write("plain", "first\nthe reason\n\n\r\n")), "the reason");
+  EXPECT_EQ(last_output_line(write("no-newline", "only line")), "only line");
+  EXPECT_EQ(last_output_line(write("empty", "")), "");
+  EXPECT_EQ(last_output_line(dir / "missing"), "");
+  EXPECT_EQ(last_output_line(write("long", "a\n" + std::string(1000, 'l'))), std::string(300, 'l') + "...");
+
+  // A line longer than the tail: its end, marked as cut (the file is 8 MiB,
+  // what is read stays kOutputTailBytes).
+  std::string huge(8 << 20, 'h');
+  huge.replace(huge.size() - 3, 3, "END");
+  const auto line = last_output_line(write("huge", "earlier line\n" + huge));
+  EXPECT_EQ(line, "..." + std::string(297, 'h') + "END [cut: line longer than 65536 bytes]");
 }
 
 }  // namespace

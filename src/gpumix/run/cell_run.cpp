@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 
 #include "gpumix/modes/registry.hpp"
 #include "gpumix/run/orphan_guard.hpp"
@@ -25,16 +24,6 @@ namespace gpumix::run {
 using store::WorkloadStatus;
 
 namespace {
-
-// The last non-empty line of a file, for failure reasons.
-std::string last_line(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!line.empty()) last = line;
-  if (last.size() > 300) last = last.substr(0, 300) + "...";
-  return last;
-}
 
 // How long a command with no `warmup` may stay silent before it is taken not
 // to speak the metrics protocol (and to be ready since its start).
@@ -222,6 +211,7 @@ void CellRun::start(Slot& s) {
   req.stdout_path = s.row.stdout_path;
   req.stderr_path = s.row.stderr_path;
   req.metrics_fd = pipe_fds[1];
+  req.cgroup = cgroup_;
   if (s.spec->launcher == spec::LauncherKind::container) {
     req.container = &s.spec->container;
     req.container_needs = mode_->container_needs();
@@ -262,7 +252,7 @@ void CellRun::on_exit(Slot& s, const ExitInfo& exit) {
   f.how = !exit.how.empty() ? exit.how
           : exit.signal     ? "killed by " + signal_name(*exit.signal)
                             : "exit status " + std::to_string(exit.exit_code.value_or(-1));
-  f.detail = !s.last_error.empty() ? s.last_error : last_line(s.row.stderr_path);
+  f.detail = !s.last_error.empty() ? s.last_error : last_output_line(s.row.stderr_path);
   f.stop_grace = format_duration(env_.mix.stop_grace);
   f.ran_s = seconds(Clock::now() - s.started);
   f.timeout = s.spec->timeout ? format_duration(*s.spec->timeout) : "";
@@ -275,7 +265,15 @@ void CellRun::on_exit(Slot& s, const ExitInfo& exit) {
                          std::to_string(s.window_iterations) + ")"
                : s.spec->stop.duration ? "a duration of " + format_duration(*s.spec->stop.duration)
                                        : "running until the window closes";
-  const auto d = decide_status(f);
+  auto d = decide_status(f);
+  if (const int64_t dropped = collector_->dropped(s.row.id); dropped > 0) {
+    // Its events past the collector's rate were counted, not stored (each
+    // second's count is a `dropped` event); said where the status is.
+    d.reason += fmt::format("{}{} metrics events not stored: more than {} events/s", d.reason.empty() ? "" : "; ", dropped,
+                            env_.max_events_per_second);
+    evidence_["dropped_events"][s.spec->name] = dropped;
+    if (evidence_taken_) env_.store.set_evidence(cell_id_, json_text(evidence_));
+  }
   finish(s, d.status, d.reason);
 }
 
@@ -453,7 +451,16 @@ CellOutcome CellRun::run(StopSignals& signals) {
     return outcome;
   }
 
-  collector_ = std::make_unique<Collector>(env_.store);
+  if (env_.cgroup && env_.cgroup->usable()) {
+    std::string why;
+    if (auto dir = env_.cgroup->make_child("cell-" + std::to_string(cell_.index + 1), &why)) {
+      cgroup_ = *dir;
+    } else {
+      spdlog::warn("cell {}: no cgroup ({}): its workloads are found by the run token only", cell_.label, why);
+      evidence_["containment"] = "no cgroup: " + why;
+    }
+  }
+  collector_ = std::make_unique<Collector>(env_.store, env_.max_events_per_second);
   cell_start_ = Clock::now();
   for (;;) {
     on_signals(signals);
@@ -478,6 +485,11 @@ CellOutcome CellRun::finish_cell() {
   // Mode teardown, before sweeping up what it may have started.
   if (auto report = session_->finish(); !report.is_null()) evidence_["teardown"] = report;
   env_.store.set_evidence(cell_id_, json_text(evidence_));
+  // Everything its workloads started, wherever it went (setsid, a double
+  // fork, a cleared environment), is in the cell's cgroup.
+  if (!cgroup_.empty())
+    if (int n = kill_cgroup(cgroup_); n > 0)
+      spdlog::warn("cell {}: killed {} process(es) its workloads left in its cgroup", cell_.label, n);
   if (auto killed = kill_adopted({env_.guard_pid}); !killed.empty())
     spdlog::warn("cell {}: killed {} orphaned process(es) left by workloads: {}", cell_.label, killed.size(),
                  fmt::join(killed, ", "));

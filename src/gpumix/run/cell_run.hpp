@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gpumix/modes/mode.hpp"
+#include "gpumix/run/cgroup.hpp"
 #include "gpumix/run/collector.hpp"
 #include "gpumix/run/exit_status.hpp"
 #include "gpumix/run/launcher.hpp"
@@ -57,6 +58,8 @@ struct CellEnvironment {
   int64_t run_id = 0;
   size_t plan_size = 0;
   std::filesystem::path run_dir;
+  const RunCgroup* cgroup = nullptr;  // the run's: each cell gets a child (unusable: none)
+  int64_t max_events_per_second = kDefaultMaxEventsPerSecond;  // stored per workload (collector)
 };
 
 struct CellOutcome {
@@ -127,6 +130,7 @@ class CellRun {
   std::unique_ptr<modes::Mode> mode_;
   std::unique_ptr<modes::ModeSession> session_;
   std::unique_ptr<Collector> collector_;
+  std::filesystem::path cgroup_;  // the cell's, which its workloads join (empty: none)
 
   Clock::time_point cell_start_;
   std::optional<Clock::time_point> window_open_;

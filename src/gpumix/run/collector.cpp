@@ -1,29 +1,30 @@
 #include "gpumix/run/collector.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <nlohmann/json.hpp>
+#include <charconv>
+#include <cstdlib>
+
+#include "gpumix/json_text.hpp"
+#include "gpumix/util/env_vars.hpp"
+#include "gpumix/util/errors.hpp"
 
 namespace gpumix::run {
 
-Event parse_event_line(std::string_view line) {
-  Event e;
-  e.data = std::string(line);
-  e.ev = "malformed";
-  auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("ev") || !j["ev"].is_string()) return e;
-  const auto ev = j["ev"].get<std::string>();
-  auto n = j.find("n");
-  auto ms = j.find("ms");
-  // Required fields and their types, per event kind.
-  if (ev == "iter" && (n == j.end() || !n->is_number_integer() || n->get<int64_t>() < 0)) return e;
-  if (ev == "latency" && (ms == j.end() || !ms->is_number() || ms->get<double>() < 0)) return e;
-  if (n != j.end() && n->is_number_integer()) e.n = n->get<int64_t>();
-  if (ms != j.end() && ms->is_number()) e.ms = ms->get<double>();
-  e.ev = ev;
-  return e;
+int64_t events_per_second_limit() {
+  const char* text = std::getenv(env_vars::kMaxEventsPerSecond);
+  if (!text || !*text) return kDefaultMaxEventsPerSecond;
+  const std::string_view s(text);
+  int64_t limit = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), limit);
+  if (ec != std::errc() || end != s.data() + s.size() || limit <= 0)
+    throw InputError(std::string(env_vars::kMaxEventsPerSecond) + ": '" + std::string(s.substr(0, 40)) +
+                     "' is not a positive integer (events per second per workload)");
+  return limit;
 }
 
 Collector::~Collector() {
@@ -32,7 +33,10 @@ Collector::~Collector() {
 
 void Collector::add(int64_t workload_id, int read_fd) {
   ::fcntl(read_fd, F_SETFL, ::fcntl(read_fd, F_GETFL) | O_NONBLOCK);
-  channels_[read_fd] = Channel{workload_id, {}, false};
+  Channel ch;
+  ch.workload_id = workload_id;
+  ch.second_start = Clock::now();
+  channels_[read_fd] = std::move(ch);
 }
 
 std::vector<pollfd> Collector::pollfds() const {
@@ -44,53 +48,75 @@ std::vector<pollfd> Collector::pollfds() const {
 std::vector<Event> Collector::on_readable(int fd) {
   auto it = channels_.find(fd);
   if (it == channels_.end()) return {};
-  return drain(fd, it->second, false);
+  return drain(fd, it->second, kReadPerWakeup, false);
 }
 
 std::vector<Event> Collector::finish(int64_t workload_id) {
   for (auto& [fd, ch] : channels_)
-    if (ch.workload_id == workload_id) return drain(fd, ch, true);
+    if (ch.workload_id == workload_id) return drain(fd, ch, kReadAtFinish, true);
   return {};
 }
 
-std::vector<Event> Collector::drain(int fd, Channel& ch, bool final) {
+int64_t Collector::dropped(int64_t workload_id) const {
+  auto it = dropped_.find(workload_id);
+  return it == dropped_.end() ? 0 : it->second;
+}
+
+void Collector::report_dropped(Channel& ch, int64_t t_ns, std::vector<Event>& events) {
+  if (ch.dropped_in_second == 0) return;
+  Event e;
+  e.workload_id = ch.workload_id;
+  e.t_ns = t_ns;
+  e.ev = "dropped";
+  e.n = ch.dropped_in_second;
+  e.data = json_text(nlohmann::json{
+      {"ev", "dropped"},
+      {"n", ch.dropped_in_second},
+      {"reason", fmt::format("{} events dropped: more than {} events/s", ch.dropped_in_second, max_per_second_)}});
+  events.push_back(std::move(e));
+  ch.dropped_in_second = 0;
+}
+
+void Collector::accept(Channel& ch, std::string_view line, bool cut, int64_t t_ns, std::vector<Event>& events) {
+  const auto now = Clock::now();
+  if (now - ch.second_start >= std::chrono::seconds(1)) {
+    report_dropped(ch, t_ns, events);
+    ch.second_start = now;
+    ch.in_second = 0;
+  }
+  if (ch.in_second >= max_per_second_) {  // counted, neither parsed nor stored
+    ++ch.dropped_in_second;
+    ++dropped_[ch.workload_id];
+    return;
+  }
+  ++ch.in_second;
+  Event e = parse_event_line(line, cut);
+  e.workload_id = ch.workload_id;
+  e.t_ns = t_ns;
+  events.push_back(std::move(e));
+}
+
+std::vector<Event> Collector::drain(int fd, Channel& ch, size_t budget, bool final) {
   std::vector<Event> events;
   bool eof = false;
   char buf[16384];
-  for (;;) {
-    ssize_t got = ::read(fd, buf, sizeof buf);
+  int64_t t = store::now_ns();
+  for (size_t read_total = 0; read_total < budget;) {
+    ssize_t got = ::read(fd, buf, std::min(sizeof buf, budget - read_total));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
       eof = got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
       break;
     }
-    const int64_t t = store::now_ns();
-    std::string_view chunk(buf, static_cast<size_t>(got));
-    while (!chunk.empty()) {
-      auto nl = chunk.find('\n');
-      auto piece = chunk.substr(0, nl);
-      if (!ch.truncating) {
-        ch.pending.append(piece.substr(0, kMaxLineBytes - std::min(kMaxLineBytes, ch.pending.size())));
-        if (ch.pending.size() >= kMaxLineBytes && nl == std::string_view::npos) ch.truncating = true;
-      }
-      if (nl == std::string_view::npos) break;
-      if (!ch.pending.empty()) {
-        Event e = parse_event_line(ch.pending);
-        e.workload_id = ch.workload_id;
-        e.t_ns = t;
-        events.push_back(std::move(e));
-      }
-      ch.pending.clear();
-      ch.truncating = false;
-      chunk.remove_prefix(nl + 1);
-    }
+    read_total += static_cast<size_t>(got);
+    t = store::now_ns();
+    ch.lines.feed(std::string_view(buf, static_cast<size_t>(got)),
+                  [&](std::string_view line, bool cut) { accept(ch, line, cut, t, events); });
   }
-  if ((eof || final) && !ch.pending.empty()) {
-    Event e = parse_event_line(ch.pending);
-    e.workload_id = ch.workload_id;
-    e.t_ns = store::now_ns();
-    events.push_back(std::move(e));
-    ch.pending.clear();
+  if (eof || final) {
+    t = store::now_ns();
+    ch.lines.finish([&](std::string_view line, bool cut) { accept(ch, line, cut, t, events); });
+    report_dropped(ch, t, events);
   }
   std::vector<store::EventRow> rows;
   rows.reserve(events.size());

@@ -1,8 +1,13 @@
 #include "gpumix/run/exit_status.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
+
+#include <string_view>
 
 namespace gpumix::run {
 
@@ -42,6 +47,31 @@ StatusDecision decide_status(const ExitFacts& f) {
   if (f.stop_kind != spec::StopKind::completion)
     return {S::early_exit, fmt::format("exited with status 0 after {:.1f}s, before its stop condition: {}", f.ran_s, f.expected)};
   return {S::ok, ""};
+}
+
+std::string last_output_line(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  struct stat st {};
+  std::string tail;
+  off_t from = 0;
+  if (::fstat(fd, &st) == 0) {
+    from = st.st_size > static_cast<off_t>(kOutputTailBytes) ? st.st_size - static_cast<off_t>(kOutputTailBytes) : 0;
+    tail.resize(static_cast<size_t>(st.st_size - from));
+    const ssize_t got = tail.empty() ? 0 : ::pread(fd, tail.data(), tail.size(), from);
+    tail.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  }
+  ::close(fd);
+  std::string_view text(tail);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  const auto nl = text.rfind('\n');
+  const bool cut = nl == std::string_view::npos && from > 0;  // it began before the tail
+  std::string_view line = nl == std::string_view::npos ? text : text.substr(nl + 1);
+  constexpr size_t kShown = 300;
+  if (cut) return "..." + std::string(line.substr(line.size() > kShown ? line.size() - kShown : 0)) +
+                  fmt::format(" [cut: line longer than {} bytes]", kOutputTailBytes);
+  if (line.size() > kShown) return std::string(line.substr(0, kShown)) + "...";
+  return std::string(line);
 }
 
 }  // namespace gpumix::run

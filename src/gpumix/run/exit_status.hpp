@@ -2,6 +2,7 @@
 // stopped it (if it did) and how the process ended. Tested as a table.
 #pragma once
 
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -45,5 +46,12 @@ struct StatusDecision {
 };
 
 StatusDecision decide_status(const ExitFacts& facts);
+
+// The last non-empty line of a workload's output file (its stderr), for a
+// failure reason: only the file's last kOutputTailBytes are read, whatever
+// its size; a longer line is shown by its end and marked as cut, and any line
+// is shortened to 300 bytes.
+inline constexpr size_t kOutputTailBytes = 64 * 1024;
+std::string last_output_line(const std::filesystem::path& file);
 
 }  // namespace gpumix::run

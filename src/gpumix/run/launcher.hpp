@@ -26,6 +26,9 @@ struct LaunchRequest {
   std::filesystem::path stdout_path;
   std::filesystem::path stderr_path;
   int metrics_fd = -1;  // write end of the metrics channel, inherited by the workload
+  // The cgroup v2 folder the workload joins before it execs (empty: none;
+  // a container has its engine's own).
+  std::filesystem::path cgroup;
   // Set for a container workload: its settings and the container's name.
   const spec::ContainerOptions* container = nullptr;
   std::string container_name;

@@ -35,11 +35,13 @@ int kill_by_token(const std::string& variable, const std::string& token) {
 OrphanGuard::OrphanGuard(std::vector<std::string> container_engines) {
   std::random_device rd;
   token_ = std::to_string(::getpid()) + "-" + std::to_string(rd()) + std::to_string(rd());
+  cgroup_ = RunCgroup::make(token_);
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) throw SystemError("pipe", errno);
   pid_ = ::fork();
   if (pid_ < 0) {
     int e = errno;
+    if (cgroup_.usable()) kill_cgroup(cgroup_.path());
     ::close(p[0]);
     ::close(p[1]);
     throw SystemError("fork", e);
@@ -54,6 +56,7 @@ OrphanGuard::OrphanGuard(std::vector<std::string> container_engines) {
     while (::read(p[0], buf, sizeof buf) != 0) {
       if (errno != EINTR) break;
     }
+    if (cgroup_.usable()) kill_cgroup(cgroup_.path());
     kill_by_token(env_vars::kRunToken, token_);
     for (const auto& engine : container_engines) {
       try {

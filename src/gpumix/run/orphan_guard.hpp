@@ -5,13 +5,18 @@
 // then kills every process that carries this run's token in its environment
 // (GPUMIX_RUN_TOKEN, inherited by everything a workload starts, also by
 // children that left its process group), and removes the containers labelled
-// with it (run/container_launcher).
+// with it (run/container_launcher). Before that, it kills the run's cgroup
+// (run/cgroup.hpp), which holds every process the workloads started, also
+// those that cleared their environment; the token is the fallback where no
+// cgroup could be made.
 #pragma once
 
 #include <sys/types.h>
 
 #include <string>
 #include <vector>
+
+#include "gpumix/run/cgroup.hpp"
 
 namespace gpumix::run {
 
@@ -26,9 +31,12 @@ class OrphanGuard {
 
   const std::string& token() const { return token_; }
   pid_t pid() const { return pid_; }
+  // The run's cgroup (made before the fork), or why there is none.
+  const RunCgroup& cgroup() const { return cgroup_; }
 
  private:
   std::string token_;
+  RunCgroup cgroup_;
   pid_t pid_ = -1;
   int pipe_w_ = -1;
 };

@@ -63,6 +63,10 @@ class Process final : public RunningWorkload {
   ExitInfo exit_;
 };
 
+// What failed in the child before exec, reported to the parent with errno.
+constexpr int kExec = 1;
+constexpr int kJoinCgroup = 2;
+
 struct Fd {
   int fd = -1;
   ~Fd() {
@@ -94,6 +98,13 @@ std::unique_ptr<RunningWorkload> ProcessLauncher::start(const LaunchRequest& req
   err.fd = ::open(req.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (err.fd < 0) throw SystemError(req.name + ": open " + req.stderr_path.string(), errno);
   devnull.fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  // The child moves itself into its cgroup before it execs, so nothing it
+  // starts can be outside it (a move by the parent after fork would race).
+  Fd cgroup_procs;
+  if (!req.cgroup.empty()) {
+    cgroup_procs.fd = ::open((req.cgroup / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (cgroup_procs.fd < 0) throw SystemError(req.name + ": open " + (req.cgroup / "cgroup.procs").string(), errno);
+  }
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) throw SystemError("pipe", errno);
   exec_err_r.fd = p[0];
@@ -104,8 +115,9 @@ std::unique_ptr<RunningWorkload> ProcessLauncher::start(const LaunchRequest& req
   pid_t pid = ::fork();
   if (pid < 0) throw SystemError(req.name + ": fork", errno);
   if (pid == 0) {
-    auto fail = [&](int e) {
-      (void)!::write(exec_err_w.fd, &e, sizeof e);
+    auto fail = [&](int stage, int e) {
+      const int report[2] = {stage, e};
+      (void)!::write(exec_err_w.fd, report, sizeof report);
       ::_exit(127);
     };
     ::setpgid(0, 0);
@@ -116,25 +128,28 @@ std::unique_ptr<RunningWorkload> ProcessLauncher::start(const LaunchRequest& req
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
+    if (cgroup_procs.fd >= 0 && ::write(cgroup_procs.fd, "0", 1) != 1) fail(kJoinCgroup, errno);
     if (::dup2(devnull.fd, STDIN_FILENO) < 0 || ::dup2(out.fd, STDOUT_FILENO) < 0 || ::dup2(err.fd, STDERR_FILENO) < 0)
-      fail(errno);
-    if (metrics_fd >= 0 && ::fcntl(metrics_fd, F_SETFD, 0) != 0) fail(errno);
-    if (::chdir(req.workdir.c_str()) != 0) fail(errno);
+      fail(kExec, errno);
+    if (metrics_fd >= 0 && ::fcntl(metrics_fd, F_SETFD, 0) != 0) fail(kExec, errno);
+    if (::chdir(req.workdir.c_str()) != 0) fail(kExec, errno);
     ::execve(program.c_str(), argv.data(), envp.data());
-    fail(errno);
+    fail(kExec, errno);
   }
   // Also from the parent, so the group exists before we signal it.
   ::setpgid(pid, pid);
   auto handle = std::make_unique<Process>(pid);
   ::close(exec_err_w.fd);
   exec_err_w.fd = -1;
-  int child_errno = 0;
+  int report[2] = {0, 0};
   ssize_t n;
-  while ((n = ::read(exec_err_r.fd, &child_errno, sizeof child_errno)) < 0 && errno == EINTR) {
+  while ((n = ::read(exec_err_r.fd, report, sizeof report)) < 0 && errno == EINTR) {
   }
-  if (n == sizeof child_errno) {
+  if (n == sizeof report) {
     handle->poll();
-    throw RunError(req.name + ": cannot start " + program + ": " + std::strerror(child_errno));
+    if (report[0] == kJoinCgroup)
+      throw RunError(req.name + ": cannot join its cgroup " + req.cgroup.string() + ": " + std::strerror(report[1]));
+    throw RunError(req.name + ": cannot start " + program + ": " + std::strerror(report[1]));
   }
   return handle;
 }

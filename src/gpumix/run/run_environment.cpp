@@ -91,6 +91,7 @@ RunEnvironment RunEnvironment::parse(const std::string& environment_json) {
   if (!env.is_object()) return e;
   e.recorded = true;
   e.host = text_of(env, "host");
+  e.containment = text_of(env, "containment");
   e.os = text_of(env, "os");
   e.kernel = text_of(env, "kernel");
   e.cpu_model = text_of(env, "cpu_model");

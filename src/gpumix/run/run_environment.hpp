@@ -35,6 +35,9 @@ struct RunEnvironment {
   std::string nvml_reason;  // why NVML was not available
   std::string driver_version, cuda_driver_version;
   std::vector<Gpu> gpus;  // NVML's devices
+  // What held the workloads' processes: the run's cgroup, or why there was
+  // none and only the run token was (run/cgroup.hpp); empty before gpumix recorded it.
+  std::string containment;
 
   static RunEnvironment parse(const std::string& environment_json);
 

@@ -48,7 +48,9 @@ Runner::Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher, co
       plan_(make_plan(mix)),
       nvml_(std::move(nvml)),
       run_token_(guard.token()),
-      guard_pid_(guard.pid()) {}
+      guard_pid_(guard.pid()),
+      cgroup_(guard.cgroup()),
+      max_events_per_second_(events_per_second_limit()) {}
 
 void Runner::run_only(int index, std::string fleet_id) {
   only_cell_ = cell_at(plan_, index).index;
@@ -71,7 +73,10 @@ RunResult Runner::run() {
   row.git_sha = kGitSha;
   row.host = hostname();
   row.gpumix_pid = ::getpid();
-  row.environment_json = json_text(describe_environment());
+  auto environment = describe_environment();
+  environment["containment"] = cgroup_.note();
+  if (!cgroup_.usable()) spdlog::info("containment: {}", cgroup_.note());
+  row.environment_json = json_text(environment);
   std::vector<spec::PlannedCell> cells;
   for (const auto& c : plan_) cells.push_back(planned(c));
   auto plan = spec::EffectivePlan::of(mix_, std::move(cells));
@@ -87,7 +92,7 @@ RunResult Runner::run() {
                store_.path().string());
   const auto run_start = std::chrono::steady_clock::now();
   CellEnvironment env{mix_, store_, launcher_, observers_, nvml_, run_token_, guard_pid_, result.run_id, plan_.size(),
-                      result.run_dir};
+                      result.run_dir, &cgroup_, max_events_per_second_};
   try {
     std::filesystem::create_directories(result.run_dir);
     for (size_t i = 0; i < plan_.size(); ++i) {

@@ -78,6 +78,8 @@ class Runner {
   std::shared_ptr<gpu::Nvml> nvml_;
   std::string run_token_;  // GPUMIX_RUN_TOKEN of this run's workloads (OrphanGuard)
   pid_t guard_pid_;
+  RunCgroup cgroup_;  // the run's (OrphanGuard), or why there is none
+  int64_t max_events_per_second_;  // per workload, stored (run/collector)
   RepeatPolicy repeat_policy_;
 };
 

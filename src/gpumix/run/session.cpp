@@ -4,6 +4,7 @@
 
 #include "gpumix/gpu/nvml.hpp"
 #include "gpumix/modes/mps_control.hpp"
+#include "gpumix/run/cgroup.hpp"
 #include "gpumix/run/container_launcher.hpp"
 #include "gpumix/run/process_launcher.hpp"
 
@@ -16,6 +17,8 @@ Session::Session(const Options& options) : guard_(options.container_engines), nv
   for (const auto& engine : options.container_engines)
     if (int n = remove_stale_containers(engine); n > 0)
       spdlog::warn("removed {} {} container(s) left by an earlier, killed gpumix", n, engine);
+  if (int n = kill_stale_cgroups(); n > 0)
+    spdlog::warn("killed {} process(es) left in the cgroup of an earlier, killed gpumix", n);
   become_subreaper();
 }
 

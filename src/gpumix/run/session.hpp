@@ -3,7 +3,8 @@
 //   1. the orphan guard, forked before anything starts a thread (run/orphan_guard);
 //   2. NVML (null on a machine without a usable GPU, with the reason);
 //   3. what an earlier, killed gpumix left behind: MPS daemons under
-//      `stale_mps_dir`, containers of the mix's engines;
+//      `stale_mps_dir`, containers of the mix's engines, processes in its
+//      cgroup (run/cgroup.hpp);
 //   4. gpumix as the subreaper of everything it starts, so that a daemonized
 //      grandchild can still be found and stopped (sweep_adopted).
 #pragma once

@@ -27,5 +27,7 @@ inline constexpr const char* kResults = "GPUMIX_RESULTS";                      /
 inline constexpr const char* kTelemetryInterval = "GPUMIX_TELEMETRY_INTERVAL"; // --interval of monitor
 inline constexpr const char* kWorkloadDir = "GPUMIX_WORKLOAD_DIR";             // where the built-ins are
 inline constexpr const char* kNvmlLibrary = "GPUMIX_NVML_LIBRARY";             // NVML to load (tests: the fake)
+// Events per second of one workload that `gpumix run` stores (run/collector).
+inline constexpr const char* kMaxEventsPerSecond = "GPUMIX_MAX_EVENTS_PER_SECOND";
 
 }  // namespace gpumix::env_vars

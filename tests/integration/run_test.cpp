@@ -398,7 +398,7 @@ TEST(Run, BytesThatAreNotUtf8InEventsAreExportedAsReplacementCharacters) {
 modes: [timeslice]
 workloads:
   - name: bytes
-    command: [sh, emit.sh]
+    command: [bash, emit.sh]
 )");
   ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path()).exit_code, 0);
   const auto events = latest_run(dir / "results").events;

@@ -104,6 +104,27 @@ TEST(Window, TooFewIterationsGiveInsufficientDataNotAnNp) {
     }
 }
 
+// Events the collector dropped (a workload sending more than it keeps per
+// second) make the window's counts short: the throughput is withheld with
+// the reason, never used for an NP (issue 15).
+TEST(Window, DroppedEventsInTheWindowWithholdTheThroughputWithTheReason) {
+  // two_modes makes cell 2 timeslice-r1, whose trainer is workload 101.
+  const auto with_drop_at = [](int64_t offset_ns) {
+    auto b = two_modes(100, {50}, {80});
+    EXPECT_EQ(b.cell_of(2).label, "timeslice-r1");
+    EXPECT_EQ(b.workload_row(101).cell_id, 2);
+    b.event(101, b.cell_of(2).window_start_ns + offset_ns, "dropped", 4000);
+    return b.analyze();
+  };
+  const auto a = with_drop_at(2 * kSecond);
+  const auto& ts = in_cell(a, "timeslice-r1", "train");
+  EXPECT_EQ(ts.summary.dropped_events, 4000);
+  EXPECT_FALSE(ts.np);
+  EXPECT_NE(ts.np_missing.find("4000 event(s) dropped in the window"), std::string::npos) << ts.np_missing;
+  // A drop in the warm-up, before the window, changes nothing.
+  EXPECT_NEAR(*in_cell(with_drop_at(-kSecond), "timeslice-r1", "train").np, 0.5, 1e-6);
+}
+
 TEST(Window, GatesAreTheMixs) {
   auto b = two_modes(100, {20}, {80});
   b.plan_field("evidence", {{"min_iterations", 20}, {"min_tail_requests", 1}, {"max_drift", 0.1}});

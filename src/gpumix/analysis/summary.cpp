@@ -129,10 +129,12 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
     std::vector<const store::EventRow*> iters;
     std::vector<std::pair<int64_t, double>> latency_events;  // (t, ms) of successful requests
     std::vector<int64_t> error_times;
+    std::vector<std::pair<int64_t, int64_t>> drops;  // (t, events dropped in the second before t)
     for (const auto* e : evs) {
       if (e->ev == "ready" && !ready_ns) ready_ns = e->t_ns;
       if (e->ev == "done") s.reported_done = true;
       if (e->ev == "malformed") ++s.malformed;
+      if (e->ev == "dropped") drops.emplace_back(e->t_ns, e->n.value_or(0));
       if (e->ev == "info") {
         auto j = nlohmann::json::parse(e->data, nullptr, false);
         if (j.is_object() && j.contains("peak_device_mem_bytes") && j["peak_device_mem_bytes"].is_number()) {
@@ -175,6 +177,8 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
         if (in(t)) latencies.push_back(ms);
       for (int64_t t : error_times)
         if (in(t)) ++s.request_errors;
+      for (const auto& [t, n] : drops)
+        if (in(t)) s.dropped_events += n;
       const Progress progress(iters);
       const int64_t mid = span->start + (span->end - span->start) / 2;
       if (!iters.empty()) {
@@ -231,9 +235,20 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
         s.throughput_gate = fmt::format("insufficient data: {} iteration(s) in the window, needs {}", s.iterations, gates.min_iterations);
       if (!latencies.empty() && s.requests < gates.min_iterations)
         s.latency_gate = fmt::format("insufficient data: {} request(s) in the window, needs {}", s.requests, gates.min_iterations);
+      if (s.dropped_events > 0) {
+        const auto why = fmt::format("{} event(s) dropped in the window: the workload sent more than the collector keeps "
+                                     "per second (GPUMIX_MAX_EVENTS_PER_SECOND), so its counts there are short",
+                                     s.dropped_events);
+        if (s.throughput) s.throughput_gate = why;
+        if (!latencies.empty()) s.latency_gate = why;
+      }
     }
     auto gated_percentile = [&](double p) -> std::optional<double> {
       if (latencies.empty()) return std::nullopt;
+      if (s.windowed && s.dropped_events > 0) {
+        s.percentile_gates.push_back(fmt::format("p{:g}: {} event(s) dropped in the window", p, s.dropped_events));
+        return std::nullopt;
+      }
       if (s.windowed && s.requests < gates.requests_for(p)) {
         s.percentile_gates.push_back(fmt::format("p{:g}: {} request(s) in the window, needs {}", p, s.requests, gates.requests_for(p)));
         return std::nullopt;

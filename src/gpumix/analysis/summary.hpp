@@ -86,6 +86,10 @@ struct WorkloadSummary {
   std::optional<int64_t> peak_device_mem_bytes;
 
   int64_t malformed = 0;  // lines that broke the protocol
+  // Events the collector dropped in the measured span, because the workload
+  // sent more than GPUMIX_MAX_EVENTS_PER_SECOND: its counts there are short,
+  // so its throughput and latencies are withheld (the gates say why).
+  int64_t dropped_events = 0;
   bool reported_ready = false;
   bool reported_done = false;
 };

@@ -149,7 +149,8 @@ class Renderer {
     // Time slicing: a request of 1 is an access request; asking for 2 fails
     // instead of suggesting twice the share (MPS splits by replicas anyway).
     if (mode_.sharing == spec::GpuSharing::one_context_at_a_time) strategy["failRequestsGreaterThanOne"] = true;
-    strategy["resources"] = {resource};
+    // Json::array: a braced list of one Json is an array for GCC and a copy for clang.
+    strategy["resources"] = Json::array({resource});
     c["sharing"] = {{std::string(mode_.k8s_device_plugin), strategy}};
     return c;
   }
@@ -276,7 +277,7 @@ class Renderer {
            {"env", env_list},
            {"resources", {{"limits", {{resource, "1"}}}}},
            {"volumeMounts", {{{"name", "results"}, {"mountPath", kResultsMount}}}}}}},
-        {"volumes", {results_volume()}}};
+        {"volumes", Json::array({results_volume()})}};
     Json spec = {{"backoffLimit", 0}};  // a measurement is not retried
     if (w.timeout) spec["activeDeadlineSeconds"] = static_cast<int64_t>(std::ceil(to_seconds(w.start_delay + *w.timeout)));
     const auto pod_labels = labels({{"app.kubernetes.io/component", "workload"}, {"gpumix.dev/workload", wl}, {"gpumix.dev/mode", opts_.mode}});

@@ -13,19 +13,21 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 // A plain scalar a YAML 1.1 or 1.2 reader would take for a null, a boolean,
-// a number, a time or a merge key. Every such scalar is made only of the
-// characters below; a longer string of them is quoted without asking the
-// regex, whose matching recurses per character and would overflow the stack.
+// a number, a time or a merge key: a short word, or a string made only of
+// the characters of numbers below, which the regex decides (it is slow, and
+// its matching recurses per character, so a long one is quoted unasked), or
+// a date (2001-12-14) or time stamp starting with one.
 bool reads_as_non_string(std::string_view s) {
-  constexpr size_t kLongest = 64;
-  if (s.size() > kLongest) return s.find_first_not_of("0123456789_+-.:eExXoObBabcdefABCDEFinfINFNa") == std::string_view::npos;
+  constexpr size_t kLongest = 64, kLongestWord = 5;  // FALSE
+  const bool number_like = s.find_first_not_of("0123456789_+-.:eExXoObBabcdefABCDEFinfINFNa") == std::string_view::npos;
+  if (s.size() > kLongest && number_like) return true;
+  if (s.size() >= 8 && s.find_first_not_of("0123456789") == 4 && s[4] == '-') return true;
+  if (s.size() > kLongest || (s.size() > kLongestWord && !number_like)) return false;
   static const std::regex non_string(
       "|~|null|Null|NULL|[yY]|[nN]|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|"
       "[-+]?[0-9][0-9_]*(\\.[0-9_]*)?([eE][-+]?[0-9]+)?|[-+]?\\.[0-9]+([eE][-+]?[0-9]+)?|[-+]?0[xX][0-9a-fA-F_]+|"
       "[-+]?0[oO]?[0-7_]+|[-+]?0[bB][01_]+|[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)|[-+]?[0-9]+(:[0-5]?[0-9])+(\\.[0-9_]*)?|=|<<");
-  if (std::regex_match(s.begin(), s.end(), non_string)) return true;
-  // A date (2001-12-14) or a time stamp starting with one.
-  return s.size() >= 8 && s.find_first_not_of("0123456789") == 4 && s[4] == '-';
+  return std::regex_match(s.begin(), s.end(), non_string);
 }
 
 bool is_plain(std::string_view s) {

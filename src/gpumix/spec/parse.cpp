@@ -38,7 +38,10 @@ constexpr Duration kLongestDuration = std::chrono::hours(24 * 7);
 
 std::string join_messages(const std::vector<Diagnostic>& diags) {
   std::string s;
-  for (const auto& d : diags) s += (s.empty() ? "" : "\n") + d.str();
+  for (const auto& d : diags) {
+    if (!s.empty()) s += '\n';  // not "\n" + str: GCC 12 warns falsely (-Wrestrict) once inlined
+    s += d.str();
+  }
   return s;
 }
 
@@ -713,7 +716,8 @@ void check_modes(Ctx& ctx, const YAML::Node& list_node, const std::vector<std::p
                  const std::string& field, const std::string& where, std::vector<std::string>& out) {
   const std::string list = join(mode_names([](const SharingMode&) { return true; }), ", ");
   for (size_t i = 0; i < modes.size(); ++i) {
-    const auto& [node, name] = modes[i];
+    const auto& node = modes[i].first;  // not a structured binding: clang 14 cannot capture one
+    const auto& name = modes[i].second;
     const auto f = field + "[" + std::to_string(i) + "]";
     auto report = [&](const std::string& msg) {
       if (node.IsDefined())

@@ -19,19 +19,19 @@ if [ "$sanitize" = 1 ]; then
   scripts/build.sh sanitize
   ctest --preset sanitize -j "$jobs"
 
-  # The inference server's request parser under libFuzzer (clang), for a bounded time.
-  echo "== fuzzing the KServe v2 request parser (${GPUMIX_FUZZ_SECONDS:-60} s)"
+  # libFuzzer (clang) targets, each for a bounded time (GPUMIX_FUZZ_SECONDS,
+  # default 30): the inference server's request parser, the metrics-line
+  # parser, the mix parser, `gpumix k8s render`'s round trip.
   CC=clang CXX=clang++ cmake -S tests/fuzz -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build build/fuzz
-  mkdir -p build/fuzz/corpus
-  # A finding is written to build/fuzz/crash-*; add it to tests/fuzz/corpus/kserve once fixed.
-  build/fuzz/kserve_request_fuzz -max_total_time="${GPUMIX_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus/kserve
-
-  # The metrics channel's line splitter and parser, the same way (new inputs go
-  # to build/fuzz/corpus-metrics; a finding, once fixed, to tests/fuzz/corpus/metrics).
-  echo "== fuzzing the metrics-line parser (${GPUMIX_FUZZ_SECONDS:-60} s)"
-  mkdir -p build/fuzz/corpus-metrics
-  build/fuzz/metrics_line_fuzz -max_total_time="${GPUMIX_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix=build/fuzz/ build/fuzz/corpus-metrics tests/fuzz/corpus/metrics
+  # New inputs go to build/fuzz/corpus-NAME (the first folder), never into
+  # tests/fuzz/corpus. A finding is written to build/fuzz/crash-*; add it to
+  # tests/fuzz/corpus/NAME once fixed.
+  for target in kserve:kserve_request_fuzz metrics:metrics_line_fuzz mix:mix_parse_fuzz k8s:k8s_render_fuzz; do
+    name="${target%%:*}" binary="${target#*:}"
+    echo "== fuzzing ${binary} (${GPUMIX_FUZZ_SECONDS:-30} s)"
+    mkdir -p "build/fuzz/corpus-${name}"
+    "build/fuzz/${binary}" -max_total_time="${GPUMIX_FUZZ_SECONDS:-30}" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+      -artifact_prefix=build/fuzz/ "build/fuzz/corpus-${name}" "tests/fuzz/corpus/${name}"
+  done
 fi

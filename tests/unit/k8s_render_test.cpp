@@ -10,6 +10,8 @@
 #include <iterator>
 #include <set>
 
+#include "fixtures/hostile_strings.hpp"
+#include "fixtures/k8s_round_trip.hpp"
 #include "fixtures/temp_dir.hpp"
 #include "gpumix/k8s/names.hpp"
 #include "gpumix/k8s/plugin_config.hpp"
@@ -285,7 +287,39 @@ TEST_F(K8sRenderObjects, WhatAClusterCannotRunIsRefusedBeforeAnythingIsWritten) 
   std::string by_uuid = kMix;
   by_uuid.replace(by_uuid.rfind("1g.10gb"), 7, "MIG-1234");
   EXPECT_NE(error_of("mig", small_mix(by_uuid)).find("'MIG-1234' is not a MIG profile name"), std::string::npos);
+  RenderOptions spaced;
+  spaced.mode = "timeslice";
+  spaced.image = "gpumix gpu";
+  EXPECT_THROW(render_files(small_mix(), spaced), InputError);
+}
 
+// Issue 15: every rendered manifest round-trips. Hostile values (control
+// characters, CR, the YAML 1.1 line breaks, leading spaces and breaks,
+// indicators, words YAML reads as other types, $(VAR), 100 kB) as the mix's
+// own text, arguments and environment, in every file kind of every mode,
+// read back equal to the mix's (fixtures/k8s_round_trip.hpp).
+TEST(K8sRenderRoundTrip, EveryValueOfAMixReadsBackFromEveryFileOfEveryMode) {
+  const auto values = test::hostile_strings();
+  constexpr size_t kPerMix = 40;
+  size_t renders = 0;
+  for (size_t first = 0; first < values.size(); first += kPerMix) {
+    auto mix = small_mix();
+    mix.source_text = values[first] + kMix + values[(first + 1) % values.size()];
+    for (size_t i = first; i < std::min(first + kPerMix, values.size()); ++i) {
+      auto& w = mix.workloads[i % mix.workloads.size()];
+      w.argv.push_back(values[i]);
+      w.env["HOSTILE_" + std::to_string(i)] = values[i];
+    }
+    for (const auto& mode : render_modes()) {
+      RenderOptions o;
+      o.mode = mode;
+      const auto problems = test::k8s_round_trip_problems(mix, o, render_files(mix, o));
+      EXPECT_TRUE(problems.empty()) << mode << ", values " << first << "-" << first + kPerMix << ": " << problems.size()
+                                    << " problem(s), the first: " << (problems.empty() ? "" : problems.front());
+      ++renders;
+    }
+  }
+  EXPECT_GE(renders, 3 * values.size() / kPerMix);
 }
 
 }  // namespace

@@ -8,11 +8,11 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 
 #include "gpumix/k8s/names.hpp"
 #include "gpumix/k8s/plugin_config.hpp"
+#include "gpumix/k8s/yaml_text.hpp"
 #include "gpumix/modes/mps.hpp"
 #include "gpumix/run/plan.hpp"
 #include "gpumix/spec/parse.hpp"
@@ -26,7 +26,7 @@ namespace gpumix::k8s {
 namespace {
 
 // Objects are built as ordered JSON (types explicit, keys in the order
-// written) and emitted as YAML.
+// written) and emitted as YAML by to_yaml (yaml_text.hpp).
 using Json = nlohmann::ordered_json;
 
 // Job names: the Job controller puts them in a pod label (≤ 63) and an
@@ -34,71 +34,17 @@ using Json = nlohmann::ordered_json;
 constexpr size_t kJobNameMax = 52;
 constexpr const char* kPluginNamespace = "gpu-operator";
 
-// A plain scalar YAML would read as something other than a string. Every
-// such scalar (a null, a boolean, a number, a time) is made only of the
-// characters below; a longer string of them is quoted without asking the
-// regex, whose matching recurses per character and would overflow the stack.
-bool needs_quotes(const std::string& s) {
-  constexpr size_t kLongest = 64;
-  if (s.size() > kLongest) return s.find_first_not_of("0123456789_+-.:eExXoabcdefABCDEFinfINFNa") == std::string::npos;
-  static const std::regex non_string(
-      "|~|null|Null|NULL|[yY]|[nN]|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|"
-      "[-+]?[0-9][0-9_]*(\\.[0-9_]*)?([eE][-+]?[0-9]+)?|[-+]?\\.[0-9]+([eE][-+]?[0-9]+)?|0[xX][0-9a-fA-F_]+|0o?[0-7_]+|"
-      "[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)|[0-9]+(:[0-5]?[0-9])+(\\.[0-9_]*)?|=|<<");
-  return std::regex_match(s, non_string);
-}
-
-void emit(YAML::Emitter& out, const Json& j) {
-  if (j.is_object()) {
-    if (j.empty()) {
-      out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
-      return;
-    }
-    out << YAML::BeginMap;
-    for (const auto& [k, v] : j.items()) {
-      out << YAML::Key;
-      if (needs_quotes(k)) out << YAML::DoubleQuoted;
-      out << k << YAML::Value;
-      emit(out, v);
-    }
-    out << YAML::EndMap;
-  } else if (j.is_array()) {
-    if (j.empty()) {
-      out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
-      return;
-    }
-    out << YAML::BeginSeq;
-    for (const auto& v : j) emit(out, v);
-    out << YAML::EndSeq;
-  } else if (j.is_string()) {
-    const auto& s = j.get_ref<const std::string&>();
-    if (s.find('\n') != std::string::npos) {
-      out << YAML::Literal << s;
-    } else {
-      if (needs_quotes(s)) out << YAML::DoubleQuoted;
-      out << s;
-    }
-  } else if (j.is_boolean()) {
-    out << j.get<bool>();
-  } else if (j.is_number_unsigned()) {
-    out << j.get<uint64_t>();
-  } else if (j.is_number_integer()) {
-    out << j.get<int64_t>();
-  } else if (j.is_number_float()) {
-    out << j.get<double>();
-  } else {
-    out << YAML::Null;
+// The kubelet expands $(VAR) in a container's command, args and env values
+// and turns $$ into $; the mix's own values are written with every $ doubled
+// so that the program gets them as the mix says ("echo $$" stays "echo $$").
+std::string as_given(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    out += c;
+    if (c == '$') out += '$';
   }
-}
-
-std::string to_yaml(const Json& j) {
-  YAML::Emitter out;
-  out.SetBoolFormat(YAML::TrueFalseBool);
-  out.SetBoolFormat(YAML::LowerCase);
-  out.SetIndent(2);
-  out.SetSeqFormat(YAML::Block);
-  emit(out, j);
-  return std::string(out.c_str()) + "\n";
+  return out;
 }
 
 std::string seconds_text(Duration d) { return fmt::format("{:g}", to_seconds(d)); }
@@ -203,7 +149,8 @@ class Renderer {
     // Time slicing: a request of 1 is an access request; asking for 2 fails
     // instead of suggesting twice the share (MPS splits by replicas anyway).
     if (mode_.sharing == spec::GpuSharing::one_context_at_a_time) strategy["failRequestsGreaterThanOne"] = true;
-    strategy["resources"] = {resource};
+    // Json::array: a braced list of one Json is an array for GCC and a copy for clang.
+    strategy["resources"] = Json::array({resource});
     c["sharing"] = {{std::string(mode_.k8s_device_plugin), strategy}};
     return c;
   }
@@ -306,13 +253,13 @@ class Renderer {
     env_list.push_back({{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
     for (const auto& [k, v] : env) {
       if (!is_env_name(k)) throw InputError("workload " + w.name + ": env: '" + k + "' is not a valid variable name");
-      env_list.push_back({{"name", k}, {"value", v}});
+      env_list.push_back({{"name", k}, {"value", as_given(v)}});
     }
     // After POD_NAME, so that $(POD_NAME) expands: one file per pod.
     env_list.push_back({{"name", env_vars::kMetricsFile},
                         {"value", std::string(kResultsMount) + "/" + prefix_ + "-" + opts_.mode + "/$(POD_NAME).jsonl"}});
     Json args = Json::array({"sh"});
-    for (const auto& a : w.argv) args.push_back(a);
+    for (const auto& a : w.argv) args.push_back(as_given(a));
     Json pod_spec = {
         {"restartPolicy", "Never"},
         {"terminationGracePeriodSeconds", static_cast<int64_t>(std::ceil(to_seconds(mix_.stop_grace)))},
@@ -330,7 +277,7 @@ class Renderer {
            {"env", env_list},
            {"resources", {{"limits", {{resource, "1"}}}}},
            {"volumeMounts", {{{"name", "results"}, {"mountPath", kResultsMount}}}}}}},
-        {"volumes", {results_volume()}}};
+        {"volumes", Json::array({results_volume()})}};
     Json spec = {{"backoffLimit", 0}};  // a measurement is not retried
     if (w.timeout) spec["activeDeadlineSeconds"] = static_cast<int64_t>(std::ceil(to_seconds(w.start_delay + *w.timeout)));
     const auto pod_labels = labels({{"app.kubernetes.io/component", "workload"}, {"gpumix.dev/workload", wl}, {"gpumix.dev/mode", opts_.mode}});
@@ -472,14 +419,22 @@ const std::vector<std::string>& render_modes() {
   return modes;
 }
 
-std::vector<std::filesystem::path> render(const spec::Mix& mix, const RenderOptions& options,
-                                          const std::filesystem::path& out_dir) {
+std::map<std::filesystem::path, std::string> render_files(const spec::Mix& mix, const RenderOptions& options) {
   const auto& modes = render_modes();
   if (std::find(modes.begin(), modes.end(), options.mode) == modes.end())
     throw InputError("--mode: '" + options.mode + "' is not a mode gpumix renders for Kubernetes (" + join(modes, ", ") + ")");
   if (!is_quantity(options.results_size)) throw InputError("--results-size: '" + options.results_size + "' is not a quantity such as 10Gi");
+  // An image reference is printable ASCII without spaces (the OCI grammar).
+  if (options.image.empty() ||
+      std::any_of(options.image.begin(), options.image.end(), [](char c) { return c <= ' ' || c > '~'; }))
+    throw InputError("--image: '" + options.image + "' is not an image reference such as registry.example.com/gpumix:gpu");
   Renderer r(mix, options, *spec::find_sharing_mode(options.mode));
-  const auto files = r.files();  // everything checked before the first write
+  return r.files();
+}
+
+std::vector<std::filesystem::path> render(const spec::Mix& mix, const RenderOptions& options,
+                                          const std::filesystem::path& out_dir) {
+  const auto files = render_files(mix, options);  // everything checked before the first write
   std::vector<std::filesystem::path> written;
   for (const auto& [rel, text] : files) {
     const auto path = out_dir / rel;

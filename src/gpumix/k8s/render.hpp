@@ -13,6 +13,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ const std::vector<std::string>& render_modes();
 // Returns the files written, relative to out_dir, sorted. Throws InputError
 // (with file:line:column for the mix's own fields) for what the cluster
 // could not run, e.g. a MIG workload without a profile name.
+// The same files in memory, path (relative) → text; nothing is written.
+std::map<std::filesystem::path, std::string> render_files(const spec::Mix& mix, const RenderOptions& options);
+
 std::vector<std::filesystem::path> render(const spec::Mix& mix, const RenderOptions& options,
                                           const std::filesystem::path& out_dir);
 

@@ -28,15 +28,6 @@ std::map<std::string, std::string> MpsMode::env_for(const spec::Workload& w) con
   return env;
 }
 
-std::map<std::string, std::string> mps_client_limits(const spec::Workload& w, std::optional<int> percent) {
-  std::map<std::string, std::string> env;
-  if (!percent) percent = w.mps.sm_percent;
-  if (percent) env["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"] = std::to_string(*percent);
-  if (w.mps.pinned_memory_limit) env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] = pinned_memory_limit_value(*w.mps.pinned_memory_limit);
-  if (w.mps.priority) env["CUDA_MPS_CLIENT_PRIORITY"] = std::to_string(*w.mps.priority);
-  return env;
-}
-
 // Clients reach the control daemon through its pipe folder (the same path
 // inside) and share memory with the server through the host's IPC.
 ContainerNeeds MpsMode::container_needs() const {

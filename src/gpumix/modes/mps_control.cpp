@@ -29,11 +29,6 @@ std::vector<pid_t> parse_pid_list(const std::string& text) {
   return pids;
 }
 
-std::string pinned_memory_limit_value(int64_t bytes, int device) {
-  const int64_t mib = (bytes + (1 << 20) - 1) >> 20;
-  return std::to_string(device) + "=" + std::to_string(mib) + "M";
-}
-
 std::vector<int> split_percentages(const std::vector<double>& weights) {
   const double total = std::accumulate(weights.begin(), weights.end(), 0.0);
   std::vector<int> out;

@@ -27,4 +27,11 @@ if [ "$sanitize" = 1 ]; then
   # A finding is written to build/fuzz/crash-*; add it to tests/fuzz/corpus/kserve once fixed.
   build/fuzz/kserve_request_fuzz -max_total_time="${GPUMIX_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus/kserve
+
+  # Raw HTTP into both servers' routes (gpumix-infer-server, gpumix monitor --listen).
+  echo "== fuzzing the HTTP request handling of both servers (${GPUMIX_FUZZ_SECONDS:-60} s)"
+  mkdir -p build/fuzz/corpus-http
+  # A finding is written to build/fuzz/crash-*; add it to tests/fuzz/corpus/http once fixed.
+  build/fuzz/http_request_fuzz -max_total_time="${GPUMIX_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix=build/fuzz/ build/fuzz/corpus-http tests/fuzz/corpus/http
 fi

@@ -195,11 +195,15 @@ TEST(GuardedHttp, AtTheConnectionCapTheLongestWaitingConnectionMakesRoom) {
   std::this_thread::sleep_for(200ms);
   const auto stats = s.server.stats();
   EXPECT_LE(stats.open_connections, 50);
-  EXPECT_GE(stats.evicted, 30);
-  // The first ones were evicted: the server closed them.
-  bool closed = false;
-  slow.front()->read_all(2s, &closed);
-  EXPECT_TRUE(closed);
+  EXPECT_GE(stats.evicted, 30) << "open " << stats.open_connections;
+  // The server closed the evicted ones (among the oldest: those that arrived together are equals).
+  int closed = 0;
+  for (auto& r : slow) {
+    bool gone = false;
+    r->read_all(10ms, &gone);
+    closed += gone;
+  }
+  EXPECT_GE(closed, 30);
 }
 
 std::string gzip_of_zeros(size_t total, size_t* compressed_size) {
@@ -230,7 +234,7 @@ TEST(GuardedHttp, AGzipBombGets413AndMemoryStaysBounded) {
   limits.max_body_bytes = 8 << 20;
   Running s(limits);
   size_t size = 0;
-  const std::string bomb = gzip_of_zeros(size_t{1} << 30, &size);  // 1 GiB of zeros in about 1 MB
+  const std::string bomb = gzip_of_zeros(size_t{256} << 20, &size);  // 256 MiB of zeros in about 250 KB
   ASSERT_LT(size, limits.max_body_bytes) << "the bomb must pass the limit on what is sent";
   const int64_t before = rss_kb();
   auto c = s.client();
@@ -240,7 +244,7 @@ TEST(GuardedHttp, AGzipBombGets413AndMemoryStaysBounded) {
   EXPECT_EQ(r->status, 413) << r->body;
   EXPECT_NE(r->body.find("once decoded"), std::string::npos) << r->body;
   EXPECT_EQ(s.handled, 0);
-  // The limit is 8 MiB; unguarded, httplib held the whole GiB.
+  // The limit is 8 MiB; unguarded, httplib held all 256 MiB.
   EXPECT_LT(rss_kb() - before, 64 * 1024);
   // The same bomb to a route without a body is not read at all.
   auto elsewhere = c.Post("/nowhere", headers, bomb, "application/octet-stream");

@@ -318,7 +318,7 @@ struct GuardedServer::Engine {
     for (auto* q : {&normal, &urgent})
       for (auto& c : *q) close_fd(c->fd);
     for (auto& c : returned) close_fd(c->fd);
-    for (int fd : accepted) close_fd(fd);
+    for (int fd : accepted) ::close(fd);  // not yet counted in `open`
     normal.clear(), urgent.clear(), returned.clear(), accepted.clear();
     if (ep >= 0) ::close(ep);
     if (wake >= 0) ::close(wake);
@@ -339,10 +339,12 @@ struct GuardedServer::Engine {
 
   // From httplib's accept thread.
   void adopt(int fd) {
-    ++open;
     {
       std::lock_guard lock(mu);
-      if (stopping) return close_fd(fd);
+      if (stopping) {
+        ::close(fd);
+        return;
+      }
       accepted.push_back(fd);
     }
     notify_reception();
@@ -399,10 +401,11 @@ struct GuardedServer::Engine {
     }
     for (auto& c : back) enter(std::move(c), now);
     for (int fd : fresh) {
-      if (static_cast<size_t>(open.load()) > max_connections && !evict_one()) {
-        close_fd(fd);  // every connection is busy with a complete request: nothing to evict
+      if (static_cast<size_t>(open.load()) >= max_connections && !evict_one()) {
+        ::close(fd);  // every connection has a worker: nothing to evict
         continue;
       }
+      ++open;
       auto c = std::make_unique<Conn>();
       c->fd = fd;
       c->last_active = now;

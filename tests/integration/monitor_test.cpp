@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -189,6 +190,12 @@ TEST(MonitorCommand, ListenKeepsServingMetricsUnderSlowlorisAndAFlood) {
     return r && r->status == 200 && r->body.find("gpumix_nvml_available") != std::string::npos;
   };
   ASSERT_TRUE(get_metrics());
+  {  // No route takes a body: a large one is refused unread.
+    httplib::Client c("127.0.0.1", port);
+    auto r = c.Post("/metrics", std::string(1 << 20, 'x'), "text/plain");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+  }
   const int64_t rss_before = rss_kb(monitor.pid());
 
   // 100 slow clients (20 used to stop /metrics) and 6 threads flooding /metrics, for 8 s.
@@ -226,6 +233,8 @@ TEST(MonitorCommand, ListenKeepsServingMetricsUnderSlowlorisAndAFlood) {
   EXPECT_EQ(flood_failed, 0);
   const int64_t growth = rss_kb(monitor.pid()) - rss_before;
   EXPECT_LT(growth, 100 * 1024) << "RSS grew by " << growth << " KiB";
+  std::cout << "[ flood     ] " << flood_ok << " flood answers, " << answered << "/" << checks
+            << " checks answered, slowest " << slowest_s << " s, RSS growth " << growth << " KiB" << std::endl;
   monitor.signal(SIGINT);
   EXPECT_EQ(monitor.wait(10s), 0) << monitor.output();
 }

@@ -280,6 +280,29 @@ TEST(GuardedHttp, BodiesOverTheLimitOrWithoutALengthAreRefused) {
   EXPECT_TRUE(s.healthy());
 }
 
+TEST(GuardedHttp, BodiesHeldOverAllConnectionsAreBounded) {
+  GuardLimits limits;
+  limits.max_body_bytes = 1 << 20;
+  limits.max_buffered_bytes = 3 << 19;  // room for one and a half bodies
+  Running s(limits);
+  const std::string head = "POST /echo HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n";
+  Raw first(s.port);
+  ASSERT_TRUE(first.send(head + std::string(900000, 'a')));
+  std::this_thread::sleep_for(300ms);  // the reception holds 900 kB of it
+  Raw second(s.port);
+  ASSERT_TRUE(second.send(head));
+  const auto refused = second.read_all(5s);
+  EXPECT_EQ(status_of(refused), 503) << refused;
+  EXPECT_NE(refused.find("Retry-After: 1"), std::string::npos) << refused;
+  ASSERT_TRUE(first.send(std::string(100000, 'a') + ""));
+  EXPECT_NE(first.read_all(2s).find("1000000:aaa"), std::string::npos);
+  // Answered, the first body no longer counts.
+  auto c = s.client();
+  auto r = c.Post("/echo", std::string(1000000, 'b'), "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
 TEST(GuardedHttp, PipelinedKeepAliveRequestsAreAnsweredInOrder) {
   Running s({});
   Raw raw(s.port);

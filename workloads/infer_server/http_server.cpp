@@ -191,7 +191,7 @@ struct HttpServer::Impl {
         << "# TYPE gpumix_http_open_connections gauge\n"
         << "gpumix_http_open_connections " << guard.open_connections << '\n'
         << "# HELP gpumix_http_refused_total Requests refused before any handler ran: over a limit or too slow "
-           "(408, 411, 413, 431).\n"
+           "(408, 411, 413, 431; 503 when request bodies fill their memory bound).\n"
         << "# TYPE gpumix_http_refused_total counter\n"
         << "gpumix_http_refused_total " << guard.rejected << '\n'
         << "# HELP gpumix_http_evicted_total Connections closed at the connection cap to admit a new one.\n"

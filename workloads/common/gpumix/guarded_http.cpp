@@ -177,6 +177,7 @@ struct Conn {
   bool priority = false;
   std::string remote_ip, local_ip;
   int remote_port = 0, local_port = 0;
+  size_t accounted = 0;  // bytes of `in` counted in Engine::buffered
 
   bool head_incomplete() const { return !framing.head_end; }
   void next_request(Clock::time_point now) {
@@ -274,6 +275,7 @@ struct GuardedServer::Engine {
 
   std::unordered_map<int, std::unique_ptr<Conn>> conns;  // the reception thread's
   std::atomic<int64_t> open{0}, shed{0}, rejected{0}, evicted{0};
+  std::atomic<int64_t> buffered{0};  // request bytes held by all connections
 
   Engine(GuardedServer& s, const GuardLimits& l) : server(s), lim(l), max_connections(l.max_connections) {}
 
@@ -316,8 +318,8 @@ struct GuardedServer::Engine {
     workers.clear();
     std::lock_guard lock(mu);
     for (auto* q : {&normal, &urgent})
-      for (auto& c : *q) close_fd(c->fd);
-    for (auto& c : returned) close_fd(c->fd);
+      for (auto& c : *q) close_conn(*c);
+    for (auto& c : returned) close_conn(*c);
     for (int fd : accepted) ::close(fd);  // not yet counted in `open`
     normal.clear(), urgent.clear(), returned.clear(), accepted.clear();
     if (ep >= 0) ::close(ep);
@@ -332,9 +334,17 @@ struct GuardedServer::Engine {
     }
   }
 
-  void close_fd(int fd) {
-    ::close(fd);
+  void close_conn(Conn& c) {
+    buffered -= static_cast<int64_t>(c.accounted);
+    c.accounted = 0;
+    ::close(c.fd);
     --open;
+  }
+
+  // Keeps `buffered` equal to the request bytes all connections hold.
+  void account(Conn& c) {
+    buffered += static_cast<int64_t>(c.in.size()) - static_cast<int64_t>(c.accounted);
+    c.accounted = c.in.size();
   }
 
   // From httplib's accept thread.
@@ -359,7 +369,7 @@ struct GuardedServer::Engine {
         c = nullptr;
       }
     }
-    if (c) return close_fd(c->fd);
+    if (c) return close_conn(*c);
     notify_reception();
   }
 
@@ -387,7 +397,7 @@ struct GuardedServer::Engine {
         last_sweep = now;
       }
     }
-    for (auto& [fd, c] : conns) close_fd(fd);
+    for (auto& [fd, c] : conns) close_conn(*c);
     conns.clear();
   }
 
@@ -451,8 +461,8 @@ struct GuardedServer::Engine {
   void drop(Conn* c) {
     const int fd = c->fd;
     epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+    close_conn(*c);
     conns.erase(fd);
-    close_fd(fd);
   }
 
   void on_readable(Conn* c, Clock::time_point now) {
@@ -487,6 +497,7 @@ struct GuardedServer::Engine {
       }
       c->last_active = now;
       if (c->head_started == Clock::time_point{}) c->head_started = now;
+      account(*c);
       if (!advance(c, now)) return;
     }
   }
@@ -502,7 +513,13 @@ struct GuardedServer::Engine {
     }
     if (!had_head && !c->head_incomplete()) {
       c->head_done = now;
-      c->in.reserve(c->framing.request_end);
+      // Bodies in memory over all connections are bounded too: a thousand
+      // clients each sending the largest body must not exhaust memory.
+      const size_t body = c->framing.request_end - c->framing.head_end;
+      if (static_cast<size_t>(buffered.load()) + body > lim.max_buffered_bytes) {
+        refuse(c, 503, "overloaded: too many request bodies in memory, retry later", now);
+        return false;
+      }
     }
     if (v.step == Verdict::complete) {
       dispatch(c, now);
@@ -529,6 +546,7 @@ struct GuardedServer::Engine {
     c->drain_budget = std::max<size_t>(lim.max_body_bytes, 1 << 20);
     c->in.clear();
     c->in.shrink_to_fit();
+    account(*c);
   }
 
   void dispatch(Conn* raw, Clock::time_point now) {
@@ -607,8 +625,9 @@ struct GuardedServer::Engine {
     }
     t_shed = false;
     if (shed_it) ++shed;
-    if (!ok || closed || strm.failed() || stopping) return close_fd(c->fd);
+    if (!ok || closed || strm.failed() || stopping) return close_conn(*c);
     c->next_request(Clock::now());
+    account(*c);
     give_back(std::move(c));
   }
 };

@@ -37,6 +37,7 @@ struct GuardLimits {
   std::chrono::milliseconds idle_timeout{30'000};   // a kept-alive connection without a new request is closed
   std::chrono::milliseconds write_timeout{10'000};  // a response the client does not read in time is dropped
   size_t max_body_bytes = 64 << 20;          // as sent and, for Post routes, after decoding: 413 above
+  size_t max_buffered_bytes = size_t{1} << 30;  // request bytes held over all connections: 503 above
   int workers = 16;                          // requests handled at once (besides the priority worker)
   size_t max_waiting = 256;                  // requests waiting for a worker; 503 beyond
   std::chrono::milliseconds max_wait{2'000}; // a request that waited longer for a worker gets 503
@@ -46,7 +47,7 @@ struct GuardLimits {
 struct GuardStats {
   int64_t open_connections = 0;
   int64_t shed = 0;      // 503: workers busy (queue full or waited too long)
-  int64_t rejected = 0;  // 408, 411, 413, 431 given by the reception before any handler
+  int64_t rejected = 0;  // 408, 411, 413, 431, 503 (bodies in memory) given by the reception before any handler
   int64_t evicted = 0;   // connections closed at the cap to admit a new one
 };
 

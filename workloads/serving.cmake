@@ -1,7 +1,7 @@
 # The torch-free part of gpumix-infer-server: the KServe v2 codec, the
 # dynamic batcher's queue (library gpumix_serving_core, also unit-tested and
 # fuzzed from the main project without LibTorch) and the HTTP layer
-# (gpumix_serving_http, needs cpp-httplib). Included by the root
+# (gpumix_serving_http, needs cpp-httplib; `gpumix monitor` links it too). Included by the root
 # CMakeLists.txt and by workloads/CMakeLists.txt (standalone builds).
 #   GPUMIX_JSON_INCLUDE_DIR      nlohmann/json.hpp's folder when find_package fails
 #   GPUMIX_HTTPLIB_INCLUDE_DIR   httplib.h's folder, with GPUMIX_HTTPLIB_LIBRARY,
@@ -36,7 +36,11 @@ if(NOT TARGET PkgConfig::CPPHTTPLIB)
     pkg_check_modules(CPPHTTPLIB QUIET IMPORTED_TARGET GLOBAL cpp-httplib)
   endif()
 endif()
-add_library(gpumix_serving_http STATIC ${_serving_dir}/infer_server/http_server.cpp)
+# guarded_http: the hardened httplib server both gpumix-infer-server and
+# `gpumix monitor --listen` serve with (docs/http-limits.md).
+add_library(gpumix_serving_http STATIC
+  ${_serving_dir}/common/gpumix/guarded_http.cpp
+  ${_serving_dir}/infer_server/http_server.cpp)
 target_link_libraries(gpumix_serving_http PUBLIC gpumix_serving_core)
 if(TARGET PkgConfig::CPPHTTPLIB)
   target_link_libraries(gpumix_serving_http PUBLIC PkgConfig::CPPHTTPLIB)

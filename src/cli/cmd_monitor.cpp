@@ -28,6 +28,7 @@
 #include "gpumix/gpu/decode.hpp"
 #include "gpumix/report/table.hpp"
 #include "gpumix/store/store.hpp"
+#include "gpumix/telemetry/metrics_http.hpp"
 #include "gpumix/telemetry/prometheus.hpp"
 #include "gpumix/telemetry/sampler.hpp"
 #include "gpumix/util/env_vars.hpp"
@@ -302,14 +303,7 @@ void add_monitor(CLI::App& app, Action& action) {
       if (listen) {
         const std::string this_host = hostname();
         sampler.start();
-        httplib::Server server;
-        // SO_REUSEADDR only: cpp-httplib's default SO_REUSEPORT would let a
-        // second gpumix share a port that is in use.
-        server.set_socket_options([](socket_t sock) {
-          int yes = 1;
-          ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-        });
-        server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+        auto server_ptr = telemetry::make_metrics_server([&] {
           telemetry::Exposition e;
           const auto st = sampler.status();
           e.nvml_available = st.available;
@@ -318,11 +312,9 @@ void add_monitor(CLI::App& app, Action& action) {
           e.hostname = this_host;
           e.devices = sampler.devices();
           e.snapshot = sampler.latest();
-          res.set_content(telemetry::render_prometheus(e, *names), telemetry::kPrometheusContentType);
+          return telemetry::render_prometheus(e, *names);
         });
-        server.Get("/", [](const httplib::Request&, httplib::Response& res) {
-          res.set_content("gpumix monitor: Prometheus metrics at /metrics\n", "text/plain; charset=utf-8");
-        });
+        auto& server = *server_ptr;
         int port = listen->port;
         if (port == 0) port = server.bind_to_any_port(listen->host);
         else if (!server.bind_to_port(listen->host, port)) port = -1;

@@ -2,17 +2,27 @@
 // classes): every KServe v2 endpoint with JSON and binary tensors, a corpus
 // of malformed requests (status code and message, and the server stays up),
 // dynamic batching, overload (503 at once, bounded memory), the body limit,
-// and the drain on SIGTERM.
+// the HTTP limits (gzip bombs, invalid UTF-8, 10x overload with a slowloris
+// at the same time: 503s, health answering, bounded latency and memory), and
+// the drain on SIGTERM.
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
 #include <nlohmann/json.hpp>
 #include "process.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <iostream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,6 +78,34 @@ struct Server {
     for (std::string line; std::getline(in, line);)
       if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
     return -1;
+  }
+};
+
+// A raw TCP connection: for what httplib's client will not send.
+struct Raw {
+  int fd = -1;
+  explicit Raw(const std::string& url) {
+    const int port = std::stoi(url.substr(url.rfind(':') + 1));
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("cannot connect");
+  }
+  ~Raw() { ::close(fd); }
+  void send(const std::string& s) const { ::send(fd, s.data(), s.size(), MSG_NOSIGNAL | MSG_DONTWAIT); }
+  // What the server sends until it closes or 10 s pass.
+  std::string read_all() const {
+    std::string out;
+    char buf[65536];
+    pollfd p{fd, POLLIN, 0};
+    while (::poll(&p, 1, 10000) > 0) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
   }
 };
 
@@ -292,6 +330,65 @@ TEST_F(InferServer, MalformedRequestsGet4xxWithAMessageAndTheServerStaysUp) {
   EXPECT_NE(metrics.find("code=\"400\"}"), std::string::npos);
 }
 
+TEST_F(InferServer, InvalidUtf8InThePathOrTheBodyGets4xxWithJsonAndTheServerStaysUp) {
+  Raw path(server_->url);
+  path.send("GET /v2/models/\xff\xfe/ready HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const auto answer = path.read_all();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 404", 0), 0u) << answer;
+  auto j = json::parse(answer.substr(answer.find("\r\n\r\n") + 4), nullptr, false);
+  ASSERT_TRUE(j.is_object()) << answer;
+  EXPECT_NE(j["error"].get<std::string>().find("unknown model"), std::string::npos) << answer;
+
+  Raw route(server_->url);
+  route.send("GET /v2/\xc3\x28 HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const auto no_route = route.read_all();
+  EXPECT_EQ(no_route.rfind("HTTP/1.1 404", 0), 0u) << no_route;
+  EXPECT_NE(no_route.find("no such endpoint"), std::string::npos) << no_route;
+  EXPECT_TRUE(server_->alive());
+
+  auto c = server_->client();
+  for (const std::string& body : {std::string("{\"id\":\"\xff\",\"inputs\":[]}"), std::string("\xff\xfe\xfd")}) {
+    auto r = c.Post("/v2/models/resnet18/infer", body, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << r->body;
+    EXPECT_NE(r->body.find("invalid JSON"), std::string::npos) << r->body;
+  }
+  EXPECT_TRUE(server_->alive());
+}
+
+TEST(InferServerLimits, AGzipBombGets413AndMemoryStaysBounded) {
+  Server server({"--max-body-mb", "8"});
+  // 256 MiB of zeros in about 250 KB of gzip: under the limit as sent, far over it inflated.
+  z_stream z{};
+  ASSERT_EQ(deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string bomb;
+  const std::string zeros(1 << 20, '\0');
+  std::vector<char> buf(1 << 16);
+  for (int mb = 0; mb < 256; ++mb) {
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(zeros.data()));
+    z.avail_in = static_cast<uInt>(zeros.size());
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(buf.data());
+      z.avail_out = static_cast<uInt>(buf.size());
+      deflate(&z, mb == 255 ? Z_FINISH : Z_NO_FLUSH);
+      bomb.append(buf.data(), buf.size() - z.avail_out);
+    } while (z.avail_out == 0);
+  }
+  deflateEnd(&z);
+  ASSERT_LT(bomb.size(), size_t{8} << 20);
+  const int64_t before = server.rss_kb();
+  auto c = server.client();
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.Post("/v2/models/resnet18/infer", {{"Content-Encoding", "gzip"}}, bomb, "application/json");
+    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, 413);
+    EXPECT_NE(r->body.find("once decoded"), std::string::npos) << r->body;
+  }
+  const int64_t growth = server.rss_kb() - before;
+  EXPECT_LT(growth, 64 * 1024) << "RSS grew by " << growth << " KiB (unguarded: by the 256 MiB inflated)";
+  EXPECT_TRUE(server.alive());
+}
+
 TEST(InferServerLimits, OversizedBodyGets413) {
   Server server({"--max-body-mb", "1"});
   auto c = server.client();
@@ -356,6 +453,105 @@ TEST(InferServerLimits, OverloadGets503AtOnceAndMemoryStaysBounded) {
   auto metrics = server.client().Get("/metrics")->body;
   EXPECT_NE(metrics.find("code=\"503\"} " + std::to_string(rejected)), std::string::npos) << metrics;
   EXPECT_TRUE(server.alive());
+}
+
+// 10x overload: the server's capacity measured first, then 10 times that
+// offered by 64 paced clients (open loop while answers are quick, as 503s
+// are), and 200 slowloris connections at the same time, for 10 s. Before, the server never answered
+// 503, its p50 reached 27 s and health stopped answering.
+TEST(InferServerLimits, TenfoldOverloadAndSlowlorisGet503sWhileHealthAnswersAndLatencyStaysBounded) {
+  Server server({"--http-threads", "8", "--http-backlog", "16", "--http-max-wait-ms", "500", "--report-requests",
+                 "false"});
+  const auto body = json_request(image(1, 4), 1).dump();
+  {  // warm up
+    auto c = server.client();
+    ASSERT_EQ(c.Post("/v2/models/resnet18/infer", body, "application/json")->status, 200);
+  }
+  const int64_t rss_before = server.rss_kb();
+
+  std::vector<std::unique_ptr<Raw>> slow;
+  for (int i = 0; i < 200; ++i) {
+    slow.push_back(std::make_unique<Raw>(server.url));
+    slow.back()->send("POST /v2/models/resnet18/infer HTTP/1.1\r\nX-a: ");
+  }
+  // The server's capacity here (8 closed-loop clients for 2 s), then 10 times that, paced (open loop).
+  auto closed_loop_rate = [&] {
+    std::atomic<int64_t> n{0};
+    std::vector<std::thread> ts;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (int t = 0; t < 8; ++t)
+      ts.emplace_back([&] {
+        auto c = server.client();
+        while (std::chrono::steady_clock::now() < until)
+          n += c.Post("/v2/models/resnet18/infer", body, "application/json")->status == 200;
+      });
+    for (auto& t : ts) t.join();
+    return static_cast<double>(n) / 2;
+  };
+  const double capacity = std::max(1.0, closed_loop_rate());
+  constexpr int kClients = 64;
+  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(kClients / (10 * capacity)));
+
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<double> ok_ms;
+  std::atomic<int64_t> ok{0}, shed{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kClients; ++t)
+    clients.emplace_back([&, t] {
+      auto c = server.client();
+      auto next = std::chrono::steady_clock::now() + interval * t / kClients;
+      while (!stop) {
+        std::this_thread::sleep_until(next);
+        next += interval;
+        const auto start = std::chrono::steady_clock::now();
+        auto r = c.Post("/v2/models/resnet18/infer", body, "application/json");
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        if (r && r->status == 200) {
+          ++ok;
+          std::lock_guard lock(mu);
+          ok_ms.push_back(ms);
+        } else if (r && r->status == 503) {
+          ++shed;
+          EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+          EXPECT_NE(r->body.find("\"error\""), std::string::npos) << r->body;
+        } else {
+          ++other;
+        }
+      }
+    });
+  int checks = 0, healthy = 0;
+  double slowest_health_s = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < end) {
+    for (auto& s : slow) s->send("b");
+    const auto start = std::chrono::steady_clock::now();
+    ++checks;
+    healthy += server.alive();
+    slowest_health_s =
+        std::max(slowest_health_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  stop = true;
+  for (auto& t : clients) t.join();
+
+  EXPECT_GT(ok, 0);
+  EXPECT_GT(shed, 0);
+  EXPECT_EQ(other, 0);
+  EXPECT_EQ(healthy, checks);
+  // Generous bounds for a loaded 2-core CI machine; before: p50 27 s, health blocked.
+  EXPECT_LT(slowest_health_s, 5.0);
+  std::sort(ok_ms.begin(), ok_ms.end());
+  const double p50 = ok_ms.empty() ? 0 : ok_ms[ok_ms.size() / 2];
+  EXPECT_LT(p50, 3000.0) << "p50 of answered requests";
+  const int64_t growth = server.rss_kb() - rss_before;
+  EXPECT_LT(growth, 200 * 1024) << "RSS grew by " << growth << " KiB";
+  std::cout << "[ overload  ] capacity " << capacity << " req/s, offered " << (ok + shed) / 10.0 << " req/s; 200: " << ok
+            << ", 503: " << shed << ", p50 " << p50 << " ms, slowest health "
+            << slowest_health_s << " s, RSS growth " << growth << " KiB" << std::endl;
+  auto metrics = server.client().Get("/metrics")->body;
+  EXPECT_NE(metrics.find("code=\"503\"}"), std::string::npos);
 }
 
 TEST(InferServerLifecycle, SigtermDrainsRequestsInFlight) {

@@ -3,7 +3,6 @@
 #include <httplib.h>
 
 #include <map>
-#include <sys/socket.h>
 #include <optional>
 #include <mutex>
 #include <sstream>
@@ -59,7 +58,7 @@ struct HttpServer::Impl {
   BatchQueue& queue;
   metrics::Reporter& rep;
 
-  httplib::Server server;
+  http::GuardedServer server;
   std::thread thread;
   int port = 0;
   std::atomic<bool> draining{false};
@@ -72,7 +71,7 @@ struct HttpServer::Impl {
   Histogram batch_size{{1, 2, 4, 8, 16, 32, 64, 128, 256}};
 
   Impl(HttpOptions o, kserve::ModelSpec m, size_t bytes, BatchQueue& q, metrics::Reporter& r)
-      : opt(std::move(o)), model(std::move(m)), input_bytes(bytes), queue(q), rep(r) {}
+      : opt(std::move(o)), model(std::move(m)), input_bytes(bytes), queue(q), rep(r), server(opt.limits) {}
 
   void count(int status) {
     std::lock_guard lock(mu);
@@ -169,10 +168,13 @@ struct HttpServer::Impl {
   std::string prometheus() const {
     std::ostringstream out;
     const std::string labels = "model=\"" + model.name + "\"";
+    const auto guard = server.stats();
     std::lock_guard lock(mu);
     out << "# HELP gpumix_infer_requests_total Inference requests answered, by HTTP status.\n"
         << "# TYPE gpumix_infer_requests_total counter\n";
-    for (const auto& [status, n] : by_status)
+    auto statuses = by_status;
+    if (guard.shed > 0) statuses[503] += guard.shed;
+    for (const auto& [status, n] : statuses)
       out << "gpumix_infer_requests_total{" << labels << ",code=\"" << status << "\"} " << n << '\n';
     out << "# HELP gpumix_infer_images_total Images inferred.\n# TYPE gpumix_infer_images_total counter\n"
         << "gpumix_infer_images_total{" << labels << "} " << counts.images << '\n'
@@ -185,6 +187,16 @@ struct HttpServer::Impl {
                    "Server-side latency of successful requests, from receipt to response.", labels);
     queue_time.render(out, "gpumix_infer_queue_duration_seconds", "Time requests waited for their batch.", labels);
     batch_size.render(out, "gpumix_infer_request_batch_size", "Images in the batch each request ran in.", labels);
+    out << "# HELP gpumix_http_open_connections Client connections open.\n"
+        << "# TYPE gpumix_http_open_connections gauge\n"
+        << "gpumix_http_open_connections " << guard.open_connections << '\n'
+        << "# HELP gpumix_http_refused_total Requests refused before any handler ran: over a limit or too slow "
+           "(408, 411, 413, 431; 503 when request bodies fill their memory bound).\n"
+        << "# TYPE gpumix_http_refused_total counter\n"
+        << "gpumix_http_refused_total " << guard.rejected << '\n'
+        << "# HELP gpumix_http_evicted_total Connections closed at the connection cap to admit a new one.\n"
+        << "# TYPE gpumix_http_evicted_total counter\n"
+        << "gpumix_http_evicted_total " << guard.evicted << '\n';
     return out.str();
   }
 
@@ -207,15 +219,20 @@ struct HttpServer::Impl {
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(prometheus(), "text/plain; version=0.0.4");
     });
-    // httplib's own answers (no route, body too large, bad HTTP) get a JSON message too.
+    // Health and metrics answer ahead of inference, also under overload.
+    server.set_priority([](std::string_view method, std::string_view target) {
+      const auto path = target.substr(0, target.find('?'));
+      return method == "GET" && (path == "/v2/health/live" || path == "/v2/health/ready" || path == "/metrics" ||
+                                 (path.size() > 6 && path.substr(path.size() - 6) == "/ready"));
+    });
+    // The guard's own answers (limits, overload) and httplib's (no route,
+    // bad HTTP) get a JSON message too.
+    server.set_reject_body([](int, const std::string& message) {
+      return std::make_pair(kserve::error_body(message), std::string("application/json"));
+    });
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
-      const bool form = req.get_header_value("Content-Type") == "application/x-www-form-urlencoded";
-      const std::string what = res.status == 413
-                                   ? std::string("request body too large") +
-                                         (form ? " (cpp-httplib limits form-encoded bodies to 8 KiB: send "
-                                                 "Content-Type: application/json or application/octet-stream)"
-                                               : "")
+      const std::string what = res.status == 413   ? "request body too large"
                                : res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
                                                    : "bad request";
       res.set_content(kserve::error_body(what), "application/json");
@@ -236,27 +253,17 @@ struct HttpServer::Impl {
 
 HttpServer::HttpServer(HttpOptions options, kserve::ModelSpec model, size_t input_bytes, BatchQueue& queue,
                        metrics::Reporter& reporter)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(model), input_bytes, queue, reporter)) {}
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(model), input_bytes, queue, reporter)) {
+  impl_->routes();
+}
 
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::start() {
   auto& s = *impl_;
-  s.routes();
-  const int threads = s.opt.threads;
-  s.server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  s.server.set_tcp_nodelay(true);  // small responses must not wait for delayed ACKs
-  s.server.set_keep_alive_max_count(1u << 30);
-  s.server.set_payload_max_length(s.opt.max_body_bytes);
-  // cpp-httplib listens with a backlog of 5 (compiled into Debian's library):
-  // a burst of new connections overflows it and clients wait for SYN
-  // retransmits or fail. Keep the socket (options are set before bind) and
-  // listen() again with the system's maximum, which Linux applies in place.
-  int listen_fd = -1;
-  s.server.set_socket_options([&listen_fd](socket_t fd) {
-    listen_fd = fd;
-    httplib::default_socket_options(fd);
-  });
+  s.server.set_keep_alive_max_count(1u << 30);  // the guard keeps connections alive; this is only the header
+  s.server.set_keep_alive_timeout(static_cast<time_t>(s.opt.limits.idle_timeout.count() / 1000));
+  s.server.set_payload_max_length(s.opt.limits.max_body_bytes);
   if (s.opt.port == 0) {
     s.port = s.server.bind_to_any_port(s.opt.host);
     if (s.port < 0) throw std::runtime_error("cannot bind to " + s.opt.host + " (any port)");
@@ -266,8 +273,6 @@ void HttpServer::start() {
                                " (in use, or not an address of this machine)");
     s.port = s.opt.port;
   }
-  if (listen_fd < 0 || ::listen(listen_fd, SOMAXCONN) != 0)
-    throw std::runtime_error("cannot enlarge the listen backlog of " + s.opt.host);
   s.thread = std::thread([&s] { s.server.listen_after_bind(); });
 }
 
@@ -290,11 +295,16 @@ void HttpServer::stop() {
   impl_->thread.join();
 }
 
+std::string HttpServer::serve_bytes(std::string_view raw) { return impl_->server.serve_bytes(raw); }
+
 int64_t HttpServer::in_flight() const { return impl_->in_flight; }
 
 ServerCounts HttpServer::counts() const {
+  const int64_t shed = impl_->server.stats().shed;
   std::lock_guard lock(impl_->mu);
-  return impl_->counts;
+  auto c = impl_->counts;
+  c.rejected += shed;
+  return c;
 }
 
 }  // namespace gpumix::serving

@@ -1,10 +1,13 @@
 // The HTTP side of gpumix-infer-server: KServe v2 REST routes over
-// cpp-httplib, admission (bounded queue, draining), per-request metrics
-// events and the Prometheus /metrics page. No LibTorch: the model is a
+// cpp-httplib's guarded server (gpumix/guarded_http.hpp: bounded requests,
+// connections and waiting, 503 under overload, health and /metrics first),
+// admission (bounded queue, draining), per-request metrics events and the
+// Prometheus /metrics page. No LibTorch: the model is a
 // ModelSpec plus the BatchQueue its engine serves.
 #pragma once
 
 #include "batch_queue.hpp"
+#include "gpumix/guarded_http.hpp"
 #include "gpumix/kserve.hpp"
 #include "gpumix/metrics.hpp"
 
@@ -12,14 +15,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace gpumix::serving {
 
 struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: any free port
-  int threads = 64;
-  size_t max_body_bytes = 64 << 20;
+  http::GuardLimits limits;  // workers, body, head, connections, waiting
   bool report_requests = true;  // one `latency` event per request
 };
 
@@ -27,7 +30,7 @@ struct HttpOptions {
 struct ServerCounts {
   int64_t ok = 0;
   int64_t client_errors = 0;  // 4xx other than 404 on unknown routes
-  int64_t rejected = 0;       // 503: queue full or draining
+  int64_t rejected = 0;       // 503: queue full, draining, or every HTTP worker busy
   int64_t server_errors = 0;  // 5xx other than 503
   int64_t images = 0;
 };
@@ -55,6 +58,10 @@ class HttpServer {
 
   int64_t in_flight() const;
   ServerCounts counts() const;
+
+  // Serves raw request bytes without a socket (GuardedServer::serve_bytes):
+  // the fuzz target's way in.
+  std::string serve_bytes(std::string_view raw);
 
  private:
   struct Impl;

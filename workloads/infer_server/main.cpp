@@ -46,8 +46,8 @@ int main(int argc, char** argv) {
   std::string model = "resnet50", precision = "bf16", input_dtype = "uint8", host = "127.0.0.1";
   std::string graph_sizes = "1,2,4,8,16,24,32,40,48,56";
   int64_t port = 8000, image_size = 224, num_classes = 1000, max_batch = 64, max_queue = 512, threads = 128;
-  int64_t max_body_mb = 64;
-  double max_queue_delay_ms = 0, drain_timeout = 10;
+  int64_t max_body_mb = 64, max_connections = 1024, http_backlog = 256;
+  double max_queue_delay_ms = 0, drain_timeout = 10, http_max_wait_ms = 1000, head_timeout = 10, idle_timeout = 30;
   bool channels_last = true, cuda_graphs = true, report_requests = true;
 
   cli.add_common(/*warmup=*/2, /*warmup on cpu=*/1, "Stop after answering this many requests (0 = unlimited)");
@@ -72,8 +72,20 @@ int main(int argc, char** argv) {
                             "Wait up to this long for a fuller batch (0: run what is queued as soon as the device "
                             "is free)"));
   Cli::positive(cli.add("max-queue", max_queue, "Requests waiting for a batch before new ones get 503"));
-  Cli::positive(cli.add("http-threads", threads, "HTTP worker threads (one per open connection)"));
-  Cli::positive(cli.add("max-body-mb", max_body_mb, "Largest request body accepted (413 above)"));
+  Cli::positive(cli.add("http-threads", threads,
+                        "HTTP worker threads: requests handled at once (connections wait in one event loop, "
+                        "health and /metrics have a worker of their own)"));
+  Cli::positive(cli.add("http-backlog", http_backlog,
+                        "Requests waiting for an HTTP worker before new ones get 503"));
+  Cli::positive(cli.add("http-max-wait-ms", http_max_wait_ms,
+                        "A request that waited longer for an HTTP worker gets 503 (bounds latency under overload)"));
+  Cli::positive(cli.add("max-connections", max_connections,
+                        "Open client connections; at the cap the one waiting longest for its request is closed"));
+  Cli::positive(cli.add("head-timeout", head_timeout,
+                        "Seconds a client has to send a request's line and headers (408 after)"));
+  Cli::positive(cli.add("idle-timeout", idle_timeout, "Seconds a kept-alive connection may wait for its next request"));
+  Cli::positive(cli.add("max-body-mb", max_body_mb,
+                        "Largest request body accepted, as sent and once decoded (gzip, deflate, br): 413 above"));
   Cli::non_negative(cli.add("drain-timeout", drain_timeout, "Seconds to wait for requests in flight on SIGTERM"));
   cli.add("report-requests", report_requests, "One latency event per request (under gpumix)");
 
@@ -149,8 +161,14 @@ int main(int argc, char** argv) {
     HttpOptions ho;
     ho.host = host;
     ho.port = static_cast<int>(port);
-    ho.threads = static_cast<int>(threads);
-    ho.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
+    auto millis = [](double ms) { return std::chrono::milliseconds(static_cast<int64_t>(ms)); };
+    ho.limits.workers = static_cast<int>(threads);
+    ho.limits.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
+    ho.limits.max_connections = static_cast<size_t>(max_connections);
+    ho.limits.max_waiting = static_cast<size_t>(http_backlog);
+    ho.limits.max_wait = millis(http_max_wait_ms);
+    ho.limits.head_timeout = millis(head_timeout * 1000);
+    ho.limits.idle_timeout = millis(idle_timeout * 1000);
     ho.report_requests = report_requests;
     HttpServer server(ho, engine.spec(), engine.input_bytes_per_image(), queue, ctx.rep);
     progress("binding " + host + ":" + std::to_string(port));

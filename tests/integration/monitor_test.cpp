@@ -6,8 +6,6 @@
 #include <httplib.h>
 #include <signal.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +17,7 @@
 #include <regex>
 #include <thread>
 
+#include "../unit/fixtures/raw_tcp.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 #include "harness.hpp"
 
@@ -155,28 +154,6 @@ TEST(MonitorCommand, ListenServesMetricsOverLoopbackAndStopsOnCtrlC) {
   EXPECT_FALSE(after.Get("/metrics")) << "still serving after Ctrl-C";
 }
 
-int64_t rss_kb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  return -1;
-}
-
-// A client that sends a request head one byte at a time and never finishes.
-struct Slowloris {
-  int fd = -1;
-  explicit Slowloris(int port) {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) drip("GET /metrics HTTP/1.1\r\nX-a: ");
-  }
-  ~Slowloris() { ::close(fd); }
-  void drip(const std::string& s = "b") const { ::send(fd, s.data(), s.size(), MSG_NOSIGNAL | MSG_DONTWAIT); }
-};
-
 TEST(MonitorCommand, ListenKeepsServingMetricsUnderSlowlorisAndAFlood) {
   ScratchDir dir;
   Background monitor({"monitor", "--listen", "127.0.0.1:0", "--interval", "100ms", "--duration", "60s"}, dir.path());
@@ -196,11 +173,15 @@ TEST(MonitorCommand, ListenKeepsServingMetricsUnderSlowlorisAndAFlood) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 413);
   }
-  const int64_t rss_before = rss_kb(monitor.pid());
+  const int64_t rss_before = rss_kb(std::to_string(monitor.pid()));
 
   // 100 slow clients (20 used to stop /metrics) and 6 threads flooding /metrics, for 8 s.
-  std::vector<std::unique_ptr<Slowloris>> slow;
-  for (int i = 0; i < 100; ++i) slow.push_back(std::make_unique<Slowloris>(port));
+  // Each sends its head a byte at a time and never finishes it.
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (int i = 0; i < 100; ++i) {
+    slow.push_back(std::make_unique<RawConnection>(port));
+    slow.back()->drip("GET /metrics HTTP/1.1\r\nX-a: ");
+  }
   std::atomic<bool> stop{false};
   std::atomic<int64_t> flood_ok{0}, flood_failed{0};
   std::vector<std::thread> flood;
@@ -217,7 +198,7 @@ TEST(MonitorCommand, ListenKeepsServingMetricsUnderSlowlorisAndAFlood) {
   double slowest_s = 0;
   const auto end = std::chrono::steady_clock::now() + 8s;
   while (std::chrono::steady_clock::now() < end) {
-    for (auto& s : slow) s->drip();
+    for (auto& s : slow) s->drip("b");
     const auto start = std::chrono::steady_clock::now();
     ++checks;
     answered += get_metrics();
@@ -231,7 +212,7 @@ TEST(MonitorCommand, ListenKeepsServingMetricsUnderSlowlorisAndAFlood) {
   EXPECT_LT(slowest_s, 5.0);
   EXPECT_GT(flood_ok, 100);
   EXPECT_EQ(flood_failed, 0);
-  const int64_t growth = rss_kb(monitor.pid()) - rss_before;
+  const int64_t growth = rss_kb(std::to_string(monitor.pid())) - rss_before;
   EXPECT_LT(growth, 100 * 1024) << "RSS grew by " << growth << " KiB";
   std::cout << "[ flood     ] " << flood_ok << " flood answers, " << answered << "/" << checks
             << " checks answered, slowest " << slowest_s << " s, RSS growth " << growth << " KiB" << std::endl;

@@ -4,9 +4,6 @@
 // pipelined keep-alive requests, and the in-memory path the fuzz target uses.
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -18,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "fixtures/raw_tcp.hpp"
 #include "gpumix/guarded_http.hpp"
 
 namespace gpumix::http {
@@ -25,13 +23,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-int64_t rss_kb() {
-  std::ifstream in("/proc/self/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  return -1;
-}
+using test::RawConnection;
+using test::rss_kb;
 
 // A GuardedServer on a free loopback port, serving on its own thread.
 struct Running {
@@ -75,40 +68,6 @@ struct Running {
   }
 };
 
-// A raw TCP connection to the server.
-struct Raw {
-  int fd = -1;
-  explicit Raw(int port) {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect failed");
-  }
-  ~Raw() { ::close(fd); }
-  bool send(const std::string& s) const { return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size()); }
-  // Everything the server sends until it closes or `timeout` passes.
-  std::string read_all(std::chrono::milliseconds timeout, bool* closed = nullptr) const {
-    std::string out;
-    const auto deadline = Clock::now() + timeout;
-    char buf[65536];
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) break;
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) {
-        if (closed) *closed = true;
-        break;
-      }
-      out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-  }
-};
-
 int status_of(const std::string& response) {
   return response.rfind("HTTP/1.1 ", 0) == 0 ? std::stoi(response.substr(9, 3)) : -1;
 }
@@ -117,7 +76,7 @@ TEST(GuardedHttp, TooManyHeadersGet431AndTheServerStaysUp) {
   Running s({});
   std::string head = "GET /health HTTP/1.1\r\nHost: x\r\n";
   for (int i = 0; i < 150; ++i) head += "X-" + std::to_string(i) + ": y\r\n";
-  Raw raw(s.port);
+  RawConnection raw(s.port);
   ASSERT_TRUE(raw.send(head + "\r\n"));
   const auto answer = raw.read_all(10s);
   EXPECT_EQ(status_of(answer), 431) << answer;
@@ -128,14 +87,14 @@ TEST(GuardedHttp, TooManyHeadersGet431AndTheServerStaysUp) {
   // 100 headers are fine.
   head = "GET /health HTTP/1.1\r\n";
   for (int i = 0; i < 99; ++i) head += "X-" + std::to_string(i) + ": y\r\n";
-  Raw ok(s.port);
+  RawConnection ok(s.port);
   ASSERT_TRUE(ok.send(head + "Connection: close\r\n\r\n"));
   EXPECT_EQ(status_of(ok.read_all(10s)), 200);
 }
 
 TEST(GuardedHttp, ALargeHeadGets431WithoutBeingHeldWhole) {
   Running s({});
-  Raw raw(s.port);
+  RawConnection raw(s.port);
   const std::string head = "GET /health HTTP/1.1\r\nX-Big: " + std::string(1 << 20, 'a') + "\r\n\r\n";
   raw.send(head);  // the server may close before taking it all
   const auto answer = raw.read_all(10s);
@@ -148,7 +107,7 @@ TEST(GuardedHttp, AHeadNotFinishedInTimeGets408AndTheConnectionIsClosed) {
   GuardLimits limits;
   limits.head_timeout = 1s;
   Running s(limits);
-  Raw raw(s.port);
+  RawConnection raw(s.port);
   ASSERT_TRUE(raw.send("GET /health HTTP/1.1\r\nX-Slow: "));
   const auto start = Clock::now();
   bool closed = false;
@@ -166,14 +125,14 @@ TEST(GuardedHttp, AHeadNotFinishedInTimeGets408AndTheConnectionIsClosed) {
 
 TEST(GuardedHttp, HealthAnswersWithinSecondsDuring200SlowlorisConnections) {
   Running s({});
-  std::vector<std::unique_ptr<Raw>> slow;
+  std::vector<std::unique_ptr<RawConnection>> slow;
   for (int i = 0; i < 200; ++i) {
-    slow.push_back(std::make_unique<Raw>(s.port));
-    slow.back()->send("GET /health HTTP/1.1\r\nX-a: ");
+    slow.push_back(std::make_unique<RawConnection>(s.port));
+    slow.back()->drip("GET /health HTTP/1.1\r\nX-a: ");
   }
   std::this_thread::sleep_for(200ms);
   for (int round = 0; round < 5; ++round) {
-    for (auto& r : slow) r->send("b");
+    for (auto& r : slow) r->drip("b");
     const auto start = Clock::now();
     EXPECT_TRUE(s.healthy());
     // Generous for a loaded 2-core machine: a thread-per-connection server never answers here.
@@ -186,10 +145,10 @@ TEST(GuardedHttp, AtTheConnectionCapTheLongestWaitingConnectionMakesRoom) {
   GuardLimits limits;
   limits.max_connections = 50;
   Running s(limits);
-  std::vector<std::unique_ptr<Raw>> slow;
+  std::vector<std::unique_ptr<RawConnection>> slow;
   for (int i = 0; i < 80; ++i) {
-    slow.push_back(std::make_unique<Raw>(s.port));
-    slow.back()->send("GET /health HTTP/1.1\r\n");
+    slow.push_back(std::make_unique<RawConnection>(s.port));
+    slow.back()->drip("GET /health HTTP/1.1\r\n");
   }
   EXPECT_TRUE(s.healthy());
   std::this_thread::sleep_for(200ms);
@@ -269,11 +228,11 @@ TEST(GuardedHttp, BodiesOverTheLimitOrWithoutALengthAreRefused) {
   EXPECT_EQ(big->status, 413);
   EXPECT_NE(big->body.find("more than the 1048576 accepted"), std::string::npos) << big->body;
 
-  Raw chunked(s.port);
+  RawConnection chunked(s.port);
   chunked.send("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
   EXPECT_EQ(status_of(chunked.read_all(5s)), 411);
 
-  Raw two(s.port);
+  RawConnection two(s.port);
   two.send("POST /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab");
   EXPECT_EQ(status_of(two.read_all(5s)), 400);
   EXPECT_EQ(s.handled, 0);
@@ -286,10 +245,10 @@ TEST(GuardedHttp, BodiesHeldOverAllConnectionsAreBounded) {
   limits.max_buffered_bytes = 3 << 19;  // room for one and a half bodies
   Running s(limits);
   const std::string head = "POST /echo HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n";
-  Raw first(s.port);
+  RawConnection first(s.port);
   ASSERT_TRUE(first.send(head + std::string(900000, 'a')));
   std::this_thread::sleep_for(300ms);  // the reception holds 900 kB of it
-  Raw second(s.port);
+  RawConnection second(s.port);
   ASSERT_TRUE(second.send(head));
   const auto refused = second.read_all(5s);
   EXPECT_EQ(status_of(refused), 503) << refused;
@@ -305,7 +264,7 @@ TEST(GuardedHttp, BodiesHeldOverAllConnectionsAreBounded) {
 
 TEST(GuardedHttp, PipelinedKeepAliveRequestsAreAnsweredInOrder) {
   Running s({});
-  Raw raw(s.port);
+  RawConnection raw(s.port);
   ASSERT_TRUE(raw.send("GET /health HTTP/1.1\r\n\r\n"
                        "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
                        "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc"

@@ -6,12 +6,10 @@
 // at the same time: 503s, health answering, bounded latency and memory), and
 // the drain on SIGTERM.
 #include <httplib.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <nlohmann/json.hpp>
+#include "../unit/fixtures/raw_tcp.hpp"
 #include "process.hpp"
 
 #include <gtest/gtest.h>
@@ -73,41 +71,11 @@ struct Server {
     auto r = c.Get("/v2/health/live");
     return r && r->status == 200;
   }
-  int64_t rss_kb() const {
-    std::ifstream in("/proc/" + std::to_string(child->pid()) + "/status");
-    for (std::string line; std::getline(in, line);)
-      if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-    return -1;
-  }
+  int64_t rss_kb() const { return gpumix::test::rss_kb(std::to_string(child->pid())); }
 };
 
-// A raw TCP connection: for what httplib's client will not send.
-struct Raw {
-  int fd = -1;
-  explicit Raw(const std::string& url) {
-    const int port = std::stoi(url.substr(url.rfind(':') + 1));
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("cannot connect");
-  }
-  ~Raw() { ::close(fd); }
-  void send(const std::string& s) const { ::send(fd, s.data(), s.size(), MSG_NOSIGNAL | MSG_DONTWAIT); }
-  // What the server sends until it closes or 10 s pass.
-  std::string read_all() const {
-    std::string out;
-    char buf[65536];
-    pollfd p{fd, POLLIN, 0};
-    while (::poll(&p, 1, 10000) > 0) {
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-  }
-};
+// The port of the server's URL, for a raw TCP connection.
+int port_of(const std::string& url) { return std::stoi(url.substr(url.rfind(':') + 1)); }
 
 std::string image(int batch, uint8_t seed) {
   std::string data(static_cast<size_t>(batch) * kImageBytes, '\0');
@@ -331,17 +299,17 @@ TEST_F(InferServer, MalformedRequestsGet4xxWithAMessageAndTheServerStaysUp) {
 }
 
 TEST_F(InferServer, InvalidUtf8InThePathOrTheBodyGets4xxWithJsonAndTheServerStaysUp) {
-  Raw path(server_->url);
+  gpumix::test::RawConnection path(port_of(server_->url));
   path.send("GET /v2/models/\xff\xfe/ready HTTP/1.1\r\nConnection: close\r\n\r\n");
-  const auto answer = path.read_all();
+  const auto answer = path.read_all(std::chrono::seconds(10));
   EXPECT_EQ(answer.rfind("HTTP/1.1 404", 0), 0u) << answer;
   auto j = json::parse(answer.substr(answer.find("\r\n\r\n") + 4), nullptr, false);
   ASSERT_TRUE(j.is_object()) << answer;
   EXPECT_NE(j["error"].get<std::string>().find("unknown model"), std::string::npos) << answer;
 
-  Raw route(server_->url);
+  gpumix::test::RawConnection route(port_of(server_->url));
   route.send("GET /v2/\xc3\x28 HTTP/1.1\r\nConnection: close\r\n\r\n");
-  const auto no_route = route.read_all();
+  const auto no_route = route.read_all(std::chrono::seconds(10));
   EXPECT_EQ(no_route.rfind("HTTP/1.1 404", 0), 0u) << no_route;
   EXPECT_NE(no_route.find("no such endpoint"), std::string::npos) << no_route;
   EXPECT_TRUE(server_->alive());
@@ -469,10 +437,10 @@ TEST(InferServerLimits, TenfoldOverloadAndSlowlorisGet503sWhileHealthAnswersAndL
   }
   const int64_t rss_before = server.rss_kb();
 
-  std::vector<std::unique_ptr<Raw>> slow;
+  std::vector<std::unique_ptr<gpumix::test::RawConnection>> slow;
   for (int i = 0; i < 200; ++i) {
-    slow.push_back(std::make_unique<Raw>(server.url));
-    slow.back()->send("POST /v2/models/resnet18/infer HTTP/1.1\r\nX-a: ");
+    slow.push_back(std::make_unique<gpumix::test::RawConnection>(port_of(server.url)));
+    slow.back()->drip("POST /v2/models/resnet18/infer HTTP/1.1\r\nX-a: ");
   }
   // The server's capacity here (8 closed-loop clients for 2 s), then 10 times that, paced (open loop).
   auto closed_loop_rate = [&] {
@@ -525,7 +493,7 @@ TEST(InferServerLimits, TenfoldOverloadAndSlowlorisGet503sWhileHealthAnswersAndL
   double slowest_health_s = 0;
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < end) {
-    for (auto& s : slow) s->send("b");
+    for (auto& s : slow) s->drip("b");
     const auto start = std::chrono::steady_clock::now();
     ++checks;
     healthy += server.alive();

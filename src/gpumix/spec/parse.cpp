@@ -70,6 +70,15 @@ SourceLoc loc_of(const YAML::Node& n) { return {n.Mark().line + 1, n.Mark().colu
 // A quoted scalar ("3") is a string even when it looks like a number.
 bool is_quoted(const YAML::Node& n) { return n.Tag() == "!"; }
 
+// A NUL written as an escape ("\0", "\x00", "\u0000": a raw one is refused
+// before parsing) would cut a value short, since a program's arguments and
+// environment end at the first one. Every string value is read through here.
+bool holds_nul(Ctx& ctx, const YAML::Node& n, const std::string& field) {
+  if (n.Scalar().find('\0') == std::string::npos) return false;
+  ctx.error(n, field, "holds a NUL character (\\0): a program's arguments and environment end at the first one");
+  return true;
+}
+
 const char* kind_name(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Map: return "a mapping";
@@ -141,6 +150,7 @@ class MapReader {
     auto n = take(key);
     if (!n.IsDefined()) return std::nullopt;
     if (!n.IsScalar()) return bad(n, key, std::string("expected a string, got ") + kind_name(n));
+    if (holds_nul(ctx_, n, field(key))) return std::nullopt;
     return n.Scalar();
   }
 
@@ -215,7 +225,7 @@ class MapReader {
       } else if (!it->second.IsScalar()) {
         ctx_.error(it->second, field(key) + "." + name,
                    std::string("expected a single value, got ") + kind_name(it->second));
-      } else {
+      } else if (!holds_nul(ctx_, it->second, field(key) + "." + name)) {
         out.emplace_back(it->first, it->second.Scalar());
       }
     }
@@ -281,9 +291,10 @@ std::vector<std::pair<YAML::Node, std::string>> string_list(Ctx& ctx, const YAML
     return out;
   }
   for (size_t i = 0; i < n.size(); ++i) {
+    const auto at = field + "[" + std::to_string(i) + "]";
     if (!n[i].IsScalar())
-      ctx.error(n[i], field + "[" + std::to_string(i) + "]", std::string("expected a string, got ") + kind_name(n[i]));
-    else
+      ctx.error(n[i], at, std::string("expected a string, got ") + kind_name(n[i]));
+    else if (!holds_nul(ctx, n[i], at))
       out.emplace_back(n[i], n[i].Scalar());
   }
   return out;
@@ -345,7 +356,7 @@ void parse_command(Ctx& ctx, MapReader& r, const YAML::Node& cmd, Workload& w) {
       ctx.error(cmd, r.field("command"), "with shell: true the command must be one string for /bin/sh -c");
       return;
     }
-    w.argv = {"/bin/sh", "-c", cmd.Scalar()};
+    if (!holds_nul(ctx, cmd, r.field("command"))) w.argv = {"/bin/sh", "-c", cmd.Scalar()};
     return;
   }
   if (cmd.IsScalar()) {

@@ -95,7 +95,7 @@ struct EventRow {
 // analysis uses (show, report, compare): the raw line is kept for `info`
 // events that carry a peak device memory (reduced to that field) and for
 // failed requests (reduced to {"ok":false}), so memory grows with the number
-// of events, about 100 bytes each, not with what workloads wrote in them.
+// of events, about 200 bytes each, not with what workloads wrote in them.
 enum class EventData { full, for_analysis };
 
 class Store {

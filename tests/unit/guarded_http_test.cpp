@@ -35,6 +35,10 @@ struct Running {
 
   explicit Running(GuardLimits limits) : server(limits) {
     server.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
+    // A route matched by a regex that recurses per character, as the infer server's model routes are.
+    server.Get("/models/([^/]+)", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_content(std::to_string(req.matches[1].length()), "text/plain");
+    });
     server.Get("/slow", [this](const httplib::Request&, httplib::Response& res) {
       ++handled;
       std::this_thread::sleep_for(300ms);
@@ -70,6 +74,25 @@ struct Running {
 
 int status_of(const std::string& response) {
   return response.rfind("HTTP/1.1 ", 0) == 0 ? std::stoi(response.substr(9, 3)) : -1;
+}
+
+// A path of 40,000 characters overflowed the stack inside std::regex (the
+// routing's), killing the server: the request line is bounded first (issue 15).
+TEST(GuardedHttp, ALongRequestLineGets414AndTheServerStaysUp) {
+  Running s({});
+  {
+    RawConnection raw(s.port);
+    ASSERT_TRUE(raw.send("GET /models/" + std::string(40000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const auto answer = raw.read_all(10s);
+    EXPECT_EQ(status_of(answer), 414) << answer.substr(0, 200);
+    EXPECT_NE(answer.find("request line longer than 8192 bytes"), std::string::npos) << answer.substr(0, 200);
+  }
+  // Within the bound the route still matches, and the server is up.
+  auto r = s.client().Get(("/models/" + std::string(8000, 'a')).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "8000");
+  EXPECT_TRUE(s.healthy());
 }
 
 TEST(GuardedHttp, TooManyHeadersGet431AndTheServerStaysUp) {

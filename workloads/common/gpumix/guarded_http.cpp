@@ -82,6 +82,8 @@ Verdict frame(std::string& in, Framing& f, const GuardLimits& lim) {
   if (!f.head_end) {
     while (f.scanned < in.size()) {
       const size_t nl = in.find('\n', f.scanned);
+      if (f.lines == 0 && (nl == std::string::npos ? in.size() : nl) > lim.max_request_line_bytes)
+        return reject(414, "request line longer than " + std::to_string(lim.max_request_line_bytes) + " bytes");
       if (nl == std::string::npos) {
         f.scanned = in.size();
         break;

@@ -30,6 +30,10 @@ namespace gpumix::http {
 
 struct GuardLimits {
   size_t max_connections = 1024;             // open at once; at the cap the longest-waiting unfinished one goes
+  // The request line: 414 above. Routes are matched by std::regex (cpp-httplib's
+  // and ours), which recurses once per character and overflows the stack on
+  // paths of some 30,000 characters.
+  size_t max_request_line_bytes = 8 << 10;
   size_t max_head_bytes = 64 << 10;          // request line and headers: 431 above
   size_t max_header_lines = 100;             // 431 above
   std::chrono::milliseconds head_timeout{10'000};   // the whole head, from its first byte: 408 after
@@ -47,7 +51,7 @@ struct GuardLimits {
 struct GuardStats {
   int64_t open_connections = 0;
   int64_t shed = 0;      // 503: workers busy (queue full or waited too long)
-  int64_t rejected = 0;  // 408, 411, 413, 431, 503 (bodies in memory) given by the reception before any handler
+  int64_t rejected = 0;  // 408, 411, 413, 414, 431, 503 (bodies in memory) given by the reception before any handler
   int64_t evicted = 0;   // connections closed at the cap to admit a new one
 };
 

@@ -44,6 +44,8 @@ if [ "$with_torch" = 1 ] && ! python3 -c 'import torch' >/dev/null 2>&1; then
 fi
 command -v npm >/dev/null || packages+=(nodejs npm)
 [ "$with_test" = 1 ] && packages+=(chromium clang libclang-rt-14-dev)
+# zlib: the HTTP servers' tests build gzip bombs.
+[ "$with_test" = 1 ] && packages+=(zlib1g-dev)
 # runc: crun cannot run on the CI machine's cgroup layout; catatonit: --init.
 [ "$with_test" = 1 ] && packages+=(podman runc catatonit netavark debootstrap)
 # Only promtool is used. Without systemd (a container) the package's postinst

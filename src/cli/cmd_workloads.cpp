@@ -39,6 +39,7 @@ void add_workloads(CLI::App& app, Action& action) {
         return 0;
       }
       t.columns = {"workload", "role", "available", "description"};
+      spec::describe_builtins(spec::builtin_names());
       for (const auto& name : spec::builtin_names()) {
         try {
           const auto& b = spec::describe_builtin(name);

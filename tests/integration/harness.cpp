@@ -36,11 +36,12 @@ std::filesystem::path ScratchDir::write(const std::string& name, const std::stri
   return p;
 }
 
-Result gpumix(const std::vector<std::string>& args, const std::filesystem::path& cwd, std::chrono::seconds timeout) {
+Result gpumix(const std::vector<std::string>& args, const std::filesystem::path& cwd, std::chrono::seconds timeout,
+              const std::map<std::string, std::string>& env) {
   // run_and_capture runs in the current folder: wrap with `sh -c 'cd ..'`.
   std::vector<std::string> argv = {"/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", cwd.string(), kGpumix};
   argv.insert(argv.end(), args.begin(), args.end());
-  auto r = run_and_capture(argv, timeout);
+  auto r = run_and_capture(argv, timeout, {env, ""});
   return {r.exit_code, r.out, r.err};
 }
 

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -39,9 +40,11 @@ struct Result {
   std::string err;
 };
 
-// Runs gpumix with `args` in `cwd` and waits (at most `timeout`).
+// Runs gpumix with `args` in `cwd` and waits (at most `timeout`); `env` is
+// added to (and overrides) the tests' environment.
 Result gpumix(const std::vector<std::string>& args, const std::filesystem::path& cwd,
-              std::chrono::seconds timeout = std::chrono::seconds(90));
+              std::chrono::seconds timeout = std::chrono::seconds(90),
+              const std::map<std::string, std::string>& env = {});
 
 // gpumix in the background, output to files in `cwd`.
 class Background {

@@ -464,14 +464,15 @@ echo '{"description": "stand-in", "role": "batch", "options": [
 )");
   fs::permissions(exe, fs::perms::owner_all);
   ::setenv("GPUMIX_WORKLOAD_DIR", dir.path().c_str(), 1);
+  ::setenv("XDG_CACHE_HOME", (dir.path() / "cache").c_str(), 1);  // not the user's cache
   struct Unset {
-    ~Unset() { ::unsetenv("GPUMIX_WORKLOAD_DIR"); }
+    ~Unset() {
+      ::unsetenv("GPUMIX_WORKLOAD_DIR");
+      ::unsetenv("XDG_CACHE_HOME");
+    }
   } unset;
-  // Descriptions are cached per process: when an earlier test in this process
-  // resolved the real built-in, the stand-in cannot be used.
-  if (gpumix::spec::describe_builtin("batch-infer").command != std::vector<std::string>{exe.string()})
-    GTEST_SKIP() << "batch-infer was already resolved to "
-                 << gpumix::spec::describe_builtin("batch-infer").command.front();
+  // Descriptions are cached per process by the program's path: this folder's.
+  ASSERT_EQ(gpumix::spec::describe_builtin("batch-infer").command, std::vector<std::string>{exe.string()});
 
   Mix mix = parse_mix("workloads:\n  - name: infer\n    builtin: batch-infer\n    args: {batch_size: 64, precision: bf16}\n",
                       dir.path() / "m.yaml");

@@ -42,9 +42,18 @@ std::filesystem::path builtin_dir();
 // The command that runs built-in `name` (without checking that it exists).
 std::vector<std::string> builtin_command(const std::string& name);
 
-// Runs `<command> --describe` (cached per process). Throws
-// InputError naming the reason and the fix when the workload is unavailable.
+// The built-in's description, from the first of: this process's cache; the
+// file gpumix-<name>.describe.json beside the program (written at build
+// time); the user cache ($XDG_CACHE_HOME/gpumix, else ~/.cache/gpumix); a real
+// `<command> --describe`, whose result goes into the user cache. A stored
+// description counts only when it records the SHA-256 of the program as it
+// is now. Throws InputError naming the reason and the fix when the workload
+// is unavailable.
 const Builtin& describe_builtin(const std::string& name);
+
+// Resolves several built-ins for describe_builtin at once: the real
+// `--describe`s run in parallel. Problems are reported by describe_builtin.
+void describe_builtins(const std::vector<std::string>& names);
 
 // Checks one `args` value against the option's type and choices; returns an
 // error message or nullopt when it fits.

@@ -839,6 +839,13 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
   } else if (list.size() == 0) {
     ctx.error(list, "workloads", "the list is empty");
   } else {
+    // The built-ins that need a real --describe run theirs in parallel.
+    std::vector<std::string> builtins;
+    for (const auto& item : list) {
+      if (!item.IsMap()) continue;
+      if (const auto builtin = item["builtin"]; builtin.IsDefined() && builtin.IsScalar()) builtins.push_back(builtin.Scalar());
+    }
+    describe_builtins(builtins);
     for (size_t i = 0; i < list.size(); ++i) mix.workloads.push_back(parse_workload(ctx, list[i], i, mix_env, mix_container, base_dir));
   }
   top.finish();

@@ -213,7 +213,14 @@ TEST(MonitorCommand, ListenKeepsServingMetricsUnderSlowlorisAndAFlood) {
   EXPECT_GT(flood_ok, 100);
   EXPECT_EQ(flood_failed, 0);
   const int64_t growth = rss_kb(std::to_string(monitor.pid())) - rss_before;
-  EXPECT_LT(growth, 100 * 1024) << "RSS grew by " << growth << " KiB";
+  // Under AddressSanitizer its quarantine of freed memory (256 MiB) comes on
+  // top of what the server holds: the bound is for the server, not for ASan.
+#if defined(__SANITIZE_ADDRESS__)
+  const int64_t bound_kib = (100 + 256 + 64) * 1024;
+#else
+  const int64_t bound_kib = 100 * 1024;
+#endif
+  EXPECT_LT(growth, bound_kib) << "RSS grew by " << growth << " KiB";
   std::cout << "[ flood     ] " << flood_ok << " flood answers, " << answered << "/" << checks
             << " checks answered, slowest " << slowest_s << " s, RSS growth " << growth << " KiB" << std::endl;
   monitor.signal(SIGINT);

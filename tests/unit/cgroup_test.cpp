@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -26,13 +27,6 @@ using test::eventually;
 using test::read_pids;
 
 const std::string kTestload = GPUMIX_TESTLOAD;
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // A pid that is certainly not running: a child that exited and was reaped.
 pid_t gone_pid() {
@@ -85,7 +79,8 @@ TEST_F(CgroupTest, AWorkloadThatLeftItsGroupParentAndEnvironmentStillDiesWithIts
   ASSERT_TRUE(process_alive(escapee));
   // Nothing the other mechanisms could find it by: another session, and no environment.
   EXPECT_NE(::getsid(escapee), ::getsid(workload->pid()));
-  EXPECT_EQ(read_file("/proc/" + std::to_string(escapee) + "/environ"), "");
+  std::ifstream environ("/proc/" + std::to_string(escapee) + "/environ");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(environ), {}), "");
   EXPECT_EQ(process_cgroup(std::to_string(escapee)), *cell);
 
   // Killing the workload's process group leaves it running...

@@ -340,6 +340,16 @@ int Store::recover() {
       if (!alive) stale.push_back(s.i64(0));
     }
   }
+  // Readers call this before every read: take the write lock only when there
+  // is something to finish, never while a live run is merely being watched.
+  const bool unfinished = [&] {
+    Stmt q(db_,
+           "SELECT EXISTS (SELECT 1 FROM cells c JOIN runs r ON r.id = c.run_id WHERE c.status = 'running' AND "
+           "r.status != 'running') OR EXISTS (SELECT 1 FROM workloads w JOIN cells c ON c.id = w.cell_id WHERE "
+           "w.status IN ('running', 'pending') AND c.status != 'running')");
+    return q.step() && q.i64(0) != 0;
+  }();
+  if (stale.empty() && !unfinished) return 0;
   exec("BEGIN IMMEDIATE");
   try {
     for (auto id : stale) {

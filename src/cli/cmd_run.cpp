@@ -13,11 +13,13 @@
 #include "gpumix/report/run_data.hpp"
 #include "gpumix/report/run_tables.hpp"
 #include "gpumix/run/container_launcher.hpp"
+#include "gpumix/run/progress.hpp"
 #include "gpumix/run/runner.hpp"
 #include "gpumix/run/session.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/telemetry/sampler.hpp"
 #include "gpumix/util/env_vars.hpp"
+#include "gpumix/util/terminal.hpp"
 
 namespace gpumix::cli {
 
@@ -95,6 +97,8 @@ void add_run(CLI::App& app, Action& action) {
           duration_option("--telemetry-interval", opts->telemetry_str, std::chrono::milliseconds(10)));
       const spec::Mix mix = spec::load_mix(opts->mix, ov);
       if (opts->dry_run) return print_plan(mix, opts->cell_index, report::parse_format(opts->format));
+      // Checked before anything starts: a bad value is exit 2.
+      const auto progress_interval = run::progress_interval();
 
       run::Session session({run::container_engines(mix), mix.results_dir / "runs"});
       const auto& nvml = session.nvml();
@@ -123,6 +127,14 @@ void add_run(CLI::App& app, Action& action) {
       // Telemetry samples land in the same database, on their own thread.
       telemetry::Sampler sampler(store.path().parent_path(), opts->telemetry_interval, nvml, session.why_no_gpu());
       runner.add_observer(sampler);
+      // Progress is information: -q silences it. On a terminal, in place.
+      std::optional<run::ProgressObserver> progress;
+      if (spdlog::should_log(spdlog::level::info)) {
+        auto status = terminal::status_sink();
+        progress.emplace(mix, runner.plan(), opts->cell_index, status && status->terminal() ? status : nullptr,
+                         progress_interval);
+        runner.add_observer(*progress);
+      }
       sampler.start();
       const auto result = runner.run();
       sampler.stop();

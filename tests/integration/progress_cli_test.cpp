@@ -1,14 +1,116 @@
-// What `gpumix run` tells the person watching (docs/cli.md): --dry-run's
-// plan against what --cell-index runs.
+// What `gpumix run` tells the person watching (docs/cli.md): live progress on
+// a terminal and in logs, colour only where it belongs, --quiet, and
+// --dry-run's plan against what --cell-index runs.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "harness.hpp"
 #include "results.hpp"
 
 namespace gpumix::test {
 namespace {
+
+// One shared cell of half a second: a trainer (8 samples per 20 ms step) and
+// a server (a request every 5 ms).
+const char* kOneCell = R"(name: live
+cell_duration: 500ms
+stop_grace: 1s
+modes: [timeslice]
+workloads:
+  - name: train
+    command: [TESTLOAD, --iters, "0", --interval-ms, "20", --samples, "8"]
+  - name: server
+    command: [TESTLOAD, --iters, "0", --interval-ms, "5", --latency-ms, "2"]
+    role: server
+)";
+
+size_t count(const std::string& text, const std::string& part) {
+  size_t n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
+
+TEST(Progress, OnATerminalTheStatusIsRedrawnInPlaceAndColouredUnlessNoColor) {
+  ScratchDir dir;
+  dir.write("mix.yaml", kOneCell);
+  // Colour allowed: the log is coloured, and the status (the cell's line,
+  // then the workloads') is erased in place (back to its first line, erase
+  // to the end of the screen) before each log line written above it.
+  auto coloured = gpumix_on_terminal({"run", "mix.yaml"}, dir.path(), {{"TERM", "xterm"}, {"NO_COLOR", ""}});
+  ASSERT_EQ(coloured.exit_code, 0) << coloured.err;
+  EXPECT_NE(coloured.err.find("\x1b[32m"), std::string::npos) << "info lines in green";
+  EXPECT_NE(coloured.err.find("cell 0 (1/1) timeslice r1: measuring "), std::string::npos) << coloured.err;
+  EXPECT_NE(coloured.err.find("\r\n  train "), std::string::npos) << "the workloads on the status's second line";
+  const std::string erase = "\r\x1b[1A\x1b[J";
+  EXPECT_GE(count(coloured.err, erase), 2u) << "the status erased in place";
+  // Cleared at the end: nothing of a status after the last erase.
+  const auto tail = coloured.err.substr(coloured.err.rfind(erase));
+  EXPECT_EQ(tail.find("cell 0 (1/1)"), std::string::npos) << tail;
+  EXPECT_NE(coloured.out.find("timeslice-r1"), std::string::npos) << "the table still on stdout";
+  EXPECT_EQ(coloured.out.find("measuring"), std::string::npos) << "no progress on stdout";
+
+  // NO_COLOR: not one escape byte, yet the status is still redrawn in place.
+  for (const auto& env : std::vector<std::map<std::string, std::string>>{{{"TERM", "xterm"}, {"NO_COLOR", "1"}},
+                                                                         {{"TERM", "dumb"}, {"NO_COLOR", ""}}}) {
+    auto plain = gpumix_on_terminal({"run", "mix.yaml"}, dir.path(), env);
+    ASSERT_EQ(plain.exit_code, 0) << plain.err;
+    EXPECT_EQ(plain.err.find('\x1b'), std::string::npos) << "TERM=" << env.at("TERM") << " NO_COLOR=" << env.at("NO_COLOR");
+    EXPECT_NE(plain.err.find("cell 0 (1/1) timeslice r1: measuring "), std::string::npos) << plain.err;
+    EXPECT_NE(plain.err.find("\r      "), std::string::npos) << "erased by spaces after a carriage return";
+  }
+}
+
+TEST(Progress, WithoutATerminalPlainLinesNameTheCellPhaseAndRates) {
+  ScratchDir dir;
+  std::string mix = kOneCell;
+  mix.replace(mix.find("cell_duration: 500ms"), 20, "cell_duration: 2s");
+  dir.write("mix.yaml", mix);
+  auto r = gpumix({"run", "mix.yaml"}, dir.path(), std::chrono::seconds(60), {{"GPUMIX_PROGRESS_INTERVAL", "200ms"}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << "not a terminal: no colour";
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << "not a terminal: nothing in place";
+  // The phase changes as log lines.
+  EXPECT_NE(r.err.find("cell 0 (1/1) timeslice-r1: 2 workload(s)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("; measuring for 2s"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("window closed after 2s: stopping"), std::string::npos) << r.err;
+  // Progress lines while measuring, with both workloads' live rates.
+  static const std::regex line(
+      R"(progress: cell 0 \(1/1\) timeslice r1: measuring \ds/2s, ~\ds left; run ETA ~\ds \| train ([0-9.]+) samples/s, server [0-9.]+k? samples/s ([0-9.]+) req/s)");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, line)) << r.err;
+  // About 400 samples/s and 200 req/s (sleeps overshoot on a loaded machine).
+  EXPECT_GT(std::stod(m[1]), 150);
+  EXPECT_LT(std::stod(m[1]), 450);
+  EXPECT_GT(std::stod(m[2]), 50);
+  EXPECT_LT(std::stod(m[2]), 220);
+  EXPECT_EQ(r.out.find("progress:"), std::string::npos) << "never on stdout";
+
+  auto bad = gpumix({"run", "mix.yaml"}, dir.path(), std::chrono::seconds(30), {{"GPUMIX_PROGRESS_INTERVAL", "soon"}});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("GPUMIX_PROGRESS_INTERVAL: expected a duration"), std::string::npos) << bad.err;
+}
+
+TEST(Progress, QuietLeavesOnlyWarningsBeforeOrAfterTheSubcommand) {
+  ScratchDir dir;
+  dir.write("mix.yaml", kOneCell);
+  const std::map<std::string, std::string> fast{{"GPUMIX_PROGRESS_INTERVAL", "100ms"}};
+  auto loud = gpumix({"run", "mix.yaml", "-v"}, dir.path(), std::chrono::seconds(60), fast);
+  ASSERT_EQ(loud.exit_code, 0) << loud.err;
+  EXPECT_NE(loud.err.find(" info] "), std::string::npos);
+  EXPECT_NE(loud.err.find(" debug] "), std::string::npos) << "-v after the subcommand";
+  EXPECT_NE(loud.err.find("progress: "), std::string::npos);
+  for (const auto& args : std::vector<std::vector<std::string>>{{"-q", "run", "mix.yaml"}, {"run", "mix.yaml", "--quiet"}}) {
+    auto quiet = gpumix(args, dir.path(), std::chrono::seconds(60), fast);
+    ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+    EXPECT_EQ(quiet.err.find(" info] "), std::string::npos) << quiet.err;
+    EXPECT_EQ(quiet.err.find("progress: "), std::string::npos) << quiet.err;
+    EXPECT_NE(quiet.err.find("warning] no NVIDIA GPU available"), std::string::npos) << "warnings stay";
+    EXPECT_NE(quiet.out.find("timeslice-r1"), std::string::npos) << "the result stays";
+  }
+  EXPECT_EQ(gpumix({"-q", "-v", "validate", "mix.yaml"}, dir.path()).exit_code, 2);
+}
 
 const char* kTwoRepeats = R"(name: planned
 cell_duration: 1s

@@ -9,16 +9,36 @@
 #include "gpumix/analysis/summary.hpp"
 #include "gpumix/gpu/nvml.hpp"
 #include "gpumix/modes/preflight.hpp"
+#include "gpumix/report/plan_view.hpp"
 #include "gpumix/report/run_data.hpp"
 #include "gpumix/report/run_tables.hpp"
 #include "gpumix/run/container_launcher.hpp"
+#include "gpumix/run/progress.hpp"
 #include "gpumix/run/runner.hpp"
 #include "gpumix/run/session.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/telemetry/sampler.hpp"
 #include "gpumix/util/env_vars.hpp"
+#include "gpumix/util/terminal.hpp"
 
 namespace gpumix::cli {
+
+namespace {
+
+// --dry-run: the plan on stdout, nothing started, nothing written.
+int print_plan(const spec::Mix& mix, std::optional<int> cell_index, report::Format format) {
+  const auto plan = run::make_plan(mix);
+  const auto cells = cell_index ? std::vector<run::Cell>{run::cell_at(plan, *cell_index)} : plan;
+  if (format == report::Format::json) {
+    std::cout << report::plan_json(mix, plan, cell_index).dump(2) << "\n";
+    return 0;
+  }
+  report::render(std::cout, report::plan_table(mix, cells), format);
+  if (format == report::Format::table) std::cout << "\n" << report::plan_summary(mix, cells) << "\n";
+  return 0;
+}
+
+}  // namespace
 
 void add_run(CLI::App& app, Action& action) {
   struct Options {
@@ -32,6 +52,8 @@ void add_run(CLI::App& app, Action& action) {
     std::chrono::milliseconds telemetry_interval{100};
     std::optional<int> cell_index;
     std::string fleet_id;
+    bool dry_run = false;
+    std::string format = "table";
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("run", "Run a mix: baselines, then every mode x repeat; store everything");
@@ -49,6 +71,9 @@ void add_run(CLI::App& app, Action& action) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--fleet-id", opts->fleet_id, "With --cell-index: names the fleet, so `gpumix merge` joins its cells into one run")
       ->needs("--cell-index");
+  auto* dry_run = cmd->add_flag(
+      "--dry-run", opts->dry_run, "Print the plan (cells in order with their --cell-index, the time they take at most) and run nothing");
+  add_format_option(*cmd, opts->format)->description("With --dry-run: the plan's format")->needs(dry_run);
 
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
@@ -71,6 +96,9 @@ void add_run(CLI::App& app, Action& action) {
       opts->telemetry_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
           duration_option("--telemetry-interval", opts->telemetry_str, std::chrono::milliseconds(10)));
       const spec::Mix mix = spec::load_mix(opts->mix, ov);
+      if (opts->dry_run) return print_plan(mix, opts->cell_index, report::parse_format(opts->format));
+      // Checked before anything starts: a bad value is exit 2.
+      const auto progress_interval = run::progress_interval();
 
       run::Session session({run::container_engines(mix), mix.results_dir / "runs"});
       const auto& nvml = session.nvml();
@@ -99,6 +127,14 @@ void add_run(CLI::App& app, Action& action) {
       // Telemetry samples land in the same database, on their own thread.
       telemetry::Sampler sampler(store.path().parent_path(), opts->telemetry_interval, nvml, session.why_no_gpu());
       runner.add_observer(sampler);
+      // Progress is information: -q silences it. On a terminal, in place.
+      std::optional<run::ProgressObserver> progress;
+      if (spdlog::should_log(spdlog::level::info)) {
+        auto status = terminal::status_sink();
+        progress.emplace(mix, runner.plan(), opts->cell_index, status && status->terminal() ? status : nullptr,
+                         progress_interval);
+        runner.add_observer(*progress);
+      }
       sampler.start();
       const auto result = runner.run();
       sampler.stop();

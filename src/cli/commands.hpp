@@ -41,7 +41,7 @@ struct ResultsOptions {
 };
 void add_results_option(CLI::App& cmd, ResultsOptions& opts);
 void add_run_argument(CLI::App& cmd, ResultsOptions& opts);
-void add_format_option(CLI::App& cmd, std::string& format);
+CLI::Option* add_format_option(CLI::App& cmd, std::string& format);
 // "latest" or a run id; throws InputError naming what exists.
 int64_t resolve_run(store::Store& store, const std::string& run);
 

@@ -16,8 +16,8 @@ void add_run_argument(CLI::App& cmd, ResultsOptions& opts) {
   cmd.add_option("run", opts.run, "Run id (see `gpumix ls`), or latest")->capture_default_str();
 }
 
-void add_format_option(CLI::App& cmd, std::string& format) {
-  cmd.add_option("--format", format, "Output format")
+CLI::Option* add_format_option(CLI::App& cmd, std::string& format) {
+  return cmd.add_option("--format", format, "Output format")
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->capture_default_str();
 }

@@ -1,20 +1,22 @@
 // gpumix: how should these ML workloads share this GPU?
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/terminal.hpp"
 #include "gpumix/version.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"gpumix runs a mix of ML workloads on one GPU under each sharing mode and measures them."};
   app.set_version_flag("--version", std::string(gpumix::kVersion) + " (" + gpumix::kGitSha + ")");
   app.require_subcommand(1);
-  bool verbose = false;
-  app.add_flag("-v,--verbose", verbose, "Log more detail");
+  bool verbose = false, quiet = false;
+  auto* verbose_flag = app.add_flag("-v,--verbose", verbose, "Log more detail");
+  app.add_flag("-q,--quiet", quiet, "Only warnings and errors on standard error (no progress)")->excludes(verbose_flag);
 
   gpumix::cli::Action action;
   gpumix::cli::add_run(app, action);
@@ -31,6 +33,16 @@ int main(int argc, char** argv) {
   gpumix::cli::add_merge(app, action);
   gpumix::cli::add_k8s(app, action);
   gpumix::cli::add_loadgen(app, action);
+  // -q and -v go before or after the subcommand too: what a subcommand does
+  // not know falls through to them. Not into one that passes every argument
+  // on to its own parser (loadgen).
+  std::function<void(CLI::App&)> fall_through = [&](CLI::App& parent) {
+    for (auto* sub : parent.get_subcommands([](CLI::App* a) { return !a->get_prefix_command(); })) {
+      sub->fallthrough();
+      fall_through(*sub);
+    }
+  };
+  fall_through(app);
 
   try {
     app.parse(argc, argv);
@@ -38,10 +50,8 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  // Progress goes to stderr: stdout carries tables and exports.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("gpumix"));
-  spdlog::set_pattern("%^[%H:%M:%S %l]%$ %v");
-  spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+  // Progress and logs go to stderr: stdout carries tables and exports.
+  gpumix::terminal::install_logger(quiet ? spdlog::level::warn : verbose ? spdlog::level::debug : spdlog::level::info);
 
   try {
     return action();

@@ -1,6 +1,8 @@
 #include "harness.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -43,6 +45,53 @@ Result gpumix(const std::vector<std::string>& args, const std::filesystem::path&
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = run_and_capture(argv, timeout, {env, ""});
   return {r.exit_code, r.out, r.err};
+}
+
+Result gpumix_on_terminal(const std::vector<std::string>& args, const std::filesystem::path& cwd,
+                          const std::map<std::string, std::string>& env, unsigned short columns, std::chrono::seconds timeout) {
+  std::vector<std::string> a = {kGpumix};
+  a.insert(a.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : a) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  const auto out_path = cwd / "terminal.stdout";
+  termios raw{};
+  ::cfmakeraw(&raw);  // bytes as gpumix wrote them: no "\n" → "\r\n"
+  winsize size{};
+  size.ws_row = 40;
+  size.ws_col = columns;
+  int master = -1;
+  const pid_t pid = ::forkpty(&master, nullptr, &raw, &size);
+  if (pid < 0) return {};
+  if (pid == 0) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  Result r;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (char buf[4096];;) {
+    pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) {
+      const ssize_t got = ::read(master, buf, sizeof buf);
+      if (got <= 0) break;  // EIO: the terminal's last writer exited
+      r.err.append(buf, static_cast<size_t>(got));
+    } else if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  ::close(master);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  std::stringstream out;
+  out << std::ifstream(out_path).rdbuf();
+  r.out = out.str();
+  return r;
 }
 
 Background::Background(const std::vector<std::string>& args, const std::filesystem::path& cwd)

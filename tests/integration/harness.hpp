@@ -46,6 +46,13 @@ Result gpumix(const std::vector<std::string>& args, const std::filesystem::path&
               std::chrono::seconds timeout = std::chrono::seconds(90),
               const std::map<std::string, std::string>& env = {});
 
+// Runs gpumix with its standard error on a pseudo-terminal of `columns`
+// columns (raw: no newline translation), standard output to a file:
+// Result::err holds every byte the terminal received.
+Result gpumix_on_terminal(const std::vector<std::string>& args, const std::filesystem::path& cwd,
+                          const std::map<std::string, std::string>& env = {}, unsigned short columns = 120,
+                          std::chrono::seconds timeout = std::chrono::seconds(90));
+
 // gpumix in the background, output to files in `cwd`.
 class Background {
  public:

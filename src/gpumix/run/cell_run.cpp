@@ -134,6 +134,12 @@ void CellRun::take_evidence() {
   env_.store.set_evidence(cell_id_, json_text(evidence_));
 }
 
+void CellRun::enter(CellPhase phase) {
+  if (phase_ && *phase_ >= phase) return;
+  phase_ = phase;
+  for (auto* o : env_.observers) o->cell_phase(cell_id_, cell_, phase);
+}
+
 void CellRun::request_stop(Slot& s, StopCause cause) {
   if (s.phase != Phase::running) return;
   if (!evidence_taken_ && window_open_) take_evidence();
@@ -151,6 +157,8 @@ void CellRun::mark_ready(Slot& s, Clock::time_point at) {
 }
 
 void CellRun::handle(const std::vector<Event>& events) {
+  if (!events.empty())
+    for (auto* o : env_.observers) o->workload_events(events);
   for (const auto& e : events) {
     Slot& s = *by_id_.at(e.workload_id);
     s.spoke = true;
@@ -232,6 +240,7 @@ void CellRun::start(Slot& s) {
   s.row.pid = s.proc->pid();
   s.row.started_ns = store::now_ns();
   env_.store.workload_started(s.row.id, s.row.pid, s.row.started_ns);
+  spdlog::debug("  {}: started, pid {}: {}", s.spec->name, s.row.pid, join(s.spec->argv, " "));
   for (auto* o : env_.observers) o->workload_started(cell_id_, s.row.id, s.spec->name, s.row.pid);
   if (s.spec->warmup.kind == spec::WarmupKind::none) mark_ready(s, s.started);
 }
@@ -283,6 +292,7 @@ void CellRun::on_signals(StopSignals& signals) {
   if (!interrupted_) {
     interrupted_ = true;
     spdlog::warn("{} received: stopping every workload (again to kill at once)", signal_name(signals.last_signal()));
+    enter(CellPhase::stopping);
   }
   for (auto& s : slots_) {
     if (s.phase == Phase::pending) finish(s, WorkloadStatus::not_started, "gpumix was interrupted before it started");
@@ -321,6 +331,7 @@ void CellRun::advance_warmup(Clock::time_point now) {
     if (s.phase == Phase::running && !settled(s)) late.push_back(s.spec->name);
   spdlog::warn("  warm-up: {} not ready within setup_timeout {}: the cell measures nothing", fmt::join(late, ", "),
                format_duration(env_.mix.setup_timeout));
+  enter(CellPhase::stopping);
   for (auto& s : slots_) {
     if (s.phase == Phase::pending)
       finish(s, WorkloadStatus::not_started, "the cell's warm-up failed before it could start (not ready: " +
@@ -345,6 +356,7 @@ void CellRun::open_window(Clock::time_point now) {
     if (s.ready_at && s.awaited) ready.push_back(fmt::format("{} {:.1f}s", s.spec->name, seconds(*s.ready_at - cell_start_)));
   spdlog::info("  warm-up {:.1f}s{}{}; measuring for {}", seconds(now - cell_start_), ready.empty() ? "" : " (ready: ",
                ready.empty() ? "" : fmt::format("{})", fmt::join(ready, ", ")), format_duration(env_.mix.cell_duration));
+  enter(CellPhase::measuring);
 }
 
 // An awaited workload starts at once, or once the workload it starts after is
@@ -371,6 +383,10 @@ void CellRun::start_due(Clock::time_point now) {
 
 // Stop conditions, timeouts, the window's end and the grace period.
 void CellRun::enforce_limits(Clock::time_point now) {
+  if (now >= window_close_ && phase_ == CellPhase::measuring) {
+    spdlog::info("  window closed after {}: stopping", format_duration(env_.mix.cell_duration));
+    enter(CellPhase::stopping);
+  }
   for (auto& s : slots_) {
     if (s.phase == Phase::running) {
       // A stop.duration counts in the window (from its start, when later).
@@ -426,8 +442,10 @@ CellOutcome CellRun::run(StopSignals& signals) {
       for (auto* o : run.env_.observers) o->cell_ended(run.cell_id_);
     }
   } cell_end_notice{*this};
-  spdlog::info("cell {}/{} {}: {} workload(s), mode {}", cell_.index + 1, env_.plan_size, cell_.label, cell_.workloads.size(),
-               cell_.mode);
+  // Its index as --cell-index takes it, then its place in the plan.
+  spdlog::info("cell {} ({}/{}) {}: {} workload(s), mode {}", cell_.index, cell_.index + 1, env_.plan_size, cell_.label,
+               cell_.workloads.size(), cell_.mode);
+  enter(CellPhase::setup);
 
   mode_ = modes::make_mode(cell_.mode, env_.mix, {env_.nvml, env_.run_token});
   modes::CellContext ctx{cell_.label, cell_dir_, {}};
@@ -462,6 +480,7 @@ CellOutcome CellRun::run(StopSignals& signals) {
   }
   collector_ = std::make_unique<Collector>(env_.store, env_.max_events_per_second);
   cell_start_ = Clock::now();
+  enter(CellPhase::warmup);
   for (;;) {
     on_signals(signals);
     const auto now = Clock::now();
@@ -471,6 +490,7 @@ CellOutcome CellRun::run(StopSignals& signals) {
     enforce_limits(now);
     reap();
     if (all_done()) break;
+    for (auto* o : env_.observers) o->heartbeat();
     wait_for_input(signals);
   }
   return finish_cell();

@@ -109,6 +109,8 @@ class CellRun {
   void handle(const std::vector<Event>& events);
   void on_exit(Slot& s, const ExitInfo& exit);
   void take_evidence();
+  // Tells the observers the cell entered `phase` (each phase once, in order).
+  void enter(CellPhase phase);
 
   // One pass of the loop: each step looks at the clock and the slots.
   void on_signals(StopSignals& signals);
@@ -132,6 +134,7 @@ class CellRun {
   std::unique_ptr<Collector> collector_;
   std::filesystem::path cgroup_;  // the cell's, which its workloads join (empty: none)
 
+  std::optional<CellPhase> phase_;
   Clock::time_point cell_start_;
   std::optional<Clock::time_point> window_open_;
   Clock::time_point window_close_ = Clock::time_point::max();

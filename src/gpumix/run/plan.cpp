@@ -78,4 +78,10 @@ const Cell& cell_at(const std::vector<Cell>& plan, int index) {
   return plan[static_cast<size_t>(index)];
 }
 
+std::vector<spec::PlannedCell> planned_cells(const std::vector<Cell>& plan) {
+  std::vector<spec::PlannedCell> out;
+  for (const auto& c : plan) out.push_back({c.label, c.mode, c.repeat});
+  return out;
+}
+
 }  // namespace gpumix::run

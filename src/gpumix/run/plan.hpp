@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/spec/mix.hpp"
 
 namespace gpumix::run {
@@ -30,5 +31,8 @@ std::vector<Cell> make_plan(const spec::Mix& mix);
 // The cell at `index` (0-based) of `plan`: a fleet runs one cell per node
 // (`gpumix run --cell-index`). Throws InputError naming the plan's range.
 const Cell& cell_at(const std::vector<Cell>& plan, int index);
+
+// The cells as the effective plan records them (spec::EffectivePlan::cells).
+std::vector<spec::PlannedCell> planned_cells(const std::vector<Cell>& plan);
 
 }  // namespace gpumix::run

@@ -36,8 +36,6 @@ std::string timestamp_for_path() {
   return buf;
 }
 
-spec::PlannedCell planned(const Cell& c) { return {c.label, c.mode, c.repeat}; }
-
 }  // namespace
 
 Runner::Runner(const spec::Mix& mix, store::Store& store, Launcher& launcher, const OrphanGuard& guard,
@@ -77,9 +75,7 @@ RunResult Runner::run() {
   environment["containment"] = cgroup_.note();
   if (!cgroup_.usable()) spdlog::info("containment: {}", cgroup_.note());
   row.environment_json = json_text(environment);
-  std::vector<spec::PlannedCell> cells;
-  for (const auto& c : plan_) cells.push_back(planned(c));
-  auto plan = spec::EffectivePlan::of(mix_, std::move(cells));
+  auto plan = spec::EffectivePlan::of(mix_, planned_cells(plan_));
   plan.selected_cell = only_cell_;
   plan.fleet_id = fleet_id_;
   row.plan_json = json_text(plan.to_json());

@@ -61,6 +61,7 @@ class Runner {
   // `gpumix merge` can put the fleet's cells back into one run.
   void run_only(int index, std::string fleet_id);
   void set_repeat_policy(RepeatPolicy policy) { repeat_policy_ = std::move(policy); }
+  const std::vector<Cell>& plan() const { return plan_; }
   RunResult run();
 
  private:

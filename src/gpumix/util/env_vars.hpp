@@ -29,5 +29,7 @@ inline constexpr const char* kWorkloadDir = "GPUMIX_WORKLOAD_DIR";             /
 inline constexpr const char* kNvmlLibrary = "GPUMIX_NVML_LIBRARY";             // NVML to load (tests: the fake)
 // Events per second of one workload that `gpumix run` stores (run/collector).
 inline constexpr const char* kMaxEventsPerSecond = "GPUMIX_MAX_EVENTS_PER_SECOND";
+// How often `gpumix run` logs a progress line when standard error is not a terminal (run/progress).
+inline constexpr const char* kProgressInterval = "GPUMIX_PROGRESS_INTERVAL";
 
 }  // namespace gpumix::env_vars

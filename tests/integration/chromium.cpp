@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -74,10 +76,15 @@ Chromium::Chromium(const std::filesystem::path& profile_dir) {
   from_browser_ = answers[0];
   ::signal(SIGPIPE, SIG_IGN);  // a browser that died is reported by the next read
 
-  const auto targets = call("Target.getTargets", json::object(), false);
+  // Its first page (about:blank) may take a moment to appear.
   std::string page;
-  for (const auto& t : targets["targetInfos"])
-    if (t["type"] == "page") page = t["targetId"];
+  json targets;
+  for (int attempt = 0; attempt < 50 && page.empty(); ++attempt) {
+    if (attempt) std::this_thread::sleep_for(100ms);
+    targets = call("Target.getTargets", json::object(), false);
+    for (const auto& t : targets["targetInfos"])
+      if (t["type"] == "page") page = t["targetId"];
+  }
   if (page.empty()) throw std::runtime_error("Chromium has no page target: " + targets.dump());
   session_ = call("Target.attachToTarget", {{"targetId", page}, {"flatten", true}}, false)["sessionId"];
   for (const char* domain : {"Page.enable", "Runtime.enable", "Log.enable"}) call(domain);
@@ -122,21 +129,22 @@ json Chromium::next_message(std::chrono::steady_clock::time_point deadline) {
 
 void Chromium::note(const json& event) {
   const std::string method = event.value("method", "");
-  const auto& p = event.contains("params") ? event["params"] : json::object();
+  const json p = event.value("params", json::object());
   if (method == "Runtime.consoleAPICalled") {
     const std::string type = p.value("type", "");
     if (type != "error" && type != "warning" && type != "assert") return;
-    std::string text = "console." + type + ":";
-    for (const auto& a : p["args"]) text += " " + (a.contains("value") ? a["value"].dump() : a.value("description", "?"));
+    std::string text = fmt::format("console.{}:", type);
+    for (const auto& a : p["args"]) text += fmt::format(" {}", a.contains("value") ? a["value"].dump() : a.value("description", "?"));
     console_.push_back(text);
   } else if (method == "Runtime.exceptionThrown") {
     const auto& d = p["exceptionDetails"];
-    console_.push_back("exception: " + d.value("text", "") + " " +
-                       (d.contains("exception") ? d["exception"].value("description", "") : ""));
+    console_.push_back(fmt::format("exception: {} {}", d.value("text", ""),
+                                   d.contains("exception") ? d["exception"].value("description", "") : ""));
   } else if (method == "Log.entryAdded") {
     const auto& e = p["entry"];
     const std::string level = e.value("level", "");
-    if (level == "error" || level == "warning") console_.push_back("log." + level + ": " + e.value("text", "") + " " + e.value("url", ""));
+    if (level == "error" || level == "warning")
+      console_.push_back(fmt::format("log.{}: {} {}", level, e.value("text", ""), e.value("url", "")));
   }
 }
 

@@ -364,6 +364,7 @@ TEST(Report, HtmlFitsA1280PxWindowAndPrintsOnA4AndLetter) {
   const auto shot = browser.screenshot(false);
   EXPECT_EQ(png_size(shot), std::make_pair(1280, 900));
   keep("report-1280.png", shot);
+  keep("layout-1280.json", screen.dump(1));
   keep("report-1280-full.png", [&] { return browser.screenshot(true); });
 
   // Print: A4 (210 mm) less Chromium's default margins (1 cm each side) leaves
@@ -376,6 +377,7 @@ TEST(Report, HtmlFitsA1280PxWindowAndPrintsOnA4AndLetter) {
   EXPECT_EQ(print["chart_breaks"], "avoid");
   EXPECT_FALSE(print["nav_shown"].get<bool>());
   keep("report-print-a4.png", [&] { return browser.screenshot(true); });
+  keep("layout-print-a4.json", print.dump(1));
   for (const auto& [paper, width, height] : {std::tuple{"a4", 8.27, 11.69}, std::tuple{"letter", 8.5, 11.0}}) {
     const auto pdf = browser.print_to_pdf(width, height);
     EXPECT_EQ(pdf.rfind("%PDF-", 0), 0u) << paper;
@@ -383,6 +385,27 @@ TEST(Report, HtmlFitsA1280PxWindowAndPrintsOnA4AndLetter) {
     keep(std::string("report-") + paper + ".pdf", pdf);
   }
   EXPECT_TRUE(browser.console().empty()) << ::testing::PrintToString(browser.console());
+}
+
+// The checks above can fail: on a page with a table too wide for its room,
+// a chart that drew nothing and a console error, they say so.
+TEST(Report, TheLayoutCheckSeesOverflowEmptyChartsAndConsoleErrors) {
+  if (!std::filesystem::exists(kChromium)) GTEST_SKIP() << kChromium << " is absent: `scripts/setup.sh --test` installs it";
+  ScratchDir dir;
+  dir.write("bad.html", "<!DOCTYPE html><html><body><main style=\"max-width: 600px\"><nav></nav>"
+                        "<div><table><tr><td style=\"white-space: nowrap\">" + std::string(300, 'W') +
+                        "</td></tr></table></div><div class=\"chart\" id=\"chart-np\"></div></main>"
+                        "<script>console.error('boom')</script></body></html>");
+  auto& browser = shared_browser();
+  browser.open(dir / "bad.html", 1280, 900);
+  const auto layout = browser.evaluate(kLayout);
+  EXPECT_GT(layout["document"].get<double>(), 1280) << layout.dump();
+  ASSERT_EQ(layout["tables"].size(), 1u);
+  EXPECT_GT(layout["tables"][0]["width"].get<double>(), layout["tables"][0]["room"].get<double>());
+  EXPECT_NE(layout["outside"].dump().find("table"), std::string::npos) << layout.dump();
+  ASSERT_EQ(layout["charts"].size(), 1u);
+  EXPECT_FALSE(layout["charts"][0]["drawn"].get<bool>());
+  EXPECT_EQ(browser.console(), std::vector<std::string>{"console.error: \"boom\""});
 }
 
 TEST(Report, InterruptedRunWithoutBaselineSaysWhatIsMissing) {

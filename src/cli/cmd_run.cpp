@@ -8,12 +8,14 @@
 #include "gpumix/analysis/recommend.hpp"
 #include "gpumix/analysis/summary.hpp"
 #include "gpumix/gpu/nvml.hpp"
+#include "gpumix/json_text.hpp"
 #include "gpumix/modes/preflight.hpp"
 #include "gpumix/report/plan_view.hpp"
 #include "gpumix/report/run_data.hpp"
 #include "gpumix/report/run_tables.hpp"
 #include "gpumix/run/container_launcher.hpp"
 #include "gpumix/run/progress.hpp"
+#include "gpumix/run/run_environment.hpp"
 #include "gpumix/run/runner.hpp"
 #include "gpumix/run/session.hpp"
 #include "gpumix/spec/parse.hpp"
@@ -30,7 +32,7 @@ int print_plan(const spec::Mix& mix, std::optional<int> cell_index, report::Form
   const auto plan = run::make_plan(mix);
   const auto cells = cell_index ? std::vector<run::Cell>{run::cell_at(plan, *cell_index)} : plan;
   if (format == report::Format::json) {
-    std::cout << report::plan_json(mix, plan, cell_index).dump(2) << "\n";
+    std::cout << json_text(report::plan_json(mix, plan, cell_index), 2) << "\n";
     return 0;
   }
   report::render(std::cout, report::plan_table(mix, cells), format);
@@ -140,13 +142,17 @@ void add_run(CLI::App& app, Action& action) {
       sampler.stop();
 
       const auto summaries = report::summarize_run(store, result.run_id);
+      // A run on the CPU suggests no mode, here as in its report.
+      const auto row = store.run(result.run_id);
+      const bool on_cpu = row && run::RunEnvironment::parse(row->environment_json).cpu_only_reason();
       std::cout << "\n";
       report::render(std::cout, report::summary_table(summaries), report::Format::table);
       std::cout << "\nrun " << result.run_id << " " << store::to_string(result.status) << ": " << result.cells_run << " cell(s), "
                 << result.failed_workloads << " workload(s) failed; logs in " << result.run_dir.string()
                 << "\nsee: gpumix show " << result.run_id << " --results " << mix.results_dir.string()
                 << "\n     gpumix report " << result.run_id << " --results " << mix.results_dir.string()
-                << "   (the analysis, the recommended mode and plots)\n";
+                << (on_cpu ? "   (the analysis and plots; the cells ran on the CPU, so no mode is recommended)\n"
+                           : "   (the analysis, the recommended mode and plots)\n");
       if (result.status == store::RunStatus::interrupted) return 130;
       return result.failed_workloads > 0 ? 1 : 0;
     };

@@ -31,26 +31,6 @@ using nlohmann::json;
 
 constexpr uint64_t kGiB = 1024ull * 1024 * 1024;
 
-// Sets an environment variable for the gpumix processes this test starts
-// (they inherit it), and restores the old value afterwards.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_) ::setenv(name_, old_->c_str(), 1);
-    else ::unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
 // gpumix sees the fake driver with `state` while this lives.
 class FakeDriver {
  public:
@@ -575,10 +555,13 @@ workloads:
   EXPECT_NE(r.err.find("GPU 0: NVIDIA H200 (driver 580.95.05, CUDA 13.0, MIG off, compute mode Default)"), std::string::npos)
       << r.err;
   EXPECT_EQ(r.err.find("no NVIDIA GPU available"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("   (the analysis, the recommended mode and plots)\n"), std::string::npos) << r.out;
 
   auto rep = gpumix({"report", "--format", "json"}, dir.path());
   ASSERT_EQ(rep.exit_code, 0) << rep.err;
   auto doc = json::parse(rep.out);
+  EXPECT_EQ(doc["run"]["device"], "gpu");
+  EXPECT_TRUE(doc["run"]["cpu_only"].is_null());
   EXPECT_EQ(doc["run"]["has_telemetry"], true);
   EXPECT_EQ(doc["run"]["has_gpm"], true);
   EXPECT_EQ(doc["run"]["has_energy"], true);

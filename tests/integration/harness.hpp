@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <filesystem>
@@ -71,6 +72,26 @@ class Background {
   std::filesystem::path out_, err_;
   std::optional<int> exit_;
   int64_t peak_rss_kb_ = 0;
+};
+
+// Sets an environment variable for the gpumix processes a test starts
+// (they inherit it), and restores the old value afterwards.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) ::setenv(name_, old_->c_str(), 1);
+    else ::unsetenv(name_);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
 };
 
 // read_pids and eventually: unit/fixtures/processes.hpp.

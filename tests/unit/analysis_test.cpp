@@ -530,6 +530,7 @@ TEST(Interference, NoExclusiveModeMeansNoBaselineAtAll) {
   EXPECT_TRUE(a.gap(GapCode::no_baseline_mode));
   auto rec = recommend(a);
   EXPECT_FALSE(rec.mode);  // two modes, no STP to rank them by
+  EXPECT_EQ(rec.no_mode, NoMode::unranked);
   EXPECT_NE(rec.headline.find("cannot be ranked"), std::string::npos) << rec.headline;
 }
 
@@ -600,6 +601,7 @@ TEST(Recommend, HighestStpAmongModesMeetingEverySloWithReasons) {
   auto r = recommend(a);
   ASSERT_TRUE(r.mode);
   EXPECT_EQ(*r.mode, "timeslice");  // mps has the higher STP but breaks server's p99
+  EXPECT_EQ(r.no_mode, NoMode::none);
   EXPECT_TRUE(r.slos_met);
   EXPECT_NE(r.headline.find("Use timeslice"), std::string::npos) << r.headline;
   EXPECT_NE(r.headline.find("STP 1.00"), std::string::npos) << r.headline;
@@ -618,8 +620,8 @@ TEST(Recommend, HighestStpAmongModesMeetingEverySloWithReasons) {
   EXPECT_EQ(r.verdicts[2].reasons[0], "skipped: MIG is disabled on GPU 0");
 }
 
-// A run whose environment says it had no GPU: the same verdicts, no mode, and
-// the reason first among what is missing.
+// A run whose environment says it had no GPU: the same verdicts, no mode, no
+// advice that would read as one, and the reason first among what is missing.
 TEST(Recommend, CellsThatRanOnTheCpuGetNoRecommendation) {
   auto b = main_run();
   b.input().run.environment_json =
@@ -630,10 +632,16 @@ TEST(Recommend, CellsThatRanOnTheCpuGetNoRecommendation) {
   ASSERT_FALSE(a.missing.empty());
   EXPECT_EQ(a.missing[0].code, GapCode::cpu_only);
   EXPECT_EQ(a.missing[0].text.rfind("The cells ran on the CPU, without an NVIDIA GPU (NVML is not available", 0), 0u) << a.missing[0].text;
+  EXPECT_NE(a.missing[0].text.find("the sharing modes were not exercised on a GPU"), std::string::npos) << a.missing[0].text;
   auto r = recommend(a);
   EXPECT_FALSE(r.mode);
+  EXPECT_EQ(r.no_mode, NoMode::cpu_only);
+  EXPECT_EQ(to_string(r.no_mode), "cpu_only");
   EXPECT_FALSE(r.closest);
-  EXPECT_EQ(r.headline.rfind("No recommendation: the cells ran on the CPU", 0), 0u) << r.headline;
+  EXPECT_EQ(r.headline,
+            "No recommendation: the cells ran on the CPU, so the sharing modes were not exercised on a GPU and their "
+            "figures say nothing about sharing one. Run the mix on a GPU machine.");
+  EXPECT_TRUE(r.notes.empty()) << joined(r.notes);
   ASSERT_EQ(r.verdicts.size(), 3u);
   EXPECT_EQ(r.verdicts[0].mode, "timeslice");
   EXPECT_EQ(r.verdicts[0].state, VerdictState::eligible);  // what it would have been, not a recommendation
@@ -647,6 +655,19 @@ TEST(Recommend, CellsThatRanOnTheCpuGetNoRecommendation) {
   EXPECT_FALSE(b.analyze().cpu_only);
   b.input().run.environment_json = R"({"nvml":{"available":true,"devices":[]}})";
   EXPECT_EQ(b.analyze().cpu_only, "NVML lists no GPU");
+
+  // Where no mode meets the SLOs: no closest mode, no advice to run alone.
+  RunBuilder missed({"exclusive", "timeslice"}, 1, {"server"});
+  missed.input().run.environment_json = R"({"nvml":{"available":false,"reason":"no driver"}})";
+  const auto slo = RunBuilder::slo(99, 10);
+  missed.latencies(missed.workload(missed.cell("baseline-server", "exclusive", 0), "server", "ok", slo), std::vector<double>(50, 2.0));
+  missed.latencies(missed.workload(missed.cell("timeslice-r1", "timeslice", 1), "server", "ok", slo), std::vector<double>(50, 20.0));
+  r = recommend(missed.analyze());
+  EXPECT_FALSE(r.closest);
+  EXPECT_EQ(r.no_mode, NoMode::cpu_only);
+  EXPECT_TRUE(r.notes.empty()) << joined(r.notes);
+  ASSERT_EQ(r.verdicts.size(), 1u);
+  EXPECT_EQ(r.verdicts[0].state, VerdictState::rejected);
 }
 
 TEST(Recommend, NoModeMeetsTheSlosNamesTheClosest) {
@@ -658,6 +679,7 @@ TEST(Recommend, NoModeMeetsTheSlosNamesTheClosest) {
   b.latencies(b.workload(b.cell("mps-r1", "mps", 1), "server", "ok", slo), std::vector<double>(50, 12.0));
   auto r = recommend(b.analyze());
   EXPECT_FALSE(r.mode);
+  EXPECT_EQ(r.no_mode, NoMode::none_qualifies);
   EXPECT_FALSE(r.slos_met);
   EXPECT_EQ(r.closest, "mps");
   EXPECT_EQ(r.headline.rfind("No mode meets the SLOs. Closest: mps (server p99 12.0 ms > 10 ms (+20%) in mps-r1", 0), 0u)
@@ -684,6 +706,7 @@ TEST(Recommend, StpWithinNoiseOfTheRunnerUpIsSaid) {
   // Within noise: neither is named; both are, with what would decide.
   auto r = recommend(a);
   EXPECT_FALSE(r.mode);
+  EXPECT_EQ(r.no_mode, NoMode::undecided);
   EXPECT_EQ(r.undecided, (std::vector<std::string>{"mps-split", "timeslice"}));
   EXPECT_NE(r.headline.find("No significant difference between mps-split (STP 0.57 ± 0.13) and timeslice (STP 0.55 ± 0.12)"),
             std::string::npos)
@@ -695,6 +718,7 @@ TEST(Recommend, NothingToRecommendWithoutASharedMode) {
   RunBuilder only_baseline({"exclusive"}, 1, {"train"});
   only_baseline.throughput(only_baseline.workload(only_baseline.cell("baseline-train", "exclusive", 0), "train"), 100);
   EXPECT_NE(recommend(only_baseline.analyze()).headline.find("no shared mode"), std::string::npos);
+  EXPECT_EQ(recommend(only_baseline.analyze()).no_mode, NoMode::no_shared_mode);
 
   RunBuilder all_skipped({"exclusive", "mps"}, 1, {"train"});
   all_skipped.throughput(all_skipped.workload(all_skipped.cell("baseline-train", "exclusive", 0), "train"), 100);
@@ -703,6 +727,7 @@ TEST(Recommend, NothingToRecommendWithoutASharedMode) {
   auto r = recommend(all_skipped.analyze());
   EXPECT_FALSE(r.mode);
   EXPECT_NE(r.headline.find("no shared mode was measured"), std::string::npos) << r.headline;
+  EXPECT_EQ(r.no_mode, NoMode::none_measured);
   ASSERT_EQ(r.verdicts.size(), 1u);
   EXPECT_EQ(r.verdicts[0].reasons[0], "skipped: no MPS control program");
 }

@@ -209,6 +209,35 @@ TEST(ReportJson, RecommendationAndVerdicts) {
   EXPECT_TRUE(doc["verdicts"][0]["worst_excess"].is_null());
 }
 
+// A run on the CPU says so (device, why) and names no mode, with the reason as a
+// code; a run on a GPU says "gpu"; a run recorded without NVML's view, nothing.
+TEST(ReportJson, DeviceAndWhyNoModeIsNamed) {
+  auto b = windowed_run();
+  auto d = document(b);
+  EXPECT_EQ(d.doc["run"]["device"], "gpu");
+  EXPECT_TRUE(d.doc["run"]["cpu_only"].is_null());
+  ASSERT_TRUE(d.rec.mode);
+  EXPECT_TRUE(d.doc["recommendation"]["no_mode_code"].is_null());
+
+  b.input().run.environment_json = R"({"host":"ci","nvml":{"available":false,"reason":"cannot load libnvidia-ml.so.1"}})";
+  d = document(b);
+  EXPECT_EQ(d.doc["run"]["device"], "cpu");
+  EXPECT_EQ(d.doc["run"]["cpu_only"], "cannot load libnvidia-ml.so.1");
+  EXPECT_TRUE(d.doc["recommendation"]["mode"].is_null());
+  EXPECT_TRUE(d.doc["recommendation"]["closest"].is_null());
+  EXPECT_EQ(d.doc["recommendation"]["no_mode_code"], "cpu_only");
+  EXPECT_EQ(d.doc["recommendation"]["headline"].get<std::string>().rfind("No recommendation: the cells ran on the CPU", 0), 0u);
+  for (const auto& v : d.doc["verdicts"]) EXPECT_NE(v["state"], "recommended") << v.dump();
+  EXPECT_EQ(d.doc["missing_codes"][0], "cpu_only");
+
+  b.input().run.environment_json = R"({"host":"old"})";
+  EXPECT_TRUE(document(b).doc["run"]["device"].is_null());
+  // Another reason, as a code: nothing to compare the baseline with.
+  RunBuilder alone({"exclusive"}, 1, {"train"});
+  alone.throughput(alone.workload(alone.cell("baseline-train", "exclusive", 0), "train"), 100);
+  EXPECT_EQ(document(alone).doc["recommendation"]["no_mode_code"], "no_shared_mode");
+}
+
 TEST(ReportJson, ModesCarryEstimates) {
   auto b = windowed_run();
   const auto d = document(b);
@@ -518,6 +547,19 @@ TEST(ReportJson, CompareHasBothRunsAndTheirDifferences) {
   EXPECT_EQ(find(diff["environment"], "field", "GPU")["a"], find(diff["environment"], "field", "GPU")["b"]);
   EXPECT_TRUE(diff["notes"].is_array());
   ASSERT_NO_THROW((void)dump_report(doc));
+
+  // B ran on the CPU: its document and the notes say so, first.
+  bb.input().run.environment_json = R"({"nvml":{"available":false,"reason":"no driver"}})";
+  b.analysis = bb.analyze();
+  b.recommendation = analysis::recommend(b.analysis);
+  const auto cpu = compare_json(a, b);
+  EXPECT_EQ(cpu["a"]["run"]["device"], "gpu");
+  EXPECT_EQ(cpu["b"]["run"]["device"], "cpu");
+  EXPECT_TRUE(cpu["b"]["recommendation"]["mode"].is_null());
+  EXPECT_EQ(cpu["b"]["recommendation"]["no_mode_code"], "cpu_only");
+  ASSERT_FALSE(cpu["diff"]["notes"].empty());
+  EXPECT_EQ(cpu["diff"]["notes"][0].get<std::string>().rfind("B: run 2 in results ran on the CPU, without an NVIDIA GPU (no driver)", 0), 0u)
+      << cpu["diff"]["notes"].dump();
 }
 
 }  // namespace

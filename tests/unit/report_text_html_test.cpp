@@ -100,6 +100,87 @@ TEST(TextReport, MarkdownHasTheSameTablesAsMarkdown) {
   EXPECT_NE(md.find("| timeslice | recommended | 1.00 |"), std::string::npos) << md;
 }
 
+// The hand-made run as if its cells had run on the CPU.
+RunBuilder cpu_run() {
+  auto b = hand_made_run();
+  b.input().run.environment_json =
+      R"({"host":"ci","nvml":{"available":false,"reason":"NVML is not available: cannot load libnvidia-ml.so.1"}})";
+  return b;
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = 0; (pos = text.find(what, pos)) != std::string::npos; pos += what.size()) ++n;
+  return n;
+}
+
+const char* kCpuBanner = "The cells ran on the CPU, without an NVIDIA GPU (NVML is not available: cannot load libnvidia-ml.so.1): "
+                         "the sharing modes were not exercised on a GPU";
+
+TEST(TextReport, ACpuRunSaysSoFirstAndRecommendsNoMode) {
+  auto b = cpu_run();
+  const auto out = render_all(b);
+  // Text: the banner right under the title, before the environment; said once.
+  EXPECT_EQ(out.text.rfind(std::string("gpumix report: run 1 (hand-made)\n\nCPU RUN: ") + kCpuBanner, 0), 0u) << out.text;
+  EXPECT_EQ(count(out.text, "The cells ran on the CPU"), 1u) << out.text;
+  EXPECT_LT(out.text.find("CPU RUN:"), out.text.find("  GPU "));
+  EXPECT_NE(out.text.find("RECOMMENDATION\n  No recommendation: the cells ran on the CPU, so the sharing modes were not "
+                          "exercised on a GPU"),
+            std::string::npos)
+      << out.text;
+  EXPECT_EQ(out.text.find("Use "), std::string::npos) << out.text;
+  EXPECT_NE(squeeze(out.text).find("\ntimeslice meets every SLO "), std::string::npos) << out.text;
+  EXPECT_EQ(squeeze(out.text).find(" recommended "), std::string::npos) << "no verdict says recommended";
+  // The figures comparing modes are labelled; the raw measurements are not.
+  for (const char* title : {"== Modes (CPU pipeline check) ==", "== Normalized progress (NP) per workload (CPU pipeline check) ==",
+                            "== System throughput and fairness per mode (CPU pipeline check) ==",
+                            "== SLOs per mode (CPU pipeline check) ==", "== Request latency per cell (CPU pipeline check) ==",
+                            "== Workloads per cell ==", "== Cells and mode evidence =="})
+    EXPECT_NE(out.text.find(title), std::string::npos) << title;
+  EXPECT_NE(out.text.find("MISSING\n  - Mode mig was skipped"), std::string::npos) << out.text;
+
+  // Markdown: the same, as a quote under the title.
+  EXPECT_EQ(out.md.rfind(std::string("# gpumix report: run 1 (hand-made)\n\n> **CPU run.** ") + kCpuBanner, 0), 0u) << out.md;
+  EXPECT_EQ(count(out.md, "The cells ran on the CPU"), 1u);
+  EXPECT_NE(out.md.find("## Recommendation\n\n**No recommendation: the cells ran on the CPU"), std::string::npos) << out.md;
+  EXPECT_NE(out.md.find("## Normalized progress (NP) per workload (CPU pipeline check)"), std::string::npos);
+  EXPECT_NE(out.md.find("| timeslice | meets every SLO |"), std::string::npos) << out.md;
+  EXPECT_EQ(out.md.find("Use timeslice"), std::string::npos);
+}
+
+TEST(HtmlReport, ACpuRunSaysSoFirstAndRecommendsNoMode) {
+  auto b = cpu_run();
+  const auto html = render_all(b).html;
+  const auto banner = html.find("<p id=\"cpu-run\" class=\"box cpu\"><strong>CPU run.</strong> " + html_escape(kCpuBanner));
+  ASSERT_NE(banner, std::string::npos) << html.substr(html.find("<header>"), 2000);
+  EXPECT_LT(html.find("<h1>"), banner);
+  EXPECT_LT(banner, html.find("<table class=\"env\">"));
+  EXPECT_EQ(count(html, "The cells ran on the CPU"), 1u) << "not again among what is missing";
+  EXPECT_NE(html.find("<section id=\"recommendation\" class=\"box rec none\"><h2>Recommendation</h2>\n<p class=\"headline\">No "
+                      "recommendation: the cells ran on the CPU"),
+            std::string::npos);
+  EXPECT_EQ(html.find("Use timeslice"), std::string::npos);
+  EXPECT_EQ(html.find("<td class=\"good\">recommended</td>"), std::string::npos);
+  EXPECT_NE(html.find("(CPU pipeline check, not a recommendation)"), std::string::npos);
+  for (const char* section : {"np\"><h2>Normalized progress per workload", "system\"><h2>System throughput and fairness per mode",
+                              "latency\"><h2>Request latency and SLOs"})
+    EXPECT_NE(html.find("<section id=\"" + std::string(section) + "<span class=\"tag\">CPU pipeline check</span></h2>"),
+              std::string::npos)
+        << section;
+  EXPECT_EQ(count(html, "<span class=\"tag\">CPU pipeline check</span></h2>"), 3u);
+  // The charts of those figures say so in their titles, even when seen alone.
+  const auto specs = specs_of(html);
+  for (const char* id : {"np", "system", "latency-cdf", "p99"})
+    EXPECT_NE(specs[id]["title"]["text"].get<std::string>().find(" (CPU pipeline check)"), std::string::npos) << id;
+  EXPECT_EQ(specs["activity"]["title"]["text"].get<std::string>().find("CPU"), std::string::npos);
+
+  // On a GPU: no banner, no label.
+  auto gpu = hand_made_run();
+  const auto gpu_html = render_all(gpu).html;
+  EXPECT_EQ(gpu_html.find("id=\"cpu-run\""), std::string::npos);
+  EXPECT_EQ(gpu_html.find("CPU pipeline check"), std::string::npos);
+}
+
 TEST(TextReport, MarkdownEscapesPipesAndShowsEmptyCells) {
   Table t;
   t.columns = {"a", "n"};
@@ -241,6 +322,20 @@ TEST(Compare, RunRefsAndTheSideBySideTables) {
   EXPECT_NE(out.str().find("## Modes"), std::string::npos);
   EXPECT_NE(out.str().find("| exclusive (alone) | train |"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("| timeslice | server p99 <= 10 ms | 5.00 | 5.00 | met | met |"), std::string::npos) << out.str();
+
+  // B ran on the CPU: the first note says so, and B's recommendation names no mode.
+  b2.input().run.environment_json = R"({"nvml":{"available":false,"reason":"no driver"}})";
+  b.analysis = b2.analyze();
+  b.recommendation = analysis::recommend(b.analysis);
+  std::ostringstream cpu;
+  write_comparison(cpu, a, b, DocFormat::text);
+  EXPECT_NE(cpu.str().find("NOTES\n  - B: run 2 ran on the CPU, without an NVIDIA GPU (no driver): its figures check gpumix's "
+                           "pipeline and say nothing about sharing a GPU; it recommends no mode.\n"),
+            std::string::npos)
+      << cpu.str();
+  EXPECT_NE(squeeze(cpu.str()).find("\nrecommendation Use timeslice: the highest system throughput"), std::string::npos) << cpu.str();
+  EXPECT_NE(cpu.str().find("No recommendation: the cells ran on the CPU"), std::string::npos) << cpu.str();
+  EXPECT_EQ(cpu.str().find("is incomplete: The cells ran on the CPU"), std::string::npos) << cpu.str();
 }
 
 }  // namespace

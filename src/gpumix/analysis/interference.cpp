@@ -739,8 +739,8 @@ Analysis analyze(const RunInput& in) {
   a.cpu_only = run::RunEnvironment::parse(in.run.environment_json).cpu_only_reason();
   if (a.cpu_only)
     miss.push_back(GapCode::cpu_only, "The cells ran on the CPU, without an NVIDIA GPU (" + *a.cpu_only +
-                   "): the figures exercise gpumix's pipeline and say nothing about sharing a GPU, so no mode is "
-                   "recommended.");
+                   "): the sharing modes were not exercised on a GPU, so their figures check gpumix's pipeline, say "
+                   "nothing about sharing a GPU, and no mode is recommended.");
   std::set<std::string> ran;
   for (const auto& c : cells) ran.insert(c.label);
   std::vector<std::string> not_run;

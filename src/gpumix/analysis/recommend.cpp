@@ -19,6 +19,19 @@ std::string to_string(VerdictState s) {
   return "not measured";
 }
 
+std::string to_string(NoMode n) {
+  switch (n) {
+    case NoMode::none: return "none";
+    case NoMode::cpu_only: return "cpu_only";
+    case NoMode::no_shared_mode: return "no_shared_mode";
+    case NoMode::none_measured: return "none_measured";
+    case NoMode::unranked: return "unranked";
+    case NoMode::undecided: return "undecided";
+    case NoMode::none_qualifies: return "none_qualifies";
+  }
+  return "none";
+}
+
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -103,9 +116,8 @@ bool higher_stp(const ModeVerdict& a, const ModeVerdict& b) {
   return a.stp.value_or(-kInf) > b.stp.value_or(-kInf);
 }
 
-}  // namespace
-
-Recommendation recommend(const Analysis& a) {
+// The recommendation the figures give, as if they came from a GPU.
+Recommendation rank_modes(const Analysis& a) {
   Recommendation r;
   std::vector<ModeVerdict> eligible, others;
   for (const auto& m : a.modes) {
@@ -118,6 +130,7 @@ Recommendation recommend(const Analysis& a) {
 
   if (eligible.empty() && others.empty()) {
     r.headline = "Nothing to recommend: the run has no shared mode (only the exclusive baseline).";
+    r.no_mode = NoMode::no_shared_mode;
     return r;
   }
   const bool any_measured = !eligible.empty() || std::any_of(others.begin(), others.end(), [](const auto& v) {
@@ -125,6 +138,7 @@ Recommendation recommend(const Analysis& a) {
                             });
   if (!any_measured) {
     r.headline = "Nothing to recommend: no shared mode was measured (each was skipped or not run).";
+    r.no_mode = NoMode::none_measured;
     r.verdicts = std::move(others);
     return r;
   }
@@ -147,6 +161,7 @@ Recommendation recommend(const Analysis& a) {
       for (const auto& v : eligible) names += (names.empty() ? "" : ", ") + v.mode;
       r.headline = fmt::format("{} {}, but without baselines (no STP) they cannot be ranked.", names,
                                any_slo ? "meet every SLO" : "ran every workload");
+      r.no_mode = NoMode::unranked;
     }
     // Is the lead over the runner-up more than noise? If not, neither is named.
     if (ranked && eligible.size() > 1 && eligible[1].stp) {
@@ -160,6 +175,7 @@ Recommendation recommend(const Analysis& a) {
         const bool one_repeat = c.difference.verdict == Noise::unknown;
         if (c.difference.verdict == Noise::within_noise || (one_repeat && gap <= precision * *best.stp)) {
           r.mode.reset();
+          r.no_mode = NoMode::undecided;
           best.state = VerdictState::eligible;
           r.undecided = {best.mode, second.mode};
           r.headline = fmt::format("No significant difference between {} ({}) and {} ({}){}: either will do.", best.mode,
@@ -185,6 +201,7 @@ Recommendation recommend(const Analysis& a) {
     });
     const auto* near = measured.front();
     r.closest = near->mode;
+    r.no_mode = NoMode::none_qualifies;
     r.headline = fmt::format("{}. Closest: {} ({}; {}).",
                              any_slo ? "No mode meets the SLOs" : "No mode ran every workload without a failure", near->mode,
                              near->reasons.empty() ? "" : near->reasons.front(), stp_text(*near));
@@ -215,23 +232,32 @@ Recommendation recommend(const Analysis& a) {
     }
   }
   if (!r.settle.empty()) r.notes.push_back(r.settle);
+  for (auto& v : eligible) r.verdicts.push_back(std::move(v));
+  for (auto& v : others) r.verdicts.push_back(std::move(v));
+  return r;
+}
+
+}  // namespace
+
+Recommendation recommend(const Analysis& a) {
+  Recommendation r = rank_modes(a);
+  if (a.cpu_only) {
+    // The verdicts stay, for what they say about the pipeline; no mode is
+    // named, nor any advice that would read as one.
+    Recommendation cpu;
+    cpu.no_mode = NoMode::cpu_only;
+    cpu.slos_met = r.slos_met;
+    cpu.verdicts = std::move(r.verdicts);
+    for (auto& v : cpu.verdicts)
+      if (v.state == VerdictState::recommended) v.state = VerdictState::eligible;
+    cpu.headline = "No recommendation: the cells ran on the CPU, so the sharing modes were not exercised on a GPU and "
+                   "their figures say nothing about sharing one. Run the mix on a GPU machine.";
+    r = std::move(cpu);
+  }
   if (a.auto_repeats && a.auto_repeats->repeats_run)
     r.notes.push_back(fmt::format("repeats: auto ran {} repeat(s){} and stopped: {}.", *a.auto_repeats->repeats_run,
                                   a.gpu_time_s ? fmt::format(" in {:.1f} min of GPU time", *a.gpu_time_s / 60) : "",
                                   a.auto_repeats->stopped_because));
-  for (auto& v : eligible) r.verdicts.push_back(std::move(v));
-  for (auto& v : others) r.verdicts.push_back(std::move(v));
-  if (a.cpu_only) {
-    // The verdicts stay, for what they say about the pipeline; no mode is named.
-    for (auto& v : r.verdicts)
-      if (v.state == VerdictState::recommended) v.state = VerdictState::eligible;
-    r.mode.reset();
-    r.closest.reset();
-    r.undecided.clear();
-    r.settle.clear();
-    r.headline = "No recommendation: the cells ran on the CPU (no NVIDIA GPU), so the modes' figures say nothing about "
-                 "sharing a GPU. Run the mix on a GPU machine.";
-  }
   return r;
 }
 

@@ -20,6 +20,13 @@ namespace gpumix::analysis {
 enum class VerdictState { recommended, eligible, rejected, skipped, unmeasured };
 std::string to_string(VerdictState s);
 
+// Why a recommendation names no mode, for scripts (the JSON's
+// recommendation.no_mode_code): the cells ran on the CPU; the run has no
+// shared mode; none was measured; the eligible ones have no STP to rank them
+// by; the best two are within noise; none qualifies (see `closest`).
+enum class NoMode { none, cpu_only, no_shared_mode, none_measured, unranked, undecided, none_qualifies };
+std::string to_string(NoMode n);  // "cpu_only", ...; "none" when a mode is named
+
 struct ModeVerdict {
   std::string mode;
   VerdictState state = VerdictState::unmeasured;
@@ -35,6 +42,7 @@ struct ModeVerdict {
 
 struct Recommendation {
   std::optional<std::string> mode;  // the mode to use
+  NoMode no_mode = NoMode::none;     // why there is none
   bool slos_met = false;            // some shared mode meets every SLO
   std::optional<std::string> closest;  // when none does: the nearest miss
   std::string headline;                // one sentence

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "gpumix/run/run_environment.hpp"
 #include "gpumix/spec/effective_plan.hpp"
@@ -95,6 +96,23 @@ std::vector<std::pair<std::string, std::string>> environment_fields(const store:
     out.emplace_back("workloads", join(ws, "; "));
   }
   return out;
+}
+
+std::string cpu_run_banner(const analysis::Analysis& a) {
+  const auto* gap = a.gap(analysis::GapCode::cpu_only);
+  return gap ? gap->text : "";
+}
+
+std::vector<std::string> missing_list(const analysis::Analysis& a) {
+  std::vector<std::string> out;
+  for (const auto& m : a.missing)
+    if (m.code != analysis::GapCode::cpu_only) out.push_back(m.text);
+  return out;
+}
+
+std::string cpu_check_label(const analysis::Analysis& a, const std::string& section_id) {
+  static const std::set<std::string> figures = {"verdicts", "np", "system", "noise", "slo", "latency"};
+  return a.cpu_only && figures.count(section_id) ? "CPU pipeline check" : "";
 }
 
 Table verdicts_table(const analysis::Recommendation& r) {
@@ -261,6 +279,7 @@ Table evidence_table(const analysis::Analysis& a) {
 std::vector<Section> report_sections(const analysis::Analysis& a, const analysis::Recommendation& r) {
   std::vector<Section> out;
   auto add = [&](std::string id, std::string title, std::string caption, Table t) {
+    if (const auto check = cpu_check_label(a, id); !check.empty()) title += " (" + check + ")";
     if (!t.rows.empty()) out.push_back({std::move(id), std::move(title), std::move(caption), std::move(t)});
   };
   add("verdicts", "Modes", "Every shared mode: the verdict and why (SLOs broken, by how much; failures; skipped).",

@@ -23,6 +23,16 @@ struct Section {
 // The run's environment and mix as (field, value) pairs: GPU, driver, host, gpumix, mix.
 std::vector<std::pair<std::string, std::string>> environment_fields(const store::RunRow& run);
 
+// A run whose cells ran on the CPU: the sentence every report opens with
+// (the analysis's `cpu_only` gap); empty for a run on a GPU or one recorded
+// without the fact.
+std::string cpu_run_banner(const analysis::Analysis& a);
+// What is missing, in words, for the reports' lists: all but what the banner says.
+std::vector<std::string> missing_list(const analysis::Analysis& a);
+// "CPU pipeline check" for a section of figures of the modes (verdicts, np,
+// system, noise, slo, latency) on a CPU run, to show beside its title; "" otherwise.
+std::string cpu_check_label(const analysis::Analysis& a, const std::string& section_id);
+
 // "1.62 [1.55, 1.70]" style text of an estimate's interval, empty without one.
 std::string interval_text(const analysis::Estimate& e, int precision = 2);
 

@@ -1,4 +1,5 @@
 #include "gpumix/report/charts.hpp"
+#include "gpumix/report/analysis_tables.hpp"
 #include "gpumix/spec/sharing_mode.hpp"
 
 #include <fmt/format.h>
@@ -50,9 +51,15 @@ int bar_width(size_t groups, size_t per_group) {
 }
 
 // Bars of a value per workload and mode, with the 95 % interval as whiskers.
+// Long workload names are slanted (level, they would run into each other).
 json grouped_bars(const json& rows, const json& color, const std::vector<std::string>& modes, const std::string& y_title,
                   const json& tips, size_t workloads) {
-  json x = {{"field", "workload"}, {"type", "nominal"}, {"title", "workload"}, {"axis", {{"labelAngle", 0}}}};
+  size_t longest = 0;
+  for (const auto& r : rows) longest = std::max(longest, r["workload"].get<std::string>().size());
+  const json axis = longest * 6 > 34 * std::max<size_t>(modes.size(), 1) + 10
+                        ? json{{"labelAngle", -30}, {"labelAlign", "right"}, {"labelLimit", 220}}
+                        : json{{"labelAngle", 0}};
+  json x = {{"field", "workload"}, {"type", "nominal"}, {"title", "workload"}, {"axis", axis}};
   json offset = {{"field", "mode"}, {"type", "nominal"}, {"sort", modes}};
   json layers = json::array();
   layers.push_back({{"mark", {{"type", "bar"}, {"cornerRadiusEnd", 2}}},
@@ -373,8 +380,13 @@ nlohmann::json mode_color_scale(const std::vector<std::string>& modes, const std
 
 std::vector<Chart> build_charts(const analysis::RunInput& in, const analysis::Analysis& a) {
   std::vector<Chart> out;
-  for (auto chart : {np_chart(a), system_chart(a), latency_cdf_chart(a), p99_chart(a), activity_chart(in, a), energy_chart(a)})
-    if (!chart.id.empty()) out.push_back(std::move(chart));
+  for (auto chart : {np_chart(a), system_chart(a), latency_cdf_chart(a), p99_chart(a), activity_chart(in, a), energy_chart(a)}) {
+    if (chart.id.empty()) continue;
+    // A chart is often seen alone (exported as an image): it says it comes from a CPU run itself.
+    if (const auto check = cpu_check_label(a, chart.section); !check.empty())
+      chart.spec["title"]["text"] = chart.spec["title"]["text"].get<std::string>() + " (" + check + ")";
+    out.push_back(std::move(chart));
+  }
   return out;
 }
 

@@ -127,6 +127,12 @@ Table compare_slo_table(const ComparedRun& a, const ComparedRun& b) {
 
 std::vector<std::string> compare_notes(const ComparedRun& a, const ComparedRun& b) {
   std::vector<std::string> notes;
+  // First: a run on the CPU, whose figures say nothing about sharing a GPU.
+  for (const auto* r : {&a, &b})
+    if (r->analysis.cpu_only)
+      notes.push_back(fmt::format("{} ran on the CPU, without an NVIDIA GPU ({}): its figures check gpumix's pipeline and "
+                                  "say nothing about sharing a GPU; it recommends no mode.",
+                                  r->label, *r->analysis.cpu_only));
   const auto &ra = a.analysis.run, &rb = b.analysis.run;
   if (ra.mix_sha256 != rb.mix_sha256)
     notes.push_back(fmt::format("The runs used different mix files ({} sha256 {} vs {} sha256 {}): only the modes and "
@@ -136,8 +142,8 @@ std::vector<std::string> compare_notes(const ComparedRun& a, const ComparedRun& 
     for (const auto& m : x->analysis.planned_modes)
       if (!y->analysis.mode(m)) notes.push_back(fmt::format("Mode {} is not in run {}.", m, name));
   for (const auto* r : {&a, &b})
-    if (!r->analysis.missing.empty())
-      notes.push_back(fmt::format("{} is incomplete: {}", r->label, r->analysis.missing.front().text));
+    if (const auto missing = missing_list(r->analysis); !missing.empty())
+      notes.push_back(fmt::format("{} is incomplete: {}", r->label, missing.front()));
   return notes;
 }
 

@@ -37,42 +37,69 @@ std::string html_escape(const std::string& text) {
 
 namespace {
 
+// Laid out for a window 1280 px wide and for A4 and Letter paper without
+// sideways scrolling: text cells wrap between words (names at their hyphens;
+// long texts anywhere if they must), headers wrap at their underscores,
+// numbers stay whole, charts shrink to their room;
+// in print, nothing interactive, and no page break inside a row or a chart.
+// tests/integration/report_cli_test.cpp checks it in Chromium.
 const char* kStyle = R"css(
 :root { --fg: #1d1d1f; --muted: #5f6368; --line: #e3e3e3; --ok: #1e7b34; --bad: #b3261e; --warn: #8a5a00; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); margin: 0; background: #fafafa; }
 main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 48px; background: #fff; }
-h1 { font-size: 24px; margin: 0 0 4px; }
+h1 { font-size: 24px; margin: 0 0 4px; overflow-wrap: anywhere; }
 h1 small { color: var(--muted); font-weight: 400; font-size: 16px; }
 h2 { font-size: 19px; margin: 36px 0 6px; padding-top: 8px; border-top: 1px solid var(--line); }
+h2 .tag { font-size: 12px; font-weight: 600; color: var(--bad); border: 1px solid currentColor; border-radius: 4px; padding: 1px 6px; margin-left: 10px; vertical-align: 2px; white-space: nowrap; }
 p.caption { color: var(--muted); margin: 2px 0 12px; max-width: 900px; }
-table { border-collapse: collapse; margin: 8px 0 16px; font-size: 12.5px; }
-th, td { padding: 4px 9px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; white-space: nowrap; }
-td.long { white-space: normal; min-width: 280px; max-width: 560px; }
-th { background: #f3f4f6; font-weight: 600; white-space: nowrap; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 12.5px; max-width: 100%; }
+th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; overflow-wrap: break-word; }
+td.long { min-width: 10em; max-width: 560px; overflow-wrap: anywhere; }
+th { background: #f3f4f6; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; overflow-wrap: normal; }
 td.bad { color: var(--bad); font-weight: 600; }
 td.good { color: var(--ok); font-weight: 600; }
 td.muted { color: var(--muted); font-style: italic; }
 .scroll { overflow-x: auto; }
-table.env th { background: none; text-align: right; color: var(--muted); font-weight: 500; border: none; padding: 2px 10px 2px 0; }
-table.env td { border: none; padding: 2px 0; }
+table.env th { background: none; text-align: right; color: var(--muted); font-weight: 500; border: none; padding: 2px 10px 2px 0; white-space: nowrap; }
+table.env td { border: none; padding: 2px 0; overflow-wrap: anywhere; }
 .box { border-radius: 8px; padding: 14px 18px; margin: 18px 0; }
 .rec { background: #eef7f0; border: 1px solid #b7dfc0; }
 .rec.none { background: #fff4e5; border-color: #f3cf98; }
 .rec .headline { font-size: 17px; font-weight: 600; margin: 0 0 6px; }
+.cpu { background: #fdecea; border: 1px solid #f1b0a8; margin: 12px 0 14px; }
+.cpu strong { color: var(--bad); }
 .missing { background: #fff8e1; border: 1px solid #f0dc9c; }
 .missing h2, .rec h2 { border: none; margin: 0 0 6px; padding: 0; font-size: 15px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
 .missing ul, .rec ul { margin: 4px 0 0 18px; padding: 0; }
 nav { margin: 10px 0; color: var(--muted); }
-nav a { margin-right: 14px; color: #1a5fb4; text-decoration: none; }
+nav a { margin-right: 14px; color: #1a5fb4; text-decoration: none; white-space: nowrap; }
 .chart { margin: 10px 0 6px; }
+.chart .vega-embed { max-width: 100%; }
+.chart svg, .chart canvas { max-width: 100%; height: auto; }
 .empty { color: var(--muted); font-style: italic; }
-pre.yaml { background: #f6f8fa; padding: 10px 14px; border-radius: 6px; overflow-x: auto; font-size: 12px; }
+pre.yaml { background: #f6f8fa; padding: 10px 14px; border-radius: 6px; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 12px; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 footer pre { white-space: pre-wrap; font-size: 11px; max-height: 300px; overflow-y: auto; background: #f6f8fa; padding: 8px; }
 dl.defs dt { font-weight: 600; margin-top: 6px; }
 dl.defs dd { margin: 0 0 0 18px; color: #333; }
+@media print {
+  @page { margin: 12mm 10mm; }
+  body { background: #fff; font-size: 11px; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  main { max-width: none; padding: 0; }
+  h1 { font-size: 18px; }
+  h2 { font-size: 15px; margin-top: 20px; break-after: avoid; }
+  h3, p.caption { break-after: avoid; }
+  nav, .vega-embed details, footer details { display: none; }
+  .scroll { overflow: visible; }
+  table { font-size: 9.5px; }
+  th, td { padding: 2px 4px; }
+  td.long { min-width: 8em; }
+  tr, .chart, .box, dl.defs dd { break-inside: avoid; }
+  .vega-embed.has-actions { padding-right: 0; }
+  footer pre { max-height: none; }
+}
 )css";
 
 // Collects what scripts report before the libraries load, so that an error in
@@ -136,12 +163,22 @@ std::string value_text(const Value& v, int precision) {
   return buf;
 }
 
+// A column name, escaped, that may wrap after each '_' (np_95ci, samples_per_s).
+std::string breakable_name(const std::string& name) {
+  std::string out;
+  for (char c : html_escape(name)) {
+    out += c;
+    if (c == '_') out += "<wbr>";
+  }
+  return out;
+}
+
 void html_table(std::ostream& out, const Table& t) {
   static const std::set<std::string> bad = {"MISSED", "rejected", "failed", "crashed", "timeout", "early_exit", "killed"};
   static const std::set<std::string> muted = {"skipped", "not measured", "interrupted", "not_started", "degraded"};
   static const std::set<std::string> good = {"met", "recommended", "meets every SLO"};
   out << "<div class=\"scroll\"><table><thead><tr>";
-  for (const auto& c : t.columns) out << "<th>" << html_escape(c) << "</th>";
+  for (const auto& c : t.columns) out << "<th>" << breakable_name(c) << "</th>";
   out << "</tr></thead><tbody>\n";
   for (const auto& row : t.rows) {
     out << "<tr>";
@@ -162,8 +199,12 @@ void html_table(std::ostream& out, const Table& t) {
   out << "</tbody></table></div>\n";
 }
 
-void section_start(std::ostream& out, const std::string& id, const std::string& title, const std::string& caption) {
-  out << "<section id=\"" << id << "\"><h2>" << html_escape(title) << "</h2>\n";
+// `tag`: a label beside the title (on a CPU run, "CPU pipeline check").
+void section_start(std::ostream& out, const std::string& id, const std::string& title, const std::string& caption,
+                   const std::string& tag = "") {
+  out << "<section id=\"" << id << "\"><h2>" << html_escape(title);
+  if (!tag.empty()) out << "<span class=\"tag\">" << html_escape(tag) << "</span>";
+  out << "</h2>\n";
   if (!caption.empty()) out << "<p class=\"caption\">" << html_escape(caption) << "</p>\n";
 }
 
@@ -261,8 +302,10 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
   out << "</head>\n<body>\n<main>\n";
 
   // Environment.
-  out << "<header><h1>gpumix report <small>run " << a.run.id << " · " << html_escape(a.run.mix_name) << "</small></h1>\n"
-      << "<table class=\"env\">\n";
+  out << "<header><h1>gpumix report <small>run " << a.run.id << " · " << html_escape(a.run.mix_name) << "</small></h1>\n";
+  if (const auto banner = cpu_run_banner(a); !banner.empty())
+    out << "<p id=\"cpu-run\" class=\"box cpu\"><strong>CPU run.</strong> " << html_escape(banner) << "</p>\n";
+  out << "<table class=\"env\">\n";
   for (const auto& [k, v] : environment_fields(a.run))
     out << "<tr><th>" << html_escape(k) << "</th><td>" << html_escape(v) << "</td></tr>\n";
   out << "</table></header>\n";
@@ -275,12 +318,17 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
     for (const auto& n : r.notes) out << "<li>" << html_escape(n) << "</li>";
     out << "</ul>\n";
   }
-  if (!r.verdicts.empty()) html_table(out, verdicts_table(r));
+  if (!r.verdicts.empty()) {
+    if (const auto check = cpu_check_label(a, "verdicts"); !check.empty())
+      out << "<p class=\"caption\">What each mode's figures would make of it (" << html_escape(check)
+          << ", not a recommendation):</p>\n";
+    html_table(out, verdicts_table(r));
+  }
   out << "</section>\n";
 
-  if (!a.missing.empty()) {
+  if (const auto missing = missing_list(a); !missing.empty()) {
     out << "<section id=\"missing\" class=\"box missing\"><h2>What is missing</h2><ul>\n";
-    for (const auto& m : a.missing) out << "<li>" << html_escape(m.text) << "</li>\n";
+    for (const auto& m : missing) out << "<li>" << html_escape(m) << "</li>\n";
     out << "</ul></section>\n";
   }
 
@@ -290,7 +338,8 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
 
   section_start(out, "np", "Normalized progress per workload",
                 "NP = progress shared ÷ progress alone, per workload and mode (throughput; mean request latency for "
-                "interactive and server workloads, and for those reporting only latency). 1 means as fast as alone.");
+                "interactive and server workloads, and for those reporting only latency). 1 means as fast as alone.",
+                cpu_check_label(a, "np"));
   charts_of(out, charts, "np");
   if (!a.has_baseline) out << "<p class=\"empty\">No NP: the run has no exclusive baseline measure.</p>\n";
   if (auto t = np_table(a); !t.rows.empty()) html_table(out, t);
@@ -299,7 +348,8 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
 
   section_start(out, "system", "System throughput and fairness per mode",
                 "STP = Σ NP (n workloads sharing perfectly give n; 1 = no better than one after another). "
-                "ANTT = mean of 1/NP (1 = no slowdown). Fairness = min NP ÷ max NP; Jain's index = (Σ NP)² ÷ (n Σ NP²).");
+                "ANTT = mean of 1/NP (1 = no slowdown). Fairness = min NP ÷ max NP; Jain's index = (Σ NP)² ÷ (n Σ NP²).",
+                cpu_check_label(a, "system"));
   charts_of(out, charts, "system");
   table_or_note(out, system_table(a), "No shared mode in this run.");
   if (auto t = noise_table(a); !t.rows.empty()) {
@@ -310,7 +360,8 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
   out << "</section>\n";
 
   section_start(out, "latency", "Request latency and SLOs",
-                "Latency of successful requests per cell (CDF) and p99 per mode; a mode meets an SLO when every repeat does.");
+                "Latency of successful requests per cell (CDF) and p99 per mode; a mode meets an SLO when every repeat does.",
+                cpu_check_label(a, "latency"));
   charts_of(out, charts, "latency");
   if (auto t = slo_table(a); !t.rows.empty()) html_table(out, t);
   table_or_note(out, latency_table(a), "No workload reported request latencies.");

@@ -1,6 +1,9 @@
 // The HTML report: one self-contained file (no network: vega, vega-lite and
 // vega-embed are inlined from the binary, with their licenses), environment
-// and recommendation at the top, then the plots and tables.
+// and recommendation at the top (a run on the CPU says so above them, and its
+// figures of the modes are tagged "CPU pipeline check"), then the plots and
+// tables, laid out to read in a 1280 px window and on A4 or Letter paper
+// without sideways scrolling.
 //
 // Once every chart has rendered (or failed), the page writes a JSON status
 // into <pre id="gpumix-status">: {"done":true,"charts":{"<id>":<marks>},

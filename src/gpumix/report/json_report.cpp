@@ -10,6 +10,7 @@
 
 #include "gpumix/analysis/stats.hpp"
 #include "gpumix/report/analysis_tables.hpp"
+#include "gpumix/run/run_environment.hpp"
 #include "gpumix/json_text.hpp"
 
 namespace gpumix::report {
@@ -81,6 +82,8 @@ json run_json(const analysis::Analysis& a) {
   json j = json::object();
   j["id"] = r.id;
   j["cpu_only"] = a.cpu_only ? json(*a.cpu_only) : json(nullptr);
+  // What the cells ran on, when the environment record says: the record has NVML's view of the GPUs.
+  j["device"] = a.cpu_only ? json("cpu") : run::RunEnvironment::parse(r.environment_json).nvml_recorded ? json("gpu") : json(nullptr);
   j["mix_name"] = r.mix_name;
   j["mix_path"] = r.mix_path;
   j["mix_sha256"] = r.mix_sha256;
@@ -106,6 +109,7 @@ json run_json(const analysis::Analysis& a) {
 json recommendation_json(const analysis::Recommendation& r) {
   json j = json::object();
   j["mode"] = text_or_null(r.mode);
+  j["no_mode_code"] = r.mode ? json(nullptr) : json(analysis::to_string(r.no_mode));
   j["headline"] = r.headline;
   j["slos_met"] = r.slos_met;
   j["closest"] = text_or_null(r.closest);

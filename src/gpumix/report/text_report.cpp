@@ -50,27 +50,31 @@ void render_markdown(std::ostream& out, const Table& t) {
 void write_text_report(std::ostream& out, const analysis::Analysis& a, const analysis::Recommendation& r, DocFormat format) {
   const bool md = format == DocFormat::markdown;
   const auto env = environment_fields(a.run);
+  const auto banner = cpu_run_banner(a);
+  const auto missing = missing_list(a);
   if (md) {
     out << "# gpumix report: run " << a.run.id << " (" << md_escape(a.run.mix_name) << ")\n\n";
+    if (!banner.empty()) out << "> **CPU run.** " << md_escape(banner) << "\n\n";
     for (const auto& [k, v] : env) out << "- **" << k << "**: " << md_escape(v) << "\n";
     out << "\n## Recommendation\n\n**" << md_escape(r.headline) << "**\n\n";
     for (const auto& n : r.notes) out << "> " << md_escape(n) << "\n>\n";
     if (!r.notes.empty()) out << "\n";
-    if (!a.missing.empty()) {
+    if (!missing.empty()) {
       out << "## What is missing\n\n";
-      for (const auto& m : a.missing) out << "- " << md_escape(m.text) << "\n";
+      for (const auto& m : missing) out << "- " << md_escape(m) << "\n";
       out << "\n";
     }
   } else {
     out << "gpumix report: run " << a.run.id << " (" << a.run.mix_name << ")\n";
+    if (!banner.empty()) out << "\nCPU RUN: " << banner << "\n\n";
     size_t width = 0;
     for (const auto& [k, v] : env) width = std::max(width, k.size());
     for (const auto& [k, v] : env) out << "  " << k << std::string(width - k.size() + 2, ' ') << v << "\n";
     out << "\nRECOMMENDATION\n  " << r.headline << "\n";
     for (const auto& n : r.notes) out << "  note: " << n << "\n";
-    if (!a.missing.empty()) {
+    if (!missing.empty()) {
       out << "\nMISSING\n";
-      for (const auto& m : a.missing) out << "  - " << m.text << "\n";
+      for (const auto& m : missing) out << "  - " << m << "\n";
     }
   }
   for (const auto& s : report_sections(a, r)) {

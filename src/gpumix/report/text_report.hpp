@@ -1,6 +1,6 @@
 // The report as text for a terminal (`gpumix report --format text`) or as
-// markdown (`--format md`): environment, recommendation, what is missing,
-// then the same tables as the HTML report.
+// markdown (`--format md`): a run on the CPU says so first; then environment,
+// recommendation, what is missing, and the same tables as the HTML report.
 #pragma once
 
 #include <ostream>

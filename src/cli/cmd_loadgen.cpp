@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 
 #include "cli/commands.hpp"
 #include "gpumix/cli.hpp"
@@ -158,17 +159,21 @@ std::string row_label(const Summary& s) {
 
 // Under the text table: what makes a row weaker than its numbers look.
 void print_notes(std::ostream& out, const std::vector<Summary>& rows) {
+  auto needs = [](const std::string& p) { return samples_for_percentile(std::stod(p.substr(1))); };
   std::vector<std::string> notes;
+  // A sweep's rows share their thin percentiles (p99.9 under 1000 requests):
+  // one line per percentile rather than per row.
+  std::map<std::string, std::vector<std::string>> thin;
   for (const auto& s : rows) {
     const auto label = row_label(s);
     if (s.insufficient) notes.push_back(fmt::format("{}: insufficient: {}", label, *s.insufficient));
-    if (!s.thin_percentiles.empty()) {
-      std::vector<std::string> needs;
-      for (const auto& p : s.thin_percentiles)
-        needs.push_back(fmt::format("{} needs {}", p, samples_for_percentile(std::stod(p.substr(1)))));
+    if (!s.thin_percentiles.empty() && rows.size() == 1) {
+      std::vector<std::string> each;
+      for (const auto& p : s.thin_percentiles) each.push_back(fmt::format("{} needs {}", p, needs(p)));
       notes.push_back(fmt::format("{}: {} successful requests are too few for a tail percentile ({})", label, s.ok,
-                                  fmt::join(needs, ", ")));
+                                  fmt::join(each, ", ")));
     }
+    for (const auto& p : s.thin_percentiles) thin[p].push_back(fmt::format("{} ({})", label, s.ok));
     if (s.drain_expired)
       notes.push_back(fmt::format("{}: requests still outstanding --timeout after the schedule's end are timeouts ({} "
                                   "never sent)",
@@ -178,6 +183,9 @@ void print_notes(std::ostream& out, const std::vector<Summary>& rows) {
                                   s.settle->probe_ms ? fmt::format("{:.2f}", *s.settle->probe_ms) : "failed",
                                   s.settle->target_ms ? fmt::format("{:.2f}", *s.settle->target_ms) : "-"));
   }
+  if (rows.size() > 1)
+    for (const auto& [p, where] : thin)
+      notes.push_back(fmt::format("{} needs {} successful requests, fewer at {}", p, needs(p), fmt::join(where, ", ")));
   if (notes.empty()) return;
   out << "\nnotes:\n";
   for (const auto& n : notes) out << "  " << n << "\n";

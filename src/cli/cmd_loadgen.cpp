@@ -24,6 +24,7 @@
 #include "gpumix/report/table.hpp"
 #include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/output_file.hpp"
 #include "gpumix/util/signals.hpp"
 
 namespace gpumix::cli {
@@ -65,6 +66,7 @@ struct Options {
   std::string min_duration = "1s";
   bool fail_on_slo = false;
   std::string format = "table";
+  std::string out;
 };
 
 void add_options(wl::Cli& cli, Options& o) {
@@ -112,6 +114,7 @@ void add_options(wl::Cli& cli, Options& o) {
   cli.add("fail-on-slo", o.fail_on_slo,
           "Exit 1 when the result misses --slo or is insufficient (a sweep: when no step met it)");
   cli.add_choice("format", o.format, {"table", "csv", "json"}, "Output format");
+  cli.app().add_option("-o,--out", o.out, "Write the result to FILE instead of standard output (atomically)");
   cli.add_describe();
 }
 
@@ -220,6 +223,8 @@ int run(const Options& o, metrics::Reporter& reporter) {
   const Duration settle_quiet = duration_option("--settle", o.settle);
   const Duration settle_timeout = duration_option("--settle-timeout", o.settle_timeout);
   const Minimum minimum{o.min_requests, duration_option("--min-duration", o.min_duration)};
+  OutputFile out(o.out);  // before the load: a folder that cannot take it fails now
+  std::ostream& os = out.stream();
   if (o.fail_on_slo && slos.empty()) throw InputError("--fail-on-slo needs at least one --slo, e.g. --slo p99=25ms");
   if (o.sweep) {
     if (slos.empty()) throw InputError("--sweep needs at least one --slo, e.g. --slo p99=25ms");
@@ -358,18 +363,18 @@ int run(const Options& o, metrics::Reporter& reporter) {
   const Verdict verdict = overall_verdict(steps, swept ? &*swept : nullptr);
 
   if (format == report::Format::json) {
-    std::cout << report::dump_report(loadgen_json(target, std::move(settings), steps, swept ? &*swept : nullptr,
+    os << report::dump_report(loadgen_json(target, std::move(settings), steps, swept ? &*swept : nullptr,
                                                   unloaded_ms, started_ns, unix_now_ns()))
               << "\n";
   } else {
-    report::render(std::cout, summary_table(steps, slos), format);
+    report::render(os, summary_table(steps, slos), format);
   }
-  if (format == report::Format::table) print_notes(std::cout, steps);
+  if (format == report::Format::table) print_notes(os, steps);
   const Summary& first = steps.front();
   if (!swept && !first.failures.empty()) {
     if (format == report::Format::table) {
-      std::cout << "\nfailures:\n";
-      report::render(std::cout, failure_table(first), format);
+      os << "\nfailures:\n";
+      report::render(os, failure_table(first), format);
     } else {
       for (const auto& [status, f] : first.failures)
         spdlog::warn("loadgen: {} failures with status {}: {}", f.first, status, f.second);
@@ -382,7 +387,7 @@ int run(const Options& o, metrics::Reporter& reporter) {
     else if (r.reached_min) answer = fmt::format("no rate down to --sweep-min {:.1f} req/s met the SLO", so.min);
     else if (r.reached_max) answer = fmt::format("every rate up to --sweep-max {:.1f} req/s met the SLO", *r.best_rate);
     else answer = fmt::format("highest rate meeting the SLO: {:.1f} req/s (missed at {:.1f})", *r.best_rate, *r.first_bad);
-    if (format == report::Format::table) std::cout << "\n" << answer << "\n";
+    if (format == report::Format::table) os << "\n" << answer << "\n";
     else spdlog::info("loadgen: {}", answer);
     metrics::Fields done = {{"steps", int64_t(r.steps.size())}, {"reached_max", r.reached_max},
                             {"interrupted", r.interrupted}};
@@ -392,6 +397,7 @@ int run(const Options& o, metrics::Reporter& reporter) {
     std::vector<std::string> keys;
     reporter.done(done_fields(first, keys));
   }
+  out.commit();
   // --fail-on-slo: a result that cannot show the objectives were met fails.
   return o.fail_on_slo && (verdict == Verdict::missed || verdict == Verdict::insufficient) ? 1 : 0;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -379,6 +380,20 @@ TEST(LoadgenCli, PrintsTheTableAndJson) {
   EXPECT_NE(t.out.find("too few for a tail percentile (p99 needs 100, p99.9 needs 1000)"), std::string::npos) << t.out;
   EXPECT_EQ(server.bad_requests(), 0);
   std::cout << t.out;
+
+  // -o: the result goes to the file, nothing to standard output.
+  const auto file = dir.path() / "result.json";
+  auto o = test::gpumix({"loadgen", "--url", server.url(), "--model", "m", "--concurrency", "2", "--requests", "20",
+                         "--warmup", "0s", "--format", "json", "-o", file.string()},
+                        dir.path(), 60s);
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "");
+  std::ifstream in(file);
+  EXPECT_EQ(nlohmann::json::parse(in)["kind"], "gpumix.loadgen");
+  auto nowhere = test::gpumix({"loadgen", "--url", server.url(), "--model", "m", "--concurrency", "2", "--requests",
+                               "20", "-o", (dir.path() / "missing" / "r.json").string()},
+                              dir.path(), 60s);
+  EXPECT_EQ(nowhere.exit_code, 2) << nowhere.err;
 }
 
 // Issue 16: the first step reported 13.04 req/s achieved at 2.0 offered (2

@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
-#include <map>
 
 #include "cli/commands.hpp"
 #include "gpumix/cli.hpp"
@@ -154,44 +153,6 @@ void emit_latency(metrics::Reporter& reporter, const Record& r) {
 int64_t unix_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string row_label(const Summary& s) {
-  return s.offered_rps > 0 ? fmt::format("{:.1f} req/s", s.offered_rps) : fmt::format("{} clients", s.concurrency);
-}
-
-// Under the text table: what makes a row weaker than its numbers look.
-void print_notes(std::ostream& out, const std::vector<Summary>& rows) {
-  auto needs = [](const std::string& p) { return samples_for_percentile(std::stod(p.substr(1))); };
-  std::vector<std::string> notes;
-  // A sweep's rows share their thin percentiles (p99.9 under 1000 requests):
-  // one line per percentile rather than per row.
-  std::map<std::string, std::vector<std::string>> thin;
-  for (const auto& s : rows) {
-    const auto label = row_label(s);
-    if (s.insufficient) notes.push_back(fmt::format("{}: insufficient: {}", label, *s.insufficient));
-    if (!s.thin_percentiles.empty() && rows.size() == 1) {
-      std::vector<std::string> each;
-      for (const auto& p : s.thin_percentiles) each.push_back(fmt::format("{} needs {}", p, needs(p)));
-      notes.push_back(fmt::format("{}: {} successful requests are too few for a tail percentile ({})", label, s.ok,
-                                  fmt::join(each, ", ")));
-    }
-    for (const auto& p : s.thin_percentiles) thin[p].push_back(fmt::format("{} ({})", label, s.ok));
-    if (s.drain_expired)
-      notes.push_back(fmt::format("{}: requests still outstanding --timeout after the schedule's end are timeouts ({} "
-                                  "never sent)",
-                                  label, s.unsent));
-    if (s.settle && !s.settle->settled)
-      notes.push_back(fmt::format("{}: the server had not settled before this step (probe {} ms, target {} ms)", label,
-                                  s.settle->probe_ms ? fmt::format("{:.2f}", *s.settle->probe_ms) : "failed",
-                                  s.settle->target_ms ? fmt::format("{:.2f}", *s.settle->target_ms) : "-"));
-  }
-  if (rows.size() > 1)
-    for (const auto& [p, where] : thin)
-      notes.push_back(fmt::format("{} needs {} successful requests, fewer at {}", p, needs(p), fmt::join(where, ", ")));
-  if (notes.empty()) return;
-  out << "\nnotes:\n";
-  for (const auto& n : notes) out << "  " << n << "\n";
 }
 
 nlohmann::json seconds_or_null(Duration d) {
@@ -369,7 +330,11 @@ int run(const Options& o, metrics::Reporter& reporter) {
   } else {
     report::render(os, summary_table(steps, slos), format);
   }
-  if (format == report::Format::table) print_notes(os, steps);
+  if (format == report::Format::table) {
+    const auto notes = summary_notes(steps);
+    if (!notes.empty()) os << "\nnotes:\n";
+    for (const auto& n : notes) os << "  " << n << "\n";
+  }
   const Summary& first = steps.front();
   if (!swept && !first.failures.empty()) {
     if (format == report::Format::table) {

@@ -242,6 +242,33 @@ TEST(LoadgenSummary, TooFewRequestsOrTooShortIsInsufficientAndSaysWhy) {
   EXPECT_EQ(summarize(make(10, 1s), {}, 10, 0, minimum).verdict(), Verdict::none);
 }
 
+TEST(LoadgenSummary, NotesSayWhatMakesARowWeak) {
+  auto step = [](double rate, int n) {
+    LoadResult lr;
+    for (int i = 0; i < n; ++i) lr.records.push_back(rec(1));
+    lr.window = 1s;
+    return summarize(lr, parse_slos("p99=25ms"), rate, 0, Minimum{100, 1s});
+  };
+  // One row: its thin percentiles on its own line.
+  EXPECT_EQ(summary_notes({step(50, 50)}),
+            (std::vector<std::string>{"50.0 req/s: insufficient: 50 requests, minimum 100",
+                                      "50.0 req/s: 50 successful requests are too few for a tail percentile (p99 "
+                                      "needs 100, p99.9 needs 1000)"}));
+  // A sweep: one line per thin percentile; a drain that ran out; a server
+  // that had not settled.
+  auto drained = step(400, 200);
+  drained.drain_expired = true;
+  drained.unsent = 7;
+  auto unsettled = step(200, 150);
+  unsettled.settle = Settle{1, 30, 30, 40.0, 5.0, false};
+  EXPECT_EQ(summary_notes({drained, unsettled}),
+            (std::vector<std::string>{
+                "400.0 req/s: requests still outstanding --timeout after the schedule's end are timeouts (7 never sent)",
+                "200.0 req/s: the server had not settled before this step (probe 40.00 ms, target 5.00 ms)",
+                "p99.9 needs 1000 successful requests, fewer at 400.0 req/s (200), 200.0 req/s (150)"}));
+  EXPECT_TRUE(summary_notes({step(100, 1000)}).empty());
+}
+
 TEST(LoadgenJson, OneDocumentWithNumbersNullsAndTimes) {
   LoadResult lr;
   for (int i = 0; i < 200; ++i) lr.records.push_back(rec(2));

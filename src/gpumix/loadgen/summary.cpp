@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "gpumix/analysis/stats.hpp"
 
@@ -135,6 +136,43 @@ report::Table summary_table(const std::vector<Summary>& rows, const std::vector<
     t.add(std::move(row));
   }
   return t;
+}
+
+namespace {
+std::string row_label(const Summary& s) {
+  return s.offered_rps > 0 ? fmt::format("{:.1f} req/s", s.offered_rps) : fmt::format("{} clients", s.concurrency);
+}
+}  // namespace
+
+std::vector<std::string> summary_notes(const std::vector<Summary>& rows) {
+  auto needs = [](const std::string& p) { return samples_for_percentile(std::stod(p.substr(1))); };
+  std::vector<std::string> notes;
+  // A sweep's rows share their thin percentiles (p99.9 under 1000 requests):
+  // one line per percentile rather than per row.
+  std::map<std::string, std::vector<std::string>> thin;
+  for (const auto& s : rows) {
+    const auto label = row_label(s);
+    if (s.insufficient) notes.push_back(fmt::format("{}: insufficient: {}", label, *s.insufficient));
+    if (!s.thin_percentiles.empty() && rows.size() == 1) {
+      std::vector<std::string> each;
+      for (const auto& p : s.thin_percentiles) each.push_back(fmt::format("{} needs {}", p, needs(p)));
+      notes.push_back(fmt::format("{}: {} successful requests are too few for a tail percentile ({})", label, s.ok,
+                                  fmt::join(each, ", ")));
+    }
+    for (const auto& p : s.thin_percentiles) thin[p].push_back(fmt::format("{} ({})", label, s.ok));
+    if (s.drain_expired)
+      notes.push_back(fmt::format("{}: requests still outstanding --timeout after the schedule's end are timeouts ({} "
+                                  "never sent)",
+                                  label, s.unsent));
+    if (s.settle && !s.settle->settled)
+      notes.push_back(fmt::format("{}: the server had not settled before this step (probe {} ms, target {} ms)", label,
+                                  s.settle->probe_ms ? fmt::format("{:.2f}", *s.settle->probe_ms) : "failed",
+                                  s.settle->target_ms ? fmt::format("{:.2f}", *s.settle->target_ms) : "-"));
+  }
+  if (rows.size() > 1)
+    for (const auto& [p, where] : thin)
+      notes.push_back(fmt::format("{} needs {} successful requests, fewer at {}", p, needs(p), fmt::join(where, ", ")));
+  return notes;
 }
 
 report::Table failure_table(const Summary& s) {

@@ -87,6 +87,11 @@ Summary summarize(const LoadResult& result, const std::vector<Slo>& slos, double
 
 // One row per summary (a plain run has one, a sweep one per step).
 report::Table summary_table(const std::vector<Summary>& rows, const std::vector<Slo>& slos);
+// What makes rows weaker than their numbers look, one sentence each, for
+// under the text table: too few requests, tail percentiles over too few
+// samples (one line per percentile for several rows), a drain that ran out,
+// a server that had not settled.
+std::vector<std::string> summary_notes(const std::vector<Summary>& rows);
 // Failures by status, with a message each.
 report::Table failure_table(const Summary& s);
 

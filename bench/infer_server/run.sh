@@ -51,18 +51,18 @@ loadgen() {  # name, loadgen args...
   local name="$1"; shift
   timeout 300 "$bin/gpumix" loadgen --url "$url" --model resnet50 --format json "$@" > "$out/loadgen-$name.json" 2> "$out/loadgen-$name.log"
 }
-lg() {  # name, python expression on r (the last row of loadgen's JSON table)
-  python3 -c "import json,sys; r=json.load(open(sys.argv[1]))[-1]; print($2)" "$out/loadgen-$1.json" 2>/dev/null || echo nan
+lg() {  # name, python expression on r (the last step of loadgen's JSON document, docs/loadgen.md)
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['steps'][-1]; print($2)" "$out/loadgen-$1.json" 2>/dev/null || echo nan
 }
 
 # ----------------------------------------------------------- 3. low load
 loadgen c1 --concurrency 1 --duration "${step_s}s" --warmup 2s
-c1_p50=$(lg c1 "r['p50_ms']")
+c1_p50=$(lg c1 "r['latency_ms']['p50']")
 row "%-44s %10s ms  (batch-infer b1 %s ms)" "server p50, one request at a time (loadgen)" "$c1_p50" "$b1_p50"
 
 # --------------------------------------------------------------- 4. sweep
 loadgen sweep --sweep --slo "p99=${slo_ms}ms" --sweep-start 2000 --step-duration "${step_s}s" --warmup 2s --seed 1
-best=$(python3 -c "import json,sys; rows=json.load(open(sys.argv[1])); print(max([r['offered_rps'] for r in rows if r['slo']=='met'] or [0]))" "$out/loadgen-sweep.json" 2>/dev/null || echo 0)
+best=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['result']['answer_rps'] or 0)" "$out/loadgen-sweep.json" 2>/dev/null || echo 0)
 row "%-44s %10s req/s = %s of offline b64" "highest Poisson rate with p99 <= ${slo_ms} ms" "$best" \
   "$(python3 -c "print(f'{float(\"$best\")/float(\"$b64\"):.2f}')" 2>/dev/null)"
 
@@ -78,8 +78,8 @@ for c in 1 64; do
   wrk_p99=$(awk '$1=="99%" {print $2}' "$out/wrk-c$c.txt")
   wrk_bad=$(awk '/Non-2xx/ {print $5}' "$out/wrk-c$c.txt")
   row "%-44s %10s req/s p50 %s ms p99 %s ms" "loadgen closed loop, $c connections" \
-    "$(lg "closed$c" "round(r['achieved_rps'],1)")" "$(lg "closed$c" "round(r['p50_ms'],2)")" \
-    "$(lg "closed$c" "round(r['p99_ms'],2)")"
+    "$(lg "closed$c" "round(r['achieved_rps'],1)")" "$(lg "closed$c" "round(r['latency_ms']['p50'],2)")" \
+    "$(lg "closed$c" "round(r['latency_ms']['p99'],2)")"
   row "%-44s %10s req/s p50 %s p99 %s%s" "wrk, $c connections" "$wrk_rps" "$wrk_p50" "$wrk_p99" \
     "${wrk_bad:+ (non-2xx: $wrk_bad)}"
 done

@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 
@@ -13,12 +14,16 @@
 #include "gpumix/cli.hpp"
 #include "gpumix/loadgen/engine.hpp"
 #include "gpumix/loadgen/kserve.hpp"
+#include "gpumix/loadgen/result_json.hpp"
+#include "gpumix/loadgen/settle.hpp"
 #include "gpumix/loadgen/summary.hpp"
 #include "gpumix/loadgen/sweep.hpp"
 #include "gpumix/metrics.hpp"
+#include "gpumix/report/json_report.hpp"
 #include "gpumix/report/table.hpp"
 #include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/errors.hpp"
+#include "gpumix/util/output_file.hpp"
 #include "gpumix/util/signals.hpp"
 
 namespace gpumix::cli {
@@ -52,8 +57,15 @@ struct Options {
   double sweep_max = 100000;
   double sweep_factor = 2;
   double sweep_tolerance = 0.02;
+  double sweep_min = 1;
   std::string step_duration = "10s";
+  std::string settle = "1s";
+  std::string settle_timeout = "60s";
+  int64_t min_requests = 100;
+  std::string min_duration = "1s";
+  bool fail_on_slo = false;
   std::string format = "table";
+  std::string out;
 };
 
 void add_options(wl::Cli& cli, Options& o) {
@@ -89,8 +101,19 @@ void add_options(wl::Cli& cli, Options& o) {
   wl::Cli::positive(cli.add("sweep-max", o.sweep_max, "Sweep: highest rate tried (req/s)"));
   wl::Cli::positive(cli.add("sweep-factor", o.sweep_factor, "Sweep: rate growth per step until the SLO breaks"));
   wl::Cli::positive(cli.add("sweep-tolerance", o.sweep_tolerance, "Sweep: bisect until within this fraction"));
-  cli.add("step-duration", o.step_duration, "Sweep: measured time of each step (after --warmup)");
+  wl::Cli::positive(cli.add("sweep-min", o.sweep_min, "Sweep: lowest rate tried when --sweep-start misses (req/s)"));
+  cli.add("step-duration", o.step_duration,
+          "Sweep: measured time of each step (after --warmup), longer when needed for --min-requests");
+  cli.add("settle", o.settle, "Sweep: quiet period before each step after the first");
+  cli.add("settle-timeout", o.settle_timeout,
+          "Sweep: how long to probe, after the quiet period, for the server's unloaded latency");
+  wl::Cli::non_negative(cli.add("min-requests", o.min_requests,
+                                "Fewest measured requests for a result to count (MLPerf LoadGen's min_query_count)"));
+  cli.add("min-duration", o.min_duration, "Shortest measured time for a result to count (MLPerf LoadGen's min_duration)");
+  cli.add("fail-on-slo", o.fail_on_slo,
+          "Exit 1 when the result misses --slo or is insufficient (a sweep: when no step met it)");
   cli.add_choice("format", o.format, {"table", "csv", "json"}, "Output format");
+  cli.app().add_option("-o,--out", o.out, "Write the result to FILE instead of standard output (atomically)");
   cli.add_describe();
 }
 
@@ -111,6 +134,7 @@ metrics::Fields done_fields(const Summary& s, std::vector<std::string>& keys) {
     f.push_back({keys.back(), r.attainment});
   }
   if (!s.slos.empty()) f.push_back({"slo_met", s.slo_met()});
+  if (s.insufficient) f.push_back({"insufficient", *s.insufficient});
   return f;
 }
 
@@ -124,6 +148,15 @@ void emit_latency(metrics::Reporter& reporter, const Record& r) {
       else reporter.latency(ms, {{"ok", false}, {"status", int64_t{r.status}}});
       break;
   }
+}
+
+int64_t unix_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+nlohmann::json seconds_or_null(Duration d) {
+  return d.count() > 0 ? nlohmann::json(to_seconds(d)) : nlohmann::json(nullptr);
 }
 
 int run(const Options& o, metrics::Reporter& reporter) {
@@ -148,13 +181,24 @@ int run(const Options& o, metrics::Reporter& reporter) {
   spec.seed = o.seed;
   const Duration ready_timeout = duration_option("--ready-timeout", o.ready_timeout, kPositive);
   const Duration step_duration = duration_option("--step-duration", o.step_duration, kPositive);
+  const Duration settle_quiet = duration_option("--settle", o.settle);
+  const Duration settle_timeout = duration_option("--settle-timeout", o.settle_timeout);
+  const Minimum minimum{o.min_requests, duration_option("--min-duration", o.min_duration)};
+  OutputFile out(o.out);  // before the load: a folder that cannot take it fails now
+  std::ostream& os = out.stream();
+  if (o.fail_on_slo && slos.empty()) throw InputError("--fail-on-slo needs at least one --slo, e.g. --slo p99=25ms");
   if (o.sweep) {
     if (slos.empty()) throw InputError("--sweep needs at least one --slo, e.g. --slo p99=25ms");
     if (o.rate > 0 || o.concurrency > 0 || o.requests > 0)
       throw InputError("--sweep chooses the rates itself: drop --rate, --concurrency and --requests");
+    if (step_duration < minimum.duration)
+      throw InputError(fmt::format("--step-duration {} is shorter than --min-duration {}: no step would count",
+                                   o.step_duration, o.min_duration));
   } else if ((o.rate > 0) == (o.concurrency > 0)) {
     throw InputError("give either --rate R (open loop), --concurrency N (closed loop) or --sweep");
   }
+  const SweepOptions so{o.sweep_start, o.sweep_max, o.sweep_factor, o.sweep_tolerance, o.sweep_min};
+  if (o.sweep) check_sweep_options(so);
   spec.rate = o.rate;
   spec.concurrency = static_cast<int>(o.concurrency);
   kserve::TensorSpec input{o.input_name, kserve::DataType::fp32, {}};
@@ -164,6 +208,7 @@ int run(const Options& o, metrics::Reporter& reporter) {
 
   ::signal(SIGPIPE, SIG_IGN);  // a server closing a connection is an error, not our death
   StopSignals signals;
+  const int64_t started_ns = unix_now_ns();
   if (!wait_ready(endpoint, ready_timeout, signals.fd())) {
     reporter.done({{"requests", int64_t{0}}, {"stopped_before_ready", true}});
     return 0;
@@ -184,63 +229,142 @@ int run(const Options& o, metrics::Reporter& reporter) {
   reporter.info({{"url", endpoint.url()}, {"model", o.model}, {"input", input.name},
                  {"datatype", kserve::to_string(input.datatype)}, {"shape", shape},
                  {"request_bytes", int64_t(request.body.size())}});
+  const Target target{endpoint.url(), o.model, input.name, kserve::to_string(input.datatype), input.shape,
+                      static_cast<int64_t>(request.body.size()), !o.json};
 
+  // A sweep step must schedule enough requests for --min-requests and for
+  // every objective's percentile (MLPerf LoadGen runs until both its
+  // min_duration and min_query_count are met).
+  int64_t step_min_requests = minimum.requests;
+  for (const auto& slo : slos) step_min_requests = std::max(step_min_requests, samples_for_percentile(slo.percentile));
+
+  nlohmann::json settings = {
+      {"rate", o.rate > 0 ? nlohmann::json(o.rate) : nlohmann::json(nullptr)},
+      {"concurrency", o.concurrency > 0 ? nlohmann::json(o.concurrency) : nlohmann::json(nullptr)},
+      {"connections", o.connections},
+      {"think_time_s", to_seconds(spec.think_time)},
+      {"warmup_s", to_seconds(spec.warmup)},
+      {"duration_s", o.sweep ? nlohmann::json(nullptr) : seconds_or_null(spec.duration)},
+      {"requests", o.requests > 0 ? nlohmann::json(o.requests) : nlohmann::json(nullptr)},
+      {"timeout_s", to_seconds(spec.timeout)},
+      {"seed", o.seed},
+      {"min_requests", minimum.requests},
+      {"min_duration_s", to_seconds(minimum.duration)},
+      {"slos", nlohmann::json::array()},
+      {"sweep", nullptr}};
+  for (const auto& slo : slos) settings["slos"].push_back(slo.text);
+
+  std::vector<Summary> steps;
+  std::optional<SweepResult> swept;
+  std::optional<double> unloaded_ms;
   if (o.sweep) {
-    SweepOptions so{o.sweep_start, o.sweep_max, o.sweep_factor, o.sweep_tolerance};
+    settings["sweep"] = {{"start_rps", so.start},          {"max_rps", so.max},
+                         {"min_rps", so.min},              {"factor", so.factor},
+                         {"tolerance", so.tolerance},      {"step_duration_s", to_seconds(step_duration)},
+                         {"step_min_requests", step_min_requests}, {"settle_s", to_seconds(settle_quiet)},
+                         {"settle_timeout_s", to_seconds(settle_timeout)}};
+    // The unloaded latency, which the server must come back to between steps.
+    unloaded_ms = probe_latency(spec, 5, signals.fd());
+    if (unloaded_ms)
+      spdlog::info("loadgen: unloaded latency {:.2f} ms (median of 5 sequential requests)", *unloaded_ms);
+    else
+      spdlog::warn("loadgen: the unloaded latency probe failed: between steps only the --settle quiet period");
     bool ready_sent = false;
     auto step = [&](double rate) {
+      std::optional<Settle> settled;
+      if (ready_sent) {
+        settled = settle(spec, unloaded_ms, settle_quiet, settle_timeout, signals.fd());
+        if (unloaded_ms && !settled->settled && signals.count() == 0)
+          spdlog::warn("loadgen: the server did not come back to its unloaded latency within --settle-timeout {} "
+                       "(last probe {}): the next step may measure the last one's backlog",
+                       o.settle_timeout, settled->probe_ms ? fmt::format("{:.2f} ms", *settled->probe_ms) : "failed");
+      }
       LoadSpec s = spec;
       s.rate = rate;
       s.duration = step_duration;
+      s.min_requests = step_min_requests;
+      if (static_cast<double>(step_min_requests) > rate * to_seconds(step_duration))
+        spdlog::info("loadgen: {:.1f} req/s: about {:.0f} s to schedule {} requests", rate,
+                     static_cast<double>(step_min_requests) / rate, step_min_requests);
       LoadHooks hooks;
       hooks.on_measuring = [&] {
         if (!ready_sent) reporter.ready();
         ready_sent = true;
       };
-      auto summary = summarize(run_load(s, signals.fd(), hooks), slos, rate, 0);
+      const int64_t t0 = unix_now_ns();
+      auto summary = summarize(run_load(s, signals.fd(), hooks), slos, rate, 0, minimum);
+      summary.started_ns = t0;
+      summary.ended_ns = unix_now_ns();
+      summary.settle = settled;
+      ready_sent = true;
       std::vector<std::string> keys;
       reporter.info(done_fields(summary, keys));
-      spdlog::info("loadgen: {:.1f} req/s: p99 {} ms, {} errors, {} timeouts, {} late: SLO {}", rate,
+      spdlog::info("loadgen: {:.1f} req/s: achieved {:.1f}, {} requests, p99 {} ms, {} errors, {} timeouts, {} late: "
+                   "SLO {}",
+                   rate, summary.achieved_rps, summary.requests,
                    summary.p99 ? fmt::format("{:.2f}", *summary.p99) : "-", summary.errors, summary.timeouts,
-                   summary.late, summary.slo_met() ? "met" : "missed");
+                   summary.late, to_string(summary.verdict()));
       return summary;
     };
-    auto result = sweep(so, step, [&] { return signals.count() > 0; });
-    report::render(std::cout, summary_table(result.steps, slos), format);
-    std::string verdict;
-    if (result.interrupted) verdict = "sweep interrupted";
-    else if (!result.best_rate) verdict = fmt::format("no rate met the SLO (the first, {:.1f} req/s, missed it: lower --sweep-start)", o.sweep_start);
-    else if (result.reached_max) verdict = fmt::format("every rate up to --sweep-max {:.1f} req/s met the SLO", *result.best_rate);
-    else verdict = fmt::format("highest rate meeting the SLO: {:.1f} req/s (missed at {:.1f})", *result.best_rate, *result.first_bad);
-    if (format == report::Format::table) std::cout << "\n" << verdict << "\n";
-    else spdlog::info("loadgen: {}", verdict);
-    metrics::Fields done = {{"steps", int64_t(result.steps.size())}, {"reached_max", result.reached_max},
-                            {"interrupted", result.interrupted}};
-    if (result.best_rate) done.push_back({"best_rps", *result.best_rate});
-    reporter.done(done);
-    return 0;
+    swept = sweep(so, step, [&] { return signals.count() > 0; });
+    steps = swept->steps;
+  } else {
+    LoadHooks hooks;
+    hooks.on_measuring = [&] { reporter.ready(); };
+    if (reporter.enabled()) hooks.on_record = [&](const Record& r) { emit_latency(reporter, r); };
+    const int64_t t0 = unix_now_ns();
+    const auto result = run_load(spec, signals.fd(), hooks);
+    auto summary = summarize(result, slos, spec.rate, spec.concurrency, minimum);
+    summary.started_ns = t0;
+    summary.ended_ns = unix_now_ns();
+    if (result.discarded > 0)
+      spdlog::info("loadgen: {} failures after the stop were left out (the server stopped too)", result.discarded);
+    steps.push_back(std::move(summary));
   }
+  const Verdict verdict = overall_verdict(steps, swept ? &*swept : nullptr);
 
-  LoadHooks hooks;
-  hooks.on_measuring = [&] { reporter.ready(); };
-  if (reporter.enabled()) hooks.on_record = [&](const Record& r) { emit_latency(reporter, r); };
-  const auto result = run_load(spec, signals.fd(), hooks);
-  const auto summary = summarize(result, slos, spec.rate, spec.concurrency);
-  report::render(std::cout, summary_table({summary}, slos), format);
-  if (!summary.failures.empty()) {
+  if (format == report::Format::json) {
+    os << report::dump_report(loadgen_json(target, std::move(settings), steps, swept ? &*swept : nullptr,
+                                                  unloaded_ms, started_ns, unix_now_ns()))
+              << "\n";
+  } else {
+    report::render(os, summary_table(steps, slos), format);
+  }
+  if (format == report::Format::table) {
+    const auto notes = summary_notes(steps);
+    if (!notes.empty()) os << "\nnotes:\n";
+    for (const auto& n : notes) os << "  " << n << "\n";
+  }
+  const Summary& first = steps.front();
+  if (!swept && !first.failures.empty()) {
     if (format == report::Format::table) {
-      std::cout << "\nfailures:\n";
-      report::render(std::cout, failure_table(summary), format);
+      os << "\nfailures:\n";
+      report::render(os, failure_table(first), format);
     } else {
-      for (const auto& [status, f] : summary.failures)
+      for (const auto& [status, f] : first.failures)
         spdlog::warn("loadgen: {} failures with status {}: {}", f.first, status, f.second);
     }
   }
-  if (result.discarded > 0)
-    spdlog::info("loadgen: {} failures after the stop were left out (the server stopped too)", result.discarded);
-  std::vector<std::string> keys;
-  reporter.done(done_fields(summary, keys));
-  return 0;
+  if (swept) {
+    const auto& r = *swept;
+    std::string answer;
+    if (r.interrupted) answer = "sweep interrupted";
+    else if (r.reached_min) answer = fmt::format("no rate down to --sweep-min {:.1f} req/s met the SLO", so.min);
+    else if (r.reached_max) answer = fmt::format("every rate up to --sweep-max {:.1f} req/s met the SLO", *r.best_rate);
+    else answer = fmt::format("highest rate meeting the SLO: {:.1f} req/s (missed at {:.1f})", *r.best_rate, *r.first_bad);
+    if (format == report::Format::table) os << "\n" << answer << "\n";
+    else spdlog::info("loadgen: {}", answer);
+    metrics::Fields done = {{"steps", int64_t(r.steps.size())}, {"reached_max", r.reached_max},
+                            {"interrupted", r.interrupted}};
+    if (r.best_rate) done.push_back({"best_rps", *r.best_rate});
+    reporter.done(done);
+  } else {
+    std::vector<std::string> keys;
+    reporter.done(done_fields(first, keys));
+  }
+  out.commit();
+  // --fail-on-slo: a result that cannot show the objectives were met fails.
+  return o.fail_on_slo && (verdict == Verdict::missed || verdict == Verdict::insufficient) ? 1 : 0;
 }
 
 int loadgen_main(const std::vector<std::string>& args) {

@@ -3,12 +3,14 @@
 // process, and the `gpumix loadgen` binary (exit codes, output, metrics
 // protocol, SIGTERM). Timing tolerances hold on a loaded 2-core machine.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -16,6 +18,7 @@
 
 #include "gpumix/loadgen/engine.hpp"
 #include "gpumix/loadgen/kserve.hpp"
+#include "gpumix/loadgen/settle.hpp"
 #include "gpumix/loadgen/summary.hpp"
 #include "gpumix/loadgen/sweep.hpp"
 #include "harness.hpp"
@@ -23,6 +26,7 @@
 
 using namespace gpumix;
 using namespace gpumix::loadgen;
+using gpumix::testing::fifo_workers;
 using gpumix::testing::KServeTestServer;
 using gpumix::testing::Reply;
 using namespace std::chrono_literals;
@@ -202,14 +206,87 @@ TEST(LoadgenLoopback, SweepFindsTheKneeOfATokenBucketServer) {
                  [&](double rate) {
                    LoadSpec s = load.spec;
                    s.rate = rate;
+                   s.min_requests = 100;  // what p99 needs to count
                    return summarize(run_load(s, -1), slos, rate, 0);
                  },
                  [] { return false; });
-  ASSERT_TRUE(r.best_rate) << "even 100/s missed";
-  EXPECT_GE(*r.best_rate, 0.6 * 400);
-  EXPECT_LE(*r.best_rate, 1.15 * 400);
+  std::string steps;
+  for (const auto& st : r.steps)
+    steps += fmt::format("{} req/s: {} requests, p99 {:.2f} ms, {}\n", st.offered_rps, st.requests,
+                         st.p99.value_or(-1), to_string(st.verdict()));
+  ASSERT_TRUE(r.best_rate) << "even 100/s missed\n" << steps;
+  EXPECT_GE(*r.best_rate, 0.6 * 400) << steps;
+  EXPECT_LE(*r.best_rate, 1.15 * 400) << steps;
   ASSERT_TRUE(r.first_bad);
   EXPECT_LE(*r.first_bad - *r.best_rate, 0.05 * *r.best_rate);
+}
+
+// A server that never answers: the load ends `timeout` after its schedule,
+// whatever is in flight or unsent then being timeouts of this load, not
+// requests that go on being sent (2 connections × 300 ms each for the ~20
+// scheduled would take 3 s).
+TEST(LoadgenLoopback, TheDrainAfterTheScheduleIsBoundedAndItsLeftoversAreTimeouts) {
+  KServeTestServer server([](uint64_t) { return Reply{200, 0ms, true}; });
+  Load load(server);
+  load.spec.rate = 50;
+  load.spec.connections = 2;
+  load.spec.warmup = 0s;
+  load.spec.duration = 400ms;
+  load.spec.timeout = 300ms;
+  load.spec.seed = 5;
+  PoissonSchedule schedule(50, 5);
+  int64_t expected = 0;
+  while (schedule.next() < 400ms) ++expected;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto result = run_load(load.spec, -1);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  const auto s = summarize(result, {}, 50, 0);
+  EXPECT_TRUE(result.drain_expired);
+  EXPECT_EQ(s.requests, expected);
+  EXPECT_EQ(s.timeouts, expected);
+  EXPECT_GT(result.unsent, 0);
+  EXPECT_LT(took, 1500ms) << "the drain went on past its deadline (0.7 s)";
+  EXPECT_NEAR(s.window_s, 0.4, 1e-9);
+  server.stop();
+}
+
+// Issue 16: a step that overloaded the server left a backlog in its queue
+// (requests the load generator had given up on), and the next steps, below
+// capacity, measured it. One worker of 10 ms (100/s): 400/s for 300 ms
+// leaves ~1.2 s of work, of which ~0.7 s outlives the drain.
+TEST(LoadgenLoopback, SettlingWaitsOutTheBacklogAnOverloadLeftInTheServer) {
+  KServeTestServer server(fifo_workers(1, 10ms));
+  Load load(server);
+  load.spec.connections = 64;
+  load.spec.warmup = 0s;
+  load.spec.timeout = 200ms;
+  const auto slos = parse_slos("p90=100ms");
+  auto step = [&](double rate, Duration duration) {
+    LoadSpec s = load.spec;
+    s.rate = rate;
+    s.duration = duration;
+    return summarize(run_load(s, -1), slos, rate, 0);
+  };
+  const auto unloaded = probe_latency(load.spec, 5, -1);
+  ASSERT_TRUE(unloaded);
+  EXPECT_GE(*unloaded, 10.0);
+
+  // Without settling, the calm step right after measures the backlog (so
+  // the check at the end can fail).
+  EXPECT_FALSE(step(400, 300ms).slo_met());
+  const auto unsettled = step(30, 500ms);
+  EXPECT_FALSE(unsettled.slo_met()) << "no backlog showed: the test proves nothing";
+  EXPECT_GT(unsettled.timeouts, 0);
+
+  EXPECT_FALSE(step(400, 300ms).slo_met());
+  const auto settled = settle(load.spec, unloaded, 50ms, 5s, -1);
+  EXPECT_TRUE(settled.settled);
+  EXPECT_GT(settled.probes, 3) << "the first probe round should have met the backlog";
+  ASSERT_TRUE(settled.probe_ms);
+  EXPECT_LE(*settled.probe_ms, settle_target_ms(*unloaded));
+  const auto calm = step(30, 500ms);
+  EXPECT_TRUE(calm.slo_met()) << "p90 " << calm.p90.value_or(-1) << " ms, " << calm.timeouts << " timeouts";
+  EXPECT_EQ(calm.timeouts, 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -231,6 +308,11 @@ TEST(LoadgenCli, BadInputIsExit2WithTheOptionNamed) {
       {{"loadgen", "--rate", "10", "--shape", "1,x"}, "--shape: '1,x'"},
       {{"loadgen", "--rate", "10", "--format", "xml"}, "--format"},
       {{"loadgen", "--rat", "10"}, "--rat"},
+      {{"loadgen", "--rate", "10", "--fail-on-slo"}, "--fail-on-slo needs at least one --slo"},
+      {{"loadgen", "--sweep", "--slo", "p99=1s", "--step-duration", "500ms"},
+       "--step-duration 500ms is shorter than --min-duration 1s"},
+      {{"loadgen", "--sweep", "--slo", "p99=1s", "--sweep-min", "200"}, "--sweep-min must be > 0 and at most --sweep-start"},
+      {{"loadgen", "--rate", "10", "--min-duration", "soon"}, "--min-duration: expected a duration"},
   };
   for (const auto& c : cases) {
     auto r = test::gpumix(c.args, dir.path(), 30s);
@@ -262,14 +344,28 @@ TEST(LoadgenCli, PrintsTheTableAndJson) {
                          "--warmup", "0s", "--slo", "p99=1s", "--slo", "p50=500ms", "--format", "json"},
                         dir.path(), 60s);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto j = nlohmann::json::parse(r.out);
-  ASSERT_EQ(j.size(), 1u);
-  EXPECT_EQ(j[0]["requests"], 100);
-  EXPECT_EQ(j[0]["errors"], 2);
-  EXPECT_EQ(j[0]["concurrency"], 2);
-  EXPECT_TRUE(j[0]["offered_rps"].is_null());
-  EXPECT_EQ(j[0]["slo"], "missed");  // 98 % within 1 s < 99 %
-  EXPECT_NEAR(j[0]["p99=1s %"].get<double>(), 98.0, 1e-9);
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["schema_version"], 1);
+  EXPECT_EQ(doc["kind"], "gpumix.loadgen");
+  EXPECT_EQ(doc["mode"], "closed_loop");
+  EXPECT_EQ(doc["target"]["model"], "m");
+  EXPECT_EQ(doc["target"]["shape"], nlohmann::json({1, 3, 8, 8}));
+  EXPECT_EQ(doc["settings"]["min_requests"], 100);
+  ASSERT_EQ(doc["steps"].size(), 1u);
+  const auto& j = doc["steps"][0];
+  EXPECT_EQ(j["requests"], 100);
+  EXPECT_EQ(j["errors"], 2);
+  EXPECT_EQ(j["concurrency"], 2);
+  EXPECT_TRUE(j["offered_rps"].is_null());
+  EXPECT_TRUE(j["latency_ms"]["p99"].is_number());
+  EXPECT_EQ(j["slo"], "missed");  // 98 % within 1 s < 99 %
+  EXPECT_EQ(doc["result"]["slo"], "missed");
+  EXPECT_NEAR(j["slos"][0]["attainment"].get<double>(), 0.98, 1e-9);
+  EXPECT_EQ(j["failures"][0]["status"], 503);
+  EXPECT_EQ(j["failures"][0]["count"], 2);
+  ASSERT_TRUE(j["started"].is_string());
+  EXPECT_EQ(j["started"].get<std::string>().back(), 'Z');
+  EXPECT_EQ(j["started"].get<std::string>().size(), 24u);  // 2026-11-23T21:10:05.250Z
   EXPECT_EQ(server.bad_requests(), 0);
 
   // JSON tensors, the text table and its failure list.
@@ -279,8 +375,119 @@ TEST(LoadgenCli, PrintsTheTableAndJson) {
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_NE(t.out.find("p99.9_ms"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("test server says 503"), std::string::npos) << t.out;
+  // 50 requests: too few to count, and for a p99.
+  EXPECT_NE(t.out.find("insufficient: 50 requests, minimum 100"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("too few for a tail percentile (p99 needs 100, p99.9 needs 1000)"), std::string::npos) << t.out;
   EXPECT_EQ(server.bad_requests(), 0);
   std::cout << t.out;
+
+  // -o: the result goes to the file, nothing to standard output.
+  const auto file = dir.path() / "result.json";
+  auto o = test::gpumix({"loadgen", "--url", server.url(), "--model", "m", "--concurrency", "2", "--requests", "20",
+                         "--warmup", "0s", "--format", "json", "-o", file.string()},
+                        dir.path(), 60s);
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "");
+  std::ifstream in(file);
+  EXPECT_EQ(nlohmann::json::parse(in)["kind"], "gpumix.loadgen");
+  auto nowhere = test::gpumix({"loadgen", "--url", server.url(), "--model", "m", "--concurrency", "2", "--requests",
+                               "20", "-o", (dir.path() / "missing" / "r.json").string()},
+                              dir.path(), 60s);
+  EXPECT_EQ(nowhere.exit_code, 2) << nowhere.err;
+}
+
+// Issue 16: the first step reported 13.04 req/s achieved at 2.0 offered (2
+// requests over their own span). Seed 23 at 10/s schedules 10 requests in
+// the first second, the last at 0.59 s: over their span, 17/s. A short run
+// is insufficient, says why, and fails --fail-on-slo; --fail-on-slo sets the
+// exit status only when given.
+TEST(LoadgenCli, AShortRunIsInsufficientAndFailOnSloSetsTheExitStatus) {
+  test::ScratchDir dir;
+  KServeTestServer server([](uint64_t) { return after(1ms); });
+  const std::vector<std::string> base = {"loadgen", "--url", server.url(), "--model", "m", "--rate", "10",
+                                         "--duration", "1s", "--warmup", "0s", "--seed", "23", "--slo", "p90=1s",
+                                         "--connections", "16", "--format", "json"};
+  auto with = [&](std::vector<std::string> more) {
+    auto args = base;
+    args.insert(args.end(), more.begin(), more.end());
+    return test::gpumix(args, dir.path(), 60s);
+  };
+  PoissonSchedule schedule(10, 23);
+  int64_t scheduled = 0;
+  Duration last{};
+  for (Duration t; (t = schedule.next()) < 1s; last = t) ++scheduled;
+  ASSERT_EQ(scheduled, 10);
+  ASSERT_LT(last, 700ms) << "the check below needs a schedule that ends early";
+
+  auto r = with({});
+  ASSERT_EQ(r.exit_code, 0) << r.err;  // without --fail-on-slo, whatever the verdict
+  auto step = nlohmann::json::parse(r.out)["steps"][0];
+  EXPECT_EQ(step["requests"], scheduled);
+  EXPECT_EQ(step["slo"], "insufficient");
+  EXPECT_EQ(step["insufficient"], "10 requests, minimum 100");
+  EXPECT_NEAR(step["window_s"].get<double>(), 1.0, 1e-9);
+  EXPECT_NEAR(step["achieved_rps"].get<double>(), 10, 2);  // within 20 % of the offered rate
+
+  EXPECT_EQ(with({"--fail-on-slo"}).exit_code, 1);
+  auto enough = with({"--fail-on-slo", "--min-requests", "10"});
+  EXPECT_EQ(enough.exit_code, 0) << enough.out << enough.err;
+  EXPECT_EQ(nlohmann::json::parse(enough.out)["result"]["slo"], "met");
+
+  // Every 5th answer a 503: 80 % within the limit, p90 missed.
+  KServeTestServer failing([](uint64_t n) { return n % 5 == 0 ? Reply{503, 0ms, false} : after(1ms); });
+  auto missed = test::gpumix({"loadgen", "--url", failing.url(), "--model", "m", "--rate", "100", "--duration",
+                              "500ms", "--warmup", "0s", "--slo", "p90=1s", "--min-requests", "20", "--min-duration",
+                              "500ms", "--connections", "16", "--fail-on-slo"},
+                             dir.path(), 60s);
+  EXPECT_EQ(missed.exit_code, 1) << missed.out << missed.err;
+  EXPECT_NE(missed.out.find("missed"), std::string::npos) << missed.out;
+
+  // A sweep with no answer: every rate down to --sweep-min missed.
+  auto sweep = test::gpumix({"loadgen", "--url", failing.url(), "--model", "m", "--sweep", "--slo", "p50=1s,p90=1s",
+                             "--sweep-start", "100", "--sweep-min", "50", "--step-duration", "200ms", "--min-duration",
+                             "200ms", "--min-requests", "5", "--warmup", "0s", "--settle", "0s", "--settle-timeout",
+                             "1s", "--connections", "16", "--format", "json", "--fail-on-slo"},
+                            dir.path(), 60s);
+  EXPECT_EQ(sweep.exit_code, 1) << sweep.out << sweep.err;
+  auto doc = nlohmann::json::parse(sweep.out);
+  EXPECT_EQ(doc["mode"], "sweep");
+  EXPECT_EQ(doc["steps"].size(), 2u);  // 100, 50
+  EXPECT_EQ(doc["result"]["reached_min"], true);
+  EXPECT_TRUE(doc["result"]["answer_rps"].is_null());
+  EXPECT_EQ(doc["result"]["slo"], "missed");
+}
+
+// Issue 16: swept from an overloaded rate, the next step below capacity
+// meets the objective: the overload's backlog (requests given up on, still
+// queued in the server) is waited out before it. One worker of 10 ms: 100/s.
+TEST(LoadgenCli, ASweepFromAnOverloadMeetsTheSloBelowCapacity) {
+  test::ScratchDir dir;
+  KServeTestServer server(fifo_workers(1, 10ms));
+  auto r = test::gpumix({"loadgen", "--url", server.url(), "--model", "m", "--sweep", "--slo", "p90=150ms",
+                         "--sweep-start", "400", "--sweep-factor", "10", "--sweep-tolerance", "10", "--step-duration",
+                         "300ms", "--min-duration", "300ms", "--min-requests", "20", "--warmup", "0s", "--timeout",
+                         "200ms", "--settle", "50ms", "--settle-timeout", "10s", "--seed", "3", "--connections", "64",
+                         "--format", "json", "--fail-on-slo"},
+                        dir.path(), 60s);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc["steps"].size(), 2u) << r.out;
+  const auto& over = doc["steps"][0];
+  EXPECT_EQ(over["offered_rps"], 400.0);
+  EXPECT_EQ(over["slo"], "missed");
+  EXPECT_LT(over["achieved_rps"].get<double>(), 130) << "more than the server's capacity";
+  EXPECT_TRUE(over["settle"].is_null());
+  const auto& calm = doc["steps"][1];
+  EXPECT_EQ(calm["offered_rps"], 40.0);
+  EXPECT_EQ(calm["slo"], "met") << calm.dump(1);
+  EXPECT_EQ(calm["timeouts"], 0);
+  EXPECT_GE(calm["requests"].get<int64_t>(), 20);  // the step ran on past 300 ms for --min-requests
+  EXPECT_EQ(calm["settle"]["settled"], true);
+  EXPECT_GT(calm["settle"]["probes"].get<int64_t>(), 3) << "the backlog was not there to wait out";
+  EXPECT_NEAR(calm["achieved_rps"].get<double>(), 40, 8);
+  EXPECT_EQ(doc["result"]["answer_rps"], 40.0);
+  EXPECT_EQ(doc["result"]["slo"], "met");
+  EXPECT_TRUE(doc["result"]["unloaded_ms"].is_number());
 }
 
 TEST(LoadgenCli, DescribesItselfAsTheLoadgenBuiltin) {

@@ -7,10 +7,12 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -26,6 +28,26 @@ struct Reply {
   std::chrono::microseconds delay{0};
   bool stall = false;  // never answer (until the server closes)
 };
+
+// A server of `workers` that each take `service` per request, first come
+// first served: the reply's delay is the request's wait in the queue plus its
+// service. Capacity is workers / service; a request its client gave up on
+// still takes its turn, as in a real server's queue.
+inline std::function<Reply(uint64_t)> fifo_workers(int workers, std::chrono::microseconds service) {
+  struct Queue {
+    std::mutex m;
+    std::vector<std::chrono::steady_clock::time_point> free_at;
+  };
+  auto q = std::make_shared<Queue>();
+  q->free_at.assign(static_cast<size_t>(workers), std::chrono::steady_clock::time_point{});
+  return [q, service](uint64_t) {
+    std::lock_guard lock(q->m);
+    const auto now = std::chrono::steady_clock::now();
+    auto next = std::min_element(q->free_at.begin(), q->free_at.end());
+    *next = std::max(*next, now) + service;
+    return Reply{200, std::chrono::duration_cast<std::chrono::microseconds>(*next - now), false};
+  };
+}
 
 class KServeTestServer {
  public:

@@ -52,6 +52,7 @@ class Load {
       clients_.push_back(std::move(c));
       kept_.emplace_back();
     }
+    planned_end_ = planned_end();
   }
 
   LoadResult run(int stop_fd) {
@@ -85,6 +86,9 @@ class Load {
     }
     wake_.notify_all();
 
+    // The drain: outstanding requests get `timeout` past the schedule's end.
+    std::optional<Clock::time_point> drain_deadline;
+    if (planned_end_) drain_deadline = start_ + *planned_end_ + spec_.timeout;
     std::optional<Clock::time_point> stop_at;
     while (live_ > 0) {
       pollfd p{stop_fd, POLLIN, 0};
@@ -99,6 +103,11 @@ class Load {
         stop(now);
       }
       release_held(now);
+      if (!stop_at && drain_deadline && now > *drain_deadline) {
+        expire();
+        // Every tick: a worker that claimed just before may have reconnected since.
+        for (auto& c : clients_) c->stop();
+      }
       if (stop_at && now > *stop_at + spec_.drain) {
         for (auto& c : clients_) c->stop();  // unblocks requests still in flight
         break;
@@ -108,7 +117,9 @@ class Load {
 
     LoadResult r;
     r.stopped = stop_at.has_value();
+    r.drain_expired = expired_ && !stopping_;
     release_held(Clock::now(), true);
+    if (r.drain_expired && spec_.rate > 0) r.unsent = count_unsent(*drain_deadline - start_);
     r.discarded = discarded_;
     for (auto& k : kept_) {
       for (auto& rec : k) r.records.push_back(std::move(rec));
@@ -117,6 +128,10 @@ class Load {
     Duration last{};
     for (const auto& rec : r.records) last = std::max(last, rec.scheduled + rec.latency);
     r.span = std::max(Duration{}, last - spec_.warmup);
+    Duration end = planned_end_.value_or(
+        std::max(last_measured_at_, spec_.duration.count() > 0 ? spec_.warmup + spec_.duration : Duration{}));
+    if (stop_at) end = std::min(end, std::chrono::duration_cast<Duration>(*stop_at - start_));
+    r.window = std::max(Duration{}, end - spec_.warmup);
     return r;
   }
 
@@ -126,23 +141,88 @@ class Load {
     bool measured;
   };
 
+  // Whether a request at `at` is past the schedule's end, `measured` before it.
+  bool past_end(Duration at, bool is_measured, int64_t measured) const {
+    return (spec_.duration.count() > 0 && at >= spec_.warmup + spec_.duration && measured >= spec_.min_requests) ||
+           (is_measured && spec_.requests > 0 && measured >= spec_.requests);
+  }
+
+  // When the schedule ends (the later of its duration and its last measured
+  // send time), when that is known in advance: open loop with a bound, or
+  // closed loop with a plain duration.
+  std::optional<Duration> planned_end() const {
+    const Duration duration_end = spec_.duration.count() > 0 ? spec_.warmup + spec_.duration : Duration{};
+    if (spec_.rate <= 0)
+      return spec_.duration.count() > 0 && spec_.min_requests == 0 ? std::optional(duration_end) : std::nullopt;
+    if (spec_.duration.count() == 0 && spec_.requests == 0) return std::nullopt;
+    PoissonSchedule copy(spec_.rate, spec_.seed);  // the same points the workers will claim
+    Duration last{};
+    for (int64_t measured = 0;;) {
+      const Duration at = copy.next();
+      const bool is_measured = at >= spec_.warmup;
+      if (past_end(at, is_measured, measured)) break;
+      if (is_measured) ++measured, last = at;
+    }
+    return std::max(last, duration_end);
+  }
+
   // The next request, or nothing when the load is over. Open loop: at the
   // next scheduled time; closed loop: at `now`.
   std::optional<Claim> claim(std::optional<Duration> now) {
     std::lock_guard lock(claim_mutex_);
-    if (stopping_ || exhausted_) return std::nullopt;
+    if (stopping_ || expired_) return std::nullopt;
+    return take(now);
+  }
+
+  // Called with claim_mutex_ held (or after the workers are gone).
+  std::optional<Claim> take(std::optional<Duration> now) {
+    if (exhausted_) return std::nullopt;
     const Duration at = now ? *now : schedule_.next();
     const bool measured = at >= spec_.warmup;
-    if ((spec_.duration.count() > 0 && at >= spec_.warmup + spec_.duration) ||
-        (measured && spec_.requests > 0 && measured_claims_ >= spec_.requests)) {
+    if (past_end(at, measured, measured_claims_)) {
       exhausted_ = true;
       return std::nullopt;
     }
     if (measured) {
       begin_measuring();  // before this request's record: `ready` precedes every latency event
       ++measured_claims_;
+      last_measured_at_ = std::max(last_measured_at_, at);
     }
     return Claim{at, measured};
+  }
+
+  // The drain is over: no more sends; requests in flight become timeouts.
+  void expire() {
+    {
+      std::lock_guard lock(claim_mutex_);
+      expired_ = true;
+    }
+    wake_.notify_all();
+  }
+
+  bool expired_now() {
+    std::lock_guard lock(claim_mutex_);
+    return expired_;
+  }
+
+  // After an expired drain, the schedule's measured points no worker got to
+  // send: timeouts of this load, at the drain's deadline (`deadline`, from
+  // the start). Returns how many.
+  int64_t count_unsent(Duration deadline) {
+    int64_t n = 0;
+    while (auto c = take(std::nullopt)) {
+      if (!c->measured) continue;
+      Record rec;
+      rec.scheduled = c->at;
+      rec.latency = deadline - c->at;
+      rec.outcome = Outcome::timeout;
+      rec.late = true;
+      rec.message = "never sent: every connection was busy until the drain ended";
+      if (hooks_.on_record) hooks_.on_record(rec);
+      released_.push_back(std::move(rec));
+      ++n;
+    }
+    return n;
   }
 
   // Called with claim_mutex_ held.
@@ -167,7 +247,7 @@ class Load {
   // Sleeps until `t`; false when the load was stopped meanwhile.
   bool sleep_until(Clock::time_point t) {
     std::unique_lock lock(claim_mutex_);
-    return !wake_.wait_until(lock, t, [this] { return stopping_; });
+    return !wake_.wait_until(lock, t, [this] { return stopping_ || expired_; });
   }
 
   // Opens the worker's keep-alive connection (a GET of the health endpoint),
@@ -212,9 +292,10 @@ class Load {
     const bool too_slow = end - sent >= spec_.timeout - spec_.timeout / 20;
     bool connection_failure = false;
     if (!res) {
-      rec.outcome = too_slow ? Outcome::timeout : Outcome::error;
-      rec.message = httplib::to_string(res.error());
-      connection_failure = !too_slow;
+      const bool cut = expired_now();  // by the end of the drain
+      rec.outcome = too_slow || cut ? Outcome::timeout : Outcome::error;
+      rec.message = cut ? "still outstanding when the drain ended" : httplib::to_string(res.error());
+      connection_failure = !too_slow && !cut;
     } else if (res->status != 200) {
       rec.outcome = Outcome::error;
       rec.status = res->status;
@@ -279,13 +360,16 @@ class Load {
   std::mutex claim_mutex_;
   std::condition_variable wake_;
   PoissonSchedule schedule_;
-  bool stopping_ = false;
+  bool stopping_ = false;  // stopped by stop_fd
+  bool expired_ = false;   // the drain after the schedule's end is over
   bool exhausted_ = false;
   bool measuring_ = false;
   size_t connected_ = 0;
   std::counting_semaphore<> connecting_{4};  // connections being opened at once
   bool started_ = false;
   int64_t measured_claims_ = 0;
+  Duration last_measured_at_{};
+  std::optional<Duration> planned_end_;
 
   std::mutex held_mutex_;
   std::deque<std::pair<Clock::time_point, Record>> held_;

@@ -7,6 +7,11 @@
 // time it was scheduled (no coordinated omission). Closed loop (concurrency >
 // 0): each worker sends its next request when the previous one is answered
 // (plus think_time).
+//
+// The load ends with its schedule: requests outstanding then are awaited up
+// to `timeout` past the schedule's end (the drain); whatever is still in
+// flight or never sent by that deadline is a timeout of this load, never left
+// to the next one.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +46,9 @@ struct LoadSpec {
   Duration warmup{};      // requests scheduled before this are sent but not measured
   Duration duration{};    // measured time after warm-up; 0 = until stopped
   int64_t requests = 0;   // measured requests; 0 = no limit
+  // With a duration: the schedule goes on past it until this many measured
+  // requests (a sweep step; MLPerf LoadGen's min_query_count).
+  int64_t min_requests = 0;
   Duration timeout = std::chrono::seconds(10);
   Duration drain = std::chrono::seconds(2);  // after a stop, the wait for requests in flight
   uint64_t seed = 0;
@@ -53,9 +61,14 @@ struct LoadHooks {
 
 struct LoadResult {
   std::vector<Record> records;  // measured requests, in no particular order
+  // The measured part of the schedule: from the end of warm-up to its end
+  // (the duration, the last measured send time, or the stop).
+  Duration window{};
   Duration span{};              // from the end of warm-up to the last measured response
   int64_t discarded = 0;        // failures caused by the stop itself (see run_load)
+  int64_t unsent = 0;           // measured requests never sent by the drain's deadline (timeouts)
   bool stopped = false;         // ended by stop_fd rather than by duration or requests
+  bool drain_expired = false;   // requests were still outstanding `timeout` after the schedule's end
 };
 
 // Runs the load. `stop_fd` (or -1): readable when the load must stop (the

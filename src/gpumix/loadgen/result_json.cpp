@@ -1,0 +1,106 @@
+#include "gpumix/loadgen/result_json.hpp"
+
+#include <cmath>
+
+#include "gpumix/report/json_report.hpp"
+
+namespace gpumix::loadgen {
+
+namespace {
+
+using json = nlohmann::json;
+
+json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+json num(const std::optional<double>& v) { return v ? num(*v) : json(nullptr); }
+json verdict_json(Verdict v) { return v == Verdict::none ? json(nullptr) : json(to_string(v)); }
+
+}  // namespace
+
+json step_json(const Summary& s) {
+  json j;
+  j["offered_rps"] = s.offered_rps > 0 ? num(s.offered_rps) : json(nullptr);
+  j["concurrency"] = s.concurrency > 0 ? json(s.concurrency) : json(nullptr);
+  j["started"] = report::rfc3339_utc(s.started_ns);
+  j["ended"] = report::rfc3339_utc(s.ended_ns);
+  j["window_s"] = num(s.window_s);
+  j["span_s"] = num(s.span_s);
+  j["achieved_rps"] = num(s.achieved_rps);
+  j["requests"] = s.requests;
+  j["ok"] = s.ok;
+  j["errors"] = s.errors;
+  j["timeouts"] = s.timeouts;
+  j["unsent"] = s.unsent;
+  j["late"] = s.late;
+  j["discarded"] = s.discarded;
+  j["drain_expired"] = s.drain_expired;
+  j["latency_ms"] = json{{"p50", num(s.p50)},   {"p90", num(s.p90)},    {"p95", num(s.p95)}, {"p99", num(s.p99)},
+                         {"p99.9", num(s.p999)}, {"mean", num(s.mean)}, {"max", num(s.max)}};
+  j["thin_percentiles"] = s.thin_percentiles;
+  json slos = json::array();
+  for (const auto& r : s.slos)
+    slos.push_back({{"objective", r.slo.text},
+                    {"percentile", num(r.slo.percentile)},
+                    {"limit_ms", num(static_cast<double>(r.slo.limit.count()) / 1e6)},
+                    {"attainment", num(r.attainment)},
+                    {"met", r.met}});
+  j["slos"] = std::move(slos);
+  j["slo"] = verdict_json(s.verdict());
+  j["insufficient"] = s.insufficient ? json(*s.insufficient) : json(nullptr);
+  json failures = json::array();
+  for (const auto& [status, f] : s.failures)
+    failures.push_back({{"status", status == 0 ? json(nullptr) : json(status)}, {"count", f.first}, {"message", f.second}});
+  j["failures"] = std::move(failures);
+  if (s.settle) {
+    const auto& t = *s.settle;
+    j["settle"] = {{"quiet_s", num(t.quiet_s)},   {"waited_s", num(t.waited_s)},   {"probes", t.probes},
+                   {"probe_ms", num(t.probe_ms)}, {"target_ms", num(t.target_ms)}, {"settled", t.settled}};
+  } else {
+    j["settle"] = nullptr;
+  }
+  return j;
+}
+
+Verdict overall_verdict(const std::vector<Summary>& steps, const SweepResult* sweep) {
+  if (steps.empty() || steps.front().slos.empty()) return Verdict::none;
+  if (!sweep) return steps.front().verdict();
+  return sweep->best_rate ? Verdict::met : Verdict::missed;
+}
+
+json loadgen_json(const Target& target, json settings, const std::vector<Summary>& steps, const SweepResult* sweep,
+                  std::optional<double> unloaded_ms, int64_t started_ns, int64_t ended_ns) {
+  json doc;
+  doc["schema_version"] = kLoadgenSchemaVersion;
+  doc["kind"] = "gpumix.loadgen";
+  const bool closed = !steps.empty() && steps.front().concurrency > 0;
+  doc["mode"] = sweep ? "sweep" : closed ? "closed_loop" : "open_loop";
+  doc["started"] = report::rfc3339_utc(started_ns);
+  doc["ended"] = report::rfc3339_utc(ended_ns);
+  doc["target"] = {{"url", target.url},
+                   {"model", target.model},
+                   {"input", target.input},
+                   {"datatype", target.datatype},
+                   {"shape", target.shape},
+                   {"request_bytes", target.request_bytes},
+                   {"encoding", target.binary ? "binary" : "json"}};
+  doc["settings"] = std::move(settings);
+  json js = json::array();
+  for (const auto& s : steps) js.push_back(step_json(s));
+  doc["steps"] = std::move(js);
+  json result;
+  result["slo"] = verdict_json(overall_verdict(steps, sweep));
+  if (sweep) {
+    result["answer_rps"] = num(sweep->best_rate);
+    result["first_bad_rps"] = num(sweep->first_bad);
+    result["reached_max"] = sweep->reached_max;
+    result["reached_min"] = sweep->reached_min;
+    result["interrupted"] = sweep->interrupted;
+    result["unloaded_ms"] = num(unloaded_ms);
+  } else {
+    result["answer_rps"] = nullptr;
+    result["interrupted"] = !steps.empty() && steps.front().stopped;
+  }
+  doc["result"] = std::move(result);
+  return doc;
+}
+
+}  // namespace gpumix::loadgen

@@ -10,7 +10,8 @@
 #include "gpumix/version.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"gpumix runs a mix of ML workloads on one GPU under each sharing mode and measures them."};
+  // Named, so that every help's usage line reads "gpumix SUBCOMMAND ..." whatever argv[0] is.
+  CLI::App app{"gpumix runs a mix of ML workloads on one GPU under each sharing mode and measures them.", "gpumix"};
   app.set_version_flag("--version", std::string(gpumix::kVersion) + " (" + gpumix::kGitSha + ")");
   app.require_subcommand(1);
   bool verbose = false;

@@ -35,6 +35,9 @@ void add_probe(CLI::App& app, Action& action);
 void add_merge(CLI::App& app, Action& action);
 void add_k8s(CLI::App& app, Action& action);
 void add_loadgen(CLI::App& app, Action& action);
+// Hidden: generated from `app`'s definition, so add them last.
+void add_completion(CLI::App& app, Action& action);
+void add_man(CLI::App& app, Action& action);
 
 // Shared by the commands that read results.
 struct ResultsOptions {

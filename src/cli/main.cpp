@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   gpumix::cli::add_merge(app, action);
   gpumix::cli::add_k8s(app, action);
   gpumix::cli::add_loadgen(app, action);
+  gpumix::cli::add_completion(app, action);
+  gpumix::cli::add_man(app, action);
 
   try {
     app.parse(argc, argv);

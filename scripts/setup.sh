@@ -6,7 +6,8 @@
 #   --test       also what the tests need: Debian's chromium (the HTML report test),
 #                clang with libFuzzer (the request parser's fuzz target),
 #                podman, runc, catatonit and debootstrap (the container launcher's test),
-#                prometheus for its promtool (checks what `gpumix monitor --listen` serves)
+#                prometheus for its promtool (checks what `gpumix monitor --listen` serves),
+#                zsh and fish (their completion scripts are parsed and run)
 # When an installed PyTorch provides LibTorch (python3 -c 'import torch'),
 # that one is used and Debian's libtorch-dev is not installed.
 set -euo pipefail
@@ -52,6 +53,8 @@ command -v npm >/dev/null || packages+=(nodejs npm)
 # cannot determine a runlevel and starts no server; it still succeeds. With
 # systemd Debian enables and starts prometheus.service (stop it if unwanted).
 [ "$with_test" = 1 ] && packages+=(prometheus)
+# The generated completions: fish completes with them, zsh parses them (about 20 MB each).
+[ "$with_test" = 1 ] && packages+=(zsh fish)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -8,7 +8,6 @@
 #include "gpumix/report/compare.hpp"
 #include "gpumix/report/json_report.hpp"
 #include "gpumix/report/run_data.hpp"
-#include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/errors.hpp"
 #include "gpumix/util/output_file.hpp"
 
@@ -39,13 +38,9 @@ void add_compare(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("compare", "Compare two runs (e.g. two GPUs or driver versions) mode by mode");
   cmd->add_option("run_a", opts->a, "The first run: DIR:ID, DIR (its latest run), or a run id in --results")->required();
   cmd->add_option("run_b", opts->b, "The second run, likewise")->required();
-  cmd->add_option("--results", opts->results, "Results folder for runs given by id")
-      ->envname(env_vars::kResults)
-      ->capture_default_str();
-  cmd->add_option("--format", opts->format, "text, md (markdown) or json (for scripts: docs/report-json.md)")
-      ->check(CLI::IsMember({"text", "md", "json"}))
-      ->capture_default_str();
-  cmd->add_option("-o,--out", opts->out, "Write to this file instead of standard output");
+  add_results_option(*cmd, opts->results, "Results folder for runs given by id");
+  add_format_option(*cmd, opts->format, {"text", "md", "json"}, "text, md (markdown) or json (for scripts: docs/report-json.md)");
+  add_out_option(*cmd, opts->out);
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
       const auto a = load(opts->a, opts->results, "A");

@@ -1,7 +1,5 @@
 // gpumix export [RUN] --format csv|json: a run's data for other tools.
-#include <fstream>
 #include <map>
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
@@ -11,39 +9,33 @@
 #include "gpumix/report/run_data.hpp"
 #include "gpumix/report/run_tables.hpp"
 #include "gpumix/spec/effective_plan.hpp"
-#include "gpumix/util/errors.hpp"
 #include "gpumix/util/output_file.hpp"
-#include "gpumix/json_text.hpp"
 
 namespace gpumix::cli {
 namespace {
 
-// A Table as JSON objects (numbers stay numbers).
-nlohmann::json table_json(const report::Table& t) {
-  std::ostringstream s;
-  report::render(s, t, report::Format::json);
-  return nlohmann::json::parse(s.str());
-}
+// gpumix.export (docs/results.md). 3: arrays and objects as JSON values, times
+// in RFC 3339, null for absent; 2 and before followed the database's version.
+constexpr int kExportSchemaVersion = 3;
+
+nlohmann::json ns_or_null(int64_t t_ns) { return t_ns > 0 ? nlohmann::json(t_ns) : nlohmann::json(nullptr); }
 
 }  // namespace
 
 void add_export(CLI::App& app, Action& action) {
   struct Options : ResultsOptions {
     std::string table = "summary";
-    std::string out;
   };
   auto opts = std::make_shared<Options>();
   opts->format = "json";
   auto* cmd = app.add_subcommand("export", "Export a run: JSON (everything) or CSV (one table)");
   add_run_argument(*cmd, *opts);
   add_results_option(*cmd, *opts);
-  cmd->add_option("--format", opts->format, "json: the whole run; csv: the table named by --table")
-      ->check(CLI::IsMember({"csv", "json"}))
-      ->capture_default_str();
+  add_format_option(*cmd, opts->format, {"csv", "json"}, "json: the whole run; csv: the table named by --table");
   cmd->add_option("--table", opts->table, "With csv: which table")
       ->check(CLI::IsMember({"summary", "cells", "workloads", "events", "attribution", "gpu_events"}))
       ->capture_default_str();
-  cmd->add_option("-o,--out", opts->out, "Write to this file instead of standard output");
+  add_out_option(*cmd, opts->out);
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
       auto store = store::Store::open_for_reading(opts->results_dir);
@@ -63,12 +55,10 @@ void add_export(CLI::App& app, Action& action) {
         t.columns = {"t_ns", "cell", "gpu", "uuid", "type", "data", "gpu_instance_id", "compute_instance_id", "description"};
         std::map<int64_t, std::string> label;
         for (const auto& c : cells) label[c.id] = c.label;
-        for (const auto& e : input.telemetry.events) {
-          auto opt = [](const std::optional<int64_t>& v) { return v ? report::Value(*v) : report::Value{}; };
+        for (const auto& e : input.telemetry.events)
           t.add({e.t_ns, e.tags.cell_id ? report::Value(label[*e.tags.cell_id]) : report::Value{},
-                 static_cast<int64_t>(e.gpu), e.uuid, e.type, e.data, opt(e.gpu_instance_id), opt(e.compute_instance_id),
-                 e.description});
-        }
+                 static_cast<int64_t>(e.gpu), e.uuid, e.type, e.data, report::opt(e.gpu_instance_id),
+                 report::opt(e.compute_instance_id), e.description});
         return t;
       };
 
@@ -85,8 +75,7 @@ void add_export(CLI::App& app, Action& action) {
         output.commit();
         return 0;
       }
-      nlohmann::json doc;
-      doc["schema_version"] = store::kSchemaVersion;
+      auto doc = json_document("export", kExportSchemaVersion);
       doc["run"] = {{"id", run.id},
                     {"mix_name", run.mix_name},
                     {"mix_path", run.mix_path},
@@ -94,26 +83,29 @@ void add_export(CLI::App& app, Action& action) {
                     {"mix_yaml", run.mix_yaml},
                     {"status", store::to_string(run.status)},
                     {"error", run.error},
-                    {"started_ns", run.started_ns},
-                    {"ended_ns", run.ended_ns},
+                    {"started", report::rfc3339_utc(run.started_ns)},
+                    {"ended", report::rfc3339_utc(run.ended_ns)},
+                    {"started_ns", ns_or_null(run.started_ns)},
+                    {"ended_ns", ns_or_null(run.ended_ns)},
                     {"gpumix_version", run.gpumix_version},
                     {"git_sha", run.git_sha},
                     {"host", run.host},
-                    {"environment", nlohmann::json::parse(run.environment_json, nullptr, false)},
+                    {"environment", report::parsed_or_null(run.environment_json)},
                     {"plan", plan.recorded ? plan.to_json() : nlohmann::json(nullptr)}};
-      auto cells_json = table_json(report::cells_table(cells));
+      auto cells_json = report::table_json(report::cells_table(cells));
       for (size_t i = 0; i < cells.size(); ++i) {
-        cells_json[i]["evidence"] = nlohmann::json::parse(cells[i].evidence_json, nullptr, false);
-        cells_json[i]["window_start_ns"] = cells[i].window_start_ns;  // 0: no measured window
-        cells_json[i]["window_end_ns"] = cells[i].window_end_ns;
+        cells_json[i]["started_ns"] = ns_or_null(cells[i].started_ns);
+        cells_json[i]["ended_ns"] = ns_or_null(cells[i].ended_ns);
+        cells_json[i]["window_start_ns"] = ns_or_null(cells[i].window_start_ns);  // null: no measured window
+        cells_json[i]["window_end_ns"] = ns_or_null(cells[i].window_end_ns);
       }
       doc["cells"] = cells_json;
-      doc["workloads"] = table_json(report::workloads_table(workloads));
-      doc["summary"] = table_json(report::summary_table(summaries));
-      doc["events"] = table_json(events());
-      doc["attribution"] = table_json(report::attribution_table(analysis));
-      doc["gpu_events"] = table_json(gpu_events_table());
-      out << json_text(doc, 2) << "\n";
+      doc["workloads"] = report::table_json(report::workloads_table(workloads));
+      doc["summary"] = report::table_json(report::summary_table(summaries));
+      doc["events"] = report::table_json(events());
+      doc["attribution"] = report::table_json(report::attribution_table(analysis));
+      doc["gpu_events"] = report::table_json(gpu_events_table());
+      write_json(out, doc);
       output.commit();
       return 0;
     };

@@ -6,39 +6,47 @@
 #include "cli/commands.hpp"
 #include "gpumix/gpu/nvml.hpp"
 #include "gpumix/report/table.hpp"
-#include "gpumix/json_text.hpp"
+#include "gpumix/util/output_file.hpp"
 
 namespace gpumix::cli {
 namespace {
 
-report::Value yes_no(const std::optional<bool>& b) {
-  if (!b) return std::string("n/a");
-  return std::string(*b ? "on" : "off");
-}
+constexpr int kDocumentVersion = 1;  // gpumix.gpu: docs/cli.md
+
+report::Value yes_no(const std::optional<bool>& b) { return b ? report::Value(*b) : report::Value{}; }
 
 int64_t mib(uint64_t bytes) { return static_cast<int64_t>(bytes / (1024 * 1024)); }
 
 }  // namespace
 
 void add_gpu(CLI::App& app, Action& action) {
-  auto format = std::make_shared<std::string>("table");
+  struct Options {
+    std::string format = "table";
+    std::string out;
+  };
+  auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand(
       "gpu", "Show the GPUs: memory, MIG, compute mode, ECC, persistence, time-slice policy, GPM support (exit 1 without NVML)");
-  add_format_option(*cmd, *format);
-  cmd->callback([format, &action] {
-    action = [format]() -> int {
-      const auto fmt = report::parse_format(*format);
+  add_format_option(*cmd, opts->format);
+  add_out_option(*cmd, opts->out);
+  cmd->callback([opts, &action] {
+    action = [opts]() -> int {
+      const auto fmt = report::parse_format(opts->format);
       std::string why;
       auto nvml = gpu::Nvml::open(&why);
+      OutputFile output(opts->out);
+      std::ostream& out = output.stream();
+      if (fmt == report::Format::json) {
+        auto doc = json_document("gpu", kDocumentVersion);
+        doc.update(gpu::describe_gpus(nvml.get(), why));
+        write_json(out, doc);
+        output.commit();
+        if (!nvml) std::cerr << "gpumix: no GPU information: " << why << "\n";
+        return !nvml || doc.contains("error") ? 1 : 0;
+      }
       if (!nvml) {
-        if (fmt == report::Format::json) std::cout << json_text(gpu::describe_gpus(nullptr, why), 2) << "\n";
         std::cerr << "gpumix: no GPU information: " << why << "\n";
         return 1;
-      }
-      if (fmt == report::Format::json) {
-        auto j = gpu::describe_gpus(nvml.get(), "");
-        std::cout << json_text(j, 2) << "\n";
-        return j.contains("error") ? 1 : 0;
       }
       report::Table devices;
       devices.columns = {"gpu", "name", "uuid", "pci_bus_id", "memory_total_mib", "memory_used_mib", "mig", "compute_mode",
@@ -49,20 +57,21 @@ void add_gpu(CLI::App& app, Action& action) {
       for (int i = 0; i < count; ++i) {
         const auto d = nvml->device(i);
         devices.add({int64_t{d.index}, d.name, d.uuid, d.pci_bus_id, mib(d.memory_total_bytes), mib(d.memory_used_bytes),
-                     std::string(d.mig_enabled ? "on" : "off"), d.compute_mode, yes_no(d.ecc_enabled),
-                     yes_no(d.persistence), d.timeslice_policy, std::string(d.gpm_supported ? "yes" : "no")});
+                     d.mig_enabled, d.compute_mode, yes_no(d.ecc_enabled), yes_no(d.persistence), d.timeslice_policy,
+                     d.gpm_supported});
         for (const auto& m : nvml->mig_instances(i))
           migs.add({int64_t{m.parent_index}, m.uuid, m.profile, int64_t{m.gpu_instance_id}, int64_t{m.compute_instance_id},
                     mib(m.memory_bytes), int64_t{m.sm_count}});
       }
       if (fmt == report::Format::table)
-        std::cout << "driver " << nvml->driver_version() << ", CUDA " << nvml->cuda_driver_version() << ", " << count
-                  << " GPU(s)\n\n";
-      report::render(std::cout, devices, fmt);
+        out << "driver " << nvml->driver_version() << ", CUDA " << nvml->cuda_driver_version() << ", " << count
+            << " GPU(s)\n\n";
+      report::render(out, devices, fmt);
       if (fmt == report::Format::table && !migs.rows.empty()) {
-        std::cout << "\nMIG devices\n";
-        report::render(std::cout, migs, fmt);
+        out << "\nMIG devices\n";
+        report::render(out, migs, fmt);
       }
+      output.commit();
       if (count == 0) {
         std::cerr << "gpumix: NVML works but finds no GPU\n";
         return 1;

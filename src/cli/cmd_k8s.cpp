@@ -1,10 +1,11 @@
-// gpumix k8s render MIX --mode M --out DIR: the mix as Kubernetes objects for
+// gpumix k8s render MIX --mode M --out-dir DIR: the mix as Kubernetes objects for
 // a cluster with the NVIDIA GPU Operator (see docs/deployment.md).
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "gpumix/k8s/render.hpp"
 #include "gpumix/spec/parse.hpp"
+#include "gpumix/util/errors.hpp"
 
 namespace gpumix::cli {
 
@@ -12,7 +13,7 @@ void add_k8s(CLI::App& app, Action& action) {
   struct Options {
     std::string mix;
     k8s::RenderOptions render;
-    std::string out;
+    std::string out_dir;
   };
   auto opts = std::make_shared<Options>();
   auto* k8s_cmd = app.add_subcommand("k8s", "Kubernetes: render a mix for a cluster with the NVIDIA GPU Operator");
@@ -23,18 +24,22 @@ void add_k8s(CLI::App& app, Action& action) {
   cmd->add_option("--mode", opts->render.mode, "How the workloads share a GPU on the cluster")
       ->required()
       ->check(CLI::IsMember(k8s::render_modes()));
-  cmd->add_option("--out", opts->out, "Folder to write into (created; files gpumix writes are replaced)")->required();
+  cmd->add_option("--out-dir", opts->out_dir, "Folder to write into (required; created; files gpumix writes are replaced)")
+      ->type_name("DIR");
+  auto renamed = std::make_shared<RenamedOption>(*cmd, "--out", "the folder to write into is now --out-dir DIR");
   cmd->add_option("--image", opts->render.image, "Image holding gpumix and the workloads (kustomize can replace it)")
       ->capture_default_str();
   cmd->add_option("--results-size", opts->render.results_size, "Size of the results volume")->capture_default_str();
-  cmd->callback([opts, &action] {
-    action = [opts]() -> int {
+  cmd->callback([opts, renamed, &action] {
+    action = [opts, renamed]() -> int {
+      renamed->check();
+      if (opts->out_dir.empty()) throw InputError("--out-dir: required: the folder to write the manifests into");
       spec::Overrides ov;
       ov.programs_elsewhere = true;  // they run in the image, not here
       const auto mix = spec::load_mix(opts->mix, ov);
-      const auto files = k8s::render(mix, opts->render, opts->out);
-      for (const auto& f : files) std::cout << (std::filesystem::path(opts->out) / f).string() << "\n";
-      std::cerr << "gpumix: wrote " << files.size() << " file(s); next steps in " << (std::filesystem::path(opts->out) / "README.md").string()
+      const auto files = k8s::render(mix, opts->render, opts->out_dir);
+      for (const auto& f : files) std::cout << (std::filesystem::path(opts->out_dir) / f).string() << "\n";
+      std::cerr << "gpumix: wrote " << files.size() << " file(s); next steps in " << (std::filesystem::path(opts->out_dir) / "README.md").string()
                 << "\n";
       return 0;
     };

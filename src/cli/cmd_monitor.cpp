@@ -1,9 +1,9 @@
 // gpumix monitor: GPU telemetry without a run.
-//   gpumix monitor [--duration D] [--interval I] [--format table|csv|json] [--out DIR]
-// streams one line per GPU and tick (table, CSV), or one JSON object per tick
-// with the GPUs, processes and GPM metrics (json), until D has passed or
-// Ctrl-C (exit 0); --out also stores every sample in DIR/gpumix.db. Exit 1
-// with the reason when NVML cannot be used.
+//   gpumix monitor [--duration D] [--interval I] [--format table|csv|json] [--results DIR]
+// streams one line per GPU and tick (table, CSV), or one JSON document per
+// tick with the GPUs, processes and GPM metrics (json: JSON Lines), until D
+// has passed or Ctrl-C (exit 0); --results (or $GPUMIX_RESULTS) also stores
+// every sample in DIR/gpumix.db. Exit 1 with the reason when NVML cannot be used.
 //   gpumix monitor --listen [HOST:]PORT
 // serves the latest sample at http://HOST:PORT/metrics in the Prometheus
 // text format (127.0.0.1 unless another host is given; port 0 picks a free
@@ -43,12 +43,7 @@ namespace {
 
 using telemetry::Snapshot;
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
+constexpr int kDocumentVersion = 1;  // gpumix.monitor, one per tick: docs/cli.md
 
 template <typename T>
 nlohmann::json json_of(const std::optional<T>& v) {
@@ -60,11 +55,12 @@ nlohmann::json json_of(const std::optional<T>& v) {
 std::string csv_text(const telemetry::MetricDef& m, const std::optional<double>& v) {
   if (!v) return "";
   if (m.unit == "bitmask") return gpu::clock_event_reasons_text(static_cast<uint64_t>(*v));
-  return m.integer ? std::to_string(std::llround(*v)) : telemetry::format_value(*v);
+  return m.integer ? std::to_string(std::llround(*v)) : std::isfinite(*v) ? report::number_text(*v) : "";
 }
 nlohmann::json metric_json(const telemetry::MetricDef& m, const std::optional<double>& v) {
   if (!v) return nullptr;
-  return m.integer ? nlohmann::json(std::llround(*v)) : nlohmann::json(*v);
+  if (m.integer) return std::llround(*v);
+  return std::isfinite(*v) ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 // ... and as the table shows it.
 std::string table_text(const telemetry::MetricDef& m, const std::optional<double>& v) {
@@ -102,7 +98,7 @@ constexpr auto kProcessMetrics = telemetry::metrics_of<telemetry::Scope::process
 
 // One line per GPU: its metrics, then its whole-GPU GPM metrics ("gpm_" + name).
 std::vector<std::string> csv_columns() {
-  std::vector<std::string> out = {"t_ns", "gpu", "uuid"};
+  std::vector<std::string> out = {"time", "t_ns", "gpu", "uuid"};
   for (auto m : kGpuMetrics) out.emplace_back(m.def().name);
   for (auto m : kGpmMetrics) out.push_back("gpm_" + std::string(m.def().name));
   out.emplace_back("processes");
@@ -112,11 +108,13 @@ std::vector<std::string> csv_columns() {
 void print_csv(std::ostream& out, const Snapshot& s) {
   for (const auto& g : s.gpus) {
     const auto* gpm = gpm_of(s, g.gpu);
-    std::vector<std::string> row = {std::to_string(g.t_ns), std::to_string(g.gpu), g.uuid};
+    const auto time = report::rfc3339_utc(g.t_ns);
+    std::vector<std::string> row = {time.is_null() ? "" : time.get<std::string>(), std::to_string(g.t_ns),
+                                    std::to_string(g.gpu), g.uuid};
     for (auto m : kGpuMetrics) row.push_back(csv_text(m.def(), g.values[m]));
     for (auto m : kGpmMetrics) row.push_back(gpm ? csv_text(m.def(), gpm->values[m]) : "");
     row.push_back(std::to_string(process_count(s, g.gpu)));
-    for (size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << csv_field(row[i]);
+    for (size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << report::csv_field(row[i]);
     out << "\n";
   }
 }
@@ -146,7 +144,10 @@ nlohmann::json snapshot_json(const Snapshot& s) {
     add_metrics(j, m.values, kGpmMetrics);
     gpm.push_back(std::move(j));
   }
-  return {{"t_ns", s.t_ns}, {"gpus", gpus}, {"processes", procs}, {"gpm", gpm}, {"errors", s.errors}};
+  auto doc = json_document("monitor", kDocumentVersion);
+  doc.update({{"time", report::rfc3339_utc(s.t_ns)}, {"t_ns", s.t_ns}, {"gpus", gpus}, {"processes", procs}, {"gpm", gpm},
+              {"errors", s.errors}});
+  return doc;
 }
 
 // One column of the text table: its header, its width (0: as wide as the
@@ -243,21 +244,28 @@ void wait_for_stop(StopSignals& signals, std::chrono::nanoseconds duration) {
 
 void add_monitor(CLI::App& app, Action& action) {
   struct Options {
-    std::string duration = "0";
+    std::string duration = "0s";
     std::string interval = "100ms";
     std::string format = "table";
-    std::string out;
+    std::string results;  // empty: store nothing
     std::string listen;
     std::string names = "gpumix";
   };
   auto opts = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("monitor", "Stream GPU telemetry, store it (--out), or serve it to Prometheus (--listen)");
-  cmd->add_option("--duration", opts->duration, "How long to run (e.g. 30s; 0: until Ctrl-C)")->capture_default_str();
+  auto* cmd = app.add_subcommand("monitor", "Stream GPU telemetry, store it (--results), or serve it to Prometheus (--listen)");
+  cmd->add_option("--duration", opts->duration, "How long to run (e.g. 30s; 0s: until Ctrl-C)")
+      ->type_name("DURATION")
+      ->capture_default_str();
   cmd->add_option("--interval", opts->interval, "Time between samples (GPM metrics: at least 100ms apart)")
+      ->type_name("DURATION")
       ->envname(env_vars::kTelemetryInterval)
       ->capture_default_str();
-  add_format_option(*cmd, opts->format);
-  cmd->add_option("--out", opts->out, "Also store the samples in this results folder (gpumix.db)");
+  add_format_option(*cmd, opts->format, {"table", "csv", "json"},
+                    "table or csv: a line per GPU and sample; json: a document per sample, one per line (JSON Lines)");
+  add_results_option(*cmd, opts->results, "Also store the samples in this results folder (gpumix.db); default: store nothing");
+  auto renamed = std::make_shared<RenamedOption>(
+      *cmd, "--out",
+      "the results folder that stores the samples is now --results DIR; the stream itself goes to standard output");
   cmd->add_option("--listen", opts->listen,
                   "Serve /metrics (Prometheus) at [HOST:]PORT instead of printing; HOST defaults to 127.0.0.1, port 0 "
                   "picks a free one");
@@ -266,8 +274,9 @@ void add_monitor(CLI::App& app, Action& action) {
                   "for dashboards and alerts written for it)")
       ->capture_default_str();
 
-  cmd->callback([opts, &action] {
-    action = [opts]() -> int {
+  cmd->callback([opts, renamed, &action] {
+    action = [opts, renamed]() -> int {
+      renamed->check();
       const auto duration = duration_option("--duration", opts->duration);
       const auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(duration_option("--interval", opts->interval, kPositive));
       if (interval.count() < 1) throw InputError("--interval: must be at least 1ms, got '" + opts->interval + "'");
@@ -293,10 +302,10 @@ void add_monitor(CLI::App& app, Action& action) {
           nvml.reset();
         }
       }
-      // --out names a results folder: make it one (`gpumix ls` reads it), then add telemetry.
-      if (!opts->out.empty()) store::Store::open(opts->out);
+      // --results names a results folder: make it one (`gpumix ls` reads it), then add telemetry.
+      if (!opts->results.empty()) store::Store::open(opts->results);
       StopSignals signals;
-      telemetry::Sampler sampler(opts->out.empty() ? std::filesystem::path() : std::filesystem::path(opts->out), interval,
+      telemetry::Sampler sampler(opts->results.empty() ? std::filesystem::path() : std::filesystem::path(opts->results), interval,
                                  nvml, why);
       sampler.set_source("monitor");
 
@@ -330,7 +339,7 @@ void add_monitor(CLI::App& app, Action& action) {
         return 0;
       }
 
-      if (!nvml && opts->out.empty()) {
+      if (!nvml && opts->results.empty()) {
         std::cerr << "gpumix: no GPU telemetry: " << why << "\n";
         return 1;
       }
@@ -359,8 +368,8 @@ void add_monitor(CLI::App& app, Action& action) {
       wait_for_stop(signals, duration);
       sampler.stop();
       const auto end = sampler.status();
-      if (!opts->out.empty())
-        std::cerr << "gpumix monitor: " << end.ticks << " sample(s) stored in " << opts->out << "\n";
+      if (!opts->results.empty())
+        std::cerr << "gpumix monitor: " << end.ticks << " sample(s) stored in " << opts->results << "\n";
       return 0;
     };
   });

@@ -18,6 +18,7 @@
 #include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/telemetry/sampler.hpp"
 #include "gpumix/util/environment.hpp"
+#include "gpumix/util/output_file.hpp"
 #include "gpumix/util/signals.hpp"
 #include "gpumix/util/text.hpp"
 #include "gpumix/util/units.hpp"
@@ -76,25 +77,51 @@ int64_t duration_ms(const std::string& text) {
 }
 
 void add_common(CLI::App& cmd, CommonOptions& o) {
-  cmd.add_option("--results", o.results_dir, "Results folder (its gpumix.db gets the probe's tables)")->capture_default_str();
+  add_results_option(cmd, o.results_dir, "Results folder (its gpumix.db gets the probe's tables)");
   cmd.add_option("--modes", o.modes, "Modes to probe, comma-separated: timeslice, mps")->capture_default_str();
-  cmd.add_option("--duration", o.duration, "How long each group of probe processes measures")->capture_default_str();
+  cmd.add_option("--duration", o.duration, "How long each group of probe processes measures")
+      ->type_name("DURATION")
+      ->capture_default_str();
   cmd.add_option("--probe", o.probe, "The gpumix-probe program (default: beside gpumix, or in $GPUMIX_WORKLOAD_DIR)");
 }
 
-void print_session(probe::ProbeStore& store, const probe::SessionRow& s, report::Format fmt) {
+constexpr int kDocumentVersion = 1;  // gpumix.probe.show: docs/results.md
+
+void print_session(std::ostream& out, probe::ProbeStore& store, const probe::SessionRow& s, report::Format fmt) {
   if (fmt == report::Format::table)
-    std::cout << "probe session " << s.id << " (" << s.kind << ", " << s.status << ") on " << s.gpu_name << " " << s.gpu_uuid
-              << ", driver " << s.driver << ", host " << s.host << ", " << format_timestamp(s.started_ns) << "\n\n";
+    out << "probe session " << s.id << " (" << s.kind << ", " << s.status << ") on " << s.gpu_name << " " << s.gpu_uuid
+        << ", driver " << s.driver << ", host " << s.host << ", " << format_timestamp(s.started_ns) << "\n\n";
   if (s.kind == "timeslice") {
-    report::render(std::cout, report::timeslice_table(store.timeslice(s.id)), fmt);
+    report::render(out, report::timeslice_table(store.timeslice(s.id)), fmt);
     if (auto t = report::slowdown_table(store.slowdown(s.id)); !t.rows.empty()) {
-      if (fmt == report::Format::table) std::cout << "\nGPU-bound kernel loop next to others (slowdown against alone)\n";
-      report::render(std::cout, t, fmt);
+      if (fmt == report::Format::table) out << "\nGPU-bound kernel loop next to others (slowdown against alone)\n";
+      report::render(out, t, fmt);
     }
   } else {
-    report::render(std::cout, report::isolation_table(store.isolation(s.id)), fmt);
+    report::render(out, report::isolation_table(store.isolation(s.id)), fmt);
   }
+}
+
+// A session in `probe show`'s document: its row, options and tables.
+nlohmann::json session_json(probe::ProbeStore& store, const probe::SessionRow& s) {
+  nlohmann::json j = {{"id", s.id},
+                      {"kind", s.kind},
+                      {"status", s.status},
+                      {"error", s.error},
+                      {"started", report::rfc3339_utc(s.started_ns)},
+                      {"ended", report::rfc3339_utc(s.ended_ns)},
+                      {"host", s.host},
+                      {"gpu_name", s.gpu_name},
+                      {"gpu_uuid", s.gpu_uuid},
+                      {"driver", s.driver},
+                      {"options", report::parsed_or_null(s.options_json)}};
+  if (s.kind == "timeslice") {
+    j["timeslice"] = report::table_json(report::timeslice_table(store.timeslice(s.id)));
+    j["slowdown"] = report::table_json(report::slowdown_table(store.slowdown(s.id)));
+  } else {
+    j["isolation"] = report::table_json(report::isolation_table(store.isolation(s.id)));
+  }
+  return j;
 }
 
 // The body both experiments share: guard, GPU, session row, signals, cleanup.
@@ -144,7 +171,7 @@ int run_probe(const std::string& kind, const CommonOptions& o, const nlohmann::j
   sampler.stop();
   store.end_session(id, status, error);
   std::cout << "\n";
-  print_session(store, *store.session(id), report::Format::table);
+  print_session(std::cout, store, *store.session(id), report::Format::table);
   std::cout << "\nprobe session " << id << " " << status << (error.empty() ? "" : ": " + error) << "; raw evidence in "
             << env.work_dir.string() << "\nsee: gpumix probe show " << id << " --results " << o.results_dir << "\n";
   if (status == "interrupted") return 130;
@@ -175,6 +202,7 @@ void add_probe(CLI::App& app, Action& action) {
         ->check(CLI::Range(1, 20))
         ->capture_default_str();
     ts->add_option("--min-gap", o->min_gap, "Breaks in a process's running shorter than this are hiccups, not switches")
+        ->type_name("DURATION")
         ->capture_default_str();
     ts->add_flag("--no-slowdown", o->no_slowdown, "Skip the kernel-loop slowdown");
     ts->callback([o, &action] {
@@ -230,14 +258,17 @@ void add_probe(CLI::App& app, Action& action) {
       std::string session = "latest";
       std::string kind;
       std::string format = "table";
+      std::string out;
     };
     auto o = std::make_shared<Options>();
     auto* show = cmd->add_subcommand("show", "Show a probe session's results (default: the latest of each kind)");
     show->add_option("session", o->session, "A session id, or latest")->capture_default_str();
-    show->add_option("--results", o->results_dir, "Results folder")->capture_default_str();
+    add_results_option(*show, o->results_dir);
     show->add_option("--kind", o->kind, "With latest: timeslice or isolation (default: both)")
         ->check(CLI::IsMember({"timeslice", "isolation"}));
-    add_format_option(*show, o->format);
+    add_format_option(*show, o->format, {"table", "csv", "json"},
+                      "table or csv: each session's tables; json: one document with every session");
+    add_out_option(*show, o->out);
     show->callback([o, &action] {
       action = [o]() -> int {
         const auto fmt = report::parse_format(o->format);
@@ -261,10 +292,19 @@ void add_probe(CLI::App& app, Action& action) {
           if (!s) throw InputError(o->results_dir + ": no probe session " + o->session);
           chosen.push_back(*s);
         }
-        for (size_t i = 0; i < chosen.size(); ++i) {
-          if (i && fmt == report::Format::table) std::cout << "\n";
-          print_session(store, chosen[i], fmt);
+        OutputFile output(o->out);
+        if (fmt == report::Format::json) {
+          auto doc = json_document("probe.show", kDocumentVersion);
+          doc["sessions"] = nlohmann::json::array();
+          for (const auto& s : chosen) doc["sessions"].push_back(session_json(store, s));
+          write_json(output.stream(), doc);
+        } else {
+          for (size_t i = 0; i < chosen.size(); ++i) {
+            if (i && fmt == report::Format::table) output.stream() << "\n";
+            print_session(output.stream(), store, chosen[i], fmt);
+          }
         }
+        output.commit();
         return 0;
       };
     });

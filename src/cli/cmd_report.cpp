@@ -18,22 +18,17 @@
 namespace gpumix::cli {
 
 void add_report(CLI::App& app, Action& action) {
-  struct Options : ResultsOptions {
-    std::string out;
-  };
-  auto opts = std::make_shared<Options>();
+  auto opts = std::make_shared<ResultsOptions>();
   opts->format = "html";
   auto* cmd = app.add_subcommand("report", "Report on a run: which mode to use and why, with plots (HTML) or tables");
   add_run_argument(*cmd, *opts);
   add_results_option(*cmd, *opts);
-  cmd->add_option("--format", opts->format,
-                  "html: one self-contained file with plots; text: for a terminal; md: markdown; json: for scripts "
-                  "(docs/report-json.md)")
-      ->check(CLI::IsMember({"html", "text", "md", "json"}))
-      ->capture_default_str();
-  cmd->add_option("-o,--out", opts->out,
-                  "Write here (- for standard output); default: html to <results>/report-<run>.html, text, md and json "
-                  "to standard output");
+  add_format_option(*cmd, opts->format, {"html", "text", "md", "json"},
+                    "html: one self-contained file with plots; text: for a terminal; md: markdown; json: for scripts "
+                    "(docs/report-json.md)");
+  add_out_option(*cmd, opts->out,
+                 "Write here (- for standard output); default: html to <results>/report-<run>.html, text, md and json "
+                 "to standard output");
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
       auto store = store::Store::open_for_reading(opts->results_dir);

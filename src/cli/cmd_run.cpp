@@ -63,10 +63,14 @@ void add_run(CLI::App& app, Action& action) {
   cmd->add_option("--modes", opts->modes, "Modes to compare, replacing the mix's (e.g. exclusive,timeslice)")->delimiter(',');
   cmd->add_option("--repeats", opts->repeats,
                   "Repeats of every cell, the baselines included (1..1000), or auto: until the decision is clear; replacing the mix's");
-  cmd->add_option("--cell-duration", opts->cell_duration, "Length of each cell (e.g. 30s, 2m), replacing the mix's");
+  cmd->add_option("--cell-duration", opts->cell_duration, "Length of each cell (e.g. 30s, 2m), replacing the mix's")
+      ->type_name("DURATION");
   cmd->add_option("--seed", opts->seed, "Seed, replacing the mix's");
-  cmd->add_option("--results", opts->results, "Results folder, replacing the mix's results_dir")->envname(env_vars::kResults);
+  cmd->add_option("--results", opts->results, "Results folder, replacing the mix's results_dir")
+      ->envname(env_vars::kResults)
+      ->type_name("DIR");
   cmd->add_option("--telemetry-interval", opts->telemetry_str, "GPU sampling interval (e.g. 100ms; at least 10ms)")
+      ->type_name("DURATION")
       ->capture_default_str();
   cmd->add_option("--cell-index", opts->cell_index,
                   "Run only this cell of the plan (0-based, as `gpumix validate` lists; a fleet runs one per node)")

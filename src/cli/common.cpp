@@ -1,26 +1,45 @@
+#include <cctype>
 #include <charconv>
 
 #include "cli/commands.hpp"
+#include "gpumix/json_text.hpp"
 #include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/errors.hpp"
 
 namespace gpumix::cli {
 
-void add_results_option(CLI::App& cmd, ResultsOptions& opts) {
-  cmd.add_option("--results", opts.results_dir, "Results folder holding gpumix.db")
-      ->envname(env_vars::kResults)
-      ->capture_default_str();
+void add_results_option(CLI::App& cmd, std::string& results_dir, const std::string& help) {
+  auto* o = cmd.add_option("--results", results_dir, help)->envname(env_vars::kResults)->type_name("DIR");
+  if (!results_dir.empty()) o->capture_default_str();
 }
+
+void add_results_option(CLI::App& cmd, ResultsOptions& opts) { add_results_option(cmd, opts.results_dir); }
 
 void add_run_argument(CLI::App& cmd, ResultsOptions& opts) {
   cmd.add_option("run", opts.run, "Run id (see `gpumix ls`), or latest")->capture_default_str();
 }
 
-CLI::Option* add_format_option(CLI::App& cmd, std::string& format) {
-  return cmd.add_option("--format", format, "Output format")
-      ->check(CLI::IsMember({"table", "csv", "json"}))
-      ->capture_default_str();
+CLI::Option* add_format_option(CLI::App& cmd, std::string& format, const std::vector<std::string>& formats,
+                               const std::string& help) {
+  return cmd.add_option("--format", format, help)->check(CLI::IsMember(formats))->capture_default_str();
 }
+
+void add_out_option(CLI::App& cmd, std::string& out, const std::string& help) {
+  cmd.add_option("-o,--out", out, help)->type_name("FILE");
+}
+
+RenamedOption::RenamedOption(CLI::App& cmd, const std::string& name, std::string message)
+    : option_(cmd.add_option(name, value_, "")->group("")), name_(name), message_(std::move(message)) {}
+
+void RenamedOption::check() const {
+  if (option_->count() > 0) throw InputError(name_ + ": " + message_);
+}
+
+nlohmann::json json_document(std::string_view kind, int schema_version) {
+  return {{"schema_version", schema_version}, {"kind", "gpumix." + std::string(kind)}};
+}
+
+void write_json(std::ostream& out, const nlohmann::json& doc) { out << json_text(doc, 2) << "\n"; }
 
 int64_t resolve_run(store::Store& store, const std::string& run) {
   if (run == "latest") {
@@ -41,6 +60,9 @@ int64_t resolve_run(store::Store& store, const std::string& run) {
 }
 
 Duration duration_option(std::string_view option, const std::string& text, Duration at_least, std::optional<Duration> at_most) {
+  // A bare number could mean seconds or milliseconds: a duration names its unit.
+  if (const auto bare = parse_duration(text); bare && (text.empty() || !std::isalpha(static_cast<unsigned char>(text.back()))))
+    throw InputError(std::string(option) + ": a duration needs a unit (e.g. " + text + "s or " + text + "ms), got '" + text + "'");
   const auto d = parse_duration(text);
   if (d && *d >= at_least && (!at_most || *d <= *at_most)) return *d;
   std::string range;

@@ -11,7 +11,8 @@
 #include "gpumix/version.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"gpumix runs a mix of ML workloads on one GPU under each sharing mode and measures them."};
+  // Named, so that every help's usage line reads "gpumix SUBCOMMAND ..." whatever argv[0] is.
+  CLI::App app{"gpumix runs a mix of ML workloads on one GPU under each sharing mode and measures them.", "gpumix"};
   app.set_version_flag("--version", std::string(gpumix::kVersion) + " (" + gpumix::kGitSha + ")");
   app.require_subcommand(1);
   bool verbose = false, quiet = false;
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
   gpumix::cli::add_merge(app, action);
   gpumix::cli::add_k8s(app, action);
   gpumix::cli::add_loadgen(app, action);
+  gpumix::cli::add_completion(app, action);
+  gpumix::cli::add_man(app, action);
   // -q and -v go before or after the subcommand too: what a subcommand does
   // not know falls through to them. Not into one that passes every argument
   // on to its own parser (loadgen).

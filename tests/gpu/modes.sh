@@ -52,8 +52,10 @@ workloads:
 YAML
 "$gpumix" run "$work/limit.yaml" --results "$work/r2" > "$work/run2.out" 2> "$work/run2.err"
 "$gpumix" show --results "$work/r2" --format csv > "$work/limit.csv"
-alone=$(awk -F, 'NR>1 && $1 ~ /baseline/ {print $8}' "$work/limit.csv")
-limited=$(awk -F, 'NR>1 && $1 ~ /mps/ {print $8}' "$work/limit.csv")
+# The column by its name (columns before the SLOs hold no commas).
+rate='NR==1 {for (i = 1; i <= NF; i++) if ($i == "samples_per_s") c = i; next}'
+alone=$(awk -F, "$rate"' $1 ~ /baseline/ {print $c}' "$work/limit.csv")
+limited=$(awk -F, "$rate"' $1 ~ /mps/ {print $c}' "$work/limit.csv")
 ratio=$(python3 -c "print(f'{float(\"$limited\")/float(\"$alone\"):.2f}')" 2>/dev/null || echo nan)
 check "mps sm_percent=25 slower than alone" "$(python3 -c "import sys; sys.exit(0 if float('$ratio') < 0.8 else 1)" 2>/dev/null; echo $?)" \
   "alone $alone img/s, 25% SM $limited img/s, ratio $ratio"

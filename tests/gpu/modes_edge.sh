@@ -61,8 +61,10 @@ check "mps-split: 75/25 from weights 3:1" "$([[ "$split" == *'"heavy":75'* && "$
 clients=$(sql "$db" "select json_extract(evidence_json,'$.every_workload_an_mps_client') from cells where mode='mps-split'")
 check "mps-split: both MPS clients" "$([ "$clients" = 1 ] && echo 0 || echo 1)" "every_workload_an_mps_client=$clients"
 "$gpumix" show --results "$work/r1" --format csv > show1.csv
-heavy=$(awk -F, '$1=="mps-split-r1" && $2=="heavy" {print $8}' show1.csv)
-light=$(awk -F, '$1=="mps-split-r1" && $2=="light" {print $8}' show1.csv)
+# The column by its name (columns before the SLOs hold no commas).
+rate='NR==1 {for (i = 1; i <= NF; i++) if ($i == "samples_per_s") c = i; next}'
+heavy=$(awk -F, "$rate"' $1=="mps-split-r1" && $2=="heavy" {print $c}' show1.csv)
+light=$(awk -F, "$rate"' $1=="mps-split-r1" && $2=="light" {print $c}' show1.csv)
 check "mps-split: heavy (75%) outruns light (25%)" "$(python3 -c "import sys; sys.exit(0 if float('$heavy') > 1.3 * float('$light') else 1)" 2>/dev/null; echo $?)" \
   "heavy $heavy, light $light matmul/s"
 mig=$(sql "$db" "select status || ': ' || error from cells where mode='mig'")

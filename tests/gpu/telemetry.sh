@@ -71,7 +71,7 @@ check "gpumix gpu: time-slice policy read" "$([ -n "$policy" ] && [ "$policy" !=
 
 # 2. monitor --format csv during the load
 start_load 16 || echo "load did not start: $(cat "$work/load.err")"
-"$gpumix" monitor --duration 3s --interval 100ms --format csv --out "$work/mon" > "$work/monitor.csv" 2> "$work/monitor.err"
+"$gpumix" monitor --duration 3s --interval 100ms --format csv --results "$work/mon" > "$work/monitor.csv" 2> "$work/monitor.err"
 rc=$?
 stats=$("$python" - "$work/monitor.csv" <<'PY'
 import csv, sys
@@ -94,7 +94,7 @@ check "monitor: GPM tensor activity > 0" "$(pass_if "$tensor > 0")" "max ${tenso
 check "monitor: GPM DRAM bandwidth > 0" "$(pass_if "$dram > 0")" "max ${dram}%"
 stored=$("$python" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('select count(*) from gpu_samples').fetchone()[0], c.execute('select count(*) from gpm_samples where sm_util_percent > 0').fetchone()[0], c.execute('select count(*) from process_samples').fetchone()[0])" "$work/mon/gpumix.db" 2>&1)
 read -r s_gpu s_gpm s_proc <<< "$stored"
-check "monitor --out: samples stored" "$([ "${s_gpu:-0}" = "$rows" ] && [ "$(pass_if "${s_gpm:-0} > 0 and ${s_proc:-0} > 0")" = 0 ] && echo 0 || echo 1)" \
+check "monitor --results: samples stored" "$([ "${s_gpu:-0}" = "$rows" ] && [ "$(pass_if "${s_gpm:-0} > 0 and ${s_proc:-0} > 0")" = 0 ] && echo 0 || echo 1)" \
   "gpu $s_gpu, gpm>0 $s_gpm, process $s_proc rows"
 
 # 3. monitor --format json: the load's process

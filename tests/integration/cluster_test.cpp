@@ -74,7 +74,7 @@ TEST(Merge, FleetCellsBecomeOneRunThatReportsAndMergingAgainAddsNothing) {
   size_t events = 0;
   for (int i = 0; i < 3; ++i) events += latest_run(dir / "nodes" / ("node-" + std::to_string(i))).events.size();
 
-  auto r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes").string()}, dir.path());
+  auto r = gpumix({"merge", "--results", (dir / "merged").string(), (dir / "nodes").string()}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("1 new run(s), 3 cell(s) copied, 0 already there"), std::string::npos) << r.out;
   const auto d = latest_run(dir / "merged");
@@ -97,7 +97,7 @@ TEST(Merge, FleetCellsBecomeOneRunThatReportsAndMergingAgainAddsNothing) {
   EXPECT_EQ(r.out.find("no NP"), std::string::npos) << r.out;  // NP needs the baselines
 
   // Idempotent: the same inputs again add nothing.
-  r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes").string()}, dir.path());
+  r = gpumix({"merge", "--results", (dir / "merged").string(), (dir / "nodes").string()}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("0 new run(s), 0 cell(s) copied, 3 already there"), std::string::npos) << r.out;
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM cells"), 3);
@@ -108,12 +108,12 @@ TEST(Merge, APartialFleetIsMarkedAndCompletedByALaterMerge) {
   const auto mix = dir.write("mix.yaml", kMix);
   run_cell(dir, mix, 0);
   run_cell(dir, mix, 2);
-  auto r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes").string()}, dir.path());
+  auto r = gpumix({"merge", "--results", (dir / "merged").string(), (dir / "nodes").string()}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("missing: baseline-server-r1"), std::string::npos) << r.err;
   EXPECT_EQ(latest_run(dir / "merged").run.status, store::RunStatus::interrupted);
   run_cell(dir, mix, 1);
-  r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes" / "node-1").string()}, dir.path());
+  r = gpumix({"merge", "--results", (dir / "merged").string(), (dir / "nodes" / "node-1").string()}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto d = latest_run(dir / "merged");
   EXPECT_EQ(d.run.status, store::RunStatus::completed) << d.run.error;
@@ -128,7 +128,7 @@ TEST(Merge, OrdinaryRunsAreCopiedWithNewIds) {
     auto r = gpumix({"run", mix.string(), "--modes", "timeslice", "--results", (dir / node).string()}, dir.path());
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
-  auto r = gpumix({"merge", (dir / "merged").string(), (dir / "a" / "gpumix.db").string(), (dir / "b").string()}, dir.path());
+  auto r = gpumix({"merge", "--results", (dir / "merged").string(), (dir / "a" / "gpumix.db").string(), (dir / "b").string()}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto db = dir / "merged" / "gpumix.db";
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM runs"), 2);
@@ -156,7 +156,7 @@ TEST(Merge, AnOlderDatabaseIsMergedWithoutBeingChanged) {
     sqlite3_close(h);
   }
   const auto before = fs::last_write_time(old_db);
-  auto r = gpumix({"merge", (dir / "merged").string(), (dir / "old").string()}, dir.path());
+  auto r = gpumix({"merge", "--results", (dir / "merged").string(), (dir / "old").string()}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto out = dir / "merged" / "gpumix.db";
   EXPECT_EQ(count(out, "SELECT COUNT(*) FROM runs"), 1);
@@ -182,7 +182,7 @@ TEST(Merge, RefusesOtherSchemasDuplicateFleetCellsAndItsOwnOutput) {
     store::exec(h, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
     sqlite3_close(h);
   }
-  auto r = gpumix({"merge", (dir / "merged").string(), (dir / "old").string()}, dir.path());
+  auto r = gpumix({"merge", "--results", (dir / "merged").string(), (dir / "old").string()}, dir.path());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("results schema version 99"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "merged" / "gpumix.db") && count(dir / "merged" / "gpumix.db", "SELECT COUNT(*) FROM runs") > 0);
@@ -190,14 +190,14 @@ TEST(Merge, RefusesOtherSchemasDuplicateFleetCellsAndItsOwnOutput) {
   // The same fleet cell run twice, both completed: which one is meant?
   auto again = gpumix({"run", mix.string(), "--cell-index", "0", "--fleet-id", "F1", "--results", (dir / "retry").string()}, dir.path());
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  r = gpumix({"merge", (dir / "merged").string(), (dir / "nodes").string(), (dir / "retry").string()}, dir.path());
+  r = gpumix({"merge", "--results", (dir / "merged").string(), (dir / "nodes").string(), (dir / "retry").string()}, dir.path());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("cell 0 was run more than once"), std::string::npos) << r.err;
 
-  r = gpumix({"merge", (dir / "nodes" / "node-0").string(), (dir / "nodes" / "node-0").string()}, dir.path());
+  r = gpumix({"merge", "--results", (dir / "nodes" / "node-0").string(), (dir / "nodes" / "node-0").string()}, dir.path());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("is the output itself"), std::string::npos) << r.err;
-  r = gpumix({"merge", (dir / "merged").string(), (dir / "nowhere").string()}, dir.path());
+  r = gpumix({"merge", "--results", (dir / "merged").string(), (dir / "nowhere").string()}, dir.path());
   EXPECT_EQ(r.exit_code, 2);
 }
 

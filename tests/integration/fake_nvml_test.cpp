@@ -193,13 +193,13 @@ TEST(FakeNvml, GpuShowsEveryFieldOfBothGpus) {
 TEST(FakeNvml, MonitorStreamsCsvAndStoresTheScriptedFigures) {
   ScratchDir dir;
   FakeDriver driver(dir, two_gpus());
-  auto r = gpumix({"monitor", "--duration", "1s", "--interval", "100ms", "--format", "csv", "--out", "results"}, dir.path());
+  auto r = gpumix({"monitor", "--duration", "1s", "--interval", "100ms", "--format", "csv", "--results", "results"}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::istringstream in(r.out);
   std::string header;
   std::getline(in, header);
   ASSERT_EQ(header,
-            "t_ns,gpu,uuid,gpu_util_percent,memory_util_percent,memory_used_bytes,memory_total_bytes,memory_free_bytes,"
+            "time,t_ns,gpu,uuid,gpu_util_percent,memory_util_percent,memory_used_bytes,memory_total_bytes,memory_free_bytes,"
             "memory_reserved_bytes,sm_clock_mhz,memory_clock_mhz,power_watts,energy_mj,temperature_c,clock_event_reasons,"
             "gpm_sm_util_percent,gpm_sm_occupancy_percent,gpm_tensor_util_percent,gpm_dram_bw_util_percent,"
             "gpm_fp16_util_percent,gpm_fp32_util_percent,processes");
@@ -211,7 +211,7 @@ TEST(FakeNvml, MonitorStreamsCsvAndStoresTheScriptedFigures) {
   for (std::string line; std::getline(in, line);) {
     const auto cells = csv_fields(line);
     ASSERT_EQ(cells.size(), names.size()) << line;
-    (cells[1] == "0" ? gpu0 : gpu1).push_back(cells);
+    (cells[col("gpu")] == "0" ? gpu0 : gpu1).push_back(cells);
   }
   ASSERT_GE(gpu0.size(), 5u) << r.out;
   EXPECT_EQ(gpu0.size(), gpu1.size());
@@ -228,7 +228,7 @@ TEST(FakeNvml, MonitorStreamsCsvAndStoresTheScriptedFigures) {
     EXPECT_EQ(c[col("memory_reserved_bytes")], std::to_string(kGiB));
     EXPECT_EQ(c[col("sm_clock_mhz")], "1980");
     EXPECT_EQ(c[col("memory_clock_mhz")], "3201");
-    EXPECT_EQ(c[col("power_watts")], "350");
+    EXPECT_EQ(c[col("power_watts")], "350.0");  // as JSON writes the double
     const int64_t energy = std::stoll(c[col("energy_mj")]);
     EXPECT_GT(energy, previous_energy) << "the energy counter rises";
     EXPECT_GE(energy, 5000000);
@@ -732,7 +732,7 @@ TEST(FakeNvml, AGpuLostDuringMonitorIsReportedAndStored) {
   json state = two_gpus();
   state["gpus"][0]["errors"] = {{"nvmlDeviceGetUtilizationRates", "GPU_IS_LOST"}};
   FakeDriver driver(dir, state);
-  auto r = gpumix({"monitor", "--duration", "1s", "--interval", "100ms", "--format", "json", "--out", "results"}, dir.path());
+  auto r = gpumix({"monitor", "--duration", "1s", "--interval", "100ms", "--format", "json", "--results", "results"}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string error = "GPU 0: nvmlDeviceGetUtilizationRates: GPU is lost";
   auto ticks = json_lines(r.out);

@@ -48,7 +48,7 @@ std::vector<fs::path> files_under(const fs::path& dir) {
 
 fs::path render(const ScratchDir& dir, const std::string& mode) {
   const auto out = dir / ("k8s-" + mode);
-  auto r = gpumix({"k8s", "render", kGoldenMix.string(), "--mode", mode, "--out", out.string()}, dir.path());
+  auto r = gpumix({"k8s", "render", kGoldenMix.string(), "--mode", mode, "--out-dir", out.string()}, dir.path());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return out;
 }
@@ -342,15 +342,15 @@ TEST(K8sRender, KubectlKustomizeRendersEveryKustomization) {
 TEST(K8sRender, MixProblemsAreInputErrorsWithTheirPlace) {
   ScratchDir dir;
   const auto mix = dir.write("mix.yaml", "name: m\nworkloads:\n  - name: a\n    command: [x]\n  - name: b\n    command: [y]\n    mig: {instance: 0}\n");
-  auto r = gpumix({"k8s", "render", mix.string(), "--mode", "mig", "--out", (dir / "out").string()}, dir.path());
+  auto r = gpumix({"k8s", "render", mix.string(), "--mode", "mig", "--out-dir", (dir / "out").string()}, dir.path());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("mix.yaml:3:5: workloads[0].mig.instance: --mode mig needs a MIG profile name"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("workloads[1].mig.instance: '0' is not a MIG profile name"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "out")) << "nothing is written when the mix cannot be rendered";
-  r = gpumix({"k8s", "render", mix.string(), "--mode", "exclusive", "--out", (dir / "out").string()}, dir.path());
+  r = gpumix({"k8s", "render", mix.string(), "--mode", "exclusive", "--out-dir", (dir / "out").string()}, dir.path());
   EXPECT_EQ(r.exit_code, 2);
   const auto bad_name = dir.write("bad.yaml", "name: '!!!'\nworkloads:\n  - name: a\n    command: [x]\n");
-  r = gpumix({"k8s", "render", bad_name.string(), "--mode", "timeslice", "--out", (dir / "out").string()}, dir.path());
+  r = gpumix({"k8s", "render", bad_name.string(), "--mode", "timeslice", "--out-dir", (dir / "out").string()}, dir.path());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("mix name '!!!'"), std::string::npos) << r.err;
 }

@@ -75,7 +75,7 @@ TEST(MonitorCommand, StreamingWithoutNvmlExitsOneAndRecordsTheReason) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("gpumix: no GPU telemetry: "), std::string::npos) << r.err;
 
-  auto stored = gpumix({"monitor", "--duration", "1s", "--out", "results"}, dir.path());
+  auto stored = gpumix({"monitor", "--duration", "1s", "--results", "results"}, dir.path());
   EXPECT_EQ(stored.exit_code, 1);
   telemetry::TelemetryStore t(dir / "results");
   auto sessions = t.sessions();
@@ -91,12 +91,12 @@ TEST(MonitorCommand, StreamingWithoutNvmlExitsOneAndRecordsTheReason) {
 TEST(MonitorCommand, StreamsCsvWithNvml) {
   if (!nvml_here()) GTEST_SKIP() << "no NVML on this machine";
   ScratchDir dir;
-  auto r = gpumix({"monitor", "--duration", "1s", "--interval", "100ms", "--format", "csv", "--out", "results"}, dir.path());
+  auto r = gpumix({"monitor", "--duration", "1s", "--interval", "100ms", "--format", "csv", "--results", "results"}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::istringstream in(r.out);
   std::string header;
   std::getline(in, header);
-  EXPECT_EQ(header.rfind("t_ns,gpu,uuid,gpu_util_percent,", 0), 0u) << header;
+  EXPECT_EQ(header.rfind("time,t_ns,gpu,uuid,gpu_util_percent,", 0), 0u) << header;
   int rows = 0;
   for (std::string line; std::getline(in, line);) rows += !line.empty();
   EXPECT_GE(rows, 5);

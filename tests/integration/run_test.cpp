@@ -82,7 +82,11 @@ TEST(Run, ShowExportAndLsAgreeWithTheDatabase) {
 
   auto show = gpumix({"show", "--format", "json"}, dir.path());
   ASSERT_EQ(show.exit_code, 0) << show.err;
-  auto rows = nlohmann::json::parse(show.out);
+  auto shown = nlohmann::json::parse(show.out);
+  EXPECT_EQ(shown["kind"], "gpumix.show");
+  EXPECT_EQ(shown["run"]["id"], d.run.id);
+  EXPECT_EQ(shown["cells"].size(), d.cells.size());
+  const auto& rows = shown["workloads"];
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0]["workload"], "train");
   EXPECT_EQ(rows[0]["iters"], d.summary("timeslice-r1", "train").iterations);
@@ -96,7 +100,8 @@ TEST(Run, ShowExportAndLsAgreeWithTheDatabase) {
   auto exported = gpumix({"export", "latest", "--format", "json"}, dir.path());
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   auto doc = nlohmann::json::parse(exported.out);
-  EXPECT_EQ(doc["schema_version"], store::kSchemaVersion);
+  EXPECT_EQ(doc["schema_version"], 3);
+  EXPECT_EQ(doc["kind"], "gpumix.export");
   EXPECT_EQ(doc["events"].size(), d.events.size());
   EXPECT_EQ(doc["workloads"].size(), 2u);
   EXPECT_EQ(doc["run"]["plan"]["modes"], nlohmann::json({"timeslice"}));
@@ -474,7 +479,7 @@ TEST(Validate, ValidateRunAndK8sRenderRefuseBytesThatAreNotTextAlike) {
     dir.write("bad.yaml", "name: bytes\nmodes: [timeslice]\nworkloads:\n  - name: a\n    command: [TESTLOAD,\n      --name, \"" +
                               arg + "\"]\n");
     for (const std::vector<std::string>& args : {std::vector<std::string>{"validate", "bad.yaml"}, {"run", "bad.yaml"},
-                                                 {"k8s", "render", "bad.yaml", "--mode", "timeslice", "--out", "k8s"}}) {
+                                                 {"k8s", "render", "bad.yaml", "--mode", "timeslice", "--out-dir", "k8s"}}) {
       auto r = gpumix(args, dir.path());
       EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.err;
       EXPECT_NE(r.err.find(message), std::string::npos) << args[0] << ": " << r.err;

@@ -62,8 +62,8 @@ TEST(ProbeStore, RoundTripAndLatestPerGpu) {
   EXPECT_EQ(std::get<double>(t.rows[0][4]), 2050.0);
   EXPECT_NEAR(std::get<double>(t.rows[0][11]), 100.0 / 2050.0 * 100.0, 1e-9);
   auto it = report::isolation_table(iso);
-  EXPECT_EQ(std::get<std::string>(it.rows[0][3]), "no");
-  EXPECT_EQ(std::get<std::string>(it.rows[1][3]), "n/a");
+  EXPECT_EQ(std::get<bool>(it.rows[0][3]), false);
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(it.rows[1][3]));  // n/a: shown as "-", null in JSON
   std::filesystem::remove_all(dir);
 }
 

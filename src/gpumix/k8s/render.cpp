@@ -396,7 +396,7 @@ class Renderer {
         "kubectl -n gpumix wait --for=condition=complete --timeout=24h job/{0}-fleet\n"
         "# 3. copy the results and merge the fleet's databases\n"
         "kubectl -n gpumix cp {0}-results-reader:{1}/{0}-fleet ./fleet-results\n"
-        "gpumix merge merged-results ./fleet-results/*\n"
+        "gpumix merge --results merged-results ./fleet-results/*\n"
         "gpumix report latest --results merged-results\n"
         "```\n",
         prefix_, kResultsMount);

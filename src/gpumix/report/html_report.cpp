@@ -156,11 +156,7 @@ const char* kRender = R"js(
 
 std::string value_text(const Value& v, int precision) {
   if (std::holds_alternative<std::monostate>(v)) return "–";
-  if (auto s = std::get_if<std::string>(&v)) return *s;
-  if (auto i = std::get_if<int64_t>(&v)) return std::to_string(*i);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", precision, std::get<double>(v));
-  return buf;
+  return cell_text(v, precision);
 }
 
 // A column name, escaped, that may wrap after each '_' (np_95ci, samples_per_s).
@@ -184,7 +180,7 @@ void html_table(std::ostream& out, const Table& t) {
     out << "<tr>";
     for (size_t i = 0; i < t.columns.size(); ++i) {
       const Value v = i < row.size() ? row[i] : Value{};
-      const bool number = std::holds_alternative<int64_t>(v) || std::holds_alternative<double>(v);
+      const bool number = is_number(v);
       const std::string text = value_text(v, t.precision);
       std::string cls = number             ? "num"
                         : bad.count(text)  ? "bad"

@@ -1,10 +1,7 @@
 #include "gpumix/report/json_report.hpp"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <cmath>
-#include <ctime>
 #include <optional>
 #include <vector>
 
@@ -31,12 +28,6 @@ json text_or_null(const std::string& s) { return s.empty() ? json(nullptr) : jso
 json text_or_null(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
 
 // The stored JSON text as a value; null when empty or unparsable.
-json parsed(const std::string& text) {
-  if (text.empty()) return nullptr;
-  auto j = json::parse(text, nullptr, false);
-  return j.is_discarded() ? json(nullptr) : j;
-}
-
 json estimate_json(const analysis::Estimate& e) {
   json values = json::array();
   for (double v : e.values) values.push_back(num(v));
@@ -95,7 +86,7 @@ json run_json(const analysis::Analysis& a) {
   j["git_sha"] = r.git_sha;
   j["host"] = r.host;
   j["gpu_time_s"] = num(a.gpu_time_s);
-  j["environment"] = parsed(r.environment_json);
+  j["environment"] = parsed_or_null(r.environment_json);
   j["workloads"] = a.workloads;
   j["planned_modes"] = a.planned_modes;
   j["repeats"] = a.repeats;
@@ -331,7 +322,7 @@ json cell_json(const analysis::CellAnalysis& c) {
                       {"compute_instance_id", integer(e.compute_instance_id)},
                       {"description", e.description}});
   j["events"] = std::move(events);
-  j["evidence"] = parsed(row.evidence_json);
+  j["evidence"] = parsed_or_null(row.evidence_json);
   json workloads = json::array();
   for (const auto& w : c.workloads) workloads.push_back(workload_cell_json(w));
   j["workloads"] = std::move(workloads);
@@ -454,17 +445,6 @@ json diff_json(const ComparedRun& ra, const ComparedRun& rb) {
 }
 
 }  // namespace
-
-nlohmann::json rfc3339_utc(int64_t unix_ns) {
-  if (unix_ns <= 0) return nullptr;
-  const auto t = static_cast<std::time_t>(unix_ns / 1'000'000'000);
-  const auto ms = static_cast<int>((unix_ns % 1'000'000'000) / 1'000'000);
-  std::tm tm{};
-  if (!::gmtime_r(&t, &tm)) return nullptr;
-  char buf[32];
-  if (std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0) return nullptr;
-  return fmt::format("{}.{:03d}Z", buf, ms);
-}
 
 nlohmann::json analysis_json(const analysis::Analysis& a, const analysis::Recommendation& rec) {
   json doc = json::object();

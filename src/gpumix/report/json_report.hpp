@@ -21,6 +21,7 @@
 #include "gpumix/analysis/interference.hpp"
 #include "gpumix/analysis/recommend.hpp"
 #include "gpumix/report/compare.hpp"
+#include "gpumix/report/table.hpp"  // rfc3339_utc
 
 namespace gpumix::report {
 
@@ -34,10 +35,6 @@ nlohmann::json analysis_json(const analysis::Analysis& analysis, const analysis:
 // analysis_json and what `gpumix compare` prints side by side (modes and
 // workloads both runs have, with b ÷ a ratios; SLOs; environment; notes).
 nlohmann::json compare_json(const ComparedRun& a, const ComparedRun& b);
-
-// Unix nanoseconds → "2026-11-23T21:10:05.250Z"; null for 0 (never happened)
-// or negative.
-nlohmann::json rfc3339_utc(int64_t unix_ns);
 
 // Pretty-printed (two spaces), invalid UTF-8 replaced by U+FFFD; no trailing newline.
 std::string dump_report(const nlohmann::json& doc);

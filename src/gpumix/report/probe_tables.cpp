@@ -95,8 +95,7 @@ Table isolation_table(const std::vector<probe::IsolationRow>& rows) {
   Table t;
   t.columns = {"mode", "case", "variant", "isolated", "value", "unit", "outcome"};
   for (const auto& r : rows)
-    t.add({r.mode, r.case_name, r.variant, r.isolated ? Value(std::string(*r.isolated ? "yes" : "no")) : Value(std::string("n/a")),
-           opt(r.value), r.unit, r.outcome});
+    t.add({r.mode, r.case_name, r.variant, r.isolated ? Value(*r.isolated) : Value{}, opt(r.value), r.unit, r.outcome});
   t.precision = 3;
   return t;
 }

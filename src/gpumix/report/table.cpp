@@ -1,12 +1,15 @@
 #include "gpumix/report/table.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <nlohmann/json.hpp>
+#include <ctime>
 
-#include "gpumix/util/errors.hpp"
 #include "gpumix/json_text.hpp"
+#include "gpumix/util/errors.hpp"
+#include "gpumix/util/units.hpp"
 
 namespace gpumix::report {
 
@@ -17,20 +20,36 @@ Format parse_format(const std::string& text) {
   throw InputError("unknown format '" + text + "' (formats: table, csv, json)");
 }
 
-namespace {
-
-std::string text_of(const Value& v, int precision, bool full) {
-  if (std::holds_alternative<std::monostate>(v)) return full ? "" : "-";
-  if (auto s = std::get_if<std::string>(&v)) return *s;
-  if (auto i = std::get_if<int64_t>(&v)) return std::to_string(*i);
-  double d = std::get<double>(v);
-  char buf[64];
-  if (full)
-    std::snprintf(buf, sizeof buf, "%.17g", d);
-  else
-    std::snprintf(buf, sizeof buf, "%.*f", precision, d);
-  return buf;
+Value json_cell(const std::string& stored, std::string table_text) {
+  if (stored.empty()) return std::monostate{};
+  auto j = nlohmann::json::parse(stored, nullptr, false);
+  if (j.is_discarded()) {
+    // Bytes that are not UTF-8 fail the parse: JSON apart from them is JSON, with U+FFFD for them.
+    const auto text = nlohmann::json::parse(json_text(stored)).get<std::string>();
+    if (text != stored) j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded()) return stored;
+  }
+  return Json{std::move(j), std::move(table_text)};
 }
+
+nlohmann::json parsed_or_null(const std::string& stored) {
+  if (stored.empty()) return nullptr;
+  auto j = nlohmann::json::parse(stored, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(nullptr) : j;
+}
+
+nlohmann::json rfc3339_utc(int64_t unix_ns) {
+  if (unix_ns <= 0) return nullptr;
+  const auto t = static_cast<std::time_t>(unix_ns / 1'000'000'000);
+  const auto ms = static_cast<int>((unix_ns % 1'000'000'000) / 1'000'000);
+  std::tm tm{};
+  if (!::gmtime_r(&t, &tm)) return nullptr;
+  char buf[32];
+  if (std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0) return nullptr;
+  return fmt::format("{}.{:03d}Z", buf, ms);
+}
+
+std::string number_text(double v) { return nlohmann::json(v).dump(); }
 
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
@@ -39,30 +58,74 @@ std::string csv_field(const std::string& s) {
   return q + "\"";
 }
 
+bool is_number(const Value& v) { return std::holds_alternative<int64_t>(v) || std::holds_alternative<double>(v); }
+
+namespace {
+
+struct TableText {
+  int precision;
+  std::string operator()(std::monostate) const { return "-"; }
+  std::string operator()(const std::string& s) const { return s; }
+  std::string operator()(int64_t i) const { return std::to_string(i); }
+  std::string operator()(double d) const {
+    if (!std::isfinite(d)) return "-";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", precision, d);
+    return buf;
+  }
+  std::string operator()(bool b) const { return b ? "yes" : "no"; }
+  std::string operator()(Time t) const { return t.unix_ns > 0 ? format_timestamp(t.unix_ns) : "-"; }
+  std::string operator()(const Json& j) const { return j.text.empty() ? json_text(j.value) : j.text; }
+};
+
+// CSV holds what JSON holds, as text: the same numbers, times and JSON values.
+struct CsvText {
+  std::string operator()(std::monostate) const { return ""; }
+  std::string operator()(const std::string& s) const { return s; }
+  std::string operator()(int64_t i) const { return std::to_string(i); }
+  std::string operator()(double d) const { return std::isfinite(d) ? number_text(d) : ""; }
+  std::string operator()(bool b) const { return b ? "true" : "false"; }
+  std::string operator()(Time t) const {
+    const auto j = rfc3339_utc(t.unix_ns);
+    return j.is_null() ? "" : j.get<std::string>();
+  }
+  std::string operator()(const Json& j) const { return json_text(j.value); }
+};
+
+struct JsonValue {
+  nlohmann::json operator()(std::monostate) const { return nullptr; }
+  nlohmann::json operator()(const std::string& s) const { return s; }
+  nlohmann::json operator()(int64_t i) const { return i; }
+  nlohmann::json operator()(double d) const { return std::isfinite(d) ? nlohmann::json(d) : nlohmann::json(nullptr); }
+  nlohmann::json operator()(bool b) const { return b; }
+  nlohmann::json operator()(Time t) const { return rfc3339_utc(t.unix_ns); }
+  nlohmann::json operator()(const Json& j) const { return j.value; }
+};
+
 }  // namespace
+
+std::string cell_text(const Value& v, int precision) { return std::visit(TableText{precision}, v); }
+
+nlohmann::json table_json(const Table& t) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& row : t.rows) {
+    nlohmann::json obj = nlohmann::json::object();
+    for (size_t i = 0; i < t.columns.size() && i < row.size(); ++i) obj[t.columns[i]] = std::visit(JsonValue{}, row[i]);
+    arr.push_back(std::move(obj));
+  }
+  return arr;
+}
 
 void render(std::ostream& out, const Table& t, Format format) {
   if (format == Format::json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& row : t.rows) {
-      nlohmann::json obj = nlohmann::json::object();
-      for (size_t i = 0; i < t.columns.size() && i < row.size(); ++i) {
-        const auto& v = row[i];
-        if (std::holds_alternative<std::monostate>(v)) obj[t.columns[i]] = nullptr;
-        else if (auto s = std::get_if<std::string>(&v)) obj[t.columns[i]] = *s;
-        else if (auto n = std::get_if<int64_t>(&v)) obj[t.columns[i]] = *n;
-        else obj[t.columns[i]] = std::isfinite(std::get<double>(v)) ? nlohmann::json(std::get<double>(v)) : nlohmann::json(nullptr);
-      }
-      arr.push_back(std::move(obj));
-    }
-    out << json_text(arr, 2) << "\n";
+    out << json_text(table_json(t), 2) << "\n";
     return;
   }
   if (format == Format::csv) {
     for (size_t i = 0; i < t.columns.size(); ++i) out << (i ? "," : "") << csv_field(t.columns[i]);
     out << "\n";
     for (const auto& row : t.rows) {
-      for (size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << csv_field(text_of(row[i], t.precision, true));
+      for (size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << csv_field(std::visit(CsvText{}, row[i]));
       out << "\n";
     }
     return;
@@ -73,7 +136,7 @@ void render(std::ostream& out, const Table& t, Format format) {
   for (const auto& row : t.rows) {
     std::vector<std::string> r;
     for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
-      r.push_back(text_of(row[i], t.precision, false));
+      r.push_back(cell_text(row[i], t.precision));
       width[i] = std::max(width[i], r.back().size());
     }
     cells.push_back(std::move(r));
@@ -88,8 +151,7 @@ void render(std::ostream& out, const Table& t, Format format) {
   // Numbers right-aligned, text left-aligned (by the first row's types).
   std::vector<bool> right(t.columns.size(), false);
   if (!t.rows.empty())
-    for (size_t i = 0; i < t.rows[0].size() && i < right.size(); ++i)
-      right[i] = std::holds_alternative<int64_t>(t.rows[0][i]) || std::holds_alternative<double>(t.rows[0][i]);
+    for (size_t i = 0; i < t.rows[0].size() && i < right.size(); ++i) right[i] = is_number(t.rows[0][i]);
   line(t.columns, right);
   for (const auto& r : cells) line(r, right);
 }

@@ -2,21 +2,11 @@
 
 #include <fmt/format.h>
 
-#include <cstdio>
 
 #include "gpumix/report/analysis_tables.hpp"
 
 namespace gpumix::report {
 namespace {
-
-std::string cell_text(const Value& v, int precision) {
-  if (std::holds_alternative<std::monostate>(v)) return "-";
-  if (auto s = std::get_if<std::string>(&v)) return s->empty() ? "" : *s;
-  if (auto i = std::get_if<int64_t>(&v)) return std::to_string(*i);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", precision, std::get<double>(v));
-  return buf;
-}
 
 std::string md_escape(const std::string& s) {
   std::string out;
@@ -34,7 +24,7 @@ void render_markdown(std::ostream& out, const Table& t) {
   std::vector<bool> right(t.columns.size(), false);
   if (!t.rows.empty())
     for (size_t i = 0; i < t.rows[0].size() && i < right.size(); ++i)
-      right[i] = std::holds_alternative<int64_t>(t.rows[0][i]) || std::holds_alternative<double>(t.rows[0][i]);
+      right[i] = is_number(t.rows[0][i]);
   out << "|";
   for (const auto& c : t.columns) out << " " << md_escape(c) << " |";
   out << "\n|";

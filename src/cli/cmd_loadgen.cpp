@@ -73,12 +73,12 @@ void add_options(wl::Cli& cli, Options& o) {
   wl::Cli::non_negative(cli.add("rate", o.rate, "Open loop: Poisson arrivals per second"));
   wl::Cli::positive(cli.add("connections", o.connections, "Open loop: persistent connections (one thread each)"));
   wl::Cli::non_negative(cli.add("concurrency", o.concurrency, "Closed loop: clients, each sending when answered"));
-  cli.add("think-time", o.think_time, "Closed loop: pause between a response and the next request");
-  cli.add("duration", o.duration, "Measured time after warm-up (e.g. 30s); 0 = until stopped");
-  cli.add("warmup", o.warmup, "Requests scheduled in this first time are sent but not measured");
+  wl::Cli::duration(cli.add("think-time", o.think_time, "Closed loop: pause between a response and the next request"));
+  wl::Cli::duration(cli.add("duration", o.duration, "Measured time after warm-up (e.g. 30s); 0s = until stopped"));
+  wl::Cli::duration(cli.add("warmup", o.warmup, "Requests scheduled in this first time are sent but not measured"));
   wl::Cli::non_negative(cli.add("requests", o.requests, "Measured requests; 0 = no limit"));
-  cli.add("timeout", o.timeout, "A request without a response by then is a timeout");
-  cli.add("ready-timeout", o.ready_timeout, "How long to wait for GET /v2/health/ready");
+  wl::Cli::duration(cli.add("timeout", o.timeout, "A request without a response by then is a timeout"));
+  wl::Cli::duration(cli.add("ready-timeout", o.ready_timeout, "How long to wait for GET /v2/health/ready"));
   cli.add("seed", o.seed, "Seed of the arrival times and the request's content (default: $GPUMIX_SEED, else 0)")
       ->default_str("0");
   cli.app()
@@ -89,7 +89,7 @@ void add_options(wl::Cli& cli, Options& o) {
   wl::Cli::positive(cli.add("sweep-max", o.sweep_max, "Sweep: highest rate tried (req/s)"));
   wl::Cli::positive(cli.add("sweep-factor", o.sweep_factor, "Sweep: rate growth per step until the SLO breaks"));
   wl::Cli::positive(cli.add("sweep-tolerance", o.sweep_tolerance, "Sweep: bisect until within this fraction"));
-  cli.add("step-duration", o.step_duration, "Sweep: measured time of each step (after --warmup)");
+  wl::Cli::duration(cli.add("step-duration", o.step_duration, "Sweep: measured time of each step (after --warmup)"));
   cli.add_choice("format", o.format, {"table", "csv", "json"}, "Output format");
   cli.add_describe();
 }

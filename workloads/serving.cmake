@@ -1,4 +1,6 @@
-# The torch-free part of gpumix-infer-server: the KServe v2 codec, the
+# The torch-free code gpumix shares with its built-in workloads: the units
+# (gpumix_units: durations and sizes, which every built-in parses its
+# arguments with), and the torch-free part of gpumix-infer-server: the KServe v2 codec, the
 # dynamic batcher's queue (library gpumix_serving_core, also unit-tested and
 # fuzzed from the main project without LibTorch) and the HTTP layer
 # (gpumix_serving_http, needs cpp-httplib; `gpumix monitor` links it too). Included by the root
@@ -21,12 +23,19 @@ else()
   message(FATAL_ERROR "gpumix-infer-server needs nlohmann/json: install it or pass -DGPUMIX_JSON_INCLUDE_DIR")
 endif()
 
+# Durations and sizes as gpumix and every built-in parse them (one parser:
+# docs/cli.md); no dependencies.
+add_library(gpumix_units STATIC ${_serving_dir}/common/gpumix/units.cpp)
+target_include_directories(gpumix_units PUBLIC ${_serving_dir}/common)
+target_compile_features(gpumix_units PUBLIC cxx_std_17)
+set_target_properties(gpumix_units PROPERTIES POSITION_INDEPENDENT_CODE ON)
+
 find_package(Threads REQUIRED)
 add_library(gpumix_serving_core STATIC
   ${_serving_dir}/common/gpumix/kserve.cpp
   ${_serving_dir}/infer_server/batch_queue.cpp)
 target_include_directories(gpumix_serving_core PUBLIC ${_serving_dir}/common ${_serving_dir}/infer_server)
-target_link_libraries(gpumix_serving_core PUBLIC gpumix_serving_json Threads::Threads)
+target_link_libraries(gpumix_serving_core PUBLIC gpumix_serving_json gpumix_units Threads::Threads)
 target_compile_features(gpumix_serving_core PUBLIC cxx_std_17)
 set_target_properties(gpumix_serving_core PROPERTIES POSITION_INDEPENDENT_CODE ON)
 

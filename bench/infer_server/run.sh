@@ -29,7 +29,7 @@ print([e for e in ev if e.get('ev')=='done'][-1].get(sys.argv[2], ''))" "$1" "$2
 # ------------------------------------------------------------ 1. offline
 offline() {  # batch size, name
   GPUMIX_METRICS_FD=3 timeout 120 "$bin/gpumix-batch-infer" --model resnet50 --batch-size "$1" --precision bf16 \
-    --cuda-graphs true --duration 10 --warmup 20 3> "$out/batch-infer-b$1.jsonl" > "$out/batch-infer-b$1.log" 2>&1
+    --cuda-graphs true --duration 10s --warmup-steps 20 3> "$out/batch-infer-b$1.jsonl" > "$out/batch-infer-b$1.log" 2>&1
 }
 offline 64 && offline 1
 b64=$(done_field "$out/batch-infer-b64.jsonl" samples_per_s)

@@ -120,35 +120,35 @@ wu() { echo "${WU:-$1}"; }  # warm-up steps: the given number, 1 in smoke mode
 # resnet-train captures the training step as a CUDA graph by default on CUDA;
 # the -eager row shows what the graph buys.
 gpumix resnet50-train-b64 gpumix-resnet-train --device $DEV "${NET[@]}" --batch-size $B64 \
-  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup "$(wu 15)" --duration "$SECS"
+  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup-steps "$(wu 15)" --duration "${SECS}s"
 reference resnet50-train-b64 resnet-train --device $DEV "${NET[@]}" --batch-size $B64 --warmup "$(wu 15)" \
   --duration "$SECS"
 gpumix resnet50-train-b64-eager gpumix-resnet-train --device $DEV "${NET[@]}" --batch-size $B64 \
-  --precision bf16 --channels-last true --cuda-graphs false --warmup "$(wu 15)" --duration "$SECS"
+  --precision bf16 --channels-last true --cuda-graphs false --warmup-steps "$(wu 15)" --duration "${SECS}s"
 
 gpumix resnet50-train-b256 gpumix-resnet-train --device $DEV "${NET[@]}" --batch-size $B256 \
-  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup "$(wu 8)" --duration "$SECS"
+  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup-steps "$(wu 8)" --duration "${SECS}s"
 reference resnet50-train-b256 resnet-train --device $DEV "${NET[@]}" --batch-size $B256 --warmup "$(wu 8)" \
   --duration "$SECS"
 
 gpumix bert-base-train-b32 gpumix-bert-train --device $DEV "${BERT[@]}" --batch-size $B32 \
-  --precision bf16 --warmup "$(wu 10)" --duration "$SECS"
+  --precision bf16 --warmup-steps "$(wu 10)" --duration "${SECS}s"
 reference bert-base-train-b32 bert-train --device $DEV "${BERT[@]}" --batch-size $B32 --warmup "$(wu 10)" \
   --duration "$SECS"
 
 gpumix resnet50-infer-b1 gpumix-batch-infer --device $DEV "${NET[@]}" --batch-size $IB1 \
-  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup "$(wu 50)" --duration "$SECS"
+  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup-steps "$(wu 50)" --duration "${SECS}s"
 reference resnet50-infer-b1 infer --device $DEV "${NET[@]}" --batch-size $IB1 --warmup "$(wu 50)" --duration "$SECS"
 
 gpumix resnet50-infer-b64 gpumix-batch-infer --device $DEV "${NET[@]}" --batch-size $IB64 \
-  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup "$(wu 20)" --duration "$SECS" \
+  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup-steps "$(wu 20)" --duration "${SECS}s" \
   --dump-dir "$DUMP/b64"
 reference resnet50-infer-b64 infer --device $DEV "${NET[@]}" --batch-size $IB64 --warmup "$(wu 20)" \
   --duration "$SECS" --compare-dir "$DUMP/b64"
 
 if [ "${GPUMIX_BENCH_EXTRA:-0}" = 1 ]; then
   gpumix resnet50-infer-b64-nographs gpumix-batch-infer --device $DEV "${NET[@]}" --batch-size $IB64 \
-    --precision bf16 --channels-last true --cuda-graphs false --warmup "$(wu 20)" --duration "$SECS"
+    --precision bf16 --channels-last true --cuda-graphs false --warmup-steps "$(wu 20)" --duration "${SECS}s"
 fi
 
 log "all runs done"

@@ -85,12 +85,12 @@ void add_options(wl::Cli& cli, Options& o) {
   wl::Cli::non_negative(cli.add("rate", o.rate, "Open loop: Poisson arrivals per second"));
   wl::Cli::positive(cli.add("connections", o.connections, "Open loop: persistent connections (one thread each)"));
   wl::Cli::non_negative(cli.add("concurrency", o.concurrency, "Closed loop: clients, each sending when answered"));
-  cli.add("think-time", o.think_time, "Closed loop: pause between a response and the next request");
-  cli.add("duration", o.duration, "Measured time after warm-up (e.g. 30s); 0 = until stopped");
-  cli.add("warmup", o.warmup, "Requests scheduled in this first time are sent but not measured");
+  wl::Cli::duration(cli.add("think-time", o.think_time, "Closed loop: pause between a response and the next request"));
+  wl::Cli::duration(cli.add("duration", o.duration, "Measured time after warm-up (e.g. 30s); 0s = until stopped"));
+  wl::Cli::duration(cli.add("warmup", o.warmup, "Requests scheduled in this first time are sent but not measured"));
   wl::Cli::non_negative(cli.add("requests", o.requests, "Measured requests; 0 = no limit"));
-  cli.add("timeout", o.timeout, "A request without a response by then is a timeout");
-  cli.add("ready-timeout", o.ready_timeout, "How long to wait for GET /v2/health/ready");
+  wl::Cli::duration(cli.add("timeout", o.timeout, "A request without a response by then is a timeout"));
+  wl::Cli::duration(cli.add("ready-timeout", o.ready_timeout, "How long to wait for GET /v2/health/ready"));
   cli.add("seed", o.seed, "Seed of the arrival times and the request's content (default: $GPUMIX_SEED, else 0)")
       ->default_str("0");
   cli.app()
@@ -102,14 +102,15 @@ void add_options(wl::Cli& cli, Options& o) {
   wl::Cli::positive(cli.add("sweep-factor", o.sweep_factor, "Sweep: rate growth per step until the SLO breaks"));
   wl::Cli::positive(cli.add("sweep-tolerance", o.sweep_tolerance, "Sweep: bisect until within this fraction"));
   wl::Cli::positive(cli.add("sweep-min", o.sweep_min, "Sweep: lowest rate tried when --sweep-start misses (req/s)"));
-  cli.add("step-duration", o.step_duration,
-          "Sweep: measured time of each step (after --warmup), longer when needed for --min-requests");
-  cli.add("settle", o.settle, "Sweep: quiet period before each step after the first");
-  cli.add("settle-timeout", o.settle_timeout,
-          "Sweep: how long to probe, after the quiet period, for the server's unloaded latency");
+  wl::Cli::duration(cli.add("step-duration", o.step_duration,
+                            "Sweep: measured time of each step (after --warmup), longer when needed for --min-requests"));
+  wl::Cli::duration(cli.add("settle", o.settle, "Sweep: quiet period before each step after the first"));
+  wl::Cli::duration(cli.add("settle-timeout", o.settle_timeout,
+                            "Sweep: how long to probe, after the quiet period, for the server's unloaded latency"));
   wl::Cli::non_negative(cli.add("min-requests", o.min_requests,
                                 "Fewest measured requests for a result to count (MLPerf LoadGen's min_query_count)"));
-  cli.add("min-duration", o.min_duration, "Shortest measured time for a result to count (MLPerf LoadGen's min_duration)");
+  wl::Cli::duration(
+      cli.add("min-duration", o.min_duration, "Shortest measured time for a result to count (MLPerf LoadGen's min_duration)"));
   cli.add("fail-on-slo", o.fail_on_slo,
           "Exit 1 when the result misses --slo or is insufficient (a sweep: when no step met it)");
   cli.add_choice("format", o.format, {"table", "csv", "json"}, "Output format");

@@ -187,5 +187,53 @@ TEST(DescribeCache, TheBuildDescribesTheRealBuiltins) {
   EXPECT_TRUE(cache_files(dir).empty()) << "a built-in was described at run time: " << cache_files(dir).front();
 }
 
+// One meaning per name (docs/cli.md), checked from the descriptions alone: a
+// built-in argument's former name (a count named like a time) and a time
+// without its unit are refused at their line, naming the argument. A stand-in
+// first (any build), then the real built-ins.
+TEST(DescribeCache, ValidateRefusesARenamedArgumentAndATimeWithoutUnitAtTheirLine) {
+  ScratchDir dir;
+  const auto exe = dir.write("bin/gpumix-batch-infer", R"(#!/bin/sh
+echo '{"role": "batch", "options": [{"name": "duration", "type": "duration", "default": "0s", "help": "h"}],
+       "renamed": [{"name": "warmup", "now": "warmup-steps", "why": "it counts steps"}]}'
+)");
+  fs::permissions(exe, fs::perms::owner_all);
+  const auto mix = dir.write("mix.yaml", "workloads:\n  - name: infer\n    builtin: batch-infer\n    args:\n"
+                                         "      warmup: 10\n      duration: 30\n");
+  auto r = gpumix({"validate", mix.string()}, dir.path(), std::chrono::seconds(90), env_of(dir));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("mix.yaml:5:7: workloads[0].args.warmup: was renamed warmup_steps (it counts steps)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("mix.yaml:6:7: workloads[0].args.duration: '30' has no unit"), std::string::npos) << r.err;
+  r = gpumix({"validate", write_mix(dir, "duration: 30s").string()}, dir.path(), std::chrono::seconds(90), env_of(dir));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST(DescribeCache, ValidateRefusesTheRealBuiltinsFormerArgumentsAtTheirLine) {
+  const fs::path bin = fs::path(kGpumix).parent_path();
+  ScratchDir dir;
+  const std::map<std::string, std::string> env = {{"GPUMIX_WORKLOAD_DIR", bin.string()},
+                                                  {"XDG_CACHE_HOME", (dir / "cache").string()}};
+  // The load generator is gpumix itself: there in every build.
+  std::string text = "workloads:\n  - name: load\n    builtin: loadgen\n    args:\n      duration: 30\n";
+  std::vector<std::string> expected = {"mix.yaml:5:7: workloads[0].args.duration: '30' has no unit"};
+  if (fs::exists(bin / "gpumix-resnet-train")) {
+    text +=
+        "  - name: train\n    builtin: resnet-train\n    args:\n      warmup: 10\n      duration: 30\n"
+        "  - name: server\n    builtin: infer-server\n    args:\n      max_queue_delay_ms: 1\n      iterations: 5\n"
+        "  - name: notebook\n    builtin: interactive\n    args:\n      think_mean: 2\n";
+    expected.insert(expected.end(),
+                    {"mix.yaml:9:7: workloads[1].args.warmup: was renamed warmup_steps (it counts steps",
+                     "mix.yaml:10:7: workloads[1].args.duration: '30' has no unit",
+                     "mix.yaml:14:7: workloads[2].args.max_queue_delay_ms: was renamed max_queue_delay",
+                     "mix.yaml:15:7: workloads[2].args.iterations: was renamed requests",
+                     "mix.yaml:19:7: workloads[3].args.think_mean: '2' has no unit"});
+  }
+  auto r = gpumix({"validate", dir.write("mix.yaml", text).string()}, dir.path(), std::chrono::seconds(90), env);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  for (const auto& e : expected) EXPECT_NE(r.err.find(e), std::string::npos) << "'" << e << "' not in:\n" << r.err;
+}
+
 }  // namespace
 }  // namespace gpumix::test

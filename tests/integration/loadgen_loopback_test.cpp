@@ -301,6 +301,9 @@ TEST(LoadgenCli, BadInputIsExit2WithTheOptionNamed) {
       {{"loadgen", "--rate", "10", "--slo", "p99<25ms"}, "--slo: 'p99<25ms'"},
       {{"loadgen", "--rate", "10", "--url", "localhost:8000"}, "--url: 'localhost:8000' is not a URL"},
       {{"loadgen", "--rate", "10", "--duration", "soon"}, "--duration: expected a duration (e.g. 500ms, 10s, 2m), got 'soon'"},
+      // A time has its unit, as in every built-in's arguments (docs/cli.md).
+      {{"loadgen", "--rate", "10", "--duration", "30"}, "--duration: '30' has no unit"},
+      {{"loadgen", "--rate", "10", "--warmup", "2"}, "--warmup: '2' has no unit"},
       {{"loadgen"}, "give either --rate R (open loop), --concurrency N (closed loop) or --sweep"},
       {{"loadgen", "--rate", "10", "--concurrency", "2"}, "give either"},
       {{"loadgen", "--sweep"}, "--sweep needs at least one --slo"},

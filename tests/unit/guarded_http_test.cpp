@@ -351,6 +351,59 @@ TEST(GuardedHttp, OverloadGets503WithRetryAfterWhileThePriorityLaneAnswers) {
   EXPECT_LT(s.handled, 40);
 }
 
+// RFC 9110: a known path asked with a method it is not served with is 405
+// with Allow, unknown paths 404; a refused body is never read (a POST to a
+// GET route used to be 404).
+TEST(GuardedHttp, AKnownPathWithAnotherMethodGets405WithAllow) {
+  Running s{GuardLimits{}};
+  auto c = s.client();
+  struct Case {
+    std::string method, path, allow;
+    int status;
+  };
+  for (const auto& k : std::vector<Case>{{"POST", "/health", "GET, HEAD", 405},
+                                         {"PUT", "/echo", "POST", 405},
+                                         {"GET", "/echo", "POST", 405},
+                                         {"HEAD", "/echo", "POST", 405},
+                                         {"DELETE", "/models/m", "GET, HEAD", 405},
+                                         {"PATCH", "/nowhere", "", 404},
+                                         {"GET", "/nowhere", "", 404},
+                                         {"HEAD", "/health", "", 200}}) {
+    httplib::Request req;
+    req.method = k.method;
+    req.path = k.path;
+    if (k.method != "GET" && k.method != "HEAD") {
+      req.body = std::string(1 << 20, 'x');  // refused unread: no handler counts it
+      req.set_header("Content-Type", "text/plain");
+    }
+    auto r = c.send(req);
+    ASSERT_TRUE(r) << k.method << " " << k.path << ": " << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, k.status) << k.method << " " << k.path;
+    EXPECT_EQ(r->get_header_value("Allow"), k.allow) << k.method << " " << k.path;
+    if (k.status == 405 && k.method != "HEAD")
+      EXPECT_NE(r->body.find("method " + k.method + " is not allowed on " + k.path + " (allowed: " + k.allow + ")"),
+                std::string::npos)
+          << r->body;
+  }
+  EXPECT_EQ(s.handled, 0);
+  EXPECT_TRUE(s.healthy());
+}
+
+// A body reaches a Post route as sent, whatever its Content-Type: httplib
+// would parse a form's or a multipart one's for itself.
+TEST(GuardedHttp, APostRouteGetsTheBodyAsSentWhateverItsContentType) {
+  Running s{GuardLimits{}};
+  auto c = s.client();
+  const std::string body = R"({"inputs": [1, 2, 3]})";
+  for (const char* type : {"application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b",
+                           "text/plain"}) {
+    auto r = c.Post("/echo", body, type);
+    ASSERT_TRUE(r) << type;
+    EXPECT_EQ(r->status, 200) << type;
+    EXPECT_EQ(r->body, std::to_string(body.size()) + ":" + body.substr(0, 32)) << type;
+  }
+}
+
 TEST(GuardedHttp, ServeBytesFramesRequestsAsTheSocketPathDoes) {
   GuardedServer server{GuardLimits{}};
   server.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
@@ -361,7 +414,7 @@ TEST(GuardedHttp, ServeBytesFramesRequestsAsTheSocketPathDoes) {
   EXPECT_NE(out.find("\r\n\r\nhi"), std::string::npos) << out;
   EXPECT_NE(out.find("\r\n\r\nok"), std::string::npos) << out;
   EXPECT_EQ(status_of(server.serve_bytes("GET /nowhere HTTP/1.1\r\n\r\n")), 404);
-  EXPECT_EQ(status_of(server.serve_bytes("PUT /echo HTTP/1.1\r\nContent-Length: 1\r\n\r\nx")), 404);
+  EXPECT_EQ(status_of(server.serve_bytes("PUT /echo HTTP/1.1\r\nContent-Length: 1\r\n\r\nx")), 405);
   EXPECT_EQ(status_of(server.serve_bytes("POST /echo HTTP/1.1\r\nContent-Length: 9999999999\r\n\r\n")), 413);
   EXPECT_EQ(status_of(server.serve_bytes("GET /\xff\xfe HTTP/1.1\r\n\r\n")), 404);
   EXPECT_EQ(server.serve_bytes("GET /health HTTP/1.1\r\nX: y"), "") << "an unfinished head waits (for its deadline)";

@@ -77,6 +77,34 @@ TEST(KServe, ParsesBinaryDataAsAViewIntoTheBody) {
   EXPECT_EQ(r.data.size(), 12u);
 }
 
+// Triton's raw binary request: Inference-Header-Content-Length 0, the body is
+// one batch item of the only input, the output comes back binary.
+TEST(KServe, ParsesARawBinaryRequestAsOneBatchItem) {
+  const std::string pixels(12, '\x05');
+  auto r = kserve::parse_infer_request(pixels, "0", tiny_model());
+  EXPECT_EQ(r.batch, 1);
+  EXPECT_EQ(r.data.data(), pixels.data());
+  EXPECT_TRUE(r.binary_output);
+  try {
+    kserve::parse_infer_request(pixels + pixels, "0", tiny_model());
+    FAIL();
+  } catch (const ProtocolError& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_STREQ(e.what(),
+                 "raw binary request (Inference-Header-Content-Length: 0): 24 bytes, but one [1,3,2,2] UINT8 input "
+                 "is 12 bytes");
+  }
+}
+
+TEST(KServe, HealthAndMetadataBodiesAreTheProtocols) {
+  EXPECT_EQ(nlohmann::json::parse(kserve::live_body(true)), nlohmann::json({{"live", true}}));
+  EXPECT_EQ(nlohmann::json::parse(kserve::ready_body(false)), nlohmann::json({{"ready", false}}));
+  EXPECT_EQ(nlohmann::json::parse(kserve::model_ready_body(tiny_model(), true)),
+            nlohmann::json({{"name", "resnet18"}, {"ready", true}}));
+  const auto meta = nlohmann::json::parse(kserve::server_metadata("s", "1"));
+  EXPECT_EQ(meta, nlohmann::json({{"name", "s"}, {"version", "1"}, {"extensions", {"binary_tensor_data"}}}));
+}
+
 TEST(KServe, RejectsWhatDoesNotFitWithStatusAndPlace) {
   const std::string pixels(12, '\x01');
   const auto header = binary_header(1, 12);

@@ -33,6 +33,26 @@ TEST(UnitsDuration, PlainNumberIsSeconds) {
   EXPECT_EQ(parse_duration("1e3"), Duration(1000s));
 }
 
+// Options and built-in arguments (docs/cli.md): a time always has its unit.
+TEST(UnitsDuration, APlainNumberCanBeRefused) {
+  using gpumix::BareNumber;
+  EXPECT_EQ(parse_duration("10", BareNumber::refused), std::nullopt);
+  EXPECT_EQ(parse_duration("0", BareNumber::refused), std::nullopt);
+  EXPECT_EQ(parse_duration("10s", BareNumber::refused), Duration(10s));
+  EXPECT_EQ(parse_duration("0s", BareNumber::refused), Duration(0));
+  EXPECT_EQ(parse_duration(" 2 ms ", BareNumber::refused), Duration(2ms));
+}
+
+TEST(UnitsDuration, ErrorsSayWhatIsWrongWithTheValue) {
+  using gpumix::duration_error;
+  EXPECT_EQ(duration_error("30s"), std::nullopt);
+  EXPECT_EQ(duration_error("0s"), std::nullopt);
+  EXPECT_EQ(duration_error("30"), "'30' has no unit: write a duration such as 30s, 500ms or 2m");
+  EXPECT_EQ(duration_error("soon"), "expected a duration (e.g. 500ms, 10s, 2m), got 'soon'");
+  EXPECT_EQ(duration_error("-1"), "must not be negative, got '-1'");
+  EXPECT_EQ(duration_error("-1s"), "must not be negative, got '-1s'");
+}
+
 TEST(UnitsDuration, NegativeIsReturnedAsNegative) {
   // So the parser can say "must not be negative" rather than "not a duration".
   EXPECT_EQ(parse_duration("-5s"), Duration(-5s));

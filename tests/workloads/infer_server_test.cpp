@@ -33,7 +33,7 @@ namespace {
 
 const std::string kServer = GPUMIX_INFER_SERVER_EXE;
 const std::vector<std::string> kTiny{"--device", "cpu", "--model", "resnet18", "--image-size", "32",
-                                     "--num-classes", "10", "--port", "0", "--warmup", "1"};
+                                     "--num-classes", "10", "--port", "0", "--warmup-batches", "1"};
 constexpr int kImageBytes = 3 * 32 * 32;
 
 std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -190,6 +190,132 @@ TEST_F(InferServer, JsonAndBinaryTensorsGiveTheSameOutputs) {
   ASSERT_EQ(r1->status, 200) << r1->body;
   EXPECT_EQ(json::parse(r1->body)["id"], "req-7");
   expect_close(json_output(r1->body), std::vector<float>(from_json.begin(), from_json.begin() + 10));
+}
+
+// The conformance table of docs/inference-protocol.md, row by row over real
+// HTTP: every endpoint with its methods, status codes and bodies, JSON
+// whatever the Content-Type (curl -d sends a form's), 405 with Allow for a
+// known path asked with another method, {"error": ...} for every failure.
+struct ProtocolRow {
+  const char* name;
+  std::string method, path;
+  std::string body;  // sent with `content_type` unless empty
+  std::string content_type;
+  httplib::Headers headers;
+  int status;
+  json expected;       // the whole JSON body, when not null
+  std::string error;   // else: a substring of the {"error": ...} body, when not empty
+  std::string allow;   // the Allow header (405)
+};
+
+std::vector<ProtocolRow> protocol_rows() {
+  const std::string one = json_request(image(1, 6), 1).dump();
+  const auto [binary_body, binary_headers] = binary_request(image(1, 6), 1, /*binary_out=*/true);
+  const json metadata = {{"name", "resnet18"},
+                         {"versions", {"1"}},
+                         {"platform", "pytorch_libtorch"},
+                         {"inputs", {{{"name", "input"}, {"datatype", "UINT8"}, {"shape", {-1, 3, 32, 32}}}}},
+                         {"outputs", {{{"name", "output"}, {"datatype", "FP32"}, {"shape", {-1, 10}}}}},
+                         {"parameters", {{"max_batch_size", 8}}}};
+  const json server = {{"name", "gpumix-infer-server"}, {"version", "1"}, {"extensions", {"binary_tensor_data"}}};
+  const json model_ready = {{"name", "resnet18"}, {"ready", true}};
+  const std::string infer = "/v2/models/resnet18/infer";
+  return {
+      {"live", "GET", "/v2/health/live", "", "", {}, 200, {{"live", true}}},
+      {"ready", "GET", "/v2/health/ready", "", "", {}, 200, {{"ready", true}}},
+      {"server metadata", "GET", "/v2", "", "", {}, 200, server},
+      {"server metadata, slash", "GET", "/v2/", "", "", {}, 200, server},
+      {"model metadata", "GET", "/v2/models/resnet18", "", "", {}, 200, metadata},
+      {"model version metadata", "GET", "/v2/models/resnet18/versions/1", "", "", {}, 200, metadata},
+      {"model ready", "GET", "/v2/models/resnet18/ready", "", "", {}, 200, model_ready},
+      {"model version ready", "GET", "/v2/models/resnet18/versions/1/ready", "", "", {}, 200, model_ready},
+      {"infer, JSON", "POST", infer, one, "application/json", {}, 200, nullptr},
+      {"infer, version", "POST", "/v2/models/resnet18/versions/1/infer", one, "application/json", {}, 200, nullptr},
+      {"infer, curl -d (form content type)", "POST", infer, one, "application/x-www-form-urlencoded", {}, 200, nullptr},
+      {"infer, text/plain", "POST", infer, one, "text/plain", {}, 200, nullptr},
+      {"infer, binary tensors", "POST", infer, binary_body, "application/octet-stream", binary_headers, 200, nullptr},
+      {"infer, raw binary", "POST", infer, image(1, 6), "application/octet-stream",
+       {{"Inference-Header-Content-Length", "0"}}, 200, nullptr},
+      {"infer, bad JSON", "POST", infer, "{\"inputs\": [", "application/x-www-form-urlencoded", {}, 400, nullptr,
+       "invalid JSON"},
+      {"infer, unknown model", "POST", "/v2/models/resnet50/infer", one, "application/json", {}, 404, nullptr,
+       "unknown model 'resnet50'"},
+      {"infer, unknown version", "POST", "/v2/models/resnet18/versions/2/infer", one, "application/json", {}, 404,
+       nullptr, "has no version '2'"},
+      {"metadata, unknown model", "GET", "/v2/models/resnet50", "", "", {}, 404, nullptr, "unknown model 'resnet50'"},
+      {"ready, unknown model", "GET", "/v2/models/resnet50/ready", "", "", {}, 404, nullptr, "unknown model"},
+      {"GET infer", "GET", infer, "", "", {}, 405, nullptr, "method GET is not allowed", "POST"},
+      {"PUT infer", "PUT", infer, one, "application/json", {}, 405, nullptr, "method PUT is not allowed", "POST"},
+      {"POST live", "POST", "/v2/health/live", "{}", "application/json", {}, 405, nullptr, "method POST", "GET, HEAD"},
+      {"POST ready", "POST", "/v2/health/ready", "", "", {}, 405, nullptr, "method POST", "GET, HEAD"},
+      {"POST model ready", "POST", "/v2/models/resnet18/ready", "", "", {}, 405, nullptr, "method POST", "GET, HEAD"},
+      {"DELETE model", "DELETE", "/v2/models/resnet18", "", "", {}, 405, nullptr, "method DELETE", "GET, HEAD"},
+      {"POST server metadata", "POST", "/v2", "", "", {}, 405, nullptr, "method POST", "GET, HEAD"},
+      {"unknown path", "GET", "/v2/nothing", "", "", {}, 404, nullptr, "no such endpoint: GET /v2/nothing"},
+      {"unknown model verb", "POST", "/v2/models/resnet18/explain", "{}", "application/json", {}, 404, nullptr,
+       "no such endpoint"},
+  };
+}
+
+TEST_F(InferServer, EveryRowOfTheProtocolTable) {
+  auto c = server_->client();
+  for (const auto& row : protocol_rows()) {
+    httplib::Request req;
+    req.method = row.method;
+    req.path = row.path;
+    req.headers = row.headers;
+    req.body = row.body;
+    if (!row.content_type.empty()) req.set_header("Content-Type", row.content_type);
+    auto r = c.send(req);
+    ASSERT_TRUE(r) << row.name << ": " << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, row.status) << row.name << ": " << r->body.substr(0, 300);
+    EXPECT_EQ(r->get_header_value("Allow"), row.allow) << row.name;
+    const bool binary = r->has_header("Inference-Header-Content-Length");
+    EXPECT_EQ(r->get_header_value("Content-Type"), binary ? "application/octet-stream" : "application/json") << row.name;
+    const std::string header = binary ? r->body.substr(0, std::stoul(r->get_header_value("Inference-Header-Content-Length")))
+                                      : r->body;
+    const auto j = json::parse(header, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << row.name << ": " << r->body.substr(0, 300);
+    if (!row.expected.is_null()) EXPECT_EQ(j, row.expected) << row.name;
+    if (row.status >= 400) {
+      ASSERT_TRUE(j.contains("error") && j["error"].is_string()) << row.name << ": " << j;
+      EXPECT_EQ(j.size(), 1u) << row.name << ": " << j;
+      EXPECT_NE(j["error"].get<std::string>().find(row.error), std::string::npos) << row.name << ": " << j;
+    } else if (row.path.find("/infer") != std::string::npos) {
+      EXPECT_EQ(j["model_name"], "resnet18") << row.name;
+      EXPECT_EQ(j["outputs"][0]["shape"], json::array({1, 10})) << row.name;
+    }
+  }
+  EXPECT_TRUE(server_->alive());
+}
+
+// The same request as JSON under every Content-Type gives the same outputs;
+// the raw binary form (one image, no JSON header) gives them too.
+TEST_F(InferServer, JsonIsReadWhateverTheContentTypeAndRawBinaryGivesTheSameOutputs) {
+  auto c = server_->client();
+  const auto pixels = image(1, 8);
+  const auto body = json_request(pixels, 1).dump();
+  auto reference = c.Post("/v2/models/resnet18/infer", body, "application/json");
+  ASSERT_EQ(reference->status, 200) << reference->body;
+  const auto expected = json_output(reference->body);
+  for (const char* type : {"application/x-www-form-urlencoded", "text/plain", "application/octet-stream",
+                           "multipart/form-data; boundary=x"}) {
+    auto r = c.Post("/v2/models/resnet18/infer", body, type);
+    ASSERT_EQ(r->status, 200) << type << ": " << r->body;
+    expect_close(json_output(r->body), expected);
+  }
+  // Without any Content-Type (a raw socket: every client library adds one).
+  gpumix::test::RawConnection raw(port_of(server_->url));
+  raw.send("POST /v2/models/resnet18/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body);
+  const auto answer = raw.read_all(std::chrono::seconds(30));
+  ASSERT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer.substr(0, 300);
+  expect_close(json_output(answer.substr(answer.find("\r\n\r\n") + 4)), expected);
+
+  auto rb = c.Post("/v2/models/resnet18/infer", {{"Inference-Header-Content-Length", "0"}}, pixels,
+                   "application/octet-stream");
+  ASSERT_EQ(rb->status, 200) << rb->body;
+  expect_close(binary_output(rb), expected);
 }
 
 struct BadRequest {
@@ -357,13 +483,20 @@ TEST(InferServerLimits, AGzipBombGets413AndMemoryStaysBounded) {
   EXPECT_TRUE(server.alive());
 }
 
-TEST(InferServerLimits, OversizedBodyGets413) {
+// Whatever its Content-Type (curl -d sends a form's), a body over the limit is
+// 413 with the protocol's error object.
+TEST(InferServerLimits, OversizedBodyGets413WithAJsonError) {
   Server server({"--max-body-mb", "1"});
   auto c = server.client();
-  auto r = c.Post("/v2/models/resnet18/infer", std::string(2 << 20, ' '), "application/json");
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 413);
-  EXPECT_NE(r->body.find("too large"), std::string::npos) << r->body;
+  for (const char* type : {"application/json", "application/x-www-form-urlencoded"}) {
+    auto r = c.Post("/v2/models/resnet18/infer", std::string(2 << 20, ' '), type);
+    ASSERT_TRUE(r) << type;
+    EXPECT_EQ(r->status, 413) << type;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/json") << type;
+    const auto j = json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
+    EXPECT_NE(j["error"].get<std::string>().find("request body too large"), std::string::npos) << r->body;
+  }
   EXPECT_TRUE(server.alive());
 }
 
@@ -383,7 +516,7 @@ std::vector<int> burst(const Server& server, int n, int batch = 1) {
 }
 
 TEST(InferServerBatching, ConcurrentRequestsShareBatches) {
-  Server server({"--max-queue-delay-ms", "200", "--max-batch", "8"});
+  Server server({"--max-queue-delay", "200ms", "--max-batch", "8"});
   auto statuses = burst(server, 8);
   for (int s : statuses) EXPECT_EQ(s, 200);
   server.child->signal(SIGTERM);
@@ -428,7 +561,7 @@ TEST(InferServerLimits, OverloadGets503AtOnceAndMemoryStaysBounded) {
 // are), and 200 slowloris connections at the same time, for 10 s. Before, the server never answered
 // 503, its p50 reached 27 s and health stopped answering.
 TEST(InferServerLimits, TenfoldOverloadAndSlowlorisGet503sWhileHealthAnswersAndLatencyStaysBounded) {
-  Server server({"--http-threads", "8", "--http-backlog", "16", "--http-max-wait-ms", "500", "--report-requests",
+  Server server({"--http-threads", "8", "--http-backlog", "16", "--http-max-wait", "500ms", "--report-requests",
                  "false"});
   const auto body = json_request(image(1, 4), 1).dump();
   {  // warm up
@@ -522,17 +655,40 @@ TEST(InferServerLimits, TenfoldOverloadAndSlowlorisGet503sWhileHealthAnswersAndL
   EXPECT_NE(metrics.find("code=\"503\"}"), std::string::npos);
 }
 
-TEST(InferServerLifecycle, SigtermDrainsRequestsInFlight) {
-  Server server({"--max-queue-delay-ms", "500", "--max-batch", "8"});
+// While it drains, the server says it is not ready ({"ready": false}, 503),
+// as a Kubernetes readiness probe needs, and still answers what it holds.
+TEST(InferServerLifecycle, SigtermDrainsRequestsInFlightAndReportsNotReady) {
+  // The request waits 2 s for a fuller batch: the drain lasts that long.
+  Server server({"--max-queue-delay", "2s", "--max-batch", "8"});
   std::atomic<int> status{0};
   std::thread client([&] {
     auto c = server.client();
     auto r = c.Post("/v2/models/resnet18/infer", json_request(image(1, 2), 1).dump(), "application/json");
     status = r ? r->status : -1;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // the request waits for its batch
+  auto in_flight = [&] {
+    auto r = server.client().Get("/metrics");
+    return r && r->body.find("gpumix_infer_in_flight{model=\"resnet18\"} 1") != std::string::npos;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!in_flight()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the request never arrived";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   server.child->signal(SIGTERM);
+  httplib::Response ready, model_ready;  // the last answers
+  for (int i = 0; i < 200 && status == 0 && ready.status != 503; ++i) {  // the drain starts within ~20 ms
+    auto c = server.client();
+    if (auto r = c.Get("/v2/health/ready")) ready = *r;
+    if (auto r = c.Get("/v2/models/resnet18/ready")) model_ready = *r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   client.join();
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_EQ(json::parse(ready.body, nullptr, false), json({{"ready", false}})) << ready.body;
+  EXPECT_EQ(model_ready.status, 503);
+  EXPECT_EQ(json::parse(model_ready.body, nullptr, false), json({{"name", "resnet18"}, {"ready", false}}))
+      << model_ready.body;
   EXPECT_EQ(status, 200) << "a request in flight at SIGTERM is answered";
   ASSERT_TRUE(server.child->wait(30));
   EXPECT_EQ(server.child->exit_code(), 0) << server.stderr_text();
@@ -548,7 +704,7 @@ TEST(InferServerLifecycle, SigtermWhilePreparingEndsAtOnceWithoutServing) {
   // cell or gpumix is interrupted while a GPU server loads).
   TempDir dir;
   auto args = kTiny;
-  args.back() = "1000000";  // --warmup
+  args.back() = "1000000";  // --warmup-batches
   Child child(kServer, args, dir);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (wltest::slurp(dir.file("stderr.txt")).find("warm-up batch 1 done") == std::string::npos) {
@@ -566,13 +722,23 @@ TEST(InferServerLifecycle, SigtermWhilePreparingEndsAtOnceWithoutServing) {
   for (const auto& e : evs) EXPECT_NE(e.value("ev", ""), "ready");
 }
 
-TEST(InferServerLifecycle, BadArgumentsExitWith2) {
+TEST(InferServerLifecycle, BadArgumentsExitWith2NamingTheArgument) {
   TempDir dir;
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"--port", "70000"}, {"--host", "192.0.2.77"}, {"--graph-batch-sizes", "1,x"}, {"--max-batch", "0"}}) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--port", "70000"}, "--port 70000"},
+      {{"--host", "192.0.2.77"}, "--host"},
+      {{"--graph-batch-sizes", "1,x"}, "--graph-batch-sizes"},
+      {{"--max-batch", "0"}, "--max-batch"},
+      // Times take a unit; counts say what they count (docs/cli.md).
+      {{"--duration", "30"}, "--duration: '30' has no unit"},
+      {{"--max-queue-delay-ms", "1"}, "--max-queue-delay-ms was renamed --max-queue-delay"},
+      {{"--warmup", "1"}, "--warmup was renamed --warmup-batches (it counts batches"}};
+  for (const auto& [args, message] : cases) {
     Child child(kServer, with(kTiny, args), dir);
     ASSERT_TRUE(child.wait(120));
-    EXPECT_EQ(child.exit_code(), 2) << args[0] << " " << args[1] << ": " << wltest::slurp(dir.file("stderr.txt"));
+    const auto err = wltest::slurp(dir.file("stderr.txt"));
+    EXPECT_EQ(child.exit_code(), 2) << args[0] << " " << args[1] << ": " << err;
+    EXPECT_NE(err.find(message), std::string::npos) << "'" << message << "' not in: " << err;
   }
 }
 

@@ -29,11 +29,11 @@ const std::string kInteractive = GPUMIX_INTERACTIVE_EXE;
 
 // Tiny CPU settings for each workload.
 const std::vector<std::string> kResnetTiny{"--device", "cpu", "--model", "resnet18", "--batch-size", "2",
-                                           "--image-size", "32", "--num-classes", "10", "--warmup", "1"};
+                                           "--image-size", "32", "--num-classes", "10", "--warmup-steps", "1"};
 const std::vector<std::string> kBertTiny{"--device", "cpu", "--layers", "1", "--hidden", "32", "--heads", "2",
-                                         "--seq-len", "16", "--vocab", "100", "--batch-size", "2", "--warmup", "1"};
+                                         "--seq-len", "16", "--vocab", "100", "--batch-size", "2", "--warmup-steps", "1"};
 const std::vector<std::string> kInferTiny{"--device", "cpu", "--model", "resnet18", "--batch-size", "2",
-                                          "--image-size", "32", "--warmup", "1"};
+                                          "--image-size", "32", "--warmup-steps", "1"};
 const std::vector<std::string> kInteractiveTiny{"--device", "cpu", "--matmul-size", "64", "--batch-size", "1",
                                                 "--image-size", "32", "--mlp-steps", "2", "--mlp-width", "32"};
 
@@ -171,7 +171,7 @@ TEST(BatchInfer, EmitsProtocolEventsAndVerifies) {
 TEST(Interactive, EmitsCellLatenciesAndIdleFraction) {
   TempDir dir;
   Child c(kInteractive,
-          kInteractiveTiny + std::vector<std::string>{"--cells", "6", "--think-mean", "0.05", "--think-dist", "fixed"},
+          kInteractiveTiny + std::vector<std::string>{"--cells", "6", "--think-mean", "50ms", "--think-dist", "fixed"},
           dir);
   ASSERT_TRUE(c.wait(120)) << "timed out";
   ASSERT_EQ(c.exit_code(), 0) << c.err();
@@ -203,7 +203,7 @@ TEST(Interactive, SeededThinkTimesAreReproducible) {
   auto idle_of = [](const std::string& seed) {
     TempDir dir;
     Child c(kInteractive,
-            kInteractiveTiny + std::vector<std::string>{"--cells", "4", "--think-mean", "0.03", "--seed", seed,
+            kInteractiveTiny + std::vector<std::string>{"--cells", "4", "--think-mean", "30ms", "--seed", seed,
                                                         "--script", "matmul"},
             dir);
     EXPECT_TRUE(c.wait(60));
@@ -217,7 +217,7 @@ TEST(Interactive, SeededThinkTimesAreReproducible) {
 
 TEST(ResnetTrain, StopsAfterDuration) {
   TempDir dir;
-  Child c(kResnet, kResnetTiny + std::vector<std::string>{"--duration", "1.0"}, dir);
+  Child c(kResnet, kResnetTiny + std::vector<std::string>{"--duration", "1s"}, dir);
   ASSERT_TRUE(c.wait(120)) << "timed out";
   ASSERT_EQ(c.exit_code(), 0) << c.err();
   const auto events = parse_events(c.metrics());
@@ -274,7 +274,7 @@ TEST(ResnetTrain, TrainsOnCifarBinaryFiles) {
     }
   }
   Child c(kResnet,
-          std::vector<std::string>{"--device", "cpu", "--model", "resnet18", "--batch-size", "4", "--warmup", "0",
+          std::vector<std::string>{"--device", "cpu", "--model", "resnet18", "--batch-size", "4", "--warmup-steps", "0",
                                    "--iterations", "2", "--data-dir", data},
           dir);
   ASSERT_TRUE(c.wait(120)) << "timed out";
@@ -301,7 +301,7 @@ TEST(Standalone, PrintsHumanSummaryWithoutMetricsFd) {
 
 TEST(Standalone, InteractiveSummaryHasPerCellPercentiles) {
   TempDir dir;
-  Child c(kInteractive, kInteractiveTiny + std::vector<std::string>{"--cells", "4", "--think-mean", "0"}, dir,
+  Child c(kInteractive, kInteractiveTiny + std::vector<std::string>{"--cells", "4", "--think-mean", "0s"}, dir,
           /*metrics=*/false);
   ASSERT_TRUE(c.wait(120));
   ASSERT_EQ(c.exit_code(), 0) << c.err();
@@ -352,7 +352,7 @@ INSTANTIATE_TEST_SUITE_P(
         SignalCase{"batch_infer", kInfer, kInferTiny, "\"ev\":\"iter\"", 5.0},
         // A 60 s think time must be cut short promptly.
         SignalCase{"interactive_thinking", kInteractive,
-                   kInteractiveTiny + std::vector<std::string>{"--think-mean", "60", "--think-dist", "fixed"},
+                   kInteractiveTiny + std::vector<std::string>{"--think-mean", "60s", "--think-dist", "fixed"},
                    "\"ev\":\"latency\"", 2.0}),
     [](const ::testing::TestParamInfo<SignalCase>& info) { return info.param.name; });
 
@@ -441,7 +441,19 @@ INSTANTIATE_TEST_SUITE_P(
         BadArgCase{"interactive_negative_think",
                    kInteractive,
                    {"--think-mean", "-1"},
-                   {"--think-mean", "-1"}}),
+                   {"--think-mean", "must not be negative", "-1"}},
+        // One meaning per name (docs/cli.md): a time has a unit, a count says what it counts.
+        BadArgCase{"resnet_duration_without_unit", kResnet, {"--duration", "30"}, {"--duration: '30' has no unit"}},
+        BadArgCase{"resnet_old_warmup", kResnet, {"--warmup", "5"},
+                   {"--warmup was renamed --warmup-steps (it counts steps"}},
+        BadArgCase{"bert_duration_without_unit", kBert, {"--duration", "2.5"}, {"--duration: '2.5' has no unit"}},
+        BadArgCase{"bert_old_warmup", kBert, {"--warmup=5"}, {"--warmup was renamed --warmup-steps"}},
+        BadArgCase{"infer_duration_without_unit", kInfer, {"--duration", "10"}, {"--duration: '10' has no unit"}},
+        BadArgCase{"infer_old_warmup", kInfer, {"--warmup", "5"}, {"--warmup was renamed --warmup-steps"}},
+        BadArgCase{"interactive_think_without_unit", kInteractive, {"--think-mean", "2"},
+                   {"--think-mean: '2' has no unit"}},
+        BadArgCase{"interactive_old_warmup", kInteractive, {"--warmup", "1"},
+                   {"--warmup was renamed --warmup-passes (it counts passes"}}),
     [](const ::testing::TestParamInfo<BadArgCase>& info) { return info.param.name; });
 
 // ----------------------------------------------------------------- errors
@@ -474,9 +486,9 @@ TEST(Describe, ListsEveryOptionAsJson) {
        {"layers", "hidden", "heads", "seq-len", "vocab", "batch-size", "precision", "lr"}},
       {kInfer, "batch-infer", "batch",
        {"model", "batch-size", "image-size", "precision", "channels-last", "cuda-graphs"}},
-      {kInteractive, "interactive", "interactive", {"cells", "think-mean", "think-dist", "script"}},
+      {kInteractive, "interactive", "interactive", {"cells", "think-mean", "think-dist", "script", "warmup-passes"}},
   };
-  const std::set<std::string> types{"int", "float", "bool", "string"};
+  const std::set<std::string> types{"int", "float", "bool", "string", "duration"};
   for (const auto& e : all) {
     SCOPED_TRACE(e.name);
     TempDir dir;
@@ -502,8 +514,15 @@ TEST(Describe, ListsEveryOptionAsJson) {
         EXPECT_TRUE(found) << n;
       }
     }
-    for (const auto& common : {"device", "seed", "iterations", "duration", "warmup"})
-      EXPECT_EQ(names.count(common), 1u) << common;
+    for (const auto& common : {"device", "seed", "iterations", "duration"}) EXPECT_EQ(names.count(common), 1u) << common;
+    EXPECT_EQ(names.count("warmup"), 0u) << "a count named as a time";
+    // Times are durations with a unit; the former --warmup is listed as renamed.
+    for (const auto& o : d["options"])
+      if (o["name"] == "duration" || o["name"] == "think-mean") EXPECT_EQ(o["type"], "duration") << o;
+    ASSERT_TRUE(d["renamed"].is_array());
+    ASSERT_EQ(d["renamed"].size(), 1u);
+    EXPECT_EQ(d["renamed"][0]["name"], "warmup");
+    EXPECT_EQ(names.count(d["renamed"][0]["now"].get<std::string>()), 1u);
     for (const auto& o : e.options) EXPECT_EQ(names.count(o), 1u) << o;
     EXPECT_EQ(names.count("describe"), 0u);
     EXPECT_EQ(names.count("help"), 0u);
@@ -539,7 +558,7 @@ TEST(Training, LossDecreasesOnLearnableSyntheticTask) {
   TempDir dir;
   Child c(kResnet,
           {"--device", "cpu", "--model", "resnet18", "--image-size", "32", "--num-classes", "10", "--batch-size",
-           "16", "--lr", "0.05", "--synthetic-batches", "16", "--warmup", "0", "--iterations", "120", "--seed", "3"},
+           "16", "--lr", "0.05", "--synthetic-batches", "16", "--warmup-steps", "0", "--iterations", "120", "--seed", "3"},
           dir);
   ASSERT_TRUE(c.wait(240)) << "timed out";
   ASSERT_EQ(c.exit_code(), 0) << c.err();
@@ -567,7 +586,7 @@ TEST(Training, BertMlmLossDecreases) {
   TempDir dir;
   Child c(kBert,
           {"--device", "cpu", "--layers", "1", "--hidden", "64", "--heads", "2", "--seq-len", "16", "--vocab", "100",
-           "--batch-size", "8", "--lr", "3e-3", "--dropout", "0", "--synthetic-batches", "16", "--warmup", "0",
+           "--batch-size", "8", "--lr", "3e-3", "--dropout", "0", "--synthetic-batches", "16", "--warmup-steps", "0",
            "--iterations", "200", "--seed", "1"},
           dir);
   ASSERT_TRUE(c.wait(240)) << "timed out";

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   int64_t batch = 64, image_size = 224, num_classes = 1000, synthetic_batches = 4, report_every = 1;
   bool channels_last = true, cuda_graphs = false, fold_bn = true, verify = true, cudnn_benchmark = true;
 
-  cli.add_common(/*warmup=*/10, /*warmup on cpu=*/1);
+  cli.add_common();  // --warmup-steps 10 (CPU: 1)
   cli.add_choice("model", model, resnet_archs(), "Architecture");
   cli.cpu_default("model", "resnet18");
   Cli::positive(cli.add("batch-size", batch, "Images per batch"));

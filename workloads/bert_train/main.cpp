@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   double lr = 1e-4, weight_decay = 0.01, dropout = 0.1;
   bool fused_adamw = true;
 
-  cli.add_common(/*warmup=*/10, /*warmup on cpu=*/1);
+  cli.add_common();  // --warmup-steps 10 (CPU: 1)
   Cli::positive(cli.add("layers", layers, "Transformer layers"));
   cli.cpu_default("layers", "2");
   Cli::positive(cli.add("hidden", hidden, "Hidden size (FFN: 4x)"));

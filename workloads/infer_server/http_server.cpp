@@ -201,20 +201,30 @@ struct HttpServer::Impl {
   }
 
   void routes() {
+    // The Open Inference Protocol's REST endpoints (docs/inference-protocol.md).
     const std::string model_path = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
-    server.Get("/v2", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(kserve::server_metadata("gpumix-infer-server", "1"), "application/json");
+    auto reply_json = [](httplib::Response& res, int status, const std::string& body) {
+      res.status = status;
+      res.set_content(body, "application/json");
+    };
+    server.Get("/v2/?", [reply_json](const httplib::Request&, httplib::Response& res) {
+      reply_json(res, 200, kserve::server_metadata("gpumix-infer-server", "1"));
     });
-    server.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
-    server.Get("/v2/health/ready", [this](const httplib::Request&, httplib::Response& res) {
-      res.status = draining ? 503 : 200;
+    server.Get("/v2/health/live", [reply_json](const httplib::Request&, httplib::Response& res) {
+      reply_json(res, 200, kserve::live_body(true));
     });
-    server.Get(model_path, [this](const httplib::Request& req, httplib::Response& res) {
-      if (find_model(req, res)) res.set_content(kserve::model_metadata(model), "application/json");
+    // Not ready (503) only while draining: the server listens once the model is loaded and warm.
+    server.Get("/v2/health/ready", [this, reply_json](const httplib::Request&, httplib::Response& res) {
+      reply_json(res, draining ? 503 : 200, kserve::ready_body(!draining));
     });
-    server.Get(model_path + "/ready", [this](const httplib::Request& req, httplib::Response& res) {
-      if (find_model(req, res)) res.status = draining ? 503 : 200;
+    server.Get(model_path, [this, reply_json](const httplib::Request& req, httplib::Response& res) {
+      if (find_model(req, res)) reply_json(res, 200, kserve::model_metadata(model));
     });
+    server.Get(model_path + "/ready", [this, reply_json](const httplib::Request& req, httplib::Response& res) {
+      if (find_model(req, res)) reply_json(res, draining ? 503 : 200, kserve::model_ready_body(model, !draining));
+    });
+    // Any Content-Type: the body is JSON, or binary tensors when
+    // Inference-Header-Content-Length is present (as Triton decides).
     server.Post(model_path + "/infer", [this](const httplib::Request& req, httplib::Response& res) { infer(req, res); });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(prometheus(), "text/plain; version=0.0.4");
@@ -225,17 +235,10 @@ struct HttpServer::Impl {
       return method == "GET" && (path == "/v2/health/live" || path == "/v2/health/ready" || path == "/metrics" ||
                                  (path.size() > 6 && path.substr(path.size() - 6) == "/ready"));
     });
-    // The guard's own answers (limits, overload) and httplib's (no route,
-    // bad HTTP) get a JSON message too.
+    // Every answer no handler wrote (limits, overload, no route, wrong
+    // method) is {"error": "..."} too.
     server.set_reject_body([](int, const std::string& message) {
       return std::make_pair(kserve::error_body(message), std::string("application/json"));
-    });
-    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty()) return;
-      const std::string what = res.status == 413   ? "request body too large"
-                               : res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
-                                                   : "bad request";
-      res.set_content(kserve::error_body(what), "application/json");
     });
     server.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
       std::string what = "internal error";

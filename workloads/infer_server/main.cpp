@@ -47,10 +47,18 @@ int main(int argc, char** argv) {
   std::string graph_sizes = "1,2,4,8,16,24,32,40,48,56";
   int64_t port = 8000, image_size = 224, num_classes = 1000, max_batch = 64, max_queue = 512, threads = 128;
   int64_t max_body_mb = 64, max_connections = 1024, http_backlog = 256;
-  double max_queue_delay_ms = 0, drain_timeout = 10, http_max_wait_ms = 1000, head_timeout = 10, idle_timeout = 30;
+  using namespace std::chrono_literals;
+  gpumix::Duration max_queue_delay = 0s, drain_timeout = 10s, http_max_wait = 1s, head_timeout = 10s, idle_timeout = 30s;
   bool channels_last = true, cuda_graphs = true, report_requests = true;
 
-  cli.add_common(/*warmup=*/2, /*warmup on cpu=*/1, "Stop after answering this many requests (0 = unlimited)");
+  CommonCounts counts;
+  counts.warmup = "warmup-batches";
+  counts.warmup_help = "Batches of --max-batch images run through the whole path before the server listens";
+  counts.warmup_default = 2;
+  counts.iterations = "requests";
+  counts.iterations_help = "Stop after answering this many requests (0 = unlimited)";
+  cli.add_common(counts);
+  cli.renamed("iterations", "requests", "it counts answered requests");
   cli.add_choice("model", model, resnet_archs(), "Architecture served (its KServe model name)");
   cli.cpu_default("model", "resnet18");
   cli.add("host", host, "Address to listen on (default loopback only; 0.0.0.0 for every interface)");
@@ -68,25 +76,26 @@ int main(int argc, char** argv) {
   cli.add("graph-batch-sizes", graph_sizes, "Batch sizes with a graph, besides --max-batch; a batch is padded up");
   Cli::positive(cli.add("max-batch", max_batch, "Most images in one batch (and in one request)"));
   cli.cpu_default("max-batch", "8");
-  Cli::non_negative(cli.add("max-queue-delay-ms", max_queue_delay_ms,
-                            "Wait up to this long for a fuller batch (0: run what is queued as soon as the device "
-                            "is free)"));
+  cli.add("max-queue-delay", max_queue_delay,
+          "Wait up to this long for a fuller batch, e.g. 2ms (0s: run what is queued as soon as the device is free)");
+  cli.renamed("max-queue-delay-ms", "max-queue-delay", "a duration with a unit, e.g. 2ms");
   Cli::positive(cli.add("max-queue", max_queue, "Requests waiting for a batch before new ones get 503"));
   Cli::positive(cli.add("http-threads", threads,
                         "HTTP worker threads: requests handled at once (connections wait in one event loop, "
                         "health and /metrics have a worker of their own)"));
   Cli::positive(cli.add("http-backlog", http_backlog,
                         "Requests waiting for an HTTP worker before new ones get 503"));
-  Cli::positive(cli.add("http-max-wait-ms", http_max_wait_ms,
-                        "A request that waited longer for an HTTP worker gets 503 (bounds latency under overload)"));
+  Cli::positive(cli.add("http-max-wait", http_max_wait,
+                        "A request that waited longer for an HTTP worker gets 503, e.g. 1s (bounds latency under "
+                        "overload)"));
+  cli.renamed("http-max-wait-ms", "http-max-wait", "a duration with a unit, e.g. 500ms");
   Cli::positive(cli.add("max-connections", max_connections,
                         "Open client connections; at the cap the one waiting longest for its request is closed"));
-  Cli::positive(cli.add("head-timeout", head_timeout,
-                        "Seconds a client has to send a request's line and headers (408 after)"));
-  Cli::positive(cli.add("idle-timeout", idle_timeout, "Seconds a kept-alive connection may wait for its next request"));
+  Cli::positive(cli.add("head-timeout", head_timeout, "Time a client has to send a request's line and headers (408 after)"));
+  Cli::positive(cli.add("idle-timeout", idle_timeout, "Time a kept-alive connection may wait for its next request"));
   Cli::positive(cli.add("max-body-mb", max_body_mb,
                         "Largest request body accepted, as sent and once decoded (gzip, deflate, br): 413 above"));
-  Cli::non_negative(cli.add("drain-timeout", drain_timeout, "Seconds to wait for requests in flight on SIGTERM"));
+  cli.add("drain-timeout", drain_timeout, "Time to wait for requests in flight on SIGTERM");
   cli.add("report-requests", report_requests, "One latency event per request (under gpumix)");
 
   // Two CLI11 versions on the include paths (the server adds httplib's and
@@ -129,7 +138,7 @@ int main(int argc, char** argv) {
     BatchQueue::Limits limits;
     limits.max_batch = max_batch;
     limits.max_queue = max_queue;
-    limits.max_delay = std::chrono::microseconds(static_cast<int64_t>(max_queue_delay_ms * 1000));
+    limits.max_delay = std::chrono::duration_cast<std::chrono::microseconds>(max_queue_delay);
     BatchQueue queue(limits);
     std::thread batcher([&] { engine.serve(queue); });
     struct JoinBatcher {  // the batcher must end on every way out, or the process hangs
@@ -161,14 +170,14 @@ int main(int argc, char** argv) {
     HttpOptions ho;
     ho.host = host;
     ho.port = static_cast<int>(port);
-    auto millis = [](double ms) { return std::chrono::milliseconds(static_cast<int64_t>(ms)); };
+    auto millis = [](gpumix::Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d); };
     ho.limits.workers = static_cast<int>(threads);
     ho.limits.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
     ho.limits.max_connections = static_cast<size_t>(max_connections);
     ho.limits.max_waiting = static_cast<size_t>(http_backlog);
-    ho.limits.max_wait = millis(http_max_wait_ms);
-    ho.limits.head_timeout = millis(head_timeout * 1000);
-    ho.limits.idle_timeout = millis(idle_timeout * 1000);
+    ho.limits.max_wait = millis(http_max_wait);
+    ho.limits.head_timeout = millis(head_timeout);
+    ho.limits.idle_timeout = millis(idle_timeout);
     ho.report_requests = report_requests;
     HttpServer server(ho, engine.spec(), engine.input_bytes_per_image(), queue, ctx.rep);
     progress("binding " + host + ":" + std::to_string(port));
@@ -187,7 +196,7 @@ int main(int argc, char** argv) {
     ctx.set("precision", precision);
     ctx.set("max_batch", max_batch);
     ctx.set("max_queue", max_queue);
-    ctx.set("max_queue_delay_ms", max_queue_delay_ms);
+    ctx.set("max_queue_delay_ms", gpumix::to_seconds(max_queue_delay) * 1e3);
     ctx.set("cuda_graph_batch_sizes", sizes_text.empty() ? std::string("none") : sizes_text);
     ctx.set("load_seconds", now_s() - t_load);
     ctx.emit_config();
@@ -199,17 +208,17 @@ int main(int argc, char** argv) {
     std::string reason = "signal";
     for (;;) {
       if (stop_requested()) break;
-      if (common.duration > 0 && now_s() - t0 >= common.duration) {
+      if (common.duration.count() > 0 && now_s() - t0 >= gpumix::to_seconds(common.duration)) {
         reason = "duration";
         break;
       }
       if (common.iterations > 0 && server.counts().ok >= common.iterations) {
-        reason = "iterations";
+        reason = "requests";
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    const int64_t abandoned = server.drain(drain_timeout);
+    const int64_t abandoned = server.drain(gpumix::to_seconds(drain_timeout));
     server.stop();
     const auto c = server.counts();
     const double seconds = now_s() - t0;

@@ -42,12 +42,17 @@ int main(int argc, char** argv) {
           "separated by seeded think times; per-cell latency with the device synchronized, idle fraction");
   std::string think_dist = "exp", script = "matmul,conv,mlp-train,forward", precision = "bf16";
   int64_t cells = 0, matmul_size = 4096, batch = 32, image_size = 224, mlp_steps = 20, mlp_width = 4096;
-  double think_mean = 2.0;
+  gpumix::Duration think_mean = std::chrono::seconds(2);
   bool cudnn_benchmark = true;
 
-  cli.add_common(/*warmup=*/1, /*warmup on cpu=*/1, "Same as --cells");
+  CommonCounts counts;
+  counts.warmup = "warmup-passes";
+  counts.warmup_help = "Untimed passes over each cell kind before the ready event";
+  counts.warmup_default = counts.warmup_cpu = 1;
+  counts.iterations_help = "Same as --cells";
+  cli.add_common(counts);
   Cli::non_negative(cli.add("cells", cells, "Cells to run after warm-up; 0 = until --duration or SIGTERM"));
-  Cli::non_negative(cli.add("think-mean", think_mean, "Mean think time between cells, seconds"));
+  cli.add("think-mean", think_mean, "Mean think time between cells (e.g. 2s, 500ms)");
   cli.add_choice("think-dist", think_dist, {"exp", "uniform", "fixed"},
                  "Think time distribution: exponential, uniform on [0, 2*mean], or fixed");
   cli.add("script", script, "Comma-separated cell sequence, repeated (matmul, conv, mlp-train, forward)");
@@ -64,8 +69,6 @@ int main(int argc, char** argv) {
   cli.add_choice("precision", precision, {"fp32", "bf16"}, "bf16 = bf16 autocast");
   cli.cpu_default("precision", "fp32");
   cli.add("cudnn-benchmark", cudnn_benchmark, "cudnn.benchmark: autotune convolution algorithms (CUDA)");
-  // The warm-up of this workload is one untimed pass over each cell kind.
-  cli.app().get_option("--warmup")->description("Untimed passes over each cell kind before the ready event");
 
   return run_workload(cli, argc, argv, [&](Context& ctx) {
     const auto sequence = split_script(script);
@@ -136,15 +139,16 @@ int main(int argc, char** argv) {
     };
 
     std::mt19937_64 rng(ctx.seed);
+    const double think_mean_s = gpumix::to_seconds(think_mean);
     auto draw_think = [&]() -> double {
-      if (think_mean <= 0) return 0.0;
-      if (think_dist == "fixed") return think_mean;
-      if (think_dist == "uniform") return std::uniform_real_distribution<double>(0.0, 2.0 * think_mean)(rng);
-      return std::exponential_distribution<double>(1.0 / think_mean)(rng);
+      if (think_mean_s <= 0) return 0.0;
+      if (think_dist == "fixed") return think_mean_s;
+      if (think_dist == "uniform") return std::uniform_real_distribution<double>(0.0, 2.0 * think_mean_s)(rng);
+      return std::exponential_distribution<double>(1.0 / think_mean_s)(rng);
     };
 
     ctx.set("script", script);
-    ctx.set("think_mean_s", think_mean);
+    ctx.set("think_mean_s", think_mean_s);
     ctx.set("think_dist", think_dist);
     ctx.set("precision", precision);
     ctx.set("matmul_size", matmul_size);
@@ -170,7 +174,7 @@ int main(int argc, char** argv) {
     double idle = 0;
     std::string reason = "signal";
     const double start = now_s();
-    const double duration = cli.common().duration;
+    const double duration = gpumix::to_seconds(cli.common().duration);
     for (size_t i = 0; !stop_requested(); ++i) {
       if (total_cells > 0 && done_cells >= total_cells) {
         reason = "cells";

@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   double lr = 0.1, momentum = 0.9, weight_decay = 1e-4;
   bool channels_last = true, cudnn_benchmark = true, cuda_graphs = true;
 
-  cli.add_common(/*warmup=*/10, /*warmup on cpu=*/1);
+  cli.add_common();  // --warmup-steps 10 (CPU: 1)
   cli.add_choice("model", model, resnet_archs(), "Architecture");
   cli.cpu_default("model", "resnet18");
   Cli::positive(cli.add("batch-size", batch, "Images per step"));

@@ -17,6 +17,7 @@
 #include "gpumix/util/output_file.hpp"
 #include "gpumix/util/subprocess.hpp"
 #include "gpumix/util/text.hpp"
+#include "gpumix/util/units.hpp"
 #include "gpumix/json_text.hpp"
 
 namespace gpumix::spec {
@@ -24,6 +25,12 @@ namespace gpumix::spec {
 const BuiltinOption* Builtin::option(const std::string& flag) const {
   for (const auto& o : options)
     if (o.name == flag) return &o;
+  return nullptr;
+}
+
+const Builtin::Renamed* Builtin::renamed_option(const std::string& flag) const {
+  for (const auto& r : renamed)
+    if (r.name == flag) return &r;
   return nullptr;
 }
 
@@ -74,6 +81,9 @@ Builtin parse_description(const std::string& name, const std::vector<std::string
       if (o.contains("choices")) opt.choices = o["choices"].get<std::vector<std::string>>();
       b.options.push_back(std::move(opt));
     }
+    if (j.contains("renamed"))
+      for (const auto& r : j.at("renamed"))
+        b.renamed.push_back({r.at("name").get<std::string>(), r.at("now").get<std::string>(), r.value("why", "")});
   } catch (const nlohmann::json::exception& e) {
     throw fail(e.what());
   }
@@ -275,6 +285,8 @@ std::optional<std::string> check_builtin_value(const BuiltinOption& option, cons
     if (ec != std::errc() || p != e) return "expected a number, got '" + value + "'";
   } else if (option.type == "bool") {
     if (value != "true" && value != "false") return "expected true or false, got '" + value + "'";
+  } else if (option.type == "duration") {
+    return duration_error(value);
   }
   return std::nullopt;
 }

@@ -15,7 +15,7 @@ namespace gpumix::spec {
 
 struct BuiltinOption {
   std::string name;  // kebab-case flag without "--", e.g. "batch-size"
-  std::string type;  // int, float, bool or string
+  std::string type;  // int, float, bool, duration (with a unit: 30s) or string
   std::string default_value;
   std::string help;
   std::vector<std::string> choices;  // empty: any value of `type`
@@ -28,8 +28,14 @@ struct Builtin {
   // argv before the options: {"<dir>/gpumix-<name>"}, or {"<dir>/gpumix", "loadgen"}.
   std::vector<std::string> command;
   std::vector<BuiltinOption> options;
+  // Options it no longer has under that name: refused with the new one.
+  struct Renamed {
+    std::string name, now, why;
+  };
+  std::vector<Renamed> renamed;
 
   const BuiltinOption* option(const std::string& flag) const;
+  const Renamed* renamed_option(const std::string& flag) const;
 };
 
 // The names gpumix knows, in the order `gpumix workloads` lists them.

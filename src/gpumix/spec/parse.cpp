@@ -337,7 +337,11 @@ void parse_builtin(Ctx& ctx, MapReader& r, const YAML::Node& builtin_node, const
       continue;
     }
     const BuiltinOption* opt = b->option(flag);
-    if (!opt) {
+    if (const auto* renamed = opt ? nullptr : b->renamed_option(flag)) {
+      std::string now = renamed->now;  // as a mix writes it
+      std::replace(now.begin(), now.end(), '-', '_');
+      ctx.error(key_node, field, "was renamed " + now + (renamed->why.empty() ? "" : " (" + renamed->why + ")"));
+    } else if (!opt) {
       std::string list;
       for (const auto& o : b->options) list += (list.empty() ? "" : ", ") + o.name;
       ctx.error(key_node, field, "unknown option of built-in '" + name + "' (options: " + list + ")");

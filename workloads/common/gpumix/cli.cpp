@@ -21,17 +21,25 @@ std::string describe_type(const CLI::Option* opt) {
   if (t == "INT" || t == "UINT") return "int";
   if (t == "FLOAT") return "float";
   if (t == "BOOLEAN") return "bool";
+  if (t == "DURATION") return "duration";
   return "string";
 }
 
 // Numeric value of an option argument for the range checks (the type
-// conversion itself is CLI11's, and runs after the validators).
+// conversion itself is CLI11's, and runs after the validators); a duration
+// counts in seconds.
 bool parse_number(const std::string& s, double& out) {
   if (s.empty()) return false;
   char* end = nullptr;
   out = std::strtod(s.c_str(), &end);
-  return end != s.c_str() && *end == '\0';
+  if (end != s.c_str() && *end == '\0') return true;
+  const auto d = parse_duration(s, BareNumber::refused);
+  if (d) out = to_seconds(*d);
+  return d.has_value();
 }
+
+// How a duration's default is shown: "0s" rather than format_duration's "0ms".
+std::string duration_text(Duration d) { return d.count() == 0 ? "0s" : format_duration(d); }
 
 }  // namespace
 
@@ -85,6 +93,30 @@ CLI::Option* Cli::add(const std::string& name, std::string& var, const std::stri
   return finish(app_.add_option("--" + name, var, help));
 }
 
+CLI::Option* Cli::add(const std::string& name, Duration& var, const std::string& help) {
+  auto* opt = app_.add_option(
+      "--" + name,
+      [&var](const CLI::results_t& values) {
+        var = *parse_duration(values.back(), BareNumber::refused);  // checked by duration()
+        return true;
+      },
+      help);
+  opt->type_size(1);
+  opt->expected(1);
+  opt->default_str(duration_text(var));
+  return duration(opt);
+}
+
+CLI::Option* Cli::duration(CLI::Option* opt) {
+  opt->type_name("DURATION");
+  return opt->check(CLI::Validator(
+      [](std::string& value) -> std::string { return duration_error(value).value_or(""); }, "", "duration"));
+}
+
+void Cli::renamed(const std::string& old_name, const std::string& now, const std::string& why) {
+  renamed_.push_back({old_name, now, why});
+}
+
 CLI::Option* Cli::add_choice(const std::string& name, std::string& var, std::vector<std::string> choices,
                              const std::string& help) {
   std::string list;
@@ -128,19 +160,21 @@ void Cli::cpu_default(const std::string& name, const std::string& value) {
   cpu_defaults_[name] = value;
 }
 
-void Cli::add_common(int64_t warmup_default, int64_t warmup_cpu, const std::string& iterations_help) {
+void Cli::add_common(const CommonCounts& counts) {
   common_.seed = default_seed();
-  common_.warmup = warmup_default;
+  common_.warmup = counts.warmup_default;
   add_choice("device", common_.device, {"auto", "cpu", "cuda"},
              "Device; auto = cuda when available, else cpu");
   // The default depends on the environment: show 0 and state the rule.
   add("seed", common_.seed, "Seed of every random generator (default: $GPUMIX_SEED, else 0)")
       ->default_str("0");
-  non_negative(add("iterations", common_.iterations,
-                   iterations_help.empty() ? "Measured steps after warm-up; 0 = unlimited" : iterations_help));
-  non_negative(add("duration", common_.duration, "Measured seconds after warm-up; 0 = unlimited"));
-  non_negative(add("warmup", common_.warmup, "Unmeasured steps before the ready event"));
-  cpu_default("warmup", std::to_string(warmup_cpu));
+  non_negative(add(counts.iterations, common_.iterations, counts.iterations_help));
+  add("duration", common_.duration, "Measured time after warm-up (e.g. 30s, 2m); 0s = unlimited");
+  non_negative(add(counts.warmup, common_.warmup, counts.warmup_help));
+  cpu_default(counts.warmup, std::to_string(counts.warmup_cpu));
+  // `warmup` was a count here and a time in gpumix loadgen and the mix file.
+  renamed("warmup", counts.warmup, "it counts " + counts.warmup.substr(counts.warmup.find('-') + 1) +
+                                       "; `warmup` is a time in gpumix");
   add_describe();
 }
 
@@ -153,6 +187,11 @@ int Cli::parse(int argc, char** argv) {
 }
 
 int Cli::parse(std::vector<std::string> args) {
+  for (const auto& arg : args) {
+    for (const auto& r : renamed_)
+      if (arg == "--" + r.name || arg.rfind("--" + r.name + "=", 0) == 0)
+        return bad_argument("--" + r.name + " was renamed --" + r.now + " (" + r.why + ")");
+  }
   // A bare boolean flag (`--json`, last or followed by another option) means
   // true; any other value is left for CLI11 to reject by name.
   for (size_t i = 0; i < args.size(); ++i) {
@@ -224,6 +263,10 @@ std::string Cli::describe_json() const {
     }
     out << ",\"help\":" << json_quote(opt->get_description()) << '}';
   }
+  out << "],\"renamed\":[";
+  for (size_t i = 0; i < renamed_.size(); ++i)
+    out << (i ? "," : "") << "{\"name\":" << json_quote(renamed_[i].name) << ",\"now\":" << json_quote(renamed_[i].now)
+        << ",\"why\":" << json_quote(renamed_[i].why) << '}';
   out << "]}";
   return out.str();
 }

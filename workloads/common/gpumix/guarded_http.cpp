@@ -34,6 +34,7 @@ const char* reason_phrase(int status) {
     case 100: return "Continue";
     case 400: return "Bad Request";
     case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
@@ -668,15 +669,29 @@ GuardedServer::GuardedServer(GuardLimits limits) : limits_(limits), engine_(std:
                                                             [&](const std::regex& p) {
                                                               return std::regex_match(req.path, p);
                                                             }))) {
-      res.status = 404;  // unread: no body reaches httplib's unbounded reader
+      res.status = 404;  // unread: no body reaches httplib's unbounded reader (405 when the path has other methods)
       return HandlerResponse::Handled;
     }
     return HandlerResponse::Unhandled;
   });
+  // Answers that no handler wrote (no route, a body refused unread, bad
+  // HTTP) get the reject body. A path served with other methods only is 405
+  // with Allow (RFC 9110), not 404.
   set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    auto [body, type] = reject_body_(res.status, res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
-                                                                    : std::string(reason_phrase(res.status)));
+    std::string message = reason_phrase(res.status);
+    if (res.status == 404) {
+      const auto allow = allowed_methods(req.path);
+      const std::string method = req.method == "HEAD" ? "GET" : req.method;
+      if (!allow.empty() && (", " + allow + ",").find(", " + method + ",") == std::string::npos) {
+        res.status = 405;
+        res.set_header("Allow", allow);
+        message = "method " + req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")";
+      } else {
+        message = "no such endpoint: " + req.method + " " + req.path;
+      }
+    }
+    auto [body, type] = reject_body_(res.status, message);
     res.set_content(body, type.c_str());
   });
 }
@@ -690,11 +705,37 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
   return true;
 }
 
+GuardedServer& GuardedServer::Get(const std::string& pattern, Handler handler) {
+  get_patterns_.emplace_back(pattern);
+  httplib::Server::Get(pattern, std::move(handler));
+  return *this;
+}
+
+std::string GuardedServer::allowed_methods(const std::string& path) const {
+  auto served = [&](const std::vector<std::regex>& patterns) {
+    return std::any_of(patterns.begin(), patterns.end(), [&](const std::regex& p) { return std::regex_match(path, p); });
+  };
+  std::string allow = served(get_patterns_) ? "GET, HEAD" : "";
+  if (served(post_patterns_)) allow += allow.empty() ? "POST" : ", POST";
+  return allow;
+}
+
 GuardedServer& GuardedServer::Post(const std::string& pattern, Handler handler) {
   post_patterns_.emplace_back(pattern);
   httplib::Server::Post(pattern, [this, handler = std::move(handler)](const httplib::Request& req,
                                                                       httplib::Response& res,
                                                                       const httplib::ContentReader& read) {
+    // The Request is process_request's own non-const object. The body
+    // reaches the handler as sent whatever its Content-Type: a multipart one
+    // would otherwise go to httplib's form parser (KServe servers read JSON
+    // under any type, as Triton does).
+    auto& request = const_cast<httplib::Request&>(req);
+    httplib::Headers hidden;
+    if (request.is_multipart_form_data()) {
+      const auto types = request.headers.equal_range("Content-Type");
+      hidden.insert(types.first, types.second);
+      request.headers.erase(types.first, types.second);
+    }
     std::string body;
     bool too_large = false;
     const bool ok = read([&](const char* data, size_t n) {
@@ -705,6 +746,7 @@ GuardedServer& GuardedServer::Post(const std::string& pattern, Handler handler) 
       body.append(data, n);
       return true;
     });
+    request.headers.insert(hidden.begin(), hidden.end());
     if (!ok) {
       res.status = too_large ? 413 : res.status >= 400 ? res.status : 400;
       auto [text, type] = reject_body_(res.status, too_large ? "request body too large once decoded: more than " +
@@ -714,9 +756,7 @@ GuardedServer& GuardedServer::Post(const std::string& pattern, Handler handler) 
       res.set_content(text, type.c_str());
       return;
     }
-    // The Request is process_request's own non-const object; the handler
-    // sees the body as for any httplib route.
-    const_cast<httplib::Request&>(req).body = std::move(body);
+    request.body = std::move(body);  // as for any httplib route
     handler(req, res);
   });
   return *this;

@@ -62,10 +62,19 @@ class GuardedServer : public httplib::Server {
   GuardedServer(const GuardedServer&) = delete;
   GuardedServer& operator=(const GuardedServer&) = delete;
 
+  // Routes answered by GET (and HEAD, as httplib does). Recorded, with the
+  // Post routes, so that another method on a known path gets 405 with an
+  // `Allow` header rather than 404.
+  GuardedServer& Get(const std::string& pattern, Handler handler);
   // The only routes that take a body: it reaches the handler in req.body, at
   // most max_body_bytes after decoding (gzip, deflate, br), else 413. Other
-  // methods with a body (PUT, PATCH, DELETE, POST elsewhere) get 404 unread.
+  // methods with a body (PUT, PATCH, DELETE, POST elsewhere) are answered
+  // 405 or 404 without reading it.
   GuardedServer& Post(const std::string& pattern, Handler handler);
+
+  // The methods `path` is served with ("GET, HEAD, POST"), empty when none:
+  // the value of a 405's Allow header.
+  std::string allowed_methods(const std::string& path) const;
 
   // Requests (method, target) answered by the priority worker, ahead of the rest.
   void set_priority(std::function<bool(std::string_view method, std::string_view target)> is_priority);
@@ -90,7 +99,7 @@ class GuardedServer : public httplib::Server {
 
   friend struct Engine;
   GuardLimits limits_;
-  std::vector<std::regex> post_patterns_;
+  std::vector<std::regex> get_patterns_, post_patterns_;
   std::function<bool(std::string_view, std::string_view)> is_priority_;
   RejectBody reject_body_;
   std::unique_ptr<Engine> engine_;

@@ -60,6 +60,22 @@ bool bool_parameter(const json& parent, const char* where, const char* key) {
   return p[key].get<bool>();
 }
 
+// Triton's raw binary request (Inference-Header-Content-Length: 0): no JSON
+// header, the body is one batch item of the only input.
+InferRequest raw_binary_request(std::string_view body, const ModelSpec& model) {
+  TensorSpec one = model.input;
+  one.shape[0] = 1;
+  if (body.size() != static_cast<size_t>(one.bytes()))
+    bad("raw binary request (Inference-Header-Content-Length: 0): " + std::to_string(body.size()) +
+        " bytes, but one " + shape_text(one.shape) + " " + to_string(one.datatype) + " input is " +
+        std::to_string(one.bytes()) + " bytes");
+  InferRequest request;
+  request.batch = 1;
+  request.data = body;
+  request.binary_output = true;
+  return request;
+}
+
 }  // namespace
 
 const char* to_string(DataType type) { return type == DataType::uint8 ? "UINT8" : "FP32"; }
@@ -87,7 +103,8 @@ InferRequest parse_infer_request(std::string_view body, std::optional<std::strin
   if (header_length) {
     const auto n = byte_count(*header_length);
     if (!n) bad("Inference-Header-Content-Length: '" + std::string(header_length->substr(0, 40)) + "' is not a byte count");
-    if (*n == 0 || *n > body.size())
+    if (*n == 0) return raw_binary_request(body, model);
+    if (*n > body.size())
       bad("Inference-Header-Content-Length: " + std::to_string(*n) + " does not fit the " + std::to_string(body.size()) +
           "-byte body");
     json_length = *n;
@@ -241,6 +258,14 @@ std::string model_metadata(const ModelSpec& model) {
 
 std::string server_metadata(std::string_view name, std::string_view version) {
   return json_text(json{{"name", std::string(name)}, {"version", std::string(version)}, {"extensions", {"binary_tensor_data"}}});
+}
+
+std::string live_body(bool live) { return json_text(json{{"live", live}}); }
+
+std::string ready_body(bool ready) { return json_text(json{{"ready", ready}}); }
+
+std::string model_ready_body(const ModelSpec& model, bool ready) {
+  return json_text(json{{"name", model.name}, {"ready", ready}});
 }
 
 ModelMetadata parse_model_metadata(std::string_view body) {

@@ -51,7 +51,7 @@ struct TensorSpec {
 struct ModelSpec {
   std::string name;
   std::string version = "1";
-  std::string platform = "libtorch";
+  std::string platform = "pytorch_libtorch";  // Triton's name for a LibTorch model
   TensorSpec input;   // one input; shape [-1, ...]
   TensorSpec output;  // one output; shape [-1, ...]
   int64_t max_batch = 1;
@@ -70,8 +70,10 @@ struct InferRequest {
 
 // Parses `body` (the whole POST body) for `model`. `header_length` is the
 // value of the Inference-Header-Content-Length header when present (binary
-// extension). The returned request may point into `body`: keep it alive.
-// Throws ProtocolError (400) saying what is wrong and where.
+// extension); 0 is Triton's raw binary request: the body is the input tensor
+// of one batch item alone, and the output comes back binary. The returned
+// request may point into `body`: keep it alive. Throws ProtocolError (400)
+// saying what is wrong and where.
 InferRequest parse_infer_request(std::string_view body, std::optional<std::string_view> header_length,
                                  const ModelSpec& model);
 
@@ -94,6 +96,12 @@ std::string error_body(std::string_view message);
 std::string model_metadata(const ModelSpec& model);
 // GET /v2
 std::string server_metadata(std::string_view name, std::string_view version);
+// GET /v2/health/live: {"live": live}
+std::string live_body(bool live);
+// GET /v2/health/ready: {"ready": ready}
+std::string ready_body(bool ready);
+// GET /v2/models/{name}[/versions/{v}]/ready: {"name": ..., "ready": ready}
+std::string model_ready_body(const ModelSpec& model, bool ready);
 
 // ---- client side
 

@@ -73,9 +73,9 @@ struct LoopOptions {
   double duration = 0;      // seconds, 0 = unlimited
   int64_t report_every = 1; // synchronize and emit one iter event every N steps
 
-  // The common --warmup, --iterations and --duration, and the workload's --report-every.
+  // The common warm-up and iteration counts and --duration, and the workload's --report-every.
   static LoopOptions from(const CommonOptions& common, int64_t report_every) {
-    return {common.warmup, common.iterations, common.duration, report_every};
+    return {common.warmup, common.iterations, to_seconds(common.duration), report_every};
   }
 };
 

@@ -1,6 +1,8 @@
 // Unit tests of the workloads' LibTorch library code (CPU): the multi-tensor
-// AdamW against torch::optim::AdamW.
+// AdamW against torch::optim::AdamW, and the folded (inference) ResNets
+// against the plain eval forward pass.
 #include "gpumix/optim.hpp"
+#include "gpumix/resnet.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,6 +12,7 @@
 namespace {
 
 using gpumix::wl::AdamW;
+using gpumix::wl::ResNet;
 
 std::vector<torch::Tensor> random_params(int64_t seed) {
   torch::manual_seed(seed);
@@ -45,5 +48,29 @@ TEST(AdamW, MatchesTorchOptimAdamWStepByStep) {
   }
   EXPECT_EQ(opt.step_count(), 8);
 }
+
+// Folding the batch norms (the downsample's bias moved into the block's last
+// convolution) computes what the eval-mode network computes. In double
+// precision, so that a wrong fold stands out from rounding (in float, the
+// deep layers' tiny calibrated variances alone give 2e-4).
+void expect_folded_matches_eval(const std::string& arch) {
+  torch::manual_seed(3);
+  ResNet net(arch, 10);
+  net->to(torch::kDouble);
+  auto x = torch::randn({2, 3, 32, 32}, torch::kDouble);
+  net->calibrate_batchnorm(x);  // non-trivial running statistics, eval mode
+  torch::NoGradGuard no_grad;
+  const auto expected = net->forward(x);
+  net->fold_batchnorm(/*fused_conv=*/false);
+  ASSERT_TRUE(net->folded());
+  const auto got = net->forward(x);
+  const double scale = expected.abs().max().item<double>();
+  EXPECT_LT((got - expected).abs().max().item<double>() / scale, 1e-9) << arch;
+}
+
+TEST(ResNet, FoldedResNet18MatchesEval) { expect_folded_matches_eval("resnet18"); }
+TEST(ResNet, FoldedResNet50MatchesEval) { expect_folded_matches_eval("resnet50"); }
+
+TEST(ResNet, FusedConvNeedsCuda) { EXPECT_FALSE(gpumix::wl::fused_conv_available(torch::Device(torch::kCPU))); }
 
 }  // namespace

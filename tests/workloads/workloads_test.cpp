@@ -169,6 +169,7 @@ TEST(BatchInfer, EmitsProtocolEventsAndVerifies) {
   EXPECT_EQ((*config)["verify_top1_agreement"].get<double>(), 1.0);
   EXPECT_TRUE((*config)["fold_bn"].get<bool>());
   EXPECT_FALSE((*config)["cuda_graphs"].get<bool>());
+  EXPECT_FALSE((*config)["fused_conv"].get<bool>());  // cuDNN's fused calls: CUDA only
 }
 
 TEST(Interactive, EmitsCellLatenciesAndIdleFraction) {
@@ -440,6 +441,14 @@ INSTANTIATE_TEST_SUITE_P(
                    kBert,
                    {"--device", "cpu", "--cuda-graphs", "true"},
                    {"--cuda-graphs", "CUDA device"}},
+        BadArgCase{"infer_fused_conv_on_cpu",
+                   kInfer,
+                   {"--device", "cpu", "--fused-conv", "true"},
+                   {"--fused-conv", "CUDA device"}},
+        BadArgCase{"infer_fused_conv_without_folding",
+                   kInfer,
+                   {"--device", "cpu", "--fold-bn", "false", "--fused-conv", "true"},
+                   {"--fused-conv", "--fold-bn true"}},
         BadArgCase{"interactive_unknown_dist", kInteractive, {"--think-dist", "gauss"}, {"--think-dist", "gauss"}},
         BadArgCase{"interactive_unknown_cell",
                    kInteractive,
@@ -480,7 +489,7 @@ TEST(Describe, ListsEveryOptionAsJson) {
       {kBert, "bert-train", "training",
        {"layers", "hidden", "heads", "seq-len", "vocab", "batch-size", "precision", "lr", "cuda-graphs"}},
       {kInfer, "batch-infer", "batch",
-       {"model", "batch-size", "image-size", "precision", "channels-last", "cuda-graphs"}},
+       {"model", "batch-size", "image-size", "precision", "channels-last", "cuda-graphs", "fused-conv"}},
       {kInteractive, "interactive", "interactive", {"cells", "think-mean", "think-dist", "script"}},
   };
   const std::set<std::string> types{"int", "float", "bool", "string"};

@@ -41,7 +41,7 @@ phase() {  # name, command...
   local rc=$?
   rows+=("$(printf '%-10s rc=%-3s %4ss  %s' "$name" "$rc" "$(( $(date +%s) - t0 ))" "$(grep -E '^(RESULT|SUMMARY)' "$out/$name.log" | tail -1 | cut -c1-110)")")
   # The checks' own PASS/FAIL lines and benchmark tables, indented.
-  while IFS= read -r line; do rows+=("    ${line:0:150}"); done < <(grep -E ' (PASS|FAIL) |MISSED|met$|\] *[0-9.]+ |^  \| ' "$out/$name.log" | tail -25)
+  while IFS= read -r line; do rows+=("    ${line:0:150}"); done < <(grep -E ' (PASS|FAIL) |MISSED|met$|\] *[0-9.]+ |^  \| |^correctness|run failed' "$out/$name.log" | tail -25)
   return $rc
 }
 

@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""PyTorch (Python, eager) references for the gpumix workload benchmark.
+"""PyTorch (Python) references for the gpumix workload benchmark.
 
 Same models, batch sizes, precision (bf16 autocast), memory format
 (channels_last) and synthetic data as the gpumix workloads, measured the way a
-plain eager training/inference script runs:
+plain eager training/inference script runs, or with torch.compile:
 
   reference.py resnet-train --batch-size 64            # images/s
   reference.py bert-train --batch-size 32 --seq-len 128  # sequences/s (transformers BertForMaskedLM)
   reference.py infer --batch-size 1                    # per-batch latency and images/s
   reference.py infer --batch-size 64 --compare-dir D   # also checks gpumix's outputs (--dump-dir D)
+  reference.py bert-train --compile reduce-overhead    # the same under torch.compile
+
+--compile MODE compiles what a user would: the model's forward and the loss
+(training: backward and the optimizer step stay eager), the model
+(inference). The warm-up (at least 3 steps, so that reduce-overhead has
+recorded its CUDA graphs) includes the compilation; it is reported as
+`compile_s` and is not part of the measured window.
 
 Torch only (the ResNets are written here with torchvision's parameter names);
 bert-train uses transformers' BertForMaskedLM when it is installed (the issue's
@@ -23,6 +30,7 @@ import os
 import statistics
 import sys
 import time
+import traceback
 
 import torch
 import torch.nn as nn
@@ -123,10 +131,13 @@ def sync(device):
 
 
 def measure(step, device, warmup, duration, iterations, sync_each):
-    """Runs warm-up steps, then steps for `duration` s (or `iterations`)."""
+    """Runs warm-up steps, then steps for `duration` s (or `iterations`).
+    Returns (steps, measured seconds, per-step ms when sync_each, warm-up seconds)."""
+    t0 = time.perf_counter()
     for _ in range(warmup):
         step()
     sync(device)
+    warmup_s = time.perf_counter() - t0
     times = []
     steps = 0
     start = time.perf_counter()
@@ -142,7 +153,31 @@ def measure(step, device, warmup, duration, iterations, sync_each):
         if not iterations and time.perf_counter() - start >= duration:
             break
     sync(device)
-    return steps, time.perf_counter() - start, times
+    return steps, time.perf_counter() - start, times, warmup_s
+
+
+COMPILE_MODES = ["none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+
+
+def maybe_compile(fn, a):
+    """`fn` under torch.compile(mode=a.compile), or `fn` itself for none."""
+    if a.compile == "none":
+        return fn
+    return torch.compile(fn, mode=a.compile)
+
+
+def warmup_steps(a):
+    # torch.compile: compile (1st call), then reduce-overhead's cudagraph
+    # trees warm up and record (2nd, 3rd) before replays are measured.
+    return a.warmup if a.compile == "none" else max(a.warmup, 3)
+
+
+def timing(a, steps, secs, warmup_s):
+    out = {"samples_per_s": steps * a.batch_size / secs, "steps": steps, "seconds": secs,
+           "warmup_steps": warmup_steps(a), "warmup_s": warmup_s}
+    if a.compile != "none":
+        out["compile_s"] = warmup_s  # the warm-up steps, compilation included
+    return out
 
 
 def pct(v, p):
@@ -158,18 +193,19 @@ def resnet_train(a, device):
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     data = synthetic_images(a.batch_size, a.image_size, 1000, device)
     state = {"i": 0}
+    loss_fn = maybe_compile(lambda x, y: F.cross_entropy(model(x), y), a)
 
     def step():
         x, y = data[state["i"] % len(data)]
         state["i"] += 1
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
-            loss = F.cross_entropy(model(x), y)
+            loss = loss_fn(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    steps, secs, _ = measure(step, device, a.warmup, a.duration, a.iterations, sync_each=False)
-    return {"samples_per_s": steps * a.batch_size / secs, "steps": steps, "seconds": secs}
+    steps, secs, _, warmup_s = measure(step, device, warmup_steps(a), a.duration, a.iterations, sync_each=False)
+    return timing(a, steps, secs, warmup_s)
 
 
 def bert_train(a, device):
@@ -211,18 +247,19 @@ def bert_train(a, device):
         inputs = tokens.scatter(1, pos, 4)
         data.append((inputs, labels))
     state = {"i": 0}
+    loss_fn = maybe_compile(loss_of, a)
 
     def step():
         tokens, labels = data[state["i"] % len(data)]
         state["i"] += 1
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
-            loss = loss_of(tokens, labels)
+            loss = loss_fn(tokens, labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    steps, secs, _ = measure(step, device, a.warmup, a.duration, a.iterations, sync_each=False)
-    return {"samples_per_s": steps * a.batch_size / secs, "steps": steps, "seconds": secs, "impl": impl}
+    steps, secs, _, warmup_s = measure(step, device, warmup_steps(a), a.duration, a.iterations, sync_each=False)
+    return {**timing(a, steps, secs, warmup_s), "impl": impl}
 
 
 def load_dump(directory):
@@ -268,15 +305,16 @@ def infer(a, device):
     model = model.to(memory_format=torch.channels_last)
     data = synthetic_images(a.batch_size, a.image_size, 1000, device)
     state = {"i": 0}
+    forward = maybe_compile(model, a)
 
     def step():
         x, _ = data[state["i"] % len(data)]
         state["i"] += 1
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
-            model(x)
+            forward(x)
 
-    steps, secs, times = measure(step, device, a.warmup, a.duration, a.iterations, sync_each=True)
-    result.update({"samples_per_s": steps * a.batch_size / secs, "steps": steps, "seconds": secs,
+    steps, secs, times, warmup_s = measure(step, device, warmup_steps(a), a.duration, a.iterations, sync_each=True)
+    result.update({**timing(a, steps, secs, warmup_s),
                    "latency_ms_p50": pct(times, 50), "latency_ms_p99": pct(times, 99),
                    "latency_ms_mean": statistics.fmean(times) if times else None})
     return result
@@ -301,6 +339,8 @@ def main():
     p.add_argument("--cudnn-benchmark", action="store_true",
                    help="torch.backends.cudnn.benchmark = True (off by default, as in plain eager scripts)")
     p.add_argument("--compare-dir", default="", help="gpumix-batch-infer --dump-dir output to compare with (infer)")
+    p.add_argument("--compile", default="none", choices=COMPILE_MODES,
+                   help="torch.compile mode (none = eager); the compilation is part of the warm-up, not measured")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="")
     a = p.parse_args()
@@ -309,8 +349,16 @@ def main():
     torch.backends.cudnn.benchmark = a.cudnn_benchmark
     device = torch.device(a.device)
     fn = {"resnet-train": resnet_train, "bert-train": bert_train, "infer": infer}[a.workload]
-    result = fn(a, device)
+    try:
+        result = fn(a, device)
+    except Exception as e:  # noqa: BLE001 - a failed compilation is a result to report, not a crash
+        if a.compile == "none":
+            raise
+        traceback.print_exc()
+        first_line = (str(e).strip().splitlines() or [""])[0][:300]
+        result = {"error": f"torch.compile(mode={a.compile}) failed: {type(e).__name__}: {first_line}"}
     result.update({"workload": a.workload, "batch_size": a.batch_size, "precision": a.precision,
+                   "compile": a.compile,
                    "device": str(device), "torch": torch.__version__, "cudnn_benchmark": a.cudnn_benchmark,
                    "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"})
     if a.workload != "bert-train":
@@ -322,6 +370,7 @@ def main():
     if a.out:
         with open(a.out, "w") as f:
             f.write(line + "\n")
+    return 1 if "error" in result else 0
 
 
 if __name__ == "__main__":

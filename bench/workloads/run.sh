@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Benchmark of the gpumix built-in workloads against PyTorch (Python, eager)
-# references on one GPU (targets: issue 3; H100 80GB, PyTorch 2.x).
+# Benchmark of the gpumix built-in workloads against PyTorch references on one
+# GPU: eager (the targets: issues 3 and 20) and torch.compile (information).
 #
 #   OUT=/tmp/wl-bench GPUMIX_CLI11_INCLUDE_DIR=/path/to/CLI11/include bash bench/workloads/run.sh
 #
 # Builds workloads/ standalone against the LibTorch of the installed PyTorch
 # (CMake + Ninja), runs every target configuration with gpumix's workload and
-# with bench/workloads/reference.py in this one invocation, and prints a table
-# (also in $OUT/summary.txt and $OUT/summary.json). Logs, metrics (JSON lines)
-# and the exact commands (commands.txt) are written to $OUT.
+# with bench/workloads/reference.py (eager, then torch.compile) in this one
+# invocation, and prints a table (also in $OUT/summary.txt and
+# $OUT/summary.json). Logs, metrics (JSON lines), the exact commands
+# (commands.txt) and each run's exit status (status.tsv) are written to $OUT.
+# A run that fails or times out leaves an explained empty cell; the others go on.
 #
 # Environment:
 #   OUT                       output directory (required)
@@ -17,8 +19,14 @@
 #   GPUMIX_BENCH_SECONDS      measured seconds per run (default 6)
 #   GPUMIX_BENCH_BUILD        build directory (default $OUT/build; reused when it exists)
 #   GPUMIX_BENCH_BUILD_ONLY=1 build, then stop (bench/gpu_session.sh uses it)
-#   GPUMIX_BENCH_EXTRA=1      also run batch-infer b64 without CUDA graphs
-#   GPUMIX_BENCH_SMOKE=1      tiny sizes on the CPU (checks the script without a GPU)
+#   GPUMIX_BENCH_BIN          run the workloads already built in this folder (no build)
+#   GPUMIX_BENCH_COMPILE      torch.compile column: auto (default: reduce-overhead for every row,
+#                             see README.md), none, or a mode for every row (max-autotune, ...)
+#   GPUMIX_BENCH_COMPILE_BUDGET   seconds for all torch.compile runs together (default 420); a row
+#                             that would start with less than 90 s of it left is skipped (explained)
+#   GPUMIX_BENCH_COMPILE_TIMEOUT  seconds for one torch.compile run, compilation included (default 200)
+#   GPUMIX_BENCH_EXTRA=1      also batch-infer b64 without CUDA graphs and without fused convolutions
+#   GPUMIX_BENCH_SMOKE=1      tiny sizes on the CPU (checks the script without a GPU; no torch.compile)
 set -uo pipefail
 : "${OUT:?set OUT to a directory for the logs and results}"
 mkdir -p "$OUT"
@@ -50,63 +58,120 @@ TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
 cat "$OUT/device.txt"
 
 # ------------------------------------------------------------------- build
-cmake_args=(-S "$REPO/workloads" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
-            -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DBUILD_TESTING=OFF)
-[ -n "${GPUMIX_CLI11_INCLUDE_DIR:-}" ] && cmake_args+=(-DGPUMIX_CLI11_INCLUDE_DIR="$GPUMIX_CLI11_INCLUDE_DIR")
-# gpumix-infer-server: nlohmann/json and cpp-httplib, carried when the machine lacks them.
-[ -n "${GPUMIX_JSON_INCLUDE_DIR:-}" ] && cmake_args+=(-DGPUMIX_JSON_INCLUDE_DIR="$GPUMIX_JSON_INCLUDE_DIR")
-[ -n "${GPUMIX_HTTPLIB_LIBRARY:-}" ] && cmake_args+=(-DGPUMIX_HTTPLIB_INCLUDE_DIR="$GPUMIX_HTTPLIB_INCLUDE_DIR"
-                                                  -DGPUMIX_HTTPLIB_LIBRARY="$GPUMIX_HTTPLIB_LIBRARY")
-# PyTorch's CMake config looks for the CUDA toolkit (and cuDNN) when torch has CUDA.
-NVCC=$(command -v nvcc || true)
-[ -z "$NVCC" ] && [ -x /usr/local/cuda/bin/nvcc ] && NVCC=/usr/local/cuda/bin/nvcc
-if [ -n "$NVCC" ]; then
-  CUDA_ROOT=$(dirname "$(dirname "$(readlink -f "$NVCC")")")
-  export PATH="$CUDA_ROOT/bin:$PATH" CUDA_HOME="${CUDA_HOME:-$CUDA_ROOT}"
-  # PyTorch's cmake/public/cuda.cmake calls enable_language(CUDA): name nvcc.
-  cmake_args+=(-DCUDA_TOOLKIT_ROOT_DIR="$CUDA_ROOT" -DCUDAToolkit_ROOT="$CUDA_ROOT" -DCMAKE_CUDA_COMPILER="$NVCC")
+if [ -n "${GPUMIX_BENCH_BIN:-}" ]; then
+  BIN=$(cd "$GPUMIX_BENCH_BIN" && pwd) || exit 1
+  log "using the workloads in $BIN (GPUMIX_BENCH_BIN, no build)"
+else
+  cmake_args=(-S "$REPO/workloads" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
+              -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DBUILD_TESTING=OFF)
+  [ -n "${GPUMIX_CLI11_INCLUDE_DIR:-}" ] && cmake_args+=(-DGPUMIX_CLI11_INCLUDE_DIR="$GPUMIX_CLI11_INCLUDE_DIR")
+  # gpumix-infer-server: nlohmann/json and cpp-httplib, carried when the machine lacks them.
+  [ -n "${GPUMIX_JSON_INCLUDE_DIR:-}" ] && cmake_args+=(-DGPUMIX_JSON_INCLUDE_DIR="$GPUMIX_JSON_INCLUDE_DIR")
+  [ -n "${GPUMIX_HTTPLIB_LIBRARY:-}" ] && cmake_args+=(-DGPUMIX_HTTPLIB_INCLUDE_DIR="$GPUMIX_HTTPLIB_INCLUDE_DIR"
+                                                    -DGPUMIX_HTTPLIB_LIBRARY="$GPUMIX_HTTPLIB_LIBRARY")
+  # PyTorch's CMake config looks for the CUDA toolkit (and cuDNN) when torch has CUDA.
+  NVCC=$(command -v nvcc || true)
+  [ -z "$NVCC" ] && [ -x /usr/local/cuda/bin/nvcc ] && NVCC=/usr/local/cuda/bin/nvcc
+  if [ -n "$NVCC" ]; then
+    CUDA_ROOT=$(dirname "$(dirname "$(readlink -f "$NVCC")")")
+    export PATH="$CUDA_ROOT/bin:$PATH" CUDA_HOME="${CUDA_HOME:-$CUDA_ROOT}"
+    # PyTorch's cmake/public/cuda.cmake calls enable_language(CUDA): name nvcc.
+    cmake_args+=(-DCUDA_TOOLKIT_ROOT_DIR="$CUDA_ROOT" -DCUDAToolkit_ROOT="$CUDA_ROOT" -DCMAKE_CUDA_COMPILER="$NVCC")
+  fi
+  CUDNN_DIR=$("$PY" -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)
+  if [ -n "$CUDNN_DIR" ] && [ -d "$CUDNN_DIR/include" ]; then
+    CUDNN_LIB=$(ls "$CUDNN_DIR"/lib/libcudnn.so* 2>/dev/null | head -1)
+    cmake_args+=(-DCUDNN_INCLUDE_PATH="$CUDNN_DIR/include")
+    [ -n "$CUDNN_LIB" ] && cmake_args+=(-DCUDNN_LIBRARY_PATH="$CUDNN_LIB")
+  fi
+  log "cmake ${cmake_args[*]}"
+  if ! cmake "${cmake_args[@]}" > "$OUT/configure.log" 2>&1; then
+    tail -40 "$OUT/configure.log"; echo "configure failed: $OUT/configure.log" >&2; exit 1
+  fi
+  grep -E "gpumix workloads:" "$OUT/configure.log" || true
+  log "cmake --build $BUILD -j $(nproc)"
+  if ! cmake --build "$BUILD" -j "$(nproc)" > "$OUT/build.log" 2>&1; then
+    grep -E "error" "$OUT/build.log" | head -40; echo "build failed: $OUT/build.log" >&2; exit 1
+  fi
+  BIN=$BUILD/bin
+  log "build done"
 fi
-CUDNN_DIR=$("$PY" -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)
-if [ -n "$CUDNN_DIR" ] && [ -d "$CUDNN_DIR/include" ]; then
-  CUDNN_LIB=$(ls "$CUDNN_DIR"/lib/libcudnn.so* 2>/dev/null | head -1)
-  cmake_args+=(-DCUDNN_INCLUDE_PATH="$CUDNN_DIR/include")
-  [ -n "$CUDNN_LIB" ] && cmake_args+=(-DCUDNN_LIBRARY_PATH="$CUDNN_LIB")
-fi
-log "cmake ${cmake_args[*]}"
-if ! cmake "${cmake_args[@]}" > "$OUT/configure.log" 2>&1; then
-  tail -40 "$OUT/configure.log"; echo "configure failed: $OUT/configure.log" >&2; exit 1
-fi
-grep -E "gpumix workloads:" "$OUT/configure.log" || true
-log "cmake --build $BUILD -j $(nproc)"
-if ! cmake --build "$BUILD" -j "$(nproc)" > "$OUT/build.log" 2>&1; then
-  grep -E "error" "$OUT/build.log" | head -40; echo "build failed: $OUT/build.log" >&2; exit 1
-fi
-BIN=$BUILD/bin
-log "build done"
 [ "${GPUMIX_BENCH_BUILD_ONLY:-0}" = 1 ] && exit 0
 
 # -------------------------------------------------------------------- runs
 DUMP=$(mktemp -d)
 trap 'rm -rf "$DUMP"' EXIT
+: > "$OUT/status.tsv"
+
+# One line per run in status.tsv: name, kind (gpumix|ref|compiled), exit status, seconds.
+status() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$OUT/status.tsv"; }
 
 gpumix() {  # name exe args...
   local name=$1 exe=$2; shift 2
+  local t0=$SECONDS
   log "gpumix $name: $exe $*"
   GPUMIX_METRICS_FD=3 timeout 240 "$BIN/$exe" "$@" 3>"$OUT/$name.gpumix.jsonl" >"$OUT/$name.gpumix.log" 2>&1
   local rc=$?
+  status "$name" gpumix $rc $((SECONDS - t0))
   [ $rc -eq 0 ] || { log "  exit status $rc:"; tail -5 "$OUT/$name.gpumix.log"; }
 }
 reference() {  # name args...
   local name=$1; shift
+  local t0=$SECONDS
   log "reference $name: reference.py $*"
+  rm -f "$OUT/$name.ref.json"  # no stale result from an earlier run in this folder
   timeout 300 "$PY" "$HERE/reference.py" "$@" --out "$OUT/$name.ref.json" >"$OUT/$name.ref.log" 2>&1
   local rc=$?
+  status "$name" ref $rc $((SECONDS - t0))
   [ $rc -eq 0 ] || { log "  exit status $rc:"; tail -5 "$OUT/$name.ref.log"; }
 }
+# The torch.compile reference of a row: $OUT/<name>.compiled.json always ends
+# up holding either the result or {"error"|"skipped": why}, for the summary.
+COMPILE=${GPUMIX_BENCH_COMPILE:-auto}
+COMPILE_BUDGET=${GPUMIX_BENCH_COMPILE_BUDGET:-420}
+COMPILE_TIMEOUT=${GPUMIX_BENCH_COMPILE_TIMEOUT:-200}
+COMPILE_SPENT=0
+compile_note() {  # name, key (error|skipped), message
+  "$PY" -c 'import json, sys; json.dump({sys.argv[2]: sys.argv[3]}, open(sys.argv[1], "w"))' \
+    "$OUT/$1.compiled.json" "$2" "$3" 2>/dev/null || printf '{"%s": "%s"}\n' "$2" "$3" > "$OUT/$1.compiled.json"
+}
+compiled() {  # name mode args...
+  local name=$1 mode=$2; shift 2
+  local left=$((COMPILE_BUDGET - COMPILE_SPENT)) limit=$COMPILE_TIMEOUT
+  rm -f "$OUT/$name.compiled.json"
+  if [ "$SMOKE" = 1 ]; then compile_note "$name" skipped "smoke mode: torch.compile is not run on the CPU"; return; fi
+  if [ "$COMPILE" = none ]; then compile_note "$name" skipped "GPUMIX_BENCH_COMPILE=none"; return; fi
+  if [ "$left" -lt 90 ]; then
+    compile_note "$name" skipped "the torch.compile budget (GPUMIX_BENCH_COMPILE_BUDGET=${COMPILE_BUDGET} s) was spent"
+    log "compiled $name: skipped, ${left} s of the compile budget left"; return
+  fi
+  [ "$left" -lt "$limit" ] && limit=$left
+  local t0=$SECONDS
+  log "compiled $name: reference.py $* --compile $mode (limit ${limit} s)"
+  timeout -k 15 "$limit" "$PY" "$HERE/reference.py" "$@" --compile "$mode" --out "$OUT/$name.compiled.json" \
+    >"$OUT/$name.compiled.log" 2>&1
+  local rc=$? took=$((SECONDS - t0))
+  COMPILE_SPENT=$((COMPILE_SPENT + took))
+  status "$name" compiled $rc $took
+  if [ $rc -ne 0 ]; then
+    log "  exit status $rc:"; tail -5 "$OUT/$name.compiled.log"
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+      compile_note "$name" error "torch.compile(mode=$mode) did not finish within ${limit} s (compilation included)"
+    elif ! grep -q '"error"' "$OUT/$name.compiled.json" 2>/dev/null; then
+      compile_note "$name" error "exit status $rc: $(grep -v '^\s*$' "$OUT/$name.compiled.log" | tail -1 | cut -c1-200)"
+    fi
+  fi
+}
+# Mode of the compiled reference of each row: reduce-overhead (Inductor +
+# CUDA graphs, as gpumix replays graphs) finishes in about a minute per row on
+# an H200; max-autotune's autotuning of ResNet-50 inference did not finish in
+# 5 minutes there (README.md). GPUMIX_BENCH_COMPILE=<mode> overrides.
+mode_for() { [ "$COMPILE" = auto ] && echo reduce-overhead || echo "$COMPILE"; }
 
 # Sizes: the issue's targets; GPUMIX_BENCH_SMOKE=1 shrinks everything and runs
 # on the CPU, to check this script where there is no GPU.
-if [ "${GPUMIX_BENCH_SMOKE:-0}" = 1 ]; then
+SMOKE=${GPUMIX_BENCH_SMOKE:-0}
+if [ "$SMOKE" = 1 ]; then
   DEV=cpu GRAPHS=false SECS=${GPUMIX_BENCH_SECONDS:-2} WU=1
   NET=(--model resnet18 --image-size 32) B64=4 B256=8 IB1=1 IB64=4
   BERT=(--layers 1 --hidden 64 --heads 2 --vocab 500 --seq-len 32) B32=4
@@ -117,8 +182,8 @@ else
 fi
 wu() { echo "${WU:-$1}"; }  # warm-up steps: the given number, 1 in smoke mode
 
-# resnet-train captures the training step as a CUDA graph by default on CUDA;
-# the -eager row shows what the graph buys.
+# resnet-train and bert-train capture the training step as a CUDA graph by
+# default on CUDA; the -eager rows show what the graph buys.
 gpumix resnet50-train-b64 gpumix-resnet-train --device $DEV "${NET[@]}" --batch-size $B64 \
   --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup-steps "$(wu 15)" --duration "${SECS}s"
 reference resnet50-train-b64 resnet-train --device $DEV "${NET[@]}" --batch-size $B64 --warmup "$(wu 15)" \
@@ -132,9 +197,11 @@ reference resnet50-train-b256 resnet-train --device $DEV "${NET[@]}" --batch-siz
   --duration "$SECS"
 
 gpumix bert-base-train-b32 gpumix-bert-train --device $DEV "${BERT[@]}" --batch-size $B32 \
-  --precision bf16 --warmup-steps "$(wu 10)" --duration "${SECS}s"
+  --precision bf16 --cuda-graphs $GRAPHS --warmup-steps "$(wu 10)" --duration "${SECS}s"
 reference bert-base-train-b32 bert-train --device $DEV "${BERT[@]}" --batch-size $B32 --warmup "$(wu 10)" \
   --duration "$SECS"
+gpumix bert-base-train-b32-eager gpumix-bert-train --device $DEV "${BERT[@]}" --batch-size $B32 \
+  --precision bf16 --cuda-graphs false --warmup "$(wu 10)" --duration "$SECS"
 
 gpumix resnet50-infer-b1 gpumix-batch-infer --device $DEV "${NET[@]}" --batch-size $IB1 \
   --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup-steps "$(wu 50)" --duration "${SECS}s"
@@ -149,7 +216,35 @@ reference resnet50-infer-b64 infer --device $DEV "${NET[@]}" --batch-size $IB64 
 if [ "${GPUMIX_BENCH_EXTRA:-0}" = 1 ]; then
   gpumix resnet50-infer-b64-nographs gpumix-batch-infer --device $DEV "${NET[@]}" --batch-size $IB64 \
     --precision bf16 --channels-last true --cuda-graphs false --warmup-steps "$(wu 20)" --duration "${SECS}s"
+  [ "$SMOKE" = 1 ] || gpumix resnet50-infer-b64-unfused gpumix-batch-infer --device $DEV "${NET[@]}" \
+    --batch-size $IB64 --precision bf16 --channels-last true --cuda-graphs $GRAPHS --fused-conv false \
+    --warmup-steps "$(wu 20)" --duration "${SECS}s"
 fi
+
+# Correctness of bert-train's CUDA graph (GPU only): without dropout, a graph
+# run and an eager run with the graph's 3 capture warm-up steps as extra
+# warm-up train on the same batches from the same weights, so their losses
+# must agree step by step; both must have counted every optimizer step on the
+# device (summarize.py checks).
+if [ "$SMOKE" != 1 ]; then
+  check=(--device $DEV "${BERT[@]}" --batch-size $B32 --precision bf16 --dropout 0 --lr 5e-4 --seed 1
+         --iterations 30 --report-every 1)
+  gpumix bert-graph-check-graph gpumix-bert-train "${check[@]}" --cuda-graphs true --warmup 0
+  gpumix bert-graph-check-eager gpumix-bert-train "${check[@]}" --cuda-graphs false --warmup 3
+fi
+
+# torch.compile references last (information, no target): a compilation that
+# runs long costs its own row only, within GPUMIX_BENCH_COMPILE_BUDGET.
+compiled bert-base-train-b32 "$(mode_for)" bert-train --device $DEV "${BERT[@]}" --batch-size $B32 \
+  --warmup "$(wu 10)" --duration "$SECS"
+compiled resnet50-infer-b64 "$(mode_for)" infer --device $DEV "${NET[@]}" --batch-size $IB64 --warmup "$(wu 20)" \
+  --duration "$SECS"
+compiled resnet50-train-b64 "$(mode_for)" resnet-train --device $DEV "${NET[@]}" --batch-size $B64 \
+  --warmup "$(wu 15)" --duration "$SECS"
+compiled resnet50-infer-b1 "$(mode_for)" infer --device $DEV "${NET[@]}" --batch-size $IB1 --warmup "$(wu 50)" \
+  --duration "$SECS"
+compiled resnet50-train-b256 "$(mode_for)" resnet-train --device $DEV "${NET[@]}" --batch-size $B256 \
+  --warmup "$(wu 8)" --duration "$SECS"
 
 log "all runs done"
 "$PY" "$HERE/summarize.py" "$OUT" | tee "$OUT/summary.txt"

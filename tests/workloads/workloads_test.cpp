@@ -150,6 +150,9 @@ TEST(BertTrain, EmitsProtocolEvents) {
   ASSERT_NE(config, nullptr);
   EXPECT_EQ((*config)["layers"].get<double>(), 1.0);
   EXPECT_EQ((*config)["hidden"].get<double>(), 32.0);
+  EXPECT_FALSE((*config)["cuda_graphs"].get<bool>());  // the CPU default
+  // The optimizer's device-side step count: 1 warm-up step + 3 measured.
+  EXPECT_EQ(events.back()["optimizer_steps"].get<double>(), 4.0);
 }
 
 TEST(BatchInfer, EmitsProtocolEventsAndVerifies) {
@@ -166,6 +169,7 @@ TEST(BatchInfer, EmitsProtocolEventsAndVerifies) {
   EXPECT_EQ((*config)["verify_top1_agreement"].get<double>(), 1.0);
   EXPECT_TRUE((*config)["fold_bn"].get<bool>());
   EXPECT_FALSE((*config)["cuda_graphs"].get<bool>());
+  EXPECT_FALSE((*config)["fused_conv"].get<bool>());  // cuDNN's fused calls: CUDA only
 }
 
 TEST(Interactive, EmitsCellLatenciesAndIdleFraction) {
@@ -433,6 +437,18 @@ INSTANTIATE_TEST_SUITE_P(
                    kInfer,
                    {"--device", "cpu", "--cuda-graphs", "true"},
                    {"--cuda-graphs"}},
+        BadArgCase{"bert_cuda_graphs_on_cpu",
+                   kBert,
+                   {"--device", "cpu", "--cuda-graphs", "true"},
+                   {"--cuda-graphs", "CUDA device"}},
+        BadArgCase{"infer_fused_conv_on_cpu",
+                   kInfer,
+                   {"--device", "cpu", "--fused-conv", "true"},
+                   {"--fused-conv", "CUDA device"}},
+        BadArgCase{"infer_fused_conv_without_folding",
+                   kInfer,
+                   {"--device", "cpu", "--fold-bn", "false", "--fused-conv", "true"},
+                   {"--fused-conv", "--fold-bn true"}},
         BadArgCase{"interactive_unknown_dist", kInteractive, {"--think-dist", "gauss"}, {"--think-dist", "gauss"}},
         BadArgCase{"interactive_unknown_cell",
                    kInteractive,
@@ -483,9 +499,9 @@ TEST(Describe, ListsEveryOptionAsJson) {
       {kResnet, "resnet-train", "training",
        {"model", "batch-size", "image-size", "precision", "channels-last", "num-classes", "lr", "data-dir"}},
       {kBert, "bert-train", "training",
-       {"layers", "hidden", "heads", "seq-len", "vocab", "batch-size", "precision", "lr"}},
+       {"layers", "hidden", "heads", "seq-len", "vocab", "batch-size", "precision", "lr", "cuda-graphs"}},
       {kInfer, "batch-infer", "batch",
-       {"model", "batch-size", "image-size", "precision", "channels-last", "cuda-graphs"}},
+       {"model", "batch-size", "image-size", "precision", "channels-last", "cuda-graphs", "fused-conv"}},
       {kInteractive, "interactive", "interactive", {"cells", "think-mean", "think-dist", "script", "warmup-passes"}},
   };
   const std::set<std::string> types{"int", "float", "bool", "string", "duration"};

@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
           "per-batch latency and throughput, optionally replaying a captured CUDA graph");
   std::string model = "resnet50", precision = "bf16", dump_dir;
   int64_t batch = 64, image_size = 224, num_classes = 1000, synthetic_batches = 4, report_every = 1;
-  bool channels_last = true, cuda_graphs = false, fold_bn = true, verify = true, cudnn_benchmark = true;
+  bool channels_last = true, cuda_graphs = false, fold_bn = true, verify = true, cudnn_benchmark = true,
+       fused_conv = true;
 
   cli.add_common();  // --warmup-steps 10 (CPU: 1)
   cli.add_choice("model", model, resnet_archs(), "Architecture");
@@ -61,6 +62,10 @@ int main(int argc, char** argv) {
   cli.cpu_default("channels-last", "false");
   cli.add("cuda-graphs", cuda_graphs, "Capture the forward pass once as a CUDA graph and replay it (CUDA only)");
   cli.add("fold-bn", fold_bn, "Fold batch norms into the convolutions");
+  cli.add("fused-conv", fused_conv,
+          "With --fold-bn: run each convolution with its bias, residual add and ReLU as one cuDNN call "
+          "(CUDA; the epilogue writes the output once instead of three more passes over it)");
+  cli.cpu_default("fused-conv", "false");
   cli.add("verify", verify, "Compare the outputs with an unoptimized fp32 forward pass once at start");
   Cli::positive(cli.add("num-classes", num_classes, "Classes"));
   Cli::positive(cli.add("synthetic-batches", synthetic_batches, "Synthetic batches generated once and rotated"));
@@ -77,6 +82,18 @@ int main(int argc, char** argv) {
       throw BadArgument("--cuda-graphs true: this LibTorch build has no CUDA graph support");
     }
     if (image_size < 16) throw BadArgument("--image-size " + std::to_string(image_size) + ": must be >= 16");
+    // --fused-conv's default gives way where it cannot apply; an explicit true does not.
+    if (fused_conv && !fold_bn) {
+      if (cli.given("fused-conv")) throw BadArgument("--fused-conv true: needs --fold-bn true (it takes the folded bias)");
+      fused_conv = false;
+    }
+    if (fused_conv && !fused_conv_available(ctx.device)) {
+      if (cli.given("fused-conv")) {
+        throw BadArgument("--fused-conv true: cuDNN's fused convolutions need a CUDA device with cuDNN (running on " +
+                          ctx.device.str() + ")");
+      }
+      fused_conv = false;
+    }
     if (ctx.cuda) at::globalContext().setBenchmarkCuDNN(cudnn_benchmark);
     std::unique_ptr<TensorDump> dump;
     if (!dump_dir.empty()) dump = std::make_unique<TensorDump>(dump_dir);
@@ -116,7 +133,7 @@ int main(int argc, char** argv) {
       }
     }
 
-    if (fold_bn) net->fold_batchnorm();
+    if (fold_bn) net->fold_batchnorm(fused_conv);
     if (bf16) net->to(torch::kBFloat16);
     if (channels_last) net->to_channels_last();
 
@@ -147,6 +164,7 @@ int main(int argc, char** argv) {
     ctx.set("channels_last", channels_last);
     ctx.set("cuda_graphs", cuda_graphs);
     ctx.set("fold_bn", fold_bn);
+    ctx.set("fused_conv", fused_conv);
     if (ref_out.defined()) {
       auto out = run(first.x).to(torch::kFloat);
       const double scale = ref_out.abs().max().item<double>();

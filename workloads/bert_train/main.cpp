@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   int64_t layers = 12, hidden = 768, heads = 12, seq_len = 128, vocab = 30522, batch = 32;
   int64_t synthetic_batches = 4, report_every = 1;
   double lr = 1e-4, weight_decay = 0.01, dropout = 0.1;
-  bool fused_adamw = true;
+  bool fused_adamw = true, cuda_graphs = true;
 
   cli.add_common();  // --warmup-steps 10 (CPU: 1)
   Cli::positive(cli.add("layers", layers, "Transformer layers"));
@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
   cli.add("fused-adamw", fused_adamw, "Use the fused CUDA AdamW kernel when available (else multi-tensor)");
   Cli::positive(cli.add("synthetic-batches", synthetic_batches, "Synthetic batches generated once and rotated"));
   Cli::positive(cli.add("report-every", report_every, "Synchronize and emit an iter event every N steps"));
+  cli.add("cuda-graphs", cuda_graphs,
+          "Capture the whole training step (forward, backward, AdamW) as one CUDA graph and replay it (CUDA only; "
+          "on by default there: it removes the CPU launch overhead of BERT's many small kernels)");
+  cli.cpu_default("cuda-graphs", "false");
 
   return run_workload(cli, argc, argv, [&](Context& ctx) {
     if (hidden % heads != 0) {
@@ -48,6 +52,13 @@ int main(int argc, char** argv) {
       throw BadArgument("--vocab " + std::to_string(vocab) + ": must be > " + std::to_string(kFirstToken + 1));
     }
     if (dropout >= 1.0) throw BadArgument("--dropout " + std::to_string(dropout) + ": must be < 1");
+    if (cuda_graphs && !ctx.cuda) {
+      throw BadArgument("--cuda-graphs true: CUDA graphs need a CUDA device (running on " + ctx.device.str() +
+                        ")");
+    }
+    if (cuda_graphs && !gpumix::compat::has_cuda_graphs()) {
+      throw BadArgument("--cuda-graphs true: this LibTorch build has no CUDA graph support");
+    }
     const bool bf16 = is_bf16(precision);
 
     BertConfig cfg;
@@ -78,27 +89,71 @@ int main(int argc, char** argv) {
     ctx.set("masked_per_seq", data[0].masked.size(0) / batch);
     ctx.set("attention", std::string(gpumix::compat::has_fused_sdpa() ? "sdpa" : "plain"));
     ctx.set("optimizer", std::string(opt.fused() ? "adamw-fused" : "adamw-foreach"));
-    ctx.emit_config();
+    ctx.set("cuda_graphs", cuda_graphs);
 
     const auto dev_type = ctx.device.type();
-    size_t next = 0;
-    auto step = [&](int64_t) {
-      const auto& b = data[next];
-      next = (next + 1) % data.size();
+    // One training step. Gradients are set to none first, so that backward
+    // allocates them (inside the graph's pool when capturing).
+    auto train_step = [&](const torch::Tensor& tokens, const torch::Tensor& masked, const torch::Tensor& labels) {
+      opt.zero_grad();
       torch::Tensor loss;
       {
         gpumix::compat::AutocastGuard autocast(dev_type, bf16);
-        auto logits = net->forward(b.tokens, b.masked);
-        loss = torch::cross_entropy_loss(logits, b.labels);
+        auto logits = net->forward(tokens, masked);
+        loss = torch::cross_entropy_loss(logits, labels);
       }
-      opt.zero_grad();
       loss.backward();
       opt.step();
-      return StepOutput{batch, loss.detach()};
+      return loss.detach();
+    };
+    size_t next = 0;
+    auto next_batch = [&]() -> const MlmBatch& {
+      const auto& b = data[next];
+      next = (next + 1) % data.size();
+      return b;
+    };
+
+    // CUDA graph mode (as resnet-train): each step copies the next batch into
+    // static tensors and replays the captured step; the autocast cache stays
+    // off. The capture's warm-up steps train on the next batches like any
+    // step, so a graph run sees the batches of an eager run with that many
+    // more warm-up steps (the GPU check in bench/workloads/run.sh compares the
+    // two losses step by step). All batches have the same shapes (k masked
+    // positions per sequence).
+    torch::Tensor static_tokens, static_masked, static_labels, static_loss;
+    auto to_static = [&](const MlmBatch& b) {
+      static_tokens.copy_(b.tokens);
+      static_masked.copy_(b.masked);
+      static_labels.copy_(b.labels);
+    };
+    gpumix::compat::CudaGraph graph;
+    if (cuda_graphs) {
+      gpumix::compat::AutocastGuard::set_cache_enabled(false);
+      static_tokens = torch::empty_like(data[0].tokens);
+      static_masked = torch::empty_like(data[0].masked);
+      static_labels = torch::empty_like(data[0].labels);
+      int calls = 0;
+      graph.capture([&] {
+        // Host code: runs for the warm-up calls, not inside the graph.
+        if (calls++ < gpumix::compat::CudaGraph::kDefaultWarmup) to_static(next_batch());
+        static_loss = train_step(static_tokens, static_masked, static_labels);
+      });
+      ctx.set("graph_warmup_steps", static_cast<int64_t>(gpumix::compat::CudaGraph::kDefaultWarmup));
+    }
+    ctx.emit_config();
+
+    auto step = [&](int64_t) {
+      const auto& b = next_batch();
+      if (!cuda_graphs) return StepOutput{batch, train_step(b.tokens, b.masked, b.labels)};
+      to_static(b);
+      graph.replay();
+      return StepOutput{batch, static_loss};
     };
 
     auto result = run_steps(ctx, LoopOptions::from(cli.common(), report_every), step);
-    finish(ctx, result, "sequences");
+    // The optimizer's device-side step count: every step, replayed or not,
+    // must have advanced it (warm-up steps included).
+    finish(ctx, result, "sequences", {{"optimizer_steps", opt.step_count()}});
     return 0;
   });
 }

@@ -52,19 +52,20 @@ void SGD::step() {
 AdamW::AdamW(std::vector<torch::Tensor> params, double lr, double beta1, double beta2, double eps,
              double weight_decay, bool allow_fused)
     : params_(std::move(params)), lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps), weight_decay_(weight_decay) {
-  bool all_cuda_fp32 = !params_.empty();
+  TORCH_CHECK(!params_.empty(), "AdamW: no parameters");
+  bool all_cuda_fp32 = true;
   for (const auto& p : params_) {
     all_cuda_fp32 = all_cuda_fp32 && p.is_cuda() && p.scalar_type() == torch::kFloat;
     exp_avg_.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
     exp_avg_sq_.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+    steps_.push_back(torch::zeros({}, p.options().dtype(torch::kFloat)));
   }
   fused_ = allow_fused && all_cuda_fp32 && compat::has_fused_adamw();
-  if (fused_) {
-    for (const auto& p : params_) steps_.push_back(torch::zeros({}, p.options().dtype(torch::kFloat)));
-  }
 }
 
 void AdamW::zero_grad() { set_grads_to_none(params_); }
+
+int64_t AdamW::step_count() const { return std::llround(steps_.front().item<double>()); }
 
 void AdamW::step() {
   torch::NoGradGuard no_grad;
@@ -72,24 +73,32 @@ void AdamW::step() {
     TORCH_CHECK(p.grad().defined(), "AdamW: a parameter has no gradient");
   }
   auto grads = grads_of(params_);
-  ++step_;
+  at::_foreach_add_(steps_, 1.0);
   if (fused_) {
-    at::_foreach_add_(steps_, 1.0);
     compat::fused_adamw(params_, grads, exp_avg_, exp_avg_sq_, steps_, lr_, beta1_, beta2_, weight_decay_, eps_);
     return;
   }
-  const double t = static_cast<double>(step_);
-  const double bc1 = 1.0 - std::pow(beta1_, t);
-  const double bc2 = 1.0 - std::pow(beta2_, t);
+  // torch.optim.AdamW's capturable formulation: the bias corrections
+  // 1 - beta^t are device scalars computed from the step tensor, and
+  //   p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
+  // is applied as p += m / ((sqrt(v) / sqrt(bc2) + eps) * (-bc1 / lr)).
+  const auto& t = steps_.front();
+  const auto bc1 = at::rsub(torch::pow(beta1_, t), 1.0);
+  const auto inv_sqrt_bc2 = torch::rsqrt(at::rsub(torch::pow(beta2_, t), 1.0));
+  const auto neg_bc1_over_lr = bc1 / -lr_;
   if (weight_decay_ != 0) at::_foreach_mul_(params_, 1.0 - lr_ * weight_decay_);
   at::_foreach_mul_(exp_avg_, beta1_);
   at::_foreach_add_(exp_avg_, grads, 1.0 - beta1_);
   at::_foreach_mul_(exp_avg_sq_, beta2_);
   at::_foreach_addcmul_(exp_avg_sq_, grads, grads, 1.0 - beta2_);
   auto denom = at::_foreach_sqrt(exp_avg_sq_);
-  at::_foreach_div_(denom, std::sqrt(bc2));
+  // Tensor-valued scalars: one kernel per tensor (LibTorch 1.13 has no
+  // _foreach_ op taking a tensor scalar); this path runs where the fused
+  // kernel does not (CPU, --fused-adamw false).
+  for (auto& d : denom) d.mul_(inv_sqrt_bc2);
   at::_foreach_add_(denom, eps_);
-  at::_foreach_addcdiv_(params_, exp_avg_, denom, c10::Scalar(-lr_ / bc1));
+  for (auto& d : denom) d.mul_(neg_bc1_over_lr);
+  at::_foreach_addcdiv_(params_, exp_avg_, denom);
 }
 
 }  // namespace gpumix::wl

@@ -25,18 +25,37 @@ torch::Tensor ConvImpl::forward(const torch::Tensor& x) {
   return at::conv2d(x, weight, bias, {stride_, stride_}, {padding_, padding_});
 }
 
-void ConvImpl::fold(const nn::BatchNorm2d& bn) {
+torch::Tensor ConvImpl::forward_relu(const torch::Tensor& x, const torch::Tensor& z, bool fused) {
+  if (fused) {
+    TORCH_CHECK(bias.defined(), "the fused convolution needs the folded bias (fold() first)");
+    const std::vector<int64_t> stride{stride_, stride_}, padding{padding_, padding_}, dilation{1, 1};
+    if (z.defined()) return at::cudnn_convolution_add_relu(x, weight, z, 1.0, bias, stride, padding, dilation, 1);
+    return at::cudnn_convolution_relu(x, weight, bias, stride, padding, dilation, 1);
+  }
+  auto y = forward(x);
+  if (z.defined()) y.add_(z);
+  return y.relu_();
+}
+
+void ConvImpl::fold(const nn::BatchNorm2d& bn, ConvImpl* bias_into) {
   torch::NoGradGuard no_grad;
   const double eps = bn->options.eps();
   auto scale = bn->weight / torch::sqrt(bn->running_var + eps);
   auto folded_bias = bn->bias - bn->running_mean * scale;
   if (bias.defined()) folded_bias = folded_bias + bias * scale;
   weight.mul_(scale.reshape({-1, 1, 1, 1}).to(weight.dtype()));
-  if (bias.defined()) {
+  if (bias_into) {
+    TORCH_CHECK(bias_into->bias.defined() && !bias.defined(), "fold(bn, bias_into): fold the other convolution first");
+    bias_into->bias.add_(folded_bias.to(bias_into->bias.dtype()));
+  } else if (bias.defined()) {
     bias.copy_(folded_bias);
   } else {
     bias = register_parameter("bias", folded_bias.to(weight.dtype()), /*requires_grad=*/false);
   }
+}
+
+bool fused_conv_available(const torch::Device& device) {
+  return device.is_cuda() && at::globalContext().hasCuDNN() && at::globalContext().userEnabledCuDNN();
 }
 
 namespace {
@@ -75,25 +94,23 @@ BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t planes, int64_t stride) {
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out;
-  torch::Tensor identity = x;
   if (folded_) {
-    out = conv1(x).relu_();
-    out = conv2(out);
-    if (ds_conv) identity = ds_conv(x);
-  } else {
-    out = bn_forward(bn1, conv1(x)).relu_();
-    out = bn_forward(bn2, conv2(out));
-    if (ds_conv) identity = bn_forward(ds_bn, ds_conv(x));
+    // The downsample's bias is in conv2's (fold).
+    const auto identity = ds_conv ? ds_conv(x) : x;
+    return conv2->forward_relu(conv1->forward_relu(x, {}, fused_), identity, fused_);
   }
+  auto out = bn_forward(bn1, conv1(x)).relu_();
+  out = bn_forward(bn2, conv2(out));
+  const auto identity = ds_conv ? bn_forward(ds_bn, ds_conv(x)) : x;
   return out.add_(identity).relu_();
 }
 
-void BasicBlockImpl::fold() {
+void BasicBlockImpl::fold(bool fused) {
   conv1->fold(bn1);
   conv2->fold(bn2);
-  if (ds_conv) ds_conv->fold(ds_bn);
+  if (ds_conv) ds_conv->fold(ds_bn, conv2.get());
   folded_ = true;
+  fused_ = fused;
 }
 
 // ------------------------------------------------------------- Bottleneck
@@ -113,28 +130,27 @@ BottleneckImpl::BottleneckImpl(int64_t in, int64_t planes, int64_t stride) {
 }
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out;
-  torch::Tensor identity = x;
   if (folded_) {
-    out = conv1(x).relu_();
-    out = conv2(out).relu_();
-    out = conv3(out);
-    if (ds_conv) identity = ds_conv(x);
-  } else {
-    out = bn_forward(bn1, conv1(x)).relu_();
-    out = bn_forward(bn2, conv2(out)).relu_();
-    out = bn_forward(bn3, conv3(out));
-    if (ds_conv) identity = bn_forward(ds_bn, ds_conv(x));
+    // The downsample's bias is in conv3's (fold).
+    const auto identity = ds_conv ? ds_conv(x) : x;
+    auto out = conv1->forward_relu(x, {}, fused_);
+    out = conv2->forward_relu(out, {}, fused_);
+    return conv3->forward_relu(out, identity, fused_);
   }
+  auto out = bn_forward(bn1, conv1(x)).relu_();
+  out = bn_forward(bn2, conv2(out)).relu_();
+  out = bn_forward(bn3, conv3(out));
+  const auto identity = ds_conv ? bn_forward(ds_bn, ds_conv(x)) : x;
   return out.add_(identity).relu_();
 }
 
-void BottleneckImpl::fold() {
+void BottleneckImpl::fold(bool fused) {
   conv1->fold(bn1);
   conv2->fold(bn2);
   conv3->fold(bn3);
-  if (ds_conv) ds_conv->fold(ds_bn);
+  if (ds_conv) ds_conv->fold(ds_bn, conv3.get());
   folded_ = true;
+  fused_ = fused;
 }
 
 // ----------------------------------------------------------------- ResNet
@@ -184,22 +200,22 @@ ResNetImpl::ResNetImpl(const std::string& arch, int64_t num_classes) {
 }
 
 torch::Tensor ResNetImpl::forward(torch::Tensor x) {
-  x = conv1(x);
-  if (!folded_) x = bn_forward(bn1, x);
-  x = torch::max_pool2d(x.relu_(), {3, 3}, {2, 2}, {1, 1});
+  x = folded_ ? conv1->forward_relu(x, {}, fused_) : bn_forward(bn1, conv1(x)).relu_();
+  x = torch::max_pool2d(x, {3, 3}, {2, 2}, {1, 1});
   for (auto& b : basic_) x = b(x);
   for (auto& b : bottleneck_) x = b(x);
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
   return fc(x);
 }
 
-void ResNetImpl::fold_batchnorm() {
+void ResNetImpl::fold_batchnorm(bool fused_conv) {
   if (folded_) return;
   if (is_training()) throw std::logic_error("fold_batchnorm() needs eval mode");
   conv1->fold(bn1);
-  for (auto& b : basic_) b->fold();
-  for (auto& b : bottleneck_) b->fold();
+  for (auto& b : basic_) b->fold(fused_conv);
+  for (auto& b : bottleneck_) b->fold(fused_conv);
   folded_ = true;
+  fused_ = fused_conv;
 }
 
 void ResNetImpl::to_channels_last() {

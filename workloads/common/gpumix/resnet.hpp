@@ -17,8 +17,16 @@ class ConvImpl : public torch::nn::Module {
  public:
   ConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding);
   torch::Tensor forward(const torch::Tensor& x);
-  // Folds an eval-mode batch norm that follows this convolution.
-  void fold(const torch::nn::BatchNorm2d& bn);
+  // Inference after fold(): relu(conv(x) + bias + z), `z` (a residual) when
+  // defined. `fused`: one cuDNN call (CUDA tensors with cuDNN only), the
+  // bias, the residual add and the ReLU running in the convolution's epilogue
+  // instead of three more passes over the output; else the same composite.
+  torch::Tensor forward_relu(const torch::Tensor& x, const torch::Tensor& z, bool fused);
+  // Folds an eval-mode batch norm that follows this convolution. With
+  // `bias_into`, the folded bias is added to that (folded) convolution's bias
+  // instead and this one stays bias-free: for two convolutions whose outputs
+  // are summed (a residual block's downsample), one bias add less.
+  void fold(const torch::nn::BatchNorm2d& bn, ConvImpl* bias_into = nullptr);
 
   torch::Tensor weight;
   torch::Tensor bias;  // undefined until fold()
@@ -33,12 +41,12 @@ class BasicBlockImpl : public torch::nn::Module {
   static constexpr int64_t expansion = 1;
   BasicBlockImpl(int64_t in, int64_t planes, int64_t stride);
   torch::Tensor forward(const torch::Tensor& x);
-  void fold();
+  void fold(bool fused);
 
  private:
   Conv conv1{nullptr}, conv2{nullptr}, ds_conv{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, ds_bn{nullptr};
-  bool folded_ = false;
+  bool folded_ = false, fused_ = false;
 };
 TORCH_MODULE(BasicBlock);
 
@@ -47,12 +55,12 @@ class BottleneckImpl : public torch::nn::Module {
   static constexpr int64_t expansion = 4;
   BottleneckImpl(int64_t in, int64_t planes, int64_t stride);
   torch::Tensor forward(const torch::Tensor& x);
-  void fold();
+  void fold(bool fused);
 
  private:
   Conv conv1{nullptr}, conv2{nullptr}, conv3{nullptr}, ds_conv{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr}, ds_bn{nullptr};
-  bool folded_ = false;
+  bool folded_ = false, fused_ = false;
 };
 TORCH_MODULE(Bottleneck);
 
@@ -64,7 +72,10 @@ class ResNetImpl : public torch::nn::Module {
 
   // Inference only: folds every batch norm into its convolution (the model
   // must be in eval mode; the batch norms are no longer run afterwards).
-  void fold_batchnorm();
+  // `fused_conv`: each convolution followed by a ReLU then runs as one cuDNN
+  // call with its bias (and the residual add) in the epilogue
+  // (ConvImpl::forward_relu); CUDA with cuDNN only (fused_conv_available).
+  void fold_batchnorm(bool fused_conv = false);
   bool folded() const { return folded_; }
 
   // Converts every 4-D parameter to channels_last (call after .to(device)).
@@ -83,9 +94,12 @@ class ResNetImpl : public torch::nn::Module {
   torch::nn::Linear fc{nullptr};
   std::vector<BasicBlock> basic_;
   std::vector<Bottleneck> bottleneck_;
-  bool folded_ = false;
+  bool folded_ = false, fused_ = false;
 };
 TORCH_MODULE(ResNet);
+
+// Whether ConvImpl::forward_relu's fused cuDNN call can run on `device`.
+bool fused_conv_available(const torch::Device& device);
 
 // The architectures ResNet accepts.
 const std::vector<std::string>& resnet_archs();

@@ -252,13 +252,23 @@ inline std::pair<uint64_t, uint64_t> new_graph_pool() {
 // A captured CUDA graph of `fn` (run on a side stream, as capture requires),
 // replayed on the current stream. Tensors `fn` reads and writes must stay
 // alive and in place: copy new inputs into them before replay().
+//
+// As torch.cuda.graph: the warm-up calls run for real (on the side stream)
+// before the capture, so lazily created state (cuDNN/cuBLAS handles and plans,
+// gradients, autocast casts) exists first. at::cuda::CUDAGraph itself makes
+// random numbers graph-safe: it registers the default CUDA generator (the one
+// dropout draws from) with the capture, and each replay advances its philox
+// offset, so dropout draws new masks on every replay.
 class CudaGraph {
  public:
+  static constexpr int kDefaultWarmup = 3;
+
   // Runs `fn` `warmup` times on a side stream, then captures one call. Graphs
   // given the same `pool` (from new_graph_pool) share their memory: only for
   // graphs that never replay concurrently and whose outputs are consumed
   // before another one replays.
-  void capture(const std::function<void()>& fn, int warmup = 3, std::pair<uint64_t, uint64_t> pool = {0, 0}) {
+  void capture(const std::function<void()>& fn, int warmup = kDefaultWarmup,
+               std::pair<uint64_t, uint64_t> pool = {0, 0}) {
 #if GPUMIX_HAS_CUDA
     // Pool streams do not synchronize with the default stream: finish the
     // work queued there (model, data) before the side stream reads it.

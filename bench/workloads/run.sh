@@ -201,7 +201,7 @@ gpumix bert-base-train-b32 gpumix-bert-train --device $DEV "${BERT[@]}" --batch-
 reference bert-base-train-b32 bert-train --device $DEV "${BERT[@]}" --batch-size $B32 --warmup "$(wu 10)" \
   --duration "$SECS"
 gpumix bert-base-train-b32-eager gpumix-bert-train --device $DEV "${BERT[@]}" --batch-size $B32 \
-  --precision bf16 --cuda-graphs false --warmup "$(wu 10)" --duration "$SECS"
+  --precision bf16 --cuda-graphs false --warmup-steps "$(wu 10)" --duration "${SECS}s"
 
 gpumix resnet50-infer-b1 gpumix-batch-infer --device $DEV "${NET[@]}" --batch-size $IB1 \
   --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup-steps "$(wu 50)" --duration "${SECS}s"

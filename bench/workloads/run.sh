@@ -229,8 +229,8 @@ fi
 if [ "$SMOKE" != 1 ]; then
   check=(--device $DEV "${BERT[@]}" --batch-size $B32 --precision bf16 --dropout 0 --lr 5e-4 --seed 1
          --iterations 30 --report-every 1)
-  gpumix bert-graph-check-graph gpumix-bert-train "${check[@]}" --cuda-graphs true --warmup 0
-  gpumix bert-graph-check-eager gpumix-bert-train "${check[@]}" --cuda-graphs false --warmup 3
+  gpumix bert-graph-check-graph gpumix-bert-train "${check[@]}" --cuda-graphs true --warmup-steps 0
+  gpumix bert-graph-check-eager gpumix-bert-train "${check[@]}" --cuda-graphs false --warmup-steps 3
 fi
 
 # torch.compile references last (information, no target): a compilation that

@@ -18,6 +18,7 @@
 
 #include "gpumix/gpu/nvml.hpp"
 #include "gpumix/modes/mps.hpp"
+#include "gpumix/report/table.hpp"
 #include "gpumix/telemetry/telemetry_store.hpp"
 #include "gpumix/util/subprocess.hpp"
 #include "harness.hpp"
@@ -184,9 +185,9 @@ TEST(FakeNvml, GpuShowsEveryFieldOfBothGpus) {
                            "Exclusive_Process", "MIG devices", "MIG-aaaaaaa9-bbbb-cccc-dddd-eeeeeeeeeeee", "1g.18gb",
                            "3g.71gb", "71680", "16384"})
     EXPECT_NE(t.out.find(text), std::string::npos) << text << " in\n" << t.out;
-  static const std::regex gpu0(R"(\n +0 +NVIDIA H200 +GPU-0\S+ +00000000:10:00\.0 +144384 +20480 +off +Default +on +on +unknown +yes *\n)");
+  static const std::regex gpu0(R"(\n +0 +NVIDIA H200 +GPU-0\S+ +00000000:10:00\.0 +144384 +20480 +no +Default +yes +yes +unknown +yes *\n)");
   EXPECT_TRUE(std::regex_search(t.out, gpu0)) << t.out;
-  static const std::regex gpu1(R"(\n +1 +NVIDIA H200 +GPU-0\S+ +00000000:11:00\.0 +144384 +20480 +on +Exclusive_Process +off +n/a +unknown +no *\n)");
+  static const std::regex gpu1(R"(\n +1 +NVIDIA H200 +GPU-0\S+ +00000000:11:00\.0 +144384 +20480 +yes +Exclusive_Process +no +- +unknown +no *\n)");
   EXPECT_TRUE(std::regex_search(t.out, gpu1)) << t.out;
 }
 
@@ -219,6 +220,7 @@ TEST(FakeNvml, MonitorStreamsCsvAndStoresTheScriptedFigures) {
   bool gpm_seen = false;
   for (const auto& c : gpu0) {
     EXPECT_EQ(c[col("uuid")], "GPU-00000000-1111-2222-3333-444444444444");
+    EXPECT_EQ(c[col("time")], report::rfc3339_utc(std::stoll(c[col("t_ns")]))) << "the same instant";
     EXPECT_EQ(c[col("gpu_util_percent")], "87");
     EXPECT_EQ(c[col("memory_util_percent")], "41");
     EXPECT_EQ(c[col("memory_used_bytes")], std::to_string(20 * kGiB));
@@ -246,7 +248,7 @@ TEST(FakeNvml, MonitorStreamsCsvAndStoresTheScriptedFigures) {
   EXPECT_NE(r.out.find(",\"gpu_idle,sw_power_cap\","), std::string::npos) << r.out;
   // 1 s at 350 W: about 350 J between the first and the last tick.
   EXPECT_NEAR(static_cast<double>(previous_energy - std::stoll(gpu0.front()[col("energy_mj")])) / 1000.0,
-              350.0 * (std::stod(gpu0.back()[0]) - std::stod(gpu0.front()[0])) / 1e9, 25.0);
+              350.0 * (std::stod(gpu0.back()[col("t_ns")]) - std::stod(gpu0.front()[col("t_ns")])) / 1e9, 25.0);
   for (const auto& c : gpu1) {
     EXPECT_EQ(c[col("gpu_util_percent")], "") << "MIG on: no utilization, and no error either";
     EXPECT_EQ(c[col("gpm_sm_util_percent")], "") << "no GPM on GPU 1";
@@ -295,7 +297,11 @@ TEST(FakeNvml, MonitorJsonHasProcessesGpmAndReasons) {
   auto ticks = json_lines(r.out);
   ASSERT_GE(ticks.size(), 5u) << r.out;
   bool gpm_seen = false, util_seen = false;
+  static const std::regex rfc3339(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
   for (const auto& tick : ticks) {
+    EXPECT_EQ(tick["kind"], "gpumix.monitor");  // a document per line
+    EXPECT_EQ(tick["schema_version"], 1);
+    EXPECT_TRUE(std::regex_match(tick["time"].get<std::string>(), rfc3339)) << tick["time"];
     EXPECT_TRUE(tick["errors"].empty()) << tick.dump();
     const auto& g = gpu_of(tick, 0);
     EXPECT_EQ(g["gpu_util_percent"], 87);

@@ -1,5 +1,7 @@
 // gpumix k8s render MIX --mode M --out-dir DIR: the mix as Kubernetes objects for
 // a cluster with the NVIDIA GPU Operator (see docs/deployment.md).
+#include <spdlog/spdlog.h>
+
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -39,8 +41,8 @@ void add_k8s(CLI::App& app, Action& action) {
       const auto mix = spec::load_mix(opts->mix, ov);
       const auto files = k8s::render(mix, opts->render, opts->out_dir);
       for (const auto& f : files) std::cout << (std::filesystem::path(opts->out_dir) / f).string() << "\n";
-      std::cerr << "gpumix: wrote " << files.size() << " file(s); next steps in " << (std::filesystem::path(opts->out_dir) / "README.md").string()
-                << "\n";
+      spdlog::info("wrote {} file(s); next steps in {}", files.size(),
+                   (std::filesystem::path(opts->out_dir) / "README.md").string());
       return 0;
     };
   });

@@ -1,5 +1,7 @@
 // gpumix merge --results OUT IN...: combine results databases (a fleet's
 // nodes, several machines) into one results folder for `gpumix report`.
+#include <spdlog/spdlog.h>
+
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -31,7 +33,7 @@ void add_merge(CLI::App& app, Action& action) {
       std::vector<std::filesystem::path> inputs(opts->inputs.begin(), opts->inputs.end());
       const auto dbs = store::find_databases(inputs);
       const auto report = store::merge(opts->results, dbs);
-      for (const auto& note : report.notes) std::cerr << "gpumix: note: " << note << "\n";
+      for (const auto& note : report.notes) spdlog::info("note: {}", note);
       std::cout << "merged " << dbs.size() << " database(s) into "
                 << (std::filesystem::path(opts->results) / store::kDatabaseName).string() << ": " << report.runs_created
                 << " new run(s), " << report.cells_copied << " cell(s) copied, " << report.cells_already

@@ -10,6 +10,8 @@
 // one, printed on stdout). Without NVML it still serves, with
 // gpumix_nvml_available 0 and the reason. --names dcgm serves dcgm-exporter's
 // metric names, units and labels instead of gpumix's.
+#include <spdlog/spdlog.h>
+
 #include <httplib.h>
 #include <poll.h>
 #include <unistd.h>
@@ -369,7 +371,7 @@ void add_monitor(CLI::App& app, Action& action) {
       sampler.stop();
       const auto end = sampler.status();
       if (!opts->results.empty())
-        std::cerr << "gpumix monitor: " << end.ticks << " sample(s) stored in " << opts->results << "\n";
+        spdlog::info("monitor: {} sample(s) stored in {}", end.ticks, opts->results);
       return 0;
     };
   });

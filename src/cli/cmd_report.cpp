@@ -2,6 +2,8 @@
 // NP, STP, ANTT, fairness, latency, GPU activity and energy — as one
 // self-contained HTML file (default), text for a terminal, markdown, or a
 // versioned JSON document for scripts (docs/report-json.md).
+#include <spdlog/spdlog.h>
+
 #include <fstream>
 #include <iostream>
 
@@ -50,8 +52,8 @@ void add_report(CLI::App& app, Action& action) {
         report::write_text_report(out, analysis, rec,
                                   opts->format == "md" ? report::DocFormat::markdown : report::DocFormat::text);
       output.commit();
-      if (!output.is_stdout()) std::cerr << "gpumix: report of run " << id << " written to " << path << "\n";
-      if (opts->format == "html") std::cerr << rec.headline << "\n";
+      if (!output.is_stdout()) spdlog::info("report of run {} written to {}", id, path);
+      if (opts->format == "html") spdlog::info("{}", rec.headline);
       return 0;
     };
   });

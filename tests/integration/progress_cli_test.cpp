@@ -110,6 +110,13 @@ TEST(Progress, QuietLeavesOnlyWarningsBeforeOrAfterTheSubcommand) {
     EXPECT_NE(quiet.out.find("timeslice-r1"), std::string::npos) << "the result stays";
   }
   EXPECT_EQ(gpumix({"-q", "-v", "validate", "mix.yaml"}, dir.path()).exit_code, 2);
+  // Commands that say what they wrote say it as log lines, which -q silences.
+  auto said = gpumix({"report", "-o", "r.html"}, dir.path());
+  ASSERT_EQ(said.exit_code, 0) << said.err;
+  EXPECT_NE(said.err.find("info] report of run"), std::string::npos) << said.err;
+  auto silent = gpumix({"report", "-o", "r2.html", "-q"}, dir.path());
+  ASSERT_EQ(silent.exit_code, 0) << silent.err;
+  EXPECT_EQ(silent.err, "");
 }
 
 const char* kTwoRepeats = R"(name: planned

@@ -10,21 +10,19 @@ namespace {
 
 using json = nlohmann::json;
 
-json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-json num(const std::optional<double>& v) { return v ? num(*v) : json(nullptr); }
 json verdict_json(Verdict v) { return v == Verdict::none ? json(nullptr) : json(to_string(v)); }
 
 }  // namespace
 
 json step_json(const Summary& s) {
   json j;
-  j["offered_rps"] = s.offered_rps > 0 ? num(s.offered_rps) : json(nullptr);
+  j["offered_rps"] = s.offered_rps > 0 ? report::json_number(s.offered_rps) : json(nullptr);
   j["concurrency"] = s.concurrency > 0 ? json(s.concurrency) : json(nullptr);
   j["started"] = report::rfc3339_utc(s.started_ns);
   j["ended"] = report::rfc3339_utc(s.ended_ns);
-  j["window_s"] = num(s.window_s);
-  j["span_s"] = num(s.span_s);
-  j["achieved_rps"] = num(s.achieved_rps);
+  j["window_s"] = report::json_number(s.window_s);
+  j["span_s"] = report::json_number(s.span_s);
+  j["achieved_rps"] = report::json_number(s.achieved_rps);
   j["requests"] = s.requests;
   j["ok"] = s.ok;
   j["errors"] = s.errors;
@@ -33,15 +31,15 @@ json step_json(const Summary& s) {
   j["late"] = s.late;
   j["discarded"] = s.discarded;
   j["drain_expired"] = s.drain_expired;
-  j["latency_ms"] = json{{"p50", num(s.p50)},   {"p90", num(s.p90)},    {"p95", num(s.p95)}, {"p99", num(s.p99)},
-                         {"p99.9", num(s.p999)}, {"mean", num(s.mean)}, {"max", num(s.max)}};
+  j["latency_ms"] = json{{"p50", report::json_number(s.p50)},   {"p90", report::json_number(s.p90)},    {"p95", report::json_number(s.p95)}, {"p99", report::json_number(s.p99)},
+                         {"p99.9", report::json_number(s.p999)}, {"mean", report::json_number(s.mean)}, {"max", report::json_number(s.max)}};
   j["thin_percentiles"] = s.thin_percentiles;
   json slos = json::array();
   for (const auto& r : s.slos)
     slos.push_back({{"objective", r.slo.text},
-                    {"percentile", num(r.slo.percentile)},
-                    {"limit_ms", num(static_cast<double>(r.slo.limit.count()) / 1e6)},
-                    {"attainment", num(r.attainment)},
+                    {"percentile", report::json_number(r.slo.percentile)},
+                    {"limit_ms", report::json_number(static_cast<double>(r.slo.limit.count()) / 1e6)},
+                    {"attainment", report::json_number(r.attainment)},
                     {"met", r.met}});
   j["slos"] = std::move(slos);
   j["slo"] = verdict_json(s.verdict());
@@ -52,8 +50,8 @@ json step_json(const Summary& s) {
   j["failures"] = std::move(failures);
   if (s.settle) {
     const auto& t = *s.settle;
-    j["settle"] = {{"quiet_s", num(t.quiet_s)},   {"waited_s", num(t.waited_s)},   {"probes", t.probes},
-                   {"probe_ms", num(t.probe_ms)}, {"target_ms", num(t.target_ms)}, {"settled", t.settled}};
+    j["settle"] = {{"quiet_s", report::json_number(t.quiet_s)},   {"waited_s", report::json_number(t.waited_s)},   {"probes", t.probes},
+                   {"probe_ms", report::json_number(t.probe_ms)}, {"target_ms", report::json_number(t.target_ms)}, {"settled", t.settled}};
   } else {
     j["settle"] = nullptr;
   }
@@ -89,12 +87,12 @@ json loadgen_json(const Target& target, json settings, const std::vector<Summary
   json result;
   result["slo"] = verdict_json(overall_verdict(steps, sweep));
   if (sweep) {
-    result["answer_rps"] = num(sweep->best_rate);
-    result["first_bad_rps"] = num(sweep->first_bad);
+    result["answer_rps"] = report::json_number(sweep->best_rate);
+    result["first_bad_rps"] = report::json_number(sweep->first_bad);
     result["reached_max"] = sweep->reached_max;
     result["reached_min"] = sweep->reached_min;
     result["interrupted"] = sweep->interrupted;
-    result["unloaded_ms"] = num(unloaded_ms);
+    result["unloaded_ms"] = report::json_number(unloaded_ms);
   } else {
     result["answer_rps"] = nullptr;
     result["interrupted"] = !steps.empty() && steps.front().stopped;

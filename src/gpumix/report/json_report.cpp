@@ -16,8 +16,6 @@ namespace {
 using nlohmann::json;
 
 // Numbers: null when absent or not finite (JSON has no infinity or NaN).
-json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-json num(const std::optional<double>& v) { return v ? num(*v) : json(nullptr); }
 
 template <typename T>
 json integer(const std::optional<T>& v) {
@@ -30,14 +28,14 @@ json text_or_null(const std::optional<std::string>& s) { return s ? json(*s) : j
 // The stored JSON text as a value; null when empty or unparsable.
 json estimate_json(const analysis::Estimate& e) {
   json values = json::array();
-  for (double v : e.values) values.push_back(num(v));
+  for (double v : e.values) values.push_back(json_number(v));
   json j = json::object();
-  j["mean"] = num(e.mean);
-  j["stddev"] = num(e.stddev);
-  j["margin"] = num(e.margin());
-  j["ci_low"] = num(e.ci_low);
-  j["ci_high"] = num(e.ci_high);
-  j["confidence"] = num(e.confidence);
+  j["mean"] = json_number(e.mean);
+  j["stddev"] = json_number(e.stddev);
+  j["margin"] = json_number(e.margin());
+  j["ci_low"] = json_number(e.ci_low);
+  j["ci_high"] = json_number(e.ci_high);
+  j["confidence"] = json_number(e.confidence);
   j["n"] = e.n();
   j["values"] = std::move(values);
   return j;
@@ -47,25 +45,25 @@ json attribution_json(const analysis::CellAttribution& a) {
   json workloads = json::array();
   for (const auto& w : a.workloads)
     workloads.push_back({{"workload", w.workload},
-                         {"sm_util_mean", num(w.sm_util_mean)},
-                         {"sm_share", num(w.sm_share)},
-                         {"energy_j", num(w.energy_j)},
-                         {"memory_mean_bytes", num(w.memory_mean_bytes)},
-                         {"memory_peak_bytes", num(w.memory_peak_bytes)}});
+                         {"sm_util_mean", json_number(w.sm_util_mean)},
+                         {"sm_share", json_number(w.sm_share)},
+                         {"energy_j", json_number(w.energy_j)},
+                         {"memory_mean_bytes", json_number(w.memory_mean_bytes)},
+                         {"memory_peak_bytes", json_number(w.memory_peak_bytes)}});
   return {{"sm_attributed", a.sm_attributed},
           {"overlapping", a.overlapping},
-          {"scale", num(a.scale)},
+          {"scale", json_number(a.scale)},
           {"ticks", a.ticks},
           {"workloads", std::move(workloads)},
-          {"other_share", num(a.other_share)},
-          {"other_energy_j", num(a.other_energy_j)},
-          {"idle_share", num(a.idle_share)},
-          {"idle_energy_j", num(a.idle_energy_j)},
+          {"other_share", json_number(a.other_share)},
+          {"other_energy_j", json_number(a.other_energy_j)},
+          {"idle_share", json_number(a.idle_share)},
+          {"idle_energy_j", json_number(a.idle_energy_j)},
           {"basis", a.basis}};
 }
 
 json activity_json(const analysis::Activity& a) {
-  return json{{"mean", num(a.mean)}, {"p95", num(a.p95)}, {"samples", a.samples}};
+  return json{{"mean", json_number(a.mean)}, {"p95", json_number(a.p95)}, {"samples", a.samples}};
 }
 
 json run_json(const analysis::Analysis& a) {
@@ -85,7 +83,7 @@ json run_json(const analysis::Analysis& a) {
   j["gpumix_version"] = r.gpumix_version;
   j["git_sha"] = r.git_sha;
   j["host"] = r.host;
-  j["gpu_time_s"] = num(a.gpu_time_s);
+  j["gpu_time_s"] = json_number(a.gpu_time_s);
   j["environment"] = parsed_or_null(r.environment_json);
   j["workloads"] = a.workloads;
   j["planned_modes"] = a.planned_modes;
@@ -116,8 +114,8 @@ json verdicts_json(const analysis::Recommendation& r) {
     json j = json::object();
     j["mode"] = v.mode;
     j["state"] = analysis::to_string(v.state);
-    j["stp"] = json{{"mean", num(v.stp)}, {"margin", num(v.stp_margin)}};
-    j["worst_excess"] = num(v.worst_excess);  // infinite (an SLO could not be measured): null
+    j["stp"] = json{{"mean", json_number(v.stp)}, {"margin", json_number(v.stp_margin)}};
+    j["worst_excess"] = json_number(v.worst_excess);  // infinite (an SLO could not be measured): null
     j["failures"] = v.failures;
     j["reasons"] = v.reasons;
     out.push_back(std::move(j));
@@ -128,15 +126,15 @@ json verdicts_json(const analysis::Recommendation& r) {
 json evidence_json(const analysis::Analysis& a) {
   json gates = json::object();
   gates["min_iterations"] = a.gates.min_iterations;
-  gates["min_tail_requests"] = num(a.gates.min_tail_requests);
-  gates["max_drift"] = num(a.gates.max_drift);
+  gates["min_tail_requests"] = json_number(a.gates.min_tail_requests);
+  gates["max_drift"] = json_number(a.gates.max_drift);
   json autor = nullptr;
   if (a.auto_repeats) {
     const auto& r = *a.auto_repeats;
     autor = json::object();
     autor["max"] = r.max;
-    autor["budget_s"] = num(r.budget_s);
-    autor["precision"] = num(r.precision);
+    autor["budget_s"] = json_number(r.budget_s);
+    autor["precision"] = json_number(r.precision);
     autor["repeats_run"] = integer(r.repeats_run);
     autor["stopped_because"] = r.stopped_because;
   }
@@ -147,12 +145,12 @@ json slo_verdict_json(const analysis::SloVerdict& s) {
   json j = json::object();
   j["workload"] = s.workload;
   j["label"] = s.label();
-  j["percentile"] = num(s.percentile);
-  j["limit_ms"] = num(s.limit_ms);
-  j["worst_ms"] = num(s.worst_ms);
+  j["percentile"] = json_number(s.percentile);
+  j["limit_ms"] = json_number(s.limit_ms);
+  j["worst_ms"] = json_number(s.worst_ms);
   j["worst_cell"] = s.worst_cell;
-  j["worst_attainment"] = num(s.worst_attainment);
-  j["excess"] = num(s.excess());
+  j["worst_attainment"] = json_number(s.worst_attainment);
+  j["excess"] = json_number(s.excess());
   j["repeats"] = s.repeats;
   j["broken"] = s.broken;
   j["unmeasured"] = s.unmeasured;
@@ -171,8 +169,8 @@ json workload_mode_json(const analysis::WorkloadMode& w) {
   j["p99_inflation"] = estimate_json(w.p99_inflation);
   j["ready_s"] = estimate_json(w.ready_s);
   j["jct_s"] = estimate_json(w.jct_s);
-  j["alone_throughput"] = num(w.alone_throughput);
-  j["alone_p99_ms"] = num(w.alone_p99_ms);
+  j["alone_throughput"] = json_number(w.alone_throughput);
+  j["alone_p99_ms"] = json_number(w.alone_p99_ms);
   json slos = json::array();
   for (const auto& s : w.slos) slos.push_back(slo_verdict_json(s));
   j["slos"] = std::move(slos);
@@ -218,10 +216,10 @@ json comparisons_json(const analysis::Analysis& a) {
     j["metric"] = c.metric;
     j["mode_a"] = c.mode_a;
     j["mode_b"] = c.mode_b;
-    j["delta"] = num(c.difference.delta);  // b − a
-    j["ci_low"] = num(c.difference.ci_low);
-    j["ci_high"] = num(c.difference.ci_high);
-    j["dof"] = num(c.difference.dof);
+    j["delta"] = json_number(c.difference.delta);  // b − a
+    j["ci_low"] = json_number(c.difference.ci_low);
+    j["ci_high"] = json_number(c.difference.ci_high);
+    j["dof"] = json_number(c.difference.dof);
     j["verdict"] = analysis::to_string(c.difference.verdict);
     out.push_back(std::move(j));
   }
@@ -238,41 +236,41 @@ json workload_cell_json(const analysis::WorkloadCell& w) {
   j["failed"] = w.failed;
   j["exit_code"] = integer(s.exit_code);
   j["signal"] = integer(s.signal);
-  j["wall_s"] = num(s.wall_s);
+  j["wall_s"] = json_number(s.wall_s);
   j["peak_rss_kb"] = s.peak_rss_kb;
-  j["np"] = num(w.np);
+  j["np"] = json_number(w.np);
   j["np_basis"] = w.np_basis;
   j["np_missing"] = w.np_missing;
   j["np_missing_code"] = analysis::to_string(w.no_np);
   j["no_progress"] = w.no_progress;
   j["unsteady"] = w.unsteady;
-  j["p99_inflation"] = num(w.p99_inflation);
+  j["p99_inflation"] = json_number(w.p99_inflation);
   j["gpu_memory_peak_bytes"] = integer(w.gpu_memory_peak_bytes);
-  j["window_s"] = num(s.window_s);
-  j["ready_s"] = num(s.ready_s);
-  j["late_ready_s"] = num(s.late_ready_s);
-  j["jct_s"] = num(s.jct_s);
+  j["window_s"] = json_number(s.window_s);
+  j["ready_s"] = json_number(s.ready_s);
+  j["late_ready_s"] = json_number(s.late_ready_s);
+  j["jct_s"] = json_number(s.jct_s);
   j["iterations"] = s.iterations;
   j["samples"] = s.samples;
   j["iterations_total"] = s.iterations_total;
-  j["throughput"] = num(s.throughput);
-  j["rate_first_half"] = num(s.rate_first_half);
-  j["rate_second_half"] = num(s.rate_second_half);
-  j["drift"] = num(s.drift);
-  j["step_ms"] = json{{"p50", num(s.step_ms_p50)}, {"p95", num(s.step_ms_p95)}, {"p99", num(s.step_ms_p99)}};
+  j["throughput"] = json_number(s.throughput);
+  j["rate_first_half"] = json_number(s.rate_first_half);
+  j["rate_second_half"] = json_number(s.rate_second_half);
+  j["drift"] = json_number(s.drift);
+  j["step_ms"] = json{{"p50", json_number(s.step_ms_p50)}, {"p95", json_number(s.step_ms_p95)}, {"p99", json_number(s.step_ms_p99)}};
   j["requests"] = s.requests;
   j["request_errors"] = s.request_errors;
-  j["latency"] = json{{"p50", num(s.latency_p50)}, {"p90", num(s.latency_p90)}, {"p95", num(s.latency_p95)},
-                      {"p99", num(s.latency_p99)}, {"p99_9", num(s.latency_p999)}, {"mean", num(s.latency_mean)}};
+  j["latency"] = json{{"p50", json_number(s.latency_p50)}, {"p90", json_number(s.latency_p90)}, {"p95", json_number(s.latency_p95)},
+                      {"p99", json_number(s.latency_p99)}, {"p99_9", json_number(s.latency_p999)}, {"mean", json_number(s.latency_mean)}};
   j["throughput_gate"] = s.throughput_gate;
   j["latency_gate"] = s.latency_gate;
   j["percentile_gates"] = s.percentile_gates;
   json slos = json::array();
   for (const auto& r : s.slos)
-    slos.push_back(json{{"percentile", num(r.percentile)},
-                        {"limit_ms", num(r.limit_ms)},
-                        {"actual_ms", num(r.actual_ms)},
-                        {"attainment", num(r.attainment)},
+    slos.push_back(json{{"percentile", json_number(r.percentile)},
+                        {"limit_ms", json_number(r.limit_ms)},
+                        {"actual_ms", json_number(r.actual_ms)},
+                        {"attainment", json_number(r.attainment)},
                         {"met", r.met}});
   j["slos"] = std::move(slos);
   j["malformed"] = s.malformed;
@@ -295,20 +293,20 @@ json cell_json(const analysis::CellAnalysis& c) {
   j["ended"] = rfc3339_utc(row.ended_ns);
   j["window"] = json{{"start", rfc3339_utc(row.window_start_ns)},
                      {"end", rfc3339_utc(row.window_end_ns)},
-                     {"seconds", num(c.window_s)}};
-  j["warmup_s"] = num(c.warmup_s);
-  j["stp"] = num(c.stp);
-  j["antt"] = num(c.antt);
-  j["fairness"] = num(c.fairness);
-  j["jain"] = num(c.jain);
+                     {"seconds", json_number(c.window_s)}};
+  j["warmup_s"] = json_number(c.warmup_s);
+  j["stp"] = json_number(c.stp);
+  j["antt"] = json_number(c.antt);
+  j["fairness"] = json_number(c.fairness);
+  j["jain"] = json_number(c.jain);
   j["with_np"] = c.with_np;
   j["gpu"] = integer(c.gpu);
   j["gpu_samples"] = c.gpu_samples;
-  j["energy_j"] = num(c.energy_j);
+  j["energy_j"] = json_number(c.energy_j);
   j["energy_source"] = c.energy_source;
-  j["mean_power_w"] = num(c.mean_power_w);
+  j["mean_power_w"] = json_number(c.mean_power_w);
   j["samples_processed"] = c.samples_processed;
-  j["energy_per_sample_j"] = num(c.energy_per_sample_j);
+  j["energy_per_sample_j"] = json_number(c.energy_per_sample_j);
   for (auto id : analysis::activity_metrics())
     j[std::string(id.def().activity)] = activity_json(c.activity_of(id.def().activity));
   j["attribution"] = attribution_json(c.attribution);
@@ -332,16 +330,16 @@ json cell_json(const analysis::CellAnalysis& c) {
 // b ÷ a; null when either is absent or not finite, or a is 0.
 json ratio(const std::optional<double>& a, const std::optional<double>& b) {
   if (!a || !b || !std::isfinite(*a) || !std::isfinite(*b) || *a == 0) return nullptr;
-  return num(*b / *a);
+  return json_number(*b / *a);
 }
 
 // Welch's interval for b − a over the repeats; null when either side has no value.
 json difference_json(const analysis::Estimate& a, const analysis::Estimate& b) {
   if (a.n() == 0 || b.n() == 0) return nullptr;
   const auto d = analysis::difference(a.values, b.values);
-  return json{{"delta", num(d.delta)},
-              {"ci_low", num(d.ci_low)},
-              {"ci_high", num(d.ci_high)},
+  return json{{"delta", json_number(d.delta)},
+              {"ci_low", json_number(d.ci_low)},
+              {"ci_high", json_number(d.ci_high)},
               {"verdict", analysis::to_string(d.verdict)}};
 }
 
@@ -368,16 +366,16 @@ json diff_json(const ComparedRun& ra, const ComparedRun& rb) {
     if (!baseline) {
       json m = json::object();
       m["mode"] = name;
-      m["stp_a"] = num(ma->stp.mean);
-      m["stp_b"] = num(mb->stp.mean);
+      m["stp_a"] = json_number(ma->stp.mean);
+      m["stp_b"] = json_number(mb->stp.mean);
       m["ratio"] = ratio(ma->stp.mean, mb->stp.mean);
       m["stp_difference"] = difference_json(ma->stp, mb->stp);
-      m["antt_a"] = num(ma->antt.mean);
-      m["antt_b"] = num(mb->antt.mean);
-      m["fairness_a"] = num(ma->fairness.mean);
-      m["fairness_b"] = num(mb->fairness.mean);
-      m["energy_per_sample_j_a"] = num(ma->energy_per_sample_j.mean);
-      m["energy_per_sample_j_b"] = num(mb->energy_per_sample_j.mean);
+      m["antt_a"] = json_number(ma->antt.mean);
+      m["antt_b"] = json_number(mb->antt.mean);
+      m["fairness_a"] = json_number(ma->fairness.mean);
+      m["fairness_b"] = json_number(mb->fairness.mean);
+      m["energy_per_sample_j_a"] = json_number(ma->energy_per_sample_j.mean);
+      m["energy_per_sample_j_b"] = json_number(mb->energy_per_sample_j.mean);
       modes.push_back(std::move(m));
     }
     for (const auto& w : union_of(a.workloads, b.workloads)) {
@@ -392,15 +390,15 @@ json diff_json(const ComparedRun& ra, const ComparedRun& rb) {
       r["workload"] = w;
       r["mode"] = name;
       r["baseline"] = baseline;
-      r["np_a"] = num(np_a.mean);
-      r["np_b"] = num(np_b.mean);
+      r["np_a"] = json_number(np_a.mean);
+      r["np_b"] = json_number(np_b.mean);
       r["ratio"] = ratio(np_a.mean, np_b.mean);
-      r["throughput_a"] = num(t_a.mean);
-      r["throughput_b"] = num(t_b.mean);
+      r["throughput_a"] = json_number(t_a.mean);
+      r["throughput_b"] = json_number(t_b.mean);
       r["throughput_ratio"] = ratio(t_a.mean, t_b.mean);
       r["throughput_difference"] = difference_json(t_a, t_b);
-      r["p99_ms_a"] = num(wa ? wa->latency_p99_ms.mean : std::nullopt);
-      r["p99_ms_b"] = num(wb ? wb->latency_p99_ms.mean : std::nullopt);
+      r["p99_ms_a"] = json_number(wa ? wa->latency_p99_ms.mean : std::nullopt);
+      r["p99_ms_b"] = json_number(wb ? wb->latency_p99_ms.mean : std::nullopt);
       workloads.push_back(std::move(r));
     }
     std::vector<const analysis::SloVerdict*> seen;
@@ -413,10 +411,10 @@ json diff_json(const ComparedRun& ra, const ComparedRun& rb) {
       r["mode"] = name;
       r["slo"] = s->label();
       r["workload"] = s->workload;
-      r["percentile"] = num(s->percentile);
-      r["limit_ms"] = num(s->limit_ms);
-      r["worst_ms_a"] = num(sa ? sa->worst_ms : std::nullopt);
-      r["worst_ms_b"] = num(sb ? sb->worst_ms : std::nullopt);
+      r["percentile"] = json_number(s->percentile);
+      r["limit_ms"] = json_number(s->limit_ms);
+      r["worst_ms_a"] = json_number(sa ? sa->worst_ms : std::nullopt);
+      r["worst_ms_b"] = json_number(sb ? sb->worst_ms : std::nullopt);
       r["met_a"] = sa ? json(sa->met) : json(nullptr);
       r["met_b"] = sb ? json(sb->met) : json(nullptr);
       slos.push_back(std::move(r));

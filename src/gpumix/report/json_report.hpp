@@ -14,8 +14,10 @@
 // or meaning, bumps it.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "gpumix/analysis/interference.hpp"
@@ -24,6 +26,10 @@
 #include "gpumix/report/table.hpp"  // rfc3339_utc
 
 namespace gpumix::report {
+
+// A figure as JSON: null when absent or not finite (JSON has neither infinity nor NaN).
+inline nlohmann::json json_number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+inline nlohmann::json json_number(const std::optional<double>& v) { return v ? json_number(*v) : nlohmann::json(nullptr); }
 
 inline constexpr int kReportSchemaVersion = 1;
 

@@ -103,47 +103,18 @@ void add_run(CLI::App& app, Action& action) {
           duration_option("--telemetry-interval", opts->telemetry_str, std::chrono::milliseconds(10)));
       const spec::Mix mix = spec::load_mix(opts->mix, ov);
       if (opts->dry_run) return print_plan(mix, opts->cell_index, report::parse_format(opts->format));
-      // Checked before anything starts: a bad value is exit 2.
-      const auto progress_interval = run::progress_interval();
-
-      run::Session session({run::container_engines(mix), mix.results_dir / "runs"});
-      const auto& nvml = session.nvml();
-      if (nvml) {
-        const auto dev = nvml->device(0);
-        spdlog::info("GPU 0: {} (driver {}, CUDA {}, MIG {}, compute mode {})", dev.name, nvml->driver_version(),
-                     nvml->cuda_driver_version(), dev.mig_enabled ? "on" : "off", dev.compute_mode);
-      } else {
-        // The sampler's own warning gives the reason.
-        spdlog::warn("no NVIDIA GPU available: workloads run on the CPU");
-      }
-      for (const auto& warning : modes::preflight(mix, nvml)) spdlog::warn("preflight: {}", warning);
-
       auto store = store::Store::open(mix.results_dir);
-      run::MixLauncher launcher;
-      run::Runner runner(mix, store, launcher, session.guard(), nvml);
-      if (opts->cell_index) runner.run_only(*opts->cell_index, opts->fleet_id);
-      if (mix.auto_repeats.enabled)
-        runner.set_repeat_policy([&store, precision = mix.auto_repeats.precision](int64_t run_id, int repeats_done) {
-          const auto analysis = analysis::analyze(report::load_run(store, run_id));
-          const auto decision = analysis::decide_repeats(analysis, analysis::recommend(analysis), precision);
-          if (!decision.stop)
-            spdlog::info("repeats: auto: after {} repeat(s) the answer is not clear yet; another repeat", repeats_done);
-          return run::RepeatVerdict{decision.stop, decision.reason};
-        });
-      // Telemetry samples land in the same database, on their own thread.
-      telemetry::Sampler sampler(store.path().parent_path(), opts->telemetry_interval, nvml, session.why_no_gpu());
-      runner.add_observer(sampler);
-      // Progress is information: -q silences it. On a terminal, in place.
-      std::optional<run::ProgressObserver> progress;
-      if (spdlog::should_log(spdlog::level::info)) {
-        auto status = terminal::status_sink();
-        progress.emplace(mix, runner.plan(), opts->cell_index, status && status->terminal() ? status : nullptr,
-                         progress_interval);
-        runner.add_observer(*progress);
-      }
-      sampler.start();
-      const auto result = runner.run();
-      sampler.stop();
+      const auto result = run_mix(mix, store, opts->telemetry_interval, [&](run::Runner& runner) {
+        if (opts->cell_index) runner.run_only(*opts->cell_index, opts->fleet_id);
+        if (mix.auto_repeats.enabled)
+          runner.set_repeat_policy([&store, precision = mix.auto_repeats.precision](int64_t run_id, int repeats_done) {
+            const auto analysis = analysis::analyze(report::load_run(store, run_id));
+            const auto decision = analysis::decide_repeats(analysis, analysis::recommend(analysis), precision);
+            if (!decision.stop)
+              spdlog::info("repeats: auto: after {} repeat(s) the answer is not clear yet; another repeat", repeats_done);
+            return run::RepeatVerdict{decision.stop, decision.reason};
+          });
+      }, opts->cell_index);
 
       const auto summaries = report::summarize_run(store, result.run_id);
       // A run on the CPU suggests no mode, here as in its report.

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gpumix/run/runner.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/util/units.hpp"
 
@@ -35,9 +36,16 @@ void add_probe(CLI::App& app, Action& action);
 void add_merge(CLI::App& app, Action& action);
 void add_k8s(CLI::App& app, Action& action);
 void add_loadgen(CLI::App& app, Action& action);
+void add_tune(CLI::App& app, Action& action);
 // Hidden: generated from `app`'s definition, so add them last.
 void add_completion(CLI::App& app, Action& action);
 void add_man(CLI::App& app, Action& action);
+
+// Runs `mix` into `store` as `gpumix run` does (session, preflight, GPU
+// telemetry every `telemetry_interval`, live progress); `configure` sets the
+// runner up before it starts (a fleet's cell, `repeats: auto`, tune's search).
+run::RunResult run_mix(const spec::Mix& mix, store::Store& store, std::chrono::milliseconds telemetry_interval,
+                       const std::function<void(run::Runner&)>& configure, std::optional<int> cell_index = std::nullopt);
 
 // Shared by the commands that read results.
 struct ResultsOptions {

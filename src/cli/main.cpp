@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   gpumix::cli::add_merge(app, action);
   gpumix::cli::add_k8s(app, action);
   gpumix::cli::add_loadgen(app, action);
+  gpumix::cli::add_tune(app, action);
   gpumix::cli::add_completion(app, action);
   gpumix::cli::add_man(app, action);
   // -q and -v go before or after the subcommand too: what a subcommand does

@@ -100,6 +100,15 @@ workloads:
     role: server
     slo: {p99: 50ms}
 )");
+    dir_.write("tune.yaml", R"(name: conventions-tune
+cell_duration: 500ms
+stop_grace: 1s
+workloads:
+  - name: a
+    command: [TESTLOAD, --iters, "0", --interval-ms, "5"]
+  - name: b
+    command: [TESTLOAD, --iters, "0", --interval-ms, "5"]
+)");
   }
   const ScratchDir& dir() const { return dir_; }
   std::filesystem::path mix() const { return dir_ / "mix.yaml"; }
@@ -178,6 +187,13 @@ std::map<Path, Call> calls(Results& r, const std::string& loadgen_url) {
       {{"monitor"}, {{"monitor", "--duration", "300ms", "--interval", "100ms"}, fake_gpu(r.dir()), "", true, false}},
       {{"probe", "show"}, {{"probe", "show", "--results", res}}},
       {{"run"}, {{"run", mix, "--dry-run"}, {}, "gpumix.plan"}},
+      // No MPS here: the search ends at its controls, and timeslice is the answer.
+      {{"tune"},
+       {{"tune", (r.dir() / "tune.yaml").string(), "--results", (r.dir() / "tune-results").string(), "--confirm", "0"},
+        {},
+        "",
+        false,
+        false}},
       {{"loadgen"},
        {{"loadgen", "--url", loadgen_url, "--model", "m", "--concurrency", "1", "--requests", "20", "--warmup", "0s"},
         {},

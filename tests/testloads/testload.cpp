@@ -9,8 +9,11 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -53,6 +56,50 @@ void spawn_escapee(const std::string& pid_file) {
   ::_exit(127);
 }
 
+// --share-dir: a model of one GPU shared by every testload registered in a
+// folder, for tests of `gpumix tune` without a GPU. Each asks for its MPS
+// active-thread percentage (100 without one) at its client priority. The
+// priority-0 clients get what they ask for, scaled down together when it
+// adds up to more than the GPU; the priority-1 clients share what is left
+// the same way (at least 5 %). A workload's pace follows its share:
+// iterations and request latencies take their time ÷ share^exponent.
+class SharedGpuModel {
+ public:
+  explicit SharedGpuModel(std::string dir) : dir_(std::move(dir)) {
+    const char* pct = std::getenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE");
+    const char* prio = std::getenv("CUDA_MPS_CLIENT_PRIORITY");
+    demand_ = pct ? std::atof(pct) : 100;
+    priority_ = prio ? std::atoi(prio) : 0;
+    std::filesystem::create_directories(dir_);
+    std::ofstream(file()) << demand_ << " " << priority_ << "\n";
+  }
+  ~SharedGpuModel() { std::filesystem::remove(file()); }
+
+  double share() const {
+    double asked[2] = {0, 0};
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+      const pid_t pid = static_cast<pid_t>(std::atol(entry.path().filename().c_str()));
+      if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) continue;  // gone without cleaning up
+      double demand = 0;
+      int priority = 0;
+      if (std::ifstream(entry.path()) >> demand >> priority) asked[priority == 1 ? 1 : 0] += demand;
+    }
+    const double first = std::max(asked[0], demand_ * (priority_ == 0));
+    const double first_gets = std::min(1.0, first / 100);
+    if (priority_ == 0) return first_gets * demand_ / std::max(first, demand_);
+    const double left = std::max(0.05, 1 - first_gets);
+    const double second = std::max(asked[1], demand_);
+    return std::min(left, second / 100) * demand_ / second;
+  }
+
+ private:
+  std::string file() const { return dir_ + "/" + std::to_string(::getpid()); }
+  std::string dir_;
+  double demand_ = 100;
+  int priority_ = 0;
+};
+
 // Writes events without pause until SIGTERM (from a buffer: as fast as the pipe takes them).
 void flood(int fd) {
   std::string lines;
@@ -78,6 +125,8 @@ int main(int argc, char** argv) {
   int64_t stderr_line_mib = 0;
   std::string pid_file, error_msg, escape_pid_file;
   uint64_t seed = 1;
+  std::string share_dir;
+  double share_exponent = 1;
   app.add_option("--iters", iters, "Iterations (0: until SIGTERM)");
   app.add_option("--samples", samples, "Samples per iteration");
   app.add_option("--interval-ms", interval_ms, "Sleep per iteration");
@@ -99,6 +148,9 @@ int main(int argc, char** argv) {
   app.add_option("--stderr-line-mib", stderr_line_mib, "Write one line of this many MiB to stderr (no newline), then exit 3");
   app.add_option("--escape-pid-file", escape_pid_file,
                  "Leave a process behind that double-forks, calls setsid and execs with an empty environment; its pid goes here");
+  app.add_option("--share-dir", share_dir,
+                 "Share a modelled GPU with the testloads registered in this folder: pace and latency follow the share");
+  app.add_option("--share-exponent", share_exponent, "With --share-dir: throughput grows, and latency shrinks, as share^this");
   app.add_flag("--hide", hide, "(the escaped process) sleep until killed, ignoring SIGTERM");
   CLI11_PARSE(app, argc, argv);
   if (hide) {
@@ -139,12 +191,15 @@ int main(int argc, char** argv) {
     report.ready();
     for (;;) ::pause();
   }
+  std::optional<SharedGpuModel> gpu;
+  if (!share_dir.empty()) gpu.emplace(share_dir);
   for (int64_t i = 0; (iters == 0 || i < iters) && !g_stop; ++i) {
     auto t0 = std::chrono::steady_clock::now();
-    sleep_ms(i < ready_after && warmup_interval_ms >= 0 ? warmup_interval_ms : interval_ms);
+    const double share = gpu ? gpu->share() : 1;
+    sleep_ms((i < ready_after && warmup_interval_ms >= 0 ? warmup_interval_ms : interval_ms) / std::pow(share, share_exponent));
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     report.iter(samples, ms);
-    if (latency_ms > 0) report.latency(latency_ms * (0.5 + 0.5 * jitter(rng)));
+    if (latency_ms > 0) report.latency(gpu ? latency_ms / std::pow(share, share_exponent) : latency_ms * (0.5 + 0.5 * jitter(rng)));
     if (i + 1 == ready_after) report.ready();
     if (i + 1 == crash_after) {
       std::signal(SIGSEGV, SIG_DFL);  // die by the signal even under a sanitizer's handler

@@ -248,7 +248,7 @@ class Renderer {
     env[env_vars::kCell] = opts_.mode + "-k8s";
     env[env_vars::kSeed] = std::to_string(spec::workload_seed(mix_.seed, w.name));
     if (mode_.per_workload_limits)
-      for (const auto& [k, v] : modes::mps_client_limits(w)) env[k] = v;
+      for (const auto& [k, v] : modes::mps_client_limits(w.mps)) env[k] = v;
     Json env_list = Json::array();
     env_list.push_back({{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
     for (const auto& [k, v] : env) {

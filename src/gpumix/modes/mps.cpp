@@ -4,6 +4,7 @@
 #include <set>
 
 #include "gpumix/modes/process_evidence.hpp"
+#include "gpumix/spec/mode_variant.hpp"
 #include "gpumix/util/procfs.hpp"
 
 namespace gpumix::modes {
@@ -21,8 +22,15 @@ void MpsMode::setup(const CellContext& cell) {
   }
 }
 
+std::string MpsMode::name() const {
+  if (limits_ == Limits::split_by_weight) return "mps-split";
+  return spec::variant_label({"mps", overrides_});
+}
+
 std::map<std::string, std::string> MpsMode::env_for(const spec::Workload& w) const {
-  auto env = mps_client_limits(w, limits_ == Limits::split_by_weight ? std::optional<int>(split_.at(w.name)) : std::nullopt);
+  const auto over = overrides_.find(w.name);
+  const auto mps = over == overrides_.end() ? w.mps : spec::with_overrides(w.mps, over->second);
+  auto env = mps_client_limits(mps, limits_ == Limits::split_by_weight ? std::optional<int>(split_.at(w.name)) : std::nullopt);
   env["CUDA_MPS_PIPE_DIRECTORY"] = daemon_->pipe_dir().string();
   env["CUDA_MPS_LOG_DIRECTORY"] = daemon_->log_dir().string();
   return env;

@@ -11,12 +11,12 @@ std::string pinned_memory_limit_value(int64_t bytes, int device) {
   return std::to_string(device) + "=" + std::to_string(mib) + "M";
 }
 
-std::map<std::string, std::string> mps_client_limits(const spec::Workload& w, std::optional<int> percent) {
+std::map<std::string, std::string> mps_client_limits(const spec::MpsOptions& mps, std::optional<int> percent) {
   std::map<std::string, std::string> env;
-  if (!percent) percent = w.mps.sm_percent;
+  if (!percent) percent = mps.sm_percent;
   if (percent) env["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"] = std::to_string(*percent);
-  if (w.mps.pinned_memory_limit) env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] = pinned_memory_limit_value(*w.mps.pinned_memory_limit);
-  if (w.mps.priority) env["CUDA_MPS_CLIENT_PRIORITY"] = std::to_string(*w.mps.priority);
+  if (mps.pinned_memory_limit) env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"] = pinned_memory_limit_value(*mps.pinned_memory_limit);
+  if (mps.priority) env["CUDA_MPS_CLIENT_PRIORITY"] = std::to_string(*mps.priority);
   return env;
 }
 

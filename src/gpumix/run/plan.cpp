@@ -2,12 +2,33 @@
 
 #include <algorithm>
 
+#include "gpumix/spec/mode_variant.hpp"
 #include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/util/errors.hpp"
 
 namespace gpumix::run {
 
-std::vector<Cell> make_plan(const spec::Mix& mix) {
+namespace {
+
+// A cell's label names a folder and a container: a configured mode
+// ("mps[train=30]") is labelled by its mode and an ordinal of its own,
+// "mps-c2", the same in every repeat.
+std::string label_stem(const std::string& mode, const std::vector<Cell>& before) {
+  const auto base = std::string(spec::base_mode_name(mode));
+  if (base == mode) return mode;
+  std::vector<std::string> seen;
+  for (const auto& c : before)
+    if (c.mode != base && spec::base_mode_name(c.mode) == base &&
+        std::find(seen.begin(), seen.end(), c.mode) == seen.end())
+      seen.push_back(c.mode);
+  const auto at = std::find(seen.begin(), seen.end(), mode);
+  return base + "-c" + std::to_string((at - seen.begin()) + 1);
+}
+
+}  // namespace
+
+std::vector<Cell> repeat_cells(const spec::Mix& mix, const std::vector<std::string>& modes, int repeat,
+                               const std::vector<Cell>& before) {
   const auto& ws = mix.workloads;
   auto index_of = [&](const std::string& name) {
     for (size_t i = 0; i < ws.size(); ++i)
@@ -22,49 +43,49 @@ std::vector<Cell> make_plan(const spec::Mix& mix) {
     return server.role == spec::Role::server &&
            std::any_of(ws.begin(), ws.end(), [&](const spec::Workload& w) { return w.start_after == server.name; });
   };
-  std::vector<std::vector<size_t>> baseline_groups;
-  const bool baselines = std::any_of(mix.modes.begin(), mix.modes.end(), [](const auto& m) { return spec::is_baseline(m); });
-  if (baselines) {
+  std::vector<Cell> cells;
+  const std::string suffix = "-r" + std::to_string(repeat);
+  if (std::any_of(modes.begin(), modes.end(), [](const auto& m) { return spec::is_baseline(m); })) {
     for (size_t i = 0; i < ws.size(); ++i) {
       if (has_client(ws[i])) continue;
-      std::vector<size_t> group{i};
+      Cell c;
+      c.workloads = {i};
       for (size_t j = i; ws[j].start_after;) {
         const size_t dep = index_of(*ws[j].start_after);
         if (dep == ws.size() || ws[dep].role != spec::Role::server ||
-            std::find(group.begin(), group.end(), dep) != group.end())
+            std::find(c.workloads.begin(), c.workloads.end(), dep) != c.workloads.end())
           break;
-        group.insert(group.begin(), dep);
+        c.workloads.insert(c.workloads.begin(), dep);
         j = dep;
       }
-      baseline_groups.push_back(std::move(group));
+      c.label = "baseline-" + ws[i].name + suffix;
+      c.mode = spec::baseline_mode().name;
+      c.repeat = repeat;
+      c.baseline = true;
+      cells.push_back(std::move(c));
     }
   }
-  std::vector<size_t> all(ws.size());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  std::vector<Cell> so_far = before;
+  for (const auto& mode : modes) {
+    if (spec::is_baseline(mode)) continue;
+    Cell c;
+    c.label = label_stem(mode, so_far) + suffix;
+    c.mode = mode;
+    c.repeat = repeat;
+    for (size_t i = 0; i < ws.size(); ++i) c.workloads.push_back(i);
+    so_far.push_back(c);
+    cells.push_back(std::move(c));
+  }
+  for (size_t i = 0; i < cells.size(); ++i) cells[i].index = static_cast<int>(before.size() + i);
+  return cells;
+}
 
+std::vector<Cell> make_plan(const spec::Mix& mix) {
   std::vector<Cell> cells;
   for (int r = 1; r <= mix.repeats; ++r) {
-    const std::string suffix = "-r" + std::to_string(r);
-    for (const auto& group : baseline_groups) {
-      Cell c;
-      c.label = "baseline-" + ws[group.back()].name + suffix;
-      c.mode = spec::baseline_mode().name;
-      c.repeat = r;
-      c.baseline = true;
-      c.workloads = group;
-      cells.push_back(std::move(c));
-    }
-    for (const auto& mode : mix.modes) {
-      if (spec::is_baseline(mode)) continue;
-      Cell c;
-      c.label = mode + suffix;
-      c.mode = mode;
-      c.repeat = r;
-      c.workloads = all;
-      cells.push_back(std::move(c));
-    }
+    auto more = repeat_cells(mix, mix.modes, r, cells);
+    cells.insert(cells.end(), more.begin(), more.end());
   }
-  for (size_t i = 0; i < cells.size(); ++i) cells[i].index = static_cast<int>(i);
   return cells;
 }
 

@@ -28,6 +28,13 @@ struct Cell {
 
 std::vector<Cell> make_plan(const spec::Mix& mix);
 
+// The cells of one repeat, as make_plan orders them: the baselines (one per
+// workload, a server with its clients), then one cell per other mode of
+// `modes`. Their indexes and labels continue `before` (the cells planned
+// ahead of them): an adaptive plan (`gpumix tune`) grows by these.
+std::vector<Cell> repeat_cells(const spec::Mix& mix, const std::vector<std::string>& modes, int repeat,
+                               const std::vector<Cell>& before);
+
 // The cell at `index` (0-based) of `plan`: a fleet runs one cell per node
 // (`gpumix run --cell-index`). Throws InputError naming the plan's range.
 const Cell& cell_at(const std::vector<Cell>& plan, int index);

@@ -58,6 +58,11 @@ void ProgressObserver::cell_phase(int64_t, const Cell& cell, CellPhase phase) no
     phase_ = phase;
     phase_start_ = now;
     if (phase == CellPhase::setup) {
+      // An adaptive plan (gpumix tune) grows as it runs.
+      if (static_cast<size_t>(cell.index) >= plan_.size()) {
+        plan_.resize(static_cast<size_t>(cell.index) + 1);
+        cells_to_run_ = plan_.size();
+      }
       cell_ = cell;
       ++cells_started_;
       cell_start_ = now;

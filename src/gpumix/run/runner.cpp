@@ -91,7 +91,17 @@ RunResult Runner::run() {
                       result.run_dir, &cgroup_, max_events_per_second_};
   try {
     std::filesystem::create_directories(result.run_dir);
-    for (size_t i = 0; i < plan_.size(); ++i) {
+    for (size_t i = 0;; ++i) {
+      if (i == plan_.size()) {
+        if (!extension_ || only_cell_ || signals.count() > 0) break;
+        auto step = extension_(result.run_id, plan_);
+        plan_.insert(plan_.end(), step.cells.begin(), step.cells.end());
+        plan.cells = planned_cells(plan_);
+        plan.search_json = std::move(step.search_json);
+        store_.set_plan(result.run_id, json_text(plan.to_json()));
+        env.plan_size = plan_.size();
+        if (step.cells.empty()) break;
+      }
       const auto& cell = plan_[i];
       if (signals.count() > 0) break;
       if (only_cell_ && cell.index != *only_cell_) continue;

@@ -47,6 +47,16 @@ struct RepeatVerdict {
 };
 using RepeatPolicy = std::function<RepeatVerdict(int64_t run_id, int repeats_done)>;
 
+// An adaptive plan (`gpumix tune`): asked, each time the plan's cells have
+// all run, for the next cells (indexes and labels as run::repeat_cells gives
+// them) and its record of the search so far (spec::EffectivePlan::search_json),
+// stored with the plan before they run. No cells: the run is over.
+struct PlanStep {
+  std::vector<Cell> cells;
+  std::string search_json;
+};
+using PlanExtension = std::function<PlanStep(int64_t run_id, const std::vector<Cell>& plan)>;
+
 class Runner {
  public:
   // `guard` must have been created before any thread of gpumix started (it
@@ -61,6 +71,7 @@ class Runner {
   // `gpumix merge` can put the fleet's cells back into one run.
   void run_only(int index, std::string fleet_id);
   void set_repeat_policy(RepeatPolicy policy) { repeat_policy_ = std::move(policy); }
+  void set_plan_extension(PlanExtension extension) { extension_ = std::move(extension); }
   const std::vector<Cell>& plan() const { return plan_; }
   RunResult run();
 
@@ -82,6 +93,7 @@ class Runner {
   RunCgroup cgroup_;  // the run's (OrphanGuard), or why there is none
   int64_t max_events_per_second_;  // per workload, stored (run/collector)
   RepeatPolicy repeat_policy_;
+  PlanExtension extension_;
 };
 
 }  // namespace gpumix::run

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gpumix/json_text.hpp"
+
 namespace gpumix::spec {
 
 using nlohmann::json;
@@ -185,6 +187,7 @@ json EffectivePlan::to_json() const {
     j["selected_cell"] = *selected_cell;
     j["fleet_id"] = fleet_id;
   }
+  if (!search_json.empty()) j["search"] = json::parse(search_json, nullptr, false);
   return j;
 }
 
@@ -224,6 +227,7 @@ EffectivePlan EffectivePlan::from_json(std::string_view text) {
   });
   read_integer(j, "selected_cell", p.selected_cell);
   read(j, "fleet_id", p.fleet_id);
+  if (auto s = j.find("search"); s != j.end() && s->is_object()) p.search_json = json_text(*s);
   return p;
 }
 

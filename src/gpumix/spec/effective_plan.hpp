@@ -78,6 +78,10 @@ struct EffectivePlan {
   // A fleet part (`gpumix run --cell-index`): the one cell it ran, and its fleet.
   std::optional<int> selected_cell;
   std::string fleet_id;
+  // An adaptive plan's record of how it chose its cells (`gpumix tune`:
+  // tune/record.hpp owns its shape), as a JSON object's text; empty for a
+  // plan fixed in advance.
+  std::string search_json;
 
   static EffectivePlan of(const Mix& mix, std::vector<PlannedCell> cells);
 

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "gpumix/spec/builtins.hpp"
+#include "gpumix/spec/mode_variant.hpp"
 #include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/util/subprocess.hpp"
 #include "gpumix/util/text.hpp"
@@ -740,8 +741,11 @@ void check_modes(Ctx& ctx, const YAML::Node& list_node, const std::vector<std::p
       else
         ctx.diags.push_back({where, 0, 0, f, msg});
     };
+    std::string why;
     if (!find_sharing_mode(name))
       report("unknown mode '" + name + "' (modes: " + list + ")");
+    else if (!parse_mode_variant(name, &why))
+      report(why);
     else if (std::find(out.begin(), out.end(), name) != out.end())
       report("mode '" + name + "' is listed twice");
     else
@@ -823,8 +827,12 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
     mix.results_dir = std::filesystem::current_path() / kDefaultResultsDir;
   }
 
+  // The modes as given, for the check of configured modes' workloads below.
+  std::vector<std::pair<YAML::Node, std::string>> given_modes;
+  std::string modes_field = "modes", modes_where = ctx.file;
   if (auto modes = top.take("modes"); modes.IsDefined()) {
-    check_modes(ctx, modes, string_list(ctx, modes, "modes"), "modes", ctx.file, mix.modes);
+    given_modes = string_list(ctx, modes, "modes");
+    check_modes(ctx, modes, given_modes, "modes", ctx.file, mix.modes);
   } else {
     mix.modes = default_modes();
   }
@@ -860,6 +868,20 @@ Mix parse_mix(std::string_view text, const std::filesystem::path& file, const Ov
     for (const auto& m : *overrides.modes) given.emplace_back(YAML::Node(YAML::NodeType::Undefined), m);
     mix.modes.clear();
     check_modes(ctx, YAML::Node(YAML::NodeType::Undefined), given, "--modes", "command line", mix.modes);
+    given_modes = given;
+    modes_field = "--modes";
+    modes_where = "command line";
+  }
+  // A configured mode, "mps[train=30]", names workloads of this mix.
+  for (size_t i = 0; i < given_modes.size(); ++i) {
+    const auto variant = parse_mode_variant(given_modes[i].second, nullptr);
+    const auto problem = variant ? variant_workload_problem(*variant, mix) : std::nullopt;
+    if (!problem) continue;
+    const auto field = modes_field + "[" + std::to_string(i) + "]";
+    if (given_modes[i].first.IsDefined())
+      ctx.error(given_modes[i].first, field, "mode '" + given_modes[i].second + "': " + *problem);
+    else
+      ctx.diags.push_back({modes_where, 0, 0, field, "mode '" + given_modes[i].second + "': " + *problem});
   }
   if (overrides.repeats_auto) {
     mix.auto_repeats.enabled = true;

@@ -12,7 +12,8 @@ const std::vector<SharingMode>& sharing_modes() {
        .sharing = GpuSharing::one_context_at_a_time, .probed = true, .in_default_mix = true, .k8s_device_plugin = "timeSlicing",
        .colour = "#4c78a8"},
       {.name = "mps", .summary = "all workloads as clients of one MPS server, with the limits each declares",
-       .sharing = GpuSharing::concurrent, .per_workload_limits = true, .probed = true, .k8s_device_plugin = "mps",
+       .sharing = GpuSharing::concurrent, .per_workload_limits = true, .probed = true, .settings_in_name = true,
+       .k8s_device_plugin = "mps",
        .colour = "#f58518"},
       {.name = "mps-split", .summary = "MPS with the SMs split between the workloads by their weights",
        .sharing = GpuSharing::concurrent, .per_workload_limits = true, .colour = "#54a24b"},
@@ -23,6 +24,7 @@ const std::vector<SharingMode>& sharing_modes() {
 }
 
 const SharingMode* find_sharing_mode(std::string_view name) {
+  name = name.substr(0, name.find('['));  // a configured mode: spec/mode_variant.hpp
   const auto& all = sharing_modes();
   auto it = std::find_if(all.begin(), all.end(), [&](const SharingMode& m) { return m.name == name; });
   return it == all.end() ? nullptr : &*it;

@@ -33,6 +33,9 @@ struct SharingMode {
   bool per_workload_limits = false;
   // `gpumix probe` can measure its time slices, switch cost and isolation.
   bool probed = false;
+  // Its per-workload settings may be given in its name, "mps[a=30,b=70]"
+  // (spec/mode_variant.hpp): `gpumix tune`'s candidates.
+  bool settings_in_name = false;
   // Compared by a mix that names no modes.
   bool in_default_mix = false;
   // How NVIDIA's device plugin expresses it on Kubernetes (`gpumix k8s
@@ -44,7 +47,8 @@ struct SharingMode {
 
 // Every mode, in the order the default mix lists them.
 const std::vector<SharingMode>& sharing_modes();
-// nullptr for a name that is not a mode.
+// nullptr for a name that is not a mode. A configured mode's name,
+// "mps[a=30]", finds its mode ("mps"); parse_mode_variant checks the rest.
 const SharingMode* find_sharing_mode(std::string_view name);
 // How `name` shares the GPU; a name not in the table (a run stored by
 // another gpumix) counts as one context at a time.

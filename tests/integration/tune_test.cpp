@@ -1,0 +1,128 @@
+// `gpumix tune` end to end without a GPU: the real binary with the fake NVML
+// driver and the fake MPS control program, and test workloads that share a
+// modelled GPU (testload --share-dir): the server's latency and the
+// trainer's pace follow the share their MPS settings give them, so the
+// search has a known optimum to find.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "fake_driver.hpp"
+#include "harness.hpp"
+
+namespace gpumix::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The model's optimum over the grid --sm-step 20 searches (testload.cpp):
+// server share s, train share t; STP = s^0.2 + t; p99 = 10 ms ÷ s^0.2 ≤ 13.5 ms.
+double model_optimum() {
+  double best = 0;
+  for (int ds = 20; ds <= 100; ds += 20)
+    for (int dt = 20; dt <= 100; dt += 20) {
+      const double total = ds + dt, gets = std::min(1.0, total / 100), s = gets * ds / total, t = gets * dt / total;
+      if (10 / std::pow(s, 0.2) <= 13.5) best = std::max(best, std::pow(s, 0.2) + t);
+    }
+  return best;
+}
+
+TEST(Tune, FindsAConfigurationBetterThanBothControlsAndEmitsIt) {
+  ScratchDir dir;
+  FakeDriver driver(dir, {{"driver_version", "580.95.05"}, {"cuda_driver_version", 13000}, {"gpus", {h200(0)}}});
+  ScopedEnv path("PATH", std::string(GPUMIX_TEST_DATA) + "/fake-mps:" + std::getenv("PATH"));
+  const std::string gpu = (dir.path() / "gpu").string();
+  const auto mix = dir.write("mix.yaml", R"(name: tune-model
+cell_duration: 2s
+workloads:
+  - name: server
+    role: server
+    command: [TESTLOAD, --iters, "0", --interval-ms, "5", --latency-ms, "10", --share-dir, )" + gpu + R"(, --share-exponent, "0.2"]
+    slo: {p99: 13.5ms}
+  - name: train
+    role: training
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10", --share-dir, )" + gpu + R"(]
+)");
+  const auto emitted = dir.path() / "tuned.yaml";
+  auto r = gpumix({"tune", mix.string(), "--sm-step", "20", "--budget", "20m", "--results", (dir.path() / "results").string(),
+                   "--emit-mix", emitted.string(), "--format", "json", "-o", (dir.path() / "answer.json").string()},
+                  dir.path(), 600s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(std::ifstream(dir.path() / "answer.json"));
+  EXPECT_EQ(doc["kind"], "gpumix.tune");
+  ASSERT_TRUE(doc["best"].is_string()) << doc.dump(2);
+  const std::string best = doc["best"];
+  std::map<std::string, nlohmann::json> rows;
+  int measured = 0;
+  for (const auto& c : doc["candidates"]) {
+    rows[c["mode"]] = c;
+    measured += c["status"] == "measured";
+  }
+  ASSERT_TRUE(rows.count(best));
+  EXPECT_EQ(rows[best]["kind"], "candidate") << doc.dump(2);
+  EXPECT_EQ(rows[best]["meets_slos"], true);
+  EXPECT_GE(rows[best]["repeats"], 2) << "the best is measured again with fresh baselines";
+  // Both controls share the GPU half and half: within the SLO, but far from the best.
+  ASSERT_TRUE(rows.count("timeslice") && rows.count("mps"));
+  const double best_stp = rows[best]["stp"];
+  EXPECT_GT(best_stp, 1.05 * rows["mps"]["stp"].get<double>());
+  EXPECT_GT(best_stp, 1.05 * rows["timeslice"]["stp"].get<double>());
+  EXPECT_GE(best_stp, 0.93 * model_optimum()) << best << " of " << doc.dump(2);
+  EXPECT_LT(measured, 25) << "a search, not the grid's 50 points";
+  EXPECT_FALSE(doc["stopped_because"].get<std::string>().empty());
+
+  // The run is a run like any other.
+  auto show = gpumix({"show", "--results", (dir.path() / "results").string(), "--format", "json"}, dir.path(), 60s);
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("mps-c1-r1"), std::string::npos);
+  auto report = gpumix({"report", "--results", (dir.path() / "results").string(), "--format", "json"}, dir.path(), 60s);
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_NE(report.out.find(best), std::string::npos);
+
+  // The emitted mix validates and carries the winner's settings into Kubernetes.
+  auto valid = gpumix({"validate", emitted.string()}, dir.path(), 60s);
+  EXPECT_EQ(valid.exit_code, 0) << valid.out << valid.err;
+  auto k8s = gpumix({"k8s", "render", emitted.string(), "--mode", "mps", "--out-dir", (dir.path() / "k8s").string()}, dir.path(), 60s);
+  ASSERT_EQ(k8s.exit_code, 0) << k8s.err;
+  std::string manifests;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir.path() / "k8s"))
+    if (f.is_regular_file()) manifests += std::string(std::istreambuf_iterator<char>(std::ifstream(f.path()).rdbuf()), {});
+  EXPECT_NE(manifests.find("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"), std::string::npos);
+}
+
+TEST(Tune, BadInputIsRefusedBeforeAnythingRuns) {
+  ScratchDir dir;
+  const auto mix = dir.write("mix.yaml", R"(workloads:
+  - name: a
+    command: [TESTLOAD]
+  - name: b
+    command: [TESTLOAD]
+)");
+  const auto results = (dir.path() / "results").string();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"--objective", "fastest"}, "--objective: expected stp"},
+      {{"--objective", "throughput:c"}, "no workload named 'c'"},
+      {{"--sm", "c=10"}, "no workload named 'c'"},
+      {{"--sm", "a=0,50"}, "'0' is not a whole percentage"},
+      {{"--sm-step", "0"}, "--sm-step"},
+      {{"--budget", "30"}, "--budget"},
+      {{"--emit-mix", (dir.path() / "missing" / "x.yaml").string()}, "missing"},
+  };
+  for (const auto& [args, expected] : bad) {
+    std::vector<std::string> argv = {"tune", mix.string(), "--results", results};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = gpumix(argv, dir.path(), 30s);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find(expected), std::string::npos) << args[0] << ": " << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "results" / "gpumix.db")) << "nothing ran";
+  auto one = dir.write("one.yaml", "workloads:\n  - name: a\n    command: [TESTLOAD]\n");
+  auto r = gpumix({"tune", one.string(), "--results", results}, dir.path(), 30s);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("needs two"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace gpumix::test

@@ -12,6 +12,7 @@ namespace {
 
 json or_null(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 json or_null(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
+json or_null(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
 json or_null(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
 
 // Readers that leave `out` as it is when the field is absent or of another type.
@@ -74,6 +75,11 @@ json workload_json(const PlannedWorkload& w) {
           {"timeout_s", or_null(w.timeout_s)},
           {"slo", slos},
           {"gpu_memory_bytes", or_null(w.gpu_memory_bytes)},
+          {"mps",
+           {{"sm_percent", or_null(w.mps.sm_percent)},
+            {"priority", or_null(w.mps.priority)},
+            {"pinned_memory_limit_bytes", or_null(w.mps.pinned_memory_limit)},
+            {"weight", or_null(w.mps.weight)}}},
           {"seed", w.seed},
           {"launcher", to_string(w.launcher)},
           {"image", or_null(w.image)}};
@@ -99,6 +105,12 @@ PlannedWorkload workload_of(const json& j) {
     return slo;
   });
   read_integer(j, "gpu_memory_bytes", w.gpu_memory_bytes);
+  if (auto m = j.find("mps"); m != j.end() && m->is_object()) {
+    read_integer(*m, "sm_percent", w.mps.sm_percent);
+    read_integer(*m, "priority", w.mps.priority);
+    read_integer(*m, "pinned_memory_limit_bytes", w.mps.pinned_memory_limit);
+    read(*m, "weight", w.mps.weight);
+  }
   read_integer(j, "seed", w.seed);
   read_enum(j, "launcher", w.launcher, launcher_kind_from_string);
   read(j, "image", w.image);
@@ -139,6 +151,7 @@ EffectivePlan EffectivePlan::of(const Mix& mix, std::vector<PlannedCell> cells) 
     if (w.timeout) pw.timeout_s = to_seconds(*w.timeout);
     for (const auto& s : w.slos) pw.slos.push_back({s.percentile, to_seconds(s.limit) * 1e3});
     pw.gpu_memory_bytes = w.gpu_memory;
+    pw.mps = w.mps;
     pw.seed = workload_seed(mix.seed, w.name);
     pw.launcher = w.launcher;
     if (w.launcher == LauncherKind::container) pw.image = w.container.engine + " " + w.container.image;

@@ -36,6 +36,7 @@ struct PlannedWorkload {
   std::optional<double> timeout_s;
   std::vector<PlannedSlo> slos;
   std::optional<int64_t> gpu_memory_bytes;
+  MpsOptions mps;     // its `mps:` settings as the mix declares them (a configured mode's name may replace them)
   uint64_t seed = 0;  // GPUMIX_SEED
   LauncherKind launcher = LauncherKind::process;
   std::optional<std::string> image;  // "ENGINE IMAGE" for a container

@@ -4,7 +4,7 @@
 # and prints a short table last. Prepare first, here: bench/prepare_device.sh
 # (gpumix and the libraries the GPU machine lacks, in .carry/).
 # Usage (on the GPU machine, from the repo root):
-#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [attrib] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck]
+#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [attrib] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck] [shares] [tune-server] [tune-fair]
 #     env        GPU, driver, PyTorch, tools
 #     nvmlabi    tests/gpu/nvml_abi_check.sh: gpumix's NVML declaration against the toolkit's nvml.h and the driver
 #     dcgm       tests/gpu/dcgm_names.sh: monitor --listen --names dcgm against nvidia-smi
@@ -20,6 +20,9 @@
 #     decision-server  the same for examples/inference-server.yaml (10 s windows)
 #     npref      bench/np_reference/run.sh: gpumix's NP and STP vs an independent PyTorch reference
 #     basecheck  bench/np_reference/baseline_check.sh: one workload alone by the reference, beside gpumix monitor, and under gpumix
+#     shares     gpumix run examples/mps-shares.yaml: requested SM limits 10/25/50/75 % vs delivered, beside nvidia-smi pmon
+#     tune-server      gpumix tune examples/inference-server.yaml (GPUMIX_TUNE_BUDGET, default 12m; 15 s cells)
+#     tune-fair        gpumix tune examples/tune-fairness.yaml --objective min-np (GPUMIX_TUNE_FAIR_BUDGET, default 6m; 12 s cells)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -98,6 +101,50 @@ decision() {  # mix name (examples/NAME.yaml), window: fixed repeats: 3 against 
   echo "RESULT leftovers after the runs: ${left:-none}"
 }
 
+tune_example() {  # name, budget, cell duration, more options: the answer, its run and the emitted mix
+  local name="$1" budget="$2" cell="$3" res="/tmp/gpumix-tune-$1"; shift 3
+  rm -rf "$res"
+  local t0; t0=$(date +%s)
+  "$bin/gpumix" tune "examples/$name.yaml" --budget "$budget" --cell-duration "$cell" --results "$res" \
+    --emit-mix "$out/tuned-$name.yaml" --format json -o "$out/tune-$name.json" "$@"
+  local rc=$?
+  echo "tune took $(( $(date +%s) - t0 )) s (budget $budget)"
+  "$bin/gpumix" report --results "$res" --format text
+  "$bin/gpumix" report --results "$res" -o "$out/tune-$name-report.html"
+  "$bin/gpumix" report --results "$res" --format json -o "$out/tune-$name-report.json"
+  cp "$res/gpumix.db" "$out/tune-$name.db"
+  [ -f "$out/tuned-$name.yaml" ] && "$bin/gpumix" k8s render "$out/tuned-$name.yaml" --mode mps --out-dir "$out/k8s-$name"
+  python3 - "$out/tune-$name.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(f"SUMMARY best={d['best']} | {d['verdict'][:150]}")
+for c in d["candidates"]:
+    print(f"  | {c['mode']:<40} {c['kind']:<9} {c['status']:<9} stp={c['stp']} headroom%={c['headroom_pct']} ok={c['meets_slos']} n={c['repeats']}")
+PY
+  local left; left="$(pgrep -a 'nvidia-cuda-mps|gpumix-' | grep -v pgrep)"
+  echo "RESULT leftovers after the run: ${left:-none}"
+  return $rc
+}
+
+shares() {  # examples/mps-shares.yaml, with nvidia-smi pmon beside it as an independent view of per-process SM time
+  local res=/tmp/gpumix-shares
+  rm -rf "$res"
+  nvidia-smi pmon -s u -d 1 > "$out/shares-pmon.txt" 2>&1 &
+  local pmon=$!
+  "$bin/gpumix" run examples/mps-shares.yaml --results "$res"
+  local rc=$?
+  kill "$pmon" 2>/dev/null
+  "$bin/gpumix" show --results "$res"
+  "$bin/gpumix" export --results "$res" --table attribution --format csv -o "$out/shares-attribution.csv"
+  "$bin/gpumix" export --results "$res" --table cells --format csv -o "$out/shares-cells.csv"
+  "$bin/gpumix" report --results "$res" --format json -o "$out/shares-report.json"
+  cp "$res/gpumix.db" "$out/shares.db"
+  echo "SUMMARY shares: $(sqlite3 "$res/gpumix.db" 'select group_concat(label||"="||status, " ") from cells' 2>/dev/null)"
+  local left; left="$(pgrep -a 'nvidia-cuda-mps|gpumix-' | grep -v pgrep)"
+  echo "RESULT leftovers after the run: ${left:-none}"
+  return $rc
+}
+
 export GPUMIX_WORKLOAD_DIR="$bin"
 # GPUMIX_NO_WORKLOADS=1: phases that need no LibTorch workload (env, nvmlabi, telemetry) skip the build.
 if [ "${GPUMIX_NO_WORKLOADS:-0}" != 1 ]; then
@@ -124,6 +171,9 @@ for p in "$@"; do
                     bash bench/np_reference/run.sh "$bin" "$out/npref-pinned" ;;
     noise) phase noise python3 bench/np_reference/noise_check.py --launches 3 --seconds 20 --out "$out/noise.json" ;;
     basecheck) phase basecheck bash bench/np_reference/baseline_check.sh "$bin" "$out/basecheck" ;;
+    shares) phase shares shares ;;
+    tune-server) phase tune-server tune_example inference-server "${GPUMIX_TUNE_BUDGET:-12m}" 15s ;;
+    tune-fair) phase tune-fair tune_example tune-fairness "${GPUMIX_TUNE_FAIR_BUDGET:-6m}" 12s --objective min-np ;;
     *) echo "unknown phase $p" >&2 ;;
   esac
 done

@@ -119,7 +119,7 @@ void add_tune(CLI::App& app, Action& action) {
       OutputFile output(opts->out);
 
       auto store = store::Store::open(mix.results_dir);
-      tune::Tuner tuner(mix, store, to);
+      tune::Tuner tuner(mix, [&store](int64_t run_id) { return analysis::analyze(report::load_run(store, run_id)); }, to);
       spdlog::info("tune: objective {}, budget {}, {} setting(s) searched from {}", to.objective.text(), format_duration(to.budget),
                    tuner.record().knobs.size(), tuner.record().controls.back());
       const auto result = run_mix(tuner.start_mix(), store, telemetry, [&](run::Runner& runner) {

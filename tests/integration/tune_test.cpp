@@ -92,6 +92,29 @@ workloads:
   EXPECT_NE(manifests.find("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"), std::string::npos);
 }
 
+// A budget that the baselines and controls already spend: the search stops
+// there, says so, and the answer comes from what was measured.
+TEST(Tune, StopsAtItsBudget) {
+  ScratchDir dir;
+  FakeDriver driver(dir, {{"driver_version", "580.95.05"}, {"cuda_driver_version", 13000}, {"gpus", {h200(0)}}});
+  ScopedEnv path("PATH", std::string(GPUMIX_TEST_DATA) + "/fake-mps:" + std::getenv("PATH"));
+  const auto mix = dir.write("mix.yaml", R"(cell_duration: 1s
+workloads:
+  - name: a
+    command: [TESTLOAD, --iters, "0", --interval-ms, "5"]
+  - name: b
+    command: [TESTLOAD, --iters, "0", --interval-ms, "5"]
+)");
+  auto r = gpumix({"tune", mix.string(), "--budget", "3s", "--results", (dir.path() / "results").string(), "--format", "json"},
+                  dir.path(), 120s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["stopped_because"].get<std::string>().rfind("the budget", 0), 0u) << doc["stopped_because"];
+  EXPECT_NE(doc["stopped_because"].get<std::string>().find("the budget had no room"), std::string::npos) << doc["stopped_because"];
+  EXPECT_EQ(doc["candidates"].size(), 2u) << "only the controls: " << doc.dump(2);
+  EXPECT_TRUE(doc["best"].is_string());
+}
+
 TEST(Tune, BadInputIsRefusedBeforeAnythingRuns) {
   ScratchDir dir;
   const auto mix = dir.write("mix.yaml", R"(workloads:

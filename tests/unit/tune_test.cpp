@@ -256,6 +256,32 @@ TEST(TuneAnswer, TheBestMeetsEverySloTheFrontAndTheControlsReasons) {
   EXPECT_NE(ans.control_notes[0].find("missed server p99 <= 14 ms"), std::string::npos) << ans.control_notes[0];
 }
 
+// min-np: the slowest workload's NP decides, not the sum.
+TEST(TuneAnswer, MinNpPicksTheFairestThatMeetsEverySlo) {
+  auto with_nps = [](const std::string& name, double server_np, double train_np, double p99) {
+    auto m = mode(name, server_np + train_np, p99);
+    m.workloads[0].np = analysis::estimate({server_np});
+    analysis::WorkloadMode t;
+    t.workload = "train";
+    t.role = spec::Role::training;
+    t.np = analysis::estimate({train_np});
+    m.workloads.push_back(t);
+    return m;
+  };
+  analysis::Analysis a;
+  a.modes = {with_nps("timeslice", 0.9, 0.3, 12), with_nps("mps", 0.6, 0.6, 13), with_nps("mps[train=30]", 0.95, 0.5, 10),
+             with_nps("mps[train=90]", 0.55, 0.9, 13.9)};
+  tune::TuneRecord r;
+  r.objective = tune::parse_objective("min-np", mix());
+  r.controls = {"timeslice", "mps"};
+  r.trials = {{"mps[train=30]", "", "measured", ""}, {"mps[train=90]", "", "measured", ""}};
+  const auto ans = tune::answer(a, r);
+  ASSERT_TRUE(ans.best);
+  EXPECT_EQ(*ans.best, "mps");  // min 0.6, where STP would pick timeslice's or train=90's
+  EXPECT_DOUBLE_EQ(*ans.row("mps[train=90]")->objective, 0.55);
+  EXPECT_NE(ans.verdict.find("min-np"), std::string::npos) << ans.verdict;
+}
+
 TEST(TuneRecord, RoundTripsThroughJson) {
   tune::SpaceOptions so;
   const auto space = tune::make_space(mix(), so);

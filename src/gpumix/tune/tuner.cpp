@@ -5,8 +5,6 @@
 
 #include <algorithm>
 
-#include "gpumix/analysis/interference.hpp"
-#include "gpumix/report/run_data.hpp"
 #include "gpumix/run/plan.hpp"
 #include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/tune/answer.hpp"
@@ -26,10 +24,10 @@ PatternSearch start_search(const spec::Mix& mix, const TuneOptions& options) {
 }
 }  // namespace
 
-Tuner::Tuner(const spec::Mix& mix, store::Store& store, TuneOptions options)
+Tuner::Tuner(const spec::Mix& mix, AnalyzeRun analyze, TuneOptions options)
     : mix_(mix),
       start_mix_(mix),
-      store_(store),
+      analyze_(std::move(analyze)),
       options_(std::move(options)),
       search_(start_search(mix, options_)),
       started_(std::chrono::steady_clock::now()) {
@@ -54,7 +52,7 @@ void Tuner::sync_record() {
 }
 
 run::PlanStep Tuner::step(int64_t run_id, const std::vector<run::Cell>& plan) {
-  const auto analysis = analysis::analyze(report::load_run(store_, run_id));
+  const auto analysis = analyze_(run_id);
   const double elapsed = seconds_since(started_);
   const double per_cell = elapsed / static_cast<double>(std::max<size_t>(plan.size(), 1));
   const double left = to_seconds(options_.budget) - elapsed;

@@ -8,13 +8,14 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "gpumix/analysis/interference.hpp"
 #include "gpumix/run/runner.hpp"
 #include "gpumix/spec/mix.hpp"
-#include "gpumix/store/store.hpp"
 #include "gpumix/tune/record.hpp"
 #include "gpumix/tune/search.hpp"
 
@@ -28,10 +29,13 @@ struct TuneOptions {
   double min_gain = 0.01;  // a move must improve the objective by this much (relative)
 };
 
+// The run's analysis so far (the caller reads it from the store).
+using AnalyzeRun = std::function<analysis::Analysis(int64_t run_id)>;
+
 class Tuner {
  public:
   // `mix` must outlive the tuner.
-  Tuner(const spec::Mix& mix, store::Store& store, TuneOptions options);
+  Tuner(const spec::Mix& mix, AnalyzeRun analyze, TuneOptions options);
 
   // The mix the run starts from: the baselines, timeslice and MPS without
   // limits, one repeat (the rest comes from step()).
@@ -45,7 +49,7 @@ class Tuner {
 
   const spec::Mix& mix_;
   spec::Mix start_mix_;
-  store::Store& store_;
+  AnalyzeRun analyze_;
   TuneOptions options_;
   PatternSearch search_;
   std::string unlimited_;

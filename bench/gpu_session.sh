@@ -20,6 +20,8 @@
 #     decision-server  the same for examples/inference-server.yaml (10 s windows)
 #     npref      bench/np_reference/run.sh: gpumix's NP and STP vs an independent PyTorch reference
 #     basecheck  bench/np_reference/baseline_check.sh: one workload alone by the reference, beside gpumix monitor, and under gpumix
+#     eager-tune  no LibTorch build needed (GPUMIX_NO_WORKLOADS=1): bench/tune/shares.yaml (requested vs delivered,
+#                beside nvidia-smi pmon) and gpumix tune bench/tune/server.yaml (GPUMIX_TUNE_BUDGET, default 170s)
 #     shares     gpumix run examples/mps-shares.yaml: requested SM limits 10/25/50/75 % vs delivered, beside nvidia-smi pmon
 #     tune-server      gpumix tune examples/inference-server.yaml (GPUMIX_TUNE_BUDGET, default 12m; 15 s cells)
 #     tune-fair        gpumix tune examples/tune-fairness.yaml --objective min-np (GPUMIX_TUNE_FAIR_BUDGET, default 6m; 12 s cells)
@@ -101,11 +103,14 @@ decision() {  # mix name (examples/NAME.yaml), window: fixed repeats: 3 against 
   echo "RESULT leftovers after the runs: ${left:-none}"
 }
 
-tune_example() {  # name, budget, cell duration, more options: the answer, its run and the emitted mix
-  local name="$1" budget="$2" cell="$3" res="/tmp/gpumix-tune-$1"; shift 3
+tune_example() {  # mix (examples/NAME.yaml or a path), budget, cell duration, more options: the answer, its run and the emitted mix
+  local mix="$1" budget="$2" cell="$3"; shift 3
+  [ -f "$mix" ] || mix="examples/$mix.yaml"
+  local name; name="$(basename "$mix" .yaml)"
+  local res="/tmp/gpumix-tune-$name"
   rm -rf "$res"
   local t0; t0=$(date +%s)
-  "$bin/gpumix" tune "examples/$name.yaml" --budget "$budget" --cell-duration "$cell" --results "$res" \
+  "$bin/gpumix" tune "$mix" --budget "$budget" --cell-duration "$cell" --results "$res" \
     --emit-mix "$out/tuned-$name.yaml" --format json -o "$out/tune-$name.json" "$@"
   local rc=$?
   echo "tune took $(( $(date +%s) - t0 )) s (budget $budget)"
@@ -126,12 +131,12 @@ PY
   return $rc
 }
 
-shares() {  # examples/mps-shares.yaml, with nvidia-smi pmon beside it as an independent view of per-process SM time
+shares() {  # a mix (default examples/mps-shares.yaml), with nvidia-smi pmon beside it as an independent view of per-process SM time
   local res=/tmp/gpumix-shares
   rm -rf "$res"
   nvidia-smi pmon -s u -d 1 > "$out/shares-pmon.txt" 2>&1 &
   local pmon=$!
-  "$bin/gpumix" run examples/mps-shares.yaml --results "$res"
+  "$bin/gpumix" run "${1:-examples/mps-shares.yaml}" --results "$res"
   local rc=$?
   kill "$pmon" 2>/dev/null
   "$bin/gpumix" show --results "$res"
@@ -172,6 +177,8 @@ for p in "$@"; do
     noise) phase noise python3 bench/np_reference/noise_check.py --launches 3 --seconds 20 --out "$out/noise.json" ;;
     basecheck) phase basecheck bash bench/np_reference/baseline_check.sh "$bin" "$out/basecheck" ;;
     shares) phase shares shares ;;
+    eager-tune) phase eager-shares shares bench/tune/shares.yaml
+                phase eager-tune tune_example bench/tune/server.yaml "${GPUMIX_TUNE_BUDGET:-170s}" 8s --confirm 1 ;;
     tune-server) phase tune-server tune_example inference-server "${GPUMIX_TUNE_BUDGET:-12m}" 15s ;;
     tune-fair) phase tune-fair tune_example tune-fairness "${GPUMIX_TUNE_FAIR_BUDGET:-6m}" 12s --objective min-np ;;
     *) echo "unknown phase $p" >&2 ;;

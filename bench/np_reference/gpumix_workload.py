@@ -11,6 +11,8 @@ else nowhere (a summary is printed instead):
   {"ev":"ready"}                          after the same warm-up as reference.py
                                           (20 steps and at least 3 s)
   {"ev":"iter","n":SAMPLES,"ms":STEP_MS,"t":UNIX_TIME_AT_STEP_END}   per step
+  {"ev":"latency","ms":STEP_MS}           per step too, with --latency (a request's
+                                          latency: the workload then has an SLO's figures)
   {"ev":"done", ...}                      on SIGTERM, after the current step; exit 0
 
 Runs until SIGTERM (or --steps N, for a check by hand).
@@ -50,6 +52,7 @@ def main():
     p.add_argument("--smoke", action="store_true", help="CPU, tiny models (as reference.py --smoke)")
     p.add_argument("--device", default="", help="torch device (default cuda, --smoke cpu)")
     p.add_argument("--steps", type=int, default=0, help="stop after this many measured steps (0: until SIGTERM)")
+    p.add_argument("--latency", action="store_true", help="also report each step as a request latency")
     a = p.parse_args()
 
     # SIGTERM only sets a flag: the step in progress finishes, then `done`.
@@ -83,6 +86,8 @@ def main():
         ms = (time.monotonic() - s) * 1e3
         steps += 1
         metrics.emit(ev="iter", n=samples, ms=round(ms, 4), t=time.time())
+        if a.latency:
+            metrics.emit(ev="latency", ms=round(ms, 4))
     secs = time.monotonic() - t_start
     rate = steps * samples / secs if secs > 0 else 0.0
     metrics.emit(ev="done", steps=steps, samples=steps * samples, seconds=round(secs, 3), samples_per_s=rate)

@@ -17,19 +17,23 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The model's optimum over the grid --sm-step 20 searches (testload.cpp):
-// server share s, train share t; STP = s^0.2 + t; p99 = 10 ms ÷ s^0.2 ≤ 13.5 ms.
+// The model (testload.cpp): server share s, train share t. The server's
+// latency is reported, not timed: 10 ms ÷ s exactly, so which configurations
+// meet p99 ≤ 13.5 ms (s ≥ 0.74) does not depend on the machine's load; the
+// trainer's pace ∝ t^0.5 is timed. Both controls give each half the GPU and
+// miss the SLO by 48 %; the optimum over the grid --sm-step 20 searches is
+// server 80 %, train 20 % (STP 0.8 + 0.2^0.5 = 1.247).
 double model_optimum() {
   double best = 0;
   for (int ds = 20; ds <= 100; ds += 20)
     for (int dt = 20; dt <= 100; dt += 20) {
       const double total = ds + dt, gets = std::min(1.0, total / 100), s = gets * ds / total, t = gets * dt / total;
-      if (10 / std::pow(s, 0.2) <= 13.5) best = std::max(best, std::pow(s, 0.2) + t);
+      if (10 / s <= 13.5) best = std::max(best, s + std::sqrt(t));
     }
   return best;
 }
 
-TEST(Tune, FindsAConfigurationBetterThanBothControlsAndEmitsIt) {
+TEST(Tune, FindsTheModelsOptimumWhereBothControlsMissTheSloAndEmitsIt) {
   ScratchDir dir;
   FakeDriver driver(dir, {{"driver_version", "580.95.05"}, {"cuda_driver_version", 13000}, {"gpus", {h200(0)}}});
   ScopedEnv path("PATH", std::string(GPUMIX_TEST_DATA) + "/fake-mps:" + std::getenv("PATH"));
@@ -39,11 +43,11 @@ cell_duration: 2s
 workloads:
   - name: server
     role: server
-    command: [TESTLOAD, --iters, "0", --interval-ms, "5", --latency-ms, "10", --share-dir, )" + gpu + R"(, --share-exponent, "0.2"]
+    command: [TESTLOAD, --iters, "0", --interval-ms, "5", --latency-ms, "10", --share-dir, )" + gpu + R"(]
     slo: {p99: 13.5ms}
   - name: train
     role: training
-    command: [TESTLOAD, --iters, "0", --interval-ms, "10", --share-dir, )" + gpu + R"(]
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10", --share-dir, )" + gpu + R"(, --share-exponent, "0.5"]
 )");
   const auto emitted = dir.path() / "tuned.yaml";
   auto r = gpumix({"tune", mix.string(), "--sm-step", "20", "--budget", "20m", "--results", (dir.path() / "results").string(),
@@ -64,13 +68,15 @@ workloads:
   EXPECT_EQ(rows[best]["kind"], "candidate") << doc.dump(2);
   EXPECT_EQ(rows[best]["meets_slos"], true);
   EXPECT_GE(rows[best]["repeats"], 2) << "the best is measured again with fresh baselines";
-  // Both controls share the GPU half and half: within the SLO, but far from the best.
+  // Both controls share the GPU half and half, and miss the SLO.
   ASSERT_TRUE(rows.count("timeslice") && rows.count("mps"));
-  const double best_stp = rows[best]["stp"];
-  EXPECT_GT(best_stp, 1.05 * rows["mps"]["stp"].get<double>());
-  EXPECT_GT(best_stp, 1.05 * rows["timeslice"]["stp"].get<double>());
-  EXPECT_GE(best_stp, 0.93 * model_optimum()) << best << " of " << doc.dump(2);
+  EXPECT_EQ(rows["timeslice"]["meets_slos"], false);
+  EXPECT_EQ(rows["mps"]["meets_slos"], false);
+  EXPECT_GE(rows[best]["stp"].get<double>(), 0.93 * model_optimum()) << best << " of " << doc.dump(2);
   EXPECT_LT(measured, 25) << "a search, not the grid's 50 points";
+  // MPS without limits missed by 48 %: fewer SMs for the server next to an unlimited trainer is not tried.
+  ASSERT_TRUE(rows.count("mps[server=80]")) << doc.dump(2);
+  EXPECT_EQ(rows["mps[server=80]"]["status"], "pruned");
   EXPECT_FALSE(doc["stopped_because"].get<std::string>().empty());
 
   // The run is a run like any other.

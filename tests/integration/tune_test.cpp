@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_driver.hpp"
+#include "gpumix/spec/mode_variant.hpp"
 #include "harness.hpp"
 
 namespace gpumix::test {
@@ -79,7 +80,26 @@ workloads:
   EXPECT_NE(show.out.find("mps-c1-r1"), std::string::npos);
   auto report = gpumix({"report", "--results", (dir.path() / "results").string(), "--format", "json"}, dir.path(), 60s);
   ASSERT_EQ(report.exit_code, 0) << report.err;
-  EXPECT_NE(report.out.find(best), std::string::npos);
+  // The report recomputes the same answer from the stored record, and shows
+  // each configuration's requested shares as its name gives them.
+  const auto rdoc = nlohmann::json::parse(report.out);
+  ASSERT_TRUE(rdoc.contains("tune")) << report.out.substr(0, 2000);
+  EXPECT_EQ(rdoc["tune"]["best"], best);
+  EXPECT_EQ(rdoc["tune"]["candidates"], doc["candidates"]);
+  EXPECT_TRUE(rdoc["tune"]["versus_recommendation"].is_string());
+  ASSERT_TRUE(rdoc.contains("mps_shares"));
+  const auto variant = spec::parse_mode_variant(best, nullptr);
+  ASSERT_TRUE(variant);
+  int checked = 0;
+  for (const auto& c : rdoc["mps_shares"]["cells"]) {
+    if (c["mode"] != best) continue;
+    const auto set = variant->mps.find(c["workload"].get<std::string>());
+    if (set == variant->mps.end() || !set->second.sm_percent) continue;
+    EXPECT_EQ(c["requested_from"], "mode");
+    EXPECT_EQ(c["requested_sm_pct"].get<double>(), *set->second.sm_percent);
+    ++checked;
+  }
+  EXPECT_GE(checked, 2) << "in each of its repeats";
 
   // The emitted mix validates and carries the winner's settings into Kubernetes.
   auto valid = gpumix({"validate", emitted.string()}, dir.path(), 60s);

@@ -81,25 +81,24 @@ workloads:
   auto report = gpumix({"report", "--results", (dir.path() / "results").string(), "--format", "json"}, dir.path(), 60s);
   ASSERT_EQ(report.exit_code, 0) << report.err;
   // The report recomputes the same answer from the stored record, and shows
-  // each configuration's requested shares as its name gives them.
+  // each configured mode's requested shares as its name gives them.
   const auto rdoc = nlohmann::json::parse(report.out);
   ASSERT_TRUE(rdoc.contains("tune")) << report.out.substr(0, 2000);
   EXPECT_EQ(rdoc["tune"]["best"], best);
   EXPECT_EQ(rdoc["tune"]["candidates"], doc["candidates"]);
   EXPECT_TRUE(rdoc["tune"]["versus_recommendation"].is_string());
   ASSERT_TRUE(rdoc.contains("mps_shares"));
-  const auto variant = spec::parse_mode_variant(best, nullptr);
-  ASSERT_TRUE(variant);
   int checked = 0;
   for (const auto& c : rdoc["mps_shares"]["cells"]) {
-    if (c["mode"] != best) continue;
+    const auto variant = spec::parse_mode_variant(c["mode"].get<std::string>(), nullptr);
+    ASSERT_TRUE(variant) << c.dump();
     const auto set = variant->mps.find(c["workload"].get<std::string>());
     if (set == variant->mps.end() || !set->second.sm_percent) continue;
-    EXPECT_EQ(c["requested_from"], "mode");
-    EXPECT_EQ(c["requested_sm_pct"].get<double>(), *set->second.sm_percent);
+    EXPECT_EQ(c["requested_from"], "mode") << c.dump();
+    EXPECT_EQ(c["requested_sm_pct"].get<double>(), *set->second.sm_percent) << c.dump();
     ++checked;
   }
-  EXPECT_GE(checked, 2) << "in each of its repeats";
+  EXPECT_GT(checked, 0) << "the search measured configured modes";
 
   // The emitted mix validates and carries the winner's settings into Kubernetes.
   auto valid = gpumix({"validate", emitted.string()}, dir.path(), 60s);

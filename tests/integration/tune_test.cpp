@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "chromium.hpp"
 #include "fake_driver.hpp"
 #include "gpumix/spec/mode_variant.hpp"
 #include "harness.hpp"
@@ -99,6 +100,25 @@ workloads:
     ++checked;
   }
   EXPECT_GT(checked, 0) << "the search measured configured modes";
+
+  // The HTML report's tuning and MPS charts draw in a browser without an error.
+  auto html = gpumix({"report", "--results", (dir.path() / "results").string(), "-o", (dir.path() / "report.html").string()},
+                     dir.path(), 60s);
+  ASSERT_EQ(html.exit_code, 0) << html.err;
+  const std::string page(std::istreambuf_iterator<char>(std::ifstream(dir.path() / "report.html").rdbuf()), {});
+  EXPECT_NE(page.find("<section id=\"tune\">"), std::string::npos);
+  EXPECT_NE(page.find("id=\"chart-tune-front\""), std::string::npos);
+  EXPECT_NE(page.find("id=\"chart-mps-shares\""), std::string::npos);
+  if (std::filesystem::exists(test::kChromium)) {
+    test::Chromium browser(dir.path() / "chromium");
+    browser.open(dir.path() / "report.html", 1280, 900);
+    const auto status = nlohmann::json::parse(browser.evaluate(test::kAwaitReportStatus).get<std::string>(), nullptr, false);
+    ASSERT_TRUE(status.is_object()) << "the charts did not finish";
+    EXPECT_TRUE(status["errors"].empty()) << status.dump();
+    EXPECT_GT(status["charts"].value("tune-front", 0), 0) << status.dump();
+    EXPECT_GT(status["charts"].value("mps-shares", 0), 0) << status.dump();
+    EXPECT_TRUE(browser.console().empty()) << ::testing::PrintToString(browser.console());
+  }
 
   // The emitted mix validates and carries the winner's settings into Kubernetes.
   auto valid = gpumix({"validate", emitted.string()}, dir.path(), 60s);

@@ -141,6 +141,8 @@ TEST(MpsShares, NoneWithoutAnMpsCell) {
   EXPECT_EQ(text.str().find("TUNING"), std::string::npos);
   EXPECT_EQ(html.str().find("id=\"mps-shares\""), std::string::npos);
   EXPECT_EQ(html.str().find("id=\"tune\""), std::string::npos);
+  EXPECT_EQ(html.str().find("href=\"#mps-shares\""), std::string::npos);
+  EXPECT_EQ(html.str().find("href=\"#tune\""), std::string::npos);
 }
 
 // Train's own priority is 1: mps and mps[train.priority=1] are the same
@@ -217,6 +219,7 @@ TEST(MpsReport, EveryFormatShowsTheSharesAndThePriorityTable) {
   EXPECT_EQ(chart["layer"][0]["mark"]["type"], "line") << "the y = x reference";
   EXPECT_EQ(chart["layer"][2]["encoding"]["text"]["field"], "workload") << "points labelled by workload";
   EXPECT_NE(html.str().find("id=\"chart-mps-shares\""), std::string::npos);
+  EXPECT_NE(html.str().find("<a href=\"#mps-shares\">MPS shares</a>"), std::string::npos);
 
   auto p = priority_run();
   const auto pa = p.analyze();
@@ -273,6 +276,7 @@ TEST(TuneReport, ATuningRunHasItsSectionInEveryFormat) {
   EXPECT_LT(h.find("<section id=\"recommendation\""), tune_at);
   EXPECT_LT(tune_at, h.find("<section id=\"np\">"));
   EXPECT_NE(h.find("id=\"chart-tune-front\""), std::string::npos);
+  EXPECT_NE(h.find("<nav><a href=\"#tune\">tuning</a>"), std::string::npos);
   const std::string open = "<script type=\"application/json\" id=\"gpumix-specs\">";
   const auto at = h.find(open);
   const auto specs = nlohmann::json::parse(h.substr(at + open.size(), h.find("</script>", at) - at - open.size()));

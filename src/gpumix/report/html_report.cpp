@@ -300,7 +300,7 @@ void tune_section(std::ostream& out, const TunedRun& tuned, const analysis::Reco
 }
 
 // MPS: requested vs delivered, and the priority pairs; nothing for a run without MPS cells.
-void mps_sections(std::ostream& out, const analysis::Analysis& a, const std::vector<Chart>& charts) {
+void mps_sections(std::ostream& out, const analysis::Analysis& a, const std::optional<TunedRun>& tuned, const std::vector<Chart>& charts) {
   const auto shares = analysis::mps_shares(a);
   if (!shares.empty()) {
     section_start(out, "mps-shares", kMpsSharesTitle,
@@ -312,7 +312,6 @@ void mps_sections(std::ostream& out, const analysis::Analysis& a, const std::vec
     html_table(out, mps_shares_table(shares));
     out << "</section>\n";
   }
-  const auto tuned = tuned_run(a);
   const auto effects = analysis::priority_effects(a, tuned ? tuned->record.slo_owners : std::map<std::string, std::string>{});
   if (!effects.empty()) {
     section_start(out, "mps-priority", kMpsPriorityTitle,
@@ -364,7 +363,8 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
   }
   out << "</section>\n";
 
-  if (const auto tuned = tuned_run(a)) tune_section(out, *tuned, r, charts);
+  const auto tuned = tuned_run(a);
+  if (tuned) tune_section(out, *tuned, r, charts);
 
   if (const auto missing = missing_list(a); !missing.empty()) {
     out << "<section id=\"missing\" class=\"box missing\"><h2>What is missing</h2><ul>\n";
@@ -372,8 +372,11 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
     out << "</ul></section>\n";
   }
 
-  out << "<nav><a href=\"#np\">NP</a><a href=\"#system\">STP, ANTT, fairness</a><a href=\"#latency\">latency</a>"
-         "<a href=\"#activity\">GPU activity</a><a href=\"#energy\">energy</a><a href=\"#workloads\">workloads</a>"
+  out << "<nav>" << (tuned ? "<a href=\"#tune\">tuning</a>" : "")
+      << "<a href=\"#np\">NP</a><a href=\"#system\">STP, ANTT, fairness</a><a href=\"#latency\">latency</a>"
+         "<a href=\"#activity\">GPU activity</a>"
+      << (analysis::mps_shares(a).empty() ? "" : "<a href=\"#mps-shares\">MPS shares</a>")
+      << "<a href=\"#energy\">energy</a><a href=\"#workloads\">workloads</a>"
          "<a href=\"#evidence\">mode evidence</a><a href=\"#probes\">sharing mechanics</a><a href=\"#mix\">mix</a><a href=\"#definitions\">definitions</a></nav>\n";
 
   section_start(out, "np", "Normalized progress per workload",
@@ -424,7 +427,7 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
   table_or_note(out, attribution_table(a), "No per-process telemetry for this run.");
   out << "</section>\n";
 
-  mps_sections(out, a, charts);
+  mps_sections(out, a, tuned, charts);
 
   section_start(out, "energy", "Energy per unit of work",
                 "The GPU's energy counter's increase over the cell ÷ the samples all its workloads processed.");
@@ -470,6 +473,11 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
          "interval; two modes are within noise when the 95% interval of their difference, paired by repeat, holds 0; "
          "then neither is recommended. Only each cell's measured window counts, and a figure with too little "
          "evidence in it is withheld (docs/mix-spec.md, Evidence).</dd>"
+         "<dt>MPS requested vs delivered</dt><dd>Requested: the active thread percentage set for the workload's MPS "
+         "client (the configured mode's name, mps-split's weights, its own setting, else 100). Delivered: its share "
+         "of the GPU's time over the window from NVML's per-process SM utilization, scaled to the GPU's busy time when "
+         "the clients' figures overlap; it counts time with some kernel of the client running, not how many SMs it "
+         "held (docs/report.md).</dd>"
          "<dt>Recommendation</dt><dd>The shared mode with the highest STP among those meeting every SLO in every "
          "repeat, under which no workload failed.</dd></dl>\n</section>\n";
 

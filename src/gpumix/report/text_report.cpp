@@ -56,7 +56,8 @@ void write_text_report(std::ostream& out, const analysis::Analysis& a, const ana
     if (tuned) {
       out << "## Tuning\n\n" << md_escape(tune_versus_recommendation(tuned->answer, r)) << "\n\n";
       std::istringstream lines(tune_summary(tuned->answer, tuned->record));
-      for (std::string line; std::getline(lines, line);) out << "- " << md_escape(line) << "\n";
+      for (std::string line; std::getline(lines, line);)
+        if (const auto from = line.find_first_not_of(' '); from != std::string::npos) out << "- " << md_escape(line.substr(from)) << "\n";
       out << "\n";
       render_markdown(out, tune_table(tuned->answer));
       out << "\n";

@@ -17,6 +17,18 @@ namespace gpumix::test {
 
 inline const char* kChromium = "/usr/bin/chromium";
 
+// A gpumix HTML report's status (report/html_report.hpp) once every chart has
+// rendered, waited for up to 30 s: evaluate() it on the opened page.
+inline const char* kAwaitReportStatus = R"js(
+new Promise(function (resolve) {
+  var status = document.getElementById('gpumix-status'), start = Date.now();
+  (function poll() {
+    if (status.getAttribute('data-done') === 'true' || Date.now() - start > 30000) resolve(status.textContent);
+    else setTimeout(poll, 50);
+  })();
+})
+)js";
+
 class Chromium {
  public:
   // Starts the browser with its profile in `profile_dir` (created) and

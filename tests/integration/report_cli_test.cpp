@@ -115,16 +115,6 @@ struct PageStatus {
   std::vector<std::string> errors;
 };
 
-// Waits (up to 30 s) for the page's status, then returns it.
-const char* kAwaitStatus = R"js(
-new Promise(function (resolve) {
-  var status = document.getElementById('gpumix-status'), start = Date.now();
-  (function poll() {
-    if (status.getAttribute('data-done') === 'true' || Date.now() - start > 30000) resolve(status.textContent);
-    else setTimeout(poll, 50);
-  })();
-})
-)js";
 
 // One browser for every test of this file (starting one takes seconds on a
 // busy machine); each test opens its own page in it.
@@ -139,7 +129,7 @@ Chromium& shared_browser() {
 PageStatus open_report(Chromium& browser, const std::filesystem::path& html, int width = 1280, int height = 900) {
   browser.open(html, width, height);
   PageStatus st;
-  auto j = nlohmann::json::parse(browser.evaluate(kAwaitStatus).get<std::string>(), nullptr, false);
+  auto j = nlohmann::json::parse(browser.evaluate(kAwaitReportStatus).get<std::string>(), nullptr, false);
   if (j.is_object()) {
     st.done = j.value("done", false);
     st.charts = j["charts"];

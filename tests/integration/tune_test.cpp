@@ -9,7 +9,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "chromium.hpp"
 #include "fake_driver.hpp"
+#include "gpumix/spec/mode_variant.hpp"
 #include "harness.hpp"
 
 namespace gpumix::test {
@@ -85,7 +87,44 @@ workloads:
   EXPECT_NE(show.out.find("mps-c1-r1"), std::string::npos);
   auto report = gpumix({"report", "--results", (dir.path() / "results").string(), "--format", "json"}, dir.path(), 60s);
   ASSERT_EQ(report.exit_code, 0) << report.err;
-  EXPECT_NE(report.out.find(best), std::string::npos);
+  // The report recomputes the same answer from the stored record, and shows
+  // each configured mode's requested shares as its name gives them.
+  const auto rdoc = nlohmann::json::parse(report.out);
+  ASSERT_TRUE(rdoc.contains("tune")) << report.out.substr(0, 2000);
+  EXPECT_EQ(rdoc["tune"]["best"], best);
+  EXPECT_EQ(rdoc["tune"]["candidates"], doc["candidates"]);
+  EXPECT_TRUE(rdoc["tune"]["versus_recommendation"].is_string());
+  ASSERT_TRUE(rdoc.contains("mps_shares"));
+  int checked = 0;
+  for (const auto& c : rdoc["mps_shares"]["cells"]) {
+    const auto variant = spec::parse_mode_variant(c["mode"].get<std::string>(), nullptr);
+    ASSERT_TRUE(variant) << c.dump();
+    const auto set = variant->mps.find(c["workload"].get<std::string>());
+    if (set == variant->mps.end() || !set->second.sm_percent) continue;
+    EXPECT_EQ(c["requested_from"], "mode") << c.dump();
+    EXPECT_EQ(c["requested_sm_pct"].get<double>(), *set->second.sm_percent) << c.dump();
+    ++checked;
+  }
+  EXPECT_GT(checked, 0) << "the search measured configured modes";
+
+  // The HTML report's tuning and MPS charts draw in a browser without an error.
+  auto html = gpumix({"report", "--results", (dir.path() / "results").string(), "-o", (dir.path() / "report.html").string()},
+                     dir.path(), 60s);
+  ASSERT_EQ(html.exit_code, 0) << html.err;
+  const std::string page(std::istreambuf_iterator<char>(std::ifstream(dir.path() / "report.html").rdbuf()), {});
+  EXPECT_NE(page.find("<section id=\"tune\">"), std::string::npos);
+  EXPECT_NE(page.find("id=\"chart-tune-front\""), std::string::npos);
+  EXPECT_NE(page.find("id=\"chart-mps-shares\""), std::string::npos);
+  if (std::filesystem::exists(test::kChromium)) {
+    test::Chromium browser(dir.path() / "chromium");
+    browser.open(dir.path() / "report.html", 1280, 900);
+    const auto status = nlohmann::json::parse(browser.evaluate(test::kAwaitReportStatus).get<std::string>(), nullptr, false);
+    ASSERT_TRUE(status.is_object()) << "the charts did not finish";
+    EXPECT_TRUE(status["errors"].empty()) << status.dump();
+    EXPECT_GT(status["charts"].value("tune-front", 0), 0) << status.dump();
+    EXPECT_GT(status["charts"].value("mps-shares", 0), 0) << status.dump();
+    EXPECT_TRUE(browser.console().empty()) << ::testing::PrintToString(browser.console());
+  }
 
   // The emitted mix validates and carries the winner's settings into Kubernetes.
   auto valid = gpumix({"validate", emitted.string()}, dir.path(), 60s);

@@ -216,7 +216,7 @@ TEST(HtmlReport, EmbedsTheLibrariesWithLicensesAndOneSpecPerChart) {
   std::set<std::string> keys;
   for (auto it = specs.begin(); it != specs.end(); ++it) keys.insert(it.key());
   EXPECT_EQ(keys, divs);
-  EXPECT_EQ(keys, (std::set<std::string>{"np", "system", "latency-cdf", "p99", "activity", "energy"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"np", "system", "latency-cdf", "p99", "mps-shares", "activity", "energy"}));
   for (auto it = specs.begin(); it != specs.end(); ++it) {
     EXPECT_EQ(it.value()["$schema"], "https://vega.github.io/schema/vega-lite/v6.json") << it.key();
     EXPECT_FALSE(it.value()["title"]["text"].get<std::string>().empty()) << it.key();

@@ -6,6 +6,9 @@
 #include <cmath>
 #include <set>
 
+#include "gpumix/analysis/mps_shares.hpp"
+#include "gpumix/report/mps_view.hpp"
+#include "gpumix/report/tune_view.hpp"
 #include "gpumix/run/run_environment.hpp"
 #include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/telemetry/events.hpp"
@@ -308,6 +311,22 @@ std::vector<Section> report_sections(const analysis::Analysis& a, const analysis
       "share of the window's time, the window's energy split by those shares (other processes and idle time apart), "
       "and device memory (GiB).",
       attribution_table(a));
+  const auto shares = analysis::mps_shares(a);
+  add("mps-shares", kMpsSharesTitle,
+      "Per MPS mode and workload, over its repeats: the SM share it asked for (active thread percentage; 100 = no limit) "
+      "and where that came from (mode: the configured mode's name; split: mps-split's weights; workload: its own mps "
+      "settings; none), its NVML-attributed share of the GPU's time (percent) and its NP.",
+      mps_share_modes_table(shares));
+  add("mps-shares-cells", "MPS: requested vs delivered per cell",
+      "The same per cell, with its pinned memory limit against its peak device memory (MiB): above means the limit did "
+      "not hold. No delivered share where NVML gave no per-process SM figures; scaled: the clients' figures summed past "
+      "100% and were scaled to the GPU's busy time.",
+      mps_shares_table(shares));
+  const auto tuned = tuned_run(a);
+  add("mps-priority", kMpsPriorityTitle,
+      "Modes that differ only in client priorities: each SLO with and without the lower priority (1) of its neighbours "
+      "(lowered), its p99 (ms, mean over repeats) and verdict, and the lowered neighbours' mean NP.",
+      priority_table(analysis::priority_effects(a, tuned ? tuned->record.slo_owners : std::map<std::string, std::string>{})));
   add("workloads", "Workloads per cell", "Status, exit, throughput (samples/s), iteration time percentiles, NP and peak memory.",
       workload_cells_table(a));
   add("evidence", "Cells and mode evidence",

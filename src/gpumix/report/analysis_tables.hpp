@@ -57,6 +57,9 @@ Table workload_cells_table(const analysis::Analysis& a);
 // Per cell: mode, status, the mode's evidence, error.
 Table evidence_table(const analysis::Analysis& a);
 
+inline constexpr const char* kMpsSharesTitle = "MPS: requested vs delivered";
+inline constexpr const char* kMpsPriorityTitle = "MPS client priority: what it did";
+
 // Every section of the text and markdown reports, in order (a section whose
 // table would be empty is left out).
 std::vector<Section> report_sections(const analysis::Analysis& a, const analysis::Recommendation& r);

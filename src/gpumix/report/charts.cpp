@@ -1,5 +1,7 @@
 #include "gpumix/report/charts.hpp"
+#include "gpumix/analysis/mps_shares.hpp"
 #include "gpumix/report/analysis_tables.hpp"
+#include "gpumix/report/tune_view.hpp"
 #include "gpumix/spec/sharing_mode.hpp"
 
 #include <fmt/format.h>
@@ -356,6 +358,102 @@ Chart energy_chart(const analysis::Analysis& a) {
   return {"energy", "energy", spec};
 }
 
+// MPS: each workload's requested SM share against the share of the GPU's
+// time it got and its NP × 100; on the y = x line it got what it asked.
+Chart mps_shares_chart(const analysis::Analysis& a) {
+  json rows = json::array();
+  for (const auto& r : analysis::mps_shares(a).cells) {
+    if (!r.requested_sm_percent) continue;
+    auto add = [&](const std::string& measure, const std::optional<double>& v) {
+      if (!finite(v)) return;
+      rows.push_back({{"workload", r.workload}, {"mode", r.mode}, {"cell", r.cell}, {"requested", *r.requested_sm_percent},
+                      {"from", analysis::to_string(r.requested_from)}, {"measure", measure}, {"value", *v}});
+    };
+    add("delivered SM %", r.delivered_sm_percent);
+    add("NP × 100", r.np ? std::optional<double>(*r.np * 100) : std::nullopt);
+  }
+  if (rows.empty()) return {};
+  const json x = {{"field", "requested"}, {"type", "quantitative"}, {"title", "requested SM share (%)"},
+                  {"scale", {{"domain", {0, 100}}}}};
+  const json y = {{"field", "value"}, {"type", "quantitative"}, {"title", "delivered SM share (%), NP × 100"}};
+  const auto tips = tooltip({field("workload", "nominal", "workload"), field("cell", "nominal", "cell"),
+                             field("mode", "nominal", "mode"), field("requested", "quantitative", "requested SM %", ".0f"),
+                             field("from", "nominal", "requested by"), field("measure", "nominal", "figure"),
+                             field("value", "quantitative", "value", ".1f")});
+  json layers = json::array();
+  layers.push_back({{"data", {{"values", json::array({{{"requested", 0}, {"value", 0}}, {{"requested", 100}, {"value", 100}}})}}},
+                    {"mark", {{"type", "line"}, {"strokeDash", {4, 4}}, {"color", "#777"}}},
+                    {"encoding", {{"x", x}, {"y", y}, {"tooltip", {{"value", "y = x: got what it asked for"}}}}}});
+  const json measure = {{"field", "measure"}, {"type", "nominal"}, {"title", "figure"},
+                        {"scale", {{"domain", {"delivered SM %", "NP × 100"}}, {"range", {"#f58518", "#4c78a8"}}}}};
+  layers.push_back({{"mark", {{"type", "point"}, {"filled", true}, {"size", 70}}},
+                    {"encoding", {{"x", x}, {"y", y}, {"color", measure},
+                                  {"shape", {{"field", "measure"}, {"type", "nominal"}, {"title", "figure"},
+                                             {"scale", {{"domain", {"delivered SM %", "NP × 100"}}, {"range", {"square", "circle"}}}}}},
+                                  {"tooltip", tips}}}});
+  layers.push_back({{"mark", {{"type", "text"}, {"align", "left"}, {"dx", 6}, {"fontSize", 10}, {"color", "#333"}}},
+                    {"encoding", {{"x", x}, {"y", y}, {"text", {{"field", "workload"}, {"type", "nominal"}}}}}});
+  json spec = base_spec("MPS: requested vs delivered",
+                        "each workload in each MPS cell: its SM share asked for (active thread percentage) against its NVML-attributed share "
+                        "of the GPU's time and its NP × 100; dashed: y = x");
+  spec["width"] = 520;
+  spec["height"] = 320;
+  spec["data"] = {{"values", rows}};
+  spec["layer"] = layers;
+  return {"mps-shares", "mps-shares", spec};
+}
+
+// A tuning run: every measured configuration by STP and its tightest SLO's
+// headroom; the Pareto front joined, the answer ringed.
+Chart tune_front_chart(const analysis::Analysis& a) {
+  const auto tuned = tuned_run(a);
+  if (!tuned) return {};
+  json rows = json::array();
+  for (const auto& r : tuned->answer.rows) {
+    if (r.status != "measured" || !finite(r.stp.mean) || !finite(r.headroom)) continue;
+    rows.push_back({{"mode", r.mode}, {"settings", r.settings}, {"kind", r.kind}, {"stp", *r.stp.mean},
+                    {"headroom", *r.headroom * 100}, {"front", r.on_front}, {"best", tuned->answer.best == r.mode},
+                    {"meets", r.feasible ? "yes" : "no"}});
+  }
+  if (rows.empty()) return {};
+  const json x = {{"field", "stp"}, {"type", "quantitative"}, {"title", "STP (Σ NP)"}, {"scale", {{"zero", false}}}};
+  const json y = {{"field", "headroom"}, {"type", "quantitative"}, {"title", "tightest SLO's headroom (%)"}};
+  const auto tips = tooltip({field("mode", "nominal", "mode"), field("settings", "nominal", "settings"),
+                             field("kind", "nominal", "kind"), field("stp", "quantitative", "STP", ".3f"),
+                             field("headroom", "quantitative", "headroom (%)", ".1f"), field("meets", "nominal", "meets every SLO"),
+                             field("front", "nominal", "on the front")});
+  json layers = json::array();
+  layers.push_back({{"data", {{"values", json::array({json::object()})}}},
+                    {"mark", {{"type", "rule"}, {"strokeDash", {4, 4}}, {"color", "#d62728"}}},
+                    {"encoding", {{"y", {{"datum", 0}}}, {"tooltip", {{"value", "0 %: at the SLO's limit; below: missed"}}}}}});
+  layers.push_back({{"transform", json::array({{{"filter", "datum.front"}}})},
+                    {"mark", {{"type", "line"}, {"color", "#f58518"}, {"strokeWidth", 1.5}}},
+                    {"encoding", {{"x", x}, {"y", y}, {"order", {{"field", "stp"}, {"type", "quantitative"}}}}}});
+  layers.push_back({{"mark", {{"type", "point"}, {"filled", true}, {"size", 60}}},
+                    {"encoding",
+                     {{"x", x},
+                      {"y", y},
+                      {"color", {{"field", "kind"}, {"type", "nominal"}, {"title", "configuration"},
+                                 {"scale", {{"domain", {"control", "candidate"}}, {"range", {"#4c78a8", "#f58518"}}}}}},
+                      {"shape", {{"field", "kind"}, {"type", "nominal"}, {"title", "configuration"}, {"scale", {{"domain", {"control", "candidate"}},
+                                                                                    {"range", {"square", "circle"}}}}}},
+                      {"opacity", {{"condition", {{"test", "datum.front"}, {"value", 1}}}, {"value", 0.45}}},
+                      {"tooltip", tips}}}});
+  layers.push_back({{"transform", json::array({{{"filter", "datum.best"}}})},
+                    {"mark", {{"type", "point"}, {"size", 320}, {"strokeWidth", 2}, {"color", "#d62728"}}},
+                    {"encoding", {{"x", x}, {"y", y}, {"tooltip", tips}}}});
+  layers.push_back({{"transform", json::array({{{"filter", "datum.best"}}})},
+                    {"mark", {{"type", "text"}, {"align", "left"}, {"dx", 12}, {"fontWeight", "bold"}, {"color", "#d62728"}}},
+                    {"encoding", {{"x", x}, {"y", y}, {"text", {{"value", "best"}}}}}});
+  json spec = base_spec("Tuning: STP against SLO headroom",
+                        "every measured configuration; the Pareto front joined and opaque, the answer ringed; below 0 % an SLO was missed");
+  spec["width"] = 560;
+  spec["height"] = 320;
+  spec["data"] = {{"values", rows}};
+  spec["layer"] = layers;
+  return {"tune-front", "tune", spec};
+}
+
 }  // namespace
 
 std::string mode_color(const std::string& mode, const std::vector<std::string>& all_modes) {
@@ -380,7 +478,8 @@ nlohmann::json mode_color_scale(const std::vector<std::string>& modes, const std
 
 std::vector<Chart> build_charts(const analysis::RunInput& in, const analysis::Analysis& a) {
   std::vector<Chart> out;
-  for (auto chart : {np_chart(a), system_chart(a), latency_cdf_chart(a), p99_chart(a), activity_chart(in, a), energy_chart(a)}) {
+  for (auto chart : {tune_front_chart(a), np_chart(a), system_chart(a), latency_cdf_chart(a), p99_chart(a), mps_shares_chart(a),
+                     activity_chart(in, a), energy_chart(a)}) {
     if (chart.id.empty()) continue;
     // A chart is often seen alone (exported as an image): it says it comes from a CPU run itself.
     if (const auto check = cpu_check_label(a, chart.section); !check.empty())

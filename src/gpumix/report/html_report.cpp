@@ -7,10 +7,14 @@
 #include <string_view>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
+#include "gpumix/analysis/mps_shares.hpp"
 #include "gpumix/report/analysis_tables.hpp"
 #include "gpumix/report/charts.hpp"
+#include "gpumix/report/mps_view.hpp"
 #include "gpumix/report/probe_tables.hpp"
+#include "gpumix/report/tune_view.hpp"
 #include "gpumix/report/web_assets.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/util/units.hpp"
@@ -281,6 +285,43 @@ void probe_section(std::ostream& out, const probe::ProbeResults& p) {
   out << "</section>\n";
 }
 
+// A tuning run: the answer, how it relates to the recommendation, the front and every configuration.
+void tune_section(std::ostream& out, const TunedRun& tuned, const analysis::Recommendation& r, const std::vector<Chart>& charts) {
+  section_start(out, "tune", "Tuning",
+                "gpumix tune searched MPS settings: the best configuration by its objective (" + tuned.answer.objective.text() +
+                    ") among those that meet every SLO, the controls, and STP against the tightest SLO's headroom.");
+  out << "<p class=\"headline\">" << html_escape(tune_versus_recommendation(tuned.answer, r)) << "</p>\n<ul>";
+  std::istringstream lines(tune_summary(tuned.answer, tuned.record));
+  for (std::string line; std::getline(lines, line);) out << "<li>" << html_escape(line) << "</li>";
+  out << "</ul>\n";
+  charts_of(out, charts, "tune");
+  html_table(out, tune_table(tuned.answer));
+  out << "</section>\n";
+}
+
+// MPS: requested vs delivered, and the priority pairs; nothing for a run without MPS cells.
+void mps_sections(std::ostream& out, const analysis::Analysis& a, const std::optional<TunedRun>& tuned, const std::vector<Chart>& charts) {
+  const auto shares = analysis::mps_shares(a);
+  if (!shares.empty()) {
+    section_start(out, "mps-shares", kMpsSharesTitle,
+                  "Each workload's SM share asked of MPS (active thread percentage; 100 = no limit) against its share of "
+                  "the GPU's time over the window as NVML attributed it, and its NP. Per mode over its repeats, then per "
+                  "cell with its pinned memory limit against its peak device memory (MiB).");
+    charts_of(out, charts, "mps-shares");
+    html_table(out, mps_share_modes_table(shares));
+    html_table(out, mps_shares_table(shares));
+    out << "</section>\n";
+  }
+  const auto effects = analysis::priority_effects(a, tuned ? tuned->record.slo_owners : std::map<std::string, std::string>{});
+  if (!effects.empty()) {
+    section_start(out, "mps-priority", kMpsPriorityTitle,
+                  "Modes that differ only in client priorities: each SLO with and without the lower priority of its "
+                  "neighbours, its p99 (ms) and verdict, and the lowered neighbours' mean NP.");
+    html_table(out, priority_table(effects));
+    out << "</section>\n";
+  }
+}
+
 }  // namespace
 
 void write_html_report(std::ostream& out, const analysis::RunInput& in, const analysis::Analysis& a,
@@ -322,14 +363,20 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
   }
   out << "</section>\n";
 
+  const auto tuned = tuned_run(a);
+  if (tuned) tune_section(out, *tuned, r, charts);
+
   if (const auto missing = missing_list(a); !missing.empty()) {
     out << "<section id=\"missing\" class=\"box missing\"><h2>What is missing</h2><ul>\n";
     for (const auto& m : missing) out << "<li>" << html_escape(m) << "</li>\n";
     out << "</ul></section>\n";
   }
 
-  out << "<nav><a href=\"#np\">NP</a><a href=\"#system\">STP, ANTT, fairness</a><a href=\"#latency\">latency</a>"
-         "<a href=\"#activity\">GPU activity</a><a href=\"#energy\">energy</a><a href=\"#workloads\">workloads</a>"
+  out << "<nav>" << (tuned ? "<a href=\"#tune\">tuning</a>" : "")
+      << "<a href=\"#np\">NP</a><a href=\"#system\">STP, ANTT, fairness</a><a href=\"#latency\">latency</a>"
+         "<a href=\"#activity\">GPU activity</a>"
+      << (analysis::mps_shares(a).empty() ? "" : "<a href=\"#mps-shares\">MPS shares</a>")
+      << "<a href=\"#energy\">energy</a><a href=\"#workloads\">workloads</a>"
          "<a href=\"#evidence\">mode evidence</a><a href=\"#probes\">sharing mechanics</a><a href=\"#mix\">mix</a><a href=\"#definitions\">definitions</a></nav>\n";
 
   section_start(out, "np", "Normalized progress per workload",
@@ -380,6 +427,8 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
   table_or_note(out, attribution_table(a), "No per-process telemetry for this run.");
   out << "</section>\n";
 
+  mps_sections(out, a, tuned, charts);
+
   section_start(out, "energy", "Energy per unit of work",
                 "The GPU's energy counter's increase over the cell ÷ the samples all its workloads processed.");
   charts_of(out, charts, "energy");
@@ -424,6 +473,11 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
          "interval; two modes are within noise when the 95% interval of their difference, paired by repeat, holds 0; "
          "then neither is recommended. Only each cell's measured window counts, and a figure with too little "
          "evidence in it is withheld (docs/mix-spec.md, Evidence).</dd>"
+         "<dt>MPS requested vs delivered</dt><dd>Requested: the active thread percentage set for the workload's MPS "
+         "client (the configured mode's name, mps-split's weights, its own setting, else 100). Delivered: its share "
+         "of the GPU's time over the window from NVML's per-process SM utilization, scaled to the GPU's busy time when "
+         "the clients' figures overlap; it counts time with some kernel of the client running, not how many SMs it "
+         "held (docs/report.md).</dd>"
          "<dt>Recommendation</dt><dd>The shared mode with the highest STP among those meeting every SLO in every "
          "repeat, under which no workload failed.</dd></dl>\n</section>\n";
 

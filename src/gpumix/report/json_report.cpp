@@ -6,7 +6,10 @@
 #include <vector>
 
 #include "gpumix/analysis/stats.hpp"
+#include "gpumix/analysis/mps_shares.hpp"
 #include "gpumix/report/analysis_tables.hpp"
+#include "gpumix/report/mps_view.hpp"
+#include "gpumix/report/tune_view.hpp"
 #include "gpumix/run/run_environment.hpp"
 #include "gpumix/json_text.hpp"
 
@@ -451,6 +454,16 @@ nlohmann::json analysis_json(const analysis::Analysis& a, const analysis::Recomm
   doc["run"] = run_json(a);
   doc["recommendation"] = recommendation_json(rec);
   doc["verdicts"] = verdicts_json(rec);
+  // Present only for what the run has: a tuning record, MPS cells, priority pairs.
+  const auto tuned = tuned_run(a);
+  if (tuned) {
+    doc["tune"] = tune_json(tuned->answer, tuned->record);
+    doc["tune"]["versus_recommendation"] = tune_versus_recommendation(tuned->answer, rec);
+  }
+  if (const auto shares = analysis::mps_shares(a); !shares.empty()) doc["mps_shares"] = mps_shares_json(shares);
+  if (const auto effects = analysis::priority_effects(a, tuned ? tuned->record.slo_owners : std::map<std::string, std::string>{});
+      !effects.empty())
+    doc["mps_priority"] = table_json(priority_table(effects));
   doc["evidence"] = evidence_json(a);
   doc["missing"] = a.missing_texts();
   doc["missing_codes"] = json::array();

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 
+#include <sstream>
+
 #include "gpumix/report/analysis_tables.hpp"
+#include "gpumix/report/tune_view.hpp"
 
 namespace gpumix::report {
 namespace {
@@ -42,6 +45,7 @@ void write_text_report(std::ostream& out, const analysis::Analysis& a, const ana
   const auto env = environment_fields(a.run);
   const auto banner = cpu_run_banner(a);
   const auto missing = missing_list(a);
+  const auto tuned = tuned_run(a);
   if (md) {
     out << "# gpumix report: run " << a.run.id << " (" << md_escape(a.run.mix_name) << ")\n\n";
     if (!banner.empty()) out << "> **CPU run.** " << md_escape(banner) << "\n\n";
@@ -49,6 +53,15 @@ void write_text_report(std::ostream& out, const analysis::Analysis& a, const ana
     out << "\n## Recommendation\n\n**" << md_escape(r.headline) << "**\n\n";
     for (const auto& n : r.notes) out << "> " << md_escape(n) << "\n>\n";
     if (!r.notes.empty()) out << "\n";
+    if (tuned) {
+      out << "## Tuning\n\n" << md_escape(tune_versus_recommendation(tuned->answer, r)) << "\n\n";
+      std::istringstream lines(tune_summary(tuned->answer, tuned->record));
+      for (std::string line; std::getline(lines, line);)
+        if (const auto from = line.find_first_not_of(' '); from != std::string::npos) out << "- " << md_escape(line.substr(from)) << "\n";
+      out << "\n";
+      render_markdown(out, tune_table(tuned->answer));
+      out << "\n";
+    }
     if (!missing.empty()) {
       out << "## What is missing\n\n";
       for (const auto& m : missing) out << "- " << md_escape(m) << "\n";
@@ -62,6 +75,12 @@ void write_text_report(std::ostream& out, const analysis::Analysis& a, const ana
     for (const auto& [k, v] : env) out << "  " << k << std::string(width - k.size() + 2, ' ') << v << "\n";
     out << "\nRECOMMENDATION\n  " << r.headline << "\n";
     for (const auto& n : r.notes) out << "  note: " << n << "\n";
+    if (tuned) {
+      out << "\nTUNING\n  " << tune_versus_recommendation(tuned->answer, r) << "\n";
+      std::istringstream lines(tune_summary(tuned->answer, tuned->record));
+      for (std::string line; std::getline(lines, line);) out << "  " << line << "\n";
+      render(out, tune_table(tuned->answer), Format::table);
+    }
     if (!missing.empty()) {
       out << "\nMISSING\n";
       for (const auto& m : missing) out << "  - " << m << "\n";

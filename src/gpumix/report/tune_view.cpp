@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "gpumix/spec/effective_plan.hpp"
+
 
 namespace gpumix::report {
 
@@ -60,6 +62,32 @@ nlohmann::json tune_json(const tune::Answer& a, const tune::TuneRecord& record) 
           {"budget_s", record.budget_s ? nlohmann::json(*record.budget_s) : nlohmann::json(nullptr)},
           {"elapsed_s", record.elapsed_s ? nlohmann::json(*record.elapsed_s) : nlohmann::json(nullptr)},
           {"candidates", table_json(tune_table(a))}};
+}
+
+std::optional<TunedRun> tuned_run(const analysis::Analysis& a) {
+  const auto plan = spec::EffectivePlan::from_json(a.run.plan_json);
+  if (plan.search_json.empty()) return std::nullopt;
+  auto record = tune::TuneRecord::from_json_text(plan.search_json);
+  if (!record) return std::nullopt;
+  auto answer = tune::answer(a, *record);
+  return TunedRun{std::move(*record), std::move(answer)};
+}
+
+std::string tune_versus_recommendation(const tune::Answer& a, const analysis::Recommendation& rec) {
+  const std::string objective = a.objective.text();
+  if (a.best && rec.mode && *a.best == *rec.mode)
+    return fmt::format("The tuning answer and the recommendation agree: {}.", *a.best);
+  if (a.best)
+    return fmt::format(
+        "The tuning answer is {}: of the configurations that meet every SLO, the one with the highest {} (the search's "
+        "objective). The recommendation ranks by STP and also asks for every workload's NP and a margin beyond noise: {}.",
+        *a.best, objective, rec.mode ? "it names " + *rec.mode : "it names no mode (" + analysis::to_string(rec.no_mode) + ")");
+  if (rec.mode)
+    return fmt::format(
+        "The tuning answer names no configuration (none meets every SLO by its worst repeat against the limit), while the "
+        "recommendation names {}: see its verdict for the SLOs it counts.",
+        *rec.mode);
+  return "Neither the tuning answer nor the recommendation names a configuration: none meets every SLO.";
 }
 
 }  // namespace gpumix::report

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "gpumix/report/json_report.hpp"
 
 namespace gpumix::report {
 namespace {
@@ -14,9 +15,8 @@ Value slo_cell(const analysis::WorkloadSummary& s) {
   nlohmann::json j = nlohmann::json::array();
   std::string text;
   for (const auto& r : s.slos) {
-    auto num = [](const std::optional<double>& v) { return v && std::isfinite(*v) ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-    j.push_back({{"percentile", r.percentile}, {"limit_ms", r.limit_ms}, {"actual_ms", num(r.actual_ms)},
-                 {"attainment", num(r.attainment)}, {"met", r.met}});
+    j.push_back({{"percentile", r.percentile}, {"limit_ms", r.limit_ms}, {"actual_ms", json_number(r.actual_ms)},
+                 {"attainment", json_number(r.attainment)}, {"met", r.met}});
     char buf[96];
     std::snprintf(buf, sizeof buf, "p%g<=%gms:%s", r.percentile, r.limit_ms, !r.actual_ms ? "no-data" : r.met ? "met" : "MISSED");
     text += (text.empty() ? "" : " ") + std::string(buf);

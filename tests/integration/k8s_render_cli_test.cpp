@@ -1,7 +1,9 @@
-// `gpumix k8s render` through the real binary: golden files per mode, every
-// object checked against the rules the API server applies, every
-// kustomization rendered by the real `kubectl kustomize`, and the commands of
-// docs/deployment.md checked against gpumix's command line.
+// `gpumix k8s render` through the real binary: golden files per rendering
+// (device plugin and DRA), every object checked against the rules the API
+// server applies and against Kubernetes' OpenAPI schemas (kubernetes-models,
+// tests/k8s/validate.mjs), every kustomization rendered by the real `kubectl
+// kustomize`, the DRA claims and the complete pods' fields, the warnings, and
+// the commands of docs/deployment.md checked against gpumix's command line.
 //
 // Golden files: tests/data/k8s/golden/<mode>/. After an intended change,
 // regenerate them with
@@ -11,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -205,8 +208,7 @@ struct Checker {
     const auto kind = o["kind"].as<std::string>("");
     const auto api = o["apiVersion"].as<std::string>("");
     where = kind + "/" + dig(o, {"metadata", "name"}).as<std::string>("?");
-    static const std::map<std::string, std::string> api_of{{"ConfigMap", "v1"}, {"PersistentVolumeClaim", "v1"}, {"Pod", "v1"}, {"Job", "batch/v1"},
-                                                           {"ResourceClaimTemplate", api}};
+    static const std::map<std::string, std::string> api_of{{"ConfigMap", "v1"}, {"PersistentVolumeClaim", "v1"}, {"Pod", "v1"}, {"Job", "batch/v1"}};
     if (kind == "ResourceClaimTemplate") {
       metadata(o["metadata"], false);
       if (api != "resource.k8s.io/v1" && api != "resource.k8s.io/v1beta1") fail("apiVersion", "not a DRA version gpumix renders: " + api);
@@ -414,9 +416,22 @@ TEST(K8sRender, EveryObjectValidatesAgainstKubernetesOpenApiSchemas) {
       files.push_back(built);
     }
   }
+  // And every example mix, with either API.
+  for (const auto& e : fs::directory_iterator(fs::path(GPUMIX_SOURCE_DIR) / "examples")) {
+    if (e.path().extension() != ".yaml") continue;
+    for (const char* api : {"device-plugin", "dra"}) {
+      const auto out = dir / ("example-" + e.path().stem().string() + "-" + api);
+      auto r = gpumix({"k8s", "render", e.path().string(), "--mode", "mps", "--api", api, "--out-dir", out.string()}, dir.path());
+      ASSERT_EQ(r.exit_code, 0) << e.path() << ": " << r.err;
+      for (const auto& f : files_under(out))
+        if (f.extension() == ".yaml" && f.filename() != "kustomization.yaml" && f.filename() != "clusterpolicy-patch.yaml")
+          files.push_back(out / f);
+    }
+  }
   auto r = validate_with_kubernetes_models(files);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("0 problem(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" 0 problem(s)"), std::string::npos) << r.out;
+  std::cout << r.out;  // how many objects of each kind
   EXPECT_NE(r.out.find("ResourceClaimTemplate"), std::string::npos) << "nothing to check it against?";
 }
 
@@ -479,10 +494,7 @@ TEST(K8sRender, DraClaimsOneSharedGpuWithTheDriversConfigAndTheVersionsApi) {
   EXPECT_EQ(percent, (std::map<std::string, std::string>{{"train", "60"}, {"serve", "30"}}));
   EXPECT_EQ(pinned, (std::map<std::string, std::string>{{"train", "0=4096M"}}));
   EXPECT_EQ(pod["nodeSelector"]["nvidia.com/gpu.product"].as<std::string>(), "NVIDIA-H100-80GB-HBM3");
-  // The serve workload's 2 m timeout is in its script (one pod, one Job deadline).
-  EXPECT_FALSE(job["spec"]["activeDeadlineSeconds"]);
-  EXPECT_NE(pod["containers"][1]["command"][2].as<std::string>().find(" 120 \"$@\"\nexit \"$?\""), std::string::npos)
-      << pod["containers"][1]["command"][2].as<std::string>();
+  EXPECT_FALSE(job["spec"]["activeDeadlineSeconds"]) << "one pod for all: each workload's timeout is its script's";
   // The fleet claims a whole GPU each, without sharing config.
   const auto fleet_tmpl = YAML::LoadFile((mps / "fleet" / "gpu-claim-template.yaml").string());
   EXPECT_FALSE(fleet_tmpl["spec"]["spec"]["devices"]["config"]);
@@ -499,7 +511,8 @@ TEST(K8sRender, DraClaimsOneSharedGpuWithTheDriversConfigAndTheVersionsApi) {
 
 TEST(K8sRender, CommonMpsSettingsBecomeTheClaimsDefaults) {
   ScratchDir dir;
-  const auto mix = dir.write("mix.yaml", "name: m\nworkloads:\n  - name: a\n    command: [x]\n    mps: {sm_percent: 40, pinned_memory_limit: 2GiB}\n"
+  const auto mix = dir.write("mix.yaml", "name: m\ncell_duration: 60s\nworkloads:\n  - name: a\n    command: [x]\n"
+                                         "    mps: {sm_percent: 40, pinned_memory_limit: 2GiB}\n    stop: {duration: 30s}\n    timeout: 10s\n"
                                          "  - name: b\n    command: [y]\n    mps: {sm_percent: 40, pinned_memory_limit: 2GiB}\n");
   auto r = gpumix({"k8s", "render", mix.string(), "--mode", "mps", "--api", "dra", "--out-dir", (dir / "out").string()}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -507,6 +520,13 @@ TEST(K8sRender, CommonMpsSettingsBecomeTheClaimsDefaults) {
                        ["opaque"]["parameters"]["sharing"]["mpsConfig"];
   EXPECT_EQ(mps["defaultActiveThreadPercentage"].as<int>(), 40);
   EXPECT_EQ(mps["defaultPinnedDeviceMemoryLimit"].as<std::string>(), "2048Mi");
+  // a's 10 s timeout comes before its 30 s stop: its script ends it there, as a failure (124 kept);
+  // b stops at the window's end, which counts as success.
+  const auto pod = YAML::LoadFile((dir / "out" / "workloads" / "job-m-mps.yaml").string())["spec"]["template"]["spec"];
+  const auto a = pod["containers"][0]["command"][2].as<std::string>();
+  EXPECT_NE(a.find(" 10 \"$@\"\nexit \"$?\"\n"), std::string::npos) << a;
+  const auto b = pod["containers"][1]["command"][2].as<std::string>();
+  EXPECT_NE(b.find(" 60 \"$@\"\nrc=$?\n[ \"$rc\" -ne 124 ] || exit 0"), std::string::npos) << b;
 }
 
 TEST(K8sRender, WarnsAboutWhatTheTargetCannotExpressNamingWorkloadAndField) {

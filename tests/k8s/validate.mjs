@@ -34,6 +34,7 @@ function asV1(claimTemplate) {
 
 let problems = 0;
 let objects = 0;
+const kinds = {};
 for (const file of process.argv.slice(2)) {
   const docs = parseAllDocuments(readFileSync(file, "utf8"), { version: "1.1" });  // as the API server reads it (go-yaml)
   for (const doc of docs) {
@@ -48,11 +49,13 @@ for (const file of process.argv.slice(2)) {
     try {
       new Model(o).validate();
       objects++;
+      kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
     } catch (e) {
       console.log(`${where}: ${e.message}`);
       problems++;
     }
   }
 }
-console.log(`validated ${objects} object(s), ${problems} problem(s)`);
+const counts = Object.entries(kinds).sort().map(([k, n]) => `${k} ${n}`).join(", ");
+console.log(`validated ${objects} object(s) (${counts}), ${problems} problem(s)`);
 process.exit(problems ? 1 : 0);

@@ -342,9 +342,22 @@ spec:
     EXPECT_NE(all.find(want), std::string::npos) << want << " in " << all;
 }
 
+// --- Kubernetes' own OpenAPI schemas: tests/k8s/validate.mjs ----------------
+
+const fs::path kNodeModules = fs::path(GPUMIX_SOURCE_DIR) / "node_modules";
+const fs::path kValidator = fs::path(GPUMIX_SOURCE_DIR) / "tests" / "k8s" / "validate.mjs";
+
+// One node process over every file (a few seconds, not one start per file).
+CapturedRun validate_with_kubernetes_models(const std::vector<fs::path>& files) {
+  std::vector<std::string> argv{"node", kValidator.string()};
+  for (const auto& f : files) argv.push_back(f.string());
+  return run_and_capture(argv, 120s);
+}
+
 TEST(K8sRender, KubectlKustomizeRendersEveryKustomization) {
   if (!fs::exists(kKubectl)) GTEST_SKIP() << kKubectl << " is absent: `scripts/setup.sh --test` installs kubectl";
   ScratchDir dir;
+  std::vector<fs::path> built;  // what kubectl would apply, for Kubernetes' schemas below
   for (const auto& v : kVariants) {
     const auto out = render(dir, v);
     for (const auto& f : files_under(out)) {
@@ -352,6 +365,8 @@ TEST(K8sRender, KubectlKustomizeRendersEveryKustomization) {
       const auto kdir = out / f.parent_path();
       auto r = run_and_capture({kKubectl, "kustomize", kdir.string()}, 60s);
       ASSERT_EQ(r.exit_code, 0) << kdir << ": " << r.err;
+      if (f.parent_path().parent_path() == "overlays")
+        built.push_back(dir.write("kustomized-" + v.name + "-" + f.parent_path().filename().string() + ".yaml", r.out));
       std::vector<YAML::Node> docs = YAML::LoadAll(r.out);
       ASSERT_FALSE(docs.empty()) << kdir;
       EXPECT_EQ(check_objects(docs), std::vector<std::string>{}) << kdir;
@@ -367,6 +382,10 @@ TEST(K8sRender, KubectlKustomizeRendersEveryKustomization) {
       }
     }
   }
+  ASSERT_TRUE(fs::exists(kNodeModules / "kubernetes-models")) << "scripts/setup.sh runs npm ci, which installs kubernetes-models";
+  auto r = validate_with_kubernetes_models(built);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(" 0 problem(s)"), std::string::npos) << r.out;
 }
 
 TEST(K8sRender, MixProblemsAreInputErrorsWithTheirPlace) {
@@ -385,18 +404,6 @@ TEST(K8sRender, MixProblemsAreInputErrorsWithTheirPlace) {
   EXPECT_NE(r.err.find("mix name '!!!'"), std::string::npos) << r.err;
 }
 
-// --- Kubernetes' own OpenAPI schemas: tests/k8s/validate.mjs ----------------
-
-const fs::path kNodeModules = fs::path(GPUMIX_SOURCE_DIR) / "node_modules";
-const fs::path kValidator = fs::path(GPUMIX_SOURCE_DIR) / "tests" / "k8s" / "validate.mjs";
-
-// One node process over every file (a few seconds, not one start per file).
-CapturedRun validate_with_kubernetes_models(const std::vector<fs::path>& files) {
-  std::vector<std::string> argv{"node", kValidator.string()};
-  for (const auto& f : files) argv.push_back(f.string());
-  return run_and_capture(argv, 120s);
-}
-
 TEST(K8sRender, EveryObjectValidatesAgainstKubernetesOpenApiSchemas) {
   ASSERT_TRUE(fs::exists(kNodeModules / "kubernetes-models")) << "scripts/setup.sh runs npm ci, which installs kubernetes-models";
   ScratchDir dir;
@@ -406,15 +413,6 @@ TEST(K8sRender, EveryObjectValidatesAgainstKubernetesOpenApiSchemas) {
     for (const auto& f : files_under(out))
       if (f.extension() == ".yaml" && f.filename() != "kustomization.yaml" && f.filename() != "clusterpolicy-patch.yaml")
         files.push_back(out / f);
-    // What kubectl applies: each kustomization's output, overlays included.
-    if (!fs::exists(kKubectl)) continue;
-    for (const auto& f : files_under(out)) {
-      if (f.filename() != "kustomization.yaml" || f.parent_path() == "cluster") continue;
-      auto r = run_and_capture({kKubectl, "kustomize", (out / f.parent_path()).string()}, 60s);
-      ASSERT_EQ(r.exit_code, 0) << r.err;
-      const auto built = dir.write("kustomized-" + v.name + "-" + f.parent_path().filename().string() + ".yaml", r.out);
-      files.push_back(built);
-    }
   }
   // And every example mix, with either API.
   for (const auto& e : fs::directory_iterator(fs::path(GPUMIX_SOURCE_DIR) / "examples")) {
@@ -473,6 +471,9 @@ TEST(K8sRender, DraClaimsOneSharedGpuWithTheDriversConfigAndTheVersionsApi) {
   EXPECT_EQ(tmpl["apiVersion"].as<std::string>(), "resource.k8s.io/v1");  // 1.34
   const auto request = tmpl["spec"]["spec"]["devices"]["requests"][0];
   EXPECT_EQ(request["exactly"]["deviceClassName"].as<std::string>(), k8s::kDraGpuDeviceClass);
+  // A GPU with the memory the workloads declare (20 GiB + 4 GiB), as the driver publishes it.
+  EXPECT_EQ(request["exactly"]["selectors"][0]["cel"]["expression"].as<std::string>(),
+            "device.capacity['gpu.nvidia.com'].memory.compareTo(quantity('24576Mi')) >= 0");
   const auto opaque = tmpl["spec"]["spec"]["devices"]["config"][0]["opaque"];
   EXPECT_EQ(opaque["driver"].as<std::string>(), "gpu.nvidia.com");
   EXPECT_EQ(k8s::check_gpu_config(opaque["parameters"]), std::vector<std::string>{});
@@ -544,12 +545,15 @@ TEST(K8sRender, WarnsAboutWhatTheTargetCannotExpressNamingWorkloadAndField) {
     // The device plugin's MPS daemon caps every client at 100/3 %: 60 % cannot be had; DRA carries it.
     const auto capped = "workloads[0] (train).mps.sm_percent: the device plugin's MPS daemon gives each of its 3 replicas 33 %";
     const auto pinned = "workloads[0] (train).mps.pinned_memory_limit: the device plugin's MPS daemon limits";
+    const auto by_memory = "workloads[0] (train).gpu_memory: the device plugin cannot select a GPU by its memory";
     if (v.name == "mps") {
+      EXPECT_NE(r.err.find(by_memory), std::string::npos) << r.err;
       EXPECT_NE(r.err.find(capped), std::string::npos) << r.err;
       EXPECT_NE(readme.find(pinned), std::string::npos) << readme;
       EXPECT_EQ(readme.find("(serve).mps.sm_percent"), std::string::npos) << "30 % fits under 33 %";
     } else {
       EXPECT_EQ(r.err.find("mps.sm_percent"), std::string::npos) << r.err;
+      EXPECT_EQ(r.err.find("gpu_memory"), std::string::npos) << "a DRA claim selects by memory: " << r.err;
     }
   }
 }

@@ -294,7 +294,8 @@ class Renderer {
 
   void warn(size_t i, const std::string& field, const std::string& message) {
     const auto& w = mix_.workloads[i];
-    warnings_.push_back(fmt::format("{}:{}: workloads[{}] ({}).{}: {}", mix_.source_path.string(), w.loc.line, i, w.name, field, message));
+    // The file's name, not its path: the README must not depend on where the mix was.
+    warnings_.push_back(fmt::format("{}:{}: workloads[{}] ({}).{}: {}", mix_.source_path.filename().string(), w.loc.line, i, w.name, field, message));
   }
 
   // What the mix asks for that the rendered objects cannot do as gpumix would.
@@ -311,6 +312,8 @@ class Renderer {
         warn(i, "mps.sm_percent", fmt::format("the device plugin's MPS daemon gives each of its {} replicas {} % of the SMs and a "
                                               "client can only lower that: {} % becomes {} % (--api dra carries it)",
                                               n, 100 / n, *w.mps.sm_percent, 100 / n));
+      if (!dra_ && w.gpu_memory && opts_.gpu_product.empty())
+        warn(i, "gpu_memory", "the device plugin cannot select a GPU by its memory: name a GPU product that has it (--gpu-product)");
       if (mode_.per_workload_limits && !dra_ && w.mps.pinned_memory_limit)
         warn(i, "mps.pinned_memory_limit", fmt::format("the device plugin's MPS daemon limits each of its {} replicas to the GPU's "
                                                        "memory / {} and a client can only lower that: a larger limit is cut to it",
@@ -356,10 +359,20 @@ class Renderer {
   // A ResourceClaimTemplate for one GPU of the driver's DeviceClass, with
   // `config` (null: the driver's default) as opaque parameters. v1 moved a
   // request's device fields under `exactly`.
+  // The GPU's memory must hold what the workloads declare (`gpu_memory`,
+  // summed: they share it), as a CEL selector on the capacity the driver
+  // publishes (its e2e spec test/e2e/framework/specs/memory-size.yaml.tmpl).
   Json claim_template(const std::string& name, const Json& config) const {
+    Json device = {{"deviceClassName", kDraGpuDeviceClass}};
+    std::optional<int64_t> memory;
+    for (const auto& w : mix_.workloads)
+      if (w.gpu_memory) memory = memory.value_or(0) + *w.gpu_memory;
+    if (memory)
+      device["selectors"] = Json::array({Json{{"cel", {{"expression", "device.capacity['gpu.nvidia.com'].memory.compareTo(quantity('" +
+                                                                           mib_quantity(*memory) + "')) >= 0"}}}}});
     Json request = {{"name", "gpu"}};
-    if (resource_api_ == "resource.k8s.io/v1") request["exactly"] = {{"deviceClassName", kDraGpuDeviceClass}};
-    else request["deviceClassName"] = kDraGpuDeviceClass;
+    if (resource_api_ == "resource.k8s.io/v1") request["exactly"] = device;
+    else request.update(device);
     Json devices = {{"requests", Json::array({request})}};
     if (!config.is_null())
       devices["config"] = Json::array({Json{{"requests", {"gpu"}}, {"opaque", {{"driver", kDraDriver}, {"parameters", config}}}}});

@@ -29,6 +29,17 @@ void add_k8s(CLI::App& app, Action& action) {
   cmd->add_option("--out-dir", opts->out_dir, "Folder to write into (required; created; files gpumix writes are replaced)")
       ->type_name("DIR");
   auto renamed = std::make_shared<RenamedOption>(*cmd, "--out", "the folder to write into is now --out-dir DIR");
+  cmd->add_option("--api", opts->render.api,
+                  "How pods get the GPU: the NVIDIA device plugin's shared resource, or a DRA claim (Kubernetes 1.32+, "
+                  "NVIDIA's DRA driver for GPUs)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(k8s::render_apis()));
+  cmd->add_option("--kube-version", opts->render.kube_version,
+                  "The cluster's Kubernetes version (1.N): DRA objects are resource.k8s.io/v1beta1 before 1.34, v1 from it")
+      ->capture_default_str();
+  cmd->add_option("--gpu-product", opts->render.gpu_product,
+                  "Run only on nodes whose nvidia.com/gpu.product label is this (e.g. NVIDIA-H100-80GB-HBM3)");
+  cmd->add_option("--storage-class", opts->render.storage_class, "StorageClass of the results volumes (default: the cluster's)");
   cmd->add_option("--image", opts->render.image, "Image holding gpumix and the workloads (kustomize can replace it)")
       ->capture_default_str();
   cmd->add_option("--results-size", opts->render.results_size, "Size of the results volume")->capture_default_str();
@@ -39,7 +50,9 @@ void add_k8s(CLI::App& app, Action& action) {
       spec::Overrides ov;
       ov.programs_elsewhere = true;  // they run in the image, not here
       const auto mix = spec::load_mix(opts->mix, ov);
-      const auto files = k8s::render(mix, opts->render, opts->out_dir);
+      std::vector<std::string> warnings;
+      const auto files = k8s::render(mix, opts->render, opts->out_dir, &warnings);
+      for (const auto& w : warnings) spdlog::warn("{}", w);
       for (const auto& f : files) std::cout << (std::filesystem::path(opts->out_dir) / f).string() << "\n";
       spdlog::info("wrote {} file(s); next steps in {}", files.size(),
                    (std::filesystem::path(opts->out_dir) / "README.md").string());

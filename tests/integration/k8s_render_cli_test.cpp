@@ -1,7 +1,9 @@
-// `gpumix k8s render` through the real binary: golden files per mode, every
-// object checked against the rules the API server applies, every
-// kustomization rendered by the real `kubectl kustomize`, and the commands of
-// docs/deployment.md checked against gpumix's command line.
+// `gpumix k8s render` through the real binary: golden files per rendering
+// (device plugin and DRA), every object checked against the rules the API
+// server applies and against Kubernetes' OpenAPI schemas (kubernetes-models,
+// tests/k8s/validate.mjs), every kustomization rendered by the real `kubectl
+// kustomize`, the DRA claims and the complete pods' fields, the warnings, and
+// the commands of docs/deployment.md checked against gpumix's command line.
 //
 // Golden files: tests/data/k8s/golden/<mode>/. After an intended change,
 // regenerate them with
@@ -11,10 +13,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <set>
 #include <sstream>
 
+#include "gpumix/k8s/dra_config.hpp"
 #include "gpumix/k8s/names.hpp"
 #include "gpumix/k8s/plugin_config.hpp"
 #include "gpumix/util/subprocess.hpp"
@@ -30,6 +34,19 @@ const fs::path kData = GPUMIX_TEST_DATA;
 const fs::path kGoldenMix = kData / "k8s" / "mix.yaml";
 const char* kKubectl = "/usr/bin/kubectl";
 const std::vector<std::string> kModes{"timeslice", "mps", "mig"};
+// Every rendering the golden files and the validators cover: the device
+// plugin's three modes, and DRA for 1.33 (resource.k8s.io/v1beta1) and 1.34 (v1).
+struct Variant {
+  std::string name;
+  std::vector<std::string> args;
+};
+const std::vector<Variant> kVariants{
+    {"timeslice", {"--mode", "timeslice"}},
+    {"mps", {"--mode", "mps", "--storage-class", "fast-ssd"}},
+    {"mig", {"--mode", "mig"}},
+    {"dra-timeslice", {"--mode", "timeslice", "--api", "dra", "--kube-version", "1.33"}},
+    {"dra-mps", {"--mode", "mps", "--api", "dra", "--kube-version", "1.34", "--gpu-product", "NVIDIA-H100-80GB-HBM3"}},
+};
 
 std::string read(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -46,12 +63,15 @@ std::vector<fs::path> files_under(const fs::path& dir) {
   return out;
 }
 
-fs::path render(const ScratchDir& dir, const std::string& mode) {
-  const auto out = dir / ("k8s-" + mode);
-  auto r = gpumix({"k8s", "render", kGoldenMix.string(), "--mode", mode, "--out-dir", out.string()}, dir.path());
+fs::path render(const ScratchDir& dir, const Variant& v) {
+  const auto out = dir / ("k8s-" + v.name);
+  std::vector<std::string> args{"k8s", "render", kGoldenMix.string(), "--out-dir", out.string()};
+  args.insert(args.end(), v.args.begin(), v.args.end());
+  auto r = gpumix(args, dir.path());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return out;
 }
+fs::path render(const ScratchDir& dir, const std::string& mode) { return render(dir, Variant{mode, {"--mode", mode}}); }
 
 // --- The API server's rules, as gpumix's own checks -------------------------
 
@@ -189,6 +209,13 @@ struct Checker {
     const auto api = o["apiVersion"].as<std::string>("");
     where = kind + "/" + dig(o, {"metadata", "name"}).as<std::string>("?");
     static const std::map<std::string, std::string> api_of{{"ConfigMap", "v1"}, {"PersistentVolumeClaim", "v1"}, {"Pod", "v1"}, {"Job", "batch/v1"}};
+    if (kind == "ResourceClaimTemplate") {
+      metadata(o["metadata"], false);
+      if (api != "resource.k8s.io/v1" && api != "resource.k8s.io/v1beta1") fail("apiVersion", "not a DRA version gpumix renders: " + api);
+      for (const auto& c : dig(o, {"spec", "spec", "devices", "config"}))
+        for (const auto& p : k8s::check_gpu_config(dig(c, {"opaque", "parameters"}))) fail("opaque.parameters", p);
+      return;
+    }
     auto it = api_of.find(kind);
     if (it == api_of.end()) return fail("kind", "unexpected kind '" + kind + "'");
     if (api != it->second) fail("apiVersion", kind + " is served as " + it->second + ", not " + api);
@@ -220,8 +247,9 @@ std::vector<std::string> check_objects(const std::vector<YAML::Node>& docs) {
 TEST(K8sRender, MatchesGoldenFiles) {
   ScratchDir dir;
   const bool update = std::getenv("GPUMIX_UPDATE_GOLDEN") != nullptr;
-  for (const auto& mode : kModes) {
-    const auto out = render(dir, mode);
+  for (const auto& v : kVariants) {
+    const auto& mode = v.name;
+    const auto out = render(dir, v);
     const auto golden = kData / "k8s" / "golden" / mode;
     if (update) {
       fs::remove_all(golden);
@@ -314,16 +342,31 @@ spec:
     EXPECT_NE(all.find(want), std::string::npos) << want << " in " << all;
 }
 
+// --- Kubernetes' own OpenAPI schemas: tests/k8s/validate.mjs ----------------
+
+const fs::path kNodeModules = fs::path(GPUMIX_SOURCE_DIR) / "node_modules";
+const fs::path kValidator = fs::path(GPUMIX_SOURCE_DIR) / "tests" / "k8s" / "validate.mjs";
+
+// One node process over every file (a few seconds, not one start per file).
+CapturedRun validate_with_kubernetes_models(const std::vector<fs::path>& files) {
+  std::vector<std::string> argv{"node", kValidator.string()};
+  for (const auto& f : files) argv.push_back(f.string());
+  return run_and_capture(argv, 120s);
+}
+
 TEST(K8sRender, KubectlKustomizeRendersEveryKustomization) {
   if (!fs::exists(kKubectl)) GTEST_SKIP() << kKubectl << " is absent: `scripts/setup.sh --test` installs kubectl";
   ScratchDir dir;
-  for (const auto& mode : kModes) {
-    const auto out = render(dir, mode);
+  std::vector<fs::path> built;  // what kubectl would apply, for Kubernetes' schemas below
+  for (const auto& v : kVariants) {
+    const auto out = render(dir, v);
     for (const auto& f : files_under(out)) {
       if (f.filename() != "kustomization.yaml") continue;
       const auto kdir = out / f.parent_path();
       auto r = run_and_capture({kKubectl, "kustomize", kdir.string()}, 60s);
       ASSERT_EQ(r.exit_code, 0) << kdir << ": " << r.err;
+      if (f.parent_path().parent_path() == "overlays")
+        built.push_back(dir.write("kustomized-" + v.name + "-" + f.parent_path().filename().string() + ".yaml", r.out));
       std::vector<YAML::Node> docs = YAML::LoadAll(r.out);
       ASSERT_FALSE(docs.empty()) << kdir;
       EXPECT_EQ(check_objects(docs), std::vector<std::string>{}) << kdir;
@@ -332,11 +375,17 @@ TEST(K8sRender, KubectlKustomizeRendersEveryKustomization) {
           EXPECT_EQ(d["metadata"]["namespace"].Scalar(), "gpumix") << kdir;
           if (d["kind"].Scalar() != "Job") continue;
           EXPECT_TRUE(d["spec"]["template"]["spec"]["nodeSelector"].IsMap()) << kdir;
+          if (v.name == "dra-mps")  // the overlay keeps the product the render was asked for
+            EXPECT_EQ(d["spec"]["template"]["spec"]["nodeSelector"]["nvidia.com/gpu.product"].as<std::string>(""), "NVIDIA-H100-80GB-HBM3");
           EXPECT_EQ(d["spec"]["template"]["spec"]["containers"][0]["image"].Scalar(), "registry.example.com/gpumix:gpu") << kdir;
         }
       }
     }
   }
+  ASSERT_TRUE(fs::exists(kNodeModules / "kubernetes-models")) << "scripts/setup.sh runs npm ci, which installs kubernetes-models";
+  auto r = validate_with_kubernetes_models(built);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(" 0 problem(s)"), std::string::npos) << r.out;
 }
 
 TEST(K8sRender, MixProblemsAreInputErrorsWithTheirPlace) {
@@ -353,6 +402,207 @@ TEST(K8sRender, MixProblemsAreInputErrorsWithTheirPlace) {
   r = gpumix({"k8s", "render", bad_name.string(), "--mode", "timeslice", "--out-dir", (dir / "out").string()}, dir.path());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("mix name '!!!'"), std::string::npos) << r.err;
+}
+
+TEST(K8sRender, EveryObjectValidatesAgainstKubernetesOpenApiSchemas) {
+  ASSERT_TRUE(fs::exists(kNodeModules / "kubernetes-models")) << "scripts/setup.sh runs npm ci, which installs kubernetes-models";
+  ScratchDir dir;
+  std::vector<fs::path> files;
+  for (const auto& v : kVariants) {
+    const auto out = render(dir, v);
+    for (const auto& f : files_under(out))
+      if (f.extension() == ".yaml" && f.filename() != "kustomization.yaml" && f.filename() != "clusterpolicy-patch.yaml")
+        files.push_back(out / f);
+  }
+  // And every example mix, with either API.
+  for (const auto& e : fs::directory_iterator(fs::path(GPUMIX_SOURCE_DIR) / "examples")) {
+    if (e.path().extension() != ".yaml") continue;
+    for (const char* api : {"device-plugin", "dra"}) {
+      const auto out = dir / ("example-" + e.path().stem().string() + "-" + api);
+      auto r = gpumix({"k8s", "render", e.path().string(), "--mode", "mps", "--api", api, "--out-dir", out.string()}, dir.path());
+      ASSERT_EQ(r.exit_code, 0) << e.path() << ": " << r.err;
+      for (const auto& f : files_under(out))
+        if (f.extension() == ".yaml" && f.filename() != "kustomization.yaml" && f.filename() != "clusterpolicy-patch.yaml")
+          files.push_back(out / f);
+    }
+  }
+  auto r = validate_with_kubernetes_models(files);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(" 0 problem(s)"), std::string::npos) << r.out;
+  std::cout << r.out;  // how many objects of each kind
+  EXPECT_NE(r.out.find("ResourceClaimTemplate"), std::string::npos) << "nothing to check it against?";
+}
+
+TEST(K8sRender, TheSchemaValidatorRejectsWhatTheApiServerRejects) {
+  ASSERT_TRUE(fs::exists(kNodeModules / "kubernetes-models"));
+  ScratchDir dir;
+  const auto bad = dir.write("bad.yaml", R"(apiVersion: batch/v1
+kind: Job
+metadata: {name: x}
+spec:
+  template:
+    spec:
+      containers: [{name: a, image: 1, resources: {claims: [{}]}}]
+---
+apiVersion: resource.k8s.io/v1beta1
+kind: ResourceClaimTemplate
+metadata: {name: t}
+spec: {spec: {devices: {requests: [{name: gpu, deviceClassName: 7}]}}}
+---
+apiVersion: resource.k8s.io/v1
+kind: DeviceClass
+metadata: {name: gpu.nvidia.com}
+spec: {selectors: [{cel: {}}]}
+)");
+  auto r = validate_with_kubernetes_models({bad});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("Job/x"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ResourceClaimTemplate/t"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("DeviceClass/gpu.nvidia.com"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("3 problem(s)"), std::string::npos) << r.out;
+}
+
+// --- DRA ----------------------------------------------------------------------
+
+TEST(K8sRender, DraClaimsOneSharedGpuWithTheDriversConfigAndTheVersionsApi) {
+  ScratchDir dir;
+  const auto mps = render(dir, kVariants[4]);
+  const auto tmpl = YAML::LoadFile((mps / "workloads" / "gpu-claim-template.yaml").string());
+  EXPECT_EQ(tmpl["apiVersion"].as<std::string>(), "resource.k8s.io/v1");  // 1.34
+  const auto request = tmpl["spec"]["spec"]["devices"]["requests"][0];
+  EXPECT_EQ(request["exactly"]["deviceClassName"].as<std::string>(), k8s::kDraGpuDeviceClass);
+  // A GPU with the memory the workloads declare (20 GiB + 4 GiB), as the driver publishes it.
+  EXPECT_EQ(request["exactly"]["selectors"][0]["cel"]["expression"].as<std::string>(),
+            "device.capacity['gpu.nvidia.com'].memory.compareTo(quantity('24576Mi')) >= 0");
+  const auto opaque = tmpl["spec"]["spec"]["devices"]["config"][0]["opaque"];
+  EXPECT_EQ(opaque["driver"].as<std::string>(), "gpu.nvidia.com");
+  EXPECT_EQ(k8s::check_gpu_config(opaque["parameters"]), std::vector<std::string>{});
+  EXPECT_EQ(opaque["parameters"]["sharing"]["strategy"].as<std::string>(), "MPS");
+  // The workloads' SM shares differ (60, 30, none): no daemon default, each container's own.
+  EXPECT_FALSE(opaque["parameters"]["sharing"]["mpsConfig"]) << opaque;
+  const auto job = YAML::LoadFile((mps / "workloads" / "job-golden-mix-2-mps.yaml").string());
+  const auto pod = job["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["resourceClaims"][0]["resourceClaimTemplateName"].as<std::string>(), tmpl["metadata"]["name"].as<std::string>());
+  ASSERT_EQ(pod["containers"].size(), 3u);
+  std::map<std::string, std::string> percent, pinned;
+  for (const auto& c : pod["containers"]) {
+    EXPECT_EQ(c["resources"]["claims"][0]["name"].as<std::string>(), "gpu");
+    for (const auto& e : c["env"]) {
+      if (e["name"].as<std::string>() == "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE") percent[c["name"].as<std::string>()] = e["value"].as<std::string>();
+      if (e["name"].as<std::string>() == "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT") pinned[c["name"].as<std::string>()] = e["value"].as<std::string>();
+    }
+  }
+  EXPECT_EQ(percent, (std::map<std::string, std::string>{{"train", "60"}, {"serve", "30"}}));
+  EXPECT_EQ(pinned, (std::map<std::string, std::string>{{"train", "0=4096M"}}));
+  EXPECT_EQ(pod["nodeSelector"]["nvidia.com/gpu.product"].as<std::string>(), "NVIDIA-H100-80GB-HBM3");
+  EXPECT_FALSE(job["spec"]["activeDeadlineSeconds"]) << "one pod for all: each workload's timeout is its script's";
+  // The fleet claims a whole GPU each, without sharing config.
+  const auto fleet_tmpl = YAML::LoadFile((mps / "fleet" / "gpu-claim-template.yaml").string());
+  EXPECT_FALSE(fleet_tmpl["spec"]["spec"]["devices"]["config"]);
+  EXPECT_FALSE(fs::exists(mps / "cluster")) << "no device-plugin config with DRA";
+
+  const auto ts = render(dir, kVariants[3]);
+  const auto ts_tmpl = YAML::LoadFile((ts / "workloads" / "gpu-claim-template.yaml").string());
+  EXPECT_EQ(ts_tmpl["apiVersion"].as<std::string>(), "resource.k8s.io/v1beta1");  // 1.33
+  EXPECT_EQ(ts_tmpl["spec"]["spec"]["devices"]["requests"][0]["deviceClassName"].as<std::string>(), "gpu.nvidia.com");
+  const auto ts_sharing = ts_tmpl["spec"]["spec"]["devices"]["config"][0]["opaque"]["parameters"]["sharing"];
+  EXPECT_EQ(ts_sharing["strategy"].as<std::string>(), "TimeSlicing");
+  EXPECT_EQ(ts_sharing["timeSlicingConfig"]["interval"].as<std::string>(), "Default");
+}
+
+TEST(K8sRender, CommonMpsSettingsBecomeTheClaimsDefaults) {
+  ScratchDir dir;
+  const auto mix = dir.write("mix.yaml", "name: m\ncell_duration: 60s\nworkloads:\n  - name: a\n    command: [x]\n"
+                                         "    mps: {sm_percent: 40, pinned_memory_limit: 2GiB}\n    stop: {duration: 30s}\n    timeout: 10s\n"
+                                         "  - name: b\n    command: [y]\n    mps: {sm_percent: 40, pinned_memory_limit: 2GiB}\n");
+  auto r = gpumix({"k8s", "render", mix.string(), "--mode", "mps", "--api", "dra", "--out-dir", (dir / "out").string()}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto mps = YAML::LoadFile((dir / "out" / "workloads" / "gpu-claim-template.yaml").string())["spec"]["spec"]["devices"]["config"][0]
+                       ["opaque"]["parameters"]["sharing"]["mpsConfig"];
+  EXPECT_EQ(mps["defaultActiveThreadPercentage"].as<int>(), 40);
+  EXPECT_EQ(mps["defaultPinnedDeviceMemoryLimit"].as<std::string>(), "2048Mi");
+  // a's 10 s timeout comes before its 30 s stop: its script ends it there, as a failure (124 kept);
+  // b stops at the window's end, which counts as success.
+  const auto pod = YAML::LoadFile((dir / "out" / "workloads" / "job-m-mps.yaml").string())["spec"]["template"]["spec"];
+  const auto a = pod["containers"][0]["command"][2].as<std::string>();
+  EXPECT_NE(a.find(" 10 \"$@\"\nexit \"$?\"\n"), std::string::npos) << a;
+  const auto b = pod["containers"][1]["command"][2].as<std::string>();
+  EXPECT_NE(b.find(" 60 \"$@\"\nrc=$?\n[ \"$rc\" -ne 124 ] || exit 0"), std::string::npos) << b;
+}
+
+TEST(K8sRender, WarnsAboutWhatTheTargetCannotExpressNamingWorkloadAndField) {
+  ScratchDir dir;
+  for (const auto& v : {kVariants[1], kVariants[4]}) {
+    const auto out = dir / ("k8s-" + v.name);
+    std::vector<std::string> args{"k8s", "render", kGoldenMix.string(), "--out-dir", out.string()};
+    args.insert(args.end(), v.args.begin(), v.args.end());
+    auto r = gpumix(args, dir.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto readme = read(out / "README.md");
+    // The trainer's stop after 500 iterations: nothing counts them on a cluster.
+    for (const auto& text : {r.err, readme})
+      EXPECT_NE(text.find("workloads[0] (train).stop.iterations: nothing counts iterations"), std::string::npos) << text;
+    // The device plugin's MPS daemon caps every client at 100/3 %: 60 % cannot be had; DRA carries it.
+    const auto capped = "workloads[0] (train).mps.sm_percent: the device plugin's MPS daemon gives each of its 3 replicas 33 %";
+    const auto pinned = "workloads[0] (train).mps.pinned_memory_limit: the device plugin's MPS daemon limits";
+    const auto by_memory = "workloads[0] (train).gpu_memory: the device plugin cannot select a GPU by its memory";
+    if (v.name == "mps") {
+      EXPECT_NE(r.err.find(by_memory), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(capped), std::string::npos) << r.err;
+      EXPECT_NE(readme.find(pinned), std::string::npos) << readme;
+      EXPECT_EQ(readme.find("(serve).mps.sm_percent"), std::string::npos) << "30 % fits under 33 %";
+    } else {
+      EXPECT_EQ(r.err.find("mps.sm_percent"), std::string::npos) << r.err;
+      EXPECT_EQ(r.err.find("gpu_memory"), std::string::npos) << "a DRA claim selects by memory: " << r.err;
+    }
+  }
+}
+
+TEST(K8sRender, CompletePodsRequestsTolerationsNonRootAndTheVolumeTheLayoutNeeds) {
+  ScratchDir dir;
+  const auto out = render(dir, kVariants[1]);  // mps, --storage-class fast-ssd
+  const auto train = YAML::LoadFile((out / "workloads" / "job-golden-mix-2-train.yaml").string());
+  const auto pod = train["spec"]["template"]["spec"];
+  const auto c = pod["containers"][0];
+  EXPECT_EQ(c["resources"]["requests"]["cpu"].as<std::string>(), "2");
+  EXPECT_EQ(c["resources"]["requests"]["memory"].as<std::string>(), "8192Mi");
+  EXPECT_EQ(c["securityContext"]["allowPrivilegeEscalation"].as<bool>(), false);
+  EXPECT_EQ(pod["securityContext"]["runAsNonRoot"].as<bool>(), true);
+  EXPECT_EQ(pod["tolerations"][0]["key"].as<std::string>(), "nvidia.com/gpu");
+  EXPECT_EQ(pod["tolerations"][0]["effect"].as<std::string>(), "NoSchedule");
+  bool pinned = false;
+  for (const auto& e : c["env"]) pinned |= e["name"].as<std::string>() == "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT" && e["value"].as<std::string>() == "0=4096M";
+  EXPECT_TRUE(pinned) << "the mix's pinned_memory_limit reaches the MPS client";
+  const auto serve = YAML::LoadFile((out / "workloads" / "job-golden-mix-2-serve.yaml").string());
+  EXPECT_EQ(serve["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"].as<std::string>(), "500m");
+  const auto pvc = YAML::LoadFile((out / "workloads" / "results-pvc.yaml").string());
+  EXPECT_EQ(pvc["spec"]["accessModes"][0].as<std::string>(), "ReadWriteOnce");
+  EXPECT_EQ(pvc["spec"]["storageClassName"].as<std::string>(), "fast-ssd");
+  EXPECT_EQ(YAML::LoadFile((out / "fleet" / "results-pvc.yaml").string())["spec"]["accessModes"][0].as<std::string>(), "ReadWriteMany");
+  // The fleet's pod runs every workload of a cell: the sums.
+  const auto fleet = YAML::LoadFile((out / "fleet" / "fleet-job.yaml").string())["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(fleet["resources"]["requests"]["cpu"].as<std::string>(), "2500m");
+}
+
+TEST(K8sRender, BadApiOptionsAreInputErrors) {
+  ScratchDir dir;
+  const auto out = (dir / "out").string();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"--mode", "mig", "--api", "dra"}, "MIG on a cluster: --api device-plugin"},
+      {{"--mode", "mps", "--api", "dra", "--kube-version", "1.31"}, "--kube-version: 1.31 has no structured-parameter DRA"},
+      {{"--mode", "mps", "--kube-version", "one"}, "--kube-version: 'one' is not a Kubernetes version"},
+      {{"--mode", "mps", "--storage-class", "Fast_SSD"}, "--storage-class: 'Fast_SSD'"},
+      {{"--mode", "mps", "--gpu-product", "NVIDIA H100"}, "--gpu-product: 'NVIDIA H100'"},
+      {{"--mode", "mps", "--api", "cdi"}, "--api"},
+  };
+  for (const auto& [extra, want] : cases) {
+    std::vector<std::string> args{"k8s", "render", kGoldenMix.string(), "--out-dir", out};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = gpumix(args, dir.path());
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(extra) << r.err;
+    EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(out));
+  }
 }
 
 // Every `gpumix ...` line in the guide's shell blocks names real subcommands

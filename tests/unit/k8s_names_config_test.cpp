@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include "gpumix/k8s/dra_config.hpp"
 #include "gpumix/k8s/names.hpp"
 #include "gpumix/k8s/plugin_config.hpp"
+#include "gpumix/spec/parse.hpp"
 #include "gpumix/util/errors.hpp"
 
 namespace gpumix::k8s {
@@ -163,6 +165,71 @@ TEST(MigPartedConfig, GoodAndBad) {
   EXPECT_NE(p[1].find("count"), std::string::npos);
   EXPECT_EQ(mig_resource_name("1g.10gb"), "nvidia.com/mig-1g.10gb");
   EXPECT_EQ(mig_resource_name("MIG-abc"), "");
+}
+
+// The DRA driver's GpuConfig rules (api/nvidia.com/resource/v1beta1 of
+// NVIDIA/k8s-dra-driver-gpu): what it accepts, and each way it refuses.
+TEST(K8sDraConfig, AcceptsTheDriversOwnDemoConfigs) {
+  // demo/specs/quickstart/v1/gpu-test-mps.yaml and a time-slicing config.
+  EXPECT_EQ(check_gpu_config(YAML::Load("apiVersion: resource.nvidia.com/v1beta1\nkind: GpuConfig\nsharing:\n  strategy: MPS\n"
+                                        "  mpsConfig: {defaultActiveThreadPercentage: 50, defaultPinnedDeviceMemoryLimit: 10Gi}\n")),
+            std::vector<std::string>{});
+  EXPECT_EQ(check_gpu_config(YAML::Load("apiVersion: resource.nvidia.com/v1beta1\nkind: GpuConfig\n"
+                                        "sharing: {strategy: TimeSlicing, timeSlicingConfig: {interval: Long}}\n")),
+            std::vector<std::string>{});
+  EXPECT_EQ(check_gpu_config(YAML::Load("apiVersion: resource.nvidia.com/v1beta1\nkind: GpuConfig\n")), std::vector<std::string>{});
+  EXPECT_EQ(check_gpu_config(YAML::Load("apiVersion: resource.nvidia.com/v1beta1\nkind: GpuConfig\nsharing: {strategy: MPS, mpsConfig: "
+                                        "{defaultPerDevicePinnedMemoryLimit: {'0': 1Gi, GPU-1234: 512Mi}}}\n")),
+            std::vector<std::string>{});
+}
+
+TEST(K8sDraConfig, RefusesWhatTheDriverRefuses) {
+  const std::string head = "apiVersion: resource.nvidia.com/v1beta1\nkind: GpuConfig\n";
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {head + "sharing: {strategy: MPS, mpsConfig: {defaultActiveThreadPercentage: 101}}", "must be 0..100, got 101"},
+      {head + "sharing: {strategy: MPS, mpsConfig: {defaultActiveThreadPercentage: -1}}", "must be 0..100, got -1"},
+      {head + "sharing: {strategy: MPS, mpsConfig: {defaultActiveThreadPercentage: half}}", "must be an integer"},
+      {head + "sharing: {strategy: MPS, mpsConfig: {defaultPinnedDeviceMemoryLimit: 512Ki}}", "below 1Mi"},
+      {head + "sharing: {strategy: MPS, mpsConfig: {defaultPinnedDeviceMemoryLimit: lots}}", "not a quantity"},
+      {head + "sharing: {strategy: MPS, timeSlicingConfig: {interval: Short}}", "cannot be used with the MPS strategy"},
+      {head + "sharing: {strategy: TimeSlicing, mpsConfig: {}}", "cannot be used with the TimeSlicing strategy"},
+      {head + "sharing: {strategy: TimeSlicing, timeSlicingConfig: {interval: Fast}}", "'Fast' is not Default, Short, Medium or Long"},
+      {head + "sharing: {strategy: Spatial}", "'Spatial' is not TimeSlicing or MPS"},
+      {head + "sharing: {strategy: MPS, mpsConfig: {activeThreadPercentage: 5}}", "mpsConfig.activeThreadPercentage: unknown field"},
+      {head + "sharing: {strategy: MPS}\nreplicas: 2", "parameters.replicas: unknown field"},
+      {"apiVersion: resource.nvidia.com/v1\nkind: GpuConfig\n", "apiVersion: must be resource.nvidia.com/v1beta1"},
+      {"apiVersion: resource.nvidia.com/v1beta1\nkind: MigDeviceConfig\n", "kind: must be GpuConfig"},
+  };
+  for (const auto& [text, want] : cases) {
+    const auto problems = check_gpu_config(YAML::Load(text));
+    ASSERT_EQ(problems.size(), 1u) << text << ": " << ::testing::PrintToString(problems);
+    EXPECT_NE(problems[0].find(want), std::string::npos) << problems[0];
+  }
+}
+
+// The mix's `cpu` and `memory`, which `k8s render` turns into requests.
+TEST(K8sMixFields, CpuAndMemoryParseWithTheirPlaceOnError) {
+  spec::Overrides o;
+  o.programs_elsewhere = true;
+  const auto mix = spec::parse_mix("name: m\nworkloads:\n  - name: a\n    command: [x]\n    cpu: 1.5\n    memory: 3GiB\n"
+                                   "  - name: b\n    command: [x]\n    cpu: 250m\n",
+                                   "/m.yaml", o);
+  EXPECT_EQ(mix.workloads[0].cpu_millis, 1500);
+  EXPECT_EQ(mix.workloads[0].memory, int64_t{3} << 30);
+  EXPECT_EQ(mix.workloads[1].cpu_millis, 250);
+  EXPECT_FALSE(mix.workloads[1].memory);
+  for (const auto& [value, want] : std::vector<std::pair<std::string, std::string>>{
+           {"cpu: two", "/m.yaml:5:10: workloads[0].cpu: expected CPU cores such as 2, 0.5 or 500m, got"},
+           {"cpu: 0m", "workloads[0].cpu: must be at least 1m"},
+           {"cpu: 0.0001", "workloads[0].cpu: expected CPU cores"},
+           {"memory: lots", "/m.yaml:5:13: workloads[0].memory: expected a size"}}) {
+    try {
+      spec::parse_mix("name: m\nworkloads:\n  - name: a\n    command: [x]\n    " + value + "\n", "/m.yaml", o);
+      ADD_FAILURE() << value << " was accepted";
+    } catch (const spec::SpecError& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

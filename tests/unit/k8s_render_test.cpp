@@ -81,18 +81,20 @@ TEST_F(K8sRenderObjects, WritesTheFilesItListsAndEveryObjectCarriesTheMixsLabels
   const std::vector<fs::path> expected{"README.md",
                                        "base/kustomization.yaml",
                                        "base/mix-configmap.yaml",
-                                       "base/results-pvc.yaml",
-                                       "base/results-reader.yaml",
                                        "cluster/clusterpolicy-patch.yaml",
                                        "cluster/device-plugin-config.yaml",
                                        "cluster/kustomization.yaml",
                                        "fleet/fleet-job.yaml",
                                        "fleet/kustomization.yaml",
+                                       "fleet/results-pvc.yaml",
+                                       "fleet/results-reader.yaml",
                                        "overlays/fleet-example/kustomization.yaml",
                                        "overlays/workloads-example/kustomization.yaml",
                                        "workloads/job-small-mix-serve.yaml",
                                        "workloads/job-small-mix-train.yaml",
-                                       "workloads/kustomization.yaml"};
+                                       "workloads/kustomization.yaml",
+                                       "workloads/results-pvc.yaml",
+                                       "workloads/results-reader.yaml"};
   EXPECT_EQ(files, expected);
   for (const auto& f : files) EXPECT_TRUE(fs::is_regular_file(out_ / f)) << f;
 
@@ -101,13 +103,17 @@ TEST_F(K8sRenderObjects, WritesTheFilesItListsAndEveryObjectCarriesTheMixsLabels
   EXPECT_EQ(mix_map["metadata"]["name"].as<std::string>(), "small-mix-mix");
   EXPECT_EQ(mix_map["metadata"]["labels"]["app.kubernetes.io/instance"].as<std::string>(), "small-mix");
   EXPECT_EQ(mix_map["data"]["mix.yaml"].as<std::string>(), kMix);  // the mix as written, for the fleet's gpumix
-  const auto pvc = load("base/results-pvc.yaml");
-  EXPECT_EQ(pvc["spec"]["accessModes"][0].as<std::string>(), "ReadWriteMany");
+  // Every writer of the workloads on one node; the fleet's on several.
+  const auto pvc = load("workloads/results-pvc.yaml");
+  EXPECT_EQ(pvc["spec"]["accessModes"][0].as<std::string>(), "ReadWriteOnce");
+  EXPECT_FALSE(pvc["spec"]["storageClassName"]);
+  EXPECT_EQ(load("fleet/results-pvc.yaml")["spec"]["accessModes"][0].as<std::string>(), "ReadWriteMany");
   EXPECT_EQ(pvc["spec"]["resources"]["requests"]["storage"].as<std::string>(), "10Gi");
   const auto k = load("workloads/kustomization.yaml");
   std::vector<std::string> resources;
   for (const auto& r : k["resources"]) resources.push_back(r.as<std::string>());
-  EXPECT_EQ(resources, (std::vector<std::string>{"../base", "job-small-mix-train.yaml", "job-small-mix-serve.yaml"}));  // mix order
+  EXPECT_EQ(resources, (std::vector<std::string>{"../base", "results-pvc.yaml", "results-reader.yaml", "job-small-mix-train.yaml",
+                                                 "job-small-mix-serve.yaml"}));  // mix order
 }
 
 // Time slicing: replicas for every workload, a request of more than one
@@ -249,7 +255,7 @@ TEST_F(K8sRenderObjects, LongNamesAreShortenedToValidJobNames) {
   const auto files = render_mode("timeslice", small_mix(text));
   std::set<std::string> jobs;
   for (const auto& f : files)
-    if (f.parent_path() == "workloads" && f.filename() != "kustomization.yaml") jobs.insert(f.stem().string().substr(4));
+    if (f.parent_path() == "workloads" && f.filename().string().rfind("job-", 0) == 0) jobs.insert(f.stem().string().substr(4));
   ASSERT_EQ(jobs.size(), 2u);
   for (const auto& j : jobs) {
     EXPECT_LE(j.size(), 52u) << j;

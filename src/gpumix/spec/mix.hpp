@@ -107,6 +107,8 @@ struct Workload {
   std::optional<Duration> timeout;
   std::vector<LatencySlo> slos;
   std::optional<int64_t> gpu_memory;  // declared need, bytes
+  std::optional<int64_t> cpu_millis;  // CPU request in thousandths of a core (`cpu: 2`, `cpu: 500m`); Kubernetes only
+  std::optional<int64_t> memory;      // host memory request, bytes; Kubernetes only
   MpsOptions mps;
   MigOptions mig;
   LauncherKind launcher = LauncherKind::process;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <regex>
 #include <map>
 #include <set>
 #include <sstream>
@@ -196,6 +197,21 @@ class MapReader {
     if (!allow_zero && d->count() == 0) return bad(n, key, "must be greater than zero");
     if (*d > kLongestDuration) return bad(n, key, "must be at most 7 days, got " + n.Scalar());
     return d;
+  }
+
+  // CPU cores as Kubernetes writes them: a number (2, 0.5) or thousandths
+  // (500m); at least 1m.
+  std::optional<int64_t> cpu(const std::string& key) {
+    auto n = take(key);
+    if (!n.IsDefined()) return std::nullopt;
+    static const std::regex re(R"(([0-9]+)m|([0-9]+(\.[0-9]{1,3})?))");
+    std::smatch m;
+    const std::string text = n.IsScalar() ? n.Scalar() : std::string();
+    if (!n.IsScalar() || !std::regex_match(text, m, re) || text.size() > 12)
+      return bad(n, key, "expected CPU cores such as 2, 0.5 or 500m, got " + describe(n));
+    const int64_t millis = m[1].matched ? std::stoll(m[1].str()) : std::llround(std::stod(m[2].str()) * 1000);
+    if (millis <= 0) return bad(n, key, "must be at least 1m (a thousandth of a core), got " + text);
+    return millis;
   }
 
   std::optional<int64_t> bytes(const std::string& key) {
@@ -641,6 +657,8 @@ Workload parse_workload(Ctx& ctx, const YAML::Node& node, size_t index, const st
   w.timeout = r.duration("timeout", false);
   parse_slo(ctx, r, w);
   w.gpu_memory = r.bytes("gpu_memory");
+  w.cpu_millis = r.cpu("cpu");
+  w.memory = r.bytes("memory");
 
   if (r.has("mps")) {
     MapReader m(ctx, r.take("mps"), r.field("mps"));

@@ -18,6 +18,7 @@
 #include "gpumix/run/run_environment.hpp"
 #include "gpumix/run/runner.hpp"
 #include "gpumix/run/session.hpp"
+#include "gpumix/spec/mode_variant.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/telemetry/sampler.hpp"
 #include "gpumix/util/env_vars.hpp"
@@ -60,7 +61,7 @@ void add_run(CLI::App& app, Action& action) {
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("run", "Run a mix: baselines, then every mode x repeat; store everything");
   cmd->add_option("mix", opts->mix, "The mix file (YAML)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--modes", opts->modes, "Modes to compare, replacing the mix's (e.g. exclusive,timeslice)")->delimiter(',');
+  cmd->add_option("--modes", opts->modes, "Modes to compare, replacing the mix's (e.g. exclusive,timeslice,mps[train=30])");
   cmd->add_option("--repeats", opts->repeats,
                   "Repeats of every cell, the baselines included (1..1000), or auto: until the decision is clear; replacing the mix's");
   cmd->add_option("--cell-duration", opts->cell_duration, "Length of each cell (e.g. 30s, 2m), replacing the mix's")
@@ -84,7 +85,11 @@ void add_run(CLI::App& app, Action& action) {
   cmd->callback([opts, &action] {
     action = [opts]() -> int {
       spec::Overrides ov;
-      if (!opts->modes.empty()) ov.modes = opts->modes;
+      if (!opts->modes.empty()) {
+        ov.modes.emplace();
+        for (const auto& given : opts->modes)
+          for (auto& m : spec::split_mode_list(given)) ov.modes->push_back(std::move(m));
+      }
       if (opts->repeats == "auto") {
         ov.repeats_auto = true;
       } else if (!opts->repeats.empty()) {

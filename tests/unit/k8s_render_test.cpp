@@ -16,6 +16,7 @@
 #include "gpumix/k8s/names.hpp"
 #include "gpumix/k8s/plugin_config.hpp"
 #include "gpumix/k8s/render.hpp"
+#include "gpumix/spec/mode_variant.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/util/errors.hpp"
 
@@ -209,6 +210,23 @@ TEST_F(K8sRenderObjects, TheFleetRunsOneCellOfThePlanPerIndex) {
   EXPECT_EQ(rules[0]["onExitCodes"]["values"][0].as<int>(), 1);
   EXPECT_EQ(rules[1]["action"].as<std::string>(), "FailJob");
   EXPECT_EQ(rules[1]["onExitCodes"]["values"][0].as<int>(), 2);
+}
+
+// A mix listing configured MPS modes (a chosen set of `gpumix tune`
+// candidates): the fleet runs those, one cell each, not plain mps.
+TEST_F(K8sRenderObjects, TheFleetKeepsTheMixsConfiguredModes) {
+  std::string text = kMix;
+  text.replace(text.find("modes: [exclusive, timeslice, mps]"), 34,
+               "modes: [exclusive, timeslice, \"mps[train=30]\", \"mps[train=70,serve.priority=1]\"]");
+  render_mode("mps", small_mix(text));
+  const auto job = load("fleet/fleet-job.yaml");
+  EXPECT_EQ(job["spec"]["completions"].as<int>(), 8);  // 2 repeats x (2 baselines + 2 configured modes)
+  const auto args = job["spec"]["template"]["spec"]["containers"][0]["args"];
+  EXPECT_EQ(args[3].as<std::string>(), "exclusive,mps[train=30],mps[train=70,serve.priority=1]");
+  // ... which `gpumix run --modes` splits at the commas outside brackets.
+  EXPECT_EQ(spec::split_mode_list(args[3].as<std::string>()),
+            (std::vector<std::string>{"exclusive", "mps[train=30]", "mps[train=70,serve.priority=1]"}));
+  EXPECT_EQ(spec::split_mode_list("timeslice"), std::vector<std::string>{"timeslice"});
 }
 
 // MIG: each workload asks for its profile's resource, the MIG manager gets

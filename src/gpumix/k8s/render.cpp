@@ -18,6 +18,7 @@
 #include "gpumix/modes/mps.hpp"
 #include "gpumix/run/plan.hpp"
 #include "gpumix/spec/parse.hpp"
+#include "gpumix/spec/mode_variant.hpp"
 #include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/errors.hpp"
@@ -479,11 +480,16 @@ class Renderer {
 
   // The fleet: the plan of the mix with its baselines and this mode, one
   // Indexed Job pod per cell, each on a whole GPU (gpumix shares it inside).
+  // The baseline when the mix has it, then the rendered mode: the mix's own
+  // configured versions of it ("mps[a=30]", a chosen set of `gpumix tune`
+  // candidates) when it lists any, else the mode itself.
   std::vector<std::string> fleet_modes() const {
     std::vector<std::string> modes;
     if (std::any_of(mix_.modes.begin(), mix_.modes.end(), [](const auto& m) { return spec::is_baseline(m); }))
       modes.emplace_back(spec::baseline_mode().name);
-    modes.push_back(opts_.mode);
+    for (const auto& m : mix_.modes)
+      if (spec::base_mode_name(m) == opts_.mode) modes.push_back(m);
+    if (modes.empty() || spec::base_mode_name(modes.back()) != opts_.mode) modes.push_back(opts_.mode);
     return modes;
   }
 

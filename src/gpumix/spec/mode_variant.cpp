@@ -102,6 +102,20 @@ std::optional<std::string> variant_workload_problem(const ModeVariant& v, const 
   return std::nullopt;
 }
 
+std::vector<std::string> split_mode_list(std::string_view text) {
+  std::vector<std::string> modes(1);
+  int depth = 0;
+  for (char c : text) {
+    if (c == ',' && depth == 0) {
+      modes.emplace_back();
+      continue;
+    }
+    depth += c == '[' ? 1 : c == ']' && depth > 0 ? -1 : 0;
+    modes.back() += c;
+  }
+  return modes;
+}
+
 MpsOptions with_overrides(const MpsOptions& own, const MpsOptions& over) {
   MpsOptions o = own;
   if (over.sm_percent) o.sm_percent = over.sm_percent;

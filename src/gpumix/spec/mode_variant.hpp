@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gpumix/spec/mix.hpp"
 
@@ -42,6 +43,10 @@ std::string variant_label(const ModeVariant& variant);
 // Why `variant` names a workload the mix does not have, or a load generator
 // (a client runs on no GPU); nullopt when it does neither.
 std::optional<std::string> variant_workload_problem(const ModeVariant& variant, const Mix& mix);
+
+// "exclusive,mps[a=30,b=70]" → {"exclusive", "mps[a=30,b=70]"}: a list of
+// modes on a command line, split at the commas outside brackets.
+std::vector<std::string> split_mode_list(std::string_view text);
 
 // `own` with every setting `over` gives in its place.
 MpsOptions with_overrides(const MpsOptions& own, const MpsOptions& over);

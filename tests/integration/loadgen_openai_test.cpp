@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <set>
 #include <sstream>
 
 #include "gpumix/loadgen/engine.hpp"
@@ -170,6 +171,22 @@ TEST(LoadgenOpenAi, OutputLengthsFollowTheirDistribution) {
   EXPECT_EQ(s.tokens->output_tokens, out);  // the server streams max_tokens tokens, each counted
 }
 
+// TTFT counts from the scheduled send time: one connection for 100/s of
+// 40 ms completions queues the sends, and the queueing is in the TTFT (no
+// coordinated omission), not only the server's 10 ms.
+TEST(LoadgenOpenAi, TtftCountsFromTheScheduledSendTime) {
+  OpenAiTestServer server([](uint64_t, int) { return tokens_after(10ms, 10ms); });
+  Llm llm(server, "4", "4");
+  llm.spec.rate = 100;
+  llm.spec.connections = 1;
+  llm.spec.requests = 20;
+  const auto s = summarize(run_load(llm.spec, -1), {}, 100, 0);
+  ASSERT_EQ(s.ok, 20);
+  EXPECT_GT(s.late, 10);
+  EXPECT_GT(*s.tokens->ttft_p90, 200.0);  // the 18th request waits for 17 × 40 ms of others
+  EXPECT_LT(*s.tokens->tpot_p50, 20.0);   // TPOT is the stream's own
+}
+
 // TPOT grows with the completions in flight (1 ms per token each): below
 // ~50/s a completion mostly runs alone, towards 100/s (10 tokens of L ms
 // each at L in flight: Little's law has no fixed point) they pile up. The
@@ -215,6 +232,7 @@ TEST(LoadgenOpenAiCli, BadOptionsAreExit2WithTheOptionNamed) {
       {{"--api", "openai", "--vocab", "0"}, "--vocab"},
       {{"--slo", "ttft_p99=500ms"}, "--slo: 'ttft_p99=500ms' needs --api openai"},
       {{"--prompt-len", "16"}, "--prompt-len needs --api openai"},
+      {{"--api", "openai", "--shape", "1,3"}, "--shape is for --api kserve"},
   };
   for (const auto& [more, message] : cases) {
     std::vector<std::string> args = {"loadgen", "--rate", "10"};
@@ -223,6 +241,20 @@ TEST(LoadgenOpenAiCli, BadOptionsAreExit2WithTheOptionNamed) {
     EXPECT_EQ(r.exit_code, 2) << more.back() << ": " << r.err;
     EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
   }
+  // The built-in's description has the options, and a mix's args are checked against them.
+  auto d = test::gpumix({"loadgen", "--describe"}, dir.path(), 30s);
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  std::set<std::string> names;
+  const auto described = nlohmann::json::parse(d.out);
+  for (const auto& o : described["options"]) names.insert(o["name"].get<std::string>());
+  for (const char* n : {"api", "prompt-len", "output-len", "vocab"}) EXPECT_TRUE(names.count(n)) << n;
+  auto mix = dir.write("mix.yaml", "workloads:\n  - name: load\n    builtin: loadgen\n    args: {api: openai, rate: 2, "
+                                   "prompt-len: uniform:64-512, slo: ttft_p99=500ms}\n");
+  auto ok = test::gpumix({"validate", mix.string()}, dir.path(), 30s);
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  auto bad = dir.write("bad.yaml", "workloads:\n  - name: load\n    builtin: loadgen\n    args: {api: grpc, rate: 2}\n");
+  EXPECT_EQ(test::gpumix({"validate", bad.string()}, dir.path(), 30s).exit_code, 2);
+
   auto lengths = dir.write("lengths.txt", "4\n\nfour\n");
   auto r = test::gpumix({"loadgen", "--api", "openai", "--rate", "10", "--output-len", "file:" + lengths.string()},
                         dir.path(), 30s);

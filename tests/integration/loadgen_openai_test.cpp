@@ -115,7 +115,7 @@ TEST(LoadgenOpenAi, EventsSplitAcrossReadsAreReassembled) {
   });
   Llm llm(server, "4", "6");
   const auto s = llm.run(2, 10);
-  EXPECT_EQ(s.ok, 10) << (s.failures.empty() ? "" : s.failures.begin()->second.second);
+  ASSERT_EQ(s.ok, 10) << (s.failures.empty() ? "" : s.failures.begin()->second.second);
   EXPECT_EQ(s.tokens->output_tokens, 60);
   EXPECT_GE(*s.tokens->tpot_p50, 0.9 * 2.0);
 }

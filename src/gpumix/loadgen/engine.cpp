@@ -354,8 +354,9 @@ class Load {
     httplib::Error error = httplib::Error::Success;
     const bool ok = clients_[worker]->send(req, res, error);
     const auto end = Clock::now();
-    // A stream cut short leaves its rest on the connection: open a new one.
-    if (!ok || (status == 200 && reader.error())) clients_[worker]->stop();
+    // A stream cut short (the receiver said stop) fails the send, and
+    // cpp-httplib closes a connection whose request failed: the next send
+    // opens a new one, never reading this one's rest.
     if (!c.measured) return;
 
     Record rec;

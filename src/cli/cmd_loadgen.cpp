@@ -1,8 +1,8 @@
 // gpumix loadgen: drives a KServe v2 inference server, or an OpenAI-compatible
 // LLM server with streamed completions, and reports its tail latency (and
-// TTFT, TPOT, goodput) (docs/loadgen.md). Its options are a built-in's (workloads/common/
-// gpumix/cli.hpp), so a mix can run it as `builtin: loadgen` and check its
-// `args` against `gpumix loadgen --describe`.
+// TTFT, TPOT, goodput) (docs/loadgen.md). Its options are a built-in's
+// (workloads/common/gpumix/cli.hpp), so a mix can run it as `builtin:
+// loadgen` and check its `args` against `gpumix loadgen --describe`.
 #include <signal.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -36,6 +36,7 @@ namespace {
 using namespace loadgen;
 
 constexpr const char* kDefaultUrl = "http://127.0.0.1:8000";
+constexpr const char* kDefaultLength = "128";  // --prompt-len and --output-len, tokens
 
 struct Options {
   std::string api = "kserve";
@@ -234,9 +235,9 @@ int run(const Options& o, metrics::Reporter& reporter) {
                                                                               : !o.shape.empty()     ? "--shape"
                                                                               : o.json               ? "--json"
                                                                                                      : "--datatype"));
-    completions = openai::Completions{o.model, Lengths::parse("--prompt-len", o.prompt_len.empty() ? "128" : o.prompt_len),
-                                      Lengths::parse("--output-len", o.output_len.empty() ? "128" : o.output_len),
-                                      o.vocab, o.seed};
+    completions = openai::Completions{
+        o.model, Lengths::parse("--prompt-len", o.prompt_len.empty() ? kDefaultLength : o.prompt_len),
+        Lengths::parse("--output-len", o.output_len.empty() ? kDefaultLength : o.output_len), o.vocab, o.seed};
   } else {
     for (const auto& slo : slos)
       if (slo.metric != SloMetric::e2e)
@@ -296,7 +297,7 @@ int run(const Options& o, metrics::Reporter& reporter) {
     spec.model = completions->model = openai::served_model(endpoint, o.model);
     spec.completions = &*completions;
     spdlog::info("loadgen: {} model {}, prompt {} tokens, output {} tokens (streamed completions)", endpoint.url(),
-                 spec.model, o.prompt_len.empty() ? "128" : o.prompt_len, completions->output.text());
+                 spec.model, completions->prompt.text(), completions->output.text());
     reporter.info({{"url", endpoint.url()}, {"api", "openai"}, {"model", spec.model},
                    {"prompt_len", completions->prompt.text()}, {"output_len", completions->output.text()}});
     target = Target{endpoint.url(), spec.model, "", "", {}, 0, true, "openai"};
@@ -467,7 +468,8 @@ int loadgen_main(const std::vector<std::string>& args) {
 
 void add_loadgen(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand(
-      "loadgen", "Drive a KServe v2 or OpenAI-compatible inference server and report its tail latency (gpumix loadgen --help)");
+      "loadgen",
+      "Drive a KServe v2 or OpenAI-compatible inference server and report its tail latency (gpumix loadgen --help)");
   // Every argument goes to the load generator's own parser (the built-in
   // conventions and --describe).
   cmd->prefix_command();

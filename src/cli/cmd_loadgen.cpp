@@ -1,7 +1,8 @@
-// gpumix loadgen: drives a KServe v2 inference server and reports its tail
-// latency (docs/loadgen.md). Its options are a built-in's (workloads/common/
-// gpumix/cli.hpp), so a mix can run it as `builtin: loadgen` and check its
-// `args` against `gpumix loadgen --describe`.
+// gpumix loadgen: drives a KServe v2 inference server, or an OpenAI-compatible
+// LLM server with streamed completions, and reports its tail latency (and
+// TTFT, TPOT, goodput) (docs/loadgen.md). Its options are a built-in's
+// (workloads/common/gpumix/cli.hpp), so a mix can run it as `builtin:
+// loadgen` and check its `args` against `gpumix loadgen --describe`.
 #include <signal.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -14,6 +15,8 @@
 #include "gpumix/cli.hpp"
 #include "gpumix/loadgen/engine.hpp"
 #include "gpumix/loadgen/kserve.hpp"
+#include "gpumix/loadgen/lengths.hpp"
+#include "gpumix/loadgen/openai.hpp"
 #include "gpumix/loadgen/result_json.hpp"
 #include "gpumix/loadgen/settle.hpp"
 #include "gpumix/loadgen/summary.hpp"
@@ -33,14 +36,18 @@ namespace {
 using namespace loadgen;
 
 constexpr const char* kDefaultUrl = "http://127.0.0.1:8000";
+constexpr const char* kDefaultLength = "128";  // --prompt-len and --output-len, tokens
 
 struct Options {
+  std::string api = "kserve";
   std::string url;
-  std::string model = "resnet50";
+  std::string model;  // empty: resnet50 (kserve), the server's first model (openai)
   std::string input_name;
   std::string datatype = "auto";
   std::string shape;
   bool json = false;
+  std::string prompt_len, output_len;  // empty: 128 each (openai)
+  int64_t vocab = 32000;
   double rate = 0;
   int64_t connections = 256;
   int64_t concurrency = 0;
@@ -72,16 +79,25 @@ void add_options(wl::Cli& cli, Options& o) {
   o.url = kDefaultUrl;
   if (const char* after = std::getenv(env_vars::kAfterUrl); after && *after) o.url = after;
   o.seed = wl::default_seed();
+  cli.add_choice("api", o.api, {"kserve", "openai"},
+                 "Protocol: kserve (KServe v2 / Triton inference) or openai (streamed /v1/completions: TTFT, TPOT)");
   cli.add("url", o.url, "The server (default: $GPUMIX_AFTER_URL, set by gpumix to the url of the workload "
                         "this one starts after, else " + std::string(kDefaultUrl) + ")")
       ->default_str(kDefaultUrl);
   if (const char* model = std::getenv(env_vars::kAfterModel); model && *model) o.model = model;
-  cli.add("model", o.model, "Model name in /v2/models/{model}/infer (default: $GPUMIX_AFTER_MODEL, else resnet50)")
+  cli.add("model", o.model,
+          "Model name in /v2/models/{model}/infer, or the completion's model (default: $GPUMIX_AFTER_MODEL, else "
+          "resnet50, or with --api openai the first of GET /v1/models)")
       ->default_str("resnet50");
   cli.add("input-name", o.input_name, "Input tensor name (default: from the model's metadata)");
   cli.add_choice("datatype", o.datatype, {"auto", "UINT8", "FP32"}, "Input datatype; auto = from the model's metadata");
   cli.add("shape", o.shape, "Input shape, e.g. 1,3,224,224 (default: from the model's metadata, batch 1)");
   cli.add("json", o.json, "Send the tensor as JSON data instead of the binary tensor extension");
+  cli.add("prompt-len", o.prompt_len,
+          "--api openai: prompt tokens per request: N, uniform:A-B, normal:MEAN,SD or file:PATH (default 128)");
+  cli.add("output-len", o.output_len,
+          "--api openai: output tokens per request (max_tokens, ignore_eos), as --prompt-len (default 128)");
+  wl::Cli::positive(cli.add("vocab", o.vocab, "--api openai: prompt token ids are drawn from [0, vocab)"));
   wl::Cli::non_negative(cli.add("rate", o.rate, "Open loop: Poisson arrivals per second"));
   wl::Cli::positive(cli.add("connections", o.connections, "Open loop: persistent connections (one thread each)"));
   wl::Cli::non_negative(cli.add("concurrency", o.concurrency, "Closed loop: clients, each sending when answered"));
@@ -134,6 +150,16 @@ metrics::Fields done_fields(const Summary& s, std::vector<std::string>& keys) {
     keys.push_back("slo " + r.slo.text);
     f.push_back({keys.back(), r.attainment});
   }
+  if (s.tokens) {
+    const auto& t = *s.tokens;
+    const std::pair<const char*, const std::optional<double>*> ts[] = {
+        {"ttft_p50_ms", &t.ttft_p50}, {"ttft_p99_ms", &t.ttft_p99}, {"tpot_p50_ms", &t.tpot_p50},
+        {"tpot_p99_ms", &t.tpot_p99}, {"itl_p99_ms", &t.itl_p99},   {"goodput_rps", &t.goodput_rps}};
+    for (const auto& [k, v] : ts)
+      if (*v) f.push_back({k, **v});
+    f.push_back({"output_tokens", t.output_tokens});
+    f.push_back({"output_tokens_per_s", t.output_tps});
+  }
   if (!s.slos.empty()) f.push_back({"slo_met", s.slo_met()});
   if (s.insufficient) f.push_back({"insufficient", *s.insufficient});
   return f;
@@ -142,7 +168,16 @@ metrics::Fields done_fields(const Summary& s, std::vector<std::string>& keys) {
 void emit_latency(metrics::Reporter& reporter, const Record& r) {
   const double ms = static_cast<double>(r.latency.count()) / 1e6;
   switch (r.outcome) {
-    case Outcome::ok: reporter.latency(ms, true); break;
+    case Outcome::ok:
+      if (r.ttft) {  // a streamed completion (docs/metrics-protocol.md)
+        metrics::Fields f = {{"ms", ms}, {"ok", true}, {"ttft_ms", static_cast<double>(r.ttft->count()) / 1e6},
+                             {"output_tokens", r.output_tokens}};
+        if (r.tpot) f.push_back({"tpot_ms", static_cast<double>(r.tpot->count()) / 1e6});
+        reporter.emit("latency", f);
+      } else {
+        reporter.latency(ms, true);
+      }
+      break;
     case Outcome::timeout: reporter.latency(ms, {{"ok", false}, {"timeout", true}}); break;
     case Outcome::error:
       if (r.status == 0) reporter.latency(ms, {{"ok", false}, {"error", r.message}});
@@ -160,18 +195,60 @@ nlohmann::json seconds_or_null(Duration d) {
   return d.count() > 0 ? nlohmann::json(to_seconds(d)) : nlohmann::json(nullptr);
 }
 
+// The KServe request: the input from the model's metadata where the options
+// leave it open (`input` and `datatype` are completed), its data seeded.
+kserve::EncodedMessage kserve_request(const Options& o, const std::string& model, const Endpoint& endpoint,
+                                      kserve::TensorSpec& input, std::optional<kserve::DataType> datatype,
+                                      metrics::Reporter& reporter) {
+  std::vector<std::string> outputs;
+  if (input.name.empty() || !datatype || input.shape.empty()) {
+    auto meta = fetch_model_metadata(endpoint, model);
+    if (input.name.empty()) input.name = meta.input.name;
+    if (!datatype) input.datatype = meta.input.datatype;
+    if (input.shape.empty()) input.shape = meta.input.shape;
+    outputs = meta.outputs;
+  }
+  auto request = kserve::encode_infer_request(input, random_tensor_data(input, o.seed), outputs, !o.json);
+  const std::string shape = fmt::format("{}", fmt::join(input.shape, ","));
+  spdlog::info("loadgen: {} model {} input {} {} [{}], {} bytes per request ({})", endpoint.url(), model, input.name,
+               kserve::to_string(input.datatype), shape, request.body.size(), o.json ? "JSON" : "binary");
+  reporter.info({{"url", endpoint.url()}, {"model", model}, {"input", input.name},
+                 {"datatype", kserve::to_string(input.datatype)}, {"shape", shape},
+                 {"request_bytes", int64_t(request.body.size())}});
+  return request;
+}
+
 int run(const Options& o, metrics::Reporter& reporter) {
   // Validate everything before touching the network.
   const auto format = report::parse_format(o.format);
   const Endpoint endpoint = parse_url(o.url);
+  const Api api = o.api == "openai" ? Api::openai : Api::kserve;
   std::vector<Slo> slos;
   for (const auto& s : o.slo) {
     auto more = parse_slos(s);
     slos.insert(slos.end(), more.begin(), more.end());
   }
+  std::optional<openai::Completions> completions;
+  if (api == Api::openai) {
+    if (!o.input_name.empty() || !o.shape.empty() || o.json || o.datatype != "auto")
+      throw InputError(fmt::format("{} is for --api kserve (a tensor input)", !o.input_name.empty() ? "--input-name"
+                                                                              : !o.shape.empty()     ? "--shape"
+                                                                              : o.json               ? "--json"
+                                                                                                     : "--datatype"));
+    completions = openai::Completions{
+        o.model, Lengths::parse("--prompt-len", o.prompt_len.empty() ? kDefaultLength : o.prompt_len),
+        Lengths::parse("--output-len", o.output_len.empty() ? kDefaultLength : o.output_len), o.vocab, o.seed};
+  } else {
+    for (const auto& slo : slos)
+      if (slo.metric != SloMetric::e2e)
+        throw InputError("--slo: '" + slo.text + "' needs --api openai (TTFT and TPOT are those of streamed tokens)");
+    if (!o.prompt_len.empty() || !o.output_len.empty())
+      throw InputError(fmt::format("{} needs --api openai", o.prompt_len.empty() ? "--output-len" : "--prompt-len"));
+  }
   LoadSpec spec;
   spec.endpoint = endpoint;
-  spec.model = o.model;
+  spec.api = api;
+  spec.model = o.model.empty() && api == Api::kserve ? "resnet50" : o.model;
   spec.connections = static_cast<int>(o.connections);
   spec.think_time = duration_option("--think-time", o.think_time);
   spec.warmup = duration_option("--warmup", o.warmup);
@@ -210,28 +287,26 @@ int run(const Options& o, metrics::Reporter& reporter) {
   ::signal(SIGPIPE, SIG_IGN);  // a server closing a connection is an error, not our death
   StopSignals signals;
   const int64_t started_ns = unix_now_ns();
-  if (!wait_ready(endpoint, ready_timeout, signals.fd())) {
+  if (!wait_ready(endpoint, ready_path(api), ready_timeout, signals.fd())) {
     reporter.done({{"requests", int64_t{0}}, {"stopped_before_ready", true}});
     return 0;
   }
-  std::vector<std::string> outputs;
-  if (input.name.empty() || !datatype || input.shape.empty()) {
-    auto meta = fetch_model_metadata(endpoint, o.model);
-    if (input.name.empty()) input.name = meta.input.name;
-    if (!datatype) input.datatype = meta.input.datatype;
-    if (input.shape.empty()) input.shape = meta.input.shape;
-    outputs = meta.outputs;
+  std::optional<kserve::EncodedMessage> request;
+  Target target;
+  if (api == Api::openai) {
+    spec.model = completions->model = openai::served_model(endpoint, o.model);
+    spec.completions = &*completions;
+    spdlog::info("loadgen: {} model {}, prompt {} tokens, output {} tokens (streamed completions)", endpoint.url(),
+                 spec.model, completions->prompt.text(), completions->output.text());
+    reporter.info({{"url", endpoint.url()}, {"api", "openai"}, {"model", spec.model},
+                   {"prompt_len", completions->prompt.text()}, {"output_len", completions->output.text()}});
+    target = Target{endpoint.url(), spec.model, "", "", {}, 0, true, "openai"};
+  } else {
+    request = kserve_request(o, spec.model, endpoint, input, datatype, reporter);
+    spec.request = &*request;
+    target = Target{endpoint.url(), spec.model, input.name, kserve::to_string(input.datatype), input.shape,
+                    static_cast<int64_t>(request->body.size()), !o.json, "kserve"};
   }
-  const auto request = kserve::encode_infer_request(input, random_tensor_data(input, o.seed), outputs, !o.json);
-  spec.request = &request;
-  const std::string shape = fmt::format("{}", fmt::join(input.shape, ","));
-  spdlog::info("loadgen: {} model {} input {} {} [{}], {} bytes per request ({})", endpoint.url(), o.model,
-               input.name, kserve::to_string(input.datatype), shape, request.body.size(), o.json ? "JSON" : "binary");
-  reporter.info({{"url", endpoint.url()}, {"model", o.model}, {"input", input.name},
-                 {"datatype", kserve::to_string(input.datatype)}, {"shape", shape},
-                 {"request_bytes", int64_t(request.body.size())}});
-  const Target target{endpoint.url(), o.model, input.name, kserve::to_string(input.datatype), input.shape,
-                      static_cast<int64_t>(request.body.size()), !o.json};
 
   // A sweep step must schedule enough requests for --min-requests and for
   // every objective's percentile (MLPerf LoadGen runs until both its
@@ -249,6 +324,10 @@ int run(const Options& o, metrics::Reporter& reporter) {
       {"requests", o.requests > 0 ? nlohmann::json(o.requests) : nlohmann::json(nullptr)},
       {"timeout_s", to_seconds(spec.timeout)},
       {"seed", o.seed},
+      {"api", o.api},
+      {"prompt_len", completions ? nlohmann::json(completions->prompt.text()) : nlohmann::json(nullptr)},
+      {"output_len", completions ? nlohmann::json(completions->output.text()) : nlohmann::json(nullptr)},
+      {"vocab", completions ? nlohmann::json(completions->vocab) : nlohmann::json(nullptr)},
       {"min_requests", minimum.requests},
       {"min_duration_s", to_seconds(minimum.duration)},
       {"slos", nlohmann::json::array()},
@@ -371,8 +450,8 @@ int run(const Options& o, metrics::Reporter& reporter) {
 int loadgen_main(const std::vector<std::string>& args) {
   Options o;
   wl::Cli cli("loadgen", "client",
-              "Load generator: open- or closed-loop requests to a KServe v2 inference server, tail latency and SLO "
-              "attainment",
+              "Load generator: open- or closed-loop requests to a KServe v2 inference server or an OpenAI-compatible LLM "
+              "server (streamed: TTFT, TPOT, goodput), tail latency and SLO attainment",
               "gpumix loadgen");
   add_options(cli, o);
   if (int rc = cli.parse(args); rc >= 0) return rc;
@@ -389,7 +468,8 @@ int loadgen_main(const std::vector<std::string>& args) {
 
 void add_loadgen(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand(
-      "loadgen", "Drive a KServe v2 inference server and report its tail latency (gpumix loadgen --help)");
+      "loadgen",
+      "Drive a KServe v2 or OpenAI-compatible inference server and report its tail latency (gpumix loadgen --help)");
   // Every argument goes to the load generator's own parser (the built-in
   // conventions and --describe).
   cmd->prefix_command();

@@ -38,8 +38,9 @@ class Load {
  public:
   Load(const LoadSpec& spec, const LoadHooks& hooks)
       : spec_(spec), hooks_(hooks), schedule_(spec.rate > 0 ? spec.rate : 1.0, spec.seed) {
-    path_ = spec.endpoint.prefix + "/v2/models/" + spec.model + "/infer";
-    if (spec.request->header_length)
+    path_ = spec.endpoint.prefix +
+            (spec.api == Api::openai ? std::string("/v1/completions") : "/v2/models/" + spec.model + "/infer");
+    if (spec.request && spec.request->header_length)
       headers_.emplace("Inference-Header-Content-Length", std::to_string(*spec.request->header_length));
     const int workers = spec.rate > 0 ? spec.connections : spec.concurrency;
     for (int i = 0; i < workers; ++i) {
@@ -116,6 +117,7 @@ class Load {
     for (auto& t : threads) t.join();
 
     LoadResult r;
+    r.streamed = spec_.api == Api::openai;
     r.stopped = stop_at.has_value();
     r.drain_expired = expired_ && !stopping_;
     release_held(Clock::now(), true);
@@ -139,6 +141,7 @@ class Load {
   struct Claim {
     Duration at;
     bool measured;
+    uint64_t n;  // claims before this one: request n of the load (its lengths, for a completion)
   };
 
   // Whether a request at `at` is past the schedule's end, `measured` before it.
@@ -188,7 +191,7 @@ class Load {
       ++measured_claims_;
       last_measured_at_ = std::max(last_measured_at_, at);
     }
-    return Claim{at, measured};
+    return Claim{at, measured, claims_++};
   }
 
   // The drain is over: no more sends; requests in flight become timeouts.
@@ -254,7 +257,7 @@ class Load {
   // then waits for the start. False when the load was stopped meanwhile.
   bool connect(size_t worker) {
     connecting_.acquire();
-    clients_[worker]->Get(spec_.endpoint.prefix + "/v2/health/ready");
+    clients_[worker]->Get(spec_.endpoint.prefix + ready_path(spec_.api));
     connecting_.release();
     std::unique_lock lock(claim_mutex_);
     if (++connected_ == clients_.size()) wake_.notify_all();
@@ -262,23 +265,30 @@ class Load {
     return !stopping_;
   }
 
+  // A completion's body, made before its send time (KServe: one shared request).
+  std::string body(const Claim& c) const {
+    return spec_.api == Api::openai ? spec_.completions->make(c.n).body : std::string();
+  }
+
   void open_loop(size_t worker) {
     while (auto c = claim(std::nullopt)) {
+      std::string b = body(*c);
       const auto due = start_ + c->at;
       const bool late = Clock::now() - due > kLateAfter;
       if (!late && !sleep_until(due)) return;
-      send(worker, *c, due, late);
+      send(worker, *c, due, late, std::move(b));
     }
   }
 
   void closed_loop(size_t worker) {
     while (auto c = claim(Clock::now() - start_)) {
-      send(worker, *c, start_ + c->at, false);
+      send(worker, *c, start_ + c->at, false, body(*c));
       if (spec_.think_time.count() > 0 && !sleep_until(Clock::now() + spec_.think_time)) return;
     }
   }
 
-  void send(size_t worker, const Claim& c, Clock::time_point due, bool late) {
+  void send(size_t worker, const Claim& c, Clock::time_point due, bool late, std::string body) {
+    if (spec_.api == Api::openai) return send_completion(worker, c, due, late, std::move(body));
     const auto& req = *spec_.request;
     const auto sent = Clock::now();
     auto res = clients_[worker]->Post(path_, headers_, req.body.data(), req.body.size(), req.content_type);
@@ -308,6 +318,81 @@ class Load {
       rec.status = res->status;
       rec.message = *problem;
     }
+    keep(worker, std::move(rec), connection_failure, end);
+  }
+
+  // A streamed completion: the server-sent events read as they arrive, each
+  // chunk carrying tokens timestamped on arrival (docs/loadgen.md, "LLM
+  // serving"). The stream's time limit is `timeout` for the whole response.
+  void send_completion(size_t worker, const Claim& c, Clock::time_point due, bool late, std::string body) {
+    httplib::Request req;
+    req.method = "POST";
+    req.path = path_;
+    req.headers = {{"Accept", "text/event-stream"}};
+    req.set_header("Content-Type", "application/json");
+    req.body = std::move(body);
+    int status = 0;
+    std::string error_body;
+    openai::StreamReader reader;
+    bool too_long = false;
+    const auto sent = Clock::now();
+    req.response_handler = [&](const httplib::Response& r) {
+      status = r.status;
+      return true;
+    };
+    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+      const auto now = Clock::now();
+      if (status != 200) {
+        if (error_body.size() < 4096) error_body.append(data, std::min<size_t>(n, 4096 - error_body.size()));
+        return true;
+      }
+      if (!reader.feed(std::string_view(data, n), now)) return false;
+      too_long = now - sent > spec_.timeout;
+      return !too_long;
+    };
+    httplib::Response res;
+    httplib::Error error = httplib::Error::Success;
+    const bool ok = clients_[worker]->send(req, res, error);
+    const auto end = Clock::now();
+    // A stream cut short (the receiver said stop) fails the send, and
+    // cpp-httplib closes a connection whose request failed: the next send
+    // opens a new one, never reading this one's rest.
+    if (!c.measured) return;
+
+    Record rec;
+    rec.scheduled = c.at;
+    rec.latency = end - due;
+    rec.late = late;
+    rec.status = status;
+    bool connection_failure = false;
+    if (status == 200 && reader.error()) {
+      rec.outcome = Outcome::error;
+      rec.message = *reader.error();
+    } else if (!ok || too_long) {
+      const bool cut = expired_now();
+      const bool too_slow = too_long || end - sent >= spec_.timeout - spec_.timeout / 20;
+      rec.outcome = too_slow || cut ? Outcome::timeout : Outcome::error;
+      rec.message = cut ? "still outstanding when the drain ended" : httplib::to_string(error);
+      rec.status = 0;
+      connection_failure = !too_slow && !cut;
+    } else if (status != 200) {
+      rec.outcome = Outcome::error;
+      rec.message = openai::error_message(error_body);
+    } else if (reader.finish(); reader.error()) {
+      rec.outcome = Outcome::error;
+      rec.message = *reader.error();
+    } else {
+      rec.ttft = *reader.first() - due;
+      rec.output_tokens = reader.tokens();
+      if (rec.output_tokens > 1) rec.tpot = (*reader.last() - *reader.first()) / (rec.output_tokens - 1);
+      rec.itl = reader.gaps();
+    }
+    keep(worker, std::move(rec), connection_failure, end);
+  }
+
+  // A measured request's record: kept, held (a connection failure, which a
+  // stop may yet explain) or discarded (a failure after the stop).
+  void keep(size_t worker, Record rec, bool connection_failure, Clock::time_point end) {
     if (rec.outcome != Outcome::ok) {
       std::lock_guard lock(held_mutex_);
       if (stopping_now()) {
@@ -368,6 +453,7 @@ class Load {
   std::counting_semaphore<> connecting_{4};  // connections being opened at once
   bool started_ = false;
   int64_t measured_claims_ = 0;
+  uint64_t claims_ = 0;
   Duration last_measured_at_{};
   std::optional<Duration> planned_end_;
 
@@ -380,11 +466,13 @@ class Load {
 
 }  // namespace
 
+const char* ready_path(Api api) { return api == Api::openai ? "/v1/models" : "/v2/health/ready"; }
+
 LoadResult run_load(const LoadSpec& spec, int stop_fd, const LoadHooks& hooks) {
   if ((spec.rate > 0) == (spec.concurrency > 0))
     throw InputError("give either a rate (open loop) or a concurrency (closed loop)");
   if (spec.rate > 0 && spec.connections < 1) throw InputError("--connections must be at least 1");
-  if (!spec.request) throw InputError("no request to send");
+  if (spec.api == Api::kserve ? !spec.request : !spec.completions) throw InputError("no request to send");
   Load load(spec, hooks);
   return load.run(stop_fd);
 }

@@ -1,5 +1,6 @@
 // The load itself: worker threads, each with one persistent keep-alive HTTP
-// connection, sending the same inference request.
+// connection, sending the same inference request (KServe), or streamed
+// completions whose chunks are timestamped as they arrive (OpenAI).
 //
 // Open loop (rate > 0): send times come from a PoissonSchedule. A free worker
 // claims the next send time and sleeps until it; when every connection is
@@ -16,15 +17,22 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "gpumix/loadgen/kserve.hpp"
+#include "gpumix/loadgen/openai.hpp"
 #include "gpumix/util/units.hpp"
 
 namespace gpumix::loadgen {
 
 enum class Outcome { ok, error, timeout };
+
+// The server's protocol: KServe v2 inference, or OpenAI streamed completions.
+enum class Api { kserve, openai };
+// What answers 200 once the server is ready (and opens each connection).
+const char* ready_path(Api api);
 
 struct Record {
   Duration scheduled{};  // send time as scheduled, from the start of the load
@@ -33,12 +41,19 @@ struct Record {
   int status = 0;        // HTTP status; 0 when no response came (connection failed)
   bool late = false;     // claimed more than 1 ms after `scheduled`: no connection was free
   std::string message;   // why it failed
+  // A streamed completion (Api::openai) that succeeded:
+  std::optional<Duration> ttft;  // from `scheduled` to the first chunk carrying tokens
+  std::optional<Duration> tpot;  // (last − first token's arrival) ÷ (tokens − 1); none for one token
+  int64_t output_tokens = 0;
+  std::vector<Duration> itl;     // every gap between chunks carrying tokens
 };
 
 struct LoadSpec {
   Endpoint endpoint;
+  Api api = Api::kserve;
   std::string model;
-  const kserve::EncodedMessage* request = nullptr;
+  const kserve::EncodedMessage* request = nullptr;      // Api::kserve: the request every send repeats
+  const openai::Completions* completions = nullptr;     // Api::openai: request n of the load
   double rate = 0;        // open loop: Poisson arrivals per second
   int connections = 256;  // open loop: workers (one connection each)
   int concurrency = 0;    // closed loop: clients
@@ -61,6 +76,7 @@ struct LoadHooks {
 
 struct LoadResult {
   std::vector<Record> records;  // measured requests, in no particular order
+  bool streamed = false;        // streamed completions: the records carry tokens
   // The measured part of the schedule: from the end of warm-up to its end
   // (the duration, the last measured send time, or the stop).
   Duration window{};

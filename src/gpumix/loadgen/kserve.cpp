@@ -64,13 +64,13 @@ Endpoint parse_url(const std::string& text) {
   return e;
 }
 
-bool wait_ready(const Endpoint& endpoint, Duration timeout, int stop_fd) {
+bool wait_ready(const Endpoint& endpoint, const std::string& ready_path, Duration timeout, int stop_fd) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + timeout;
   httplib::Client client(endpoint.host, endpoint.port);
   client.set_connection_timeout(std::chrono::seconds(1));
   client.set_read_timeout(std::chrono::seconds(2));
-  const std::string path = endpoint.prefix + "/v2/health/ready";
+  const std::string path = endpoint.prefix + ready_path;
   for (;;) {
     auto res = client.Get(path);
     if (res && res->status == 200) return true;

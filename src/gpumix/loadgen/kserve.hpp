@@ -24,10 +24,10 @@ struct Endpoint {
 // Throws InputError naming the problem (only http:// is supported).
 Endpoint parse_url(const std::string& text);
 
-// Polls GET /v2/health/ready every 100 ms until it answers 200 (true) or
-// `stop_fd` becomes readable (false); throws RunError with the last answer
-// after `timeout`.
-bool wait_ready(const Endpoint& endpoint, Duration timeout, int stop_fd);
+// Polls GET `path` (/v2/health/ready, /v1/models) every 100 ms until it
+// answers 200 (true) or `stop_fd` becomes readable (false); throws RunError
+// with the last answer after `timeout`.
+bool wait_ready(const Endpoint& endpoint, const std::string& path, Duration timeout, int stop_fd);
 
 // "1,3,224,224" → {1, 3, 224, 224}; throws InputError on anything else.
 std::vector<int64_t> parse_shape(const std::string& text);

@@ -34,9 +34,24 @@ json step_json(const Summary& s) {
   j["latency_ms"] = json{{"p50", report::json_number(s.p50)},   {"p90", report::json_number(s.p90)},    {"p95", report::json_number(s.p95)}, {"p99", report::json_number(s.p99)},
                          {"p99.9", report::json_number(s.p999)}, {"mean", report::json_number(s.mean)}, {"max", report::json_number(s.max)}};
   j["thin_percentiles"] = s.thin_percentiles;
+  if (s.tokens) {
+    const auto& t = *s.tokens;
+    using report::json_number;
+    j["tokens"] = {
+        {"ttft_ms", {{"p50", json_number(t.ttft_p50)}, {"p90", json_number(t.ttft_p90)}, {"p99", json_number(t.ttft_p99)}, {"mean", json_number(t.ttft_mean)}}},
+        {"tpot_ms", {{"p50", json_number(t.tpot_p50)}, {"p90", json_number(t.tpot_p90)}, {"p99", json_number(t.tpot_p99)}, {"mean", json_number(t.tpot_mean)}}},
+        {"itl_ms", {{"p50", json_number(t.itl_p50)}, {"p99", json_number(t.itl_p99)}}},
+        {"output_tokens", t.output_tokens},
+        {"output_tokens_per_s", json_number(t.output_tps)},
+        {"good", s.slos.empty() ? json(nullptr) : json(t.good)},
+        {"goodput_rps", json_number(t.goodput_rps)}};
+  } else {
+    j["tokens"] = nullptr;
+  }
   json slos = json::array();
   for (const auto& r : s.slos)
     slos.push_back({{"objective", r.slo.text},
+                    {"metric", to_string(r.slo.metric)},
                     {"percentile", report::json_number(r.slo.percentile)},
                     {"limit_ms", report::json_number(static_cast<double>(r.slo.limit.count()) / 1e6)},
                     {"attainment", report::json_number(r.attainment)},
@@ -73,13 +88,15 @@ json loadgen_json(const Target& target, json settings, const std::vector<Summary
   doc["mode"] = sweep ? "sweep" : closed ? "closed_loop" : "open_loop";
   doc["started"] = report::rfc3339_utc(started_ns);
   doc["ended"] = report::rfc3339_utc(ended_ns);
-  doc["target"] = {{"url", target.url},
+  const bool kserve = target.api == "kserve";  // an OpenAI server has no tensors: null
+  doc["target"] = {{"api", target.api},
+                   {"url", target.url},
                    {"model", target.model},
-                   {"input", target.input},
-                   {"datatype", target.datatype},
-                   {"shape", target.shape},
-                   {"request_bytes", target.request_bytes},
-                   {"encoding", target.binary ? "binary" : "json"}};
+                   {"input", kserve ? json(target.input) : json(nullptr)},
+                   {"datatype", kserve ? json(target.datatype) : json(nullptr)},
+                   {"shape", kserve ? json(target.shape) : json(nullptr)},
+                   {"request_bytes", kserve ? json(target.request_bytes) : json(nullptr)},
+                   {"encoding", kserve ? json(target.binary ? "binary" : "json") : json(nullptr)}};
   doc["settings"] = std::move(settings);
   json js = json::array();
   for (const auto& s : steps) js.push_back(step_json(s));

@@ -22,6 +22,7 @@ struct Target {
   std::vector<int64_t> shape;
   int64_t request_bytes = 0;
   bool binary = true;  // the binary tensor extension, else JSON data
+  std::string api = "kserve";  // or openai: no tensor (input .. binary unused)
 };
 
 // One step (a plain run has one).

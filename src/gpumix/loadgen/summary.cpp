@@ -39,6 +39,45 @@ Verdict Summary::verdict() const {
 namespace {
 double to_ms(Duration d) { return static_cast<double>(d.count()) / 1e6; }
 
+// What `slo` limits, of a successful request (a one-token completion's TPOT is 0).
+Duration slo_value(const Slo& slo, const Record& r) {
+  switch (slo.metric) {
+    case SloMetric::ttft: return r.ttft.value_or(r.latency);
+    case SloMetric::tpot: return r.tpot.value_or(Duration{});
+    case SloMetric::e2e: break;
+  }
+  return r.latency;
+}
+
+// TTFT and TPOT over the successful requests, inter-token gaps over their
+// tokens, output tokens, and goodput: the requests meeting every objective's
+// limit (vLLM benchmark_serving's --goodput), per second over `over`.
+TokenStats token_stats(const LoadResult& result, const std::vector<Slo>& slos, double over) {
+  TokenStats t;
+  std::vector<double> ttft, tpot, itl;
+  for (const auto& r : result.records) {
+    if (r.outcome != Outcome::ok) continue;
+    if (r.ttft) ttft.push_back(to_ms(*r.ttft));
+    if (r.tpot) tpot.push_back(to_ms(*r.tpot));
+    for (auto gap : r.itl) itl.push_back(to_ms(gap));
+    t.output_tokens += r.output_tokens;
+    if (!slos.empty() &&
+        std::all_of(slos.begin(), slos.end(), [&](const Slo& s) { return slo_value(s, r) <= s.limit; }))
+      ++t.good;
+  }
+  t.ttft_mean = analysis::mean(ttft);
+  t.tpot_mean = analysis::mean(tpot);
+  auto a = analysis::percentiles(std::move(ttft), {50, 90, 99});
+  t.ttft_p50 = a[0], t.ttft_p90 = a[1], t.ttft_p99 = a[2];
+  auto b = analysis::percentiles(std::move(tpot), {50, 90, 99});
+  t.tpot_p50 = b[0], t.tpot_p90 = b[1], t.tpot_p99 = b[2];
+  auto c = analysis::percentiles(std::move(itl), {50, 99});
+  t.itl_p50 = c[0], t.itl_p99 = c[1];
+  t.output_tps = over > 0 ? static_cast<double>(t.output_tokens) / over : 0;
+  if (!slos.empty()) t.goodput_rps = over > 0 ? static_cast<double>(t.good) / over : 0;
+  return t;
+}
+
 constexpr std::pair<const char*, double> kPercentiles[] = {{"p50", 50}, {"p90", 90}, {"p95", 95}, {"p99", 99},
                                                           {"p99.9", 99.9}};
 
@@ -69,11 +108,15 @@ Summary summarize(const LoadResult& result, const std::vector<Slo>& slos, double
   s.stopped = result.stopped;
   std::vector<double> ok_ms;
   ok_ms.reserve(result.records.size());
+  std::vector<int64_t> within(slos.size(), 0);  // successful requests within each objective's limit
   for (const auto& r : result.records) {
     ++s.requests;
     if (r.late) ++s.late;
     switch (r.outcome) {
-      case Outcome::ok: ok_ms.push_back(to_ms(r.latency)); break;
+      case Outcome::ok:
+        ok_ms.push_back(to_ms(r.latency));
+        for (size_t i = 0; i < slos.size(); ++i) within[i] += slo_value(slos[i], r) <= slos[i].limit;
+        break;
       case Outcome::timeout: ++s.timeouts; break;
       case Outcome::error: {
         ++s.errors;
@@ -88,14 +131,13 @@ Summary summarize(const LoadResult& result, const std::vector<Slo>& slos, double
   s.span_s = to_seconds(result.span);
   const double over = std::max(s.window_s, s.span_s);
   s.achieved_rps = over > 0 ? static_cast<double>(s.ok) / over : 0;
-  for (const auto& slo : slos) {
-    SloResult r{slo};
-    const double limit_ms = to_ms(slo.limit);
-    const auto within = std::count_if(ok_ms.begin(), ok_ms.end(), [&](double v) { return v <= limit_ms; });
-    r.attainment = s.requests > 0 ? static_cast<double>(within) / static_cast<double>(s.requests) : 0;
-    r.met = s.requests > 0 && r.attainment >= slo.percentile / 100.0;
+  for (size_t i = 0; i < slos.size(); ++i) {
+    SloResult r{slos[i]};
+    r.attainment = s.requests > 0 ? static_cast<double>(within[i]) / static_cast<double>(s.requests) : 0;
+    r.met = s.requests > 0 && r.attainment >= slos[i].percentile / 100.0;
     s.slos.push_back(r);
   }
+  if (result.streamed) s.tokens = token_stats(result, slos, over);
   s.mean = analysis::mean(ok_ms);
   if (!ok_ms.empty()) s.max = *std::max_element(ok_ms.begin(), ok_ms.end());
   for (const auto& [name, p] : kPercentiles)
@@ -108,8 +150,14 @@ Summary summarize(const LoadResult& result, const std::vector<Slo>& slos, double
 
 report::Table summary_table(const std::vector<Summary>& rows, const std::vector<Slo>& slos) {
   report::Table t;
-  t.columns = {"offered_rps", "concurrency", "achieved_rps", "requests", "ok", "errors", "timeouts", "late",
-               "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "mean_ms", "max_ms"};
+  // Streamed completions: tokens instead of the request latency's full tail.
+  const bool streamed = !rows.empty() && rows.front().tokens;
+  t.columns = {"offered_rps", "concurrency", "achieved_rps", "requests", "ok", "errors", "timeouts", "late"};
+  const std::vector<std::string> latency = {"p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "mean_ms", "max_ms"};
+  const std::vector<std::string> tokens = {"ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p90_ms",
+                                           "tpot_p99_ms", "itl_p50_ms",  "itl_p99_ms",  "e2e_p50_ms",  "e2e_p99_ms",
+                                           "output_tok/s", "goodput_rps"};
+  for (const auto& c : streamed ? tokens : latency) t.columns.push_back(c);
   for (const auto& slo : slos) t.columns.push_back(slo.text + " %");
   if (!slos.empty()) t.columns.push_back("slo");
   t.columns.push_back("insufficient");
@@ -122,14 +170,18 @@ report::Table summary_table(const std::vector<Summary>& rows, const std::vector<
         s.ok,
         s.errors,
         s.timeouts,
-        s.late,
-        report::opt(s.p50),
-        report::opt(s.p90),
-        report::opt(s.p95),
-        report::opt(s.p99),
-        report::opt(s.p999),
-        report::opt(s.mean),
-        report::opt(s.max)};
+        s.late};
+    if (streamed) {
+      const TokenStats none;
+      const TokenStats& k = s.tokens ? *s.tokens : none;
+      for (const auto* v : {&k.ttft_p50, &k.ttft_p90, &k.ttft_p99, &k.tpot_p50, &k.tpot_p90, &k.tpot_p99, &k.itl_p50,
+                            &k.itl_p99, &s.p50, &s.p99})
+        row.push_back(report::opt(*v));
+      row.push_back(k.output_tps);
+      row.push_back(report::opt(k.goodput_rps));
+    } else {
+      for (const auto* v : {&s.p50, &s.p90, &s.p95, &s.p99, &s.p999, &s.mean, &s.max}) row.push_back(report::opt(*v));
+    }
     for (const auto& r : s.slos) row.push_back(100.0 * r.attainment);
     if (!slos.empty()) row.push_back(std::string(to_string(s.verdict())));
     row.push_back(s.insufficient ? report::Value(*s.insufficient) : report::Value());

@@ -45,6 +45,20 @@ struct Settle {
   bool settled = false;            // back near the unloaded latency in time
 };
 
+// Streamed completions: over the successful requests (TTFT, TPOT) or their
+// tokens (inter-token latency), in milliseconds.
+struct TokenStats {
+  std::optional<double> ttft_p50, ttft_p90, ttft_p99, ttft_mean;
+  std::optional<double> tpot_p50, tpot_p90, tpot_p99, tpot_mean;  // requests of 2 tokens or more
+  std::optional<double> itl_p50, itl_p99;
+  int64_t output_tokens = 0;
+  double output_tps = 0;  // output tokens per second, over the same time as achieved_rps
+  // Requests meeting every objective's limit (vLLM's goodput), and per
+  // second; none without objectives.
+  int64_t good = 0;
+  std::optional<double> goodput_rps;
+};
+
 enum class Verdict { none, met, missed, insufficient };  // none: no objectives
 const char* to_string(Verdict v);
 
@@ -74,6 +88,7 @@ struct Summary {
   // it counts.
   std::optional<std::string> insufficient;
   std::optional<Settle> settle;  // sweep steps after the first
+  std::optional<TokenStats> tokens;  // streamed completions
   int64_t started_ns = 0, ended_ns = 0;  // wall clock, Unix ns, set by whoever ran it (0: unknown)
 
   bool slo_met() const;  // every objective met (true without objectives)

@@ -24,7 +24,7 @@ pid="$(cat "$state/pid")"
 t0=$(date +%s)
 while kill -0 "$pid" 2>/dev/null && [ $(( $(date +%s) - t0 )) -lt "${GPUMIX_WAIT_S:-540}" ]; do sleep 3; done
 if [ -n "${OUT:-}" ]; then
-  tar czf "$OUT/session.tgz" -C /tmp gpumix-session 2>/dev/null
+  tar czf "$OUT/session.tgz" --exclude='*.db' -C /tmp gpumix-session 2>/dev/null
   cp "$state/session.log" "$OUT/"
 fi
 if kill -0 "$pid" 2>/dev/null; then

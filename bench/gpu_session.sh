@@ -4,7 +4,7 @@
 # and prints a short table last. Prepare first, here: bench/prepare_device.sh
 # (gpumix and the libraries the GPU machine lacks, in .carry/).
 # Usage (on the GPU machine, from the repo root):
-#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [attrib] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck] [shares] [tune-server] [tune-fair]
+#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [attrib] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck] [shares] [tune-server] [servermodes] [tune-fair]
 #     env        GPU, driver, PyTorch, tools
 #     nvmlabi    tests/gpu/nvml_abi_check.sh: gpumix's NVML declaration against the toolkit's nvml.h and the driver
 #     dcgm       tests/gpu/dcgm_names.sh: monitor --listen --names dcgm against nvidia-smi
@@ -24,6 +24,7 @@
 #                beside nvidia-smi pmon) and gpumix tune bench/tune/server.yaml (GPUMIX_TUNE_BUDGET, default 170s)
 #     shares     gpumix run examples/mps-shares.yaml: requested SM limits 10/25/50/75 % vs delivered, beside nvidia-smi pmon
 #     tune-server      gpumix tune examples/inference-server.yaml (GPUMIX_TUNE_BUDGET, default 12m; 15 s cells)
+#     servermodes      gpumix run examples/inference-server.yaml --modes "$GPUMIX_MODES" (15 s cells), e.g. settings between a tune's candidates
 #     tune-fair        gpumix tune examples/tune-fairness.yaml --objective min-np (GPUMIX_TUNE_FAIR_BUDGET, default 6m; 12 s cells)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -103,6 +104,18 @@ decision() {  # mix name (examples/NAME.yaml), window: fixed repeats: 3 against 
   echo "RESULT leftovers after the runs: ${left:-none}"
 }
 
+run_modes() {  # mix name (examples/NAME.yaml), cell duration, modes: one run of those modes, show and the report's JSON
+  local name="$1" res="/tmp/gpumix-modes-$1"
+  rm -rf "$res"
+  "$bin/gpumix" run "examples/$name.yaml" --modes "$3" --cell-duration "$2" --results "$res" &&
+  "$bin/gpumix" show --results "$res" &&
+  "$bin/gpumix" report --results "$res" --format json -o "$out/modes-$name-report.json"
+  local rc=$? left; left="$(pgrep -a 'nvidia-cuda-mps|gpumix-' | grep -v pgrep)"
+  echo "SUMMARY $name: $(sqlite3 "$res/gpumix.db" 'select group_concat(label||"="||status, " ") from cells' 2>/dev/null)"
+  echo "RESULT leftovers after the run: ${left:-none}"
+  return $rc
+}
+
 tune_example() {  # mix (examples/NAME.yaml or a path), budget, cell duration, more options: the answer, its run and the emitted mix
   local mix="$1" budget="$2" cell="$3"; shift 3
   [ -f "$mix" ] || mix="examples/$mix.yaml"
@@ -180,13 +193,14 @@ for p in "$@"; do
     eager-tune) phase eager-shares shares bench/tune/shares.yaml
                 phase eager-tune tune_example bench/tune/server.yaml "${GPUMIX_TUNE_BUDGET:-170s}" 8s --confirm 1 ;;
     tune-server) phase tune-server tune_example inference-server "${GPUMIX_TUNE_BUDGET:-12m}" 15s ;;
+    servermodes) phase servermodes run_modes inference-server 15s "${GPUMIX_MODES:-exclusive,mps}" ;;
     tune-fair) phase tune-fair tune_example tune-fairness "${GPUMIX_TUNE_FAIR_BUDGET:-6m}" 12s --objective min-np ;;
     *) echo "unknown phase $p" >&2 ;;
   esac
 done
 cp -r /tmp/gpumix-modes "$out/modes-work" 2>/dev/null
 printf '%s\n' "${rows[@]}" > "$out/summary.txt"
-[ -n "${OUT:-}" ] && tar czf "$OUT/session.tgz" -C /tmp gpumix-session
+[ -n "${OUT:-}" ] && tar czf "$OUT/session.tgz" --exclude='*.db' -C /tmp gpumix-session
 echo
 echo "== $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null), $(date -u '+%F %H:%M UTC')"
 printf '%s\n' "${rows[@]}"

@@ -124,6 +124,29 @@ TEST(MpsShares, DeliveredFromNvmlOrNullAndMemoryAgainstThePinnedLimit) {
   EXPECT_FALSE(s.modes[2].delivered_sm_percent.mean);
 }
 
+TEST(MpsShares, AFailedWorkloadShowsWhyNotTheShareOfItsFirstSeconds) {
+  // As on the H200 at mps[infer=25]: a fault under MPS ends every client,
+  // after they had measured a few seconds.
+  RunBuilder b = with_baselines({"mps[train=25]"});
+  const auto c = b.cell("mps-c1-r1", "mps[train=25]", 1, "degraded");
+  const auto train = b.workload(c, "train", "failed", "[]", "exit status 1: CUDA error: unspecified launch failure\nmore");
+  b.throughput(train, 14);
+  b.process_sample(c, 0.5, 11, train, 30, 1e9);
+  const auto server = b.workload(c, "server", "ok", kSlo);
+  b.set_role(server, spec::Role::server);
+  b.latencies(server, std::vector<double>(100, 4.0));
+  const auto s = analysis::mps_shares(b.analyze());
+  const auto& failed = row(s, "mps-c1-r1", "train");
+  EXPECT_FALSE(failed.np) << "not the NP of the seconds before the failure";
+  EXPECT_FALSE(failed.delivered_sm_percent);
+  EXPECT_EQ(failed.delivered_missing, "failed in this cell: exit status 1: CUDA error: unspecified launch failure");
+  EXPECT_EQ(*failed.requested_sm_percent, 25);
+  ASSERT_TRUE(row(s, "mps-c1-r1", "server").np) << "the neighbour that did not fail keeps its figures";
+  for (const auto& m : s.modes) {
+    if (m.workload == "train") EXPECT_FALSE(m.np.mean) << "the mode's mean has no NP of a failed workload";
+  }
+}
+
 TEST(MpsShares, NoneWithoutAnMpsCell) {
   RunBuilder b = with_baselines({"timeslice"});
   shared(b, "timeslice-r1", "timeslice", 50, 4);

@@ -42,6 +42,8 @@ std::map<std::string, int> split_of(const store::CellRow& cell) {
   return out;
 }
 
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
 const WorkloadAttribution* attribution_of(const CellAttribution& a, const std::string& workload) {
   for (const auto& w : a.workloads)
     if (w.workload == workload) return &w;
@@ -92,14 +94,20 @@ MpsShares mps_shares(const Analysis& a) {
       row.pinned_limit_bytes = eff.pinned_memory_limit;
       const auto& at = c.attribution;
       const auto* mine = attribution_of(at, row.workload);
-      if (!at.sm_attributed)
+      // A workload that failed shows why, not the share or NP of the part of
+      // the window before its failure (on the H200 a fault under MPS ends
+      // every client of the server: docs/tune.md).
+      const bool failed = w.summary.status == store::WorkloadStatus::failed;
+      if (failed)
+        row.delivered_missing = "failed in this cell" + (w.summary.reason.empty() ? std::string{} : ": " + first_line(w.summary.reason));
+      else if (!at.sm_attributed)
         row.delivered_missing = "NVML gave no per-process SM utilization in this cell";
       else if (!mine || !mine->sm_share)
         row.delivered_missing = "NVML sampled none of its processes in the window";
       else
         row.delivered_sm_percent = *mine->sm_share * 100;
       row.scaled = at.overlapping;
-      row.np = w.np;
+      if (!failed) row.np = w.np;
       row.memory_peak_bytes = w.gpu_memory_peak_bytes;
       if (row.pinned_limit_bytes && row.memory_peak_bytes)
         row.memory = *row.memory_peak_bytes > *row.pinned_limit_bytes ? "above" : "within";

@@ -14,6 +14,7 @@
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/tune/answer.hpp"
 #include "gpumix/tune/emit_mix.hpp"
+#include "gpumix/tune/fleet_plan.hpp"
 #include "gpumix/tune/tuner.hpp"
 #include "gpumix/util/env_vars.hpp"
 #include "gpumix/util/output_file.hpp"
@@ -58,6 +59,9 @@ void add_tune(CLI::App& app, Action& action) {
     std::string cell_duration;
     std::string results;
     std::string emit_mix;
+    std::string emit_candidates;
+    int max_candidates = 40;
+    std::string from_run;
     std::string format = "table";
     std::string out;
     std::string telemetry = "100ms";
@@ -84,6 +88,19 @@ void add_tune(CLI::App& app, Action& action) {
       ->type_name("DIR");
   cmd->add_option("--emit-mix", opts->emit_mix, "Write the best configuration as a mix file (for `gpumix run` or `gpumix k8s render`)")
       ->type_name("FILE");
+  auto* candidates = cmd->add_option("--emit-candidates", opts->emit_candidates,
+                                     "Measure nothing: write the controls and candidates as one mix, to measure them all at once "
+                                     "(e.g. as a fleet: `gpumix k8s render FILE --mode mps`), then answer with --from-run")
+                          ->type_name("FILE");
+  cmd->add_option("--max-candidates", opts->max_candidates,
+                  "--emit-candidates: the whole grid when it has at most this many configurations, else one setting at a time")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  cmd->add_option("--from-run", opts->from_run,
+                  "Measure nothing: answer from a run of the mix's configured modes (e.g. a merged fleet run of --emit-candidates), "
+                  "by id or latest, in --results")
+      ->type_name("RUN")
+      ->excludes(candidates);
   cmd->add_option("--telemetry-interval", opts->telemetry, "GPU sampling interval (at least 10ms)")
       ->type_name("DURATION")
       ->capture_default_str();
@@ -112,35 +129,73 @@ void add_tune(CLI::App& app, Action& action) {
       if (mix.workloads.size() < 2 ||
           std::count_if(mix.workloads.begin(), mix.workloads.end(), [](const auto& w) { return w.role != spec::Role::client; }) < 2)
         throw InputError(opts->mix + ": tuning shares the GPU between workloads: the mix needs two that run on it (load generators aside)");
-      tune::make_space(mix, to.space);  // its errors before the results folder is touched
+      const auto space = tune::make_space(mix, to.space);  // its errors before the results folder is touched
+      if (!opts->emit_candidates.empty()) {
+        const auto plan = tune::candidate_plan(space, static_cast<size_t>(opts->max_candidates));
+        OutputFile file(opts->emit_candidates);
+        file.stream() << tune::emit_modes(
+            mix, plan.modes(),
+            fmt::format("Candidates of gpumix tune ({}): {} control(s), {} candidate(s)\nfrom {}\n"
+                        "Measure them (gpumix run, or a fleet: gpumix k8s render THIS --mode mps), then:\n"
+                        "  gpumix tune THIS --from-run latest --objective {} --results DIR",
+                        plan.shape, plan.controls.size(), plan.candidates.size(),
+                        std::filesystem::absolute(mix.source_path).string(), to.objective.text()));
+        file.commit();
+        spdlog::info("wrote {}: {} control(s) and {} candidate(s), {}", opts->emit_candidates, plan.controls.size(),
+                     plan.candidates.size(), plan.shape);
+        return 0;
+      }
       // Both files are checked before hours of measuring, and written after.
       std::optional<OutputFile> emitted;
       if (!opts->emit_mix.empty()) emitted.emplace(opts->emit_mix);
       OutputFile output(opts->out);
 
-      auto store = store::Store::open(mix.results_dir);
-      tune::Tuner tuner(mix, [&store](int64_t run_id) { return analysis::analyze(report::load_run(store, run_id)); }, to);
-      spdlog::info("tune: objective {}, budget {}, {} setting(s) searched from {}", to.objective.text(), format_duration(to.budget),
-                   tuner.record().knobs.size(), tuner.record().controls.back());
-      const auto result = run_mix(tuner.start_mix(), store, telemetry, [&](run::Runner& runner) {
-        runner.set_plan_extension([&tuner](int64_t run_id, const std::vector<run::Cell>& plan) { return tuner.step(run_id, plan); });
-      });
+      int64_t run_id = 0;
+      store::RunStatus status = store::RunStatus::completed;
+      std::optional<tune::TuneRecord> record;
+      std::optional<analysis::Analysis> analysis;
+      if (!opts->from_run.empty()) {
+        auto store = store::Store::open_for_reading(mix.results_dir);
+        run_id = resolve_run(store, opts->from_run);
+        analysis = analysis::analyze(report::load_run(store, run_id));
+        status = analysis->run.status;
+        std::vector<std::string> modes;
+        for (const auto& m : analysis->modes) modes.push_back(m.mode);
+        if (status != store::RunStatus::completed)
+          spdlog::warn("run {} is {}: the answer covers the cells it holds (a fleet's merge names the missing ones)", run_id,
+                       store::to_string(status));
+        record = tune::plan_record(mix, space, to.objective, modes);
+        if (record->trials.empty())
+          throw InputError(fmt::format("--from-run {}: run {} measured no configured MPS mode of this mix's space (its modes: {})",
+                                       opts->from_run, run_id, fmt::join(modes, ", ")));
+      } else {
+        auto store = store::Store::open(mix.results_dir);
+        tune::Tuner tuner(mix, [&store](int64_t id) { return analysis::analyze(report::load_run(store, id)); }, to);
+        spdlog::info("tune: objective {}, budget {}, {} setting(s) searched from {}", to.objective.text(), format_duration(to.budget),
+                     tuner.record().knobs.size(), tuner.record().controls.back());
+        const auto result = run_mix(tuner.start_mix(), store, telemetry, [&](run::Runner& runner) {
+          runner.set_plan_extension([&tuner](int64_t id, const std::vector<run::Cell>& plan) { return tuner.step(id, plan); });
+        });
+        run_id = result.run_id;
+        status = result.status;
+        record = tuner.record();
+        analysis = analysis::analyze(report::load_run(store, run_id));
+      }
 
-      const auto analysis = analysis::analyze(report::load_run(store, result.run_id));
-      const auto answer = tune::answer(analysis, tuner.record());
+      const auto answer = tune::answer(*analysis, *record);
       if (opts->format == "json") {
         auto doc = json_document("tune", 1);
-        doc["run_id"] = result.run_id;
-        doc["status"] = store::to_string(result.status);
-        doc["cpu_only"] = analysis.cpu_only ? nlohmann::json(*analysis.cpu_only) : nlohmann::json(nullptr);
-        doc.update(report::tune_json(answer, tuner.record()));
+        doc["run_id"] = run_id;
+        doc["status"] = store::to_string(status);
+        doc["cpu_only"] = analysis->cpu_only ? nlohmann::json(*analysis->cpu_only) : nlohmann::json(nullptr);
+        doc.update(report::tune_json(answer, *record));
         write_json(output.stream(), doc);
       } else {
         report::render(output.stream(), report::tune_table(answer), report::Format::table);
-        output.stream() << "\n" << report::tune_summary(answer, tuner.record());
-        if (analysis.cpu_only)
-          output.stream() << "these cells ran on the CPU (" << *analysis.cpu_only << "): the figures test the pipeline, not a GPU\n";
-        output.stream() << "see: gpumix report " << result.run_id << " --results " << mix.results_dir.string() << "\n";
+        output.stream() << "\n" << report::tune_summary(answer, *record);
+        if (analysis->cpu_only)
+          output.stream() << "these cells ran on the CPU (" << *analysis->cpu_only << "): the figures test the pipeline, not a GPU\n";
+        output.stream() << "see: gpumix report " << run_id << " --results " << mix.results_dir.string() << "\n";
       }
       output.commit();
       if (emitted) {
@@ -148,13 +203,13 @@ void add_tune(CLI::App& app, Action& action) {
           spdlog::error("--emit-mix: nothing written to {}: no configuration met every SLO", opts->emit_mix);
         } else {
           emitted->stream() << tune::emit_mix(mix, *answer.best,
-                                              fmt::format("Tuned by gpumix tune (run {}, objective {}): {}\nfrom {}", result.run_id,
+                                              fmt::format("Tuned by gpumix tune (run {}, objective {}): {}\nfrom {}", run_id,
                                                           to.objective.text(), *answer.best, std::filesystem::absolute(mix.source_path).string()));
           emitted->commit();
           spdlog::info("wrote {}: {}", opts->emit_mix, *answer.best);
         }
       }
-      if (result.status == store::RunStatus::interrupted) return 130;
+      if (opts->from_run.empty() && status == store::RunStatus::interrupted) return 130;
       return answer.best ? 0 : 1;
     };
   });

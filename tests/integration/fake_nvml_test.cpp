@@ -378,7 +378,9 @@ TEST(FakeNvml, ListenServesXidEventsInBothSchemes) {
         },
         10s);
     EXPECT_TRUE(std::regex_search(body, re)) << body << "\nport " << port << "\n" << monitor.output();
-    if (names == "dcgm") EXPECT_TRUE(std::regex_search(body, std::regex(R"(\nDCGM_FI_DEV_XID_ERRORS\{gpu="1",[^}]*\} 0\n)"))) << body;
+    if (names == "dcgm") {
+      EXPECT_TRUE(std::regex_search(body, std::regex(R"(\nDCGM_FI_DEV_XID_ERRORS\{gpu="1",[^}]*\} 0\n)"))) << body;
+    }
     monitor.signal(SIGINT);
     EXPECT_EQ(monitor.wait(5s), 0) << monitor.output();
   }

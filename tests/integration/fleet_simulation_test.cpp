@@ -17,6 +17,7 @@
 #include <regex>
 #include <set>
 
+#include "fake_driver.hpp"
 #include "harness.hpp"
 
 namespace gpumix::test {
@@ -81,45 +82,46 @@ nlohmann::json report_of(const fs::path& dir, const fs::path& results) {
   return nlohmann::json::parse(r.out);
 }
 
-TEST(FleetSimulation, TheRenderedFleetJobsPodsMergeIntoTheSingleNodeAnalysis) {
-  ScratchDir dir;
-  const auto mix = dir.write("mix.yaml", kMix);
-  auto rendered = gpumix({"k8s", "render", mix.string(), "--mode", "timeslice", "--out-dir", (dir / "k8s").string()}, dir.path(), 60s);
-  ASSERT_EQ(rendered.exit_code, 0) << rendered.err;
+// Renders `mix` for `mode`, executes each pod of the fleet Job in turn and
+// merges their results into `merged`; the number of pods.
+int run_fleet(const ScratchDir& dir, const fs::path& mix, const std::string& mode, const fs::path& merged) {
+  const auto k8s = dir / ("k8s-" + mode);
+  auto rendered = gpumix({"k8s", "render", mix.string(), "--mode", mode, "--out-dir", k8s.string()}, dir.path(), 60s);
+  EXPECT_EQ(rendered.exit_code, 0) << rendered.err;
 
   YAML::Node job;
-  for (const auto& f : fs::directory_iterator(dir / "k8s" / "fleet"))
+  for (const auto& f : fs::directory_iterator(k8s / "fleet"))
     if (auto doc = load(f.path()); doc["kind"] && doc["kind"].as<std::string>() == "Job") job = doc;
-  ASSERT_TRUE(job) << "no Job in fleet/";
-  ASSERT_EQ(job["spec"]["completionMode"].as<std::string>(), "Indexed");
+  if (!job) {
+    ADD_FAILURE() << "no Job in fleet/";
+    return 0;
+  }
+  EXPECT_EQ(job["spec"]["completionMode"].as<std::string>(), "Indexed");
   const int completions = job["spec"]["completions"].as<int>();
-  auto plan = gpumix({"run", mix.string(), "--modes", "exclusive,timeslice", "--dry-run", "--format", "json"}, dir.path(), 30s);
-  ASSERT_EQ(plan.exit_code, 0) << plan.err;
-  EXPECT_EQ(completions, static_cast<int>(nlohmann::json::parse(plan.out)["cells"].size())) << "one pod per cell of the plan";
 
   // The volumes: the results claim (one folder shared by every pod) and the mix's ConfigMap.
   const auto pod = job["spec"]["template"]["spec"];
   std::map<std::string, fs::path> volume_dirs;
   for (const auto& v : pod["volumes"]) {
     const auto name = v["name"].as<std::string>();
-    const auto local = dir / "volumes" / name;
+    const auto local = dir / ("volumes-" + mode) / name;
     fs::create_directories(local);
     volume_dirs[name] = local;
     if (v["configMap"]) {
       YAML::Node cm;
-      for (const auto& f : fs::recursive_directory_iterator(dir / "k8s"))
+      for (const auto& f : fs::recursive_directory_iterator(k8s))
         if (f.path().extension() == ".yaml")
           if (auto doc = load(f.path()); doc["kind"] && doc["kind"].as<std::string>() == "ConfigMap" &&
                                          doc["metadata"]["name"].as<std::string>() == v["configMap"]["name"].as<std::string>())
             cm = doc;
-      ASSERT_TRUE(cm) << "no ConfigMap " << v["configMap"]["name"];
+      EXPECT_TRUE(cm) << "no ConfigMap " << v["configMap"]["name"];
       for (const auto& item : v["configMap"]["items"])
         std::ofstream(local / item["path"].as<std::string>()) << cm["data"][item["key"].as<std::string>()].as<std::string>();
     } else {
-      ASSERT_TRUE(v["persistentVolumeClaim"]) << name << ": the simulation knows ConfigMap and claim volumes";
+      EXPECT_TRUE(v["persistentVolumeClaim"]) << name << ": the simulation knows ConfigMap and claim volumes";
     }
   }
-  ASSERT_EQ(pod["containers"].size(), 1u);
+  EXPECT_EQ(pod["containers"].size(), 1u);
   const auto container = pod["containers"][0];
   std::vector<std::pair<std::string, fs::path>> mounts;  // mountPath → local folder, longest first
   for (const auto& m : container["volumeMounts"]) mounts.emplace_back(m["mountPath"].as<std::string>(), volume_dirs.at(m["name"].as<std::string>()));
@@ -129,7 +131,7 @@ TEST(FleetSimulation, TheRenderedFleetJobsPodsMergeIntoTheSingleNodeAnalysis) {
       if (arg.rfind(path, 0) == 0) return local.string() + arg.substr(path.size());
     return arg;
   };
-  ASSERT_EQ(container["command"][0].as<std::string>(), "gpumix");
+  EXPECT_EQ(container["command"][0].as<std::string>(), "gpumix");
 
   const std::string job_uid = "5f0c1a2e-7b1d-4c39-9d2a-0123456789ab";
   std::set<fs::path> result_folders;
@@ -142,16 +144,30 @@ TEST(FleetSimulation, TheRenderedFleetJobsPodsMergeIntoTheSingleNodeAnalysis) {
     for (size_t i = 1; i < container["command"].size(); ++i) args.push_back(localize(expand(container["command"][i].as<std::string>(), env)));
     for (const auto& a : container["args"]) args.push_back(localize(expand(a.as<std::string>(), env)));
     const auto results = std::find(args.begin(), args.end(), "--results");
-    ASSERT_NE(results, args.end());
+    if (results == args.end()) {
+      ADD_FAILURE() << "pod " << index << " names no --results";
+      return 0;
+    }
     result_folders.insert(*(results + 1));
     auto r = gpumix(args, dir.path(), 120s, env);
-    ASSERT_EQ(r.exit_code, 0) << "pod " << index << ": " << r.err;
+    EXPECT_EQ(r.exit_code, 0) << "pod " << index << ": " << r.err;
   }
-  ASSERT_EQ(result_folders.size(), static_cast<size_t>(completions)) << "one results folder per pod on the shared claim";
-  std::vector<std::string> merge = {"merge", "--results", (dir / "merged").string()};
+  EXPECT_EQ(result_folders.size(), static_cast<size_t>(completions)) << "one results folder per pod on the shared claim";
+  std::vector<std::string> merge = {"merge", "--results", merged.string()};
   merge.insert(merge.end(), result_folders.begin(), result_folders.end());
-  auto merged = gpumix(merge, dir.path(), 60s);
-  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  auto r = gpumix(merge, dir.path(), 60s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return completions;
+}
+
+TEST(FleetSimulation, TheRenderedFleetJobsPodsMergeIntoTheSingleNodeAnalysis) {
+  ScratchDir dir;
+  const auto mix = dir.write("mix.yaml", kMix);
+  const int completions = run_fleet(dir, mix, "timeslice", dir / "merged");
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  auto plan = gpumix({"run", mix.string(), "--modes", "exclusive,timeslice", "--dry-run", "--format", "json"}, dir.path(), 30s);
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_EQ(completions, static_cast<int>(nlohmann::json::parse(plan.out)["cells"].size())) << "one pod per cell of the plan";
 
   // The same plan on one node.
   auto single = gpumix({"run", mix.string(), "--modes", "exclusive,timeslice", "--results", (dir / "single").string()}, dir.path(), 120s);
@@ -183,6 +199,71 @@ TEST(FleetSimulation, TheRenderedFleetJobsPodsMergeIntoTheSingleNodeAnalysis) {
     }
   }
   EXPECT_EQ(a["verdicts"].size(), b["verdicts"].size());
+}
+
+// `gpumix tune` across a fleet: its candidates emitted as one mix, measured
+// by the fleet's pods at once (fake NVML and MPS, test workloads sharing a
+// modelled GPU as in tune_test.cpp), merged, and answered from the merged
+// run: the model's optimum, with both controls missing the SLO.
+TEST(FleetSimulation, ATuneSearchsCandidatesRunAsAFleetAndAnswerFromTheMergedRun) {
+  ScratchDir dir;
+  FakeDriver driver(dir, {{"driver_version", "580.95.05"}, {"cuda_driver_version", 13000}, {"gpus", {h200(0)}}});
+  ScopedEnv path("PATH", std::string(GPUMIX_TEST_DATA) + "/fake-mps:" + std::getenv("PATH"));
+  const std::string gpu = (dir.path() / "gpu").string();
+  // Server share s, train share t of the modelled GPU: the server reports
+  // 10 ms ÷ s (p99 ≤ 13.5 ms needs s ≥ 0.74), the trainer runs ∝ t^0.5.
+  const auto mix = dir.write("mix.yaml", R"(name: tune-fleet
+cell_duration: 1500ms
+stop_grace: 1s
+workloads:
+  - name: server
+    role: server
+    command: [TESTLOAD, --iters, "0", --interval-ms, "5", --latency-ms, "10", --share-dir, )" + gpu + R"(]
+    slo: {p99: 13.5ms}
+  - name: train
+    role: training
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10", --share-dir, )" + gpu + R"(, --share-exponent, "0.5"]
+)");
+  const auto candidates = dir.path() / "candidates.yaml";
+  auto emitted = gpumix({"tune", mix.string(), "--sm", "server=100", "--sm", "train=20,100", "--emit-candidates", candidates.string()},
+                        dir.path(), 60s);
+  ASSERT_EQ(emitted.exit_code, 0) << emitted.err;
+  ASSERT_TRUE(fs::exists(dir / "results") == false) << "emitting candidates measures nothing";
+  const auto modes = load(candidates)["modes"].as<std::vector<std::string>>();
+  // The whole grid (server 100 x train 20, 100 x train's priority 0, 1), the controls first.
+  EXPECT_EQ(modes, (std::vector<std::string>{"exclusive", "timeslice", "mps", "mps[train=20]", "mps[train=20,train.priority=1]",
+                                             "mps[train.priority=1]"}));
+  auto valid = gpumix({"validate", candidates.string()}, dir.path(), 60s);
+  EXPECT_EQ(valid.exit_code, 0) << valid.err;
+
+  const int pods = run_fleet(dir, candidates, "mps", dir / "merged");
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  EXPECT_EQ(pods, 7) << "2 baselines + 5 configurations, one pod each";
+
+  const auto tuned = dir.path() / "tuned.yaml";
+  auto answer = gpumix({"tune", candidates.string(), "--sm", "server=100", "--sm", "train=20,100", "--from-run", "latest", "--results",
+                        (dir / "merged").string(), "--emit-mix", tuned.string(), "--format", "json"},
+                       dir.path(), 60s);
+  ASSERT_EQ(answer.exit_code, 0) << answer.err << answer.out;
+  const auto doc = nlohmann::json::parse(answer.out);
+  std::map<std::string, nlohmann::json> rows;
+  for (const auto& c : doc["candidates"]) rows[c["mode"]] = c;
+  ASSERT_EQ(rows.size(), 5u) << doc.dump(2);
+  EXPECT_EQ(rows["timeslice"]["meets_slos"], false);
+  EXPECT_EQ(rows["mps"]["meets_slos"], false);
+  // The model gives a priority-1 client what the others leave: the server
+  // keeps its SLO and the trainer starves (STP about 1); the trainer held to
+  // 20 % leaves the server 0.83 (p99 12 ms) and gets 0.17 (STP 0.83 + 0.41).
+  EXPECT_EQ(rows["mps[train.priority=1]"]["meets_slos"], true);
+  EXPECT_EQ(rows["mps[train=20]"]["meets_slos"], true);
+  EXPECT_EQ(rows["mps[train=20]"]["settings"], "server 100%, train 20%");
+  EXPECT_EQ(doc["best"], "mps[train=20]") << doc.dump(2);
+  EXPECT_EQ(load(tuned)["workloads"][1]["mps"]["sm_percent"].as<int>(), 20);
+
+  // Bad input: a run that is not there.
+  auto missing = gpumix({"tune", mix.string(), "--from-run", "7", "--results", (dir / "merged").string()}, dir.path(), 60s);
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("7"), std::string::npos) << missing.err;
 }
 
 }  // namespace

@@ -307,11 +307,14 @@ TEST(K8sRender, EveryObjectPassesTheApiServersFieldRules) {
       EXPECT_EQ(block["resources"][0]["replicas"].as<int>(), 3);  // one per workload
       EXPECT_EQ(limits["nvidia.com/gpu.shared"].Scalar(), "1");   // the renamed, shared resource
     }
-    // The fleet: one index per cell of the plan (3 baselines + 1 shared cell).
+    // The fleet: one index per cell of the plan of the modes that run on the
+    // rendered mode's devices: 3 baselines + timeslice and mps on a whole
+    // GPU, or + mig on the MIG devices.
     const auto fleet = YAML::LoadFile((out / "fleet" / "fleet-job.yaml").string());
-    EXPECT_EQ(fleet["spec"]["completions"].as<int>(), 4);
+    const bool mig = mode == "mig";
+    EXPECT_EQ(fleet["spec"]["completions"].as<int>(), mig ? 4 : 5);
     const auto args = fleet["spec"]["template"]["spec"]["containers"][0]["args"].as<std::vector<std::string>>();
-    EXPECT_NE(std::find(args.begin(), args.end(), "exclusive," + mode), args.end());
+    EXPECT_NE(std::find(args.begin(), args.end(), mig ? "exclusive,mig" : "exclusive,timeslice,mps"), args.end());
     EXPECT_NE(std::find(args.begin(), args.end(), "$(JOB_COMPLETION_INDEX)"), args.end());
   }
 }

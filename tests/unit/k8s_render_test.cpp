@@ -187,19 +187,20 @@ TEST_F(K8sRenderObjects, MpsSharingAndItsPerWorkloadLimits) {
   EXPECT_EQ(script.find("sleep "), std::string::npos) << script;  // no start delay
 }
 
-// The fleet: one Indexed Job pod per cell of the plan of the baselines and
-// this mode (2 repeats x (2 baselines + 1 shared cell) = 6), each on a whole GPU.
+// The fleet: one Indexed Job pod per cell of the mix's plan of the modes
+// that run on a whole GPU (2 repeats x (2 baselines + timeslice + mps) = 8),
+// each pod on a whole GPU; the same for either mode rendered.
 TEST_F(K8sRenderObjects, TheFleetRunsOneCellOfThePlanPerIndex) {
   render_mode("timeslice", small_mix());
   const auto job = load("fleet/fleet-job.yaml");
   EXPECT_EQ(job["metadata"]["name"].as<std::string>(), "small-mix-fleet");
   EXPECT_EQ(job["spec"]["completionMode"].as<std::string>(), "Indexed");
-  EXPECT_EQ(job["spec"]["completions"].as<int>(), 6);
-  EXPECT_EQ(job["spec"]["parallelism"].as<int>(), 6);
+  EXPECT_EQ(job["spec"]["completions"].as<int>(), 8);
+  EXPECT_EQ(job["spec"]["parallelism"].as<int>(), 8);
   const auto c = job["spec"]["template"]["spec"]["containers"][0];
   std::vector<std::string> args;
   for (const auto& a : c["args"]) args.push_back(a.as<std::string>());
-  EXPECT_EQ(args, (std::vector<std::string>{"run", "/etc/gpumix/mix.yaml", "--modes", "exclusive,timeslice", "--cell-index",
+  EXPECT_EQ(args, (std::vector<std::string>{"run", "/etc/gpumix/mix.yaml", "--modes", "exclusive,timeslice,mps", "--cell-index",
                                             "$(JOB_COMPLETION_INDEX)", "--fleet-id", "$(GPUMIX_FLEET_ID)", "--results",
                                             "/results/small-mix-fleet/$(GPUMIX_FLEET_ID)/cell-$(JOB_COMPLETION_INDEX)"}));
   EXPECT_EQ(c["resources"]["limits"]["nvidia.com/gpu"].as<std::string>(), "1");
@@ -212,21 +213,28 @@ TEST_F(K8sRenderObjects, TheFleetRunsOneCellOfThePlanPerIndex) {
   EXPECT_EQ(rules[1]["onExitCodes"]["values"][0].as<int>(), 2);
 }
 
-// A mix listing configured MPS modes (a chosen set of `gpumix tune`
-// candidates): the fleet runs those, one cell each, not plain mps.
+// A mix listing configured MPS modes (`gpumix tune --emit-candidates`): the
+// fleet runs those, one cell each, with the mix's other whole-GPU modes; a
+// mix without the rendered mode gets it added.
 TEST_F(K8sRenderObjects, TheFleetKeepsTheMixsConfiguredModes) {
   std::string text = kMix;
   text.replace(text.find("modes: [exclusive, timeslice, mps]"), 34,
                "modes: [exclusive, timeslice, \"mps[train=30]\", \"mps[train=70,serve.priority=1]\"]");
   render_mode("mps", small_mix(text));
   const auto job = load("fleet/fleet-job.yaml");
-  EXPECT_EQ(job["spec"]["completions"].as<int>(), 8);  // 2 repeats x (2 baselines + 2 configured modes)
+  EXPECT_EQ(job["spec"]["completions"].as<int>(), 10);  // 2 repeats x (2 baselines + timeslice + 2 configured modes)
   const auto args = job["spec"]["template"]["spec"]["containers"][0]["args"];
-  EXPECT_EQ(args[3].as<std::string>(), "exclusive,mps[train=30],mps[train=70,serve.priority=1]");
+  EXPECT_EQ(args[3].as<std::string>(), "exclusive,timeslice,mps[train=30],mps[train=70,serve.priority=1]");
   // ... which `gpumix run --modes` splits at the commas outside brackets.
   EXPECT_EQ(spec::split_mode_list(args[3].as<std::string>()),
-            (std::vector<std::string>{"exclusive", "mps[train=30]", "mps[train=70,serve.priority=1]"}));
+            (std::vector<std::string>{"exclusive", "timeslice", "mps[train=30]", "mps[train=70,serve.priority=1]"}));
   EXPECT_EQ(spec::split_mode_list("timeslice"), std::vector<std::string>{"timeslice"});
+
+  text = kMix;
+  text.replace(text.find("modes: [exclusive, timeslice, mps]"), 34, "modes: [exclusive, timeslice]");
+  render_mode("mps", small_mix(text));
+  EXPECT_EQ(load("fleet/fleet-job.yaml")["spec"]["template"]["spec"]["containers"][0]["args"][3].as<std::string>(),
+            "exclusive,timeslice,mps");
 }
 
 // MIG: each workload asks for its profile's resource, the MIG manager gets
@@ -246,6 +254,7 @@ TEST_F(K8sRenderObjects, MigRequestsProfilesAndConfiguresTheMigManager) {
   EXPECT_TRUE(check_mig_parted_config(parted).empty());
   const auto fleet = load("fleet/fleet-job.yaml")["spec"]["template"]["spec"]["containers"][0];
   EXPECT_EQ(fleet["resources"]["limits"]["nvidia.com/mig-1g.10gb"].as<std::string>(), "2");
+  EXPECT_EQ(fleet["args"][3].as<std::string>(), "exclusive,mig") << "only modes that run on MIG devices";
   EXPECT_EQ(load("cluster/clusterpolicy-patch.yaml")["spec"]["mig"]["strategy"].as<std::string>(), "mixed");
 }
 

@@ -222,13 +222,42 @@ TEST_F(MpsDaemonTest, MissingControlProgramMakesTheModeUnavailable) {
   EXPECT_THROW(MpsDaemon(dir_ / "pipe", dir_ / "log", "t"), ModeUnavailable);
 }
 
-TEST_F(MpsDaemonTest, OverlongPipeFolderIsRefusedWithTheFix) {
-  try {
-    MpsDaemon d(dir_ / std::string(120, 'x'), dir_ / "log", "t");
-    FAIL();
-  } catch (const RunError& e) {
-    EXPECT_NE(std::string(e.what()).find("shorter --results"), std::string::npos);
+// A fleet pod's cell folder (/results/<job>-fleet/<uid>/cell-N/runs/...) is
+// longer than MPS's sockets allow: the daemon gets a short private folder,
+// named in the cell folder so a stale daemon is still found, and removed.
+TEST_F(MpsDaemonTest, AnOverlongPipeFolderMovesToAShortPrivateOne) {
+  const auto cell = dir_ / "runs" / "1-x" / std::string(100, 'c');
+  std::filesystem::path moved;
+  {
+    MpsDaemon d(cell / "mps-pipe", cell / "mps-log", "t");
+    moved = d.pipe_dir();
+    EXPECT_LE(moved.string().size(), kMaxMpsPipeDirLength);
+    EXPECT_EQ(moved.string().rfind("/tmp/gpumix-mps-", 0), 0u) << moved;
+    d.start();
+    ASSERT_TRUE(d.daemon_pid());
+    std::string named;
+    std::getline(std::ifstream(cell / kMpsPipePathFile), named);
+    EXPECT_EQ(named, moved.string());
+    EXPECT_TRUE(std::filesystem::is_directory(cell / "mps-log"));
+    d.stop();
   }
+  EXPECT_FALSE(std::filesystem::exists(moved)) << "removed with its daemon";
+
+  // A daemon started in such a folder, then forgotten, as by a killed gpumix:
+  // the stale sweep follows the file.
+  char tmpl[] = "/tmp/gpumix-mps-XXXXXX";
+  moved = ::mkdtemp(tmpl);
+  std::ofstream(cell / kMpsPipePathFile) << moved.string() << "\n";
+  auto r = run_and_capture({"nvidia-cuda-mps-control", "-d"}, 10s,
+                           {{{"CUDA_MPS_PIPE_DIRECTORY", moved.string()}, {"CUDA_MPS_LOG_DIRECTORY", (cell / "mps-log").string()}}, ""});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::this_thread::sleep_for(100ms);
+  pid_t pid = 0;
+  std::ifstream(moved / kMpsPidFile) >> pid;
+  ASSERT_TRUE(process_alive(pid));
+  EXPECT_EQ(stop_stale_mps_daemons(dir_ / "runs"), 1);
+  EXPECT_TRUE(eventually_dead(pid));
+  std::filesystem::remove_all(moved);
 }
 
 }  // namespace

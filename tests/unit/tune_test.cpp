@@ -14,6 +14,7 @@
 #include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/tune/answer.hpp"
 #include "gpumix/tune/emit_mix.hpp"
+#include "gpumix/tune/fleet_plan.hpp"
 #include "gpumix/tune/record.hpp"
 #include "gpumix/tune/search.hpp"
 #include "gpumix/util/errors.hpp"
@@ -322,6 +323,70 @@ TEST(EmitMix, TheWinnerAsAMixThatValidatesAndCarriesItsSettings) {
   EXPECT_EQ(back.find("train")->mps.pinned_memory_limit, int64_t{8} << 30);  // the mix's own, kept
   EXPECT_EQ(back.results_dir, dir / "out");                                 // still where the source meant
   EXPECT_THROW(tune::emit_mix(m, "mps[", ""), InputError);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CandidatePlan, TheWholeGridWhenItFitsElseOneSettingAtATime) {
+  tune::SpaceOptions so;
+  so.sm_values = {{"server", {50, 100}}, {"train", {20, 60, 100}}};
+  const auto small = tune::make_space(mix(), so);  // 2 x 3 x priority 2 = 12 points, one of them a control
+  const auto grid = tune::candidate_plan(small, 11);
+  EXPECT_EQ(grid.shape, "the whole grid");
+  EXPECT_EQ(grid.controls, (std::vector<std::string>{"timeslice", "mps"}));
+  EXPECT_EQ(grid.candidates.size(), 11u);
+  EXPECT_EQ(std::count(grid.candidates.begin(), grid.candidates.end(), "mps"), 0) << "a control is not a candidate too";
+  EXPECT_EQ(grid.modes().front(), "exclusive");
+  EXPECT_EQ(grid.modes().size(), 14u);
+
+  // Fewer allowed: every point one setting away from MPS without limits
+  // (server 50; train 60, 20; train's priority 1).
+  const auto poll = tune::candidate_plan(small, 10);
+  EXPECT_EQ(poll.shape, "one setting at a time from MPS without limits");
+  EXPECT_EQ(poll.candidates,
+            (std::vector<std::string>{"mps[server=50]", "mps[train=60]", "mps[train=20]", "mps[train.priority=1]"}));
+  try {
+    tune::candidate_plan(small, 3);
+    ADD_FAILURE() << "4 candidates do not fit in 3";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--max-candidates 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--sm-step"), std::string::npos) << e.what();
+  }
+  // A space too large to enumerate is never built: 10 workloads x 100 values.
+  std::string big = "name: big\nworkloads:\n";
+  for (int i = 0; i < 10; ++i) big += "  - {name: w" + std::to_string(i) + ", command: [/bin/true]}\n";
+  tune::SpaceOptions fine;
+  fine.sm_step = 1;
+  fine.priorities = false;
+  EXPECT_EQ(tune::candidate_plan(tune::make_space(spec::parse_mix(big, "/tmp/big.yaml"), fine), 1000).candidates.size(), 990u);
+}
+
+TEST(CandidatePlan, TheRecordOfAMeasuredPlanListsItsConfiguredModes) {
+  tune::SpaceOptions so;
+  so.sm_values = {{"train", {20, 100}}};
+  const auto space = tune::make_space(mix(), so);
+  const auto record = tune::plan_record(mix(), space, tune::parse_objective("stp", mix()),
+                                        {"exclusive", "timeslice", "mps", "mps[train=20]", "mps[train=30]", "mps-split"});
+  EXPECT_EQ(record.controls, (std::vector<std::string>{"timeslice", "mps"}));
+  ASSERT_EQ(record.trials.size(), 2u) << "neither the baseline, the controls nor another mode (mps-split)";
+  EXPECT_EQ(record.trials[0].mode, "mps[train=20]");
+  EXPECT_EQ(record.trials[0].settings, "server 100%, train 20%");
+  EXPECT_EQ(record.trials[0].status, "measured");
+  EXPECT_EQ(record.trials[1].settings, "mps[train=30]") << "outside the space: its name says what it is";
+}
+
+TEST(EmitMix, TheCandidatesAsOneMixThatValidates) {
+  const auto dir = std::filesystem::temp_directory_path() / ("gpumix-emitc-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "sub");
+  const auto source = dir / "mix.yaml";
+  std::ofstream(source) << kMix << "results_dir: out\n";
+  const auto m = spec::load_mix(source);
+  const std::vector<std::string> modes = {"exclusive", "timeslice", "mps", "mps[server=50,train.priority=1]"};
+  const auto emitted = dir / "sub" / "candidates.yaml";
+  std::ofstream(emitted) << tune::emit_modes(m, modes, "candidates");
+  const auto back = spec::load_mix(emitted);
+  EXPECT_EQ(back.modes, modes);
+  EXPECT_FALSE(back.find("server")->mps.sm_percent) << "the settings stay in the modes' names";
+  EXPECT_EQ(back.results_dir, dir / "out");
   std::filesystem::remove_all(dir);
 }
 

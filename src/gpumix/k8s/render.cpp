@@ -478,18 +478,25 @@ class Renderer {
             {"spec", {{"backoffLimit", 0}, {"template", {{"metadata", {{"labels", pod_labels}}}, {"spec", pod_spec}}}}}};
   }
 
-  // The fleet: the plan of the mix with its baselines and this mode, one
-  // Indexed Job pod per cell, each on a whole GPU (gpumix shares it inside).
-  // The baseline when the mix has it, then the rendered mode: the mix's own
-  // configured versions of it ("mps[a=30]", a chosen set of `gpumix tune`
-  // candidates) when it lists any, else the mode itself.
+  // The fleet: the mix's plan, one Indexed Job pod per cell, each on a GPU
+  // of its own where gpumix shares it inside. Every mode of the mix that runs
+  // on the rendered mode's devices — a whole GPU for all but mig, which needs
+  // the node's MIG devices — with the baselines, and the rendered mode when
+  // the mix lists none of it: a mix, or the controls and candidates of
+  // `gpumix tune --emit-candidates`, measured on many nodes at once.
   std::vector<std::string> fleet_modes() const {
     std::vector<std::string> modes;
     if (std::any_of(mix_.modes.begin(), mix_.modes.end(), [](const auto& m) { return spec::is_baseline(m); }))
       modes.emplace_back(spec::baseline_mode().name);
-    for (const auto& m : mix_.modes)
-      if (spec::base_mode_name(m) == opts_.mode) modes.push_back(m);
-    if (modes.empty() || spec::base_mode_name(modes.back()) != opts_.mode) modes.push_back(opts_.mode);
+    bool rendered = false;
+    for (const auto& m : mix_.modes) {
+      if (spec::is_baseline(m)) continue;
+      const auto* mode = spec::find_sharing_mode(m);
+      if (!mode || (mode->sharing == spec::GpuSharing::partitioned) != partitioned_) continue;
+      modes.push_back(m);
+      rendered = rendered || spec::base_mode_name(m) == opts_.mode;
+    }
+    if (!rendered) modes.push_back(opts_.mode);
     return modes;
   }
 

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <numeric>
 #include <sstream>
@@ -72,19 +74,34 @@ MpsDaemon::MpsDaemon(std::filesystem::path pipe_dir, std::filesystem::path log_d
     throw ModeUnavailable(std::string(kMpsControl) +
                           " not found in PATH: MPS needs the NVIDIA driver's compute utilities (e.g. the "
                           "nvidia-compute-utils package)");
-  if (pipe_dir_.string().size() > kMaxMpsPipeDirLength)
-    throw RunError("the MPS pipe folder " + pipe_dir_.string() + " is " + std::to_string(pipe_dir_.string().size()) +
-                   " characters, more than MPS's Unix sockets allow (" + std::to_string(kMaxMpsPipeDirLength) +
-                   "): use a shorter --results folder");
+  if (pipe_dir_.string().size() > kMaxMpsPipeDirLength) {
+    std::string temp = "/tmp/gpumix-mps-XXXXXX";
+    if (!::mkdtemp(temp.data()))
+      throw RunError("the MPS pipe folder " + pipe_dir_.string() + " is longer than MPS's Unix sockets allow (" +
+                     std::to_string(kMaxMpsPipeDirLength) + " characters), and no shorter one could be made under /tmp: " +
+                     std::strerror(errno));
+    pipe_path_file_ = pipe_dir_.parent_path() / kMpsPipePathFile;
+    pipe_dir_ = temp;
+  }
 }
 
-MpsDaemon::~MpsDaemon() { stop(); }
+MpsDaemon::~MpsDaemon() {
+  stop();
+  if (!pipe_path_file_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(pipe_dir_, ec);
+  }
+}
 
 std::optional<pid_t> MpsDaemon::daemon_pid() const { return read_pid_file(pipe_dir_ / kMpsPidFile); }
 
 void MpsDaemon::start() {
   std::filesystem::create_directories(pipe_dir_);
   std::filesystem::create_directories(log_dir_);
+  if (!pipe_path_file_.empty()) {
+    std::filesystem::create_directories(pipe_path_file_.parent_path());
+    std::ofstream(pipe_path_file_) << pipe_dir_.string() << "\n";
+  }
   if (auto pid = daemon_pid(); pid && process_alive(*pid))
     throw RunError("an MPS control daemon (pid " + std::to_string(*pid) + ") already runs in " + pipe_dir_.string());
   auto env = mps_env(pipe_dir_, log_dir_);
@@ -161,13 +178,23 @@ int stop_stale_mps_daemons(const std::filesystem::path& runs_dir) {
   auto it = std::filesystem::recursive_directory_iterator(runs_dir, ec);
   for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     if (it.depth() > 3) it.disable_recursion_pending();
-    if (it->path().filename() != kMpsPidFile) continue;
-    auto pid = read_pid_file(it->path());
-    const auto pipe_dir = it->path().parent_path();
+    auto pid_file = it->path();
+    const bool moved_pipe = pid_file.filename() == kMpsPipePathFile;
+    if (moved_pipe) {
+      std::string moved;
+      std::getline(std::ifstream(pid_file), moved);
+      pid_file = std::filesystem::path(moved) / kMpsPidFile;
+    } else if (pid_file.filename() != kMpsPidFile) {
+      continue;
+    }
+    auto pid = read_pid_file(pid_file);
+    const auto pipe_dir = pid_file.parent_path();
+    // The cell's log folder, wherever its pipe folder is.
+    const auto log_dir = (moved_pipe ? it->path().parent_path() : pipe_dir.parent_path()) / "mps-log";
     // Only a process that really is the daemon of that folder.
     if (!pid || !process_alive(*pid) || !environment_has(*pid, "CUDA_MPS_PIPE_DIRECTORY=" + pipe_dir.string())) continue;
     if (!control.empty())
-      run_and_capture({control}, std::chrono::seconds(10), {mps_env(pipe_dir, pipe_dir.parent_path() / "mps-log"), "quit\n"});
+      run_and_capture({control}, std::chrono::seconds(10), {mps_env(pipe_dir, log_dir), "quit\n"});
     if (!wait_gone(*pid, std::chrono::seconds(5))) {
       ::kill(*pid, SIGKILL);
       wait_gone(*pid, std::chrono::seconds(2));

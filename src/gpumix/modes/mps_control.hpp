@@ -22,6 +22,11 @@ inline constexpr const char* kMpsPidFile = "nvidia-cuda-mps-control.pid";
 // H200 with driver 580 a pipe folder of 82 characters worked and one of 88
 // made `nvidia-cuda-mps-control -d` exit 1 without a word (2026-12-01).
 inline constexpr size_t kMaxMpsPipeDirLength = 82;
+// When the pipe folder asked for is longer (a deep --results folder, a fleet
+// pod's /results/<job>/<uid>/cell-N/...), the daemon gets a short private one
+// under /tmp instead, removed when it stops, and this file beside the asked
+// path names it, so that stop_stale_mps_daemons still finds its daemon.
+inline constexpr const char* kMpsPipePathFile = "mps-pipe-path";
 
 // Pure: the PIDs in the control daemon's answer (one number per line or
 // separated by spaces; anything else is ignored).
@@ -37,6 +42,7 @@ std::vector<int> split_percentages(const std::vector<double>& weights);
 class MpsDaemon {
  public:
   // Throws ModeUnavailable when nvidia-cuda-mps-control is not installed.
+  // A `pipe_dir` longer than kMaxMpsPipeDirLength is replaced (see above).
   MpsDaemon(std::filesystem::path pipe_dir, std::filesystem::path log_dir, std::string run_token);
   ~MpsDaemon();  // stop()
   MpsDaemon(const MpsDaemon&) = delete;
@@ -60,13 +66,15 @@ class MpsDaemon {
  private:
   std::string control_;  // path of nvidia-cuda-mps-control
   std::filesystem::path pipe_dir_, log_dir_;
+  std::filesystem::path pipe_path_file_;  // set when pipe_dir_ is a private folder under /tmp
   std::string run_token_;
   bool started_ = false;
   std::optional<pid_t> pid_;
 };
 
 // Stops MPS daemons left behind by killed gpumix runs: every pid file under
-// `runs_dir` whose process is still an MPS control daemon. Returns the count.
+// `runs_dir` (or in the folder a kMpsPipePathFile there names) whose process
+// is still an MPS control daemon. Returns the count.
 int stop_stale_mps_daemons(const std::filesystem::path& runs_dir);
 
 }  // namespace gpumix::modes

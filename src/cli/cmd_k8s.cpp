@@ -40,6 +40,9 @@ void add_k8s(CLI::App& app, Action& action) {
   cmd->add_option("--gpu-product", opts->render.gpu_product,
                   "Run only on nodes whose nvidia.com/gpu.product label is this (e.g. NVIDIA-H100-80GB-HBM3)");
   cmd->add_option("--storage-class", opts->render.storage_class, "StorageClass of the results volumes (default: the cluster's)");
+  cmd->add_flag("--probes", opts->render.probes,
+                "The fleet also measures each node's sharing mechanics: a Job each for `gpumix probe timeslice` and "
+                "`gpumix probe isolation` (a whole GPU; not with --mode mig), merged with the fleet's results");
   cmd->add_option("--image", opts->render.image, "Image holding gpumix and the workloads (kustomize can replace it)")
       ->capture_default_str();
   cmd->add_option("--results-size", opts->render.results_size, "Size of the results volume")->capture_default_str();

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "gpumix/probe/probe_store.hpp"
 #include "gpumix/store/merge.hpp"
 #include "gpumix/util/errors.hpp"
 
@@ -32,12 +33,26 @@ void add_merge(CLI::App& app, Action& action) {
                          "GPUMIX_RESULTS); every positional argument is an input");
       std::vector<std::filesystem::path> inputs(opts->inputs.begin(), opts->inputs.end());
       const auto dbs = store::find_databases(inputs);
+      for (const auto& db : dbs) probe::ProbeStore::check_mergeable(db);  // before anything is written
       const auto report = store::merge(opts->results, dbs);
       for (const auto& note : report.notes) spdlog::info("note: {}", note);
+      // The probe sessions (`gpumix probe`, a fleet's probe pods) beside the runs.
+      probe::ProbeStore::MergeCount probes;
+      {
+        probe::ProbeStore out(opts->results);
+        for (const auto& db : dbs) {
+          const auto c = out.merge_from(db);
+          probes.copied += c.copied;
+          probes.already += c.already;
+        }
+      }
       std::cout << "merged " << dbs.size() << " database(s) into "
                 << (std::filesystem::path(opts->results) / store::kDatabaseName).string() << ": " << report.runs_created
                 << " new run(s), " << report.cells_copied << " cell(s) copied, " << report.cells_already
-                << " already there\nsee: gpumix ls --results " << opts->results << "\n     gpumix report latest --results "
+                << " already there";
+      if (probes.copied + probes.already > 0)
+        std::cout << "; " << probes.copied << " probe session(s) copied, " << probes.already << " already there";
+      std::cout << "\nsee: gpumix ls --results " << opts->results << "\n     gpumix report latest --results "
                 << opts->results << "\n";
       return 0;
     };

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "gpumix/store/sqlite.hpp"
+#include "gpumix/probe/probe_store.hpp"
 #include "harness.hpp"
 #include "results.hpp"
 
@@ -134,6 +135,63 @@ TEST(Merge, OrdinaryRunsAreCopiedWithNewIds) {
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM runs"), 2);
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM workloads w JOIN cells c ON c.id = w.cell_id"), 4);
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM events e LEFT JOIN workloads w ON w.id = e.workload_id WHERE w.id IS NULL"), 0);
+}
+
+// A fleet's probe pods write databases holding only probe sessions: merged
+// beside the runs, shown by `probe show`, and not copied twice.
+TEST(Merge, ProbeSessionsOfAFleetsProbePodsAreMergedOnce) {
+  ScratchDir dir;
+  const std::pair<const char*, const char*> nodes[] = {{"probe-timeslice", "timeslice"}, {"probe-isolation", "isolation"}};
+  for (const auto& [node, kind] : nodes) {
+    probe::ProbeStore store(dir / node);
+    const auto id = store.begin_session({0, kind, "", "", 0, 0, "node-a", "NVIDIA H200", "GPU-1", "580", "{}"});
+    if (std::string(kind) == "timeslice") {
+      probe::TimesliceRow t;
+      t.session_id = id, t.mode = "timeslice", t.repeat = 1, t.processes = 2, t.valid = true, t.slice_p50_us = 2000.0;
+      t.switches = 10, t.efficiency = 0.9, t.concurrency = 0.9, t.evidence_json = "{}";
+      store.add(t);
+      store.add(probe::SlowdownRow{id, "timeslice", 1, 1, 100.0, 45.0, 100.0 / 45.0, 0.9, "{}"});
+    } else {
+      store.add(probe::IsolationRow{id, "mps", "fault", "v", "both failed", false, 0.36, "s to recovery", "{}"});
+    }
+    store.end_session(id, "ok", "");
+  }
+  // With a run of the fleet beside them, as on the volume.
+  const auto mix = dir.write("mix.yaml", kMix);
+  auto run = gpumix({"run", mix.string(), "--modes", "timeslice", "--results", (dir / "cell-0").string()}, dir.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto r = gpumix({"merge", "--results", (dir / "merged").string(), (dir / "probe-timeslice").string(), (dir / "probe-isolation").string(),
+                   (dir / "cell-0").string()},
+                  dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("2 probe session(s) copied, 0 already there"), std::string::npos) << r.out;
+  const auto db = dir / "merged" / "gpumix.db";
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM runs"), 1);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM probe_timeslice t JOIN probe_sessions s ON s.id = t.session_id WHERE s.kind = 'timeslice'"), 1);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM probe_slowdown"), 1);
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM probe_isolation i JOIN probe_sessions s ON s.id = i.session_id WHERE s.kind = 'isolation'"), 1);
+  auto shown = gpumix({"probe", "show", "--results", (dir / "merged").string(), "--format", "json"}, dir.path());
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("both failed"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("2000"), std::string::npos) << shown.out;
+
+  auto again = gpumix({"merge", "--results", (dir / "merged").string(), (dir / "probe-timeslice").string(), (dir / "probe-isolation").string()},
+                      dir.path());
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("0 probe session(s) copied, 2 already there"), std::string::npos) << again.out;
+  EXPECT_EQ(count(db, "SELECT COUNT(*) FROM probe_sessions"), 2);
+
+  // A probe schema newer than this gpumix's: refused before anything is written.
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open((dir / "probe-isolation" / "gpumix.db").c_str(), &raw), SQLITE_OK);
+    sqlite3_exec(raw, "UPDATE probe_meta SET value = '99' WHERE key = 'schema_version'", nullptr, nullptr, nullptr);
+    sqlite3_close(raw);
+  }
+  auto newer = gpumix({"merge", "--results", (dir / "merged2").string(), (dir / "probe-isolation").string()}, dir.path());
+  EXPECT_EQ(newer.exit_code, 2) << newer.out << newer.err;
+  EXPECT_NE(newer.err.find("probe schema version 99"), std::string::npos) << newer.err;
+  EXPECT_FALSE(fs::exists(dir / "merged2"));
 }
 
 // A database written before measured windows (results schema 1) and before

@@ -64,11 +64,12 @@ std::string env_value(const YAML::Node& container, const std::string& name) {
 class K8sRenderObjects : public ::testing::Test {
  protected:
   // Renders `mode` into a fresh folder; returns the files as render says them.
-  std::vector<fs::path> render_mode(const std::string& mode, const spec::Mix& mix) {
+  std::vector<fs::path> render_mode(const std::string& mode, const spec::Mix& mix, bool probes = false) {
     out_ = dir_ / mode;
     RenderOptions o;
     o.mode = mode;
     o.image = "registry.example.com/gpumix:1";
+    o.probes = probes;
     return render(mix, o, out_);
   }
   YAML::Node load(const std::string& rel) const { return YAML::LoadFile((out_ / rel).string()); }
@@ -211,6 +212,30 @@ TEST_F(K8sRenderObjects, TheFleetRunsOneCellOfThePlanPerIndex) {
   EXPECT_EQ(rules[0]["onExitCodes"]["values"][0].as<int>(), 1);
   EXPECT_EQ(rules[1]["action"].as<std::string>(), "FailJob");
   EXPECT_EQ(rules[1]["onExitCodes"]["values"][0].as<int>(), 2);
+}
+
+// --probes: the fleet also measures the node's GPU, a Job per probe on a
+// whole GPU, writing beside the cells on the fleet's volume; not under mig.
+TEST_F(K8sRenderObjects, ProbesJoinTheFleetOnAWholeGpu) {
+  const auto files = render_mode("mps", small_mix(), true);
+  for (const char* kind : {"timeslice", "isolation"}) {
+    const std::string file = std::string("fleet/small-mix-probe-") + kind + ".yaml";
+    ASSERT_NE(std::find(files.begin(), files.end(), fs::path(file)), files.end()) << file;
+    const auto job = load(file);
+    EXPECT_EQ(job["kind"].as<std::string>(), "Job");
+    const auto c = job["spec"]["template"]["spec"]["containers"][0];
+    EXPECT_EQ(c["args"].as<std::vector<std::string>>(),
+              (std::vector<std::string>{"probe", kind, "--modes", "timeslice,mps", "--results",
+                                        std::string("/results/small-mix-fleet/$(GPUMIX_FLEET_ID)/probe-") + kind}));
+    EXPECT_EQ(c["resources"]["limits"]["nvidia.com/gpu"].as<std::string>(), "1");
+    EXPECT_EQ(c["volumeMounts"].size(), 1u) << "the results volume only: a probe reads no mix";
+    const auto listed = load("fleet/kustomization.yaml")["resources"].as<std::vector<std::string>>();
+    EXPECT_NE(std::find(listed.begin(), listed.end(), std::string("small-mix-probe-") + kind + ".yaml"), listed.end());
+  }
+  const auto mig = render_mode("mig", small_mix(), true);
+  EXPECT_EQ(std::count_if(mig.begin(), mig.end(), [](const fs::path& p) { return p.string().find("probe") != std::string::npos; }), 0);
+  const auto plain = render_mode("timeslice", small_mix());
+  EXPECT_EQ(std::count_if(plain.begin(), plain.end(), [](const fs::path& p) { return p.string().find("probe") != std::string::npos; }), 0);
 }
 
 // A mix listing configured MPS modes (`gpumix tune --emit-candidates`): the

@@ -500,6 +500,36 @@ class Renderer {
     return modes;
   }
 
+  // A fleet pod: gpumix with `args` on a GPU of its own, the fleet's results
+  // volume at kResultsMount, and the mix at kMixMount when `with_mix`.
+  Json fleet_pod(const std::vector<std::string>& args, const Json& resources, const std::string& claim, bool with_mix) const {
+    Json mounts = Json::array({{{"name", "results"}, {"mountPath", kResultsMount}}});
+    Json volumes = Json::array({results_volume(claim)});
+    if (with_mix) {
+      mounts.push_back({{"name", "mix"}, {"mountPath", kMixMount}, {"readOnly", true}});
+      volumes.push_back(Json{{"name", "mix"},
+                             {"configMap", {{"name", mix_config_}, {"items", Json::array({Json{{"key", "mix.yaml"}, {"path", "mix.yaml"}}})}}}});
+    }
+    Json container = {
+        {"name", "gpumix"},
+        {"image", opts_.image},
+        {"command", {"gpumix"}},
+        {"args", args},
+        {"env",
+         {{{"name", env_vars::kFleetId},
+           {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.labels['batch.kubernetes.io/controller-uid']"}}}}}}}},
+        {"resources", resources},
+        {"securityContext", container_security()},
+        {"volumeMounts", mounts}};
+    Json pod_spec = {{"restartPolicy", "Never"},
+                     {"terminationGracePeriodSeconds", 30},
+                     {"containers", Json::array({container})},
+                     {"volumes", volumes}};
+    place_on_gpu_node(pod_spec);
+    if (dra_) pod_spec["resourceClaims"] = Json::array({Json{{"name", "gpu"}, {"resourceClaimTemplateName", prefix_ + "-fleet-gpu"}}});
+    return pod_spec;
+  }
+
   void fleet(std::map<std::filesystem::path, std::string>& f, const std::vector<std::string>& resources) const {
     const std::string fleet_claim = prefix_ + "-fleet-results";
     std::vector<std::string> fleet_files{"../base"};
@@ -527,20 +557,11 @@ class Renderer {
     }
     add_requests(container_resources, cpu, memory);
     const std::string results = std::string(kResultsMount) + "/" + prefix_ + "-fleet/$(GPUMIX_FLEET_ID)/cell-$(JOB_COMPLETION_INDEX)";
-    Json container = {
-        {"name", "gpumix"},
-        {"image", opts_.image},
-        {"command", {"gpumix"}},
-        {"args",
-         {"run", std::string(kMixMount) + "/mix.yaml", "--modes", modes, "--cell-index", "$(JOB_COMPLETION_INDEX)",
-          "--fleet-id", "$(GPUMIX_FLEET_ID)", "--results", results}},
-        {"env",
-         {{{"name", env_vars::kFleetId},
-           {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.labels['batch.kubernetes.io/controller-uid']"}}}}}}}},
-        {"resources", container_resources},
-        {"securityContext", container_security()},
-        {"volumeMounts",
-         {{{"name", "results"}, {"mountPath", kResultsMount}}, {{"name", "mix"}, {"mountPath", kMixMount}, {"readOnly", true}}}}};
+    const std::vector<std::string> run_args = {"run",     std::string(kMixMount) + "/mix.yaml",
+                                               "--modes", modes,
+                                               "--cell-index", "$(JOB_COMPLETION_INDEX)",
+                                               "--fleet-id", "$(GPUMIX_FLEET_ID)",
+                                               "--results", results};
     const auto pod_labels = labels({{"app.kubernetes.io/component", "fleet"}, {"gpumix.dev/mode", opts_.mode}});
     auto exit_rule = [](const char* action, int code) {
       return Json{{"action", action},
@@ -551,32 +572,43 @@ class Renderer {
     // (a crash) is retried once; an eviction does not count.
     Json rules = Json::array({exit_rule("FailIndex", 1), exit_rule("FailJob", 2),
                               Json{{"action", "Ignore"}, {"onPodConditions", Json::array({Json{{"type", "DisruptionTarget"}}})}}});
-    Json volumes = Json::array(
-        {results_volume(fleet_claim),
-         Json{{"name", "mix"},
-              {"configMap", {{"name", mix_config_}, {"items", Json::array({Json{{"key", "mix.yaml"}, {"path", "mix.yaml"}}})}}}}});
-    Json pod_spec = {{"restartPolicy", "Never"},
-                     {"terminationGracePeriodSeconds", 30},
-                     {"containers", Json::array({container})},
-                     {"volumes", volumes}};
-    place_on_gpu_node(pod_spec);
     if (dra_) {
       // A whole GPU per pod, the driver's default config: gpumix shares it inside.
       f["fleet/gpu-claim-template.yaml"] = to_yaml(claim_template(prefix_ + "-fleet-gpu", nullptr));
       fleet_files.push_back("gpu-claim-template.yaml");
-      pod_spec["resourceClaims"] = Json::array({Json{{"name", "gpu"}, {"resourceClaimTemplateName", prefix_ + "-fleet-gpu"}}});
     }
     Json spec = {{"completionMode", "Indexed"},
                  {"completions", n},
                  {"parallelism", n},
                  {"backoffLimitPerIndex", 1},
                  {"podFailurePolicy", {{"rules", rules}}},
-                 {"template", {{"metadata", {{"labels", pod_labels}}}, {"spec", pod_spec}}}};
+                 {"template", {{"metadata", {{"labels", pod_labels}}}, {"spec", fleet_pod(run_args, container_resources, fleet_claim, true)}}}};
     f["fleet/fleet-job.yaml"] = to_yaml({{"apiVersion", "batch/v1"},
                                          {"kind", "Job"},
                                          {"metadata", {{"name", prefix_ + "-fleet"}, {"labels", pod_labels}}},
                                          {"spec", spec}});
     fleet_files.push_back("fleet-job.yaml");
+    // The probes measure the node's GPU itself, whole: beside the cells, on
+    // the same volume, merged with them.
+    if (opts_.probes && !partitioned_) {
+      for (const char* kind : {"timeslice", "isolation"}) {
+        const std::vector<std::string> probe_args = {
+            "probe", kind, "--modes", "timeslice,mps", "--results",
+            std::string(kResultsMount) + "/" + prefix_ + "-fleet/$(GPUMIX_FLEET_ID)/probe-" + kind};
+        const auto name = dns1123_label(prefix_ + "-probe-" + kind, kJobNameMax, "mix name");
+        const auto probe_labels = labels({{"app.kubernetes.io/component", "probe"}, {"gpumix.dev/probe", kind}});
+        Json probe_resources = container_resources;
+        probe_resources.erase("requests");  // the mix's workloads' sums are not the probe's
+        f["fleet/" + name + ".yaml"] =
+            to_yaml({{"apiVersion", "batch/v1"},
+                     {"kind", "Job"},
+                     {"metadata", {{"name", name}, {"labels", probe_labels}}},
+                     {"spec",
+                      {{"backoffLimit", 0},
+                       {"template", {{"metadata", {{"labels", probe_labels}}}, {"spec", fleet_pod(probe_args, probe_resources, fleet_claim, false)}}}}}});
+        fleet_files.push_back(name + ".yaml");
+      }
+    }
     f["fleet/kustomization.yaml"] = to_yaml(kustomization(fleet_files));
   }
 

@@ -39,6 +39,7 @@ struct RenderOptions {
   std::string results_size = "10Gi";   // the results volume's request
   std::string storage_class;           // the results volume's class; empty: the cluster's default
   std::string gpu_product;             // nodeSelector nvidia.com/gpu.product; empty: any GPU node
+  bool probes = false;                 // the fleet also runs `gpumix probe timeslice` and `isolation`, a Job each
 };
 
 // The modes `render` knows, and the GPU APIs.

@@ -1,5 +1,7 @@
 #include "gpumix/probe/probe_store.hpp"
 
+#include <fmt/format.h>
+
 #include "gpumix/store/sqlite.hpp"
 #include "gpumix/store/store.hpp"
 #include "gpumix/util/errors.hpp"
@@ -202,6 +204,85 @@ ProbeResults ProbeStore::latest_results(const std::string& gpu_name) {
   }
   if (r.isolation_session) r.isolation = isolation(r.isolation_session->id);
   return r;
+}
+
+namespace {
+std::string newer_schema(const std::filesystem::path& file, int version) {
+  return file.string() + ": probe schema version " + std::to_string(version) + ", newer than this gpumix's " +
+         std::to_string(kProbeSchemaVersion) + "; merge it with a gpumix at least as new as the one that wrote it";
+}
+}  // namespace
+
+void ProbeStore::check_mergeable(const std::filesystem::path& file) {
+  sqlite3* db = store::open_database(file, store::Access::read_only, false);
+  std::optional<int> version;
+  try {
+    if (store::has_table(db, "main", "probe_meta")) version = store::stored_schema_version(db, file, "probe_meta", "probe schema");
+  } catch (...) {
+    sqlite3_close(db);
+    throw;
+  }
+  sqlite3_close(db);
+  if (version && *version > kProbeSchemaVersion) throw InputError(newer_schema(file, *version));
+}
+
+ProbeStore::MergeCount ProbeStore::merge_from(const std::filesystem::path& file) {
+  MergeCount count;
+  {
+    store::Stmt attach(db_, "ATTACH DATABASE ? AS psrc");
+    attach.bind(1, store::file_uri(file) + "?mode=ro").run();
+  }
+  auto detach = [this] { sqlite3_exec(db_, "DETACH DATABASE psrc", nullptr, nullptr, nullptr); };
+  try {
+    if (!store::has_table(db_, "psrc", "probe_sessions")) {
+      detach();
+      return count;
+    }
+    const auto version = store::stored_schema_version(db_, file, "probe_meta", "probe schema", "psrc");
+    if (version && *version > kProbeSchemaVersion) throw InputError(newer_schema(file, *version));
+    exec(db_, "BEGIN IMMEDIATE");
+    std::vector<int64_t> sources;
+    {
+      store::Stmt ids(db_, "SELECT id FROM psrc.probe_sessions ORDER BY id");
+      while (ids.step()) sources.push_back(ids.i64(0));
+    }
+    for (const int64_t old_id : sources) {
+      store::Stmt seen(db_,
+                       "SELECT 1 FROM main.probe_sessions m JOIN psrc.probe_sessions s ON m.host = s.host AND "
+                       "m.gpu_uuid = s.gpu_uuid AND m.kind = s.kind AND m.started_ns = s.started_ns WHERE s.id = ?");
+      seen.bind(1, old_id);
+      if (seen.step()) {
+        ++count.already;
+        continue;
+      }
+      const char* kSession = "kind, status, error, started_ns, ended_ns, host, gpu_name, gpu_uuid, driver, options_json";
+      store::Stmt(db_, fmt::format("INSERT INTO main.probe_sessions ({0}) SELECT {0} FROM psrc.probe_sessions WHERE id = ?", kSession).c_str())
+          .bind(1, old_id)
+          .run();
+      const int64_t new_id = sqlite3_last_insert_rowid(db_);
+      // Every column but session_id, as the schema above lists them.
+      const std::pair<const char*, const char*> rows[] = {
+          {"probe_timeslice",
+           "mode, repeat, processes, valid, note, slice_p10_us, slice_p50_us, slice_p90_us, gap_p10_us, gap_p50_us, gap_p90_us, "
+           "switches, overhead_p50_us, overhead_mean_us, efficiency, concurrency, hiccups, evidence_json"},
+          {"probe_slowdown", "mode, repeat, others, rate_alone, rate_shared, slowdown, throughput, evidence_json"},
+          {"probe_isolation", "mode, case_name, variant, outcome, isolated, value, unit, evidence_json"}};
+      for (const auto& [table, cols] : rows)
+        store::Stmt(db_, fmt::format("INSERT INTO main.{0} (session_id, {1}) SELECT ?, {1} FROM psrc.{0} WHERE session_id = ?", table, cols)
+                             .c_str())
+            .bind(1, new_id)
+            .bind(2, old_id)
+            .run();
+      ++count.copied;
+    }
+    exec(db_, "COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    detach();
+    throw;
+  }
+  detach();
+  return count;
 }
 
 }  // namespace gpumix::probe

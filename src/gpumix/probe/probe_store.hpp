@@ -111,6 +111,18 @@ class ProbeStore {
   // The latest sessions of both kinds on `gpu_name` (any GPU when empty).
   ProbeResults latest_results(const std::string& gpu_name);
 
+  // `gpumix merge`: copies the probe sessions of the database `file` (a
+  // fleet's probe pods, other machines) with new ids, in one transaction.
+  // A session already here (same host, GPU, kind and start) is skipped, so
+  // merging again adds nothing. Check every input with check_mergeable
+  // before the first write.
+  struct MergeCount {
+    int copied = 0, already = 0;
+  };
+  MergeCount merge_from(const std::filesystem::path& file);
+  // InputError when the database `file` holds probe tables of a newer schema.
+  static void check_mergeable(const std::filesystem::path& file);
+
  private:
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;

@@ -122,6 +122,12 @@ class Merger {
     Source src{file, {}};
     try {
       check_integrity(db_, file, "src");
+      // Only `gpumix probe` wrote here: no runs; its sessions are merged by
+      // probe::ProbeStore::merge_from.
+      if (!has_table(db_, "src", "runs") && has_table(db_, "src", "probe_sessions")) {
+        exec(db_, "DETACH DATABASE src");
+        return src;
+      }
       const auto version = stored_schema_version(db_, file, "meta", "results schema", "src");
       if (!version || !has_table(db_, "src", "runs"))
         throw InputError(file.string() + ": not a gpumix results database");

@@ -47,4 +47,35 @@ inline nlohmann::json h200(int index) {
           {"process_utilization", {{{"pid", 4001}, {"sm", 30}, {"memory", 10}}, {{"pid", 4002}, {"sm", 50}, {"memory", 20}}}}};
 }
 
+// A server and a trainer sharing a GPU modelled by the test workloads
+// (testload --share-dir: their MPS settings decide their shares), for `gpumix
+// tune`: server share s, train share t; the server reports 10 ms ÷ s exactly
+// (p99 ≤ 13.5 ms needs s ≥ 0.74), so which settings meet the SLO does not
+// depend on the machine's load; the trainer's pace ∝ t^0.5 is timed.
+inline std::string shared_gpu_mix(const std::string& name, const std::string& cell_duration, const std::string& gpu_dir) {
+  return "name: " + name + "\ncell_duration: " + cell_duration + R"(
+stop_grace: 1s
+workloads:
+  - name: server
+    role: server
+    command: [TESTLOAD, --iters, "0", --interval-ms, "5", --latency-ms, "10", --share-dir, )" + gpu_dir + R"(]
+    slo: {p99: 13.5ms}
+  - name: train
+    role: training
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10", --share-dir, )" + gpu_dir + R"(, --share-exponent, "0.5"]
+)";
+}
+
+// The fake NVML driver with one H200 and the fake MPS control program on PATH.
+class FakeGpuWithMps {
+ public:
+  explicit FakeGpuWithMps(const ScratchDir& dir)
+      : driver_(dir, {{"driver_version", "580.95.05"}, {"cuda_driver_version", 13000}, {"gpus", {h200(0)}}}),
+        path_("PATH", std::string(GPUMIX_TEST_DATA) + "/fake-mps:" + std::getenv("PATH")) {}
+
+ private:
+  FakeDriver driver_;
+  ScopedEnv path_;
+};
+
 }  // namespace gpumix::test

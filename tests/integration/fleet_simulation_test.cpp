@@ -207,23 +207,8 @@ TEST(FleetSimulation, TheRenderedFleetJobsPodsMergeIntoTheSingleNodeAnalysis) {
 // run: the model's optimum, with both controls missing the SLO.
 TEST(FleetSimulation, ATuneSearchsCandidatesRunAsAFleetAndAnswerFromTheMergedRun) {
   ScratchDir dir;
-  FakeDriver driver(dir, {{"driver_version", "580.95.05"}, {"cuda_driver_version", 13000}, {"gpus", {h200(0)}}});
-  ScopedEnv path("PATH", std::string(GPUMIX_TEST_DATA) + "/fake-mps:" + std::getenv("PATH"));
-  const std::string gpu = (dir.path() / "gpu").string();
-  // Server share s, train share t of the modelled GPU: the server reports
-  // 10 ms ÷ s (p99 ≤ 13.5 ms needs s ≥ 0.74), the trainer runs ∝ t^0.5.
-  const auto mix = dir.write("mix.yaml", R"(name: tune-fleet
-cell_duration: 1500ms
-stop_grace: 1s
-workloads:
-  - name: server
-    role: server
-    command: [TESTLOAD, --iters, "0", --interval-ms, "5", --latency-ms, "10", --share-dir, )" + gpu + R"(]
-    slo: {p99: 13.5ms}
-  - name: train
-    role: training
-    command: [TESTLOAD, --iters, "0", --interval-ms, "10", --share-dir, )" + gpu + R"(, --share-exponent, "0.5"]
-)");
+  FakeGpuWithMps gpu(dir);
+  const auto mix = dir.write("mix.yaml", shared_gpu_mix("tune-fleet", "1500ms", (dir.path() / "gpu").string()));
   const auto candidates = dir.path() / "candidates.yaml";
   auto emitted = gpumix({"tune", mix.string(), "--sm", "server=100", "--sm", "train=20,100", "--emit-candidates", candidates.string()},
                         dir.path(), 60s);

@@ -23,6 +23,7 @@
 #include "gpumix/k8s/plugin_config.hpp"
 #include "gpumix/util/subprocess.hpp"
 #include "harness.hpp"
+#include "results.hpp"
 
 namespace gpumix::test {
 namespace {
@@ -586,6 +587,54 @@ TEST(K8sRender, CompletePodsRequestsTolerationsNonRootAndTheVolumeTheLayoutNeeds
   // The fleet's pod runs every workload of a cell: the sums.
   const auto fleet = YAML::LoadFile((out / "fleet" / "fleet-job.yaml").string())["spec"]["template"]["spec"]["containers"][0];
   EXPECT_EQ(fleet["resources"]["requests"]["cpu"].as<std::string>(), "2500m");
+}
+
+// --from-run: a workload without a `memory` of its own requests its measured
+// peak RSS with 25 % headroom; one with its own keeps it; one the run did
+// not measure gets none, with a warning naming it.
+TEST(K8sRender, FromRunRequestsMemoryFromTheMeasuredPeak) {
+  ScratchDir dir;
+  const auto mix = dir.write("mix.yaml", R"(name: peaks
+cell_duration: 1s
+modes: [exclusive, timeslice]
+workloads:
+  - name: big
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10", --hold-mib, "64"]
+  - name: own
+    command: [TESTLOAD, --iters, "0", --interval-ms, "10"]
+    memory: 3GiB
+)");
+  auto run = gpumix({"run", mix.string(), "--modes", "timeslice", "--results", (dir / "results").string()}, dir.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  int64_t peak_kb = 0;
+  for (const auto& w : latest_run(dir / "results").workloads)
+    if (w.name == "big") peak_kb = std::max(peak_kb, w.peak_rss_kb);
+  ASSERT_GT(peak_kb, 64 * 1024) << "the test workload holds 64 MiB";
+  // A third workload the run never saw.
+  const auto grown = dir.write("grown.yaml", read(mix) + R"(  - name: new
+    command: [TESTLOAD, --iters, "0"]
+)");
+  auto r = gpumix({"k8s", "render", grown.string(), "--mode", "timeslice", "--out-dir", (dir / "k8s").string(), "--from-run", "latest",
+                   "--results", (dir / "results").string()},
+                  dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto request = [&](const std::string& w) {
+    const auto job = YAML::LoadFile((dir / "k8s" / "workloads" / ("job-peaks-" + w + ".yaml")).string());
+    const auto req = job["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"];
+    return req ? req.as<std::string>() : std::string("none");
+  };
+  const int64_t want_mib = (static_cast<int64_t>(std::ceil(peak_kb * 1024 * 1.25)) + (1 << 20) - 1) >> 20;
+  EXPECT_EQ(request("big"), std::to_string(want_mib) + "Mi");
+  EXPECT_EQ(request("own"), "3072Mi");
+  EXPECT_EQ(request("new"), "none");
+  EXPECT_NE(r.err.find("measured no peak RSS of new"), std::string::npos) << r.err;
+
+  auto missing = gpumix({"k8s", "render", mix.string(), "--mode", "timeslice", "--out-dir", (dir / "k8s2").string(), "--from-run", "9",
+                         "--results", (dir / "results").string()},
+                        dir.path());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("9"), std::string::npos) << missing.err;
+  EXPECT_FALSE(fs::exists(dir / "k8s2"));
 }
 
 TEST(K8sRender, BadApiOptionsAreInputErrors) {

@@ -19,12 +19,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The model (testload.cpp): server share s, train share t. The server's
-// latency is reported, not timed: 10 ms ÷ s exactly, so which configurations
-// meet p99 ≤ 13.5 ms (s ≥ 0.74) does not depend on the machine's load; the
-// trainer's pace ∝ t^0.5 is timed. Both controls give each half the GPU and
-// miss the SLO by 48 %; the optimum over the grid --sm-step 20 searches is
-// server 80 %, train 20 % (STP 0.8 + 0.2^0.5 = 1.247).
+// The model (shared_gpu_mix in fake_driver.hpp): both controls give each
+// half the GPU and miss the SLO by 48 %; the optimum over the grid
+// --sm-step 20 searches is server 80 %, train 20 % (STP 0.8 + 0.2^0.5 = 1.247).
 double model_optimum() {
   double best = 0;
   for (int ds = 20; ds <= 100; ds += 20)
@@ -37,20 +34,8 @@ double model_optimum() {
 
 TEST(Tune, FindsTheModelsOptimumWhereBothControlsMissTheSloAndEmitsIt) {
   ScratchDir dir;
-  FakeDriver driver(dir, {{"driver_version", "580.95.05"}, {"cuda_driver_version", 13000}, {"gpus", {h200(0)}}});
-  ScopedEnv path("PATH", std::string(GPUMIX_TEST_DATA) + "/fake-mps:" + std::getenv("PATH"));
-  const std::string gpu = (dir.path() / "gpu").string();
-  const auto mix = dir.write("mix.yaml", R"(name: tune-model
-cell_duration: 2s
-workloads:
-  - name: server
-    role: server
-    command: [TESTLOAD, --iters, "0", --interval-ms, "5", --latency-ms, "10", --share-dir, )" + gpu + R"(]
-    slo: {p99: 13.5ms}
-  - name: train
-    role: training
-    command: [TESTLOAD, --iters, "0", --interval-ms, "10", --share-dir, )" + gpu + R"(, --share-exponent, "0.5"]
-)");
+  FakeGpuWithMps gpu(dir);
+  const auto mix = dir.write("mix.yaml", shared_gpu_mix("tune-model", "2s", (dir.path() / "gpu").string()));
   const auto emitted = dir.path() / "tuned.yaml";
   auto r = gpumix({"tune", mix.string(), "--sm-step", "20", "--budget", "20m", "--results", (dir.path() / "results").string(),
                    "--emit-mix", emitted.string(), "--format", "json", "-o", (dir.path() / "answer.json").string()},
@@ -141,8 +126,7 @@ workloads:
 // there, says so, and the answer comes from what was measured.
 TEST(Tune, StopsAtItsBudget) {
   ScratchDir dir;
-  FakeDriver driver(dir, {{"driver_version", "580.95.05"}, {"cuda_driver_version", 13000}, {"gpus", {h200(0)}}});
-  ScopedEnv path("PATH", std::string(GPUMIX_TEST_DATA) + "/fake-mps:" + std::getenv("PATH"));
+  FakeGpuWithMps gpu(dir);
   const auto mix = dir.write("mix.yaml", R"(cell_duration: 1s
 workloads:
   - name: a

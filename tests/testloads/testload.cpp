@@ -17,6 +17,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gpumix/metrics.hpp"
 
@@ -127,6 +128,7 @@ int main(int argc, char** argv) {
   uint64_t seed = 1;
   std::string share_dir;
   double share_exponent = 1;
+  int64_t hold_mib = 0;
   app.add_option("--iters", iters, "Iterations (0: until SIGTERM)");
   app.add_option("--samples", samples, "Samples per iteration");
   app.add_option("--interval-ms", interval_ms, "Sleep per iteration");
@@ -151,6 +153,7 @@ int main(int argc, char** argv) {
   app.add_option("--share-dir", share_dir,
                  "Share a modelled GPU with the testloads registered in this folder: pace and latency follow the share");
   app.add_option("--share-exponent", share_exponent, "With --share-dir: throughput grows, and latency shrinks, as share^this");
+  app.add_option("--hold-mib", hold_mib, "Hold this much touched memory from the start (a known peak RSS)");
   app.add_flag("--hide", hide, "(the escaped process) sleep until killed, ignoring SIGTERM");
   CLI11_PARSE(app, argc, argv);
   if (hide) {
@@ -173,7 +176,9 @@ int main(int argc, char** argv) {
     return 3;
   }
 
-  report.info({{"pid", static_cast<int64_t>(::getpid())}});
+  std::vector<char> held(static_cast<size_t>(hold_mib) << 20, 1);  // touched: resident, not only reserved
+  asm volatile("" : : "r"(held.data()) : "memory");                 // and kept: the compiler may not drop it
+  report.info({{"pid", static_cast<int64_t>(::getpid())}, {"held_bytes", static_cast<int64_t>(held.size())}});
   if (malformed) {
     report.emit("iter", {{"n", std::string("eight")}});  // n must be an integer
     ::write(std::atoi(std::getenv("GPUMIX_METRICS_FD") ? std::getenv("GPUMIX_METRICS_FD") : "-1"), "not json\n", 9);

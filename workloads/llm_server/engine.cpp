@@ -70,13 +70,18 @@ void Engine::end(Sequence& s, const std::string& reason, const std::string& erro
   pool_.release(s.blocks);
   {
     std::lock_guard lock(s.c->mu);
-    s.c->finished = true;
     s.c->finish_reason = reason;
     s.c->error = error;
     s.c->finished_at = Clock::now();
   }
-  s.c->cv.notify_all();
+  // Reported before its waiter sees it finished: the waiter may be the
+  // warm-up, which is never reported.
   if (error.empty() && !s.c->cancelled) on_finished_(*s.c);
+  {
+    std::lock_guard lock(s.c->mu);
+    s.c->finished = true;
+  }
+  s.c->cv.notify_all();
 }
 
 void Engine::emit(Sequence& s, int64_t token) {

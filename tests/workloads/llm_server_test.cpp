@@ -233,12 +233,15 @@ TEST_F(LlmServer, ARequestJoinsTheRunningBatch) {
 }
 
 TEST_F(LlmServer, ADisconnectMidStreamFreesItsBlocks) {
+  const double generated_before = server_->metric("gpumix_llm_generation_tokens_total");
   auto a = stream(*server_, request({30, 31}, 1500, true), [](size_t n) { return n < 5; });
   EXPECT_TRUE(a.finish_reason.empty());
   EXPECT_FALSE(a.done);
   EXPECT_TRUE(server_->wait_metric("gpumix_llm_kv_cache_usage_ratio", 0));
   EXPECT_TRUE(server_->wait_metric("gpumix_llm_kv_cache_blocks_used", 0));
   EXPECT_GE(server_->metric("gpumix_llm_requests_cancelled_total"), 1);
+  // Cancelled, not run to its end: far fewer than its 1500 tokens were generated.
+  EXPECT_LT(server_->metric("gpumix_llm_generation_tokens_total") - generated_before, 1000);
   for (const auto& e : events(server_->dir.file("metrics.jsonl")))
     if (e.value("ev", "") == "latency") {
       EXPECT_NE(e["output_tokens"], 1500) << "a cancelled stream was reported";

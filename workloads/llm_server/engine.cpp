@@ -87,6 +87,7 @@ void Engine::end(Sequence& s, const std::string& reason, const std::string& erro
 void Engine::emit(Sequence& s, int64_t token) {
   const auto now = Clock::now();
   s.generated.push_back(token);
+  ++tokens_generated_;
   {
     std::lock_guard lock(s.c->mu);
     if (s.c->output.empty()) s.c->first_token = now;

@@ -56,6 +56,8 @@ class Engine {
 
   int64_t running() const { return running_count_; }
   int64_t waiting() const { return waiting_count_; }
+  // Tokens generated since start, cancelled sequences' included.
+  int64_t tokens_generated() const { return tokens_generated_; }
   std::map<int64_t, StepTimes> decode_step_times() const;
   // Decode graph batch sizes captured (empty without CUDA graphs).
   std::vector<int64_t> graph_sizes() const;
@@ -88,7 +90,7 @@ class Engine {
   // The engine thread's.
   std::deque<Sequence> waiting_;
   std::vector<Sequence> running_;
-  std::atomic<int64_t> running_count_{0}, waiting_count_{0};
+  std::atomic<int64_t> running_count_{0}, waiting_count_{0}, tokens_generated_{0};
   std::thread thread_;
 };
 

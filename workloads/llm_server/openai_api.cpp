@@ -302,7 +302,8 @@ struct OpenAiApi::Impl {
     gauge("gpumix_llm_kv_cache_blocks_total", "KV cache blocks sequences may hold.",
           static_cast<double>(pool.capacity()));
     counter("gpumix_llm_prompt_tokens_total", "Prompt tokens of completed requests.", counts.prompt_tokens);
-    counter("gpumix_llm_generation_tokens_total", "Tokens generated for completed requests.", counts.output_tokens);
+    counter("gpumix_llm_generation_tokens_total", "Tokens generated, those of cancelled requests included.",
+            engine.tokens_generated());
     counter("gpumix_llm_requests_cancelled_total", "Streams whose client went away before the end.", counts.cancelled);
     out << "# HELP gpumix_llm_requests_total Completion requests answered, by HTTP status.\n"
         << "# TYPE gpumix_llm_requests_total counter\n";

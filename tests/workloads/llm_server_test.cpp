@@ -447,6 +447,7 @@ TEST(LlmServerArguments, ImpossibleShapesAndCacheSizesExit2NamingTheOption) {
                                        "context length 256 needs 16"},
       {{"--kv-cache-memory", "lots"}, "--kv-cache-memory: 'lots' is not a size"},
       {{"--heads", "3"}, "--hidden 64 is not a multiple of --heads 3"},
+      {{"--graph-batch-sizes", "1,x"}, "--graph-batch-sizes: 'x' is not a positive integer"},
   };
   // All at once: each spends its time loading LibTorch.
   std::vector<std::unique_ptr<TempDir>> dirs;

@@ -13,6 +13,7 @@
 #include "safetensors.hpp"
 
 #include "gpumix/runtime.hpp"
+#include "gpumix/size_list.hpp"
 
 #include <iostream>
 #include <sstream>
@@ -22,23 +23,6 @@ using namespace gpumix::wl;
 using namespace gpumix::llm;
 
 namespace {
-
-std::vector<int64_t> parse_sizes(const std::string& text) {
-  std::vector<int64_t> sizes;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(item, &used);
-      if (used != item.size() || v < 1) throw std::invalid_argument(item);
-      sizes.push_back(v);
-    } catch (const std::exception&) {
-      throw BadArgument("--graph-batch-sizes: '" + item + "' is not a positive integer (expected e.g. 1,2,4,8)");
-    }
-  }
-  return sizes;
-}
 
 torch::ScalarType dtype_of(const std::string& name) {
   if (name == "bf16") return torch::kBFloat16;
@@ -165,8 +149,9 @@ int main(int argc, char** argv) {
     eo.max_batch = max_batch;
     eo.prefill_chunk = prefill_chunk;
     eo.max_waiting = max_waiting;
+    const auto sizes = parse_size_list("--graph-batch-sizes", graph_sizes);  // checked on the CPU too
     if (cuda_graphs) {
-      for (auto b : parse_sizes(graph_sizes))
+      for (auto b : sizes)
         if (b <= max_batch) eo.graph_batch_sizes.push_back(b);
     }
     std::atomic<OpenAiApi*> api{nullptr};

@@ -402,6 +402,20 @@ TEST(LlmServerWeights, ASafetensorsFileDecidesTheOutput) {
   ASSERT_EQ(a.status, 200);
   EXPECT_EQ(a.text, "bcdef");
   EXPECT_EQ(a.ids, (std::vector<int64_t>{100, 101, 102, 103, 104}));
+  // Token 299's successor is 0, then 1, the end-of-sequence token: the
+  // completion stops there unless ignore_eos.
+  auto stop = request({299}, 5, false);
+  stop["ignore_eos"] = false;
+  const auto b = complete(s, stop);
+  ASSERT_EQ(b.status, 200);
+  EXPECT_EQ(b.ids, (std::vector<int64_t>{0}));
+  EXPECT_EQ(b.finish_reason, "stop");
+  EXPECT_EQ(b.usage["completion_tokens"], 1);
+  stop["stream"] = true;
+  const auto c = stream(s, stop);
+  EXPECT_EQ(c.ids, (std::vector<int64_t>{0}));
+  EXPECT_EQ(c.finish_reason, "stop");
+  EXPECT_EQ(complete(s, request({299}, 5, false)).ids, (std::vector<int64_t>{0, 1, 2, 3, 4}));
 }
 
 TEST(LlmServerWeights, ABadFileIsRefusedNamingTheTensor) {

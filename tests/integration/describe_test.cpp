@@ -172,7 +172,7 @@ TEST(DescribeCache, SeveralBuiltinsAreDescribedInParallel) {
 TEST(DescribeCache, TheBuildDescribesTheRealBuiltins) {
   const fs::path bin = fs::path(kGpumix).parent_path();
   if (!fs::exists(bin / "gpumix-resnet-train")) GTEST_SKIP() << "built without LibTorch: no built-in workloads";
-  for (const char* name : {"resnet-train", "bert-train", "batch-infer", "interactive", "infer-server", "loadgen"}) {
+  for (const char* name : {"resnet-train", "bert-train", "batch-infer", "interactive", "infer-server", "llm-server", "loadgen"}) {
     const auto program = bin / (std::string(name) == "loadgen" ? "gpumix" : std::string("gpumix-") + name);
     if (!fs::exists(program)) continue;
     EXPECT_TRUE(fs::exists(bin / (std::string("gpumix-") + name + ".describe.json"))) << name;

@@ -1,5 +1,7 @@
 #include "http_server.hpp"
 
+#include "gpumix/prometheus.hpp"
+
 #include <httplib.h>
 
 #include <map>
@@ -17,35 +19,6 @@ namespace {
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
-
-// A Prometheus histogram with fixed upper bounds (cumulative on output).
-class Histogram {
- public:
-  explicit Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1) {}
-  void observe(double v) {
-    size_t i = 0;
-    while (i < bounds_.size() && v > bounds_[i]) ++i;
-    ++counts_[i];
-    sum_ += v;
-    ++count_;
-  }
-  void render(std::ostream& out, const std::string& name, const std::string& help, const std::string& labels) const {
-    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " histogram\n";
-    int64_t cumulative = 0;
-    for (size_t i = 0; i < bounds_.size(); ++i) {
-      cumulative += counts_[i];
-      out << name << "_bucket{" << labels << ",le=\"" << bounds_[i] << "\"} " << cumulative << '\n';
-    }
-    out << name << "_bucket{" << labels << ",le=\"+Inf\"} " << count_ << '\n';
-    out << name << "_sum{" << labels << "} " << sum_ << '\n' << name << "_count{" << labels << "} " << count_ << '\n';
-  }
-
- private:
-  std::vector<double> bounds_;
-  std::vector<int64_t> counts_;
-  double sum_ = 0;
-  int64_t count_ = 0;
-};
 
 const std::vector<double> kLatencyBounds = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 
@@ -67,8 +40,8 @@ struct HttpServer::Impl {
   mutable std::mutex mu;  // guards what follows
   ServerCounts counts;
   std::map<int, int64_t> by_status;
-  Histogram latency{kLatencyBounds}, queue_time{kLatencyBounds};
-  Histogram batch_size{{1, 2, 4, 8, 16, 32, 64, 128, 256}};
+  metrics::Histogram latency{kLatencyBounds}, queue_time{kLatencyBounds};
+  metrics::Histogram batch_size{{1, 2, 4, 8, 16, 32, 64, 128, 256}};
 
   Impl(HttpOptions o, kserve::ModelSpec m, size_t bytes, BatchQueue& q, metrics::Reporter& r)
       : opt(std::move(o)), model(std::move(m)), input_bytes(bytes), queue(q), rep(r), server(opt.limits) {}

@@ -10,6 +10,7 @@
 
 #include "gpumix/resnet.hpp"
 #include "gpumix/runtime.hpp"
+#include "gpumix/size_list.hpp"
 
 #include <iostream>
 #include <sstream>
@@ -17,27 +18,6 @@
 
 using namespace gpumix::wl;
 using namespace gpumix::serving;
-
-namespace {
-
-std::vector<int64_t> parse_sizes(const std::string& text) {
-  std::vector<int64_t> sizes;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(item, &used);
-      if (used != item.size() || v < 1) throw std::invalid_argument(item);
-      sizes.push_back(v);
-    } catch (const std::exception&) {
-      throw BadArgument("--graph-batch-sizes: '" + item + "' is not a positive integer (expected e.g. 1,2,4,8)");
-    }
-  }
-  return sizes;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   Cli cli("infer-server", "server",
@@ -119,7 +99,7 @@ int main(int argc, char** argv) {
     eo.bf16 = is_bf16(precision);
     eo.channels_last = channels_last;
     eo.cuda_graphs = cuda_graphs;
-    eo.graph_batch_sizes = parse_sizes(graph_sizes);
+    eo.graph_batch_sizes = parse_size_list("--graph-batch-sizes", graph_sizes);
     eo.stop_preparing = stop_requested;
     // Progress on stderr: loading and capturing can take a while on a GPU.
     auto progress = [](const std::string& what) { std::cerr << "gpumix-infer-server: " << what << std::endl; };

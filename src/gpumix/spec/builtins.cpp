@@ -35,7 +35,7 @@ const Builtin::Renamed* Builtin::renamed_option(const std::string& flag) const {
 }
 
 const std::vector<std::string>& builtin_names() {
-  static const std::vector<std::string> names = {"resnet-train", "bert-train", "batch-infer", "interactive", "infer-server", "loadgen"};
+  static const std::vector<std::string> names = {"resnet-train", "bert-train", "batch-infer", "interactive", "infer-server", "llm-server", "loadgen"};
   return names;
 }
 

@@ -152,6 +152,19 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 #endif
 }
 
+// The same with an additive mask broadcastable to [B, heads, Sq, Sk] (0 where
+// a key is visible, -inf where not; every query must see one key), no dropout.
+inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                                  const torch::Tensor& v, const torch::Tensor& mask) {
+#if GPUMIX_HAS_SDPA
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
+#else
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale + mask;
+  return torch::matmul(torch::softmax(scores, -1), v);
+#endif
+}
+
 // -------------------------------------------------------------- LayerNorm
 
 // LayerNorm of `x` with `ln`'s (fp32) weights. LibTorch 1.13's CPU autocast

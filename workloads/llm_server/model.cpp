@@ -1,0 +1,119 @@
+#include "model.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+namespace gpumix::llm {
+
+std::map<std::string, torch::Tensor> Model::seeded_weights(const ModelConfig& config, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  std::map<std::string, torch::Tensor> w;
+  for (const auto& spec : weight_layout(config)) {
+    torch::Tensor t;
+    if (spec.shape.size() == 1) {
+      t = torch::ones(spec.shape);  // norm weights
+    } else {
+      // Every matrix N(0, 1/in_features): activations stay of order one and
+      // the layers outweigh the token's own embedding in the residual stream,
+      // so greedy decoding follows the context instead of repeating the last
+      // token (as unit-variance tied embeddings make it do).
+      t = torch::randn(spec.shape, gen, torch::TensorOptions().dtype(torch::kFloat32));
+      t.mul_(1.0 / std::sqrt(static_cast<double>(spec.shape[1])));
+    }
+    w.emplace(spec.name, std::move(t));
+  }
+  return w;
+}
+
+int64_t Model::cache_bytes_per_token(const ModelConfig& c, torch::ScalarType dtype) {
+  return 2 * c.layers * c.kv_heads * c.head_dim() * static_cast<int64_t>(c10::elementSize(dtype));
+}
+
+Model::Model(const ModelConfig& config, const std::map<std::string, torch::Tensor>& weights, torch::Device device,
+             torch::ScalarType dtype, int64_t cache_rows)
+    : config_(config), device_(device), dtype_(dtype) {
+  const auto to = torch::TensorOptions().device(device).dtype(dtype);
+  auto get = [&](const std::string& name) { return weights.at(name).to(to).contiguous(); };
+  embed_ = get("model.embed_tokens.weight");
+  norm_ = get("model.norm.weight");
+  head_ = config.tied_embeddings ? embed_ : get("lm_head.weight");
+  for (int64_t i = 0; i < config.layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    auto cat = [&](std::initializer_list<const char*> names) {
+      std::vector<torch::Tensor> parts;
+      for (const char* n : names) parts.push_back(weights.at(p + n));
+      return torch::cat(parts, 0).to(to).contiguous();
+    };
+    Layer l;
+    l.attn_norm = get(p + "input_layernorm.weight");
+    l.wqkv = cat({"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight"});
+    l.wo = get(p + "self_attn.o_proj.weight");
+    l.mlp_norm = get(p + "post_attention_layernorm.weight");
+    l.w_gate_up = cat({"mlp.gate_proj.weight", "mlp.up_proj.weight"});
+    l.w_down = get(p + "mlp.down_proj.weight");
+    layers_.push_back(std::move(l));
+  }
+  // Rotary tables in fp32, then the model's dtype: [max_context, head_dim].
+  const int64_t hd = config.head_dim();
+  auto inv_freq = torch::pow(config.rope_theta, torch::arange(0, hd, 2, torch::kFloat64) / static_cast<double>(hd))
+                      .reciprocal();
+  auto freqs = torch::outer(torch::arange(config.max_context, torch::kFloat64), inv_freq);
+  auto emb = torch::cat({freqs, freqs}, -1);
+  cos_ = emb.cos().to(to);
+  sin_ = emb.sin().to(to);
+  cache_ = torch::zeros({config.layers, 2, cache_rows, config.kv_heads, hd}, to);
+}
+
+torch::Tensor Model::rms_norm(const torch::Tensor& x, const torch::Tensor& w) const {
+  auto xf = x.to(torch::kFloat32);
+  auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + config_.norm_eps);
+  return y.to(dtype_) * w;
+}
+
+torch::Tensor Model::rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) const {
+  const int64_t half = x.size(-1) / 2;
+  auto rotated = torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return x * cos + rotated * sin;
+}
+
+torch::Tensor Model::attention(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
+                               const std::vector<AttentionGroup>& groups) const {
+  const int64_t H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim();
+  std::vector<torch::Tensor> outs;
+  for (const auto& g : groups) {
+    const int64_t C = g.key_slots.size(1);
+    auto qg = q.narrow(0, g.row_begin, g.batch * g.queries).view({g.batch, g.queries, H, hd}).transpose(1, 2);
+    auto gather = [&](const torch::Tensor& cache) {
+      auto kv = cache.index_select(0, g.key_slots.reshape({-1})).view({g.batch, C, KH, hd}).transpose(1, 2);
+      return H == KH ? kv : kv.repeat_interleave(H / KH, 1);  // kv head i serves query heads [i*G, (i+1)*G)
+    };
+    auto o = compat::scaled_dot_product_attention(qg, gather(k_cache), gather(v_cache), g.mask);
+    outs.push_back(o.transpose(1, 2).reshape({g.batch * g.queries, H * hd}));
+  }
+  return outs.size() == 1 ? outs[0] : torch::cat(outs, 0);
+}
+
+torch::Tensor Model::forward(const StepTensors& s) {
+  const int64_t T = s.tokens.size(0), H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim();
+  auto x = embed_.index_select(0, s.tokens);
+  auto cos = cos_.index_select(0, s.positions).unsqueeze(1), sin = sin_.index_select(0, s.positions).unsqueeze(1);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const auto& L = layers_[l];
+    auto qkv = torch::linear(rms_norm(x, L.attn_norm), L.wqkv);
+    auto q = rotate(qkv.narrow(1, 0, H * hd).view({T, H, hd}), cos, sin);
+    auto k = rotate(qkv.narrow(1, H * hd, KH * hd).view({T, KH, hd}), cos, sin);
+    auto v = qkv.narrow(1, (H + KH) * hd, KH * hd).view({T, KH, hd});
+    auto k_cache = cache_[static_cast<int64_t>(l)][0], v_cache = cache_[static_cast<int64_t>(l)][1];
+    k_cache.index_copy_(0, s.write_slots, k);
+    v_cache.index_copy_(0, s.write_slots, v);
+    x = x + torch::linear(attention(q, k_cache, v_cache, s.groups), L.wo);
+    auto gate_up = torch::linear(rms_norm(x, L.mlp_norm), L.w_gate_up);
+    const int64_t F = config_.ffn;
+    x = x + torch::linear(torch::silu(gate_up.narrow(1, 0, F)) * gate_up.narrow(1, F, F), L.w_down);
+  }
+  if (s.logit_rows.defined()) x = x.index_select(0, s.logit_rows);
+  return torch::linear(rms_norm(x, norm_), head_).to(torch::kFloat32);
+}
+
+}  // namespace gpumix::llm

@@ -1,0 +1,70 @@
+// The decoder-only transformer in the style of current open models: RMSNorm,
+// rotary embeddings (rotate-half), grouped-query attention, SwiGLU MLP, tied or
+// untied embeddings. One forward pass runs one engine iteration: the tokens of
+// every sequence in the step packed in rows, their keys and values written to
+// the paged cache, and attention per group of rows over cache rows gathered
+// from the sequences' block tables.
+#pragma once
+
+#include "config.hpp"
+
+#include "gpumix/torch_compat.hpp"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace gpumix::llm {
+
+// Rows [row_begin, row_begin + batch * queries) of a step, sequence-major:
+// `batch` sequences with `queries` new tokens each, attending to the cache
+// rows `key_slots` [batch, C] under `mask` [batch, 1, queries, C] (0 where a
+// key is visible, -inf elsewhere).
+struct AttentionGroup {
+  int64_t row_begin = 0, batch = 0, queries = 0;
+  torch::Tensor key_slots, mask;
+};
+
+struct StepTensors {
+  torch::Tensor tokens, positions, write_slots;  // [rows] int64: token, its position, the cache row it fills
+  std::vector<AttentionGroup> groups;            // cover the rows in order
+  torch::Tensor logit_rows;                      // rows whose logits are wanted; undefined: every row
+};
+
+class Model {
+ public:
+  // `weights` by name as weight_layout(config) lists them (any dtype, on the
+  // CPU); a KV cache of `cache_rows` token slots is allocated on `device`.
+  Model(const ModelConfig& config, const std::map<std::string, torch::Tensor>& weights, torch::Device device,
+        torch::ScalarType dtype, int64_t cache_rows);
+
+  // Random weights from `seed` (fp32, CPU), the same on every machine.
+  static std::map<std::string, torch::Tensor> seeded_weights(const ModelConfig& config, uint64_t seed);
+  // Bytes of keys and values one cached token takes.
+  static int64_t cache_bytes_per_token(const ModelConfig& config, torch::ScalarType dtype);
+
+  // Logits (fp32) of the rows asked for, [rows, vocab].
+  torch::Tensor forward(const StepTensors& step);
+
+  const ModelConfig& config() const { return config_; }
+  torch::Device device() const { return device_; }
+  torch::ScalarType dtype() const { return dtype_; }
+
+ private:
+  struct Layer {
+    torch::Tensor attn_norm, wqkv, wo, mlp_norm, w_gate_up, w_down;
+  };
+  torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w) const;
+  torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) const;
+  torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
+                          const std::vector<AttentionGroup>& groups) const;
+
+  ModelConfig config_;
+  torch::Device device_;
+  torch::ScalarType dtype_;
+  torch::Tensor embed_, norm_, head_, cos_, sin_;
+  std::vector<Layer> layers_;
+  torch::Tensor cache_;  // [layers, 2 (keys, values), cache_rows, kv_heads, head_dim]
+};
+
+}  // namespace gpumix::llm

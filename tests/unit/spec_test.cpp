@@ -18,6 +18,7 @@
 
 #include "gpumix/spec/builtins.hpp"
 #include "gpumix/spec/effective_plan.hpp"
+#include <nlohmann/json.hpp>
 #include "gpumix/spec/mix.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/spec/sharing_mode.hpp"

@@ -24,7 +24,7 @@ using namespace std::chrono_literals;
 // TPOT (20 ms) hold alone and break under timeslice whatever the machine's
 // load adds to the sleeps; TTFT's (1 s) and latency's (5 s) hold in both.
 const char* kMix = R"(name: llm
-cell_duration: 3s
+cell_duration: 2s
 stop_grace: 2s
 modes: [exclusive, timeslice]
 evidence: {min_iterations: 10}

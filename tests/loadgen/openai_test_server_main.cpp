@@ -11,7 +11,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
-#include <map>
+#include <string>
+#include <vector>
 #include <mutex>
 
 #include "gpumix/metrics.hpp"
@@ -24,12 +25,18 @@ int main(int argc, char** argv) {
   app.add_option("--ttft-ms", ttft_ms, "Delay before the first token")->check(CLI::NonNegativeNumber);
   app.add_option("--tpot-ms", tpot_ms, "Delay between tokens")->check(CLI::NonNegativeNumber);
   app.add_flag("--split", split, "Send each event in pieces, lines ended by \\r\\n");
-  std::map<std::string, double> tpot_in;
-  app.add_option("--tpot-ms-in", tpot_in, "MODE=MS: the delay between tokens in cells of that mode (GPUMIX_MODE)")
-      ->delimiter(',');
+  std::vector<std::string> tpot_in;
+  app.add_option("--tpot-ms-in", tpot_in, "MODE=MS: the delay between tokens in cells of that mode (GPUMIX_MODE)");
   CLI11_PARSE(app, argc, argv);
-  if (const char* mode = std::getenv("GPUMIX_MODE"))
-    if (auto it = tpot_in.find(mode); it != tpot_in.end()) tpot_ms = it->second;
+  for (const auto& m : tpot_in) {
+    const auto eq = m.find('=');
+    if (eq == std::string::npos) {
+      std::cerr << "--tpot-ms-in: expected MODE=MS, got '" << m << "'\n";
+      return 2;
+    }
+    const char* mode = std::getenv("GPUMIX_MODE");
+    if (mode && m.substr(0, eq) == mode) tpot_ms = std::stod(m.substr(eq + 1));
+  }
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);

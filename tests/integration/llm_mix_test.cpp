@@ -36,7 +36,7 @@ workloads:
   - name: chat
     builtin: loadgen
     start_after: llm
-    args: {api: openai, rate: 20, prompt-len: "8", output-len: "6", warmup: 0s}
+    args: {api: openai, rate: 20, prompt-len: "8", output-len: "6", warmup: 0s, connections: 8}
     slo: {ttft_p90: 1s, tpot_p90: 20ms, p90: 5s}
 )";
 
@@ -121,7 +121,7 @@ TEST(LlmMix, TokenSlosNpByTpotAndTheReportsTokenPercentiles) {
   EXPECT_DOUBLE_EQ((*cell_chat)["tokens"]["tpot_ms"]["p50"].get<double>(), tpot_p50);  // one repeat: the mode's is the cell's
 
   // The text report's table and the HTML report's CDFs.
-  auto text = gpumix({"report"}, dir.path(), 60s);
+  auto text = gpumix({"report", "--format", "text"}, dir.path(), 60s);
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("Time to first token and per output token per mode"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("tpot_p90<=20ms:MISSED"), std::string::npos) << text.out;
@@ -158,8 +158,9 @@ workloads:
     command: [TESTLOAD, --iters, "0", --interval-ms, "5", --latency-ms, "4"]
 )");
   ASSERT_EQ(gpumix({"run", "mix.yaml"}, dir.path(), 60s).exit_code, 0);
-  auto text = gpumix({"report"}, dir.path(), 60s);
+  auto text = gpumix({"report", "--format", "text"}, dir.path(), 60s);
   ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("Request latency per cell"), std::string::npos) << text.out;
   EXPECT_EQ(text.out.find("Time to first token"), std::string::npos) << text.out;
   auto html = gpumix({"report", "-o", (dir.path() / "report.html").string()}, dir.path(), 60s);
   ASSERT_EQ(html.exit_code, 0) << html.err;

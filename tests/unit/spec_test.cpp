@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -18,7 +19,6 @@
 
 #include "gpumix/spec/builtins.hpp"
 #include "gpumix/spec/effective_plan.hpp"
-#include <nlohmann/json.hpp>
 #include "gpumix/spec/mix.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/spec/sharing_mode.hpp"

@@ -3,13 +3,12 @@
 // neighbour would slow its decode), and `builtin: loadgen --api openai` as
 // its client, under `gpumix run` with the fake NVML driver. What the run
 // stores (TTFT, TPOT and tokens per request), the token SLO verdicts, NP by
-// TPOT, and the report's TTFT and TPOT percentiles and charts.
+// TPOT, and the report's TTFT and TPOT percentiles and charts. About 5 s.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "chromium.hpp"
 #include "fake_driver.hpp"
 #include "harness.hpp"
 #include "results.hpp"
@@ -63,7 +62,8 @@ TEST(LlmMix, TokenSlosNpByTpotAndTheReportsTokenPercentiles) {
       const int64_t id = d.workload(cell, who).id;
       int completions = 0;
       for (const auto& e : d.events) {
-        if (e.workload_id != id || e.ev != "latency") continue;
+        // A stream cut by the cell's end (its server stopped first) is a failed request, without tokens.
+        if (e.workload_id != id || e.ev != "latency" || e.data.find("\"ok\":false") != std::string::npos) continue;
         ++completions;
         ASSERT_TRUE(e.ttft_ms && e.tpot_ms && e.output_tokens) << cell << " " << who << ": " << e.data;
         EXPECT_EQ(*e.output_tokens, 6);
@@ -120,7 +120,8 @@ TEST(LlmMix, TokenSlosNpByTpotAndTheReportsTokenPercentiles) {
   ASSERT_TRUE(cell_chat);
   EXPECT_DOUBLE_EQ((*cell_chat)["tokens"]["tpot_ms"]["p50"].get<double>(), tpot_p50);  // one repeat: the mode's is the cell's
 
-  // The text report's table and the HTML report's CDFs.
+  // The text report's table and the HTML report's CDFs (drawn by the same
+  // code as the latency CDF, which report_cli_test renders in Chromium).
   auto text = gpumix({"report", "--format", "text"}, dir.path(), 60s);
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("Time to first token and per output token per mode"), std::string::npos) << text.out;
@@ -130,16 +131,6 @@ TEST(LlmMix, TokenSlosNpByTpotAndTheReportsTokenPercentiles) {
   const std::string page(std::istreambuf_iterator<char>(std::ifstream(dir.path() / "report.html").rdbuf()), {});
   EXPECT_NE(page.find("id=\"chart-ttft-cdf\""), std::string::npos);
   EXPECT_NE(page.find("id=\"chart-tpot-cdf\""), std::string::npos);
-  if (std::filesystem::exists(kChromium)) {
-    Chromium browser(dir.path() / "chromium");
-    browser.open(dir.path() / "report.html", 1280, 900);
-    const auto status = nlohmann::json::parse(browser.evaluate(kAwaitReportStatus).get<std::string>(), nullptr, false);
-    ASSERT_TRUE(status.is_object()) << "the charts did not finish";
-    EXPECT_TRUE(status["errors"].empty()) << status.dump();
-    EXPECT_GT(status["charts"].value("ttft-cdf", 0), 0) << status.dump();
-    EXPECT_GT(status["charts"].value("tpot-cdf", 0), 0) << status.dump();
-  }
-
   // `gpumix show` judges the token SLOs per cell too.
   auto show = gpumix({"show"}, dir.path(), 60s);
   ASSERT_EQ(show.exit_code, 0) << show.err;

@@ -113,7 +113,7 @@ TEST(Run, ShowExportAndLsAgreeWithTheDatabase) {
   std::ifstream in(out / "events.csv");
   std::string header;
   std::getline(in, header);
-  EXPECT_EQ(header, "workload_id,t_ns,ev,n,ms,data");
+  EXPECT_EQ(header, "workload_id,t_ns,ev,n,ms,ttft_ms,tpot_ms,output_tokens,data");
   size_t lines = 0;
   for (std::string l; std::getline(in, l);) ++lines;
   EXPECT_GE(lines, d.events.size());  // JSON fields with commas are quoted, not split

@@ -70,6 +70,15 @@ class OpenAiTestServer {
     if (thread_.joinable()) thread_.join();
   }
 
+  // A completion streamed to its end, as the server timed it from the request's arrival (ms): to its first
+  // token, the mean gap between its tokens (0 for one token), to its last.
+  struct Served {
+    double ttft_ms = 0, tpot_ms = 0, total_ms = 0;
+    int64_t tokens = 0;
+  };
+  // Called on the serving thread after each completed stream; set before the first request.
+  void on_served(std::function<void(const Served&)> f) { on_served_ = std::move(f); }
+
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
   uint64_t requests() const { return count_; }
@@ -83,6 +92,7 @@ class OpenAiTestServer {
 
  private:
   void complete(const httplib::Request& req, httplib::Response& res) {
+    const auto arrived = std::chrono::steady_clock::now();
     const uint64_t n = count_++;
     const auto body = nlohmann::json::parse(req.body, nullptr, false);
     if (auto problem = check(body)) {
@@ -107,8 +117,8 @@ class OpenAiTestServer {
                       "application/json");
       return;
     }
-    res.set_chunked_content_provider("text/event-stream", [this, plan, max_tokens, n](size_t, httplib::DataSink& sink) {
-      stream(plan, max_tokens, n, sink);
+    res.set_chunked_content_provider("text/event-stream", [this, plan, max_tokens, n, arrived](size_t, httplib::DataSink& sink) {
+      stream(plan, max_tokens, n, arrived, sink);
       --in_flight_;
       return true;
     });
@@ -134,7 +144,12 @@ class OpenAiTestServer {
     return true;
   }
 
-  void stream(const StreamPlan& plan, int64_t max_tokens, uint64_t n, httplib::DataSink& sink) {
+  void stream(const StreamPlan& plan, int64_t max_tokens, uint64_t n, std::chrono::steady_clock::time_point arrived,
+              httplib::DataSink& sink) {
+    const auto ms_since = [&arrived] {
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - arrived).count();
+    };
+    Served served;
     const std::string end = plan.split ? "\r\n\r\n" : "\n\n";
     const std::string id = "cmpl-" + std::to_string(n);
     if (plan.stall) {
@@ -157,9 +172,14 @@ class OpenAiTestServer {
                                 R"("choices":[{"index":0,"text":" t)" + std::to_string(i) +
                                 R"(","logprobs":null,"finish_reason":)" + finish + "}]}" + end;
       if (!write(sink, event, plan.split)) return;
+      if (i == 0) served.ttft_ms = ms_since();
     }
     write(sink, "data: [DONE]" + end, plan.split);
     sink.done();
+    served.total_ms = ms_since();
+    served.tokens = max_tokens;
+    if (max_tokens > 1) served.tpot_ms = (served.total_ms - served.ttft_ms) / static_cast<double>(max_tokens - 1);
+    if (on_served_) on_served_(served);
   }
 
   // The request as `gpumix loadgen --api openai` must send it.
@@ -176,6 +196,7 @@ class OpenAiTestServer {
   }
 
   std::function<StreamPlan(uint64_t, int)> plan_;
+  std::function<void(const Served&)> on_served_;
   int64_t vocab_;
   httplib::Server server_;
   std::thread thread_;

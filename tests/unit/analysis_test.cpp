@@ -594,6 +594,71 @@ TEST(Interference, AClientHasNoNpByDesignAndIsNotListedAsMissing) {
   for (const auto& g : a.missing) EXPECT_NE(g.code, GapCode::no_np) << g.text;
 }
 
+// ---- LLM serving: token SLOs and NP by TPOT (run_builder.hpp, llm_server_run) -----
+
+const SloVerdict& verdict(const Analysis& a, const std::string& mode, const std::string& label) {
+  for (const auto* v : a.mode(mode)->slos())
+    if (v->label() == label) return *v;
+  throw std::runtime_error("no SLO " + label + " in " + mode);
+}
+
+// Decode is paced by the GPU, the request rate by arrivals: an LLM server's
+// NP is its mean TPOT alone ÷ shared, not its throughput or its end-to-end
+// latency (0.25 here, which TTFT's queueing would dominate).
+TEST(Interference, AnLlmServerIsMeasuredByTimePerOutputToken) {
+  const auto a = test::llm_server_run().analyze();
+  const auto& ts = in_cell(a, "timeslice-r1", "llm");
+  EXPECT_EQ(ts.np_basis, "tpot");
+  EXPECT_NEAR(*ts.np, 10.0 / 20, 1e-12);
+  EXPECT_NEAR(*in_cell(a, "mps-r1", "llm").np, 10.0 / 75, 1e-12);
+  EXPECT_EQ(a.mode("timeslice")->workload("llm")->np_basis, "tpot");
+  // Without tokens, a server stays measured by latency.
+  EXPECT_EQ(in_cell(a, "timeslice-r1", "api").np_basis, "latency");
+  EXPECT_NEAR(*in_cell(a, "timeslice-r1", "api").np, 100.0 / 600, 1e-12);
+
+  const auto& s = ts.summary;
+  EXPECT_EQ(s.ttft_requests, 200);
+  EXPECT_EQ(s.tpot_requests, 200);
+  EXPECT_DOUBLE_EQ(*s.ttft_p99, 600);
+  EXPECT_DOUBLE_EQ(*s.tpot_p50, 20);
+  EXPECT_DOUBLE_EQ(*s.latency_p99, 800);
+  ASSERT_EQ(s.ttft_cdf.size(), 1u);
+  EXPECT_EQ(s.ttft_cdf[0], std::make_pair(600.0, 1.0));
+  const auto* llm = a.mode("mps")->workload("llm");
+  EXPECT_EQ(llm->token_requests, 200);
+  EXPECT_DOUBLE_EQ(*llm->tpot_p90_ms.mean, 75);
+  EXPECT_DOUBLE_EQ(*llm->ttft_p50_ms.mean, 200);
+  EXPECT_EQ(a.mode("mps")->workload("api")->token_requests, 0);
+}
+
+// Token SLOs are judged over the window's samples like latency ones, and a
+// token SLO on a workload that streams no tokens is not measured.
+TEST(Interference, TokenSlosAreMetMissedOrUnmeasured) {
+  const auto a = test::llm_server_run().analyze();
+  const auto& ttft = verdict(a, "timeslice", "llm ttft_p99 <= 500 ms");
+  EXPECT_EQ(ttft.metric, spec::SloMetric::ttft);
+  EXPECT_FALSE(ttft.met);
+  EXPECT_EQ(ttft.broken, 1);
+  EXPECT_DOUBLE_EQ(*ttft.worst_ms, 600);
+  EXPECT_DOUBLE_EQ(*ttft.worst_attainment, 0);
+  EXPECT_NEAR(*ttft.excess(), 0.2, 1e-12);
+  EXPECT_TRUE(verdict(a, "timeslice", "llm tpot_p99 <= 50 ms").met);
+  EXPECT_TRUE(verdict(a, "timeslice", "llm p99 <= 20000 ms").met);
+  const auto& tpot = verdict(a, "mps", "llm tpot_p99 <= 50 ms");
+  EXPECT_FALSE(tpot.met);
+  EXPECT_DOUBLE_EQ(*tpot.worst_ms, 75);
+  EXPECT_NEAR(*tpot.excess(), 0.5, 1e-12);
+  EXPECT_TRUE(verdict(a, "mps", "llm ttft_p99 <= 500 ms").met);
+  EXPECT_TRUE(verdict(a, "exclusive", "llm tpot_p99 <= 50 ms").met);
+  const auto& api = verdict(a, "mps", "api ttft_p99 <= 500 ms");
+  EXPECT_FALSE(api.met);
+  EXPECT_EQ(api.unmeasured, 1);
+  EXPECT_FALSE(api.worst_ms);
+  // Neither shared mode meets every SLO, so none is recommended for them.
+  const auto r = recommend(a);
+  EXPECT_FALSE(r.slos_met);
+}
+
 // ---- the recommendation ----------------------------------------------------------
 
 TEST(Recommend, HighestStpAmongModesMeetingEverySloWithReasons) {

@@ -26,6 +26,22 @@ TEST(CollectorParse, LatencyNeedsNonNegativeMs) {
   EXPECT_EQ(parse_event_line(R"({"ev":"latency","ms":"3"})").ev, "malformed");
 }
 
+// A streamed completion's tokens (docs/metrics-protocol.md) are optional: one
+// of the wrong type or negative is left out, the event stays a latency.
+TEST(CollectorParse, LatencyCarriesTokensWhenWellTyped) {
+  auto e = parse_event_line(R"({"ev":"latency","ms":130,"ttft_ms":12.5,"tpot_ms":2,"output_tokens":60})");
+  EXPECT_EQ(e.ev, "latency");
+  EXPECT_EQ(e.ttft_ms, 12.5);
+  EXPECT_EQ(e.tpot_ms, 2.0);
+  EXPECT_EQ(e.output_tokens, int64_t{60});
+  e = parse_event_line(R"({"ev":"latency","ms":5,"ttft_ms":"fast","tpot_ms":-1,"output_tokens":1.5})");
+  EXPECT_EQ(e.ev, "latency");
+  EXPECT_FALSE(e.ttft_ms);
+  EXPECT_FALSE(e.tpot_ms);
+  EXPECT_FALSE(e.output_tokens);
+  EXPECT_FALSE(parse_event_line(R"({"ev":"info","ttft_ms":3})").ttft_ms) << "only latency events carry tokens";
+}
+
 TEST(CollectorParse, IterNeedsIntegerSamples) {
   EXPECT_EQ(parse_event_line(R"({"ev":"iter","n":"eight"})").ev, "malformed");
   EXPECT_EQ(parse_event_line(R"({"ev":"iter","n":1.5})").ev, "malformed");

@@ -272,6 +272,22 @@ TEST_F(MergeTest, ANewerSchemaIsRefusedByNameAndAnOlderOneIsMergedAsItsMigration
   EXPECT_THROW(merge(tmp_ / "good", {good}), InputError);  // into itself
 }
 
+// Version 2 kept a streamed completion's tokens only in the event's line:
+// merged, its events get the token columns from their lines, as its
+// migration would give them (and the source stays as it was).
+TEST_F(MergeTest, AnOlderSourcesEventsGetTheirTokensFromTheirLines) {
+  const auto older = make_results(tmp_ / "v2", "node-d", {"exclusive-r1"}, plan_of({"exclusive-r1"}));
+  test::execute(older,
+                "ALTER TABLE events DROP COLUMN ttft_ms; ALTER TABLE events DROP COLUMN tpot_ms; "
+                "ALTER TABLE events DROP COLUMN output_tokens; UPDATE meta SET value = '2' WHERE key = 'schema_version'; "
+                "INSERT INTO events (workload_id, t_ns, ev, n, ms, data) SELECT id, 6000, 'latency', NULL, 130, "
+                "'{\"ev\":\"latency\",\"ms\":130,\"ttft_ms\":12.5,\"tpot_ms\":2,\"output_tokens\":60}' FROM workloads");
+  ASSERT_EQ(merge(out(), {older}).cells_copied, 1);
+  EXPECT_EQ(query("SELECT ttft_ms || ' ' || tpot_ms || ' ' || output_tokens FROM events WHERE ev = 'latency'"), "12.5 2.0 60");
+  EXPECT_EQ(query("SELECT COUNT(*) FROM events WHERE ev = 'iter' AND ttft_ms IS NULL"), "3");
+  EXPECT_EQ(test::query_one(older, "SELECT value FROM meta WHERE key = 'schema_version'"), "2") << "the source was migrated";
+}
+
 TEST_F(MergeTest, FindDatabasesTakesFilesResultsFoldersAndFoldersOfThem) {
   const auto a = make_results(tmp_ / "fleet" / "cell-1", "h", {"exclusive-r1"}, plan_of({"exclusive-r1"}));
   const auto b = make_results(tmp_ / "fleet" / "cell-0", "h", {"exclusive-r1"}, plan_of({"exclusive-r1"}));

@@ -181,6 +181,31 @@ TEST(HtmlReport, ACpuRunSaysSoFirstAndRecommendsNoMode) {
   EXPECT_EQ(gpu_html.find("CPU pipeline check"), std::string::npos);
 }
 
+// Issue 19: a run with streamed completions adds the TTFT/TPOT table and its
+// two CDFs (a run without, above, has neither); token SLOs are judged by name.
+TEST(HtmlReport, StreamedCompletionsAddTheTokenTableAndCdfs) {
+  auto b = test::llm_server_run();
+  const auto out = render_all(b);
+  EXPECT_NE(out.text.find("Time to first token and per output token per mode"), std::string::npos) << out.text;
+  EXPECT_NE(out.text.find("llm tpot_p99 <= 50 ms"), std::string::npos);
+  EXPECT_NE(out.text.find("ttft_p99<=500ms:MISSED"), std::string::npos);
+  EXPECT_NE(out.md.find("ttft_p50_ms"), std::string::npos);
+  const auto specs = specs_of(out.html);
+  for (const char* id : {"ttft-cdf", "tpot-cdf", "latency-cdf"}) {
+    ASSERT_TRUE(specs.contains(id)) << id;
+    // One line per cell of the workload that streamed, none for `api`.
+    std::set<std::string> cells, workloads;
+    for (const auto& row : specs[id]["data"]["values"]) {
+      cells.insert(row["cell"].get<std::string>());
+      workloads.insert(row["workload"].get<std::string>());
+    }
+    EXPECT_EQ(cells.size(), 3u) << id;
+    if (std::string(id) != "latency-cdf") EXPECT_EQ(workloads, std::set<std::string>{"llm"}) << id;
+  }
+  EXPECT_EQ(specs["tpot-cdf"]["data"]["values"][0]["ms"], 10.0);  // the baseline's TPOT, its only value
+  EXPECT_NE(out.html.find("Streamed LLM completions: time to first token"), std::string::npos);
+}
+
 TEST(TextReport, MarkdownEscapesPipesAndShowsEmptyCells) {
   Table t;
   t.columns = {"a", "n"};

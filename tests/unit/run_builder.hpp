@@ -171,6 +171,20 @@ class RunBuilder {
       event(workload_id, c.window_start_ns + static_cast<int64_t>(i * every_s * 1e9), "latency", std::nullopt, ms);
   }
 
+  // Streamed completions of `tokens` tokens, `every_s` apart from the
+  // window's start: first token after `ttft_ms`, then one every `tpot_ms`.
+  void window_completions(int64_t workload_id, int count, double ttft_ms, double tpot_ms, int64_t tokens, double every_s) {
+    const auto& c = cell_row(workload_row(workload_id).cell_id);
+    for (int i = 1; i <= count; ++i) {
+      event(workload_id, c.window_start_ns + static_cast<int64_t>(i * every_s * 1e9), "latency", std::nullopt,
+            ttft_ms + tpot_ms * static_cast<double>(tokens - 1));
+      auto& e = in_.events.back();
+      e.ttft_ms = ttft_ms;
+      if (tokens > 1) e.tpot_ms = tpot_ms;
+      e.output_tokens = tokens;
+    }
+  }
+
   void latencies(int64_t workload_id, const std::vector<double>& ms) {
     const auto t0 = start_of(workload_id) + kSecond;
     for (size_t i = 0; i < ms.size(); ++i) event(workload_id, t0 + static_cast<int64_t>(i) * 1'000'000, "latency", std::nullopt, ms[i]);
@@ -300,6 +314,38 @@ inline RunBuilder train_server_run(const TrainServerRunOptions& o = {}) {
     c = b.cell("mig-r" + std::to_string(r), "mig", r, "skipped", "MIG is disabled on GPU 0");
     b.workload(c, "train", "skipped", "[]", o.mig_reason);
     b.workload(c, "server", "skipped", slo, o.mig_reason);
+  }
+  return b;
+}
+
+// An LLM server (role server) streaming completions of 11 tokens, 200 in
+// each 10 s window, with SLOs ttft_p99 <= 500 ms, tpot_p99 <= 50 ms and
+// p99 <= 20 s, and `api`, a server reporting latencies without tokens, with
+// ttft_p99 <= 500 ms (never measurable):
+//   alone:     TTFT 100 ms, TPOT 10 ms (latency 200 ms)
+//   timeslice: TTFT 600 ms, TPOT 20 ms (latency 800 ms): NP by TPOT 0.5 (by latency it would be 0.25); ttft missed
+//   mps:       TTFT 200 ms, TPOT 75 ms (latency 950 ms): NP by TPOT 0.1333; tpot missed by 50 %
+inline RunBuilder llm_server_run() {
+  RunBuilder b({"exclusive", "timeslice", "mps"}, 1, {"llm", "api"});
+  const std::string llm_slos = R"([{"metric":"ttft","percentile":99,"ms":500},{"metric":"tpot","percentile":99,"ms":50},)"
+                               R"({"metric":"latency","percentile":99,"ms":20000}])";
+  const std::string api_slos = R"([{"metric":"ttft","percentile":99,"ms":500}])";
+  struct Pace {
+    const char* cell;
+    const char* mode;
+    int repeat;
+    double ttft, tpot;
+  };
+  for (const auto& p : {Pace{"baseline-r1", "exclusive", 1, 100, 10}, Pace{"timeslice-r1", "timeslice", 1, 600, 20},
+                        Pace{"mps-r1", "mps", 1, 200, 75}}) {
+    const auto c = b.cell(p.cell, p.mode, p.repeat);
+    const auto llm = b.workload(c, "llm", "ok", llm_slos);
+    const auto api = b.workload(c, "api", "ok", api_slos);
+    b.set_role(llm, spec::Role::server);
+    b.set_role(api, spec::Role::server);
+    b.window(c, 1, 10);
+    b.window_completions(llm, 200, p.ttft, p.tpot, 11, 0.04);
+    b.window_latencies(api, 200, p.ttft, 0.04);
   }
   return b;
 }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "gpumix/spec/builtins.hpp"
+#include "gpumix/spec/effective_plan.hpp"
 #include "gpumix/spec/mix.hpp"
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/spec/sharing_mode.hpp"
@@ -34,6 +36,9 @@ using gpumix::spec::parse_mix;
 using gpumix::spec::Role;
 using gpumix::spec::SpecError;
 using gpumix::spec::StopKind;
+using gpumix::spec::EffectivePlan;
+using gpumix::spec::slo_key;
+using gpumix::spec::SloMetric;
 
 namespace {
 
@@ -339,6 +344,40 @@ TEST(SpecValid, FullMixHasEveryEffectiveValue) {
 
   EXPECT_EQ(mix.find("client"), &mix.workloads[2]);
   EXPECT_EQ(mix.find("nobody"), nullptr);
+}
+
+// Issue 19: objectives on a streamed completion's time to first token and
+// time per output token, next to latency ones, each with its metric; they
+// reach the stored plan and read back.
+TEST(SpecValid, TokenSlosOnTtftAndTpot) {
+  const Mix mix = parse_mix("workloads:\n  - name: llm\n    command: [run]\n"
+                            "    slo: {tpot_p99: 50ms, p99: 20s, ttft_p99.9: 1s, ttft_p50: 120ms}\n",
+                            "/tmp/m.yaml", [] {
+                              Overrides o;
+                              o.programs_elsewhere = true;
+                              return o;
+                            }());
+  const auto& slos = mix.workloads[0].slos;
+  ASSERT_EQ(slos.size(), 4u);  // latency first, then ttft, then tpot, each in percentile order
+  EXPECT_EQ(slos[0].metric, SloMetric::latency);
+  EXPECT_EQ(slos[0].limit, Duration(20s));
+  EXPECT_EQ(slos[1].metric, SloMetric::ttft);
+  EXPECT_DOUBLE_EQ(slos[1].percentile, 50);
+  EXPECT_EQ(slos[2].metric, SloMetric::ttft);
+  EXPECT_DOUBLE_EQ(slos[2].percentile, 99.9);
+  EXPECT_EQ(slos[2].limit, Duration(1s));
+  EXPECT_EQ(slos[3].metric, SloMetric::tpot);
+  EXPECT_EQ(slos[3].limit, Duration(50ms));
+  EXPECT_EQ(slo_key(SloMetric::ttft, 99.9), "ttft_p99.9");
+  EXPECT_EQ(slo_key(SloMetric::latency, 50), "p50");
+  const auto plan = EffectivePlan::from_json(EffectivePlan::of(mix, {}).to_json().dump());
+  ASSERT_EQ(plan.workloads[0].slos.size(), 4u);
+  EXPECT_EQ(plan.workloads[0].slos[3].metric, SloMetric::tpot);
+  EXPECT_DOUBLE_EQ(plan.workloads[0].slos[3].limit_ms, 50);
+  // A plan stored before token SLOs has latency ones.
+  auto old = EffectivePlan::of(mix, {}).to_json();
+  for (auto& slo : old["workloads"][0]["slo"]) slo.erase("metric");
+  EXPECT_EQ(EffectivePlan::from_json(old.dump()).workloads[0].slos[3].metric, SloMetric::latency);
 }
 
 // Issue 15: a GPU list entry or a name of some tens of thousands of

@@ -211,11 +211,57 @@ TEST_F(StoreTest, MigratesAnOlderSchemaWhicheverWayItIsOpened) {
     { auto s = Store::open(dir_); }
     test::execute(dir_ / kDatabaseName,
                   "ALTER TABLE cells DROP COLUMN window_start_ns; ALTER TABLE cells DROP COLUMN window_end_ns; "
-                  "ALTER TABLE workloads DROP COLUMN ready_ns; UPDATE meta SET value='1' WHERE key='schema_version'");
+                  "ALTER TABLE workloads DROP COLUMN ready_ns; ALTER TABLE events DROP COLUMN ttft_ms; "
+                  "ALTER TABLE events DROP COLUMN tpot_ms; ALTER TABLE events DROP COLUMN output_tokens; "
+                  "UPDATE meta SET value='1' WHERE key='schema_version'");
     { auto s = existing ? Store::open_for_reading(dir_) : Store::open(dir_); }
     EXPECT_EQ(query("SELECT value FROM meta WHERE key='schema_version'"), std::to_string(kSchemaVersion)) << existing;
     EXPECT_EQ(query("SELECT COUNT(*) FROM pragma_table_info('cells') WHERE name = 'window_start_ns'"), "1") << existing;
     EXPECT_EQ(query("SELECT COUNT(*) FROM pragma_table_info('workloads') WHERE name = 'ready_ns'"), "1") << existing;
+  }
+}
+
+// Version 2 kept a streamed completion's tokens only in the event's line:
+// an older database opens either way, its events get the token columns from
+// their lines (a field of the wrong type or negative stays null, as the
+// collector leaves it), and reads back through events().
+TEST_F(StoreTest, MigratesVersion2EventsToTokenColumns) {
+  for (bool existing : {false, true}) {
+    std::filesystem::remove_all(dir_);
+    {
+      auto s = Store::open(dir_);
+      RunRow r;
+      r.host = "h";
+      r.gpumix_pid = ::getpid();
+      const auto run = s.begin_run(r);
+      CellRow c;
+      c.run_id = run;
+      c.label = "baseline-a";
+      c.mode = "exclusive";
+      WorkloadRow w;
+      w.cell_id = s.begin_cell(c);
+      w.name = "a";
+      w.id = s.add_workload(w);
+      s.add_events({{w.id, 10, "latency", std::nullopt, 130.0, R"({"ev":"latency","ms":130,"ttft_ms":12.5,"tpot_ms":2,"output_tokens":60})"},
+                    {w.id, 11, "latency", std::nullopt, 5.0, R"({"ev":"latency","ms":5,"ttft_ms":"fast","tpot_ms":-1,"output_tokens":1.5})"},
+                    {w.id, 12, "info", std::nullopt, std::nullopt, R"({"ev":"info","ttft_ms":3})"}});
+    }
+    test::execute(dir_ / kDatabaseName,
+                  "ALTER TABLE events DROP COLUMN ttft_ms; ALTER TABLE events DROP COLUMN tpot_ms; "
+                  "ALTER TABLE events DROP COLUMN output_tokens; UPDATE meta SET value='2' WHERE key='schema_version'");
+    {
+      auto s = existing ? Store::open_for_reading(dir_) : Store::open(dir_);
+      const auto events = s.events(1, EventData::for_analysis);
+      ASSERT_EQ(events.size(), 3u);
+      EXPECT_EQ(events[0].ttft_ms, 12.5) << existing;
+      EXPECT_EQ(events[0].tpot_ms, 2.0);
+      EXPECT_EQ(events[0].output_tokens, int64_t{60});
+      EXPECT_FALSE(events[1].ttft_ms);
+      EXPECT_FALSE(events[1].tpot_ms);
+      EXPECT_FALSE(events[1].output_tokens);
+      EXPECT_FALSE(events[2].ttft_ms) << "only latency events carry tokens";
+    }
+    EXPECT_EQ(query("SELECT value FROM meta WHERE key='schema_version'"), std::to_string(kSchemaVersion)) << existing;
   }
 }
 
@@ -226,7 +272,7 @@ TEST_F(StoreTest, RefusesANewerSchemaVersion) {
     Store::open(dir_);
     FAIL() << "a newer results schema was opened";
   } catch (const RunError& e) {
-    EXPECT_NE(std::string(e.what()).find("results schema version 99, newer than this gpumix's 2"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("results schema version 99, newer than this gpumix's " + std::to_string(kSchemaVersion)), std::string::npos)
         << e.what();
   }
 }

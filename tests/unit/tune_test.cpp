@@ -13,6 +13,7 @@
 #include "gpumix/spec/parse.hpp"
 #include "gpumix/spec/sharing_mode.hpp"
 #include "gpumix/tune/answer.hpp"
+#include "run_builder.hpp"
 #include "gpumix/tune/emit_mix.hpp"
 #include "gpumix/tune/fleet_plan.hpp"
 #include "gpumix/tune/record.hpp"
@@ -255,6 +256,16 @@ TEST(TuneAnswer, TheBestMeetsEverySloTheFrontAndTheControlsReasons) {
   EXPECT_NEAR(*ans.row("mps[train=20]")->headroom, 1 - 11.0 / 14, 1e-12);
   ASSERT_EQ(ans.control_notes.size(), 2u);
   EXPECT_NE(ans.control_notes[0].find("missed server p99 <= 14 ms"), std::string::npos) << ans.control_notes[0];
+}
+
+// Tuning judges a configuration by the analysis's SLO verdicts, token ones
+// included: a missed TPOT or TTFT objective counts as a missed latency one.
+TEST(TuneAnswer, TokenSlosCountInAnOutcome) {
+  const auto a = test::llm_server_run().analyze();
+  const auto mps = tune::outcome_of(a, "mps", tune::Objective{}, {});
+  ASSERT_TRUE(mps.measured) << mps.why_not;
+  EXPECT_NEAR(mps.slo_excess.at("llm"), 0.5, 1e-12);  // tpot_p99: 75 ms against 50
+  EXPECT_NEAR(tune::outcome_of(a, "timeslice", tune::Objective{}, {}).slo_excess.at("llm"), 0.2, 1e-12);  // ttft_p99: 600 against 500
 }
 
 // min-np: the slowest workload's NP decides, not the sum.

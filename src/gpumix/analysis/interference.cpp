@@ -24,7 +24,7 @@ std::optional<double> SloVerdict::excess() const {
 }
 
 std::string SloVerdict::label() const {
-  return fmt::format("{} p{:g} <= {:g} ms", workload, percentile, limit_ms);
+  return fmt::format("{} {} <= {:g} ms", workload, spec::slo_key(metric, percentile), limit_ms);
 }
 
 const WorkloadMode* ModeAnalysis::workload(const std::string& name) const {
@@ -393,6 +393,7 @@ void compute_np(const Baseline& base, WorkloadCell& w, const store::CellRow& cel
   // barely moves under interference while their latency does. Measure them
   // by latency; jobs that completed in both windows by their completion
   // time; everything else by throughput.
+  const bool has_tpot = b.tpot_mean && *b.tpot_mean > 0;
   const bool has_latency = b.latency_mean && *b.latency_mean > 0;
   const bool has_throughput = b.throughput && *b.throughput > 0;
   const bool latency_role = s.role == spec::Role::interactive || s.role == spec::Role::server;
@@ -412,6 +413,15 @@ void compute_np(const Baseline& base, WorkloadCell& w, const store::CellRow& cel
   if (b.jct_s && s.jct_s && *s.jct_s > 0) {
     w.np_basis = "completion";
     if (!gated("", "")) w.np = *b.jct_s / *s.jct_s;
+  } else if (has_tpot) {
+    // An LLM server: by its decode pace, which the GPU sets (interference.hpp).
+    w.np_basis = "tpot";
+    if (s.tpot_mean && *s.tpot_mean > 0) {
+      if (!gated(b.tpot_gate, s.tpot_gate)) w.np = *b.tpot_mean / *s.tpot_mean;
+    } else if (ran_in_window && !cut_short) {
+      w.np = 0.0;
+      w.no_progress = true;
+    }
   } else if (has_latency && (latency_role || !has_throughput)) {
     w.np_basis = "latency";
     if (s.latency_mean && *s.latency_mean > 0) {
@@ -476,6 +486,7 @@ std::vector<SloVerdict> judge_slos(const std::string& workload, const std::vecto
         if (out.size() <= k) {
           SloVerdict v;
           v.workload = workload;
+          v.metric = r.metric;
           v.percentile = r.percentile;
           v.limit_ms = r.limit_ms;
           out.push_back(v);
@@ -546,6 +557,8 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
     WorkloadMode wm;
     wm.workload = name;
     std::vector<double> thr, np, p99, infl, ready, jct;
+    // TTFT p50, p90, p99, then TPOT's.
+    std::vector<std::vector<double>> tokens(6);
     bool present = false;
     for (const auto* c : cells) {
       for (const auto& w : c->workloads) {
@@ -559,7 +572,13 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
         if (w.p99_inflation) infl.push_back(*w.p99_inflation);
         if (w.summary.ready_s) ready.push_back(*w.summary.ready_s);
         if (w.summary.jct_s) jct.push_back(*w.summary.jct_s);
-        for (const auto* gate : {&w.summary.throughput_gate, &w.summary.latency_gate})
+        wm.token_requests += w.summary.ttft_requests;
+        const auto& ws = w.summary;
+        for (size_t k = 0; const auto& v : {ws.ttft_p50, ws.ttft_p90, ws.ttft_p99, ws.tpot_p50, ws.tpot_p90, ws.tpot_p99}) {
+          if (v) tokens[k].push_back(*v);
+          ++k;
+        }
+        for (const auto* gate : {&w.summary.throughput_gate, &w.summary.latency_gate, &w.summary.tpot_gate})
           if (!gate->empty()) wm.gaps.push_back(c->cell.label + ": " + *gate);
         for (const auto& g : w.summary.percentile_gates) wm.gaps.push_back(c->cell.label + ": insufficient data for " + g);
         if (!w.unsteady.empty()) wm.unsteady.push_back(c->cell.label + ": " + w.unsteady);
@@ -575,6 +594,8 @@ ModeAnalysis analyze_mode(const std::string& mode, const std::vector<std::string
     wm.p99_inflation = estimate(infl);
     wm.ready_s = estimate(ready);
     wm.jct_s = estimate(jct);
+    for (size_t k = 0; auto* e : {&wm.ttft_p50_ms, &wm.ttft_p90_ms, &wm.ttft_p99_ms, &wm.tpot_p50_ms, &wm.tpot_p90_ms, &wm.tpot_p99_ms})
+      *e = estimate(tokens[k++]);
     wm.slos = judge_slos(name, cells);
     m.workloads.push_back(std::move(wm));
   }
@@ -793,9 +814,10 @@ Analysis analyze(const RunInput& in) {
   for (const auto& c : a.cells)
     for (const auto& w : c.workloads) {
       if (!w.unsteady.empty()) miss.push_back(GapCode::unsteady, fmt::format("{} in {} was not steady: {}.", w.summary.name, c.cell.label, w.unsteady));
-      if (c.cell.baseline && (!w.summary.throughput_gate.empty() || !w.summary.latency_gate.empty()))
-        miss.push_back(GapCode::thin_baseline, fmt::format("{}'s baseline has too little evidence ({}): lengthen cell_duration.", w.summary.name,
-                                   !w.summary.throughput_gate.empty() ? w.summary.throughput_gate : w.summary.latency_gate));
+      const auto& s = w.summary;
+      if (c.cell.baseline && (!s.throughput_gate.empty() || !s.latency_gate.empty() || !s.tpot_gate.empty()))
+        miss.push_back(GapCode::thin_baseline, fmt::format("{}'s baseline has too little evidence ({}): lengthen cell_duration.", s.name,
+                                   !s.throughput_gate.empty() ? s.throughput_gate : !s.latency_gate.empty() ? s.latency_gate : s.tpot_gate));
     }
   if (std::any_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.cell.window_start_ns == 0 && c.cell.status != store::CellStatus::skipped; }) &&
       std::none_of(a.cells.begin(), a.cells.end(), [](const auto& c) { return c.cell.window_start_ns > 0; }))

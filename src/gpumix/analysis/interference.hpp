@@ -12,7 +12,13 @@
 //          NP = mean alone ÷ mean shared. For a closed-loop
 //          client that is exactly its request-rate ratio, and unlike the rate
 //          it also sees interference on an open-loop (fixed arrival rate)
-//          server. A job that runs to completion (`stop: completion` or
+//          server. A workload whose baseline streamed LLM completions
+//          (latency events with `tpot_ms`) is measured by its mean time per
+//          output token: NP = mean TPOT alone ÷ mean TPOT shared. Decode is
+//          paced by the GPU, while its request rate is paced by arrivals and
+//          its end-to-end latency mixes in prompt and output lengths and
+//          queueing before the first token (which its TTFT SLOs judge).
+//          A job that runs to completion (`stop: completion` or
 //          `{iterations: N}`) and completed in both windows is measured by
 //          its job completion time from the window's start: NP = JCT alone ÷
 //          JCT shared (the same as its rate ratio for a fixed amount of work);
@@ -82,7 +88,7 @@ const char* to_string(NoNp cause);
 // One workload in one cell.
 struct WorkloadCell {
   WorkloadSummary summary;
-  std::string np_basis;  // "throughput", "latency", "completion", or empty when there is no NP
+  std::string np_basis;  // "throughput", "latency", "tpot", "completion", or empty when there is no NP
   std::optional<double> np;
   std::string np_missing;  // why there is no NP (empty when there is one, and in baseline cells)
   NoNp no_np = NoNp::none;  // the same, as a code
@@ -147,6 +153,7 @@ struct CellAnalysis {
 // An SLO of one workload, judged over every repeat of a mode.
 struct SloVerdict {
   std::string workload;
+  spec::SloMetric metric = spec::SloMetric::latency;
   double percentile = 0;
   double limit_ms = 0;
   std::optional<double> worst_ms;  // the highest measured in any repeat
@@ -157,7 +164,7 @@ struct SloVerdict {
   int unmeasured = 0;  // ... without a single request
   bool met = false;    // measured in every repeat, and within the limit in every one
   std::optional<double> excess() const;  // worst ÷ limit − 1
-  std::string label() const;  // "server p99 ≤ 50 ms"
+  std::string label() const;  // "server p99 <= 50 ms", "llm ttft_p99 <= 500 ms"
 };
 
 // One workload under one mode, over its repeats.
@@ -169,6 +176,10 @@ struct WorkloadMode {
   Estimate np;
   Estimate latency_p99_ms;
   Estimate p99_inflation;
+  // Its streamed LLM completions, when it had any: each cell's TTFT and TPOT
+  // percentiles (ms), over the repeats.
+  int64_t token_requests = 0;  // requests with a TTFT, every repeat
+  Estimate ttft_p50_ms, ttft_p90_ms, ttft_p99_ms, tpot_p50_ms, tpot_p90_ms, tpot_p99_ms;
   std::optional<double> alone_throughput;  // its baselines' mean over the repeats
   std::optional<double> alone_p99_ms;
   std::vector<SloVerdict> slos;

@@ -128,6 +128,7 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
     std::optional<int64_t> ready_ns;
     std::vector<const store::EventRow*> iters;
     std::vector<std::pair<int64_t, double>> latency_events;  // (t, ms) of successful requests
+    std::vector<std::pair<int64_t, double>> ttft_events, tpot_events;  // (t, ms) of those that streamed tokens
     std::vector<int64_t> error_times;
     std::vector<std::pair<int64_t, int64_t>> drops;  // (t, events dropped in the second before t)
     for (const auto* e : evs) {
@@ -149,8 +150,13 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
       if (e->ev == "latency" && e->ms) {
         auto j = nlohmann::json::parse(e->data, nullptr, false);
         const bool ok = !(j.is_object() && j.contains("ok") && j["ok"].is_boolean() && !j["ok"].get<bool>());
-        if (ok) latency_events.emplace_back(e->t_ns, *e->ms);
-        else error_times.push_back(e->t_ns);
+        if (ok) {
+          latency_events.emplace_back(e->t_ns, *e->ms);
+          if (e->ttft_ms) ttft_events.emplace_back(e->t_ns, *e->ttft_ms);
+          if (e->tpot_ms) tpot_events.emplace_back(e->t_ns, *e->tpot_ms);
+        } else {
+          error_times.push_back(e->t_ns);
+        }
       }
     }
     s.reported_ready = ready_ns.has_value();
@@ -161,7 +167,7 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
 
     const int64_t last_event = evs.empty() ? 0 : evs.back()->t_ns;
     const auto span = cell ? measured_span(*cell, w, last_event) : std::nullopt;
-    std::vector<double> step_ms, latencies;
+    std::vector<double> step_ms, latencies, ttfts, tpots;
     if (span) {
       // The measured window: only what happened in it counts.
       s.windowed = true;
@@ -175,6 +181,10 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
         }
       for (const auto& [t, ms] : latency_events)
         if (in(t)) latencies.push_back(ms);
+      for (const auto& [t, ms] : ttft_events)
+        if (in(t)) ttfts.push_back(ms);
+      for (const auto& [t, ms] : tpot_events)
+        if (in(t)) tpots.push_back(ms);
       for (int64_t t : error_times)
         if (in(t)) ++s.request_errors;
       for (const auto& [t, n] : drops)
@@ -225,9 +235,13 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
         if (e->ms) step_ms.push_back(*e->ms);
       }
       for (const auto& [t, ms] : latency_events) latencies.push_back(ms);
+      for (const auto& [t, ms] : ttft_events) ttfts.push_back(ms);
+      for (const auto& [t, ms] : tpot_events) tpots.push_back(ms);
       s.request_errors = static_cast<int64_t>(error_times.size());
     }
     s.requests = static_cast<int64_t>(latencies.size());
+    s.ttft_requests = static_cast<int64_t>(ttfts.size());
+    s.tpot_requests = static_cast<int64_t>(tpots.size());
 
     // Evidence gates (windowed runs only: older ones are shown as they were).
     if (s.windowed) {
@@ -235,26 +249,33 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
         s.throughput_gate = fmt::format("insufficient data: {} iteration(s) in the window, needs {}", s.iterations, gates.min_iterations);
       if (!latencies.empty() && s.requests < gates.min_iterations)
         s.latency_gate = fmt::format("insufficient data: {} request(s) in the window, needs {}", s.requests, gates.min_iterations);
+      if (!tpots.empty() && s.tpot_requests < gates.min_iterations)
+        s.tpot_gate = fmt::format("insufficient data: {} request(s) with a TPOT in the window, needs {}", s.tpot_requests,
+                                  gates.min_iterations);
       if (s.dropped_events > 0) {
         const auto why = fmt::format("{} event(s) dropped in the window: the workload sent more than the collector keeps "
                                      "per second (GPUMIX_MAX_EVENTS_PER_SECOND), so its counts there are short",
                                      s.dropped_events);
         if (s.throughput) s.throughput_gate = why;
         if (!latencies.empty()) s.latency_gate = why;
+        if (!tpots.empty()) s.tpot_gate = why;
       }
     }
-    auto gated_percentile = [&](double p) -> std::optional<double> {
-      if (latencies.empty()) return std::nullopt;
+    // A percentile of `values` (latency, ttft or tpot), or why it is withheld.
+    auto gated_percentile_of = [&](const std::vector<double>& values, spec::SloMetric metric, double p) -> std::optional<double> {
+      if (values.empty()) return std::nullopt;
+      const auto key = spec::slo_key(metric, p);
       if (s.windowed && s.dropped_events > 0) {
-        s.percentile_gates.push_back(fmt::format("p{:g}: {} event(s) dropped in the window", p, s.dropped_events));
+        s.percentile_gates.push_back(fmt::format("{}: {} event(s) dropped in the window", key, s.dropped_events));
         return std::nullopt;
       }
-      if (s.windowed && s.requests < gates.requests_for(p)) {
-        s.percentile_gates.push_back(fmt::format("p{:g}: {} request(s) in the window, needs {}", p, s.requests, gates.requests_for(p)));
+      if (s.windowed && static_cast<int64_t>(values.size()) < gates.requests_for(p)) {
+        s.percentile_gates.push_back(fmt::format("{}: {} request(s) in the window, needs {}", key, values.size(), gates.requests_for(p)));
         return std::nullopt;
       }
-      return percentile(latencies, p);
+      return percentile(values, p);
     };
+    auto gated_percentile = [&](double p) { return gated_percentile_of(latencies, spec::SloMetric::latency, p); };
 
     auto steps = percentiles(step_ms, {50, 95, 99});
     s.step_ms_p50 = steps[0];
@@ -267,16 +288,27 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
     s.latency_p999 = gated_percentile(99.9);
     s.latency_mean = mean(latencies);
     s.latency_cdf = empirical_cdf(latencies);
+    s.ttft_p50 = gated_percentile_of(ttfts, spec::SloMetric::ttft, 50);
+    s.ttft_p90 = gated_percentile_of(ttfts, spec::SloMetric::ttft, 90);
+    s.ttft_p99 = gated_percentile_of(ttfts, spec::SloMetric::ttft, 99);
+    s.tpot_p50 = gated_percentile_of(tpots, spec::SloMetric::tpot, 50);
+    s.tpot_p90 = gated_percentile_of(tpots, spec::SloMetric::tpot, 90);
+    s.tpot_p99 = gated_percentile_of(tpots, spec::SloMetric::tpot, 99);
+    s.tpot_mean = mean(tpots);
+    s.ttft_cdf = empirical_cdf(ttfts);
+    s.tpot_cdf = empirical_cdf(tpots);
 
     auto slos = nlohmann::json::parse(w.slo_json.empty() ? "[]" : w.slo_json, nullptr, false);
     if (slos.is_array()) {
       for (const auto& slo : slos) {
         SloResult r;
+        r.metric = spec::slo_metric_from_string(slo.value("metric", "latency")).value_or(spec::SloMetric::latency);
         r.percentile = slo.value("percentile", 99.0);
         r.limit_ms = slo.value("ms", 0.0);
-        const bool enough = !s.windowed || s.requests >= gates.requests_for(r.percentile);
-        if (enough) r.actual_ms = percentile(latencies, r.percentile);
-        r.attainment = fraction_at_most(latencies, r.limit_ms);
+        const auto& values = r.metric == spec::SloMetric::ttft ? ttfts : r.metric == spec::SloMetric::tpot ? tpots : latencies;
+        const bool enough = !s.windowed || static_cast<int64_t>(values.size()) >= gates.requests_for(r.percentile);
+        if (enough) r.actual_ms = percentile(values, r.percentile);
+        r.attainment = fraction_at_most(values, r.limit_ms);
         r.met = r.actual_ms && *r.actual_ms <= r.limit_ms;
         s.slos.push_back(r);
       }

@@ -23,6 +23,7 @@
 namespace gpumix::analysis {
 
 struct SloResult {
+  spec::SloMetric metric = spec::SloMetric::latency;  // what it bounds: latency, ttft or tpot
   double percentile = 0;  // e.g. 99
   double limit_ms = 0;
   std::optional<double> actual_ms;  // nullopt: no requests
@@ -75,11 +76,19 @@ struct WorkloadSummary {
   // every request up to kCdfPoints requests, else quantiles on a grid that
   // is finer in the tail.
   std::vector<std::pair<double, double>> latency_cdf;
+  // Its streamed LLM completions (latency events with `ttft_ms`; `tpot_ms`
+  // when they had two tokens or more), over the same requests: percentiles,
+  // the mean TPOT (NP by TPOT) and the distributions (as latency_cdf).
+  int64_t ttft_requests = 0, tpot_requests = 0;
+  std::optional<double> ttft_p50, ttft_p90, ttft_p99, tpot_p50, tpot_p90, tpot_p99;
+  std::optional<double> tpot_mean;
+  std::vector<std::pair<double, double>> ttft_cdf, tpot_cdf;
   std::vector<SloResult> slos;
   // Evidence gates: why a figure is withheld ("12 iterations in the window,
   // needs 30"); empty when there was enough.
   std::string throughput_gate;
   std::string latency_gate;             // for the mean latency (NP by latency)
+  std::string tpot_gate;                // for the mean TPOT (NP by TPOT)
   std::vector<std::string> percentile_gates;  // "p99.9: 412 requests, needs 1000"
 
   // The largest `peak_device_mem_bytes` an `info` event reported.

@@ -30,7 +30,7 @@ Value mean_of(const Estimate& e) { return num(e.mean); }
 std::string slo_cell_text(const analysis::WorkloadSummary& s) {
   std::vector<std::string> parts;
   for (const auto& r : s.slos)
-    parts.push_back(fmt::format("p{:g}<={:g}ms:{}{}", r.percentile, r.limit_ms, !r.actual_ms ? "no-data" : r.met ? "met" : "MISSED",
+    parts.push_back(fmt::format("{}<={:g}ms:{}{}", spec::slo_key(r.metric, r.percentile), r.limit_ms, !r.actual_ms ? "no-data" : r.met ? "met" : "MISSED",
                                 r.attainment ? fmt::format(" ({:.1f}% within)", 100 * *r.attainment) : ""));
   return join(parts, " ");
 }
@@ -93,7 +93,7 @@ std::vector<std::pair<std::string, std::string>> environment_fields(const store:
     for (const auto& w : plan.workloads) {
       std::string text = w.name + " (" + spec::to_string(w.role);
       if (w.builtin) text += ", built-in " + *w.builtin;
-      for (const auto& s : w.slos) text += fmt::format(", SLO p{:g} <= {:g} ms", s.percentile, s.limit_ms);
+      for (const auto& s : w.slos) text += fmt::format(", SLO {} <= {:g} ms", spec::slo_key(s.metric, s.percentile), s.limit_ms);
       ws.push_back(text + ")");
     }
     out.emplace_back("workloads", join(ws, "; "));
@@ -114,7 +114,7 @@ std::vector<std::string> missing_list(const analysis::Analysis& a) {
 }
 
 std::string cpu_check_label(const analysis::Analysis& a, const std::string& section_id) {
-  static const std::set<std::string> figures = {"verdicts", "np", "system", "noise", "slo", "latency"};
+  static const std::set<std::string> figures = {"verdicts", "np", "system", "noise", "slo", "latency", "tokens"};
   return a.cpu_only && figures.count(section_id) ? "CPU pipeline check" : "";
 }
 
@@ -196,6 +196,17 @@ Table latency_table(const analysis::Analysis& a) {
       t.add({c.cell.label, s.name, s.requests, s.request_errors, num(s.latency_mean), num(s.latency_p50), num(s.latency_p95),
              num(s.latency_p99), num(s.latency_p999), num(w.p99_inflation), slo_cell_text(s)});
     }
+  return t;
+}
+
+Table token_latency_table(const analysis::Analysis& a) {
+  Table t;
+  t.columns = {"mode", "workload", "requests", "ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p90_ms", "tpot_p99_ms"};
+  for (const auto& m : a.modes)
+    for (const auto& w : m.workloads)
+      if (w.token_requests > 0)
+        t.add({m.mode + (m.baseline ? " (alone)" : ""), w.workload, w.token_requests, mean_of(w.ttft_p50_ms), mean_of(w.ttft_p90_ms),
+               mean_of(w.ttft_p99_ms), mean_of(w.tpot_p50_ms), mean_of(w.tpot_p90_ms), mean_of(w.tpot_p99_ms)});
   return t;
 }
 
@@ -288,7 +299,8 @@ std::vector<Section> report_sections(const analysis::Analysis& a, const analysis
   add("verdicts", "Modes", "Every shared mode: the verdict and why (SLOs broken, by how much; failures; skipped).",
       verdicts_table(r));
   add("np", "Normalized progress (NP) per workload",
-      "NP = progress shared ÷ progress alone (throughput; mean request latency for interactive and server workloads, and for those reporting only latency); "
+      "NP = progress shared ÷ progress alone (throughput; mean request latency for interactive and server workloads, and for those reporting only latency; "
+      "mean time per output token (tpot) for those streaming LLM completions); "
       "mean over repeats with its 95% Student t interval. p99 inflation = p99 shared ÷ p99 alone.",
       np_table(a));
   add("system", "System throughput and fairness per mode",
@@ -302,6 +314,10 @@ std::vector<Section> report_sections(const analysis::Analysis& a, const analysis
   add("slo", "SLOs per mode", "The worst percentile over the repeats of each mode; a mode meets an SLO when every repeat does.",
       slo_table(a));
   add("latency", "Request latency per cell", "Latency of successful requests (ms).", latency_table(a));
+  add("tokens", "Time to first token and per output token per mode",
+      "Streamed LLM completions: TTFT (request sent to first token) and TPOT (mean time per output token after the first, "
+      "per request) percentiles in ms, each cell's, mean over the mode's repeats; requests: those with a TTFT, every repeat.",
+      token_latency_table(a));
   add("activity", "GPU activity and energy per cell",
       "NVML utilization and GPM metrics (percent; mean over the cell's window, p95 in the JSON export); energy from the GPU's energy counter over "
       "the cell; energy per sample = energy ÷ samples processed by all workloads.",

@@ -45,6 +45,8 @@ Table system_table(const analysis::Analysis& a);
 Table noise_table(const analysis::Analysis& a);
 // Per mode per SLO: worst percentile over repeats, attainment, verdict.
 Table slo_table(const analysis::Analysis& a);
+// Per mode and workload, TTFT and TPOT percentiles; no rows for a run without token samples.
+Table token_latency_table(const analysis::Analysis& a);
 // Per cell per workload with requests: latency percentiles.
 Table latency_table(const analysis::Analysis& a);
 // Per cell: GPU and GPM activity, energy and energy per sample.

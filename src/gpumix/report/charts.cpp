@@ -171,19 +171,28 @@ Chart system_chart(const analysis::Analysis& a) {
   return {"system", "system", spec};
 }
 
-Chart latency_cdf_chart(const analysis::Analysis& a) {
+// A distribution per cell (one line each, coloured by mode), faceted by
+// workload: request latency, or a streamed completion's TTFT or TPOT.
+struct CdfOf {
+  std::vector<std::pair<double, double>> analysis::WorkloadSummary::*cdf;
+  const char* id;
+  const char* title;
+  const char* caption;
+  const char* axis;  // the x axis: what the ms are
+};
+
+Chart cdf_chart(const analysis::Analysis& a, const CdfOf& of) {
   json rows = json::array();
   std::vector<std::string> modes;
   for (const auto& c : a.cells)
     for (const auto& w : c.workloads)
-      for (const auto& [ms, share] : w.summary.latency_cdf)
+      for (const auto& [ms, share] : w.summary.*of.cdf)
         if (ms > 0 && std::isfinite(ms)) {
           rows.push_back({{"workload", w.summary.name}, {"mode", c.cell.mode}, {"cell", c.cell.label}, {"ms", ms}, {"share", share}});
           if (std::find(modes.begin(), modes.end(), c.cell.mode) == modes.end()) modes.push_back(c.cell.mode);
         }
   if (rows.empty()) return {};
-  json spec = base_spec("Request latency distribution (CDF)",
-                        "share of requests answered within a latency, per cell; exclusive = the workload alone");
+  json spec = base_spec(of.title, of.caption);
   spec["data"] = {{"values", rows}};
   spec["facet"] = {{"field", "workload"}, {"type", "nominal"}, {"title", nullptr},
                    {"header", {{"labelFontSize", 12}, {"labelFontWeight", "bold"}}}};
@@ -193,15 +202,34 @@ Chart latency_cdf_chart(const analysis::Analysis& a) {
       {"height", 220},
       {"mark", {{"type", "line"}, {"interpolate", "step-after"}, {"strokeWidth", 1.8}}},
       {"encoding",
-       {{"x", {{"field", "ms"}, {"type", "quantitative"}, {"scale", {{"type", "log"}}}, {"title", "request latency (ms, log scale)"}}},
+       {{"x", {{"field", "ms"}, {"type", "quantitative"}, {"scale", {{"type", "log"}}}, {"title", std::string(of.axis) + " (ms, log scale)"}}},
         {"y", {{"field", "share"}, {"type", "quantitative"}, {"scale", {{"domain", {0, 1}}}}, {"axis", {{"format", "%"}}},
                {"title", "share of requests within"}}},
         {"color", mode_color_scale(modes, a.planned_modes)},
         {"detail", {{"field", "cell"}, {"type", "nominal"}}},
-        {"tooltip", tooltip({field("cell", "nominal", "cell"), field("ms", "quantitative", "latency (ms)", ".2f"),
+        {"tooltip", tooltip({field("cell", "nominal", "cell"), field("ms", "quantitative", std::string(of.axis) + " (ms)", ".2f"),
                              field("share", "quantitative", "share within", ".2%")})}}}};
   spec["resolve"] = {{"scale", {{"x", "independent"}}}};
-  return {"latency-cdf", "latency", spec};
+  return {of.id, "latency", spec};
+}
+
+Chart latency_cdf_chart(const analysis::Analysis& a) {
+  return cdf_chart(a, {&analysis::WorkloadSummary::latency_cdf, "latency-cdf", "Request latency distribution (CDF)",
+                       "share of requests answered within a latency, per cell; exclusive = the workload alone", "request latency"});
+}
+
+// Only for runs whose workloads streamed LLM completions.
+Chart ttft_cdf_chart(const analysis::Analysis& a) {
+  return cdf_chart(a, {&analysis::WorkloadSummary::ttft_cdf, "ttft-cdf", "Time to first token distribution (CDF)",
+                       "share of streamed completions whose first token came within a time, per cell; exclusive = the workload alone",
+                       "time to first token"});
+}
+
+Chart tpot_cdf_chart(const analysis::Analysis& a) {
+  return cdf_chart(a, {&analysis::WorkloadSummary::tpot_cdf, "tpot-cdf", "Time per output token distribution (CDF)",
+                       "share of streamed completions whose mean time per output token (after the first) was within a time, per "
+                       "cell; exclusive = the workload alone",
+                       "time per output token"});
 }
 
 Chart p99_chart(const analysis::Analysis& a) {
@@ -478,7 +506,7 @@ nlohmann::json mode_color_scale(const std::vector<std::string>& modes, const std
 
 std::vector<Chart> build_charts(const analysis::RunInput& in, const analysis::Analysis& a) {
   std::vector<Chart> out;
-  for (auto chart : {tune_front_chart(a), np_chart(a), system_chart(a), latency_cdf_chart(a), p99_chart(a), mps_shares_chart(a),
+  for (auto chart : {tune_front_chart(a), np_chart(a), system_chart(a), latency_cdf_chart(a), ttft_cdf_chart(a), tpot_cdf_chart(a), p99_chart(a), mps_shares_chart(a),
                      activity_chart(in, a), energy_chart(a)}) {
     if (chart.id.empty()) continue;
     // A chart is often seen alone (exported as an image): it says it comes from a CPU run itself.

@@ -12,7 +12,7 @@
 namespace gpumix::report {
 
 struct Chart {
-  std::string id;        // "np", "system", "latency-cdf", "p99", "activity", "energy"
+  std::string id;        // "np", "system", "latency-cdf", "ttft-cdf", "tpot-cdf", "p99", "activity", "energy"
   std::string section;   // the report section it belongs to
   nlohmann::json spec;   // Vega-Lite
 };

@@ -403,11 +403,17 @@ void write_html_report(std::ostream& out, const analysis::RunInput& in, const an
   out << "</section>\n";
 
   section_start(out, "latency", "Request latency and SLOs",
-                "Latency of successful requests per cell (CDF) and p99 per mode; a mode meets an SLO when every repeat does.",
+                "Latency of successful requests per cell (CDF) and p99 per mode, and for streamed LLM completions their time to "
+                "first token and per output token (CDFs); a mode meets an SLO when every repeat does.",
                 cpu_check_label(a, "latency"));
   charts_of(out, charts, "latency");
   if (auto t = slo_table(a); !t.rows.empty()) html_table(out, t);
   table_or_note(out, latency_table(a), "No workload reported request latencies.");
+  if (auto t = token_latency_table(a); !t.rows.empty()) {
+    out << "<p class=\"caption\">Streamed LLM completions: time to first token (TTFT) and mean time per output token "
+           "(TPOT) percentiles per mode (ms; each cell's, mean over repeats).</p>\n";
+    html_table(out, t);
+  }
   out << "</section>\n";
 
   section_start(out, "activity", "GPU and GPM activity",

@@ -148,6 +148,7 @@ json slo_verdict_json(const analysis::SloVerdict& s) {
   json j = json::object();
   j["workload"] = s.workload;
   j["label"] = s.label();
+  j["metric"] = spec::to_string(s.metric);
   j["percentile"] = json_number(s.percentile);
   j["limit_ms"] = json_number(s.limit_ms);
   j["worst_ms"] = json_number(s.worst_ms);
@@ -174,6 +175,15 @@ json workload_mode_json(const analysis::WorkloadMode& w) {
   j["jct_s"] = estimate_json(w.jct_s);
   j["alone_throughput"] = json_number(w.alone_throughput);
   j["alone_p99_ms"] = json_number(w.alone_p99_ms);
+  // Streamed LLM completions only.
+  j["tokens"] = w.token_requests == 0 ? json(nullptr)
+                                      : json{{"requests", w.token_requests},
+                                             {"ttft_ms", {{"p50", estimate_json(w.ttft_p50_ms)},
+                                                          {"p90", estimate_json(w.ttft_p90_ms)},
+                                                          {"p99", estimate_json(w.ttft_p99_ms)}}},
+                                             {"tpot_ms", {{"p50", estimate_json(w.tpot_p50_ms)},
+                                                          {"p90", estimate_json(w.tpot_p90_ms)},
+                                                          {"p99", estimate_json(w.tpot_p99_ms)}}}};
   json slos = json::array();
   for (const auto& s : w.slos) slos.push_back(slo_verdict_json(s));
   j["slos"] = std::move(slos);
@@ -267,10 +277,19 @@ json workload_cell_json(const analysis::WorkloadCell& w) {
                       {"p99", json_number(s.latency_p99)}, {"p99_9", json_number(s.latency_p999)}, {"mean", json_number(s.latency_mean)}};
   j["throughput_gate"] = s.throughput_gate;
   j["latency_gate"] = s.latency_gate;
+  j["tpot_gate"] = s.tpot_gate;
   j["percentile_gates"] = s.percentile_gates;
+  j["tokens"] = s.ttft_requests == 0 ? json(nullptr)
+                                     : json{{"ttft_requests", s.ttft_requests},
+                                            {"tpot_requests", s.tpot_requests},
+                                            {"ttft_ms", {{"p50", json_number(s.ttft_p50)}, {"p90", json_number(s.ttft_p90)},
+                                                         {"p99", json_number(s.ttft_p99)}}},
+                                            {"tpot_ms", {{"p50", json_number(s.tpot_p50)}, {"p90", json_number(s.tpot_p90)},
+                                                         {"p99", json_number(s.tpot_p99)}, {"mean", json_number(s.tpot_mean)}}}};
   json slos = json::array();
   for (const auto& r : s.slos)
-    slos.push_back(json{{"percentile", json_number(r.percentile)},
+    slos.push_back(json{{"metric", spec::to_string(r.metric)},
+                        {"percentile", json_number(r.percentile)},
                         {"limit_ms", json_number(r.limit_ms)},
                         {"actual_ms", json_number(r.actual_ms)},
                         {"attainment", json_number(r.attainment)},

@@ -15,10 +15,11 @@ Value slo_cell(const analysis::WorkloadSummary& s) {
   nlohmann::json j = nlohmann::json::array();
   std::string text;
   for (const auto& r : s.slos) {
-    j.push_back({{"percentile", r.percentile}, {"limit_ms", r.limit_ms}, {"actual_ms", json_number(r.actual_ms)},
-                 {"attainment", json_number(r.attainment)}, {"met", r.met}});
+    j.push_back({{"metric", spec::to_string(r.metric)}, {"percentile", r.percentile}, {"limit_ms", r.limit_ms},
+                 {"actual_ms", json_number(r.actual_ms)}, {"attainment", json_number(r.attainment)}, {"met", r.met}});
     char buf[96];
-    std::snprintf(buf, sizeof buf, "p%g<=%gms:%s", r.percentile, r.limit_ms, !r.actual_ms ? "no-data" : r.met ? "met" : "MISSED");
+    std::snprintf(buf, sizeof buf, "%s<=%gms:%s", spec::slo_key(r.metric, r.percentile).c_str(), r.limit_ms,
+                  !r.actual_ms ? "no-data" : r.met ? "met" : "MISSED");
     text += (text.empty() ? "" : " ") + std::string(buf);
   }
   return Json{std::move(j), std::move(text)};
@@ -85,8 +86,9 @@ Table workloads_table(const std::vector<store::WorkloadRow>& ws) {
 
 Table events_table(const std::vector<store::EventRow>& events) {
   Table t;
-  t.columns = {"workload_id", "t_ns", "ev", "n", "ms", "data"};
-  for (const auto& e : events) t.add({e.workload_id, e.t_ns, e.ev, opt(e.n), opt(e.ms), json_cell(e.data)});
+  t.columns = {"workload_id", "t_ns", "ev", "n", "ms", "ttft_ms", "tpot_ms", "output_tokens", "data"};
+  for (const auto& e : events)
+    t.add({e.workload_id, e.t_ns, e.ev, opt(e.n), opt(e.ms), opt(e.ttft_ms), opt(e.tpot_ms), opt(e.output_tokens), json_cell(e.data)});
   return t;
 }
 

@@ -66,7 +66,8 @@ void CellRun::add_rows() {
     s.row.role = s.spec->role;
     s.row.argv_json = json_text(nlohmann::json(s.spec->argv));
     nlohmann::json slos = nlohmann::json::array();
-    for (const auto& slo : s.spec->slos) slos.push_back({{"percentile", slo.percentile}, {"ms", to_seconds(slo.limit) * 1e3}});
+    for (const auto& slo : s.spec->slos)
+      slos.push_back({{"metric", spec::to_string(slo.metric)}, {"percentile", slo.percentile}, {"ms", to_seconds(slo.limit) * 1e3}});
     s.row.slo_json = json_text(slos);
     s.row.stdout_path = (cell_dir_ / (s.spec->name + ".stdout")).string();
     s.row.stderr_path = (cell_dir_ / (s.spec->name + ".stderr")).string();

@@ -120,7 +120,7 @@ std::vector<Event> Collector::drain(int fd, Channel& ch, size_t budget, bool fin
   }
   std::vector<store::EventRow> rows;
   rows.reserve(events.size());
-  for (const auto& e : events) rows.push_back({e.workload_id, e.t_ns, e.ev, e.n, e.ms, e.data});
+  for (const auto& e : events) rows.push_back({e.workload_id, e.t_ns, e.ev, e.n, e.ms, e.data, e.ttft_ms, e.tpot_ms, e.output_tokens});
   store_.add_events(rows);
   if (eof || final) close_fd(fd);
   return events;

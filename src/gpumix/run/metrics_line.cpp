@@ -25,6 +25,17 @@ Event parse_event_line(std::string_view line, bool cut) {
   if (n != j.end() && n->is_number_integer()) e.n = n->get<int64_t>();
   if (ms != j.end() && ms->is_number()) e.ms = ms->get<double>();
   e.ev = ev;
+  if (ev == "latency") {
+    const auto duration = [&](const char* key) -> std::optional<double> {
+      auto f = j.find(key);
+      if (f == j.end() || !f->is_number() || f->get<double>() < 0) return std::nullopt;
+      return f->get<double>();
+    };
+    e.ttft_ms = duration("ttft_ms");
+    e.tpot_ms = duration("tpot_ms");
+    if (auto t = j.find("output_tokens"); t != j.end() && t->is_number_integer() && t->get<int64_t>() >= 0)
+      e.output_tokens = t->get<int64_t>();
+  }
   return e;
 }
 

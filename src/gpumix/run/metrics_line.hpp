@@ -18,6 +18,10 @@ struct Event {
   std::optional<int64_t> n;
   std::optional<double> ms;
   std::string data;  // the line as received (a cut line: its start and kCutMark)
+  // A `latency` event's optional token fields; one of the wrong type or
+  // negative is left out (it stays in `data`).
+  std::optional<double> ttft_ms, tpot_ms;
+  std::optional<int64_t> output_tokens;
 };
 
 // The longest line kept; the rest of a longer one is discarded as it arrives.

@@ -61,7 +61,7 @@ std::vector<T> read_objects(const json& j, const char* key, Reader read_one) {
 
 json workload_json(const PlannedWorkload& w) {
   json slos = json::array();
-  for (const auto& s : w.slos) slos.push_back({{"percentile", s.percentile}, {"ms", s.limit_ms}});
+  for (const auto& s : w.slos) slos.push_back({{"metric", to_string(s.metric)}, {"percentile", s.percentile}, {"ms", s.limit_ms}});
   return {{"name", w.name},
           {"role", to_string(w.role)},
           {"builtin", or_null(w.builtin)},
@@ -102,6 +102,7 @@ PlannedWorkload workload_of(const json& j) {
     PlannedSlo slo;
     read(s, "percentile", slo.percentile);
     read(s, "ms", slo.limit_ms);
+    read_enum(s, "metric", slo.metric, slo_metric_from_string);
     return slo;
   });
   read_integer(j, "gpu_memory_bytes", w.gpu_memory_bytes);
@@ -149,7 +150,7 @@ EffectivePlan EffectivePlan::of(const Mix& mix, std::vector<PlannedCell> cells) 
     pw.warmup = w.warmup.kind;
     if (w.warmup.kind == WarmupKind::duration) pw.warmup_s = to_seconds(w.warmup.duration);
     if (w.timeout) pw.timeout_s = to_seconds(*w.timeout);
-    for (const auto& s : w.slos) pw.slos.push_back({s.percentile, to_seconds(s.limit) * 1e3});
+    for (const auto& s : w.slos) pw.slos.push_back({s.percentile, to_seconds(s.limit) * 1e3, s.metric});
     pw.gpu_memory_bytes = w.gpu_memory;
     pw.mps = w.mps;
     pw.seed = workload_seed(mix.seed, w.name);

@@ -20,6 +20,7 @@ namespace gpumix::spec {
 struct PlannedSlo {
   double percentile = 99.0;
   double limit_ms = 0;
+  SloMetric metric = SloMetric::latency;  // a plan stored before token SLOs has latency ones only
 };
 
 struct PlannedWorkload {

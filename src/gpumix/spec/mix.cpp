@@ -35,6 +35,26 @@ std::optional<Role> role_from_string(const std::string& text) {
   return named(text, {Role::training, Role::batch, Role::server, Role::interactive, Role::client, Role::other});
 }
 
+const char* to_string(SloMetric metric) {
+  switch (metric) {
+    case SloMetric::latency: return "latency";
+    case SloMetric::ttft: return "ttft";
+    case SloMetric::tpot: return "tpot";
+  }
+  return "latency";
+}
+
+std::optional<SloMetric> slo_metric_from_string(const std::string& text) {
+  return named(text, {SloMetric::latency, SloMetric::ttft, SloMetric::tpot});
+}
+
+std::string slo_key(SloMetric metric, double percentile) {
+  std::string p = std::to_string(percentile);  // "99.900000"
+  p.erase(p.find_last_not_of('0') + 1);
+  if (p.back() == '.') p.pop_back();
+  return (metric == SloMetric::latency ? "" : std::string(to_string(metric)) + "_") + "p" + p;
+}
+
 const char* to_string(WarmupKind kind) {
   switch (kind) {
     case WarmupKind::ready: return "ready";

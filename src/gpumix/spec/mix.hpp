@@ -57,10 +57,20 @@ struct Warmup {
   Duration duration{};  // kind == duration
 };
 
-// A latency objective: `percentile` (e.g. 99.0) of request latency ≤ `limit`.
+// What a latency objective bounds: each request's end-to-end latency, or, for
+// a streamed LLM completion, its time to first token or its mean time per
+// output token after the first (the `latency` event's `ttft_ms`, `tpot_ms`).
+enum class SloMetric { latency, ttft, tpot };
+const char* to_string(SloMetric metric);
+std::optional<SloMetric> slo_metric_from_string(const std::string& text);
+// The mix's `slo:` key of an objective: "p99", "ttft_p99", "tpot_p99.9".
+std::string slo_key(SloMetric metric, double percentile);
+
+// A latency objective: `percentile` (e.g. 99.0) of `metric` ≤ `limit`.
 struct LatencySlo {
   double percentile = 99.0;
   Duration limit{};
+  SloMetric metric = SloMetric::latency;
 };
 
 struct MpsOptions {

@@ -188,11 +188,13 @@ class MapReader {
   }
 
   // allow_zero: 0 is valid (a delay); otherwise it must be > 0 (a duration).
-  std::optional<Duration> duration(const std::string& key, bool allow_zero) {
+  // unit: a bare number is refused (where seconds are not the natural unit).
+  std::optional<Duration> duration(const std::string& key, bool allow_zero, BareNumber bare = BareNumber::seconds) {
     auto n = take(key);
     if (!n.IsDefined()) return std::nullopt;
     auto d = n.IsScalar() ? parse_duration(n.Scalar()) : std::nullopt;
     if (!d) return bad(n, key, "expected a duration such as 30s, 500ms, 2m or a number of seconds, got " + describe(n));
+    if (bare == BareNumber::refused && !parse_duration(n.Scalar(), bare)) return bad(n, key, *duration_error(n.Scalar()));
     if (d->count() < 0) return bad(n, key, "must not be negative, got " + n.Scalar());
     if (!allow_zero && d->count() == 0) return bad(n, key, "must be greater than zero");
     if (*d > kLongestDuration) return bad(n, key, "must be at most 7 days, got " + n.Scalar());
@@ -419,10 +421,10 @@ void parse_stop(Ctx& ctx, MapReader& r, Workload& w) {
 void parse_slo(Ctx& ctx, MapReader& r, Workload& w) {
   if (!r.has("slo")) return;
   MapReader s(ctx, r.take("slo"), r.field("slo"));
-  for (auto [key, pct] : std::initializer_list<std::pair<const char*, double>>{
-           {"p50", 50}, {"p90", 90}, {"p95", 95}, {"p99", 99}, {"p99.9", 99.9}}) {
-    if (auto d = s.duration(key, false)) w.slos.push_back({pct, *d});
-  }
+  // An objective of milliseconds written as a bare number would read as seconds: a unit is required.
+  for (auto metric : {SloMetric::latency, SloMetric::ttft, SloMetric::tpot})
+    for (double pct : {50.0, 90.0, 95.0, 99.0, 99.9})
+      if (auto d = s.duration(slo_key(metric, pct), false, BareNumber::refused)) w.slos.push_back({pct, *d, metric});
   s.finish();
 }
 

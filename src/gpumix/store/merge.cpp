@@ -323,6 +323,13 @@ class Merger {
         values.push_back("t." + c);
       }
     }
+    // An older source's events take their token columns from their lines, as its migration would.
+    if (table == "events")
+      for (const char* c : kEventTokenColumns)
+        if (std::find(cols.begin(), cols.end(), c) == cols.end()) {
+          cols.push_back(c);
+          values.push_back(event_token_from_line(c, "t.ev", "t.data"));
+        }
     const std::string sql = "INSERT INTO main." + table + " (" + join(cols, ", ") + ") SELECT " + join(values, ", ") +
                             " FROM src." + table + " AS t WHERE " + where;
     exec(db_, sql.c_str());

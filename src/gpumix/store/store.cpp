@@ -19,6 +19,13 @@ int64_t now_ns() {
       .count();
 }
 
+std::string event_token_from_line(const std::string& column, const std::string& ev, const std::string& data) {
+  const std::string path = "'$." + column + "'";
+  const std::string types = column == "output_tokens" ? "('integer')" : "('integer', 'real')";
+  return "(CASE WHEN " + ev + " = 'latency' AND json_valid(" + data + ") AND json_type(" + data + ", " + path + ") IN " +
+         types + " AND json_extract(" + data + ", " + path + ") >= 0 THEN json_extract(" + data + ", " + path + ") END)";
+}
+
 namespace {
 
 const char* kSchema = R"sql(
@@ -48,7 +55,8 @@ CREATE TABLE IF NOT EXISTS workloads (
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   workload_id INTEGER NOT NULL REFERENCES workloads(id),
-  t_ns INTEGER NOT NULL, ev TEXT NOT NULL, n INTEGER, ms REAL, data TEXT NOT NULL);
+  t_ns INTEGER NOT NULL, ev TEXT NOT NULL, n INTEGER, ms REAL, data TEXT NOT NULL,
+  ttft_ms REAL, tpot_ms REAL, output_tokens INTEGER);
 CREATE INDEX IF NOT EXISTS events_by_workload ON events(workload_id, t_ns);
 CREATE INDEX IF NOT EXISTS cells_by_run ON cells(run_id);
 CREATE INDEX IF NOT EXISTS workloads_by_cell ON workloads(cell_id);
@@ -61,6 +69,18 @@ ALTER TABLE cells ADD COLUMN window_start_ns INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE cells ADD COLUMN window_end_ns INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE workloads ADD COLUMN ready_ns INTEGER NOT NULL DEFAULT 0;
 )sql";
+
+// Version 2 kept a streamed completion's tokens only in the event's line:
+// they get their columns, filled from the lines.
+std::string migrate_from_2() {
+  std::string sql;
+  for (const char* c : kEventTokenColumns)
+    sql += std::string("ALTER TABLE events ADD COLUMN ") + c + (std::string(c) == "output_tokens" ? " INTEGER;" : " REAL;");
+  sql += "UPDATE events SET ";
+  for (const char* c : kEventTokenColumns)
+    sql += std::string(c) + " = " + event_token_from_line(c, "ev", "data") + (std::string(c) == "output_tokens" ? "" : ", ");
+  return sql + " WHERE ev = 'latency';";
+}
 
 const char* kRunColumns =
     "id, mix_name, mix_path, mix_yaml, mix_sha256, status, error, started_ns, ended_ns, gpumix_version, git_sha, host, "
@@ -127,6 +147,9 @@ EventRow read_event(const Stmt& s) {
   if (!s.null(3)) e.n = s.i64(3);
   if (!s.null(4)) e.ms = s.f64(4);
   e.data = s.text(5);
+  if (!s.null(6)) e.ttft_ms = s.f64(6);
+  if (!s.null(7)) e.tpot_ms = s.f64(7);
+  if (!s.null(8)) e.output_tokens = s.i64(8);
   return e;
 }
 
@@ -221,7 +244,8 @@ Store::~Store() {
 void Store::exec(const char* sql) { store::exec(db_, sql); }
 
 void Store::migrate(int from) {
-  if (from == 1) exec(kMigrateFrom1);  // 1 → 2
+  if (from <= 1) exec(kMigrateFrom1);  // 1 → 2
+  if (from <= 2) exec(migrate_from_2().c_str());  // 2 → 3
 }
 
 int64_t Store::begin_run(const RunRow& r) {
@@ -319,8 +343,11 @@ void Store::add_events(const std::vector<EventRow>& events) {
   std::lock_guard lock(mutex_);
   exec("BEGIN");
   try {
-    Stmt s(db_, "INSERT INTO events(workload_id, t_ns, ev, n, ms, data) VALUES (?,?,?,?,?,?)");
-    for (const auto& e : events) s.bind(1, e.workload_id).bind(2, e.t_ns).bind(3, e.ev).bind(4, e.n).bind(5, e.ms).bind(6, e.data).run();
+    Stmt s(db_,
+           "INSERT INTO events(workload_id, t_ns, ev, n, ms, data, ttft_ms, tpot_ms, output_tokens) VALUES (?,?,?,?,?,?,?,?,?)");
+    for (const auto& e : events)
+      s.bind(1, e.workload_id).bind(2, e.t_ns).bind(3, e.ev).bind(4, e.n).bind(5, e.ms).bind(6, e.data).bind(7, e.ttft_ms)
+          .bind(8, e.tpot_ms).bind(9, e.output_tokens).run();
     exec("COMMIT");
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -447,7 +474,7 @@ std::vector<EventRow> Store::events(int64_t run_id, EventData data) {
       ELSE '' END)sql";
   std::lock_guard lock(mutex_);
   Stmt s(db_, (std::string("SELECT e.workload_id, e.t_ns, e.ev, e.n, e.ms, ") + data_column +
-               " FROM events e JOIN workloads w ON w.id = e.workload_id "
+               ", e.ttft_ms, e.tpot_ms, e.output_tokens FROM events e JOIN workloads w ON w.id = e.workload_id "
                "JOIN cells c ON c.id = w.cell_id WHERE c.run_id = ? ORDER BY e.id")
                   .c_str());
   s.bind(1, run_id);
@@ -458,7 +485,9 @@ std::vector<EventRow> Store::events(int64_t run_id, EventData data) {
 
 std::vector<EventRow> Store::workload_events(int64_t workload_id) {
   std::lock_guard lock(mutex_);
-  Stmt s(db_, "SELECT workload_id, t_ns, ev, n, ms, data FROM events WHERE workload_id = ? ORDER BY id");
+  Stmt s(db_,
+         "SELECT workload_id, t_ns, ev, n, ms, data, ttft_ms, tpot_ms, output_tokens FROM events WHERE workload_id = ? "
+         "ORDER BY id");
   s.bind(1, workload_id);
   std::vector<EventRow> out;
   while (s.step()) out.push_back(read_event(s));

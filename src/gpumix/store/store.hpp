@@ -18,7 +18,7 @@
 
 namespace gpumix::store {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 inline constexpr const char* kDatabaseName = "gpumix.db";
 
 // Unix time in nanoseconds; every stored timestamp uses it.
@@ -89,7 +89,18 @@ struct EventRow {
   std::optional<int64_t> n;
   std::optional<double> ms;
   std::string data;  // the whole line as sent (JSON), or the raw text if malformed
+  // A streamed LLM completion's `latency` event (docs/metrics-protocol.md):
+  // time to first token, mean time per output token after it, tokens.
+  std::optional<double> ttft_ms, tpot_ms;
+  std::optional<int64_t> output_tokens;
 };
+
+// The token columns of `events` (schema 3), and the SQL expression that takes
+// one from the stored line `data` (an SQL expression) as the collector would
+// have: a latency event's field of the right type, not negative. Events
+// stored before schema 3 get theirs this way, by the migration and by merge.
+inline constexpr const char* kEventTokenColumns[] = {"ttft_ms", "tpot_ms", "output_tokens"};
+std::string event_token_from_line(const std::string& column, const std::string& ev, const std::string& data);
 
 // Which events to read: every byte as stored (export), or only what the
 // analysis uses (show, report, compare): the raw line is kept for `info`

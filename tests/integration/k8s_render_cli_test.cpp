@@ -621,8 +621,8 @@ workloads:
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto request = [&](const std::string& w) {
     const auto job = YAML::LoadFile((dir / "k8s" / "workloads" / ("job-peaks-" + w + ".yaml")).string());
-    const auto req = job["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"];
-    return req ? req.as<std::string>() : std::string("none");
+    const auto requests = job["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"];
+    return requests && requests["memory"] ? requests["memory"].as<std::string>() : std::string("none");
   };
   const int64_t want_mib = (static_cast<int64_t>(std::ceil(peak_kb * 1024 * 1.25)) + (1 << 20) - 1) >> 20;
   EXPECT_EQ(request("big"), std::to_string(want_mib) + "Mi");

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include "../unit/fixtures/raw_tcp.hpp"
 #include "process.hpp"
+#include "server_events.hpp"
 
 #include <gtest/gtest.h>
 
@@ -28,6 +29,8 @@
 using nlohmann::json;
 using wltest::Child;
 using wltest::TempDir;
+using wltest::events;
+using wltest::with;
 
 namespace {
 
@@ -35,18 +38,6 @@ const std::string kServer = GPUMIX_INFER_SERVER_EXE;
 const std::vector<std::string> kTiny{"--device", "cpu", "--model", "resnet18", "--image-size", "32",
                                      "--num-classes", "10", "--port", "0", "--warmup-batches", "1"};
 constexpr int kImageBytes = 3 * 32 * 32;
-
-std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-std::vector<json> events(const std::string& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line, nullptr, false));
-  return out;
-}
 
 // A running server: started with kTiny + `extra`, its URL from the ready event.
 struct Server {

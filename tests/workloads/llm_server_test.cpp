@@ -8,6 +8,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include "process.hpp"
+#include "server_events.hpp"
 
 #include <gtest/gtest.h>
 
@@ -24,24 +25,14 @@
 using nlohmann::json;
 using wltest::Child;
 using wltest::TempDir;
+using wltest::events;
+using wltest::with;
 
 namespace {
 
 const std::string kServer = GPUMIX_LLM_SERVER_EXE;
 const std::string kBinDir = GPUMIX_BIN_DIR;
 const std::vector<std::string> kTiny{"--device", "cpu", "--preset", "tiny", "--port", "0", "--warmup-requests", "1"};
-
-std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-std::vector<json> events(const std::string& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line, nullptr, false));
-  return out;
-}
 
 struct Server {
   TempDir dir;

@@ -184,20 +184,7 @@ int main(int argc, char** argv) {
     if (!ctx.rep.enabled()) std::cout << "gpumix-infer-server: serving " << model << " at " << server.url() << std::endl;
 
     const double t0 = now_s();
-    const auto& common = cli.common();
-    std::string reason = "signal";
-    for (;;) {
-      if (stop_requested()) break;
-      if (common.duration.count() > 0 && now_s() - t0 >= gpumix::to_seconds(common.duration)) {
-        reason = "duration";
-        break;
-      }
-      if (common.iterations > 0 && server.counts().ok >= common.iterations) {
-        reason = "requests";
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    const std::string reason = serve_until_stopped(cli.common(), [&server] { return server.counts().ok; });
     const int64_t abandoned = server.drain(gpumix::to_seconds(drain_timeout));
     server.stop();
     const auto c = server.counts();

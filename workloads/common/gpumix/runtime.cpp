@@ -10,6 +10,7 @@
 #include <iostream>
 #include <sstream>
 #include <sys/resource.h>
+#include <thread>
 #include <unistd.h>
 
 #include "gpumix/percentile.hpp"
@@ -60,6 +61,16 @@ bool stop_requested() { return g_stop != 0; }
 double now_s() {
   using clock = std::chrono::steady_clock;
   return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+std::string serve_until_stopped(const CommonOptions& common, const std::function<int64_t()>& served) {
+  const double t0 = now_s();
+  for (;;) {
+    if (stop_requested()) return "signal";
+    if (common.duration.count() > 0 && now_s() - t0 >= gpumix::to_seconds(common.duration)) return "duration";
+    if (common.iterations > 0 && served() >= common.iterations) return "requests";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 double interruptible_sleep(double seconds) {

@@ -24,6 +24,10 @@ bool stop_requested();
 double interruptible_sleep(double seconds);
 // Monotonic seconds.
 double now_s();
+// A server's main loop: returns once a stop is requested ("signal"),
+// --duration has passed ("duration") or `served()` reaches --iterations
+// ("requests"), polling every 20 ms.
+std::string serve_until_stopped(const CommonOptions& common, const std::function<int64_t()>& served);
 
 // ------------------------------------------------------------------ device
 

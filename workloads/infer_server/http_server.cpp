@@ -235,28 +235,9 @@ HttpServer::HttpServer(HttpOptions options, kserve::ModelSpec model, size_t inpu
 
 HttpServer::~HttpServer() { stop(); }
 
-void HttpServer::start() {
-  auto& s = *impl_;
-  s.server.set_keep_alive_max_count(1u << 30);  // the guard keeps connections alive; this is only the header
-  s.server.set_keep_alive_timeout(static_cast<time_t>(s.opt.limits.idle_timeout.count() / 1000));
-  s.server.set_payload_max_length(s.opt.limits.max_body_bytes);
-  if (s.opt.port == 0) {
-    s.port = s.server.bind_to_any_port(s.opt.host);
-    if (s.port < 0) throw std::runtime_error("cannot bind to " + s.opt.host + " (any port)");
-  } else {
-    if (!s.server.bind_to_port(s.opt.host, s.opt.port))
-      throw std::runtime_error("cannot bind to " + s.opt.host + ":" + std::to_string(s.opt.port) +
-                               " (in use, or not an address of this machine)");
-    s.port = s.opt.port;
-  }
-  s.thread = std::thread([&s] { s.server.listen_after_bind(); });
-}
+void HttpServer::start() { impl_->port = http::listen_in_background(impl_->server, impl_->opt.host, impl_->opt.port, impl_->thread); }
 
-std::string HttpServer::url() const {
-  const auto& host = impl_->opt.host;
-  const bool v6 = host.find(':') != std::string::npos;
-  return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(impl_->port);
-}
+std::string HttpServer::url() const { return http::http_url(impl_->opt.host, impl_->port); }
 
 int64_t HttpServer::drain(double timeout_s) {
   impl_->draining = true;

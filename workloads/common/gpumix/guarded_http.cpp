@@ -796,4 +796,24 @@ std::string GuardedServer::serve_bytes(std::string_view raw) {
   }
 }
 
+int listen_in_background(GuardedServer& server, const std::string& host, int port, std::thread& thread) {
+  server.set_keep_alive_max_count(1u << 30);  // the guard keeps connections alive; this is only the header
+  server.set_keep_alive_timeout(static_cast<time_t>(server.limits().idle_timeout.count() / 1000));
+  server.set_payload_max_length(server.limits().max_body_bytes);
+  int bound = port;
+  if (port == 0) {
+    bound = server.bind_to_any_port(host);
+    if (bound < 0) throw std::runtime_error("cannot bind to " + host + " (any port)");
+  } else if (!server.bind_to_port(host, port)) {
+    throw std::runtime_error("cannot bind to " + host + ":" + std::to_string(port) + " (in use, or not an address of this machine)");
+  }
+  thread = std::thread([&server] { server.listen_after_bind(); });
+  return bound;
+}
+
+std::string http_url(const std::string& host, int port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
 }  // namespace gpumix::http

@@ -23,6 +23,7 @@
 #include <regex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -104,5 +105,12 @@ class GuardedServer : public httplib::Server {
   RejectBody reject_body_;
   std::unique_ptr<Engine> engine_;
 };
+
+// Binds `server` to host:port (port 0: any free port) and serves on a thread
+// of its own, kept in `thread` (join it after server.stop()); the port bound.
+// std::runtime_error naming the address when it cannot bind.
+int listen_in_background(GuardedServer& server, const std::string& host, int port, std::thread& thread);
+// "http://host:port", an IPv6 address in brackets.
+std::string http_url(const std::string& host, int port);
 
 }  // namespace gpumix::http

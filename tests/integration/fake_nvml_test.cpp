@@ -601,7 +601,7 @@ TEST(FakeNvml, RunAttributesSmTimeMemoryAndEnergyToWorkloads) {
     const double share = by_name[name]["sm_share"].get<double>();
     EXPECT_DOUBLE_EQ(share, by_name[name]["sm_util_mean"].get<double>() / 100) << at.dump();
     EXPECT_LE(share, scripted / 100 + 1e-9) << name << at.dump();
-    EXPECT_GE(share, scripted / 100 * 0.8) << name << at.dump();
+    EXPECT_GE(share, scripted / 100 * 0.8 - 1e-9) << name << at.dump();  // exactly two of ten missed: at the bound
   }
   EXPECT_EQ(at["other_share"].get<double>(), 0.0) << at.dump();
   EXPECT_NEAR(at["idle_share"].get<double>(),

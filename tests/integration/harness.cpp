@@ -10,6 +10,7 @@
 
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -140,9 +141,14 @@ std::optional<int> Background::wait(std::chrono::milliseconds timeout) {
 }
 
 std::string Background::output() const {
-  std::stringstream s;
-  s << std::ifstream(out_).rdbuf() << std::ifstream(err_).rdbuf();
-  return s.str();
+  // Each file on its own: streaming an empty rdbuf() sets failbit and would
+  // drop the other (stdout stays empty until a run's summary).
+  std::string text;
+  for (const auto& file : {out_, err_}) {
+    std::ifstream in(file);
+    text.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return text;
 }
 
 int serving_port(const Background& monitor) {

@@ -1,6 +1,6 @@
 // gpumix-llm-server on the CPU, on loopback (tiny preset, fp32): streamed and
 // whole answers agree, batched greedy decoding gives the tokens of one request
-// at a time, a request joins a running batch, a full KV cache queues requests
+// at a time, decoding agrees with a fresh prefill, a request joins a running batch, a full KV cache queues requests
 // and --max-waiting refuses beyond, a client that goes away frees its blocks,
 // every bad request is a 400 naming its field, a safetensors file the test
 // writes decides the output, a bad file is refused naming the tensor, and
@@ -194,6 +194,25 @@ TEST_F(LlmServer, BatchedGreedyOutputsEqualOneRequestAtATime) {
     together.push_back(std::async(std::launch::async, [&, p] { return stream(*server_, request(p, 24, true)); }));
   for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(together[i].get().ids, alone[i]) << "prompt " << i;
   EXPECT_NE(alone[0], alone[1]);
+}
+
+// Decode (batched matrix products over the paged cache) and prefill (SDPA
+// over a fresh prompt, in chunks of 16) are two paths through attention:
+// every token decoded from the cache is the token a prefill of the same
+// context picks next.
+TEST_F(LlmServer, DecodedTokensEqualAFreshPrefillOfTheSameContext) {
+  std::vector<int64_t> context;
+  for (int k = 0; k < 21; ++k) context.push_back(3 + (k * 11) % 400);
+  const auto decoded = complete(*server_, request(context, 12, false));
+  ASSERT_EQ(decoded.status, 200);
+  ASSERT_EQ(decoded.ids.size(), 12u);
+  for (size_t i = 0; i < decoded.ids.size(); ++i) {
+    const auto next = complete(*server_, request(context, 1, false));
+    ASSERT_EQ(next.status, 200);
+    ASSERT_EQ(next.ids.size(), 1u);
+    EXPECT_EQ(next.ids[0], decoded.ids[i]) << "token " << i << " after a context of " << context.size();
+    context.push_back(decoded.ids[i]);
+  }
 }
 
 // A long stream runs; a short request sent meanwhile is admitted into the

@@ -6,25 +6,33 @@
 namespace gpumix::llm {
 
 struct DecodeGraphs::Graph {
-  StepTensors in;       // static inputs the graph reads
+  StepTensors in;        // static inputs the graph reads
   torch::Tensor logits;  // static output, [batch, vocab]
   compat::CudaGraph graph;
 };
 
+std::vector<int64_t> DecodeGraphs::context_buckets(int64_t max_context) {
+  std::vector<int64_t> buckets;
+  for (int64_t c = 256; c < max_context; c *= 2) buckets.push_back(c);
+  buckets.push_back(max_context);
+  return buckets;
+}
+
 DecodeGraphs::DecodeGraphs(Model& model, const BlockPool& pool, std::vector<int64_t> sizes)
-    : model_(model), pool_(pool), sizes_(std::move(sizes)) {
+    : model_(model), pool_(pool), sizes_(std::move(sizes)), contexts_(context_buckets(model.config().max_context)) {
   if (!compat::has_cuda_graphs() || !model.device().is_cuda())
     throw std::runtime_error("CUDA graphs need a CUDA device and a LibTorch built with CUDA");
   std::sort(sizes_.begin(), sizes_.end());
   sizes_.erase(std::unique(sizes_.begin(), sizes_.end()), sizes_.end());
   const auto pool_id = compat::new_graph_pool();
   // Largest first: the smaller graphs reuse its memory from the shared pool.
-  graphs_.resize(sizes_.size());
-  for (size_t i = sizes_.size(); i-- > 0;) {
-    graphs_[i] = std::make_unique<Graph>();
-    auto& g = *graphs_[i];
+  graphs_.resize(sizes_.size() * contexts_.size());
+  for (size_t k = graphs_.size(); k-- > 0;) {
+    graphs_[k] = std::make_unique<Graph>();
+    auto& g = *graphs_[k];
     // Every row a padding row; each step's rows are copied in before its replay.
-    g.in = build_step({}, {}, pool_, model_.device(), model_.dtype(), sizes_[i], model_.config().max_context);
+    g.in = build_step({}, {}, pool_, model_.device(), model_.dtype(), sizes_[k / contexts_.size()],
+                      contexts_[k % contexts_.size()]);
     g.in.logit_rows = torch::Tensor();
     g.graph.capture([&] { g.logits = model_.forward(g.in); }, compat::CudaGraph::kDefaultWarmup, pool_id);
   }
@@ -32,16 +40,22 @@ DecodeGraphs::DecodeGraphs(Model& model, const BlockPool& pool, std::vector<int6
 
 DecodeGraphs::~DecodeGraphs() = default;
 
-int64_t DecodeGraphs::size_for(int64_t rows) const {
-  for (auto s : sizes_)
-    if (s >= rows) return s;
-  return 0;
+bool DecodeGraphs::fits(int64_t rows) const { return !sizes_.empty() && rows <= sizes_.back(); }
+
+DecodeGraphs::Graph& DecodeGraphs::graph_for(int64_t rows, int64_t context) {
+  const size_t i = static_cast<size_t>(std::lower_bound(sizes_.begin(), sizes_.end(), rows) - sizes_.begin());
+  const size_t j = static_cast<size_t>(std::lower_bound(contexts_.begin(), contexts_.end(), context) - contexts_.begin());
+  if (i == sizes_.size() || j == contexts_.size())
+    throw std::logic_error("no decode graph holds " + std::to_string(rows) + " rows of " + std::to_string(context) + " keys");
+  return *graphs_[i * contexts_.size() + j];
 }
 
 torch::Tensor DecodeGraphs::run(const std::vector<DecodeRow>& rows) {
-  const int64_t size = size_for(static_cast<int64_t>(rows.size()));
-  auto& g = *graphs_[static_cast<size_t>(std::find(sizes_.begin(), sizes_.end(), size) - sizes_.begin())];
-  auto fresh = build_step(rows, {}, pool_, model_.device(), model_.dtype(), size, model_.config().max_context);
+  int64_t context = 0;
+  for (const auto& r : rows) context = std::max(context, r.position + 1);
+  auto& g = graph_for(static_cast<int64_t>(rows.size()), context);
+  auto fresh = build_step(rows, {}, pool_, model_.device(), model_.dtype(), g.in.tokens.size(0),
+                          g.in.groups[0].key_slots.size(1));
   g.in.tokens.copy_(fresh.tokens);
   g.in.positions.copy_(fresh.positions);
   g.in.write_slots.copy_(fresh.write_slots);

@@ -61,10 +61,16 @@ void Engine::close() {
 
 std::map<int64_t, StepTimes> Engine::decode_step_times() const {
   std::lock_guard lock(mu_);
-  return step_times_;
+  return decode_times_;
+}
+
+std::map<int64_t, StepTimes> Engine::prefill_step_times() const {
+  std::lock_guard lock(mu_);
+  return prefill_times_;
 }
 
 std::vector<int64_t> Engine::graph_sizes() const { return graphs_ ? graphs_->sizes() : std::vector<int64_t>{}; }
+std::vector<int64_t> Engine::graph_contexts() const { return graphs_ ? graphs_->contexts() : std::vector<int64_t>{}; }
 
 void Engine::end(Sequence& s, const std::string& reason, const std::string& error) {
   pool_.release(s.blocks);
@@ -192,7 +198,7 @@ bool Engine::iterate() {
   std::vector<size_t> finished;
   try {
     torch::Tensor logits;
-    const bool graph = graphs_ && prefill.empty() && graphs_->size_for(static_cast<int64_t>(decode.size())) > 0;
+    const bool graph = graphs_ && prefill.empty() && graphs_->fits(static_cast<int64_t>(decode.size()));
     if (graph) {
       logits = graphs_->run(decode);
     } else {
@@ -217,10 +223,14 @@ bool Engine::iterate() {
       emit(s, token);
       if (static_cast<int64_t>(s.generated.size()) >= s.c->max_tokens) finished.push_back(logit_seq[r]);
     }
-    if (prefill.empty()) {
+    // Iterations of one kind only, by size: decode steps by batch, prefill
+    // chunks by prompt tokens (the time a prompt takes alone, for TTFT).
+    if (prefill.empty() || decode.empty()) {
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      int64_t prompt_tokens = 0;
+      for (const auto& p : prefill) prompt_tokens += p.count;
       std::lock_guard lock(mu_);
-      auto& st = step_times_[static_cast<int64_t>(decode.size())];
+      auto& st = prefill.empty() ? decode_times_[static_cast<int64_t>(decode.size())] : prefill_times_[prompt_tokens];
       ++st.steps;
       st.total_ms += ms;
     }

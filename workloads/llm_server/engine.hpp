@@ -6,7 +6,8 @@
 // --prefill-chunk prompt tokens (the rest next iteration, so decode steps are
 // not starved) and decodes one token for every running sequence whose prompt
 // is in the cache, all in one forward pass. Optionally (CUDA) a decode-only
-// iteration replays a CUDA graph captured for the next larger batch size.
+// iteration replays a CUDA graph captured for the next larger batch size and
+// context bucket.
 #pragma once
 
 #include "block_pool.hpp"
@@ -30,7 +31,7 @@ struct EngineOptions {
   std::vector<int64_t> graph_batch_sizes;  // CUDA graphs of the decode step; empty: none
 };
 
-// Decode-only iterations of one batch size: how many and their total time.
+// Iterations of one kind and size: how many and their total time.
 struct StepTimes {
   int64_t steps = 0;
   double total_ms = 0;
@@ -58,9 +59,12 @@ class Engine {
   int64_t waiting() const { return waiting_count_; }
   // Tokens generated since start, cancelled sequences' included.
   int64_t tokens_generated() const { return tokens_generated_; }
+  // Decode-only iterations by batch size, prefill-only ones by prompt tokens.
   std::map<int64_t, StepTimes> decode_step_times() const;
-  // Decode graph batch sizes captured (empty without CUDA graphs).
+  std::map<int64_t, StepTimes> prefill_step_times() const;
+  // Decode graph batch sizes and context buckets captured (empty without CUDA graphs).
   std::vector<int64_t> graph_sizes() const;
+  std::vector<int64_t> graph_contexts() const;
 
  private:
   struct Sequence {
@@ -81,11 +85,11 @@ class Engine {
   OnFinished on_finished_;
   std::unique_ptr<DecodeGraphs> graphs_;
 
-  mutable std::mutex mu_;  // guards incoming_, closed_, step_times_
+  mutable std::mutex mu_;  // guards incoming_, closed_, decode_times_, prefill_times_
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Completion>> incoming_;
   bool closed_ = false;
-  std::map<int64_t, StepTimes> step_times_;
+  std::map<int64_t, StepTimes> decode_times_, prefill_times_;
 
   // The engine thread's.
   std::deque<Sequence> waiting_;

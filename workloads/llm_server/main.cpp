@@ -3,8 +3,8 @@
 // or a safetensors file, a paged KV cache and continuous batching (see
 // engine.hpp and openai_api.hpp). Reports `ready` with its URL once the model
 // is loaded and warm and the port is bound; one `latency` event per completed
-// request (ttft_ms, tpot_ms, output_tokens); drains on SIGTERM and prints the
-// mean decode step time per batch size at exit.
+// request (ttft_ms, tpot_ms, output_tokens); drains on SIGTERM and reports the
+// mean decode step time per batch size and prefill time per prompt length.
 #include "block_pool.hpp"
 #include "config.hpp"
 #include "engine.hpp"
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   cli.cpu_default("prefill-chunk", "64");
   Cli::positive(cli.add("max-waiting", max_waiting, "Requests waiting for admission before new ones get 503"));
   cli.add("cuda-graphs", cuda_graphs,
-          "Replay a CUDA graph of the decode step per batch size (CUDA only; untested on a GPU so far, so off)");
+          "Replay a CUDA graph of the decode step per batch size and context bucket (CUDA only)");
   cli.add("graph-batch-sizes", graph_sizes, "Batch sizes with a decode graph; a batch is padded up to the next");
   cli.add("host", host, "Address to listen on (default loopback only; 0.0.0.0 for every interface)");
   Cli::non_negative(cli.add("port", port, "TCP port; 0 picks a free one (the ready event carries the URL)"));
@@ -205,8 +205,11 @@ int main(int argc, char** argv) {
       throw BadArgument(std::string("--host/--port: ") + e.what());
     }
 
-    std::string sizes_text;
-    for (auto b : engine.graph_sizes()) sizes_text += (sizes_text.empty() ? "" : ",") + std::to_string(b);
+    auto list_text = [](const std::vector<int64_t>& values) {
+      std::string text;
+      for (auto v : values) text += (text.empty() ? "" : ",") + std::to_string(v);
+      return text.empty() ? std::string("none") : text;
+    };
     ctx.set("model", model_name);
     ctx.set("url", server.url());
     ctx.set("preset", preset);
@@ -222,7 +225,8 @@ int main(int argc, char** argv) {
     ctx.set("block_size", block_size);
     ctx.set("max_batch", max_batch);
     ctx.set("prefill_chunk", prefill_chunk);
-    ctx.set("cuda_graph_batch_sizes", sizes_text.empty() ? std::string("none") : sizes_text);
+    ctx.set("cuda_graph_batch_sizes", list_text(engine.graph_sizes()));
+    ctx.set("cuda_graph_contexts", list_text(engine.graph_contexts()));
     ctx.set("load_seconds", now_s() - t_load);
     ctx.emit_config();
     ctx.rep.emit("ready", {{"url", server.url()}, {"model", model_name}});
@@ -237,22 +241,31 @@ int main(int argc, char** argv) {
     const auto c = server.counts();
     const double seconds = now_s() - t0;
 
-    // The decode step time per batch size (decode-only iterations), for measuring the engine.
-    std::string steps_text;
-    for (const auto& [batch, st] : engine.decode_step_times()) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%s%lld:%.3f", steps_text.empty() ? "" : ",", static_cast<long long>(batch),
-                    st.total_ms / static_cast<double>(st.steps));
-      steps_text += buf;
-    }
+    // Mean iteration times of one kind, for measuring the engine: decode
+    // steps by batch size, prefill chunks by prompt tokens.
+    auto mean_ms = [](const std::map<int64_t, StepTimes>& times) {
+      std::string text;
+      for (const auto& [size, st] : times) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%s%lld:%.3f", text.empty() ? "" : ",", static_cast<long long>(size),
+                      st.total_ms / static_cast<double>(st.steps));
+        text += buf;
+      }
+      return text;
+    };
+    const std::string steps_text = mean_ms(engine.decode_step_times());
+    const std::string prefill_text = mean_ms(engine.prefill_step_times());
     std::cerr << "gpumix-llm-server: decode step mean ms by batch size (batch:ms): "
               << (steps_text.empty() ? "none" : steps_text) << std::endl;
+    std::cerr << "gpumix-llm-server: prefill-only iteration mean ms by prompt tokens (tokens:ms): "
+              << (prefill_text.empty() ? "none" : prefill_text) << std::endl;
     gpumix::metrics::Fields summary = {{"stop_reason", reason},          {"seconds", seconds},
                                        {"requests_ok", c.ok},            {"output_tokens", c.output_tokens},
                                        {"prompt_tokens", c.prompt_tokens}, {"rejected_503", c.rejected},
                                        {"client_errors", c.client_errors}, {"server_errors", c.server_errors},
                                        {"cancelled", c.cancelled},        {"abandoned_at_stop", abandoned},
-                                       {"decode_step_ms_by_batch", steps_text}};
+                                       {"decode_step_ms_by_batch", steps_text},
+                                       {"prefill_ms_by_tokens", prefill_text}};
     for (auto& f : memory_fields(ctx.device)) summary.push_back(f);
     if (ctx.rep.enabled()) {
       ctx.rep.done(summary);

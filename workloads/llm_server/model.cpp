@@ -62,7 +62,7 @@ Model::Model(const ModelConfig& config, const std::map<std::string, torch::Tenso
   auto emb = torch::cat({freqs, freqs}, -1);
   cos_ = emb.cos().to(to);
   sin_ = emb.sin().to(to);
-  cache_ = torch::zeros({config.layers, 2, cache_rows, config.kv_heads, hd}, to);
+  cache_ = torch::zeros({config.layers, 2, config.kv_heads, cache_rows, hd}, to);
 }
 
 torch::Tensor Model::rms_norm(const torch::Tensor& x, const torch::Tensor& w) const {
@@ -79,17 +79,39 @@ torch::Tensor Model::rotate(const torch::Tensor& x, const torch::Tensor& cos, co
 
 torch::Tensor Model::attention(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
                                const std::vector<AttentionGroup>& groups) const {
-  const int64_t H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim();
+  const int64_t H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim(), G = H / KH;
   std::vector<torch::Tensor> outs;
   for (const auto& g : groups) {
-    const int64_t C = g.key_slots.size(1);
-    auto qg = q.narrow(0, g.row_begin, g.batch * g.queries).view({g.batch, g.queries, H, hd}).transpose(1, 2);
-    auto gather = [&](const torch::Tensor& cache) {
-      auto kv = cache.index_select(0, g.key_slots.reshape({-1})).view({g.batch, C, KH, hd}).transpose(1, 2);
-      return H == KH ? kv : kv.repeat_interleave(H / KH, 1);  // kv head i serves query heads [i*G, (i+1)*G)
-    };
-    auto o = compat::scaled_dot_product_attention(qg, gather(k_cache), gather(v_cache), g.mask);
-    outs.push_back(o.transpose(1, 2).reshape({g.batch * g.queries, H * hd}));
+    const int64_t B = g.batch, C = g.key_slots.size(1), Q = g.queries;
+    // [KH, B, C, hd], contiguous: the cache is head-major, so one gather.
+    auto k = k_cache.index_select(1, g.key_slots.reshape({-1})).view({KH, B, C, hd});
+    auto v = v_cache.index_select(1, g.key_slots.reshape({-1})).view({KH, B, C, hd});
+    auto qg = q.narrow(0, g.row_begin, B * Q);
+    torch::Tensor o;
+    if (Q == 1) {
+      // Decode: the G query heads of a kv head read its keys once, as a
+      // batched matrix product over (kv head, sequence). SDPA with a mask and
+      // grouped heads falls back to its math kernel, which first repeats K
+      // and V G times: G times the bytes of the step's largest read.
+      const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+      auto qh = (qg * scale).view({B, KH, G, hd}).transpose(0, 1).reshape({KH * B, G, hd});
+      auto scores = torch::bmm(qh, k.view({KH * B, C, hd}).transpose(1, 2)).view({KH, B, G, C}) +
+                    g.mask.view({1, B, 1, C});
+      auto p = torch::softmax(scores, -1, torch::kFloat32).to(dtype_);
+      o = torch::bmm(p.view({KH * B, G, C}), v.view({KH * B, C, hd}));  // [KH * B, G, hd]
+      o = o.view({KH, B, G, hd}).transpose(0, 1).reshape({B, H * hd});
+    } else {
+      // Prefill: compute-bound; SDPA over kv heads repeated per query head
+      // (kv head i serves query heads [i*G, (i+1)*G)).
+      auto qs = qg.view({B, Q, H, hd}).transpose(1, 2);
+      auto expand = [&](const torch::Tensor& kv) {
+        auto per_seq = kv.transpose(0, 1);  // [B, KH, C, hd]
+        return G == 1 ? per_seq : per_seq.repeat_interleave(G, 1);
+      };
+      o = compat::scaled_dot_product_attention(qs, expand(k), expand(v), g.mask);
+      o = o.transpose(1, 2).reshape({B * Q, H * hd});
+    }
+    outs.push_back(o);
   }
   return outs.size() == 1 ? outs[0] : torch::cat(outs, 0);
 }
@@ -105,8 +127,8 @@ torch::Tensor Model::forward(const StepTensors& s) {
     auto k = rotate(qkv.narrow(1, H * hd, KH * hd).view({T, KH, hd}), cos, sin);
     auto v = qkv.narrow(1, (H + KH) * hd, KH * hd).view({T, KH, hd});
     auto k_cache = cache_[static_cast<int64_t>(l)][0], v_cache = cache_[static_cast<int64_t>(l)][1];
-    k_cache.index_copy_(0, s.write_slots, k);
-    v_cache.index_copy_(0, s.write_slots, v);
+    k_cache.index_copy_(1, s.write_slots, k.transpose(0, 1));
+    v_cache.index_copy_(1, s.write_slots, v.transpose(0, 1));
     x = x + torch::linear(attention(q, k_cache, v_cache, s.groups), L.wo);
     auto gate_up = torch::linear(rms_norm(x, L.mlp_norm), L.w_gate_up);
     const int64_t F = config_.ffn;

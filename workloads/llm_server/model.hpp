@@ -64,7 +64,7 @@ class Model {
   torch::ScalarType dtype_;
   torch::Tensor embed_, norm_, head_, cos_, sin_;
   std::vector<Layer> layers_;
-  torch::Tensor cache_;  // [layers, 2 (keys, values), cache_rows, kv_heads, head_dim]
+  torch::Tensor cache_;  // [layers, 2 (keys, values), kv_heads, cache_rows, head_dim]
 };
 
 }  // namespace gpumix::llm

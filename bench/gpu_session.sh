@@ -4,7 +4,7 @@
 # and prints a short table last. Prepare first, here: bench/prepare_device.sh
 # (gpumix and the libraries the GPU machine lacks, in .carry/).
 # Usage (on the GPU machine, from the repo root):
-#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [attrib] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck] [shares] [tune-server] [servermodes] [tune-fair]
+#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [attrib] [workloads] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck] [shares] [tune-server] [servermodes] [tune-fair] [llm] [llmmix]
 #     env        GPU, driver, PyTorch, tools
 #     nvmlabi    tests/gpu/nvml_abi_check.sh: gpumix's NVML declaration against the toolkit's nvml.h and the driver
 #     dcgm       tests/gpu/dcgm_names.sh: monitor --listen --names dcgm against nvidia-smi
@@ -26,6 +26,8 @@
 #     tune-server      gpumix tune examples/inference-server.yaml (GPUMIX_TUNE_BUDGET, default 12m; 15 s cells)
 #     servermodes      gpumix run examples/inference-server.yaml --modes "$GPUMIX_MODES" (15 s cells), e.g. settings between a tune's candidates
 #     tune-fair        gpumix tune examples/tune-fairness.yaml --objective min-np (GPUMIX_TUNE_FAIR_BUDGET, default 6m; 12 s cells)
+#     llm        bench/llm/run.sh: gpumix-llm-server (1b) against the memory bound, HF generate and an independent client
+#     llmmix     gpumix run examples/llm-serving.yaml (all its modes, GPUMIX_LLM_CELL, default 30 s cells), show and export
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -195,6 +197,8 @@ for p in "$@"; do
     tune-server) phase tune-server tune_example inference-server "${GPUMIX_TUNE_BUDGET:-12m}" 15s ;;
     servermodes) phase servermodes run_modes inference-server 15s "${GPUMIX_MODES:-exclusive,mps}" ;;
     tune-fair) phase tune-fair tune_example tune-fairness "${GPUMIX_TUNE_FAIR_BUDGET:-6m}" 12s --objective min-np ;;
+    llm) phase llm bash bench/llm/run.sh "$bin" "$out/llm" ;;
+    llmmix) phase llmmix run_example llm-serving "${GPUMIX_LLM_CELL:-30s}" ;;
     *) echo "unknown phase $p" >&2 ;;
   esac
 done

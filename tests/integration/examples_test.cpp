@@ -101,6 +101,49 @@ TEST(Examples, InferenceServerUnderLoadRunsOnTheCpu) {
   EXPECT_NE(show.out.find("p99"), std::string::npos) << show.out;
 }
 
+// The LLM example with the real gpumix-llm-server at the tiny preset (the
+// GPU example's 1b model at 16 GiB of KV cache is not for a CPU).
+TEST(Examples, LlmServingRunsOnTheCpu) {
+  if (!builtins_available() || needs_absent_llm_server(kExamples / "llm-serving.yaml"))
+    GTEST_SKIP() << "built without LibTorch: no built-in workloads";
+  ScratchDir dir;
+  std::ifstream in(kExamples / "llm-serving.yaml");
+  std::string mix((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const auto at = mix.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    mix.replace(at, from.size(), to);
+  };
+  replace("preset: 1b, kv-cache-memory: 16GiB, max-context: 4096", "preset: tiny, max-context: 1024");
+  replace(R"(prompt-len: "uniform:128-1024", output-len: "uniform:64-256")",
+          R"(prompt-len: "uniform:16-256", output-len: "uniform:8-32", vocab: 512)");
+  const auto mix_path = dir.write("llm-serving.yaml", mix);
+  auto r = gpumix({"run", mix_path.string(), "--modes", "exclusive,timeslice", "--cell-duration", "10s",
+                   "--results", (dir / "results").string()},
+                  dir.path(), std::chrono::seconds(300));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto d = latest_run(dir / "results");
+  std::vector<std::string> labels;
+  for (const auto& c : d.cells) labels.push_back(c.label);
+  EXPECT_EQ(labels, (std::vector<std::string>{"baseline-chat-r1", "baseline-finetune-r1", "baseline-notebook-r1",
+                                              "timeslice-r1"}));
+  for (const std::string cell : {"baseline-chat-r1", "timeslice-r1"}) {
+    const auto& chat = d.summary(cell, "chat");
+    EXPECT_EQ(chat.status, store::WorkloadStatus::ok) << cell << ": " << chat.reason;
+    EXPECT_GT(chat.requests, 10) << cell << ": the load generator reached the server through GPUMIX_AFTER_URL";
+    EXPECT_EQ(d.summary(cell, "llm").status, store::WorkloadStatus::ok) << cell << ": " << d.summary(cell, "llm").reason;
+    int streamed = 0;
+    const int64_t id = d.workload(cell, "chat").id;
+    for (const auto& e : d.events)
+      if (e.workload_id == id && e.ttft_ms && e.tpot_ms && e.output_tokens) ++streamed;
+    EXPECT_GT(streamed, 10) << cell << ": completions with TTFT, TPOT and their tokens";
+  }
+  EXPECT_EQ(d.summary("timeslice-r1", "finetune").status, store::WorkloadStatus::ok);
+  auto show = gpumix({"show", "--results", (dir / "results").string()}, dir.path());
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("ttft_p99<=500ms"), std::string::npos) << show.out;
+}
+
 TEST(Examples, BringYourOwnRuns) {
   ScratchDir dir;
   auto r = gpumix({"run", (kExamples / "bring-your-own.yaml").string(), "--cell-duration", "3s", "--repeats", "1",

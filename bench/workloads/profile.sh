@@ -125,10 +125,14 @@ ncu_row() {  # name, k estimate, graph warm-up steps, warmup, command...: ncu ov
     --launch-count "$COUNT" "$@" --iterations "$ITERS"
   local rc=$?
   local found
-  found=$("$SUMPY" "$HERE/profile_summary.py" ncu "$OUT/$name.ncu.txt" "$OUT/$name.ncu.json" 2>>"$OUT/$name.ncu.err")
+  found=$("$SUMPY" "$HERE/profile_summary.py" ncu "$OUT/$name.ncu.txt" "$OUT/$name.ncu.json" 2>&1)
   NCU_STEPS_FOUND=$(echo "$found" | sed -n 's/^kernels_per_step=\([0-9]*\).*/\1/p')
-  [ -f "$OUT/$name.ncu.json" ] || note_json "$OUT/$name.ncu.json" error \
-    "ncu exit status $rc, no kernels read: $(grep -v '^\s*$' "$OUT/$name.ncu.err" | tail -1 | cut -c1-200)"
+  if [ ! -f "$OUT/$name.ncu.json" ]; then
+    # ncu's own error first (it prints ==ERROR== lines), else why nothing was read.
+    local why
+    why=$(grep -h '==ERROR==' "$OUT/$name.ncu.txt" "$OUT/$name.ncu.err" 2>/dev/null | head -1)
+    note_json "$OUT/$name.ncu.json" error "ncu exit status $rc: $(echo "${why:-$found}" | tail -1 | cut -c1-240)"
+  fi
   [ $rc -eq 0 ] || log "  ncu window: --launch-skip $SKIP --launch-count $COUNT, $ITERS steps, limit $limit s"
 }
 add_row() {  # label, kind, wall file, ncu json, ncu note, torch.profiler json, command

@@ -188,7 +188,12 @@ def measure(step, device, warmup, duration, iterations, sync_each, profile=("", 
     sync(device)
     secs = time.perf_counter() - start
     if profile[0]:
-        profile_steps(step, device, profile[1], profile[0])
+        try:
+            profile_steps(step, device, profile[1], profile[0])
+        except Exception as e:  # noqa: BLE001 - the profile is an extra: the timing above stands
+            traceback.print_exc()
+            with open(profile[0], "w") as f:
+                json.dump({"error": f"torch.profiler failed: {type(e).__name__}: {str(e)[:300]}"}, f)
     return steps, secs, times, warmup_s
 
 

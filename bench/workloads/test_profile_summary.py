@@ -3,7 +3,8 @@
 as Nsight Compute prints it (the application's own lines mixed in, units from
 nanoseconds to milliseconds, thousands separators), the step period found in
 the kernel sequence, torch.profiler's trace, and profile.sh's report. Run by
-ctest (bench_workloads_profile_summary; ProfileScript as bench_workloads_profile_sh)."""
+ctest (bench_workloads_profile_summary; ProfileScript's tests one each:
+bench_workloads_profile_sh, _ncu_error, _budget)."""
 import json
 import os
 import subprocess
@@ -250,11 +251,15 @@ case "$1" in
 esac
 """
 FAKE_NCU = r"""#!/usr/bin/env python3
+import os
 import sys
 args = sys.argv[1:]
 open(sys.argv[0] + ".calls", "a").write(" ".join(args) + "\n")
 if args == ["--version"]:
     sys.exit(print("NVIDIA (R) Nsight Compute Command Line Profiler (stand-in)"))
+if os.environ.get("FAKE_NCU_DENIED"):
+    print("==ERROR== ERR_NVGPUCTRPERM - The user does not have permission to access NVIDIA GPU Performance Counters")
+    sys.exit(1)
 skip, count = int(args[args.index("--launch-skip") + 1]), int(args[args.index("--launch-count") + 1])
 cmd = " ".join(args[args.index("--launch-count") + 2:])
 ref = "reference.py" in cmd
@@ -288,6 +293,9 @@ class ProfileScript(unittest.TestCase):
             with open(path, "w") as f:
                 f.write(text)
             os.chmod(path, 0o755)
+        # This python as `python3` for the script and the stand-ins (not a
+        # slower launcher such as pyenv's shim that may come first on PATH).
+        os.symlink(sys.executable, os.path.join(self.bin, "python3"))
 
     def tearDown(self):
         self.tmp.cleanup()
@@ -296,7 +304,8 @@ class ProfileScript(unittest.TestCase):
         """profile.sh's output and profile.json's rows by name."""
         tmp = self.tmp.name
         env = {**os.environ, "OUT": os.path.join(tmp, "out"), "GPUMIX_PYTHON": os.path.join(tmp, "python"),
-               "GPUMIX_PROFILE_NCU": os.path.join(tmp, "ncu"), "GPUMIX_BENCH_SMOKE": "0", **env}
+               "GPUMIX_PROFILE_NCU": os.path.join(tmp, "ncu"), "GPUMIX_BENCH_SMOKE": "0",
+               "PATH": self.bin + os.pathsep + os.environ.get("PATH", ""), **env}
         p = subprocess.run(["bash", os.path.join(HERE, "profile.sh"), self.bin], env=env,
                            capture_output=True, text=True, timeout=120)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
@@ -312,6 +321,13 @@ class ProfileScript(unittest.TestCase):
         with open(os.path.join(self.tmp.name, "ncu.calls")) as f:
             self.assertEqual(f.read().split(), ["--version"])  # for context.txt; no profiling run
         self.assertIn("gpumix-bert-train-b32-graph: ncu: the profile budget", p.stdout)
+
+    def test_ncu_error_is_the_rows_reason(self):
+        p, rows = self.profile(FAKE_NCU_DENIED="1")
+        for r in rows.values():
+            self.assertIn("ncu exit status 1: ==ERROR== ERR_NVGPUCTRPERM", r["ncu"]["error"])
+            self.assertIsNone(r.get("kernel_ms_per_step"))
+        self.assertIn("ref-infer-b64: ncu: ncu exit status 1: ==ERROR== ERR_NVGPUCTRPERM", p.stdout)
 
     def test_windows_find_every_period(self):
         p, rows = self.profile()

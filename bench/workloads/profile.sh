@@ -109,9 +109,12 @@ profile_window() {
   ITERS=$(( 3 * (w + g) + 27 ))
 }
 NCU_STEPS_FOUND=""
-ncu_row() {  # name, k estimate, graph warm-up steps, warmup, command...: ncu over a steady window
+# ncu over a steady window. Sets NCU_STEPS_FOUND (kernels per step, if found)
+# and NCU_NOTE (the window, or why ncu did not run) for the row.
+ncu_row() {  # name, k estimate, graph warm-up steps, warmup, command...
   local name=$1 k=$2 g=$3 w=$4; shift 4
   NCU_STEPS_FOUND=""
+  NCU_NOTE=$NCU_SKIP
   rm -f "$OUT/$name.ncu.json"  # no stale result from an earlier run in this folder
   [ -n "$NCU_SKIP" ] && return
   local limit=$NCU_TIMEOUT left=$((BUDGET - (SECONDS - START)))
@@ -121,6 +124,7 @@ ncu_row() {  # name, k estimate, graph warm-up steps, warmup, command...: ncu ov
   fi
   [ "$left" -lt "$limit" ] && limit=$left
   profile_window "$k" "$g" "$w"
+  NCU_NOTE="window: --launch-skip $SKIP --launch-count $COUNT (estimate $k kernels/step), $ITERS steps, limit $limit s"
   run "$name" ncu "$limit" "$OUT/$name.ncu.txt" "$NCU" "${NCU_OPTS[@]}" --launch-skip "$SKIP" \
     --launch-count "$COUNT" "$@" --iterations "$ITERS"
   local rc=$?
@@ -128,12 +132,15 @@ ncu_row() {  # name, k estimate, graph warm-up steps, warmup, command...: ncu ov
   found=$("$SUMPY" "$HERE/profile_summary.py" ncu "$OUT/$name.ncu.txt" "$OUT/$name.ncu.json" 2>&1)
   NCU_STEPS_FOUND=$(echo "$found" | sed -n 's/^kernels_per_step=\([0-9]*\).*/\1/p')
   if [ ! -f "$OUT/$name.ncu.json" ]; then
-    # ncu's own error first (it prints ==ERROR== lines), else why nothing was read.
+    # ncu's own error first (==ERROR==, or that the window held no kernel),
+    # else why nothing was read.
     local why
-    why=$(grep -h '==ERROR==' "$OUT/$name.ncu.txt" "$OUT/$name.ncu.err" 2>/dev/null | head -1)
-    note_json "$OUT/$name.ncu.json" error "ncu exit status $rc: $(echo "${why:-$found}" | tail -1 | cut -c1-240)"
+    why=$(grep -h -E '==ERROR==|No kernels were profiled' "$OUT/$name.ncu.txt" "$OUT/$name.ncu.err" 2>/dev/null |
+          head -1)
+    note_json "$OUT/$name.ncu.json" error \
+      "ncu exit status $rc: $(echo "${why:-$found}" | tail -1 | cut -c1-240) ($NCU_NOTE)"
   fi
-  [ $rc -eq 0 ] || log "  ncu window: --launch-skip $SKIP --launch-count $COUNT, $ITERS steps, limit $limit s"
+  [ $rc -eq 0 ] || log "  ncu $NCU_NOTE"
 }
 add_row() {  # label, kind, wall file, ncu json, ncu note, torch.profiler json, command
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$OUT/rows.tsv"
@@ -164,7 +171,7 @@ reference_rows() {  # config, label, default k: the eager reference, timed and p
     --duration "$SECS" --out "$OUT/$name.ref.json" --profile "$OUT/$name.torchprof.json"
   REF_K=$(ref_k "$OUT/$name.torchprof.json" "$3")
   ncu_row "$name" "$REF_K" 0 "$ROW_WARMUP" "$PY" "$HERE/reference.py" "${REF_ARGS[@]}" --warmup "$ROW_WARMUP"
-  add_row "$label" ref "$name.ref.json" "$([ -z "$NCU_SKIP" ] && echo "$name.ncu.json")" "$NCU_SKIP" \
+  add_row "$label" ref "$name.ref.json" "$([ -z "$NCU_SKIP" ] && echo "$name.ncu.json")" "$NCU_NOTE" \
     "$name.torchprof.json" "${cmd[*]}"
 }
 gpumix_rows() {  # config, label, k estimate, graph warm-up steps, --cuda-graphs value
@@ -173,7 +180,7 @@ gpumix_rows() {  # config, label, k estimate, graph warm-up steps, --cuda-graphs
   run "$name" gpumix 240 "$OUT/$name.gpumix.log" env GPUMIX_METRICS_FD=3 "$BIN/$ROW_EXE" "${args[@]}" \
     --warmup-steps "$ROW_WARMUP" --duration "${SECS}s" 3>"$OUT/$name.gpumix.jsonl"
   ncu_row "$name" "$k" "$g" "$ROW_WARMUP" "$BIN/$ROW_EXE" "${args[@]}" --warmup-steps "$ROW_WARMUP"
-  add_row "$label" gpumix "$name.gpumix.jsonl" "$([ -z "$NCU_SKIP" ] && echo "$name.ncu.json")" "$NCU_SKIP" "" \
+  add_row "$label" gpumix "$name.gpumix.jsonl" "$([ -z "$NCU_SKIP" ] && echo "$name.ncu.json")" "$NCU_NOTE" "" \
     "$ROW_EXE ${args[*]} --warmup-steps $ROW_WARMUP --duration ${SECS}s"
 }
 

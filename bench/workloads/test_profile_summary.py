@@ -326,6 +326,8 @@ class ProfileScript(unittest.TestCase):
         p, rows = self.profile(FAKE_NCU_DENIED="1")
         for r in rows.values():
             self.assertIn("ncu exit status 1: ==ERROR== ERR_NVGPUCTRPERM", r["ncu"]["error"])
+            self.assertRegex(r["ncu"]["error"], r"\(window: --launch-skip \d+ --launch-count \d+ \(estimate \d+ "
+                                                r"kernels/step\), \d+ steps, limit 90 s\)$")
             self.assertIsNone(r.get("kernel_ms_per_step"))
         self.assertIn("ref-infer-b64: ncu: ncu exit status 1: ==ERROR== ERR_NVGPUCTRPERM", p.stdout)
 
@@ -342,6 +344,9 @@ class ProfileScript(unittest.TestCase):
         # The graph's window comes from the eager run's 140 kernels (+10% + 8 = 162).
         self.assertEqual(len(graph), 1)
         self.assertIn("--launch-skip 2754 --launch-count 405 ", graph[0])  # (10 + 3 + 4) * 162
+        self.assertEqual(rows["gpumix-bert-train-b32-graph"]["ncu"]["note"],
+                         "window: --launch-skip 2754 --launch-count 405 (estimate 162 kernels/step), 66 steps, "
+                         "limit 90 s")
         table = {c[0]: c[1:] for c in ([x.strip() for x in line.strip().strip("|").split("|")]
                                        for line in p.stdout.splitlines())}
         self.assertEqual(table["gpumix-bert-train-b32-graph"][:4], ["20.00", "0.14", "19.86", "140"])

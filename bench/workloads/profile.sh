@@ -70,7 +70,7 @@ fi
   echo "host=$(hostname)"
   echo "smoke=$SMOKE"
   echo "gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
-  [ -n "$PY" ] && echo "torch=$("$PY" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)' 2>&1)"
+  [ -n "$PY" ] && echo "torch=$("$PY" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tail -1)"
   echo "ncu=${NCU:-none} $([ -n "$NCU" ] && "$NCU" --version 2>/dev/null | tail -1)"
   echo "ncu_options=${NCU_OPTS[*]}"
   echo "seconds_per_timing_run=$SECS"

@@ -10,6 +10,7 @@ plain eager training/inference script runs, or with torch.compile:
   reference.py infer --batch-size 1                    # per-batch latency and images/s
   reference.py infer --batch-size 64 --compare-dir D   # also checks gpumix's outputs (--dump-dir D)
   reference.py bert-train --compile reduce-overhead    # the same under torch.compile
+  reference.py infer --batch-size 64 --profile P.json  # then 3 steps under torch.profiler: kernels per step
 
 --compile MODE compiles what a user would: the model's forward and the loss
 (training: backward and the optimizer step stay eager), the model
@@ -130,8 +131,40 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def measure(step, device, warmup, duration, iterations, sync_each):
-    """Runs warm-up steps, then steps for `duration` s (or `iterations`).
+def profile_steps(step, device, steps, path):
+    """`steps` more steps under torch.profiler (after the measured window, so
+    that it does not slow the timing): kernel time per step and the top
+    kernels, as profile_summary.py summarizes ncu's, written to `path`."""
+    import tempfile
+    from torch.profiler import ProfilerActivity, profile
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from profile_summary import summarize_steps, trace_kernels
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    t0 = time.perf_counter()
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        sync(device)  # every kernel of the last step ends inside the profiled region
+    seconds = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        trace = os.path.join(tmp, "trace.json")
+        prof.export_chrome_trace(trace)
+        with open(trace) as f:
+            events = json.load(f)["traceEvents"]
+    summary = summarize_steps(trace_kernels(events), steps)
+    summary.update({"tool": "torch.profiler", "torch": torch.__version__, "device": str(device),
+                    "profiled_step_ms": 1e3 * seconds / steps})
+    if device.type != "cuda":
+        summary["note"] = "no CUDA device: torch.profiler records no kernels"
+    with open(path, "w") as f:
+        json.dump(summary, f, indent=1)
+
+
+def measure(step, device, warmup, duration, iterations, sync_each, profile=("", 0)):
+    """Runs warm-up steps, then steps for `duration` s (or `iterations`), then
+    `profile` = (path, steps) more under torch.profiler when a path is given.
     Returns (steps, measured seconds, per-step ms when sync_each, warm-up seconds)."""
     t0 = time.perf_counter()
     for _ in range(warmup):
@@ -153,7 +186,15 @@ def measure(step, device, warmup, duration, iterations, sync_each):
         if not iterations and time.perf_counter() - start >= duration:
             break
     sync(device)
-    return steps, time.perf_counter() - start, times, warmup_s
+    secs = time.perf_counter() - start
+    if profile[0]:
+        try:
+            profile_steps(step, device, profile[1], profile[0])
+        except Exception as e:  # noqa: BLE001 - the profile is an extra: the timing above stands
+            traceback.print_exc()
+            with open(profile[0], "w") as f:
+                json.dump({"error": f"torch.profiler failed: {type(e).__name__}: {str(e)[:300]}"}, f)
+    return steps, secs, times, warmup_s
 
 
 COMPILE_MODES = ["none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
@@ -204,7 +245,8 @@ def resnet_train(a, device):
         loss.backward()
         opt.step()
 
-    steps, secs, _, warmup_s = measure(step, device, warmup_steps(a), a.duration, a.iterations, sync_each=False)
+    steps, secs, _, warmup_s = measure(step, device, warmup_steps(a), a.duration, a.iterations, sync_each=False,
+                                       profile=(a.profile, a.profile_steps))
     return timing(a, steps, secs, warmup_s)
 
 
@@ -258,7 +300,8 @@ def bert_train(a, device):
         loss.backward()
         opt.step()
 
-    steps, secs, _, warmup_s = measure(step, device, warmup_steps(a), a.duration, a.iterations, sync_each=False)
+    steps, secs, _, warmup_s = measure(step, device, warmup_steps(a), a.duration, a.iterations, sync_each=False,
+                                       profile=(a.profile, a.profile_steps))
     return {**timing(a, steps, secs, warmup_s), "impl": impl}
 
 
@@ -313,7 +356,8 @@ def infer(a, device):
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
             forward(x)
 
-    steps, secs, times, warmup_s = measure(step, device, warmup_steps(a), a.duration, a.iterations, sync_each=True)
+    steps, secs, times, warmup_s = measure(step, device, warmup_steps(a), a.duration, a.iterations, sync_each=True,
+                                          profile=(a.profile, a.profile_steps))
     result.update({**timing(a, steps, secs, warmup_s),
                    "latency_ms_p50": pct(times, 50), "latency_ms_p99": pct(times, 99),
                    "latency_ms_mean": statistics.fmean(times) if times else None})
@@ -341,9 +385,15 @@ def main():
     p.add_argument("--compare-dir", default="", help="gpumix-batch-infer --dump-dir output to compare with (infer)")
     p.add_argument("--compile", default="none", choices=COMPILE_MODES,
                    help="torch.compile mode (none = eager); the compilation is part of the warm-up, not measured")
+    p.add_argument("--profile", default="",
+                   help="after the measured window, run --profile-steps more steps under torch.profiler and write "
+                        "their kernel time per step and top kernels to this JSON file")
+    p.add_argument("--profile-steps", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="")
     a = p.parse_args()
+    if a.profile_steps < 1:
+        p.error(f"--profile-steps must be at least 1 (got {a.profile_steps})")
     a.bf16 = a.precision == "bf16"
     torch.manual_seed(a.seed)
     torch.backends.cudnn.benchmark = a.cudnn_benchmark

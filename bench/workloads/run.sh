@@ -33,18 +33,17 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-SECS=${GPUMIX_BENCH_SECONDS:-6}
 BUILD=${GPUMIX_BENCH_BUILD:-$OUT/build}
 START=$SECONDS
 log() { echo "[$((SECONDS - START))s] $*" | tee -a "$OUT/commands.txt"; }
+# The rows' sizes and arguments, shared with profile.sh; GPUMIX_BENCH_SMOKE=1
+# shrinks everything and runs on the CPU.
+# shellcheck source=rows.sh
+. "$HERE/rows.sh"
+SECS=${GPUMIX_BENCH_SECONDS:-$([ "$SMOKE" = 1 ] && echo 2 || echo 6)}
 
 # ------------------------------------------------------------------ python
-PY=${GPUMIX_PYTHON:-}
-if [ -z "$PY" ]; then
-  for c in /opt/torch/.venv/bin/python3 python3; do
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import torch' >/dev/null 2>&1; then PY=$c; break; fi
-  done
-fi
+PY=$(pick_python)
 [ -n "$PY" ] || { echo "no python with torch found (set GPUMIX_PYTHON)" >&2; exit 1; }
 TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
 : > "$OUT/commands.txt"
@@ -168,57 +167,43 @@ compiled() {  # name mode args...
 # 5 minutes there (README.md). GPUMIX_BENCH_COMPILE=<mode> overrides.
 mode_for() { [ "$COMPILE" = auto ] && echo reduce-overhead || echo "$COMPILE"; }
 
-# Sizes: the issue's targets; GPUMIX_BENCH_SMOKE=1 shrinks everything and runs
-# on the CPU, to check this script where there is no GPU.
-SMOKE=${GPUMIX_BENCH_SMOKE:-0}
-if [ "$SMOKE" = 1 ]; then
-  DEV=cpu GRAPHS=false SECS=${GPUMIX_BENCH_SECONDS:-2} WU=1
-  NET=(--model resnet18 --image-size 32) B64=4 B256=8 IB1=1 IB64=4
-  BERT=(--layers 1 --hidden 64 --heads 2 --vocab 500 --seq-len 32) B32=4
-else
-  DEV=cuda GRAPHS=true WU=
-  NET=(--model resnet50 --image-size 224) B64=64 B256=256 IB1=1 IB64=64
-  BERT=(--layers 12 --hidden 768 --heads 12 --vocab 30522 --seq-len 128) B32=32
-fi
-wu() { echo "${WU:-$1}"; }  # warm-up steps: the given number, 1 in smoke mode
+# A row's gpumix run: name, config (rows.sh), then --cuda-graphs and any extra arguments.
+gpumix_row() {
+  local name=$1; row "$2"; shift 2
+  gpumix "$name" "$ROW_EXE" "${ROW_ARGS[@]}" "$@" --warmup-steps "$ROW_WARMUP" --duration "${SECS}s"
+}
+reference_row() {  # config, extra reference.py arguments
+  local name=$1; row "$1"; shift
+  reference "$name" "${REF_ARGS[@]}" --warmup "$ROW_WARMUP" --duration "$SECS" "$@"
+}
+compiled_row() {  # config
+  row "$1"
+  compiled "$1" "$(mode_for)" "${REF_ARGS[@]}" --warmup "$ROW_WARMUP" --duration "$SECS"
+}
 
 # resnet-train and bert-train capture the training step as a CUDA graph by
 # default on CUDA; the -eager rows show what the graph buys.
-gpumix resnet50-train-b64 gpumix-resnet-train --device $DEV "${NET[@]}" --batch-size $B64 \
-  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup-steps "$(wu 15)" --duration "${SECS}s"
-reference resnet50-train-b64 resnet-train --device $DEV "${NET[@]}" --batch-size $B64 --warmup "$(wu 15)" \
-  --duration "$SECS"
-gpumix resnet50-train-b64-eager gpumix-resnet-train --device $DEV "${NET[@]}" --batch-size $B64 \
-  --precision bf16 --channels-last true --cuda-graphs false --warmup-steps "$(wu 15)" --duration "${SECS}s"
+gpumix_row resnet50-train-b64 resnet50-train-b64 --cuda-graphs $GRAPHS
+reference_row resnet50-train-b64
+gpumix_row resnet50-train-b64-eager resnet50-train-b64 --cuda-graphs false
 
-gpumix resnet50-train-b256 gpumix-resnet-train --device $DEV "${NET[@]}" --batch-size $B256 \
-  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup-steps "$(wu 8)" --duration "${SECS}s"
-reference resnet50-train-b256 resnet-train --device $DEV "${NET[@]}" --batch-size $B256 --warmup "$(wu 8)" \
-  --duration "$SECS"
+gpumix_row resnet50-train-b256 resnet50-train-b256 --cuda-graphs $GRAPHS
+reference_row resnet50-train-b256
 
-gpumix bert-base-train-b32 gpumix-bert-train --device $DEV "${BERT[@]}" --batch-size $B32 \
-  --precision bf16 --cuda-graphs $GRAPHS --warmup-steps "$(wu 10)" --duration "${SECS}s"
-reference bert-base-train-b32 bert-train --device $DEV "${BERT[@]}" --batch-size $B32 --warmup "$(wu 10)" \
-  --duration "$SECS"
-gpumix bert-base-train-b32-eager gpumix-bert-train --device $DEV "${BERT[@]}" --batch-size $B32 \
-  --precision bf16 --cuda-graphs false --warmup-steps "$(wu 10)" --duration "${SECS}s"
+gpumix_row bert-base-train-b32 bert-base-train-b32 --cuda-graphs $GRAPHS
+reference_row bert-base-train-b32
+gpumix_row bert-base-train-b32-eager bert-base-train-b32 --cuda-graphs false
 
-gpumix resnet50-infer-b1 gpumix-batch-infer --device $DEV "${NET[@]}" --batch-size $IB1 \
-  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup-steps "$(wu 50)" --duration "${SECS}s"
-reference resnet50-infer-b1 infer --device $DEV "${NET[@]}" --batch-size $IB1 --warmup "$(wu 50)" --duration "$SECS"
+gpumix_row resnet50-infer-b1 resnet50-infer-b1 --cuda-graphs $GRAPHS
+reference_row resnet50-infer-b1
 
-gpumix resnet50-infer-b64 gpumix-batch-infer --device $DEV "${NET[@]}" --batch-size $IB64 \
-  --precision bf16 --channels-last true --cuda-graphs $GRAPHS --warmup-steps "$(wu 20)" --duration "${SECS}s" \
-  --dump-dir "$DUMP/b64"
-reference resnet50-infer-b64 infer --device $DEV "${NET[@]}" --batch-size $IB64 --warmup "$(wu 20)" \
-  --duration "$SECS" --compare-dir "$DUMP/b64"
+gpumix_row resnet50-infer-b64 resnet50-infer-b64 --cuda-graphs $GRAPHS --dump-dir "$DUMP/b64"
+reference_row resnet50-infer-b64 --compare-dir "$DUMP/b64"
 
 if [ "${GPUMIX_BENCH_EXTRA:-0}" = 1 ]; then
-  gpumix resnet50-infer-b64-nographs gpumix-batch-infer --device $DEV "${NET[@]}" --batch-size $IB64 \
-    --precision bf16 --channels-last true --cuda-graphs false --warmup-steps "$(wu 20)" --duration "${SECS}s"
-  [ "$SMOKE" = 1 ] || gpumix resnet50-infer-b64-unfused gpumix-batch-infer --device $DEV "${NET[@]}" \
-    --batch-size $IB64 --precision bf16 --channels-last true --cuda-graphs $GRAPHS --fused-conv false \
-    --warmup-steps "$(wu 20)" --duration "${SECS}s"
+  gpumix_row resnet50-infer-b64-nographs resnet50-infer-b64 --cuda-graphs false
+  [ "$SMOKE" = 1 ] || gpumix_row resnet50-infer-b64-unfused resnet50-infer-b64 --cuda-graphs $GRAPHS \
+    --fused-conv false
 fi
 
 # Correctness of bert-train's CUDA graph (GPU only): without dropout, a graph
@@ -227,24 +212,19 @@ fi
 # must agree step by step; both must have counted every optimizer step on the
 # device (summarize.py checks).
 if [ "$SMOKE" != 1 ]; then
-  check=(--device $DEV "${BERT[@]}" --batch-size $B32 --precision bf16 --dropout 0 --lr 5e-4 --seed 1
-         --iterations 30 --report-every 1)
+  row bert-base-train-b32
+  check=("${ROW_ARGS[@]}" --dropout 0 --lr 5e-4 --seed 1 --iterations 30 --report-every 1)
   gpumix bert-graph-check-graph gpumix-bert-train "${check[@]}" --cuda-graphs true --warmup-steps 0
   gpumix bert-graph-check-eager gpumix-bert-train "${check[@]}" --cuda-graphs false --warmup-steps 3
 fi
 
 # torch.compile references last (information, no target): a compilation that
 # runs long costs its own row only, within GPUMIX_BENCH_COMPILE_BUDGET.
-compiled bert-base-train-b32 "$(mode_for)" bert-train --device $DEV "${BERT[@]}" --batch-size $B32 \
-  --warmup "$(wu 10)" --duration "$SECS"
-compiled resnet50-infer-b64 "$(mode_for)" infer --device $DEV "${NET[@]}" --batch-size $IB64 --warmup "$(wu 20)" \
-  --duration "$SECS"
-compiled resnet50-train-b64 "$(mode_for)" resnet-train --device $DEV "${NET[@]}" --batch-size $B64 \
-  --warmup "$(wu 15)" --duration "$SECS"
-compiled resnet50-infer-b1 "$(mode_for)" infer --device $DEV "${NET[@]}" --batch-size $IB1 --warmup "$(wu 50)" \
-  --duration "$SECS"
-compiled resnet50-train-b256 "$(mode_for)" resnet-train --device $DEV "${NET[@]}" --batch-size $B256 \
-  --warmup "$(wu 8)" --duration "$SECS"
+compiled_row bert-base-train-b32
+compiled_row resnet50-infer-b64
+compiled_row resnet50-train-b64
+compiled_row resnet50-infer-b1
+compiled_row resnet50-train-b256
 
 log "all runs done"
 "$PY" "$HERE/summarize.py" "$OUT" | tee "$OUT/summary.txt"

@@ -32,10 +32,7 @@ struct HttpServer::Impl {
   metrics::Reporter& rep;
 
   http::GuardedServer server;
-  std::thread thread;
-  int port = 0;
-  std::atomic<bool> draining{false};
-  std::atomic<int64_t> in_flight{0};
+  http::ServingLoop serving{server};
 
   mutable std::mutex mu;  // guards what follows
   ServerCounts counts;
@@ -77,14 +74,9 @@ struct HttpServer::Impl {
 
   void infer(const httplib::Request& req, httplib::Response& res) {
     const auto arrived = Clock::now();
-    struct InFlight {
-      std::atomic<int64_t>& n;
-      explicit InFlight(std::atomic<int64_t>& c) : n(c) { ++n; }
-      ~InFlight() { --n; }
-    } guard(in_flight);
-
+    const auto guard = serving.enter();
     if (!find_model(req, res)) return count(res.status);
-    if (draining) {
+    if (serving.draining()) {
       reply_error(res, 503, "the server is shutting down");
       return count(503);
     }
@@ -155,7 +147,7 @@ struct HttpServer::Impl {
         << "gpumix_infer_queue_depth{" << labels << "} " << queue.depth() << '\n'
         << "# HELP gpumix_infer_in_flight Requests received and not yet answered.\n"
         << "# TYPE gpumix_infer_in_flight gauge\n"
-        << "gpumix_infer_in_flight{" << labels << "} " << in_flight.load() << '\n';
+        << "gpumix_infer_in_flight{" << labels << "} " << serving.in_flight() << '\n';
     latency.render(out, "gpumix_infer_request_duration_seconds",
                    "Server-side latency of successful requests, from receipt to response.", labels);
     queue_time.render(out, "gpumix_infer_queue_duration_seconds", "Time requests waited for their batch.", labels);
@@ -188,13 +180,13 @@ struct HttpServer::Impl {
     });
     // Not ready (503) only while draining: the server listens once the model is loaded and warm.
     server.Get("/v2/health/ready", [this, reply_json](const httplib::Request&, httplib::Response& res) {
-      reply_json(res, draining ? 503 : 200, kserve::ready_body(!draining));
+      reply_json(res, serving.draining() ? 503 : 200, kserve::ready_body(!serving.draining()));
     });
     server.Get(model_path, [this, reply_json](const httplib::Request& req, httplib::Response& res) {
       if (find_model(req, res)) reply_json(res, 200, kserve::model_metadata(model));
     });
     server.Get(model_path + "/ready", [this, reply_json](const httplib::Request& req, httplib::Response& res) {
-      if (find_model(req, res)) reply_json(res, draining ? 503 : 200, kserve::model_ready_body(model, !draining));
+      if (find_model(req, res)) reply_json(res, serving.draining() ? 503 : 200, kserve::model_ready_body(model, !serving.draining()));
     });
     // Any Content-Type: the body is JSON, or binary tensors when
     // Inference-Header-Content-Length is present (as Triton decides).
@@ -235,26 +227,17 @@ HttpServer::HttpServer(HttpOptions options, kserve::ModelSpec model, size_t inpu
 
 HttpServer::~HttpServer() { stop(); }
 
-void HttpServer::start() { impl_->port = http::listen_in_background(impl_->server, impl_->opt.host, impl_->opt.port, impl_->thread); }
+void HttpServer::start() { impl_->serving.start(impl_->opt.host, impl_->opt.port); }
 
-std::string HttpServer::url() const { return http::http_url(impl_->opt.host, impl_->port); }
+std::string HttpServer::url() const { return impl_->serving.url(); }
 
-int64_t HttpServer::drain(double timeout_s) {
-  impl_->draining = true;
-  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
-  while (impl_->in_flight > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  return impl_->in_flight;
-}
+int64_t HttpServer::drain(double timeout_s) { return impl_->serving.drain(timeout_s); }
 
-void HttpServer::stop() {
-  if (!impl_->thread.joinable()) return;
-  impl_->server.stop();
-  impl_->thread.join();
-}
+void HttpServer::stop() { impl_->serving.stop(); }
 
 std::string HttpServer::serve_bytes(std::string_view raw) { return impl_->server.serve_bytes(raw); }
 
-int64_t HttpServer::in_flight() const { return impl_->in_flight; }
+int64_t HttpServer::in_flight() const { return impl_->serving.in_flight(); }
 
 ServerCounts HttpServer::counts() const {
   const int64_t shed = impl_->server.stats().shed;

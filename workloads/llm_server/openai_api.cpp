@@ -50,10 +50,7 @@ struct OpenAiApi::Impl {
   const BlockPool& pool;
   metrics::Reporter& rep;
   http::GuardedServer server;
-  std::thread thread;
-  int port = 0;
-  std::atomic<bool> draining{false};
-  std::atomic<int64_t> in_flight{0};
+  http::ServingLoop serving{server};
   std::atomic<uint64_t> next_id{0};
 
   mutable std::mutex mu;  // guards what follows
@@ -171,13 +168,8 @@ struct OpenAiApi::Impl {
   void complete(const httplib::Request& req, httplib::Response& res) {
     const auto arrived = Clock::now();
     // Counted until the whole answer is written (a stream outlives this handler).
-    struct InFlight {
-      std::atomic<int64_t>& n;
-      explicit InFlight(std::atomic<int64_t>& c) : n(c) { ++n; }
-      ~InFlight() { --n; }
-    };
-    auto guard = std::make_shared<InFlight>(in_flight);
-    if (draining) return reply_error(res, {503, "the server is shutting down", "", ""});
+    auto guard = serving.enter();
+    if (serving.draining()) return reply_error(res, {503, "the server is shutting down", "", ""});
     bool stream = false, token_ids = false;
     auto parsed = parse(req.body, stream, token_ids);
     if (auto* e = std::get_if<RequestError>(&parsed)) return reply_error(res, *e);
@@ -311,6 +303,18 @@ struct OpenAiApi::Impl {
     if (guard.shed > 0) statuses[503] += guard.shed;
     for (const auto& [status, n] : statuses)
       out << "gpumix_llm_requests_total{" << labels << ",code=\"" << status << "\"} " << n << '\n';
+    // Decode-only iterations by batch size (at most --max-batch series): a
+    // scrape before and after a phase gives its mean step time.
+    const auto steps = engine.decode_step_times();
+    out << "# HELP gpumix_llm_decode_steps_total Decode-only iterations, by batch size.\n"
+        << "# TYPE gpumix_llm_decode_steps_total counter\n";
+    for (const auto& [batch, st] : steps)
+      out << "gpumix_llm_decode_steps_total{" << labels << ",batch=\"" << batch << "\"} " << st.steps << '\n';
+    out << "# HELP gpumix_llm_decode_step_seconds_total Time of decode-only iterations, by batch size.\n"
+        << "# TYPE gpumix_llm_decode_step_seconds_total counter\n";
+    for (const auto& [batch, st] : steps)
+      out << "gpumix_llm_decode_step_seconds_total{" << labels << ",batch=\"" << batch << "\"} " << st.total_ms / 1e3
+          << '\n';
     ttft.render(out, "gpumix_llm_time_to_first_token_seconds", "Receipt of a request to its first token.", labels);
     tpot.render(out, "gpumix_llm_time_per_output_token_seconds",
                 "Mean time per output token after the first, per request.", labels);
@@ -324,8 +328,8 @@ struct OpenAiApi::Impl {
       res.set_content(body, "application/json");
     };
     server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-      res.status = draining ? 503 : 200;
-      res.set_content(draining ? "draining\n" : "ok\n", "text/plain");
+      res.status = serving.draining() ? 503 : 200;
+      res.set_content(serving.draining() ? "draining\n" : "ok\n", "text/plain");
     });
     server.Get("/v1/models", [this, reply_json](const httplib::Request&, httplib::Response& res) {
       reply_json(res, 200,
@@ -370,22 +374,13 @@ OpenAiApi::~OpenAiApi() { stop(); }
 
 void OpenAiApi::finished(const Completion& c) { impl_->finished(c); }
 
-void OpenAiApi::start() { impl_->port = http::listen_in_background(impl_->server, impl_->opt.host, impl_->opt.port, impl_->thread); }
+void OpenAiApi::start() { impl_->serving.start(impl_->opt.host, impl_->opt.port); }
 
-std::string OpenAiApi::url() const { return http::http_url(impl_->opt.host, impl_->port); }
+std::string OpenAiApi::url() const { return impl_->serving.url(); }
 
-int64_t OpenAiApi::drain(double timeout_s) {
-  impl_->draining = true;
-  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
-  while (impl_->in_flight > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  return impl_->in_flight;
-}
+int64_t OpenAiApi::drain(double timeout_s) { return impl_->serving.drain(timeout_s); }
 
-void OpenAiApi::stop() {
-  if (!impl_->thread.joinable()) return;
-  impl_->server.stop();
-  impl_->thread.join();
-}
+void OpenAiApi::stop() { impl_->serving.stop(); }
 
 ApiCounts OpenAiApi::counts() const {
   const int64_t shed = impl_->server.stats().shed;

@@ -796,24 +796,44 @@ std::string GuardedServer::serve_bytes(std::string_view raw) {
   }
 }
 
-int listen_in_background(GuardedServer& server, const std::string& host, int port, std::thread& thread) {
-  server.set_keep_alive_max_count(1u << 30);  // the guard keeps connections alive; this is only the header
-  server.set_keep_alive_timeout(static_cast<time_t>(server.limits().idle_timeout.count() / 1000));
-  server.set_payload_max_length(server.limits().max_body_bytes);
+void ServingLoop::start(const std::string& host, int port) {
+  server_.set_keep_alive_max_count(1u << 30);  // the guard keeps connections alive; this is only the header
+  server_.set_keep_alive_timeout(static_cast<time_t>(server_.limits().idle_timeout.count() / 1000));
+  server_.set_payload_max_length(server_.limits().max_body_bytes);
   int bound = port;
   if (port == 0) {
-    bound = server.bind_to_any_port(host);
+    bound = server_.bind_to_any_port(host);
     if (bound < 0) throw std::runtime_error("cannot bind to " + host + " (any port)");
-  } else if (!server.bind_to_port(host, port)) {
+  } else if (!server_.bind_to_port(host, port)) {
     throw std::runtime_error("cannot bind to " + host + ":" + std::to_string(port) + " (in use, or not an address of this machine)");
   }
-  thread = std::thread([&server] { server.listen_after_bind(); });
-  return bound;
+  host_ = host;
+  port_ = bound;
+  thread_ = std::thread([this] { server_.listen_after_bind(); });
 }
 
-std::string http_url(const std::string& host, int port) {
-  const bool v6 = host.find(':') != std::string::npos;
-  return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+std::string ServingLoop::url() const {
+  const bool v6 = host_.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(port_);
+}
+
+std::shared_ptr<void> ServingLoop::enter() {
+  ++in_flight_;
+  return std::shared_ptr<void>(nullptr, [this](void*) { --in_flight_; });
+}
+
+int64_t ServingLoop::drain(double timeout_s) {
+  draining_ = true;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (in_flight_ > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return in_flight_;
+}
+
+void ServingLoop::stop() {
+  if (!thread_.joinable()) return;
+  server_.stop();
+  thread_.join();
 }
 
 }  // namespace gpumix::http

@@ -16,6 +16,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -106,11 +107,41 @@ class GuardedServer : public httplib::Server {
   std::unique_ptr<Engine> engine_;
 };
 
-// Binds `server` to host:port (port 0: any free port) and serves on a thread
-// of its own, kept in `thread` (join it after server.stop()); the port bound.
-// std::runtime_error naming the address when it cannot bind.
-int listen_in_background(GuardedServer& server, const std::string& host, int port, std::thread& thread);
-// "http://host:port", an IPv6 address in brackets.
-std::string http_url(const std::string& host, int port);
+// What both built-in servers do around a GuardedServer: serve it on a thread
+// of its own, count the requests in flight, and drain on SIGTERM (new
+// requests refused, those in flight given time to end). Declare it after
+// its server: it stops the server before the server goes.
+class ServingLoop {
+ public:
+  explicit ServingLoop(GuardedServer& server) : server_(server) {}
+  ~ServingLoop() { stop(); }
+  ServingLoop(const ServingLoop&) = delete;
+  ServingLoop& operator=(const ServingLoop&) = delete;
+
+  // Binds host:port (port 0: any free port) and serves; std::runtime_error
+  // naming the address when it cannot bind.
+  void start(const std::string& host, int port);
+  // "http://host:port" once started, an IPv6 address in brackets.
+  std::string url() const;
+
+  // Counts a request until the returned token is gone (a stream keeps it
+  // beyond its handler).
+  std::shared_ptr<void> enter();
+  int64_t in_flight() const { return in_flight_; }
+  bool draining() const { return draining_; }
+  // Refuses new requests from now on and waits up to `timeout_s` for those
+  // in flight; how many are still in flight.
+  int64_t drain(double timeout_s);
+  // Stops serving and joins the thread (idempotent).
+  void stop();
+
+ private:
+  GuardedServer& server_;
+  std::thread thread_;
+  std::string host_;
+  int port_ = 0;
+  std::atomic<bool> draining_{false};
+  std::atomic<int64_t> in_flight_{0};
+};
 
 }  // namespace gpumix::http

@@ -39,20 +39,26 @@ def llama_1b():
                       bos_token_id=None, eos_token_id=None, pad_token_id=0)
     torch.manual_seed(0)
     with torch.device("cuda"):
-        model = LlamaForCausalLM._from_config(cfg, attn_implementation="sdpa", torch_dtype=torch.bfloat16)
-    return model.eval()
+        model = LlamaForCausalLM(cfg)  # the default attention: SDPA
+    return model.to(torch.bfloat16).eval()
 
 
 def generate_tokens_per_s(model, batch, prompt_len, new_tokens):
     ids = torch.randint(258, 32000, (batch, prompt_len), device="cuda")
     mask = torch.ones_like(ids)
-    kw = dict(attention_mask=mask, do_sample=False, cache_implementation="static", disable_compile=True,
-              pad_token_id=0, eos_token_id=None)
+    from transformers import GenerationConfig
+
+    def config(n):
+        gc = GenerationConfig(max_new_tokens=n, min_new_tokens=n, do_sample=False, cache_implementation="static",
+                              pad_token_id=0, eos_token_id=None)
+        gc.disable_compile = True  # eager: generate compiles a static cache's forward unless told not to
+        return gc
+
     with torch.inference_mode():
-        model.generate(ids, max_new_tokens=8, min_new_tokens=8, **kw)  # warm-up
+        model.generate(ids, attention_mask=mask, generation_config=config(8))  # warm-up
         torch.cuda.synchronize()
         t0 = time.perf_counter()
-        out = model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **kw)
+        out = model.generate(ids, attention_mask=mask, generation_config=config(new_tokens))
         torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
     produced = (out.shape[1] - prompt_len) * batch
@@ -85,9 +91,23 @@ def main():
               "transformers": transformers.__version__, "copy_bytes_per_s": copy_bandwidth()}
     model = llama_1b()
     result["parameters"] = sum(p.numel() for p in model.parameters())
-    result["generate"] = [generate_tokens_per_s(model, int(b), a.prompt_len, a.new_tokens) for b in a.batches.split(",")]
-    result["prefill_ms"] = {str(a.prefill_len): prefill_ms(model, a.prefill_len)}
+    result["attention"] = getattr(model.config, "_attn_implementation", None)
+    result["generate"] = []
+    for b in a.batches.split(","):
+        try:
+            result["generate"].append(generate_tokens_per_s(model, int(b), a.prompt_len, a.new_tokens))
+        except Exception as e:  # noqa: BLE001 (kept in the result; the other parts go on)
+            result.setdefault("errors", []).append(f"generate b{b}: {type(e).__name__}: {e}")
+    try:
+        result["prefill_ms"] = {str(a.prefill_len): prefill_ms(model, a.prefill_len)}
+    except Exception as e:  # noqa: BLE001
+        result.setdefault("errors", []).append(f"prefill: {type(e).__name__}: {e}")
     result.update(prompt_len=a.prompt_len, new_tokens=a.new_tokens)
+    try:  # frames torch.compile (dynamo) compiled: none when generate ran eagerly
+        from torch._dynamo.utils import counters
+        result["dynamo_frames"] = dict(counters.get("frames", {}))
+    except Exception:  # noqa: BLE001
+        pass
     with open(a.out, "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps(result))

@@ -110,6 +110,10 @@ def main(out):
         rows.append(f"  | prefill of {ttft_prompt} tokens: gpumix {prefill:.2f} ms, HF forward {summary['hf_prefill_ms']:.2f} ms")
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
+    for e in hf.get("errors", []):
+        rows.append(f"  | hf_reference.py: {e[:140]}")
+    if hf.get("dynamo_frames"):
+        rows.append(f"  | hf_reference.py: torch.compile ran ({hf['dynamo_frames']}): HF was not eager")
     print(f"RESULT copy bandwidth {fmt(bw and bw / 1e12)} TB/s (read+written), {fmt(params and params / 1e9, '.3f')}B parameters")
     print("\n".join(rows))
 

@@ -61,7 +61,10 @@ Model::Model(const ModelConfig& config, const std::map<std::string, torch::Tenso
   auto freqs = torch::outer(torch::arange(config.max_context, torch::kFloat64), inv_freq);
   auto emb = torch::cat({freqs, freqs}, -1);
   cos_ = emb.cos().to(to);
-  sin_ = emb.sin().to(to);
+  // rotate_half(x) * sin == roll(x, half) * [-sin, sin]: one kernel fewer.
+  auto sin = emb.sin();
+  sin.narrow(1, 0, hd / 2).neg_();
+  sin_signed_ = sin.to(to);
   cache_ = torch::zeros({config.layers, 2, config.kv_heads, cache_rows, hd}, to);
 }
 
@@ -71,10 +74,8 @@ torch::Tensor Model::rms_norm(const torch::Tensor& x, const torch::Tensor& w) co
   return y.to(dtype_) * w;
 }
 
-torch::Tensor Model::rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) const {
-  const int64_t half = x.size(-1) / 2;
-  auto rotated = torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-  return x * cos + rotated * sin;
+torch::Tensor Model::rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin_signed) const {
+  return x * cos + torch::roll(x, {x.size(-1) / 2}, {-1}) * sin_signed;
 }
 
 torch::Tensor Model::attention(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
@@ -119,20 +120,23 @@ torch::Tensor Model::attention(const torch::Tensor& q, const torch::Tensor& k_ca
 torch::Tensor Model::forward(const StepTensors& s) {
   const int64_t T = s.tokens.size(0), H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim();
   auto x = embed_.index_select(0, s.tokens);
-  auto cos = cos_.index_select(0, s.positions).unsqueeze(1), sin = sin_.index_select(0, s.positions).unsqueeze(1);
+  auto cos = cos_.index_select(0, s.positions).unsqueeze(1);
+  auto sin = sin_signed_.index_select(0, s.positions).unsqueeze(1);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const auto& L = layers_[l];
     auto qkv = torch::linear(rms_norm(x, L.attn_norm), L.wqkv);
-    auto q = rotate(qkv.narrow(1, 0, H * hd).view({T, H, hd}), cos, sin);
-    auto k = rotate(qkv.narrow(1, H * hd, KH * hd).view({T, KH, hd}), cos, sin);
+    // Queries and keys rotated together: [T, H + KH, hd].
+    auto qk = rotate(qkv.narrow(1, 0, (H + KH) * hd).view({T, H + KH, hd}), cos, sin);
+    auto q = qk.narrow(1, 0, H), k = qk.narrow(1, H, KH);
     auto v = qkv.narrow(1, (H + KH) * hd, KH * hd).view({T, KH, hd});
     auto k_cache = cache_[static_cast<int64_t>(l)][0], v_cache = cache_[static_cast<int64_t>(l)][1];
     k_cache.index_copy_(1, s.write_slots, k.transpose(0, 1));
     v_cache.index_copy_(1, s.write_slots, v.transpose(0, 1));
-    x = x + torch::linear(attention(q, k_cache, v_cache, s.groups), L.wo);
+    // Residual adds inside the matrix products (addmm: x + a @ w^T).
+    x = torch::addmm(x, attention(q, k_cache, v_cache, s.groups), L.wo.t());
     auto gate_up = torch::linear(rms_norm(x, L.mlp_norm), L.w_gate_up);
     const int64_t F = config_.ffn;
-    x = x + torch::linear(torch::silu(gate_up.narrow(1, 0, F)) * gate_up.narrow(1, F, F), L.w_down);
+    x = torch::addmm(x, torch::silu(gate_up.narrow(1, 0, F)) * gate_up.narrow(1, F, F), L.w_down.t());
   }
   if (s.logit_rows.defined()) x = x.index_select(0, s.logit_rows);
   return torch::linear(rms_norm(x, norm_), head_).to(torch::kFloat32);

@@ -55,14 +55,14 @@ class Model {
     torch::Tensor attn_norm, wqkv, wo, mlp_norm, w_gate_up, w_down;
   };
   torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w) const;
-  torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) const;
+  torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin_signed) const;
   torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
                           const std::vector<AttentionGroup>& groups) const;
 
   ModelConfig config_;
   torch::Device device_;
   torch::ScalarType dtype_;
-  torch::Tensor embed_, norm_, head_, cos_, sin_;
+  torch::Tensor embed_, norm_, head_, cos_, sin_signed_;
   std::vector<Layer> layers_;
   torch::Tensor cache_;  // [layers, 2 (keys, values), kv_heads, cache_rows, head_dim]
 };

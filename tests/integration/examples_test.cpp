@@ -118,7 +118,7 @@ TEST(Examples, LlmServingRunsOnTheCpu) {
   replace(R"(prompt-len: "uniform:128-1024", output-len: "uniform:64-256")",
           R"(prompt-len: "uniform:16-256", output-len: "uniform:8-32", vocab: 512)");
   const auto mix_path = dir.write("llm-serving.yaml", mix);
-  auto r = gpumix({"run", mix_path.string(), "--modes", "exclusive,timeslice", "--cell-duration", "10s",
+  auto r = gpumix({"run", mix_path.string(), "--modes", "exclusive,timeslice", "--cell-duration", "8s",
                    "--results", (dir / "results").string()},
                   dir.path(), std::chrono::seconds(300));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;

@@ -28,7 +28,7 @@
 #     servermodes      gpumix run examples/inference-server.yaml --modes "$GPUMIX_MODES" (15 s cells), e.g. settings between a tune's candidates
 #     tune-fair        gpumix tune examples/tune-fairness.yaml --objective min-np (GPUMIX_TUNE_FAIR_BUDGET, default 6m; 12 s cells)
 #     llm        bench/llm/run.sh: gpumix-llm-server (1b) against the memory bound, HF generate and an independent client
-#     llmmix     gpumix run examples/llm-serving.yaml (all its modes, GPUMIX_LLM_CELL, default 30 s cells), show and export
+#     llmmix     gpumix run examples/llm-serving.yaml (all its modes, GPUMIX_LLM_CELL, default 40 s cells: a p99 needs 100 requests after the load generator's 5 s warm-up), show and export
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -200,7 +200,7 @@ for p in "$@"; do
     servermodes) phase servermodes run_modes inference-server 15s "${GPUMIX_MODES:-exclusive,mps}" ;;
     tune-fair) phase tune-fair tune_example tune-fairness "${GPUMIX_TUNE_FAIR_BUDGET:-6m}" 12s --objective min-np ;;
     llm) phase llm bash bench/llm/run.sh "$bin" "$out/llm" ;;
-    llmmix) phase llmmix run_example llm-serving "${GPUMIX_LLM_CELL:-30s}" ;;
+    llmmix) phase llmmix run_example llm-serving "${GPUMIX_LLM_CELL:-40s}" ;;
     *) echo "unknown phase $p" >&2 ;;
   esac
 done

@@ -115,8 +115,8 @@ TEST(Examples, LlmServingRunsOnTheCpu) {
     mix.replace(at, from.size(), to);
   };
   replace("preset: 1b, kv-cache-memory: 16GiB, max-context: 4096", "preset: tiny, max-context: 1024");
-  replace(R"(prompt-len: "uniform:128-1024", output-len: "uniform:64-256")",
-          R"(prompt-len: "uniform:16-256", output-len: "uniform:8-32", vocab: 512)");
+  replace(R"(prompt-len: "uniform:128-1024", output-len: "uniform:64-256", warmup: 5s)",
+          R"(prompt-len: "uniform:16-256", output-len: "uniform:8-32", vocab: 512, warmup: 1s)");
   const auto mix_path = dir.write("llm-serving.yaml", mix);
   auto r = gpumix({"run", mix_path.string(), "--modes", "exclusive,timeslice", "--cell-duration", "8s",
                    "--results", (dir / "results").string()},

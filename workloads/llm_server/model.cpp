@@ -69,9 +69,7 @@ Model::Model(const ModelConfig& config, const std::map<std::string, torch::Tenso
 }
 
 torch::Tensor Model::rms_norm(const torch::Tensor& x, const torch::Tensor& w) const {
-  auto xf = x.to(torch::kFloat32);
-  auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + config_.norm_eps);
-  return y.to(dtype_) * w;
+  return compat::rms_norm(x, w, config_.norm_eps);
 }
 
 torch::Tensor Model::rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin_signed) const {

@@ -165,6 +165,20 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 #endif
 }
 
+// -------------------------------------------------------------- RMSNorm
+
+// x / sqrt(mean(x^2) + eps) * w over the last dimension, reduced in fp32 and
+// returned in x's dtype. at::rms_norm where LibTorch has it (2.4+; fused on
+// CUDA in recent versions: one kernel where the composite takes eight).
+inline torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps) {
+#if GPUMIX_TORCH_AT_LEAST(2, 4)
+  return at::rms_norm(x, {x.size(-1)}, w, eps);
+#else
+  auto xf = x.to(torch::kFloat32);
+  return (xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(x.scalar_type()) * w;
+#endif
+}
+
 // -------------------------------------------------------------- LayerNorm
 
 // LayerNorm of `x` with `ln`'s (fp32) weights. LibTorch 1.13's CPU autocast

@@ -8,8 +8,9 @@
 #   3. TTFT at low load against the prefill time of the prompt alone (the
 #      server's own prefill-only iteration time), and gpumix loadgen's TTFT
 #      against client.py's (raw sockets, no gpumix code) on loopback.
-# Each with the decode step eager and with CUDA graphs. Every number comes
-# from this run; summarize.py prints the table last.
+# Each with the decode step eager, with CUDA graphs, and with graphs and the
+# fused decode-attention kernel. Every number comes from this run;
+# summarize.py prints the table last.
 #   bench/llm/run.sh BIN OUT     (BIN: gpumix and gpumix-llm-server)
 set -uo pipefail
 BIN=$(cd "$1" && pwd); OUT=$2
@@ -50,8 +51,13 @@ stop_server() {
 trap '[ -n "$server_pid" ] && kill -KILL "$server_pid" 2>/dev/null' EXIT
 scrape() { curl -s "$url/metrics" > "$OUT/$1.prom"; }
 
-for variant in eager graphs; do
-  extra=(); [ $variant = graphs ] && extra=(--cuda-graphs true)
+for variant in eager graphs kernel; do
+  case $variant in
+    eager) extra=() ;;
+    graphs) extra=(--cuda-graphs true) ;;
+    kernel) extra=(--cuda-graphs true --decode-attention kernel)
+            [ "${GPUMIX_LLM_SMOKE:-0}" = 1 ] && continue ;;  # CUDA only
+  esac
   start_server "server-$variant" "${extra[@]}" || continue
   for b in 1 32; do
     # One wave of b streams: every decode step of the wave runs at batch b.

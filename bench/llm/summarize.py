@@ -65,7 +65,9 @@ def main(out):
     mean_keys = prompt + new / 2
     hf_tps = {g["batch"]: g["output_tokens_per_s"] for g in hf.get("generate", [])}
     rows, summary = [], {"copy_bytes_per_s": bw, "parameters": params, "variants": {}}
-    for variant in ("eager", "graphs"):
+    for variant in ("eager", "graphs", "kernel"):
+        if not os.path.exists(os.path.join(out, f"{variant}-b1.json")):
+            continue
         v = summary["variants"][variant] = {}
         for b in (1, 32):
             s0, t0 = prom_steps(os.path.join(out, f"{variant}-b{b}-before.prom"), b)
@@ -85,12 +87,14 @@ def main(out):
                         f"x{fmt(v[b]['step_over_bound'])} (target <= 2) | {fmt(tps, '.0f')} tok/s, HF {fmt(hf_tps.get(b), '.0f')}, "
                         f"x{fmt(v[b]['over_hf'])}" + (" (target >= 1.5)" if b == 32 else ""))
     eager_g = (load(os.path.join(out, "eager-greedy.json")) or {}).get("outputs")
-    graph_g = (load(os.path.join(out, "graphs-greedy.json")) or {}).get("outputs")
-    if eager_g and graph_g:
-        same = sum(a == b for a, b in zip(eager_g, graph_g))
-        prefix = [next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a)) for a, b in zip(eager_g, graph_g)]
-        summary["greedy_identical"] = f"{same}/{len(eager_g)}"
-        rows.append(f"  | greedy outputs, graphs vs eager: {same}/{len(eager_g)} identical; tokens agreeing "
+    for variant in ("graphs", "kernel"):
+        other = (load(os.path.join(out, f"{variant}-greedy.json")) or {}).get("outputs")
+        if not (eager_g and other):
+            continue
+        same = sum(a == b for a, b in zip(eager_g, other))
+        prefix = [next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a)) for a, b in zip(eager_g, other)]
+        summary[f"greedy_identical_{variant}"] = f"{same}/{len(eager_g)}"
+        rows.append(f"  | greedy outputs, {variant} vs eager: {same}/{len(eager_g)} identical; tokens agreeing "
                     f"before the first difference: {prefix}")
     prefill = prefill_ms(os.path.join(out, "server-ttft.err"), ttft_prompt)
     clients = [load(os.path.join(out, f"ttft-client-{i}.json")) or {} for i in (1, 2)]

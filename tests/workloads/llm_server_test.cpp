@@ -472,6 +472,8 @@ TEST(LlmServerArguments, ImpossibleShapesAndCacheSizesExit2NamingTheOption) {
       {{"--kv-cache-memory", "lots"}, "--kv-cache-memory: 'lots' is not a size"},
       {{"--heads", "3"}, "--hidden 64 is not a multiple of --heads 3"},
       {{"--graph-batch-sizes", "1,x"}, "--graph-batch-sizes: 'x' is not a positive integer"},
+      // A CPU build has no kernel; a CUDA build on the CPU says it runs on a GPU.
+      {{"--decode-attention", "kernel"}, "--decode-attention kernel: "},
   };
   // All at once: each spends its time loading LibTorch.
   std::vector<std::unique_ptr<TempDir>> dirs;

@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
           "embeddings, SwiGLU, grouped-query attention) with seeded weights or a safetensors file, a paged KV cache "
           "and continuous batching; answers on --host:--port until stopped");
   std::string preset = "1b", weights_file, dtype = "bf16", host = "127.0.0.1", kv_memory = "8GiB";
-  std::string graph_sizes = "1,2,4,8,16,32,64", model_name;
+  std::string graph_sizes = "1,2,4,8,16,32,64", model_name, decode_attention = "gather";
   int64_t layers = 0, hidden = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0, max_context = 0;
   bool tied = true, cuda_graphs = false, report_requests = true;
   int64_t port = 8000, block_size = 16, max_batch = 64, prefill_chunk = 512, max_waiting = 256, threads = 256;
@@ -82,6 +82,9 @@ int main(int argc, char** argv) {
   cli.add("cuda-graphs", cuda_graphs,
           "Replay a CUDA graph of the decode step per batch size and context bucket (CUDA only)");
   cli.add("graph-batch-sizes", graph_sizes, "Batch sizes with a decode graph; a batch is padded up to the next");
+  cli.add_choice("decode-attention", decode_attention, {"gather", "kernel"},
+                 "Decode attention: gather (each sequence's keys copied from the paged cache, then batched matrix "
+                 "products) or kernel (fused over the paged cache: CUDA builds, bf16; checked against gather at start)");
   cli.add("host", host, "Address to listen on (default loopback only; 0.0.0.0 for every interface)");
   Cli::non_negative(cli.add("port", port, "TCP port; 0 picks a free one (the ready event carries the URL)"));
   Cli::positive(cli.add("http-threads", threads,
@@ -141,6 +144,16 @@ int main(int argc, char** argv) {
     }
     Model model(config, weights, ctx.device, type, blocks * block_size);
     weights.clear();
+    double kernel_difference = 0;
+    if (decode_attention == "kernel") {
+      if (auto why = model.decode_kernel_unusable(); !why.empty()) throw BadArgument("--decode-attention kernel: " + why);
+      // bf16 outputs of magnitude about one: the two paths round differently, not by more.
+      kernel_difference = model.decode_kernel_difference(8, 1000);
+      if (!(kernel_difference < 0.05))
+        throw std::runtime_error("--decode-attention kernel: its output differs from the gathered path's by " +
+                                 std::to_string(kernel_difference) + " (more than 0.05)");
+      model.use_decode_kernel(true);
+    }
     BlockPool pool(blocks, block_size);
     progress("model on " + ctx.device.str() + " after " + std::to_string(now_s() - t_load) + " s; KV cache " +
              std::to_string(pool.capacity()) + " blocks of " + std::to_string(block_size) + " tokens");
@@ -227,6 +240,8 @@ int main(int argc, char** argv) {
     ctx.set("prefill_chunk", prefill_chunk);
     ctx.set("cuda_graph_batch_sizes", list_text(engine.graph_sizes()));
     ctx.set("cuda_graph_contexts", list_text(engine.graph_contexts()));
+    ctx.set("decode_attention", decode_attention);
+    if (decode_attention == "kernel") ctx.set("decode_kernel_max_difference", kernel_difference);
     ctx.set("load_seconds", now_s() - t_load);
     ctx.emit_config();
     ctx.rep.emit("ready", {{"url", server.url()}, {"model", model_name}});

@@ -1,5 +1,7 @@
 #include "model.hpp"
 
+#include "decode_attention.hpp"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
@@ -77,42 +79,118 @@ torch::Tensor Model::rotate(const torch::Tensor& x, const torch::Tensor& cos, co
 }
 
 torch::Tensor Model::attention(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
-                               const std::vector<AttentionGroup>& groups) const {
+                               const torch::Tensor& positions, const std::vector<AttentionGroup>& groups) const {
   const int64_t H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim(), G = H / KH;
   std::vector<torch::Tensor> outs;
   for (const auto& g : groups) {
-    const int64_t B = g.batch, C = g.key_slots.size(1), Q = g.queries;
-    // [KH, B, C, hd], contiguous: the cache is head-major, so one gather.
-    auto k = k_cache.index_select(1, g.key_slots.reshape({-1})).view({KH, B, C, hd});
-    auto v = v_cache.index_select(1, g.key_slots.reshape({-1})).view({KH, B, C, hd});
-    auto qg = q.narrow(0, g.row_begin, B * Q);
-    torch::Tensor o;
+    const int64_t B = g.batch, Q = g.queries;
     if (Q == 1) {
-      // Decode: the G query heads of a kv head read its keys once, as a
-      // batched matrix product over (kv head, sequence). SDPA with a mask and
-      // grouped heads falls back to its math kernel, which first repeats K
-      // and V G times: G times the bytes of the step's largest read.
-      const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-      auto qh = (qg * scale).view({B, KH, G, hd}).transpose(0, 1).reshape({KH * B, G, hd});
-      auto scores = torch::bmm(qh, k.view({KH * B, C, hd}).transpose(1, 2)).view({KH, B, G, C}) +
-                    g.mask.view({1, B, 1, C});
-      auto p = torch::softmax(scores, -1, torch::kFloat32).to(dtype_);
-      o = torch::bmm(p.view({KH * B, G, C}), v.view({KH * B, C, hd}));  // [KH * B, G, hd]
-      o = o.view({KH, B, G, hd}).transpose(0, 1).reshape({B, H * hd});
-    } else {
-      // Prefill: compute-bound; SDPA over kv heads repeated per query head
-      // (kv head i serves query heads [i*G, (i+1)*G)).
-      auto qs = qg.view({B, Q, H, hd}).transpose(1, 2);
-      auto expand = [&](const torch::Tensor& kv) {
-        auto per_seq = kv.transpose(0, 1);  // [B, KH, C, hd]
-        return G == 1 ? per_seq : per_seq.repeat_interleave(G, 1);
-      };
-      o = compat::scaled_dot_product_attention(qs, expand(k), expand(v), g.mask);
-      o = o.transpose(1, 2).reshape({B * Q, H * hd});
+      outs.push_back(decode_kernel_ ? decode_fused(q, k_cache, v_cache, positions, g)
+                                    : decode_gathered(q, k_cache, v_cache, g));
+      continue;
     }
-    outs.push_back(o);
+    // Prefill: compute-bound; SDPA over kv heads repeated per query head
+    // (kv head i serves query heads [i*G, (i+1)*G)).
+    const int64_t C = g.key_slots.size(1);
+    auto expand = [&](const torch::Tensor& cache) {
+      auto per_seq = cache.index_select(1, g.key_slots.reshape({-1})).view({KH, B, C, hd}).transpose(0, 1);
+      return G == 1 ? per_seq : per_seq.repeat_interleave(G, 1);  // [B, H, C, hd]
+    };
+    auto qs = q.narrow(0, g.row_begin, B * Q).view({B, Q, H, hd}).transpose(1, 2);
+    auto o = compat::scaled_dot_product_attention(qs, expand(k_cache), expand(v_cache), g.mask);
+    outs.push_back(o.transpose(1, 2).reshape({B * Q, H * hd}));
   }
   return outs.size() == 1 ? outs[0] : torch::cat(outs, 0);
+}
+
+// The G query heads of a kv head read its gathered keys once, as a batched
+// matrix product over (kv head, sequence). SDPA with a mask and grouped heads
+// falls back to its math kernel, which first repeats K and V G times: G times
+// the bytes of the step's largest read.
+torch::Tensor Model::decode_gathered(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
+                                     const AttentionGroup& g) const {
+  const int64_t H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim(), G = H / KH;
+  const int64_t B = g.batch, C = g.key_slots.size(1);
+  // [KH * B, C, hd], contiguous: the cache is head-major, so one gather.
+  auto k = k_cache.index_select(1, g.key_slots.reshape({-1})).view({KH * B, C, hd});
+  auto v = v_cache.index_select(1, g.key_slots.reshape({-1})).view({KH * B, C, hd});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  auto qh = (q.narrow(0, g.row_begin, B) * scale).view({B, KH, G, hd}).transpose(0, 1).reshape({KH * B, G, hd});
+  auto scores = torch::bmm(qh, k.transpose(1, 2)).view({KH, B, G, C}) + g.mask.view({1, B, 1, C});
+  auto p = torch::softmax(scores, -1, torch::kFloat32).to(dtype_);
+  auto o = torch::bmm(p.view({KH * B, G, C}), v);  // [KH * B, G, hd]
+  return o.view({KH, B, G, hd}).transpose(0, 1).reshape({B, H * hd});
+}
+
+torch::Tensor Model::decode_fused(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
+                                  const torch::Tensor& positions, const AttentionGroup& g) const {
+#if GPUMIX_LLM_DECODE_KERNEL && GPUMIX_HAS_CUDA
+  const int64_t H = config_.heads, hd = config_.head_dim();
+  auto qg = q.narrow(0, g.row_begin, g.batch);  // [B, H, hd], rows strided
+  auto pos = positions.narrow(0, g.row_begin, g.batch).contiguous();
+  auto slots = g.key_slots.contiguous();
+  auto out = torch::empty({g.batch, H * hd}, q.options());
+  DecodeAttentionArgs a;
+  a.q = qg.data_ptr();
+  a.q_row_stride = qg.stride(0);
+  a.k_cache = k_cache.data_ptr();
+  a.v_cache = v_cache.data_ptr();
+  a.cache_head_stride = k_cache.stride(0);
+  a.key_slots = slots.data_ptr<int64_t>();
+  a.slots_row_stride = slots.stride(0);
+  a.positions = pos.data_ptr<int64_t>();
+  a.out = out.data_ptr();
+  a.out_row_stride = out.stride(0);
+  a.batch = g.batch;
+  a.kv_heads = config_.kv_heads;
+  a.group = H / config_.kv_heads;
+  a.head_dim = hd;
+  a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  launch_decode_attention(a, at::cuda::getCurrentCUDAStream().stream());
+  return out;
+#else
+  (void)q, (void)k_cache, (void)v_cache, (void)positions, (void)g;
+  throw std::logic_error("decode_fused: " + decode_kernel_unusable());
+#endif
+}
+
+std::string Model::decode_kernel_unusable() const {
+#if GPUMIX_LLM_DECODE_KERNEL && GPUMIX_HAS_CUDA
+  if (!device_.is_cuda()) return "the decode attention kernel runs on a GPU (device " + device_.str() + ")";
+  if (dtype_ != torch::kBFloat16) return "the decode attention kernel is bf16 only";
+  if (!decode_attention_supported(config_.head_dim(), config_.heads / config_.kv_heads))
+    return "the decode attention kernel handles head sizes 32, 64 and 128 with at most 8 query heads per kv head";
+  return "";
+#else
+  return "this build has no decode attention kernel (it needs a CUDA LibTorch and nvcc)";
+#endif
+}
+
+double Model::decode_kernel_difference(int64_t batch, int64_t keys) {
+  // Random keys and values in the rows of blocks beyond the padding block,
+  // each sequence over its own rows, with a different context length each.
+  const auto cache_rows = cache_.size(3);
+  keys = std::min(keys, cache_rows / batch - 1);
+  auto k_cache = cache_[0][0], v_cache = cache_[0][1];
+  auto saved_k = k_cache.clone(), saved_v = v_cache.clone();
+  k_cache.normal_();
+  v_cache.normal_();
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device_);
+  auto slots = torch::arange(batch * keys, i64).view({batch, keys}) + keys;  // rows past the first `keys`
+  auto positions = (torch::arange(batch, i64) * 7919) % keys;
+  auto visible = torch::arange(keys, i64).unsqueeze(0) <= positions.unsqueeze(1);
+  auto mask = torch::zeros({batch, keys}, cache_.options()).masked_fill(visible.logical_not(), -INFINITY)
+                  .view({batch, 1, 1, keys});
+  AttentionGroup g{0, batch, 1, slots, mask};
+  auto q = torch::randn({batch, config_.heads, config_.head_dim()}, cache_.options());
+  const double difference = (decode_fused(q, k_cache, v_cache, positions, g).to(torch::kFloat32) -
+                             decode_gathered(q, k_cache, v_cache, g).to(torch::kFloat32))
+                                .abs()
+                                .max()
+                                .item<double>();
+  k_cache.copy_(saved_k);
+  v_cache.copy_(saved_v);
+  return difference;
 }
 
 torch::Tensor Model::forward(const StepTensors& s) {
@@ -131,7 +209,7 @@ torch::Tensor Model::forward(const StepTensors& s) {
     k_cache.index_copy_(1, s.write_slots, k.transpose(0, 1));
     v_cache.index_copy_(1, s.write_slots, v.transpose(0, 1));
     // Residual adds inside the matrix products (addmm: x + a @ w^T).
-    x = torch::addmm(x, attention(q, k_cache, v_cache, s.groups), L.wo.t());
+    x = torch::addmm(x, attention(q, k_cache, v_cache, s.positions, s.groups), L.wo.t());
     auto gate_up = torch::linear(rms_norm(x, L.mlp_norm), L.w_gate_up);
     const int64_t F = config_.ffn;
     x = torch::addmm(x, torch::silu(gate_up.narrow(1, 0, F)) * gate_up.narrow(1, F, F), L.w_down.t());

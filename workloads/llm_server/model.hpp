@@ -46,6 +46,15 @@ class Model {
   // Logits (fp32) of the rows asked for, [rows, vocab].
   torch::Tensor forward(const StepTensors& step);
 
+  // Decode attention through the fused kernel (decode_attention.hpp) instead
+  // of gathered keys and batched products. Why it cannot, or empty: a CUDA
+  // build with the kernel, bf16 on a GPU, a head size and grouping it handles.
+  std::string decode_kernel_unusable() const;
+  void use_decode_kernel(bool on) { decode_kernel_ = on; }
+  // The largest difference between the two decode paths' outputs on random
+  // queries over random cache rows (a check before serving with the kernel).
+  double decode_kernel_difference(int64_t batch, int64_t keys);
+
   const ModelConfig& config() const { return config_; }
   torch::Device device() const { return device_; }
   torch::ScalarType dtype() const { return dtype_; }
@@ -57,7 +66,12 @@ class Model {
   torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w) const;
   torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin_signed) const;
   torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
-                          const std::vector<AttentionGroup>& groups) const;
+                          const torch::Tensor& positions, const std::vector<AttentionGroup>& groups) const;
+  // One decode group (one query per sequence) either way; [batch, heads * head_dim].
+  torch::Tensor decode_gathered(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
+                                const AttentionGroup& g) const;
+  torch::Tensor decode_fused(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
+                             const torch::Tensor& positions, const AttentionGroup& g) const;
 
   ModelConfig config_;
   torch::Device device_;
@@ -65,6 +79,7 @@ class Model {
   torch::Tensor embed_, norm_, head_, cos_, sin_signed_;
   std::vector<Layer> layers_;
   torch::Tensor cache_;  // [layers, 2 (keys, values), kv_heads, cache_rows, head_dim]
+  bool decode_kernel_ = false;
 };
 
 }  // namespace gpumix::llm

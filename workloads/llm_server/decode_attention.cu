@@ -1,0 +1,118 @@
+#include "decode_attention.hpp"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace gpumix::llm {
+namespace {
+
+constexpr int kMaxGroup = 8;
+constexpr int kWarps = 8;
+
+__device__ float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// Grid (kv_heads, batch), kWarps warps. Warp w takes keys w, w + kWarps, ...;
+// lane l holds elements [l * E, l * E + E) of the head. Each warp keeps an
+// online softmax per query head; the warps' partial results are merged last.
+template <int E>
+__global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(DecodeAttentionArgs a) {
+  constexpr int kHeadDim = E * 32;
+  const int kh = blockIdx.x, b = blockIdx.y;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = static_cast<int>(a.group);
+  const int64_t keys = a.positions[b] + 1;
+
+  const auto* q = static_cast<const __nv_bfloat16*>(a.q) + b * a.q_row_stride + kh * group * kHeadDim + lane * E;
+  const auto* k_head = static_cast<const __nv_bfloat16*>(a.k_cache) + kh * a.cache_head_stride + lane * E;
+  const auto* v_head = static_cast<const __nv_bfloat16*>(a.v_cache) + kh * a.cache_head_stride + lane * E;
+  const int64_t* slots = a.key_slots + b * a.slots_row_stride;
+
+  float qv[kMaxGroup][E], acc[kMaxGroup][E], m[kMaxGroup], l[kMaxGroup];
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.f;
+#pragma unroll
+    for (int e = 0; e < E; ++e) {
+      qv[g][e] = g < group ? __bfloat162float(q[g * kHeadDim + e]) * a.scale : 0.f;
+      acc[g][e] = 0.f;
+    }
+  }
+  for (int64_t c = warp; c < keys; c += kWarps) {
+    const int64_t row = slots[c] * kHeadDim;
+    float kv[E], vv[E];
+#pragma unroll
+    for (int e = 0; e < E; ++e) {
+      kv[e] = __bfloat162float(k_head[row + e]);
+      vv[e] = __bfloat162float(v_head[row + e]);
+    }
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g) {
+      if (g >= group) break;
+      float s = 0.f;
+#pragma unroll
+      for (int e = 0; e < E; ++e) s += qv[g][e] * kv[e];
+      s = warp_sum(s);
+      const float new_m = fmaxf(m[g], s);
+      const float correction = __expf(m[g] - new_m), p = __expf(s - new_m);
+      l[g] = l[g] * correction + p;
+#pragma unroll
+      for (int e = 0; e < E; ++e) acc[g][e] = acc[g][e] * correction + p * vv[e];
+      m[g] = new_m;
+    }
+  }
+
+  __shared__ float warp_m[kWarps][kMaxGroup], warp_l[kWarps][kMaxGroup];
+  __shared__ float warp_acc[kWarps][kMaxGroup][kHeadDim];
+  for (int g = 0; g < group; ++g) {
+    if (lane == 0) {
+      warp_m[warp][g] = m[g];
+      warp_l[warp][g] = l[g];
+    }
+#pragma unroll
+    for (int e = 0; e < E; ++e) warp_acc[warp][g][lane * E + e] = acc[g][e];
+  }
+  __syncthreads();
+  auto* out = static_cast<__nv_bfloat16*>(a.out) + b * a.out_row_stride + kh * group * kHeadDim;
+  for (int i = threadIdx.x; i < group * kHeadDim; i += blockDim.x) {
+    const int g = i / kHeadDim, d = i % kHeadDim;
+    float top = -INFINITY;
+    for (int w = 0; w < kWarps; ++w) top = fmaxf(top, warp_m[w][g]);
+    float sum = 0.f, value = 0.f;
+    for (int w = 0; w < kWarps; ++w) {
+      const float weight = warp_l[w][g] > 0.f ? __expf(warp_m[w][g] - top) : 0.f;  // a warp with no key adds nothing
+      sum += warp_l[w][g] * weight;
+      value += warp_acc[w][g][d] * weight;
+    }
+    out[g * kHeadDim + d] = __float2bfloat16(value / sum);
+  }
+}
+
+}  // namespace
+
+bool decode_attention_supported(int64_t head_dim, int64_t group) {
+  return (head_dim == 32 || head_dim == 64 || head_dim == 128) && group >= 1 && group <= kMaxGroup;
+}
+
+void launch_decode_attention(const DecodeAttentionArgs& a, void* cuda_stream) {
+  if (!decode_attention_supported(a.head_dim, a.group))
+    throw std::runtime_error("decode attention kernel: head_dim " + std::to_string(a.head_dim) + " with " +
+                             std::to_string(a.group) + " query heads per kv head is not supported");
+  const dim3 grid(static_cast<unsigned>(a.kv_heads), static_cast<unsigned>(a.batch));
+  auto stream = static_cast<cudaStream_t>(cuda_stream);
+  switch (a.head_dim) {
+    case 32: decode_attention_kernel<1><<<grid, kWarps * 32, 0, stream>>>(a); break;
+    case 64: decode_attention_kernel<2><<<grid, kWarps * 32, 0, stream>>>(a); break;
+    default: decode_attention_kernel<4><<<grid, kWarps * 32, 0, stream>>>(a); break;
+  }
+  if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess)
+    throw std::runtime_error(std::string("decode attention kernel: ") + cudaGetErrorString(e));
+}
+
+}  // namespace gpumix::llm

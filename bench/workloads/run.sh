@@ -89,8 +89,14 @@ else
   fi
   grep -E "gpumix workloads:" "$OUT/configure.log" || true
   log "cmake --build $BUILD -j $(nproc)"
-  if ! cmake --build "$BUILD" -j "$(nproc)" > "$OUT/build.log" 2>&1; then
-    grep -E "error" "$OUT/build.log" | head -40; echo "build failed: $OUT/build.log" >&2; exit 1
+  # Keep going past a failing target (-k 0): one workload that does not build
+  # (say the LLM server's CUDA kernel) must not cost a device session the rest.
+  if ! cmake --build "$BUILD" -j "$(nproc)" -- -k 0 > "$OUT/build.log" 2>&1; then
+    grep -E "error" "$OUT/build.log" | head -40
+    for w in resnet-train bert-train batch-infer; do
+      [ -x "$BUILD/bin/gpumix-$w" ] || { echo "build failed, gpumix-$w missing: $OUT/build.log" >&2; exit 1; }
+    done
+    echo "build failed for some targets (see above); the benchmark's workloads built: going on" >&2
   fi
   BIN=$BUILD/bin
   log "build done"

@@ -447,7 +447,24 @@ int run(const Options& o, metrics::Reporter& reporter) {
   return o.fail_on_slo && (verdict == Verdict::missed || verdict == Verdict::insufficient) ? 1 : 0;
 }
 
-int loadgen_main(const std::vector<std::string>& args) {
+// gpumix's -q and -v after `loadgen` too, as after every other subcommand
+// (its arguments go to the built-in's own parser, which does not know them).
+std::vector<std::string> apply_log_flags(const std::vector<std::string>& args) {
+  std::vector<std::string> rest;
+  bool quiet = false, verbose = false;
+  for (const auto& a : args) {
+    if (a == "-q" || a == "--quiet") quiet = true;
+    else if (a == "-v" || a == "--verbose") verbose = true;
+    else rest.push_back(a);
+  }
+  if (quiet && verbose) throw InputError("--quiet and --verbose exclude each other");
+  if (quiet) spdlog::set_level(spdlog::level::warn);
+  if (verbose) spdlog::set_level(spdlog::level::debug);
+  return rest;
+}
+
+int loadgen_main(const std::vector<std::string>& all_args) {
+  const auto args = apply_log_flags(all_args);
   Options o;
   wl::Cli cli("loadgen", "client",
               "Load generator: open- or closed-loop requests to a KServe v2 inference server or an OpenAI-compatible LLM "

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   gpumix::cli::add_man(app, action);
   // -q and -v go before or after the subcommand too: what a subcommand does
   // not know falls through to them. Not into one that passes every argument
-  // on to its own parser (loadgen).
+  // on to its own parser (loadgen), which takes them out itself.
   std::function<void(CLI::App&)> fall_through = [&](CLI::App& parent) {
     for (auto* sub : parent.get_subcommands([](CLI::App* a) { return !a->get_prefix_command(); })) {
       sub->fallthrough();

@@ -110,6 +110,16 @@ TEST(Progress, QuietLeavesOnlyWarningsBeforeOrAfterTheSubcommand) {
     EXPECT_NE(quiet.out.find("timeslice-r1"), std::string::npos) << "the result stays";
   }
   EXPECT_EQ(gpumix({"-q", "-v", "validate", "mix.yaml"}, dir.path()).exit_code, 2);
+  // loadgen passes its arguments to its own parser, yet takes -q and -v after it too.
+  for (const auto& args : std::vector<std::vector<std::string>>{{"-q", "loadgen"}, {"loadgen", "-q"}, {"loadgen", "--quiet"}}) {
+    auto a = args;
+    for (const char* more : {"--url", "http://127.0.0.1:1", "--rate", "10", "--duration", "1s", "--ready-timeout", "1s"})
+      a.push_back(more);
+    auto r = gpumix(a, dir.path(), std::chrono::seconds(60));
+    EXPECT_EQ(r.err.find("unknown option"), std::string::npos) << r.err;
+    EXPECT_EQ(r.exit_code, 1) << "not a usage error; nothing listens on port 1: " << r.err;
+  }
+  EXPECT_EQ(gpumix({"loadgen", "-q", "-v", "--url", "http://127.0.0.1:1"}, dir.path()).exit_code, 2);
   // Commands that say what they wrote say it as log lines, which -q silences.
   auto said = gpumix({"report", "-o", "r.html"}, dir.path());
   ASSERT_EQ(said.exit_code, 0) << said.err;

@@ -31,8 +31,7 @@ DecodeGraphs::DecodeGraphs(Model& model, const BlockPool& pool, std::vector<int6
     graphs_[k] = std::make_unique<Graph>();
     auto& g = *graphs_[k];
     // Every row a padding row; each step's rows are copied in before its replay.
-    g.in = build_step({}, {}, pool_, model_.device(), model_.dtype(), sizes_[k / contexts_.size()],
-                      contexts_[k % contexts_.size()]);
+    g.in = build_step({}, {}, pool_, model_.device(), sizes_[k / contexts_.size()], contexts_[k % contexts_.size()]);
     g.in.logit_rows = torch::Tensor();
     g.graph.capture([&] { g.logits = model_.forward(g.in); }, compat::CudaGraph::kDefaultWarmup, pool_id);
   }
@@ -54,13 +53,9 @@ torch::Tensor DecodeGraphs::run(const std::vector<DecodeRow>& rows) {
   int64_t context = 0;
   for (const auto& r : rows) context = std::max(context, r.position + 1);
   auto& g = graph_for(static_cast<int64_t>(rows.size()), context);
-  auto fresh = build_step(rows, {}, pool_, model_.device(), model_.dtype(), g.in.tokens.size(0),
-                          g.in.groups[0].key_slots.size(1));
-  g.in.tokens.copy_(fresh.tokens);
-  g.in.positions.copy_(fresh.positions);
-  g.in.write_slots.copy_(fresh.write_slots);
-  g.in.groups[0].key_slots.copy_(fresh.groups[0].key_slots);
-  g.in.groups[0].mask.copy_(fresh.groups[0].mask);
+  auto fresh = build_step(rows, {}, pool_, model_.device(), g.in.tokens.size(0), g.in.groups[0].key_slots.size(1));
+  // The same layout up to the logit rows, which the graph does not read.
+  g.in.packed.copy_(fresh.packed.narrow(0, 0, g.in.packed.size(0)));
   g.graph.replay();
   return g.logits.narrow(0, 0, static_cast<int64_t>(rows.size()));
 }

@@ -202,7 +202,7 @@ bool Engine::iterate() {
     if (graph) {
       logits = graphs_->run(decode);
     } else {
-      logits = model_.forward(build_step(decode, prefill, pool_, model_.device(), model_.dtype()));
+      logits = model_.forward(build_step(decode, prefill, pool_, model_.device()));
     }
     for (size_t j = 0; j < prefill.size(); ++j) running_[prefill_seq[j]].prefilled += prefill[j].count;
 

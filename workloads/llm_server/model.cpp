@@ -86,7 +86,7 @@ torch::Tensor Model::attention(const torch::Tensor& q, const torch::Tensor& k_ca
     const int64_t B = g.batch, Q = g.queries;
     if (Q == 1) {
       outs.push_back(decode_kernel_ ? decode_fused(q, k_cache, v_cache, positions, g)
-                                    : decode_gathered(q, k_cache, v_cache, g));
+                                    : decode_gathered(q, k_cache, v_cache, positions, g));
       continue;
     }
     // Prefill: compute-bound; SDPA over kv heads repeated per query head
@@ -97,7 +97,7 @@ torch::Tensor Model::attention(const torch::Tensor& q, const torch::Tensor& k_ca
       return G == 1 ? per_seq : per_seq.repeat_interleave(G, 1);  // [B, H, C, hd]
     };
     auto qs = q.narrow(0, g.row_begin, B * Q).view({B, Q, H, hd}).transpose(1, 2);
-    auto o = compat::scaled_dot_product_attention(qs, expand(k_cache), expand(v_cache), g.mask);
+    auto o = compat::scaled_dot_product_attention(qs, expand(k_cache), expand(v_cache), visibility_mask(positions, g));
     outs.push_back(o.transpose(1, 2).reshape({B * Q, H * hd}));
   }
   return outs.size() == 1 ? outs[0] : torch::cat(outs, 0);
@@ -107,8 +107,15 @@ torch::Tensor Model::attention(const torch::Tensor& q, const torch::Tensor& k_ca
 // matrix product over (kv head, sequence). SDPA with a mask and grouped heads
 // falls back to its math kernel, which first repeats K and V G times: G times
 // the bytes of the step's largest read.
+torch::Tensor Model::visibility_mask(const torch::Tensor& positions, const AttentionGroup& g) const {
+  const int64_t C = g.key_slots.size(1);
+  auto position = positions.narrow(0, g.row_begin, g.batch * g.queries).view({g.batch, 1, g.queries, 1});
+  auto key = torch::arange(C, positions.options()).view({1, 1, 1, C});
+  return torch::full({g.batch, 1, g.queries, C}, -INFINITY, cache_.options()).masked_fill_(key <= position, 0);
+}
+
 torch::Tensor Model::decode_gathered(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
-                                     const AttentionGroup& g) const {
+                                     const torch::Tensor& positions, const AttentionGroup& g) const {
   const int64_t H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim(), G = H / KH;
   const int64_t B = g.batch, C = g.key_slots.size(1);
   // [KH * B, C, hd], contiguous: the cache is head-major, so one gather.
@@ -116,7 +123,7 @@ torch::Tensor Model::decode_gathered(const torch::Tensor& q, const torch::Tensor
   auto v = v_cache.index_select(1, g.key_slots.reshape({-1})).view({KH * B, C, hd});
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   auto qh = (q.narrow(0, g.row_begin, B) * scale).view({B, KH, G, hd}).transpose(0, 1).reshape({KH * B, G, hd});
-  auto scores = torch::bmm(qh, k.transpose(1, 2)).view({KH, B, G, C}) + g.mask.view({1, B, 1, C});
+  auto scores = torch::bmm(qh, k.transpose(1, 2)).view({KH, B, G, C}) + visibility_mask(positions, g).view({1, B, 1, C});
   auto p = torch::softmax(scores, -1, torch::kFloat32).to(dtype_);
   auto o = torch::bmm(p.view({KH * B, G, C}), v);  // [KH * B, G, hd]
   return o.view({KH, B, G, hd}).transpose(0, 1).reshape({B, H * hd});
@@ -178,13 +185,10 @@ double Model::decode_kernel_difference(int64_t batch, int64_t keys) {
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device_);
   auto slots = torch::arange(batch * keys, i64).view({batch, keys}) + keys;  // rows past the first `keys`
   auto positions = (torch::arange(batch, i64) * 7919) % keys;
-  auto visible = torch::arange(keys, i64).unsqueeze(0) <= positions.unsqueeze(1);
-  auto mask = torch::zeros({batch, keys}, cache_.options()).masked_fill(visible.logical_not(), -INFINITY)
-                  .view({batch, 1, 1, keys});
-  AttentionGroup g{0, batch, 1, slots, mask};
+  AttentionGroup g{0, batch, 1, slots};
   auto q = torch::randn({batch, config_.heads, config_.head_dim()}, cache_.options());
   const double difference = (decode_fused(q, k_cache, v_cache, positions, g).to(torch::kFloat32) -
-                             decode_gathered(q, k_cache, v_cache, g).to(torch::kFloat32))
+                             decode_gathered(q, k_cache, v_cache, positions, g).to(torch::kFloat32))
                                 .abs()
                                 .max()
                                 .item<double>();

@@ -18,14 +18,17 @@ namespace gpumix::llm {
 
 // Rows [row_begin, row_begin + batch * queries) of a step, sequence-major:
 // `batch` sequences with `queries` new tokens each, attending to the cache
-// rows `key_slots` [batch, C] under `mask` [batch, 1, queries, C] (0 where a
-// key is visible, -inf elsewhere).
+// rows `key_slots` [batch, C]: a row sees keys 0..its position (the forward
+// pass builds that mask on the device, inside a CUDA graph where there is one).
 struct AttentionGroup {
   int64_t row_begin = 0, batch = 0, queries = 0;
-  torch::Tensor key_slots, mask;
+  torch::Tensor key_slots;
 };
 
+// One engine iteration's inputs, on the device. Every index is a view of
+// `packed` (int64), copied from the host in one transfer.
 struct StepTensors {
+  torch::Tensor packed;
   torch::Tensor tokens, positions, write_slots;  // [rows] int64: token, its position, the cache row it fills
   std::vector<AttentionGroup> groups;            // cover the rows in order
   torch::Tensor logit_rows;                      // rows whose logits are wanted; undefined: every row
@@ -67,9 +70,11 @@ class Model {
   torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin_signed) const;
   torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
                           const torch::Tensor& positions, const std::vector<AttentionGroup>& groups) const;
+  // [batch, 1, queries, C]: 0 where a row's key is visible, -inf elsewhere.
+  torch::Tensor visibility_mask(const torch::Tensor& positions, const AttentionGroup& g) const;
   // One decode group (one query per sequence) either way; [batch, heads * head_dim].
   torch::Tensor decode_gathered(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
-                                const AttentionGroup& g) const;
+                                const torch::Tensor& positions, const AttentionGroup& g) const;
   torch::Tensor decode_fused(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
                              const torch::Tensor& positions, const AttentionGroup& g) const;
 

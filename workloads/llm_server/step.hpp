@@ -1,7 +1,8 @@
 // The tensors of one engine iteration, built on the host from the sequences'
-// block tables: decode rows first (one group, optionally padded to a batch
-// size and a key count for a CUDA graph), then each prefill chunk as a group
-// of its own with a causal mask.
+// block tables and copied to the device in one transfer: decode rows first
+// (one group, optionally padded to a batch size and a key count for a CUDA
+// graph), then each prefill chunk as a group of its own (causal: a row sees
+// the keys up to its position).
 #pragma once
 
 #include "block_pool.hpp"
@@ -29,7 +30,6 @@ struct PrefillPart {
 // and the last row of every prefill part that ends its prompt, in that order;
 // undefined when that is every row (decode only, no padding).
 StepTensors build_step(const std::vector<DecodeRow>& decode, const std::vector<PrefillPart>& prefill,
-                       const BlockPool& pool, torch::Device device, torch::ScalarType dtype, int64_t pad_batch = 0,
-                       int64_t decode_context = 0);
+                       const BlockPool& pool, torch::Device device, int64_t pad_batch = 0, int64_t decode_context = 0);
 
 }  // namespace gpumix::llm

@@ -11,13 +11,15 @@ namespace {
 
 constexpr int kMaxGroup = 8;
 constexpr int kWarps = 8;
+constexpr int kUnroll = 4;
 
 __device__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
   return v;
 }
 
-// Grid (kv_heads, batch), kWarps warps. Warp w takes keys w, w + kWarps, ...;
+// Grid (kv_heads, batch), kWarps warps. Warp w takes keys in runs of kUnroll,
+// w * kUnroll, then kWarps * kUnroll further on, ...;
 // lane l holds elements [l * E, l * E + E) of the head. Each warp keeps an
 // online softmax per query head; the warps' partial results are merged last.
 template <int E>
@@ -44,27 +46,35 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(DecodeAtt
       acc[g][e] = 0.f;
     }
   }
-  for (int64_t c = warp; c < keys; c += kWarps) {
-    const int64_t row = slots[c] * kHeadDim;
-    float kv[E], vv[E];
+  // kUnroll keys at a time: their loads are all in flight before the math.
+  for (int64_t c0 = warp * kUnroll; c0 < keys; c0 += kWarps * kUnroll) {
+    float kv[kUnroll][E], vv[kUnroll][E];
 #pragma unroll
-    for (int e = 0; e < E; ++e) {
-      kv[e] = __bfloat162float(k_head[row + e]);
-      vv[e] = __bfloat162float(v_head[row + e]);
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t row = c0 + u < keys ? slots[c0 + u] * kHeadDim : -1;
+#pragma unroll
+      for (int e = 0; e < E; ++e) {
+        kv[u][e] = row >= 0 ? __bfloat162float(k_head[row + e]) : 0.f;
+        vv[u][e] = row >= 0 ? __bfloat162float(v_head[row + e]) : 0.f;
+      }
     }
 #pragma unroll
-    for (int g = 0; g < kMaxGroup; ++g) {
-      if (g >= group) break;
-      float s = 0.f;
+    for (int u = 0; u < kUnroll; ++u) {
+      if (c0 + u >= keys) break;
 #pragma unroll
-      for (int e = 0; e < E; ++e) s += qv[g][e] * kv[e];
-      s = warp_sum(s);
-      const float new_m = fmaxf(m[g], s);
-      const float correction = __expf(m[g] - new_m), p = __expf(s - new_m);
-      l[g] = l[g] * correction + p;
+      for (int g = 0; g < kMaxGroup; ++g) {
+        if (g >= group) break;
+        float s = 0.f;
 #pragma unroll
-      for (int e = 0; e < E; ++e) acc[g][e] = acc[g][e] * correction + p * vv[e];
-      m[g] = new_m;
+        for (int e = 0; e < E; ++e) s += qv[g][e] * kv[u][e];
+        s = warp_sum(s);
+        const float new_m = fmaxf(m[g], s);
+        const float correction = __expf(m[g] - new_m), p = __expf(s - new_m);
+        l[g] = l[g] * correction + p;
+#pragma unroll
+        for (int e = 0; e < E; ++e) acc[g][e] = acc[g][e] * correction + p * vv[u][e];
+        m[g] = new_m;
+      }
     }
   }
 

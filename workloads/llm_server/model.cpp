@@ -103,10 +103,6 @@ torch::Tensor Model::attention(const torch::Tensor& q, const torch::Tensor& k_ca
   return outs.size() == 1 ? outs[0] : torch::cat(outs, 0);
 }
 
-// The G query heads of a kv head read its gathered keys once, as a batched
-// matrix product over (kv head, sequence). SDPA with a mask and grouped heads
-// falls back to its math kernel, which first repeats K and V G times: G times
-// the bytes of the step's largest read.
 torch::Tensor Model::visibility_mask(const torch::Tensor& positions, const AttentionGroup& g) const {
   const int64_t C = g.key_slots.size(1);
   auto position = positions.narrow(0, g.row_begin, g.batch * g.queries).view({g.batch, 1, g.queries, 1});
@@ -114,6 +110,10 @@ torch::Tensor Model::visibility_mask(const torch::Tensor& positions, const Atten
   return torch::full({g.batch, 1, g.queries, C}, -INFINITY, cache_.options()).masked_fill_(key <= position, 0);
 }
 
+// The G query heads of a kv head read its gathered keys once, as a batched
+// matrix product over (kv head, sequence). SDPA with a mask and grouped heads
+// falls back to its math kernel, which first repeats K and V G times: G times
+// the bytes of the step's largest read.
 torch::Tensor Model::decode_gathered(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
                                      const torch::Tensor& positions, const AttentionGroup& g) const {
   const int64_t H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim(), G = H / KH;

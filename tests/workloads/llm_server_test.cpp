@@ -527,6 +527,9 @@ TEST(LlmServerStop, SigtermDrainsAndReportsDecodeStepTimes) {
     });
   });
   started.get_future().wait();
+  // /metrics counts decode-only steps and their time by batch size (the first series: batch 1).
+  EXPECT_GT(s.metric("gpumix_llm_decode_steps_total"), 0);
+  EXPECT_GT(s.metric("gpumix_llm_decode_step_seconds_total"), 0);
   s.child->signal(SIGTERM);
   const auto r = a.get();
   EXPECT_EQ(r.status, 200);
@@ -543,6 +546,9 @@ TEST(LlmServerStop, SigtermDrainsAndReportsDecodeStepTimes) {
       EXPECT_EQ(e["stop_reason"], "signal");
       EXPECT_EQ(e["requests_ok"], 1);
       EXPECT_EQ(e["decode_step_ms_by_batch"].get<std::string>().rfind("1:", 0), 0u) << e;
+      // The one-token prompt's prefill alone, then the warm-up's 64-token ones.
+      EXPECT_EQ(e["prefill_ms_by_tokens"].get<std::string>().rfind("1:", 0), 0u) << e;
+      EXPECT_NE(e["prefill_ms_by_tokens"].get<std::string>().find(",64:"), std::string::npos) << e;
     }
     if (e.value("ev", "") == "latency") {
       latency = true;

@@ -79,14 +79,16 @@ torch::Tensor Model::rotate(const torch::Tensor& x, const torch::Tensor& cos, co
 }
 
 torch::Tensor Model::attention(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
-                               const torch::Tensor& positions, const std::vector<AttentionGroup>& groups) const {
+                               const torch::Tensor& positions, const std::vector<AttentionGroup>& groups,
+                               const std::vector<torch::Tensor>& masks) const {
   const int64_t H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim(), G = H / KH;
   std::vector<torch::Tensor> outs;
-  for (const auto& g : groups) {
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const auto& g = groups[i];
     const int64_t B = g.batch, Q = g.queries;
     if (Q == 1) {
       outs.push_back(decode_kernel_ ? decode_fused(q, k_cache, v_cache, positions, g)
-                                    : decode_gathered(q, k_cache, v_cache, positions, g));
+                                    : decode_gathered(q, k_cache, v_cache, masks[i], g));
       continue;
     }
     // Prefill: compute-bound; SDPA over kv heads repeated per query head
@@ -97,7 +99,7 @@ torch::Tensor Model::attention(const torch::Tensor& q, const torch::Tensor& k_ca
       return G == 1 ? per_seq : per_seq.repeat_interleave(G, 1);  // [B, H, C, hd]
     };
     auto qs = q.narrow(0, g.row_begin, B * Q).view({B, Q, H, hd}).transpose(1, 2);
-    auto o = compat::scaled_dot_product_attention(qs, expand(k_cache), expand(v_cache), visibility_mask(positions, g));
+    auto o = compat::scaled_dot_product_attention(qs, expand(k_cache), expand(v_cache), masks[i]);
     outs.push_back(o.transpose(1, 2).reshape({B * Q, H * hd}));
   }
   return outs.size() == 1 ? outs[0] : torch::cat(outs, 0);
@@ -115,7 +117,7 @@ torch::Tensor Model::visibility_mask(const torch::Tensor& positions, const Atten
 // falls back to its math kernel, which first repeats K and V G times: G times
 // the bytes of the step's largest read.
 torch::Tensor Model::decode_gathered(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
-                                     const torch::Tensor& positions, const AttentionGroup& g) const {
+                                     const torch::Tensor& mask, const AttentionGroup& g) const {
   const int64_t H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim(), G = H / KH;
   const int64_t B = g.batch, C = g.key_slots.size(1);
   // [KH * B, C, hd], contiguous: the cache is head-major, so one gather.
@@ -123,7 +125,7 @@ torch::Tensor Model::decode_gathered(const torch::Tensor& q, const torch::Tensor
   auto v = v_cache.index_select(1, g.key_slots.reshape({-1})).view({KH * B, C, hd});
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   auto qh = (q.narrow(0, g.row_begin, B) * scale).view({B, KH, G, hd}).transpose(0, 1).reshape({KH * B, G, hd});
-  auto scores = torch::bmm(qh, k.transpose(1, 2)).view({KH, B, G, C}) + visibility_mask(positions, g).view({1, B, 1, C});
+  auto scores = torch::bmm(qh, k.transpose(1, 2)).view({KH, B, G, C}) + mask.view({1, B, 1, C});
   auto p = torch::softmax(scores, -1, torch::kFloat32).to(dtype_);
   auto o = torch::bmm(p.view({KH * B, G, C}), v);  // [KH * B, G, hd]
   return o.view({KH, B, G, hd}).transpose(0, 1).reshape({B, H * hd});
@@ -188,7 +190,7 @@ double Model::decode_kernel_difference(int64_t batch, int64_t keys) {
   AttentionGroup g{0, batch, 1, slots};
   auto q = torch::randn({batch, config_.heads, config_.head_dim()}, cache_.options());
   const double difference = (decode_fused(q, k_cache, v_cache, positions, g).to(torch::kFloat32) -
-                             decode_gathered(q, k_cache, v_cache, positions, g).to(torch::kFloat32))
+                             decode_gathered(q, k_cache, v_cache, visibility_mask(positions, g), g).to(torch::kFloat32))
                                 .abs()
                                 .max()
                                 .item<double>();
@@ -202,6 +204,10 @@ torch::Tensor Model::forward(const StepTensors& s) {
   auto x = embed_.index_select(0, s.tokens);
   auto cos = cos_.index_select(0, s.positions).unsqueeze(1);
   auto sin = sin_signed_.index_select(0, s.positions).unsqueeze(1);
+  // The groups' masks, once a step: every layer reads them (the decode kernel needs none).
+  std::vector<torch::Tensor> masks;
+  for (const auto& g : s.groups)
+    masks.push_back(g.queries == 1 && decode_kernel_ ? torch::Tensor() : visibility_mask(s.positions, g));
   for (size_t l = 0; l < layers_.size(); ++l) {
     const auto& L = layers_[l];
     auto qkv = torch::linear(rms_norm(x, L.attn_norm), L.wqkv);
@@ -213,7 +219,7 @@ torch::Tensor Model::forward(const StepTensors& s) {
     k_cache.index_copy_(1, s.write_slots, k.transpose(0, 1));
     v_cache.index_copy_(1, s.write_slots, v.transpose(0, 1));
     // Residual adds inside the matrix products (addmm: x + a @ w^T).
-    x = torch::addmm(x, attention(q, k_cache, v_cache, s.positions, s.groups), L.wo.t());
+    x = torch::addmm(x, attention(q, k_cache, v_cache, s.positions, s.groups, masks), L.wo.t());
     auto gate_up = torch::linear(rms_norm(x, L.mlp_norm), L.w_gate_up);
     const int64_t F = config_.ffn;
     x = torch::addmm(x, torch::silu(gate_up.narrow(1, 0, F)) * gate_up.narrow(1, F, F), L.w_down.t());

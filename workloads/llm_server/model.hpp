@@ -69,12 +69,13 @@ class Model {
   torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w) const;
   torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin_signed) const;
   torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
-                          const torch::Tensor& positions, const std::vector<AttentionGroup>& groups) const;
+                          const torch::Tensor& positions, const std::vector<AttentionGroup>& groups,
+                          const std::vector<torch::Tensor>& masks) const;
   // [batch, 1, queries, C]: 0 where a row's key is visible, -inf elsewhere.
   torch::Tensor visibility_mask(const torch::Tensor& positions, const AttentionGroup& g) const;
   // One decode group (one query per sequence) either way; [batch, heads * head_dim].
   torch::Tensor decode_gathered(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
-                                const torch::Tensor& positions, const AttentionGroup& g) const;
+                                const torch::Tensor& mask, const AttentionGroup& g) const;
   torch::Tensor decode_fused(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
                              const torch::Tensor& positions, const AttentionGroup& g) const;
 

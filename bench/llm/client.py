@@ -135,6 +135,7 @@ def main():
     ap.add_argument("--interval", type=float, default=0.5)
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--prompt-len", type=int, default=128)
+    ap.add_argument("--prompt-len-max", type=int, default=0)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--vocab", type=int, default=32000)
@@ -179,14 +180,18 @@ def main():
                           "ttft_p50_ms": 1e3 * statistics.median(r[0] for r in results) if results else None}))
     elif a.mode == "ttft":
         # One request at a time, `interval` apart: TTFT at low load.
+        # --prompt-len-max: each request a length of its own, drawn from
+        # [prompt-len, prompt-len-max] (new shapes for the server's kernels).
+        lengths = ([a.prompt_len] * a.count if not a.prompt_len_max else
+                   rng.sample(range(a.prompt_len, a.prompt_len_max + 1), a.count))
         ttfts = []
-        for _ in range(a.count):
-            ttft, _, _ = one_stream(a.url, prompt(rng, a.prompt_len), a.max_tokens)
+        for n in lengths:
+            ttft, _, _ = one_stream(a.url, prompt(rng, n), a.max_tokens)
             ttfts.append(ttft * 1e3)
             time.sleep(a.interval)
-        print(json.dumps({"mode": "ttft", "count": len(ttfts), "prompt_len": a.prompt_len,
+        print(json.dumps({"mode": "ttft", "count": len(ttfts), "prompt_len": a.prompt_len, "prompt_lens": lengths,
                           "ttft_ms_p50": statistics.median(ttfts), "ttft_ms_p90": pct(ttfts, 90),
-                          "ttft_ms_min": min(ttfts), "ttft_ms": ttfts}))
+                          "ttft_ms_min": min(ttfts), "ttft_ms_max": max(ttfts), "ttft_ms": ttfts}))
     else:
         outs = []
         for _ in range(a.prompts):

@@ -472,8 +472,8 @@ TEST(LlmServerArguments, ImpossibleShapesAndCacheSizesExit2NamingTheOption) {
       {{"--kv-cache-memory", "lots"}, "--kv-cache-memory: 'lots' is not a size"},
       {{"--heads", "3"}, "--hidden 64 is not a multiple of --heads 3"},
       {{"--graph-batch-sizes", "1,x"}, "--graph-batch-sizes: 'x' is not a positive integer"},
-      // A CPU build has no kernel; a CUDA build on the CPU says it runs on a GPU.
-      {{"--decode-attention", "kernel"}, "--decode-attention kernel: "},
+      // A CPU build has no fused kernels; a CUDA build on the CPU says they run on a GPU.
+      {{"--kernels", "fused"}, "--kernels fused: "},
   };
   // All at once: each spends its time loading LibTorch.
   std::vector<std::unique_ptr<TempDir>> dirs;
@@ -539,7 +539,7 @@ TEST(LlmServerStop, SigtermDrainsAndReportsDecodeStepTimes) {
   EXPECT_EQ(s.child->exit_code(), 0) << s.child->err();
   EXPECT_NE(s.child->err().find("decode step mean ms by batch size (batch:ms): 1:"), std::string::npos)
       << s.child->err();
-  bool done = false, latency = false;
+  bool done = false, latency = false, configured = false;
   for (const auto& e : events(s.dir.file("metrics.jsonl"))) {
     if (e.value("ev", "") == "done") {
       done = true;
@@ -549,6 +549,14 @@ TEST(LlmServerStop, SigtermDrainsAndReportsDecodeStepTimes) {
       // The one-token prompt's prefill alone, then the warm-up's 64-token ones.
       EXPECT_EQ(e["prefill_ms_by_tokens"].get<std::string>().rfind("1:", 0), 0u) << e;
       EXPECT_NE(e["prefill_ms_by_tokens"].get<std::string>().find(",64:"), std::string::npos) << e;
+      // Each size's first iteration apart; no GPU time on the CPU.
+      EXPECT_EQ(e["prefill_first_ms_by_tokens"].get<std::string>().rfind("1:", 0), 0u) << e;
+      EXPECT_FALSE(e.contains("decode_gpu_ms_by_batch")) << e;
+    }
+    // On the CPU, --kernels auto means torch's operators.
+    if (e.value("ev", "") == "info" && e.contains("kernels")) {
+      configured = true;
+      EXPECT_EQ(e["kernels"], "torch") << e;
     }
     if (e.value("ev", "") == "latency") {
       latency = true;
@@ -560,6 +568,7 @@ TEST(LlmServerStop, SigtermDrainsAndReportsDecodeStepTimes) {
   }
   EXPECT_TRUE(done);
   EXPECT_TRUE(latency);
+  EXPECT_TRUE(configured) << "no info event with kernels";
 }
 
 }  // namespace

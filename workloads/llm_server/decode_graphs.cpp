@@ -2,6 +2,17 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
+
+// An NVTX range around each replay, "decode-b<rows>", so that a profiler can
+// take the decode steps of one batch size (ncu --nvtx --nvtx-include decode-b1/).
+// Header-only; costs nothing unless a profiler is attached.
+#if GPUMIX_HAS_CUDA && __has_include(<nvtx3/nvToolsExt.h>)
+#include <nvtx3/nvToolsExt.h>
+#define GPUMIX_NVTX 1
+#else
+#define GPUMIX_NVTX 0
+#endif
 
 namespace gpumix::llm {
 
@@ -56,7 +67,13 @@ torch::Tensor DecodeGraphs::run(const std::vector<DecodeRow>& rows) {
   auto fresh = build_step(rows, {}, pool_, model_.device(), g.in.tokens.size(0), g.in.groups[0].key_slots.size(1));
   // The same layout up to the logit rows, which the graph does not read.
   g.in.packed.copy_(fresh.packed.narrow(0, 0, g.in.packed.size(0)));
+#if GPUMIX_NVTX
+  nvtxRangePushA(("decode-b" + std::to_string(g.in.tokens.size(0))).c_str());
+#endif
   g.graph.replay();
+#if GPUMIX_NVTX
+  nvtxRangePop();
+#endif
   return g.logits.narrow(0, 0, static_cast<int64_t>(rows.size()));
 }
 

@@ -26,7 +26,11 @@ int64_t sample(const float* logits, int64_t vocab, double temperature, std::mt19
 }  // namespace
 
 Engine::Engine(Model& model, BlockPool& pool, EngineOptions options, OnFinished on_finished)
-    : model_(model), pool_(pool), opt_(std::move(options)), on_finished_(std::move(on_finished)) {
+    : model_(model),
+      pool_(pool),
+      opt_(std::move(options)),
+      on_finished_(std::move(on_finished)),
+      forward_timer_(model.device().is_cuda()) {
   if (!opt_.graph_batch_sizes.empty()) {
     c10::InferenceMode guard;
     graphs_ = std::make_unique<DecodeGraphs>(model_, pool_, opt_.graph_batch_sizes);
@@ -199,11 +203,10 @@ bool Engine::iterate() {
   try {
     torch::Tensor logits;
     const bool graph = graphs_ && prefill.empty() && graphs_->fits(static_cast<int64_t>(decode.size()));
-    if (graph) {
-      logits = graphs_->run(decode);
-    } else {
-      logits = model_.forward(build_step(decode, prefill, pool_, model_.device()));
-    }
+    auto inputs = graph ? StepTensors() : build_step(decode, prefill, pool_, model_.device());
+    forward_timer_.start();
+    logits = graph ? graphs_->run(decode) : model_.forward(inputs);
+    forward_timer_.stop();
     for (size_t j = 0; j < prefill.size(); ++j) running_[prefill_seq[j]].prefilled += prefill[j].count;
 
     const int64_t vocab = model_.config().vocab;
@@ -229,10 +232,12 @@ bool Engine::iterate() {
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       int64_t prompt_tokens = 0;
       for (const auto& p : prefill) prompt_tokens += p.count;
+      const double gpu_ms = forward_timer_.enabled() ? forward_timer_.elapsed_ms() : 0.0;
       std::lock_guard lock(mu_);
       auto& st = prefill.empty() ? decode_times_[static_cast<int64_t>(decode.size())] : prefill_times_[prompt_tokens];
-      ++st.steps;
+      if (st.steps++ == 0) st.first_ms = ms;
       st.total_ms += ms;
+      st.gpu_ms += gpu_ms;
     }
   } catch (const std::exception& e) {
     // A failed step fails the sequences in it; the others go on.

@@ -34,7 +34,11 @@ struct EngineOptions {
 // Iterations of one kind and size: how many and their total time.
 struct StepTimes {
   int64_t steps = 0;
-  double total_ms = 0;
+  double total_ms = 0;  // the whole iteration: scheduling, inputs, the forward pass, sampling
+  double gpu_ms = 0;    // the forward pass (or graph replay) on the GPU, from CUDA events; 0 on the CPU
+  double first_ms = 0;  // the first of these iterations: one-time costs (kernel plans for a new shape)
+  // The mean iteration time apart from the first (the first's when it is the only one).
+  double warm_mean_ms() const { return steps > 1 ? (total_ms - first_ms) / static_cast<double>(steps - 1) : total_ms; }
 };
 
 class Engine {
@@ -62,6 +66,8 @@ class Engine {
   // Decode-only iterations by batch size, prefill-only ones by prompt tokens.
   std::map<int64_t, StepTimes> decode_step_times() const;
   std::map<int64_t, StepTimes> prefill_step_times() const;
+  // Whether StepTimes::gpu_ms is measured (a model on a GPU).
+  bool gpu_timed() const { return forward_timer_.enabled(); }
   // Decode graph batch sizes and context buckets captured (empty without CUDA graphs).
   std::vector<int64_t> graph_sizes() const;
   std::vector<int64_t> graph_contexts() const;
@@ -95,6 +101,7 @@ class Engine {
   std::deque<Sequence> waiting_;
   std::vector<Sequence> running_;
   std::atomic<int64_t> running_count_{0}, waiting_count_{0}, tokens_generated_{0};
+  compat::GpuTimer forward_timer_;  // the engine thread's
   std::thread thread_;
 };
 

@@ -38,9 +38,9 @@ int main(int argc, char** argv) {
           "embeddings, SwiGLU, grouped-query attention) with seeded weights or a safetensors file, a paged KV cache "
           "and continuous batching; answers on --host:--port until stopped");
   std::string preset = "1b", weights_file, dtype = "bf16", host = "127.0.0.1", kv_memory = "8GiB";
-  std::string graph_sizes = "1,2,4,8,16,32,64", model_name, decode_attention = "gather";
+  std::string graph_sizes = "1,2,4,8,16,32,64", model_name, kernels = "auto";
   int64_t layers = 0, hidden = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0, max_context = 0;
-  bool tied = true, cuda_graphs = false, report_requests = true;
+  bool tied = true, cuda_graphs = true, report_requests = true;
   int64_t port = 8000, block_size = 16, max_batch = 64, prefill_chunk = 512, max_waiting = 256, threads = 256;
   int64_t max_connections = 1024, http_backlog = 256;
   using namespace std::chrono_literals;
@@ -80,11 +80,12 @@ int main(int argc, char** argv) {
   cli.cpu_default("prefill-chunk", "64");
   Cli::positive(cli.add("max-waiting", max_waiting, "Requests waiting for admission before new ones get 503"));
   cli.add("cuda-graphs", cuda_graphs,
-          "Replay a CUDA graph of the decode step per batch size and context bucket (CUDA only)");
+          "Replay a CUDA graph of the decode step per batch size and context bucket (CUDA only; ignored on the CPU)");
   cli.add("graph-batch-sizes", graph_sizes, "Batch sizes with a decode graph; a batch is padded up to the next");
-  cli.add_choice("decode-attention", decode_attention, {"gather", "kernel"},
-                 "Decode attention: gather (each sequence's keys copied from the paged cache, then batched matrix "
-                 "products) or kernel (fused over the paged cache: CUDA builds, bf16; checked against gather at start)");
+  cli.add_choice("kernels", kernels, {"auto", "fused", "torch"},
+                 "fused: decode attention over the paged cache, the rotary embedding with the cache write, and "
+                 "SwiGLU's activation as fused CUDA kernels (CUDA builds, bf16; each checked against torch's "
+                 "operators at start); torch: torch's operators; auto: fused where usable, else torch");
   cli.add("host", host, "Address to listen on (default loopback only; 0.0.0.0 for every interface)");
   Cli::non_negative(cli.add("port", port, "TCP port; 0 picks a free one (the ready event carries the URL)"));
   Cli::positive(cli.add("http-threads", threads,
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
   return run_workload(cli, argc, argv, [&](Context& ctx) {
     if (port > 65535) throw BadArgument("--port " + std::to_string(port) + ": must be 0..65535");
     if (cuda_graphs && !ctx.cuda) cuda_graphs = false;  // a CUDA optimization; on the CPU run eagerly
+    if (ctx.cuda) gpumix::compat::avoid_cudnn_attention();
     const auto kv_bytes = gpumix::parse_bytes(kv_memory);
     if (!kv_bytes || *kv_bytes <= 0)
       throw BadArgument("--kv-cache-memory: '" + kv_memory + "' is not a size (e.g. 8GiB, 512MB)");
@@ -144,15 +146,22 @@ int main(int argc, char** argv) {
     }
     Model model(config, weights, ctx.device, type, blocks * block_size);
     weights.clear();
-    double kernel_difference = 0;
-    if (decode_attention == "kernel") {
-      if (auto why = model.decode_kernel_unusable(); !why.empty()) throw BadArgument("--decode-attention kernel: " + why);
-      // bf16 outputs of magnitude about one: the two paths round differently, not by more.
-      kernel_difference = model.decode_kernel_difference(8, 1000);
-      if (!(kernel_difference < 0.05))
-        throw std::runtime_error("--decode-attention kernel: its output differs from the gathered path's by " +
-                                 std::to_string(kernel_difference) + " (more than 0.05)");
-      model.use_decode_kernel(true);
+    // The fused kernels, each checked against torch's operators first: in
+    // bf16 the two round differently, by about 2^-8 of the value each time;
+    // 0.05 is a broken kernel.
+    Model::FusedDifferences fused_difference;
+    const std::string fused_unusable = model.fused_kernels_unusable();
+    if (kernels == "fused" && !fused_unusable.empty()) throw BadArgument("--kernels fused: " + fused_unusable);
+    if (kernels != "torch" && fused_unusable.empty()) {
+      fused_difference = model.fused_kernels_difference();
+      if (fused_difference.largest() < 0.05) {
+        model.use_fused_kernels(true);
+      } else {
+        const std::string why = "the fused kernels' outputs differ from torch's by " +
+                                std::to_string(fused_difference.largest()) + " (more than 0.05)";
+        if (kernels == "fused") throw std::runtime_error("--kernels fused: " + why);
+        progress("warning: " + why + "; running on torch's operators");
+      }
     }
     BlockPool pool(blocks, block_size);
     progress("model on " + ctx.device.str() + " after " + std::to_string(now_s() - t_load) + " s; KV cache " +
@@ -240,8 +249,12 @@ int main(int argc, char** argv) {
     ctx.set("prefill_chunk", prefill_chunk);
     ctx.set("cuda_graph_batch_sizes", list_text(engine.graph_sizes()));
     ctx.set("cuda_graph_contexts", list_text(engine.graph_contexts()));
-    ctx.set("decode_attention", decode_attention);
-    if (decode_attention == "kernel") ctx.set("decode_kernel_max_difference", kernel_difference);
+    ctx.set("kernels", model.fused_kernels() ? std::string("fused") : std::string("torch"));
+    if (fused_unusable.empty() && kernels != "torch") {
+      ctx.set("fused_difference_decode_attention", fused_difference.decode_attention);
+      ctx.set("fused_difference_rotary_cache_write", fused_difference.rotary_cache_write);
+      ctx.set("fused_difference_silu_mul", fused_difference.silu_mul);
+    }
     ctx.set("load_seconds", now_s() - t_load);
     ctx.emit_config();
     ctx.rep.emit("ready", {{"url", server.url()}, {"model", model_name}});
@@ -256,31 +269,43 @@ int main(int argc, char** argv) {
     const auto c = server.counts();
     const double seconds = now_s() - t0;
 
-    // Mean iteration times of one kind, for measuring the engine: decode
-    // steps by batch size, prefill chunks by prompt tokens.
-    auto mean_ms = [](const std::map<int64_t, StepTimes>& times) {
+    // Iteration times of one kind, for measuring the engine: decode steps by
+    // batch size, prefill chunks by prompt tokens. The mean leaves each
+    // size's first iteration out (its one-time costs are reported apart).
+    auto by_size = [](const std::map<int64_t, StepTimes>& times, double (*value)(const StepTimes&)) {
       std::string text;
       for (const auto& [size, st] : times) {
         char buf[64];
-        std::snprintf(buf, sizeof buf, "%s%lld:%.3f", text.empty() ? "" : ",", static_cast<long long>(size),
-                      st.total_ms / static_cast<double>(st.steps));
+        std::snprintf(buf, sizeof buf, "%s%lld:%.3f", text.empty() ? "" : ",", static_cast<long long>(size), value(st));
         text += buf;
       }
       return text;
     };
-    const std::string steps_text = mean_ms(engine.decode_step_times());
-    const std::string prefill_text = mean_ms(engine.prefill_step_times());
-    std::cerr << "gpumix-llm-server: decode step mean ms by batch size (batch:ms): "
-              << (steps_text.empty() ? "none" : steps_text) << std::endl;
-    std::cerr << "gpumix-llm-server: prefill-only iteration mean ms by prompt tokens (tokens:ms): "
-              << (prefill_text.empty() ? "none" : prefill_text) << std::endl;
+    auto warm_mean = [](const StepTimes& st) { return st.warm_mean_ms(); };
+    auto gpu_mean = [](const StepTimes& st) { return st.gpu_ms / static_cast<double>(st.steps); };
+    auto first = [](const StepTimes& st) { return st.first_ms; };
+    const auto decode_times = engine.decode_step_times(), prefill_times = engine.prefill_step_times();
+    const std::string steps_text = by_size(decode_times, warm_mean);
+    const std::string prefill_text = by_size(prefill_times, warm_mean);
+    const std::string prefill_first_text = by_size(prefill_times, first);
+    // The forward pass's GPU time: what the iteration spends beyond it is the host's.
+    const std::string steps_gpu_text = engine.gpu_timed() ? by_size(decode_times, gpu_mean) : "";
+    auto line = [](const std::string& what, const std::string& text) {
+      std::cerr << "gpumix-llm-server: " << what << ": " << (text.empty() ? "none" : text) << std::endl;
+    };
+    line("decode step mean ms by batch size (batch:ms)", steps_text);
+    if (engine.gpu_timed()) line("decode forward pass mean GPU ms by batch size (batch:ms)", steps_gpu_text);
+    line("prefill-only iteration mean ms by prompt tokens (tokens:ms)", prefill_text);
+    line("first prefill-only iteration ms by prompt tokens (tokens:ms)", prefill_first_text);
     gpumix::metrics::Fields summary = {{"stop_reason", reason},          {"seconds", seconds},
                                        {"requests_ok", c.ok},            {"output_tokens", c.output_tokens},
                                        {"prompt_tokens", c.prompt_tokens}, {"rejected_503", c.rejected},
                                        {"client_errors", c.client_errors}, {"server_errors", c.server_errors},
                                        {"cancelled", c.cancelled},        {"abandoned_at_stop", abandoned},
                                        {"decode_step_ms_by_batch", steps_text},
-                                       {"prefill_ms_by_tokens", prefill_text}};
+                                       {"prefill_ms_by_tokens", prefill_text},
+                                       {"prefill_first_ms_by_tokens", prefill_first_text}};
+    if (engine.gpu_timed()) summary.push_back({"decode_gpu_ms_by_batch", steps_gpu_text});
     for (auto& f : memory_fields(ctx.device)) summary.push_back(f);
     if (ctx.rep.enabled()) {
       ctx.rep.done(summary);

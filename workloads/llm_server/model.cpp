@@ -1,6 +1,6 @@
 #include "model.hpp"
 
-#include "decode_attention.hpp"
+#include "fused_kernels.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -87,19 +87,22 @@ torch::Tensor Model::attention(const torch::Tensor& q, const torch::Tensor& k_ca
     const auto& g = groups[i];
     const int64_t B = g.batch, Q = g.queries;
     if (Q == 1) {
-      outs.push_back(decode_kernel_ ? decode_fused(q, k_cache, v_cache, positions, g)
+      outs.push_back(fused_ ? decode_fused(q, k_cache, v_cache, positions, g)
                                     : decode_gathered(q, k_cache, v_cache, masks[i], g));
       continue;
     }
     // Prefill: compute-bound; SDPA over kv heads repeated per query head
-    // (kv head i serves query heads [i*G, (i+1)*G)).
+    // (kv head i serves query heads [i*G, (i+1)*G)). A chunk after the first
+    // sees the prompt's earlier keys too: a mask.
     const int64_t C = g.key_slots.size(1);
     auto expand = [&](const torch::Tensor& cache) {
       auto per_seq = cache.index_select(1, g.key_slots.reshape({-1})).view({KH, B, C, hd}).transpose(0, 1);
       return G == 1 ? per_seq : per_seq.repeat_interleave(G, 1);  // [B, H, C, hd]
     };
     auto qs = q.narrow(0, g.row_begin, B * Q).view({B, Q, H, hd}).transpose(1, 2);
-    auto o = compat::scaled_dot_product_attention(qs, expand(k_cache), expand(v_cache), masks[i]);
+    // A prompt's first chunk sees only itself: causal, no mask (FlashAttention).
+    auto o = C == Q ? compat::causal_scaled_dot_product_attention(qs, expand(k_cache), expand(v_cache))
+                    : compat::scaled_dot_product_attention(qs, expand(k_cache), expand(v_cache), masks[i]);
     outs.push_back(o.transpose(1, 2).reshape({B * Q, H * hd}));
   }
   return outs.size() == 1 ? outs[0] : torch::cat(outs, 0);
@@ -133,7 +136,7 @@ torch::Tensor Model::decode_gathered(const torch::Tensor& q, const torch::Tensor
 
 torch::Tensor Model::decode_fused(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
                                   const torch::Tensor& positions, const AttentionGroup& g) const {
-#if GPUMIX_LLM_DECODE_KERNEL && GPUMIX_HAS_CUDA
+#if GPUMIX_LLM_FUSED_KERNELS && GPUMIX_HAS_CUDA
   const int64_t H = config_.heads, hd = config_.head_dim();
   auto qg = q.narrow(0, g.row_begin, g.batch);  // [B, H, hd], rows strided
   auto pos = positions.narrow(0, g.row_begin, g.batch).contiguous();
@@ -159,70 +162,140 @@ torch::Tensor Model::decode_fused(const torch::Tensor& q, const torch::Tensor& k
   return out;
 #else
   (void)q, (void)k_cache, (void)v_cache, (void)positions, (void)g;
-  throw std::logic_error("decode_fused: " + decode_kernel_unusable());
+  throw std::logic_error("decode_fused: " + fused_kernels_unusable());
 #endif
 }
 
-std::string Model::decode_kernel_unusable() const {
-#if GPUMIX_LLM_DECODE_KERNEL && GPUMIX_HAS_CUDA
-  if (!device_.is_cuda()) return "the decode attention kernel runs on a GPU (device " + device_.str() + ")";
-  if (dtype_ != torch::kBFloat16) return "the decode attention kernel is bf16 only";
+std::string Model::fused_kernels_unusable() const {
+#if GPUMIX_LLM_FUSED_KERNELS && GPUMIX_HAS_CUDA
+  if (!device_.is_cuda()) return "the fused kernels run on a GPU (device " + device_.str() + ")";
+  if (dtype_ != torch::kBFloat16) return "the fused kernels are bf16 only";
   if (!decode_attention_supported(config_.head_dim(), config_.heads / config_.kv_heads))
     return "the decode attention kernel handles head sizes 32, 64 and 128 with at most 8 query heads per kv head";
   return "";
 #else
-  return "this build has no decode attention kernel (it needs a CUDA LibTorch and nvcc)";
+  return "this build has no fused kernels (they need a CUDA LibTorch and nvcc)";
 #endif
 }
 
-double Model::decode_kernel_difference(int64_t batch, int64_t keys) {
+double Model::FusedDifferences::largest() const {
+  return std::max({decode_attention, rotary_cache_write, silu_mul});
+}
+
+Model::FusedDifferences Model::fused_kernels_difference() {
+  // |fused - torch| / (1 + |torch|): bf16 rounds to 2^-8 of the value.
+  auto max_difference = [](const torch::Tensor& fused, const torch::Tensor& reference) {
+    auto r = reference.to(torch::kFloat32);
+    return ((fused.to(torch::kFloat32) - r).abs() / (r.abs() + 1)).max().item<double>();
+  };
+  FusedDifferences d;
+  const int64_t H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim();
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device_);
   // Random keys and values in the rows of blocks beyond the padding block,
   // each sequence over its own rows, with a different context length each.
-  const auto cache_rows = cache_.size(3);
-  keys = std::min(keys, cache_rows / batch - 1);
-  auto k_cache = cache_[0][0], v_cache = cache_[0][1];
-  auto saved_k = k_cache.clone(), saved_v = v_cache.clone();
-  k_cache.normal_();
-  v_cache.normal_();
-  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device_);
-  auto slots = torch::arange(batch * keys, i64).view({batch, keys}) + keys;  // rows past the first `keys`
-  auto positions = (torch::arange(batch, i64) * 7919) % keys;
-  AttentionGroup g{0, batch, 1, slots};
-  auto q = torch::randn({batch, config_.heads, config_.head_dim()}, cache_.options());
-  const double difference = (decode_fused(q, k_cache, v_cache, positions, g).to(torch::kFloat32) -
-                             decode_gathered(q, k_cache, v_cache, visibility_mask(positions, g), g).to(torch::kFloat32))
-                                .abs()
-                                .max()
-                                .item<double>();
-  k_cache.copy_(saved_k);
-  v_cache.copy_(saved_v);
-  return difference;
+  {
+    const int64_t batch = 8, cache_rows = cache_.size(3);
+    const int64_t keys = std::min<int64_t>(1000, cache_rows / batch - 1);
+    auto k_cache = cache_[0][0], v_cache = cache_[0][1];
+    auto saved_k = k_cache.clone(), saved_v = v_cache.clone();
+    k_cache.normal_();
+    v_cache.normal_();
+    auto slots = torch::arange(batch * keys, i64).view({batch, keys}) + keys;  // rows past the first `keys`
+    auto positions = (torch::arange(batch, i64) * 7919) % keys;
+    AttentionGroup g{0, batch, 1, slots};
+    auto q = torch::randn({batch, H, hd}, cache_.options());
+    d.decode_attention = max_difference(decode_fused(q, k_cache, v_cache, positions, g),
+                                        decode_gathered(q, k_cache, v_cache, visibility_mask(positions, g), g));
+    k_cache.copy_(saved_k);
+    v_cache.copy_(saved_v);
+  }
+  // 40 tokens at scattered positions into two scratch caches.
+  {
+    const int64_t T = 40, rows = 64;
+    auto qkv = torch::randn({T, (H + 2 * KH) * hd}, cache_.options());
+    auto positions = (torch::arange(T, i64) * 131) % config_.max_context;
+    auto slots = torch::randperm(rows, i64).narrow(0, 0, T);
+    auto cos = cos_.index_select(0, positions).unsqueeze(1), sin = sin_signed_.index_select(0, positions).unsqueeze(1);
+    std::vector<torch::Tensor> q, k, v;
+    for (bool fused : {false, true}) {
+      auto k_cache = torch::zeros({KH, rows, hd}, cache_.options()), v_cache = torch::zeros_like(k_cache);
+      q.push_back(rotate_and_cache(qkv, cos, sin, positions, slots, k_cache, v_cache, fused));
+      k.push_back(k_cache);
+      v.push_back(v_cache);
+    }
+    d.rotary_cache_write = std::max({max_difference(q[0], q[1]), max_difference(k[0], k[1]), max_difference(v[0], v[1])});
+  }
+  {
+    auto gate_up = torch::randn({40, 2 * config_.ffn}, cache_.options());
+    d.silu_mul = max_difference(swiglu(gate_up, false), swiglu(gate_up, true));
+  }
+  return d;
+}
+
+torch::Tensor Model::rotate_and_cache(const torch::Tensor& qkv, const torch::Tensor& cos, const torch::Tensor& sin,
+                                      const torch::Tensor& positions, const torch::Tensor& write_slots,
+                                      const torch::Tensor& k_cache, const torch::Tensor& v_cache, bool fused) const {
+  const int64_t T = qkv.size(0), H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim();
+  if (!fused) {
+    // Queries and keys rotated together: [T, H + KH, hd].
+    auto qk = rotate(qkv.narrow(1, 0, (H + KH) * hd).view({T, H + KH, hd}), cos, sin);
+    auto v = qkv.narrow(1, (H + KH) * hd, KH * hd).view({T, KH, hd});
+    k_cache.index_copy_(1, write_slots, qk.narrow(1, H, KH).transpose(0, 1));
+    v_cache.index_copy_(1, write_slots, v.transpose(0, 1));
+    return qk.narrow(1, 0, H);
+  }
+#if GPUMIX_LLM_FUSED_KERNELS && GPUMIX_HAS_CUDA
+  auto q = torch::empty({T, H, hd}, qkv.options());
+  RotaryCacheArgs a;
+  a.qkv = qkv.data_ptr();
+  a.qkv_row_stride = qkv.stride(0);
+  a.cos = cos_.data_ptr();
+  a.sin_signed = sin_signed_.data_ptr();
+  a.positions = positions.data_ptr<int64_t>();
+  a.write_slots = write_slots.data_ptr<int64_t>();
+  a.q_out = q.data_ptr();
+  a.k_cache = k_cache.data_ptr();
+  a.v_cache = v_cache.data_ptr();
+  a.cache_head_stride = k_cache.stride(0);
+  a.tokens = T;
+  a.heads = H;
+  a.kv_heads = KH;
+  a.head_dim = hd;
+  launch_rotary_cache_write(a, at::cuda::getCurrentCUDAStream().stream());
+  return q;
+#else
+  throw std::logic_error("rotate_and_cache: " + fused_kernels_unusable());
+#endif
+}
+
+torch::Tensor Model::swiglu(const torch::Tensor& gate_up, bool fused) const {
+  const int64_t F = config_.ffn;
+  if (!fused) return torch::silu(gate_up.narrow(1, 0, F)) * gate_up.narrow(1, F, F);
+#if GPUMIX_LLM_FUSED_KERNELS && GPUMIX_HAS_CUDA
+  auto out = torch::empty({gate_up.size(0), F}, gate_up.options());
+  launch_silu_mul(gate_up.data_ptr(), out.data_ptr(), gate_up.size(0), F, at::cuda::getCurrentCUDAStream().stream());
+  return out;
+#else
+  throw std::logic_error("swiglu: " + fused_kernels_unusable());
+#endif
 }
 
 torch::Tensor Model::forward(const StepTensors& s) {
-  const int64_t T = s.tokens.size(0), H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim();
   auto x = embed_.index_select(0, s.tokens);
   auto cos = cos_.index_select(0, s.positions).unsqueeze(1);
   auto sin = sin_signed_.index_select(0, s.positions).unsqueeze(1);
   // The groups' masks, once a step: every layer reads them (the decode kernel needs none).
   std::vector<torch::Tensor> masks;
   for (const auto& g : s.groups)
-    masks.push_back(g.queries == 1 && decode_kernel_ ? torch::Tensor() : visibility_mask(s.positions, g));
+    masks.push_back(g.queries == 1 && fused_ ? torch::Tensor() : visibility_mask(s.positions, g));
   for (size_t l = 0; l < layers_.size(); ++l) {
     const auto& L = layers_[l];
-    auto qkv = torch::linear(rms_norm(x, L.attn_norm), L.wqkv);
-    // Queries and keys rotated together: [T, H + KH, hd].
-    auto qk = rotate(qkv.narrow(1, 0, (H + KH) * hd).view({T, H + KH, hd}), cos, sin);
-    auto q = qk.narrow(1, 0, H), k = qk.narrow(1, H, KH);
-    auto v = qkv.narrow(1, (H + KH) * hd, KH * hd).view({T, KH, hd});
     auto k_cache = cache_[static_cast<int64_t>(l)][0], v_cache = cache_[static_cast<int64_t>(l)][1];
-    k_cache.index_copy_(1, s.write_slots, k.transpose(0, 1));
-    v_cache.index_copy_(1, s.write_slots, v.transpose(0, 1));
+    auto q = rotate_and_cache(torch::linear(rms_norm(x, L.attn_norm), L.wqkv), cos, sin, s.positions, s.write_slots,
+                              k_cache, v_cache, fused_);
     // Residual adds inside the matrix products (addmm: x + a @ w^T).
     x = torch::addmm(x, attention(q, k_cache, v_cache, s.positions, s.groups, masks), L.wo.t());
-    auto gate_up = torch::linear(rms_norm(x, L.mlp_norm), L.w_gate_up);
-    const int64_t F = config_.ffn;
-    x = torch::addmm(x, torch::silu(gate_up.narrow(1, 0, F)) * gate_up.narrow(1, F, F), L.w_down.t());
+    x = torch::addmm(x, swiglu(torch::linear(rms_norm(x, L.mlp_norm), L.w_gate_up), fused_), L.w_down.t());
   }
   if (s.logit_rows.defined()) x = x.index_select(0, s.logit_rows);
   return torch::linear(rms_norm(x, norm_), head_).to(torch::kFloat32);

@@ -49,14 +49,21 @@ class Model {
   // Logits (fp32) of the rows asked for, [rows, vocab].
   torch::Tensor forward(const StepTensors& step);
 
-  // Decode attention through the fused kernel (decode_attention.hpp) instead
-  // of gathered keys and batched products. Why it cannot, or empty: a CUDA
-  // build with the kernel, bf16 on a GPU, a head size and grouping it handles.
-  std::string decode_kernel_unusable() const;
-  void use_decode_kernel(bool on) { decode_kernel_ = on; }
-  // The largest difference between the two decode paths' outputs on random
-  // queries over random cache rows (a check before serving with the kernel).
-  double decode_kernel_difference(int64_t batch, int64_t keys);
+  // The fused kernels (fused_kernels.hpp) instead of torch's operators for
+  // decode attention, the rotary embedding with the cache write, and SwiGLU's
+  // activation. Why they cannot be used, or empty: a CUDA build with them,
+  // bf16 on a GPU, a head size and grouping the attention kernel handles.
+  std::string fused_kernels_unusable() const;
+  void use_fused_kernels(bool on) { fused_ = on; }
+  bool fused_kernels() const { return fused_; }
+  // The largest difference between each fused kernel's output and torch's on
+  // random inputs, |fused - torch| / (1 + |torch|) (a check before serving
+  // with them; the cache is left as it was).
+  struct FusedDifferences {
+    double decode_attention = 0, rotary_cache_write = 0, silu_mul = 0;
+    double largest() const;
+  };
+  FusedDifferences fused_kernels_difference();
 
   const ModelConfig& config() const { return config_; }
   torch::Device device() const { return device_; }
@@ -78,6 +85,13 @@ class Model {
                                 const torch::Tensor& mask, const AttentionGroup& g) const;
   torch::Tensor decode_fused(const torch::Tensor& q, const torch::Tensor& k_cache, const torch::Tensor& v_cache,
                              const torch::Tensor& positions, const AttentionGroup& g) const;
+  // Rotated queries [T, heads, head_dim]; rotated keys and the values written
+  // to the cache rows `write_slots` names. Torch's operators or the fused kernel.
+  torch::Tensor rotate_and_cache(const torch::Tensor& qkv, const torch::Tensor& cos, const torch::Tensor& sin,
+                                 const torch::Tensor& positions, const torch::Tensor& write_slots,
+                                 const torch::Tensor& k_cache, const torch::Tensor& v_cache, bool fused) const;
+  // silu(gate) * up of [T, 2 * ffn] (gate, up): [T, ffn].
+  torch::Tensor swiglu(const torch::Tensor& gate_up, bool fused) const;
 
   ModelConfig config_;
   torch::Device device_;
@@ -85,7 +99,7 @@ class Model {
   torch::Tensor embed_, norm_, head_, cos_, sin_signed_;
   std::vector<Layer> layers_;
   torch::Tensor cache_;  // [layers, 2 (keys, values), kv_heads, cache_rows, head_dim]
-  bool decode_kernel_ = false;
+  bool fused_ = false;
 };
 
 }  // namespace gpumix::llm

@@ -315,6 +315,14 @@ struct OpenAiApi::Impl {
     for (const auto& [batch, st] : steps)
       out << "gpumix_llm_decode_step_seconds_total{" << labels << ",batch=\"" << batch << "\"} " << st.total_ms / 1e3
           << '\n';
+    if (engine.gpu_timed()) {
+      out << "# HELP gpumix_llm_decode_step_gpu_seconds_total GPU time of decode-only iterations' forward passes "
+             "(CUDA events), by batch size.\n"
+          << "# TYPE gpumix_llm_decode_step_gpu_seconds_total counter\n";
+      for (const auto& [batch, st] : steps)
+        out << "gpumix_llm_decode_step_gpu_seconds_total{" << labels << ",batch=\"" << batch << "\"} "
+            << st.gpu_ms / 1e3 << '\n';
+    }
     ttft.render(out, "gpumix_llm_time_to_first_token_seconds", "Receipt of a request to its first token.", labels);
     tpot.render(out, "gpumix_llm_time_per_output_token_seconds",
                 "Mean time per output token after the first, per request.", labels);

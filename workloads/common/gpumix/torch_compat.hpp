@@ -47,6 +47,7 @@
     __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<ATen/cuda/CUDAContext.h>)
 #define GPUMIX_HAS_CUDA 1
 #include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -162,6 +163,29 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale + mask;
   return torch::matmul(torch::softmax(scores, -1), v);
+#endif
+}
+
+// The same with a causal mask (query i sees keys 0..i; as many queries as
+// keys): no mask tensor, so FlashAttention's kernel can take it.
+inline torch::Tensor causal_scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                                         const torch::Tensor& v) {
+#if GPUMIX_HAS_SDPA
+  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, true);
+#else
+  const auto n = q.size(-2);
+  auto mask = torch::full({n, n}, -INFINITY, q.options()).triu(1);
+  return scaled_dot_product_attention(q, k, v, mask);
+#endif
+}
+
+// Keeps scaled_dot_product_attention off cuDNN's attention, which recent
+// PyTorch prefers on Hopper: cuDNN builds an execution plan for every new
+// shape (hundreds of milliseconds each), and a server's prompts come in every
+// length. FlashAttention and the memory-efficient kernel need no plan.
+inline void avoid_cudnn_attention() {
+#if GPUMIX_HAS_CUDA && GPUMIX_TORCH_AT_LEAST(2, 4)
+  at::globalContext().setSDPUseCuDNN(false);
 #endif
 }
 
@@ -337,6 +361,53 @@ class CudaGraph {
  private:
 #if GPUMIX_HAS_CUDA
   std::unique_ptr<at::cuda::CUDAGraph> graph_;
+#endif
+};
+
+// GPU time between start() and stop() on the current stream, from CUDA
+// events; elapsed_ms() waits for stop's event. Off (NaN) on the CPU.
+class GpuTimer {
+ public:
+  explicit GpuTimer(bool enabled) {
+#if GPUMIX_HAS_CUDA
+    if (enabled) {
+      start_ = std::make_unique<at::cuda::CUDAEvent>(cudaEventDefault);
+      stop_ = std::make_unique<at::cuda::CUDAEvent>(cudaEventDefault);
+    }
+#else
+    (void)enabled;
+#endif
+  }
+  bool enabled() const {
+#if GPUMIX_HAS_CUDA
+    return start_ != nullptr;
+#else
+    return false;
+#endif
+  }
+  void start() {
+#if GPUMIX_HAS_CUDA
+    if (start_) start_->record();
+#endif
+  }
+  void stop() {
+#if GPUMIX_HAS_CUDA
+    if (stop_) stop_->record();
+#endif
+  }
+  double elapsed_ms() {
+#if GPUMIX_HAS_CUDA
+    if (start_) {
+      stop_->synchronize();
+      return start_->elapsed_time(*stop_);
+    }
+#endif
+    return std::nan("");
+  }
+
+ private:
+#if GPUMIX_HAS_CUDA
+  std::unique_ptr<at::cuda::CUDAEvent> start_, stop_;
 #endif
 };
 

@@ -1,8 +1,9 @@
-#include "decode_attention.hpp"
+#include "fused_kernels.hpp"
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -104,6 +105,47 @@ __global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(DecodeAtt
   }
 }
 
+// Grid (tokens), one thread per element of the token's q and k heads, then of its v heads.
+__global__ void rotary_cache_kernel(RotaryCacheArgs a) {
+  const int64_t t = blockIdx.x, hd = a.head_dim, half = hd / 2;
+  const auto* row = static_cast<const __nv_bfloat16*>(a.qkv) + t * a.qkv_row_stride;
+  const int64_t pos = a.positions[t], slot = a.write_slots[t];
+  const auto* cos = static_cast<const __nv_bfloat16*>(a.cos) + pos * hd;
+  const auto* sin = static_cast<const __nv_bfloat16*>(a.sin_signed) + pos * hd;
+  auto* q_out = static_cast<__nv_bfloat16*>(a.q_out) + t * a.heads * hd;
+  auto* k_cache = static_cast<__nv_bfloat16*>(a.k_cache);
+  auto* v_cache = static_cast<__nv_bfloat16*>(a.v_cache);
+  const int64_t rotated = (a.heads + a.kv_heads) * hd;
+  for (int64_t i = threadIdx.x; i < rotated; i += blockDim.x) {
+    const int64_t head = i / hd, d = i % hd;
+    const float x = __bfloat162float(row[i]);
+    const float partner = __bfloat162float(row[head * hd + (d + half) % hd]);
+    const auto value = __float2bfloat16(x * __bfloat162float(cos[d]) + partner * __bfloat162float(sin[d]));
+    if (head < a.heads)
+      q_out[i] = value;
+    else
+      k_cache[(head - a.heads) * a.cache_head_stride + slot * hd + d] = value;
+  }
+  for (int64_t i = threadIdx.x; i < a.kv_heads * hd; i += blockDim.x)
+    v_cache[(i / hd) * a.cache_head_stride + slot * hd + i % hd] = row[rotated + i];
+}
+
+__global__ void silu_mul_kernel(const __nv_bfloat16* gate_up, __nv_bfloat16* out, int64_t tokens, int64_t width) {
+  const int64_t n = tokens * width;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t t = i / width, f = i % width;
+    const float g = __bfloat162float(gate_up[t * 2 * width + f]);
+    const float u = __bfloat162float(gate_up[t * 2 * width + width + f]);
+    out[i] = __float2bfloat16(g / (1.f + __expf(-g)) * u);
+  }
+}
+
+void check_launch(const char* what) {
+  if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess)
+    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+
 }  // namespace
 
 bool decode_attention_supported(int64_t head_dim, int64_t group) {
@@ -121,8 +163,22 @@ void launch_decode_attention(const DecodeAttentionArgs& a, void* cuda_stream) {
     case 64: decode_attention_kernel<2><<<grid, kWarps * 32, 0, stream>>>(a); break;
     default: decode_attention_kernel<4><<<grid, kWarps * 32, 0, stream>>>(a); break;
   }
-  if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess)
-    throw std::runtime_error(std::string("decode attention kernel: ") + cudaGetErrorString(e));
+  check_launch("decode attention kernel");
+}
+
+void launch_rotary_cache_write(const RotaryCacheArgs& a, void* cuda_stream) {
+  if (a.tokens == 0) return;
+  rotary_cache_kernel<<<static_cast<unsigned>(a.tokens), 256, 0, static_cast<cudaStream_t>(cuda_stream)>>>(a);
+  check_launch("rotary/cache-write kernel");
+}
+
+void launch_silu_mul(const void* gate_up, void* out, int64_t tokens, int64_t width, void* cuda_stream) {
+  const int64_t n = tokens * width;
+  if (n == 0) return;
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 4096));
+  silu_mul_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(cuda_stream)>>>(
+      static_cast<const __nv_bfloat16*>(gate_up), static_cast<__nv_bfloat16*>(out), tokens, width);
+  check_launch("silu-mul kernel");
 }
 
 }  // namespace gpumix::llm

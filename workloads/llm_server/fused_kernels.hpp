@@ -28,10 +28,21 @@ struct DecodeAttentionArgs {
   int64_t out_row_stride = 0;
   int64_t batch = 0, kv_heads = 0, group = 0, head_dim = 0;
   float scale = 1.0f;
+  // Split-K: each (kv head, sequence) as `splits` blocks over slices of its
+  // keys, whose partial results go to `partials` (decode_attention_partials
+  // floats) and are merged by a second kernel. One sequence is otherwise
+  // kv_heads blocks on a GPU of a hundred multiprocessors or more.
+  int64_t splits = 1;
+  float* partials = nullptr;
 };
 
 // Shapes the kernel handles: head_dim 32, 64 or 128 and at most 8 query heads per kv head.
 bool decode_attention_supported(int64_t head_dim, int64_t group);
+// Splits for `batch` sequences of at most `max_keys` keys: enough blocks to
+// fill the current GPU twice, at least 64 keys a split.
+int64_t decode_attention_splits(int64_t batch, int64_t kv_heads, int64_t max_keys);
+// Floats `partials` holds for `args` (0 when splits is 1).
+int64_t decode_attention_partials(const DecodeAttentionArgs& args);
 // Launches on `cuda_stream` (a cudaStream_t); std::runtime_error on a launch error.
 void launch_decode_attention(const DecodeAttentionArgs& args, void* cuda_stream);
 

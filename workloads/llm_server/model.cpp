@@ -158,6 +158,13 @@ torch::Tensor Model::decode_fused(const torch::Tensor& q, const torch::Tensor& k
   a.group = H / config_.kv_heads;
   a.head_dim = hd;
   a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  // The splits from the longest row the step can hold: fixed per CUDA graph.
+  a.splits = decode_attention_splits(g.batch, config_.kv_heads, slots.size(1));
+  torch::Tensor partials;
+  if (a.splits > 1) {
+    partials = torch::empty({decode_attention_partials(a)}, q.options().dtype(torch::kFloat32));
+    a.partials = partials.data_ptr<float>();
+  }
   launch_decode_attention(a, at::cuda::getCurrentCUDAStream().stream());
   return out;
 #else
@@ -192,9 +199,10 @@ Model::FusedDifferences Model::fused_kernels_difference() {
   const int64_t H = config_.heads, KH = config_.kv_heads, hd = config_.head_dim();
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device_);
   // Random keys and values in the rows of blocks beyond the padding block,
-  // each sequence over its own rows, with a different context length each.
-  {
-    const int64_t batch = 8, cache_rows = cache_.size(3);
+  // each sequence over its own rows, with a different context length each;
+  // 8 sequences take the split-K path, 48 fill the GPU without it.
+  for (const int64_t batch : {8, 48}) {
+    const int64_t cache_rows = cache_.size(3);
     const int64_t keys = std::min<int64_t>(1000, cache_rows / batch - 1);
     auto k_cache = cache_[0][0], v_cache = cache_[0][1];
     auto saved_k = k_cache.clone(), saved_v = v_cache.clone();
@@ -204,8 +212,9 @@ Model::FusedDifferences Model::fused_kernels_difference() {
     auto positions = (torch::arange(batch, i64) * 7919) % keys;
     AttentionGroup g{0, batch, 1, slots};
     auto q = torch::randn({batch, H, hd}, cache_.options());
-    d.decode_attention = max_difference(decode_fused(q, k_cache, v_cache, positions, g),
-                                        decode_gathered(q, k_cache, v_cache, visibility_mask(positions, g), g));
+    d.decode_attention =
+        std::max(d.decode_attention, max_difference(decode_fused(q, k_cache, v_cache, positions, g),
+                                                    decode_gathered(q, k_cache, v_cache, visibility_mask(positions, g), g)));
     k_cache.copy_(saved_k);
     v_cache.copy_(saved_v);
   }

@@ -157,8 +157,10 @@ int main(int argc, char** argv) {
       if (fused_difference.largest() < 0.05) {
         model.use_fused_kernels(true);
       } else {
-        const std::string why = "the fused kernels' outputs differ from torch's by " +
-                                std::to_string(fused_difference.largest()) + " (more than 0.05)";
+        const std::string why = "the fused kernels' outputs differ from torch's by more than 0.05 (decode attention " +
+                                std::to_string(fused_difference.decode_attention) + ", rotary and cache write " +
+                                std::to_string(fused_difference.rotary_cache_write) + ", SwiGLU activation " +
+                                std::to_string(fused_difference.silu_mul) + ")";
         if (kernels == "fused") throw std::runtime_error("--kernels fused: " + why);
         progress("warning: " + why + "; running on torch's operators");
       }

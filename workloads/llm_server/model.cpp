@@ -200,24 +200,26 @@ Model::FusedDifferences Model::fused_kernels_difference() {
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device_);
   // Random keys and values in the rows of blocks beyond the padding block,
   // each sequence over its own rows, with a different context length each;
-  // 8 sequences take the split-K path, 48 fill the GPU without it.
-  for (const int64_t batch : {8, 48}) {
-    const int64_t cache_rows = cache_.size(3);
-    const int64_t keys = std::min<int64_t>(1000, cache_rows / batch - 1);
-    auto k_cache = cache_[0][0], v_cache = cache_[0][1];
-    auto saved_k = k_cache.clone(), saved_v = v_cache.clone();
-    k_cache.normal_();
-    v_cache.normal_();
+  // batches from 1 to 48 take from 33 splits of the keys (on 132
+  // multiprocessors) to none, as serving does.
+  auto k_cache = cache_[0][0], v_cache = cache_[0][1];
+  auto saved_k = k_cache.clone(), saved_v = v_cache.clone();
+  k_cache.normal_();
+  v_cache.normal_();
+  for (const auto& [batch, most_keys] : std::vector<std::pair<int64_t, int64_t>>{
+           {1, 4000}, {3, 1000}, {8, 1000}, {16, 1000}, {48, 1000}}) {
+    // Rows keys .. (batch + 1) * keys - 1 must exist.
+    const int64_t keys = std::min<int64_t>(most_keys, cache_.size(3) / (batch + 1));
     auto slots = torch::arange(batch * keys, i64).view({batch, keys}) + keys;  // rows past the first `keys`
-    auto positions = (torch::arange(batch, i64) * 7919) % keys;
+    auto positions = (keys - 1) - (torch::arange(batch, i64) * 7919) % keys;  // the first sequence sees every key
     AttentionGroup g{0, batch, 1, slots};
     auto q = torch::randn({batch, H, hd}, cache_.options());
     d.decode_attention =
         std::max(d.decode_attention, max_difference(decode_fused(q, k_cache, v_cache, positions, g),
                                                     decode_gathered(q, k_cache, v_cache, visibility_mask(positions, g), g)));
-    k_cache.copy_(saved_k);
-    v_cache.copy_(saved_v);
   }
+  k_cache.copy_(saved_k);
+  v_cache.copy_(saved_v);
   // 40 tokens at scattered positions into two scratch caches.
   {
     const int64_t T = 40, rows = 64;

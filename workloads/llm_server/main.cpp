@@ -154,13 +154,14 @@ int main(int argc, char** argv) {
     if (kernels == "fused" && !fused_unusable.empty()) throw BadArgument("--kernels fused: " + fused_unusable);
     if (kernels != "torch" && fused_unusable.empty()) {
       fused_difference = model.fused_kernels_difference();
+      progress("fused kernels against torch's operators, largest |fused - torch| / (1 + |torch|): decode attention " +
+               std::to_string(fused_difference.decode_attention) + ", rotary and cache write " +
+               std::to_string(fused_difference.rotary_cache_write) + ", SwiGLU activation " +
+               std::to_string(fused_difference.silu_mul));
       if (fused_difference.largest() < 0.05) {
         model.use_fused_kernels(true);
       } else {
-        const std::string why = "the fused kernels' outputs differ from torch's by more than 0.05 (decode attention " +
-                                std::to_string(fused_difference.decode_attention) + ", rotary and cache write " +
-                                std::to_string(fused_difference.rotary_cache_write) + ", SwiGLU activation " +
-                                std::to_string(fused_difference.silu_mul) + ")";
+        const std::string why = "the fused kernels' outputs differ from torch's by more than 0.05 (above)";
         if (kernels == "fused") throw std::runtime_error("--kernels fused: " + why);
         progress("warning: " + why + "; running on torch's operators");
       }

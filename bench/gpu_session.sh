@@ -4,7 +4,7 @@
 # and prints a short table last. Prepare first, here: bench/prepare_device.sh
 # (gpumix and the libraries the GPU machine lacks, in .carry/).
 # Usage (on the GPU machine, from the repo root):
-#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [attrib] [workloads] [profile] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck] [shares] [tune-server] [servermodes] [tune-fair] [llm] [llmmix]
+#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [attrib] [workloads] [profile] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck] [shares] [tune-server] [servermodes] [tune-fair] [llm] [llmmix] [llmcheck]
 #     env        GPU, driver, PyTorch, tools
 #     nvmlabi    tests/gpu/nvml_abi_check.sh: gpumix's NVML declaration against the toolkit's nvml.h and the driver
 #     dcgm       tests/gpu/dcgm_names.sh: monitor --listen --names dcgm against nvidia-smi
@@ -28,6 +28,7 @@
 #     servermodes      gpumix run examples/inference-server.yaml --modes "$GPUMIX_MODES" (15 s cells), e.g. settings between a tune's candidates
 #     tune-fair        gpumix tune examples/tune-fairness.yaml --objective min-np (GPUMIX_TUNE_FAIR_BUDGET, default 6m; 12 s cells)
 #     llm        bench/llm/run.sh: gpumix-llm-server (1b) against the memory bound, HF generate and an independent client
+#     llmcheck   gpumix run bench/llm/mps_check.yaml: the llm-server's fused-kernel start check under MPS limits
 #     llmmix     gpumix run examples/llm-serving.yaml (all its modes, GPUMIX_LLM_CELL, default 40 s cells: a p99 needs 100 requests after the load generator's 5 s warm-up), show and export
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -119,6 +120,28 @@ run_modes() {  # mix name (examples/NAME.yaml), cell duration, modes: one run of
   return $rc
 }
 
+llm_check() {  # bench/llm/mps_check.yaml: the llm-server's fused-kernel check in each cell
+  local res=/tmp/gpumix-llmcheck
+  rm -rf "$res"
+  "$bin/gpumix" run bench/llm/mps_check.yaml --results "$res"
+  local rc=$?
+  "$bin/gpumix" export --results "$res" --format json -o "$out/llmcheck-export.json"
+  python3 - "$out/llmcheck-export.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+cell_of = {w["id"]: w["cell_id"] for w in d["workloads"]}
+labels = {i + 1: c["cell"] for i, c in enumerate(d["cells"])}
+for e in d["events"]:
+    data = e.get("data") or {}
+    if "kernels" in data:
+        print("RESULT", labels.get(cell_of.get(e["workload_id"]), "?"), "kernels", data["kernels"],
+              {k[len("fused_difference_"):]: v for k, v in data.items() if k.startswith("fused_difference")})
+PY
+  local left; left="$(pgrep -a 'nvidia-cuda-mps|gpumix-' | grep -v pgrep)"
+  echo "RESULT leftovers after the run: ${left:-none}"
+  return $rc
+}
+
 tune_example() {  # mix (examples/NAME.yaml or a path), budget, cell duration, more options: the answer, its run and the emitted mix
   local mix="$1" budget="$2" cell="$3"; shift 3
   [ -f "$mix" ] || mix="examples/$mix.yaml"
@@ -201,6 +224,7 @@ for p in "$@"; do
     tune-fair) phase tune-fair tune_example tune-fairness "${GPUMIX_TUNE_FAIR_BUDGET:-6m}" 12s --objective min-np ;;
     llm) phase llm bash bench/llm/run.sh "$bin" "$out/llm" ;;
     llmmix) phase llmmix run_example llm-serving "${GPUMIX_LLM_CELL:-40s}" ;;
+    llmcheck) phase llmcheck llm_check ;;
     *) echo "unknown phase $p" >&2 ;;
   esac
 done

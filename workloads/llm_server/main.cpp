@@ -155,7 +155,9 @@ int main(int argc, char** argv) {
     if (kernels != "torch" && fused_unusable.empty()) {
       fused_difference = model.fused_kernels_difference();
       progress("fused kernels against torch's operators, largest |fused - torch| / (1 + |torch|): decode attention " +
-               std::to_string(fused_difference.decode_attention) + ", rotary and cache write " +
+               std::to_string(fused_difference.decode_attention) + " (at batch " +
+               std::to_string(fused_difference.attention_batch) + ", " + std::to_string(fused_difference.attention_splits) +
+               " splits of the keys), rotary and cache write " +
                std::to_string(fused_difference.rotary_cache_write) + ", SwiGLU activation " +
                std::to_string(fused_difference.silu_mul));
       if (fused_difference.largest() < 0.05) {
@@ -255,6 +257,8 @@ int main(int argc, char** argv) {
     ctx.set("kernels", model.fused_kernels() ? std::string("fused") : std::string("torch"));
     if (fused_unusable.empty() && kernels != "torch") {
       ctx.set("fused_difference_decode_attention", fused_difference.decode_attention);
+      ctx.set("fused_difference_decode_attention_batch", fused_difference.attention_batch);
+      ctx.set("fused_difference_decode_attention_splits", fused_difference.attention_splits);
       ctx.set("fused_difference_rotary_cache_write", fused_difference.rotary_cache_write);
       ctx.set("fused_difference_silu_mul", fused_difference.silu_mul);
     }

@@ -214,9 +214,15 @@ Model::FusedDifferences Model::fused_kernels_difference() {
     auto positions = (keys - 1) - (torch::arange(batch, i64) * 7919) % keys;  // the first sequence sees every key
     AttentionGroup g{0, batch, 1, slots};
     auto q = torch::randn({batch, H, hd}, cache_.options());
-    d.decode_attention =
-        std::max(d.decode_attention, max_difference(decode_fused(q, k_cache, v_cache, positions, g),
-                                                    decode_gathered(q, k_cache, v_cache, visibility_mask(positions, g), g)));
+    const double difference = max_difference(decode_fused(q, k_cache, v_cache, positions, g),
+                                             decode_gathered(q, k_cache, v_cache, visibility_mask(positions, g), g));
+    if (difference >= d.decode_attention) {
+      d.decode_attention = difference;
+      d.attention_batch = batch;
+#if GPUMIX_LLM_FUSED_KERNELS && GPUMIX_HAS_CUDA
+      d.attention_splits = decode_attention_splits(batch, KH, keys);
+#endif
+    }
   }
   k_cache.copy_(saved_k);
   v_cache.copy_(saved_v);

@@ -61,6 +61,7 @@ class Model {
   // with them; the cache is left as it was).
   struct FusedDifferences {
     double decode_attention = 0, rotary_cache_write = 0, silu_mul = 0;
+    int64_t attention_batch = 0, attention_splits = 0;  // where decode attention's difference was largest
     double largest() const;
   };
   FusedDifferences fused_kernels_difference();

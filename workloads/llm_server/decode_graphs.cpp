@@ -52,21 +52,27 @@ DecodeGraphs::~DecodeGraphs() = default;
 
 bool DecodeGraphs::fits(int64_t rows) const { return !sizes_.empty() && rows <= sizes_.back(); }
 
-DecodeGraphs::Graph& DecodeGraphs::graph_for(int64_t rows, int64_t context) {
+size_t DecodeGraphs::graph_for(int64_t rows, int64_t context) const {
   const size_t i = static_cast<size_t>(std::lower_bound(sizes_.begin(), sizes_.end(), rows) - sizes_.begin());
   const size_t j = static_cast<size_t>(std::lower_bound(contexts_.begin(), contexts_.end(), context) - contexts_.begin());
   if (i == sizes_.size() || j == contexts_.size())
     throw std::logic_error("no decode graph holds " + std::to_string(rows) + " rows of " + std::to_string(context) + " keys");
-  return *graphs_[i * contexts_.size() + j];
+  return i * contexts_.size() + j;
 }
 
-torch::Tensor DecodeGraphs::run(const std::vector<DecodeRow>& rows) {
+DecodeGraphs::Loaded DecodeGraphs::load(const std::vector<DecodeRow>& rows) {
   int64_t context = 0;
   for (const auto& r : rows) context = std::max(context, r.position + 1);
-  auto& g = graph_for(static_cast<int64_t>(rows.size()), context);
+  const Loaded step{graph_for(static_cast<int64_t>(rows.size()), context), static_cast<int64_t>(rows.size())};
+  auto& g = *graphs_[step.graph];
   auto fresh = build_step(rows, {}, pool_, model_.device(), g.in.tokens.size(0), g.in.groups[0].key_slots.size(1));
   // The same layout up to the logit rows, which the graph does not read.
   g.in.packed.copy_(fresh.packed.narrow(0, 0, g.in.packed.size(0)));
+  return step;
+}
+
+torch::Tensor DecodeGraphs::replay(const Loaded& step) {
+  auto& g = *graphs_[step.graph];
 #if GPUMIX_NVTX
   nvtxRangePushA(("decode-b" + std::to_string(g.in.tokens.size(0))).c_str());
 #endif
@@ -74,7 +80,7 @@ torch::Tensor DecodeGraphs::run(const std::vector<DecodeRow>& rows) {
 #if GPUMIX_NVTX
   nvtxRangePop();
 #endif
-  return g.logits.narrow(0, 0, static_cast<int64_t>(rows.size()));
+  return g.logits.narrow(0, 0, step.rows);
 }
 
 }  // namespace gpumix::llm

@@ -25,8 +25,16 @@ class DecodeGraphs {
   // Whether a captured graph holds `rows` sequences (their longest context is
   // never beyond the context length, which the last bucket covers).
   bool fits(int64_t rows) const;
-  // Logits [rows.size(), vocab] of one decode step (fits(rows.size())).
-  torch::Tensor run(const std::vector<DecodeRow>& rows);
+  // One decode step in two parts, so that the step's GPU time can be taken
+  // around the replay alone: load() builds the step's inputs on the host and
+  // queues their copy into the graph that holds them (fits(rows.size()));
+  // replay() runs that graph: logits [rows.size(), vocab].
+  struct Loaded {
+    size_t graph = 0;
+    int64_t rows = 0;
+  };
+  Loaded load(const std::vector<DecodeRow>& rows);
+  torch::Tensor replay(const Loaded& step);
   const std::vector<int64_t>& sizes() const { return sizes_; }
   const std::vector<int64_t>& contexts() const { return contexts_; }
 
@@ -35,7 +43,7 @@ class DecodeGraphs {
 
  private:
   struct Graph;
-  Graph& graph_for(int64_t rows, int64_t context);
+  size_t graph_for(int64_t rows, int64_t context) const;
 
   Model& model_;
   const BlockPool& pool_;

@@ -203,9 +203,11 @@ bool Engine::iterate() {
   try {
     torch::Tensor logits;
     const bool graph = graphs_ && prefill.empty() && graphs_->fits(static_cast<int64_t>(decode.size()));
+    // Inputs first (host work and their copies), then the timed forward pass.
+    const auto loaded = graph ? graphs_->load(decode) : DecodeGraphs::Loaded{};
     auto inputs = graph ? StepTensors() : build_step(decode, prefill, pool_, model_.device());
     forward_timer_.start();
-    logits = graph ? graphs_->run(decode) : model_.forward(inputs);
+    logits = graph ? graphs_->replay(loaded) : model_.forward(inputs);
     forward_timer_.stop();
     for (size_t j = 0; j < prefill.size(); ++j) running_[prefill_seq[j]].prefilled += prefill[j].count;
 

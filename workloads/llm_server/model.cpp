@@ -299,8 +299,12 @@ torch::Tensor Model::swiglu(const torch::Tensor& gate_up, bool fused) const {
 
 torch::Tensor Model::forward(const StepTensors& s) {
   auto x = embed_.index_select(0, s.tokens);
-  auto cos = cos_.index_select(0, s.positions).unsqueeze(1);
-  auto sin = sin_signed_.index_select(0, s.positions).unsqueeze(1);
+  // The rotary tables at the step's positions (the fused kernel reads the whole tables).
+  torch::Tensor cos, sin;
+  if (!fused_) {
+    cos = cos_.index_select(0, s.positions).unsqueeze(1);
+    sin = sin_signed_.index_select(0, s.positions).unsqueeze(1);
+  }
   // The groups' masks, once a step: every layer reads them (the decode kernel needs none).
   std::vector<torch::Tensor> masks;
   for (const auto& g : s.groups)

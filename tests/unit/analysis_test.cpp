@@ -571,6 +571,42 @@ TEST(Interference, FailedWorkloadIsListedAndDisqualifiesItsMode) {
   EXPECT_TRUE(contains(mps.reasons, "crashed in mps-r1"));
 }
 
+// A workload that resolved a setting at run time differently than alone (an
+// automatic mode, a fallback) is not compared with its baseline: its NP would
+// mix that change with the sharing, so the mode cannot be ranked on it.
+TEST(Interference, ASettingChosenDifferentlyThanAloneLeavesNoNpAndDisqualifiesTheMode) {
+  RunBuilder b({"exclusive", "timeslice", "mps"}, 1, {"train"});
+  auto effective = [&](int64_t workload, const std::string& config) {
+    auto& info = b.input().events.emplace_back();
+    info.workload_id = workload;
+    info.t_ns = b.input().cells.back().started_ns;
+    info.ev = "info";
+    info.data = R"({"ev":"info","effective_config":")" + config + R"("})";
+  };
+  const auto base = b.workload(b.cell("baseline-train", "exclusive", 0), "train");
+  b.throughput(base, 100);
+  effective(base, "kernels=fused,graphs=on");
+  const auto ts = b.workload(b.cell("timeslice-r1", "timeslice", 1), "train");
+  b.throughput(ts, 70);
+  effective(ts, "kernels=fused,graphs=on");
+  const auto mps = b.workload(b.cell("mps-r1", "mps", 1), "train");
+  b.throughput(mps, 90);
+  effective(mps, "kernels=torch,graphs=on");
+  auto a = b.analyze();
+  EXPECT_NEAR(*in_cell(a, "timeslice-r1", "train").np, 0.7, 1e-6);
+  const auto& m = in_cell(a, "mps-r1", "train");
+  EXPECT_FALSE(m.np);
+  EXPECT_EQ(m.no_np, NoNp::configuration_differs);
+  EXPECT_EQ(m.np_missing, "it ran with kernels torch (fused in baseline-train), so this cell does not compare with its "
+                          "baseline; set it in the mix's args");
+  auto rec = recommend(a);
+  EXPECT_EQ(rec.mode, "timeslice");  // mps had the higher throughput, with other kernels
+  const auto& verdict = rec.verdicts.back();
+  EXPECT_EQ(verdict.mode, "mps");
+  EXPECT_EQ(verdict.state, VerdictState::rejected);
+  EXPECT_TRUE(contains(verdict.reasons, "kernels torch (fused in baseline-train)")) << joined(verdict.reasons);
+}
+
 // A load generator has no NP by design (its server is counted): it is said
 // per workload, as a code, and is not listed as missing.
 TEST(Interference, AClientHasNoNpByDesignAndIsNotListedAsMissing) {

@@ -557,6 +557,7 @@ TEST(LlmServerStop, SigtermDrainsAndReportsDecodeStepTimes) {
     if (e.value("ev", "") == "info" && e.contains("kernels")) {
       configured = true;
       EXPECT_EQ(e["kernels"], "torch") << e;
+      EXPECT_EQ(e["effective_config"], "kernels=torch") << e;
     }
     if (e.value("ev", "") == "latency") {
       latency = true;

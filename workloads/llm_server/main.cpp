@@ -255,6 +255,8 @@ int main(int argc, char** argv) {
     ctx.set("cuda_graph_batch_sizes", list_text(engine.graph_sizes()));
     ctx.set("cuda_graph_contexts", list_text(engine.graph_contexts()));
     ctx.set("kernels", model.fused_kernels() ? std::string("fused") : std::string("torch"));
+    // What --kernels auto chose: gpumix compares it with the baseline's.
+    ctx.set("effective_config", std::string("kernels=") + (model.fused_kernels() ? "fused" : "torch"));
     if (fused_unusable.empty() && kernels != "torch") {
       ctx.set("fused_difference_decode_attention", fused_difference.decode_attention);
       ctx.set("fused_difference_decode_attention_batch", fused_difference.attention_batch);

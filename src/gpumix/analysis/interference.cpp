@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "gpumix/run/run_environment.hpp"
 #include "gpumix/spec/effective_plan.hpp"
@@ -349,6 +350,31 @@ std::string baseline_problem(const RunInput& in, const std::string& workload, in
   return fmt::format("its baseline of repeat {} was not run", repeat);
 }
 
+// How two effective_config texts ("k=v,k=v") differ: "kernels torch (fused
+// in baseline-x)"; empty when they agree or either is missing.
+std::string configuration_difference(const std::string& here, const std::string& base, const std::string& base_label) {
+  if (here.empty() || base.empty() || here == base) return "";
+  auto parse = [](const std::string& text) {
+    std::map<std::string, std::string> kv;
+    std::stringstream in(text);
+    for (std::string item; std::getline(in, item, ',');) {
+      const auto eq = item.find('=');
+      kv[item.substr(0, eq)] = eq == std::string::npos ? "" : item.substr(eq + 1);
+    }
+    return kv;
+  };
+  const auto a = parse(here), b = parse(base);
+  std::vector<std::string> parts;
+  for (const auto& [key, value] : a) {
+    auto it = b.find(key);
+    if (it == b.end() || it->second != value)
+      parts.push_back(fmt::format("{} {} ({} in {})", key, value, it == b.end() ? "not set" : it->second, base_label));
+  }
+  for (const auto& [key, value] : b)
+    if (!a.count(key)) parts.push_back(fmt::format("{} not set ({} in {})", key, value, base_label));
+  return join(parts, ", ");
+}
+
 std::string percent_text(double fraction) { return fmt::format("{:+.0f}%", 100 * fraction); }
 
 // Whether a workload's figures in a window can be trusted: the reason when not.
@@ -383,6 +409,14 @@ void compute_np(const Baseline& base, WorkloadCell& w, const store::CellRow& cel
   if (s.latency_p99 && b.latency_p99 && *b.latency_p99 > 0) w.p99_inflation = *s.latency_p99 / *b.latency_p99;
   if (client) {
     none(NoNp::client, kClient);
+    return;
+  }
+  // A setting it chose at run time (an automatic mode, a fallback) differs
+  // from its baseline's: its NP would mix that change with the sharing.
+  if (auto differs = configuration_difference(s.effective_config, b.effective_config, base_label); !differs.empty()) {
+    none(NoNp::configuration_differs,
+         "it ran with " + differs + ", so this cell does not compare with its baseline; set it in the mix's args");
+    w.np_gated = true;
     return;
   }
   // Ran, but reported nothing: no progress (NP 0), unless the run was cut short first.
@@ -880,6 +914,7 @@ const char* to_string(NoNp cause) {
     case NoNp::too_little_evidence: return "too_little_evidence";
     case NoNp::baseline_unmeasured: return "baseline_unmeasured";
     case NoNp::interrupted: return "interrupted";
+    case NoNp::configuration_differs: return "configuration_differs";
   }
   return "";
 }

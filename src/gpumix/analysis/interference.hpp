@@ -82,6 +82,7 @@ enum class NoNp {
   too_little_evidence,  // a gate of the evidence rules (this cell's or its baseline's)
   baseline_unmeasured,  // its baseline measured neither throughput nor latency
   interrupted,          // cut short before it measured anything
+  configuration_differs,  // it chose its settings differently than in its baseline (effective_config)
 };
 const char* to_string(NoNp cause);
 

@@ -138,6 +138,8 @@ std::vector<WorkloadSummary> summarize(const std::vector<store::CellRow>& cells,
       if (e->ev == "dropped") drops.emplace_back(e->t_ns, e->n.value_or(0));
       if (e->ev == "info") {
         auto j = nlohmann::json::parse(e->data, nullptr, false);
+        if (j.is_object() && j.contains("effective_config") && j["effective_config"].is_string())
+          s.effective_config = j["effective_config"].get<std::string>();
         if (j.is_object() && j.contains("peak_device_mem_bytes") && j["peak_device_mem_bytes"].is_number()) {
           const double v = j["peak_device_mem_bytes"].get<double>();
           if (v >= 0 && v < 9e18) {

@@ -93,6 +93,9 @@ struct WorkloadSummary {
 
   // The largest `peak_device_mem_bytes` an `info` event reported.
   std::optional<int64_t> peak_device_mem_bytes;
+  // The choices it made at run time ("kernels=fused,..."), from the last `info`
+  // event with `effective_config` (docs/metrics-protocol.md); empty if none.
+  std::string effective_config;
 
   int64_t malformed = 0;  // lines that broke the protocol
   // Events the collector dropped in the measured span, because the workload

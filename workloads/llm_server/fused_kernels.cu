@@ -190,10 +190,14 @@ bool decode_attention_supported(int64_t head_dim, int64_t group) {
 }
 
 int64_t decode_attention_splits(int64_t batch, int64_t kv_heads, int64_t max_keys) {
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-    sms = 132;
+  // Asked once: the server uses one GPU, and an eager step asks once a layer.
+  static const int sms = [] {
+    int device = 0, count = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+      return 132;
+    return count;
+  }();
   const int64_t blocks = std::max<int64_t>(1, batch * kv_heads);
   const int64_t for_occupancy = (2 * sms + blocks - 1) / blocks, for_keys = (max_keys + 63) / 64;
   return std::max<int64_t>(1, std::min(for_occupancy, for_keys));

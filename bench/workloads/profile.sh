@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Where gpumix's BERT-base training step (CUDA graph on and off) and ResNet-50
-# batch-64 inference spend their time, beside the PyTorch eager reference of
-# the same row (issue 20): per step, the wall time, the kernel time, the gap
-# between them and the kernels that take it. README.md "Profiling" explains.
+# Where gpumix's ResNet-50 batch-64 training step (CUDA graph), BERT-base
+# training step (CUDA graph on and off) and ResNet-50 batch-64 inference spend
+# their time, beside the PyTorch eager reference of the same row and, for
+# ResNet-50 training, torch.compile's (issue 20): per step, the wall time, the
+# kernel time, the gap between them, the kernels that take it and the kernel
+# time by family (convolution, normalization, ...). README.md "Profiling"
+# explains.
 #
 #   OUT=/tmp/wl-profile bash bench/workloads/profile.sh BIN
 #
-# BIN holds the built workloads gpumix-bert-train and gpumix-batch-infer (run.sh
+# BIN holds the built workloads gpumix-resnet-train, gpumix-bert-train and gpumix-batch-infer (run.sh
 # with GPUMIX_BENCH_BUILD_ONLY=1 builds them). Each row runs twice: once
 # as the benchmark runs it (rows.sh: the same arguments as run.sh), for the
 # wall time per step (the reference also profiles a few more steps with
@@ -21,12 +24,12 @@
 #   GPUMIX_PROFILE_NCU         the ncu to use (default: ncu on PATH, else /usr/local/cuda/bin/ncu,
 #                              else the newest /opt/nvidia/nsight-compute/*/ncu)
 #   GPUMIX_PROFILE_NCU_TIMEOUT seconds for one ncu run (default 90)
-#   GPUMIX_PROFILE_BUDGET      seconds for the whole script (default 230): an ncu run gets at most what is
+#   GPUMIX_PROFILE_BUDGET      seconds for the whole script (default 480): an ncu run gets at most what is
 #                              left of it, and is skipped (explained) with less than 30 s left
 #   GPUMIX_BENCH_SMOKE=1       tiny sizes on the CPU and no ncu (checks the script without a GPU)
 set -uo pipefail
 : "${OUT:?set OUT to a directory for the logs and results}"
-BIN=${1:?usage: OUT=DIR bash bench/workloads/profile.sh BIN (the folder with gpumix-bert-train and gpumix-batch-infer)}
+BIN=${1:?usage: OUT=DIR bash bench/workloads/profile.sh BIN (the folder with the built workloads)}
 BIN=$(cd "$BIN" && pwd) || exit 2
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -35,13 +38,13 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/rows.sh"
 SECS=${GPUMIX_BENCH_SECONDS:-$([ "$SMOKE" = 1 ] && echo 1 || echo 3)}
 NCU_TIMEOUT=${GPUMIX_PROFILE_NCU_TIMEOUT:-90}
-BUDGET=${GPUMIX_PROFILE_BUDGET:-230}
+BUDGET=${GPUMIX_PROFILE_BUDGET:-480}
 START=$SECONDS
 log() { echo "[$((SECONDS - START))s] $*" | tee -a "$OUT/commands.txt"; }
 : > "$OUT/commands.txt"
 : > "$OUT/status.tsv"
 : > "$OUT/rows.tsv"
-for exe in gpumix-bert-train gpumix-batch-infer; do
+for exe in gpumix-resnet-train gpumix-bert-train gpumix-batch-infer; do
   [ -x "$BIN/$exe" ] || { echo "profile.sh: $BIN/$exe not found (build the workloads first)" >&2; exit 2; }
 done
 PY=$(pick_python)
@@ -150,14 +153,16 @@ add_row() {  # label, kind, wall file, ncu json, ncu note, torch.profiler json, 
 # finds the true period).
 K_BERT=${GPUMIX_PROFILE_K_BERT:-1600}
 K_INFER=${GPUMIX_PROFILE_K_INFER:-400}
+K_TRAIN=${GPUMIX_PROFILE_K_TRAIN:-1000}
 ref_k() {  # torch.profiler's kernels per step from a reference's --profile, or the default
   local k
   k=$("$SUMPY" -c 'import json, sys; print(int(json.load(open(sys.argv[1]))["kernels_per_step"]))' "$1" 2>/dev/null)
   if [ -n "$k" ] && [ "$k" -gt 0 ]; then echo $(( k * 21 / 20 + 8 )); else echo "$2"; fi
 }
 
-reference_rows() {  # config, label, default k: the eager reference, timed and profiled
+reference_rows() {  # config, label, default k[, no-ncu]: the eager reference, timed and profiled
   local config=$1 label=$2 name=$2; row "$config"
+  local skip_ncu=${4:-}
   local cmd=(reference.py "${REF_ARGS[@]}" --warmup "$ROW_WARMUP" --duration "$SECS")
   if [ -z "$PY" ]; then
     note_json "$OUT/$name.ref.json" skipped "no python with torch found (set GPUMIX_PYTHON)"
@@ -170,9 +175,34 @@ reference_rows() {  # config, label, default k: the eager reference, timed and p
   run "$name" ref 300 "$OUT/$name.ref.log" "$PY" "$HERE/reference.py" "${REF_ARGS[@]}" --warmup "$ROW_WARMUP" \
     --duration "$SECS" --out "$OUT/$name.ref.json" --profile "$OUT/$name.torchprof.json"
   REF_K=$(ref_k "$OUT/$name.torchprof.json" "$3")
+  if [ -n "$skip_ncu" ]; then
+    add_row "$label" ref "$name.ref.json" "" "$skip_ncu" "$name.torchprof.json" "${cmd[*]}"; return
+  fi
   ncu_row "$name" "$REF_K" 0 "$ROW_WARMUP" "$PY" "$HERE/reference.py" "${REF_ARGS[@]}" --warmup "$ROW_WARMUP"
   add_row "$label" ref "$name.ref.json" "$([ -z "$NCU_SKIP" ] && echo "$name.ncu.json")" "$NCU_NOTE" \
     "$name.torchprof.json" "${cmd[*]}"
+}
+# The same reference under torch.compile, timed and traced by torch.profiler
+# (no ncu: the compilation's own kernels, Triton's autotuning among them,
+# leave no fixed window). Mode `default`: Inductor generates the same kernels
+# as under `reduce-overhead`, launched one by one instead of from a CUDA graph,
+# whose kernels torch.profiler may not all record.
+compiled_row() {  # config, label
+  local config=$1 label=$2 name=$2; row "$config"
+  local cmd=(reference.py "${REF_ARGS[@]}" --compile default --warmup "$ROW_WARMUP" --duration "$SECS")
+  local why=""
+  [ -z "$PY" ] && why="no python with torch found (set GPUMIX_PYTHON)"
+  [ "$SMOKE" = 1 ] && why="smoke mode: torch.compile is not run on the CPU"
+  if [ -n "$why" ]; then
+    note_json "$OUT/$name.ref.json" skipped "$why"
+    note_json "$OUT/$name.torchprof.json" skipped "$why"
+  else
+    rm -f "$OUT/$name.ref.json" "$OUT/$name.torchprof.json"
+    run "$name" ref 400 "$OUT/$name.ref.log" "$PY" "$HERE/reference.py" "${REF_ARGS[@]}" --compile default \
+      --warmup "$ROW_WARMUP" --duration "$SECS" --out "$OUT/$name.ref.json" --profile "$OUT/$name.torchprof.json"
+  fi
+  add_row "$label" ref "$name.ref.json" "" "torch.compile: torch.profiler's trace only" "$name.torchprof.json" \
+    "${cmd[*]}"
 }
 gpumix_rows() {  # config, label, k estimate, graph warm-up steps, --cuda-graphs value
   local config=$1 label=$2 name=$2 k=$3 g=$4 graphs=$5; row "$config"
@@ -185,7 +215,12 @@ gpumix_rows() {  # config, label, k estimate, graph warm-up steps, --cuda-graphs
 }
 
 [ "$SMOKE" = 1 ] && log "smoke mode: tiny models on the CPU; the -graph rows run with --cuda-graphs false there"
-# ResNet-50 b64 inference first (few kernels: cheap under ncu), then BERT.
+# ResNet-50 b64 training, where gpumix is behind torch.compile: the eager
+# reference and the compiled one by torch.profiler, gpumix's graph by ncu.
+reference_rows resnet50-train-b64 ref-train-b64 "$K_TRAIN" "eager: torch.profiler's trace only"
+compiled_row resnet50-train-b64 ref-compiled-train-b64
+gpumix_rows resnet50-train-b64 gpumix-resnet-train-b64-graph "$REF_K" 3 "$GRAPHS"
+# ResNet-50 b64 inference (few kernels: cheap under ncu), then BERT.
 # Each reference first: its kernels per step (torch.profiler) size the gpumix
 # windows.
 reference_rows resnet50-infer-b64 ref-infer-b64 "$K_INFER"

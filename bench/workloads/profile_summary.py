@@ -31,6 +31,18 @@ STRETCH_SHARE = 0.9
 # profile.sh sizes the window to start after the warm-up: the steady steps are
 # most of it, or the window missed them.
 MIN_STRETCH = 0.5
+# What a step's kernel time goes to, comparable between gpumix's workloads
+# (LibTorch's and cuDNN's kernels) and torch.compile's: by kernel name
+# (lower-cased), the first family that matches. Inductor's Triton kernels are
+# a family of their own, as each fuses the element-wise work around a
+# normalization or reduction into one pass; "conv" is not "convert".
+FAMILIES = [
+    ("Triton (Inductor)", re.compile(r"\btriton_")),
+    ("optimizer", re.compile(r"multi_tensor_apply|adam|sgd")),
+    ("normalization", re.compile(r"batch_?norm|\bbn_|layer_?norm|welford")),
+    ("convolution & matmul", re.compile(r"conv(?!ert)|gemm|xmma|cutlass|nvjet|wgrad|dgrad|fprop|sm\d{2,3}_")),
+    ("element-wise & other", re.compile(r"")),
+]
 
 
 class InputError(ValueError):
@@ -147,14 +159,21 @@ def shorten(name, width=60):
     return s if len(s) <= width else s[: width - 3] + "..."
 
 
+def family(name):
+    """The FAMILIES entry a kernel belongs to."""
+    low = name.lower()
+    return next(f for f, pattern in FAMILIES if pattern.search(low))
+
+
 def summarize_steps(kernels, steps):
     """Per-step figures over `kernels` [(name, ns)] that span `steps` whole steps."""
     total = sum(ns for _, ns in kernels)
     by_name = {}
+    by_family = {f: [0.0, 0] for f, _ in FAMILIES}
     for name, ns in kernels:
-        t = by_name.setdefault(name, [0.0, 0])
-        t[0] += ns
-        t[1] += 1
+        for t in (by_name.setdefault(name, [0.0, 0]), by_family[family(name)]):
+            t[0] += ns
+            t[1] += 1
     top = sorted(by_name.items(), key=lambda kv: -kv[1][0])[:TOP]
     return {
         "steps": steps,
@@ -163,6 +182,8 @@ def summarize_steps(kernels, steps):
         "top": [{"name": shorten(name), "full_name": name, "ms_per_step": ns / steps / 1e6,
                  "share": ns / total if total else 0.0, "count_per_step": count / steps}
                 for name, (ns, count) in top],
+        "families": {f: {"ms_per_step": ns / steps / 1e6, "kernels_per_step": count / steps}
+                     for f, (ns, count) in by_family.items()},
     }
 
 
@@ -221,6 +242,14 @@ def fmt(v, digits=2):
     return "-" if v is None else f"{v:.{digits}f}"
 
 
+def markdown(header, table):
+    """A markdown table, indented: bench/gpu_session.sh's phase summary keeps "  | " lines."""
+    widths = [max(len(str(t[i])) for t in table + [header]) for i in range(len(header))]
+    lines = ["  | " + " | ".join(str(c).ljust(w) for c, w in zip(t, widths)) + " |" for t in [header] + table]
+    lines.insert(1, "  | " + " | ".join("-" * w for w in widths) + " |")
+    return lines
+
+
 def report(out):
     """profile.sh's rows.tsv: label, kind, wall file, ncu summary file, ncu note, torch.profiler file, command."""
     rows = []
@@ -257,12 +286,20 @@ def report(out):
         table.append((r["row"], fmt(r["wall_ms_per_step"]), fmt(r.get("kernel_ms_per_step")),
                       fmt(r.get("gap_ms_per_step")), fmt(r.get("kernels_per_step"), 0),
                       f"{top['name'][:48]} ({100 * top['share']:.1f}%)" if top else "-"))
-    # A markdown table, indented: bench/gpu_session.sh's phase summary keeps "  | " lines.
-    widths = [max(len(str(t[i])) for t in table + [header]) for i in range(len(header))]
-    lines = ["  | " + " | ".join(str(c).ljust(w) for c, w in zip(t, widths)) + " |" for t in [header] + table]
-    lines.insert(1, "  | " + " | ".join("-" * w for w in widths) + " |")
     found = sum(1 for r in rows if r.get("kernels_per_step") is not None)
-    lines.insert(0, f"SUMMARY profile: {len(rows)} rows, kernel time per step from ncu for {found}")
+    lines = [f"SUMMARY profile: {len(rows)} rows, kernel time per step from ncu for {found}"] + markdown(header, table)
+    # Where the kernel time goes, by family: ncu's figures where it found the
+    # step, else torch.profiler's.
+    by_family = []
+    for r in rows:
+        tp = r.get("torch_profiler") or {}
+        source = "ncu" if "families" in r["ncu"] else "torch.profiler" if "families" in tp else None
+        if source:
+            fam = (r["ncu"] if source == "ncu" else tp)["families"]
+            by_family.append((r["row"], source) + tuple(fmt(fam.get(f, {}).get("ms_per_step")) for f, _ in FAMILIES))
+    if by_family:
+        lines += ["", "kernel ms per step by family:"]
+        lines += markdown(("row", "from") + tuple(f for f, _ in FAMILIES), by_family)
     notes = []
     for r in rows:
         # Why a cell is empty, once per reason: {reason: [what]}.

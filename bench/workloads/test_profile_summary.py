@@ -140,6 +140,29 @@ class Period(unittest.TestCase):
                                     "32x6_tn_align8>(T1::Params)"),
                          "Kernel2<cutlass_80_tensorop_bf16_s16816gemm_relu_bf16_64x...")
 
+    def test_families(self):
+        cases = {
+            "triton_red_fused__native_batch_norm_legit_functional_convolution_relu_12": "Triton (Inductor)",
+            ADAMW: "optimizer",
+            "void at::native::(anonymous namespace)::multi_tensor_apply_kernel<FusedSgdMathFunctor>": "optimizer",
+            LN: "normalization",
+            "void cudnn::bn_fw_tr_1C11_singleread_spec<__nv_bfloat16, 512, true, 1, 2, 0>(Params)": "normalization",
+            "void at::native::batch_norm_backward_reduce_channels_last_kernel<4, c10::BFloat16, float>": "normalization",
+            GEMM: "convolution & matmul",
+            "sm90_xmma_wgrad_implicit_gemm_indexed_bf16bf16_bf16f32_f32_nhwckrsc_nhwc_tilesize": "convolution & matmul",
+            "void cudnn::engines_precompiled::nhwcToNchwKernel<float, float, float, false, true>": "element-wise & other",
+            "void at::native::unrolled_elementwise_kernel<convert_to_bf16>": "element-wise & other",
+            ADD: "element-wise & other",
+        }
+        for name, fam in cases.items():
+            self.assertEqual(ps.family(name), fam, name)
+        s = ps.summarize_steps([(GEMM, 4e6), (ADD, 1e6), (LN, 2e6), (ADD, 1e6)], 2)
+        self.assertEqual(list(s["families"]), [f for f, _ in ps.FAMILIES])
+        self.assertAlmostEqual(s["families"]["convolution & matmul"]["ms_per_step"], 2.0)
+        self.assertAlmostEqual(s["families"]["element-wise & other"]["ms_per_step"], 1.0)
+        self.assertAlmostEqual(s["families"]["element-wise & other"]["kernels_per_step"], 1.0)
+        self.assertEqual(s["families"]["optimizer"], {"ms_per_step": 0.0, "kernels_per_step": 0.0})
+
     def test_torch_profiler_trace(self):
         events = [{"ph": "X", "cat": "cpu_op", "name": "aten::add", "ts": 1, "dur": 9},
                   {"ph": "X", "cat": "kernel", "name": ADD, "ts": 30, "dur": 2.5},
@@ -245,8 +268,9 @@ case "$1" in
       case "$1" in --out) out=$2;; --profile) prof=$2;; esac; shift
     done
     echo '{"steps": 50, "seconds": 1.5}' > "$out"
-    case " $* $out" in *infer*) k=60;; *) k=220;; esac
-    echo "{\"kernels_per_step\": $k, \"kernel_ms_per_step\": 1.0, \"steps\": 3, \"top\": []}" > "$prof" ;;
+    case " $* $out" in *compile*) k=90;; *infer*) k=60;; *bert*) k=220;; *) k=300;; esac
+    fam='"families": {"Triton (Inductor)": {"ms_per_step": 0.7, "kernels_per_step": 40}}'
+    echo "{\"kernels_per_step\": $k, \"kernel_ms_per_step\": 1.0, \"steps\": 3, \"top\": [], $fam}" > "$prof" ;;
   *) exec python3 "$@" ;;
 esac
 """
@@ -263,7 +287,9 @@ if os.environ.get("FAKE_NCU_DENIED"):
 skip, count = int(args[args.index("--launch-skip") + 1]), int(args[args.index("--launch-count") + 1])
 cmd = " ".join(args[args.index("--launch-count") + 2:])
 ref = "reference.py" in cmd
-k = {(True, True): 220, (True, False): 140, (False, True): 60, (False, False): 20}["bert" in cmd, ref]
+assert "--compile" not in cmd and not (ref and "resnet-train" in cmd), "a row profiled by torch.profiler only"
+k = {"bert": (220, 140), "infer": (60, 20), "resnet-train": (300, 180)}[
+    next(w for w in ("bert", "infer", "resnet-train") if w in cmd)][0 if ref else 1]
 num = lambda flag: int(args[args.index(flag) + 1])
 steps = num("--iterations") + num("--warmup" if ref else "--warmup-steps") + (0 if ref else 3)
 init = 2 * k  # set-up kernels
@@ -287,7 +313,8 @@ class ProfileScript(unittest.TestCase):
         tmp = self.tmp.name
         self.bin = os.path.join(tmp, "bin")
         os.mkdir(self.bin)
-        for path, text in [(os.path.join(self.bin, "gpumix-bert-train"), FAKE_WORKLOAD),
+        for path, text in [(os.path.join(self.bin, "gpumix-resnet-train"), FAKE_WORKLOAD),
+                           (os.path.join(self.bin, "gpumix-bert-train"), FAKE_WORKLOAD),
                            (os.path.join(self.bin, "gpumix-batch-infer"), FAKE_WORKLOAD),
                            (os.path.join(tmp, "python"), FAKE_PYTHON), (os.path.join(tmp, "ncu"), FAKE_NCU)]:
             with open(path, "w") as f:
@@ -314,9 +341,12 @@ class ProfileScript(unittest.TestCase):
 
     def test_budget_spent_skips_ncu_with_the_reason(self):
         p, rows = self.profile(GPUMIX_PROFILE_BUDGET="0")
-        self.assertEqual(len(rows), 5)
-        for r in rows.values():
-            self.assertEqual(r["ncu"], {"skipped": "the profile budget (GPUMIX_PROFILE_BUDGET=0 s) was spent"})
+        self.assertEqual(len(rows), 8)
+        traced_only = {"ref-train-b64": "eager: torch.profiler's trace only",
+                       "ref-compiled-train-b64": "torch.compile: torch.profiler's trace only"}
+        for name, r in rows.items():
+            self.assertEqual(r["ncu"], {"skipped": traced_only.get(
+                name, "the profile budget (GPUMIX_PROFILE_BUDGET=0 s) was spent")})
             self.assertIsNotNone(r["wall_ms_per_step"])
         with open(os.path.join(self.tmp.name, "ncu.calls")) as f:
             self.assertEqual(f.read().split(), ["--version"])  # for context.txt; no profiling run
@@ -324,7 +354,7 @@ class ProfileScript(unittest.TestCase):
 
     def test_ncu_error_is_the_rows_reason(self):
         p, rows = self.profile(FAKE_NCU_DENIED="1")
-        for r in rows.values():
+        for r in (r for name, r in rows.items() if "-train-b64" not in name or "gpumix" in name):
             self.assertIn("ncu exit status 1: ==ERROR== ERR_NVGPUCTRPERM", r["ncu"]["error"])
             self.assertRegex(r["ncu"]["error"], r"\(window: --launch-skip \d+ --launch-count \d+ \(estimate \d+ "
                                                 r"kernels/step\), \d+ steps, limit 90 s\)$")
@@ -336,7 +366,16 @@ class ProfileScript(unittest.TestCase):
         found = {name: (r.get("kernels_per_step"), r.get("kernel_ms_per_step")) for name, r in rows.items()}
         self.assertEqual(found, {"ref-bert-train-b32": (220, 0.22), "gpumix-bert-train-b32-eager": (140, 0.14),
                                  "gpumix-bert-train-b32-graph": (140, 0.14), "ref-infer-b64": (60, 0.06),
-                                 "gpumix-batch-infer-b64-graph": (20, 0.02)})
+                                 "gpumix-batch-infer-b64-graph": (20, 0.02), "ref-train-b64": (None, None),
+                                 "ref-compiled-train-b64": (None, None),
+                                 "gpumix-resnet-train-b64-graph": (180, 0.18)})
+        # The compiled reference ran with --compile default and was traced.
+        self.assertEqual(rows["ref-compiled-train-b64"]["torch_profiler"]["kernels_per_step"], 90)
+        self.assertIn("--compile default", rows["ref-compiled-train-b64"]["command"])
+        # gpumix's training window comes from the eager reference's 300 kernels (+5% + 8 = 323).
+        self.assertEqual(rows["gpumix-resnet-train-b64-graph"]["ncu"]["note"],
+                         "window: --launch-skip 7106 --launch-count 807 (estimate 323 kernels/step), 81 steps, "
+                         "limit 90 s")
         self.assertAlmostEqual(rows["gpumix-bert-train-b32-graph"]["gap_ms_per_step"], 20.0 - 0.14)
         self.assertAlmostEqual(rows["ref-infer-b64"]["wall_ms_per_step"], 30.0)
         with open(os.path.join(self.tmp.name, "ncu.calls")) as f:
@@ -347,9 +386,17 @@ class ProfileScript(unittest.TestCase):
         self.assertEqual(rows["gpumix-bert-train-b32-graph"]["ncu"]["note"],
                          "window: --launch-skip 2754 --launch-count 405 (estimate 162 kernels/step), 66 steps, "
                          "limit 90 s")
-        table = {c[0]: c[1:] for c in ([x.strip() for x in line.strip().strip("|").split("|")]
-                                       for line in p.stdout.splitlines())}
+        tables = p.stdout.split("kernel ms per step by family:")
+        self.assertEqual(len(tables), 2, p.stdout)
+        table, families = ({c[0]: c[1:] for c in ([x.strip() for x in line.strip().strip("|").split("|")]
+                                                  for line in t.splitlines() if line.startswith("  | "))}
+                           for t in tables)
         self.assertEqual(table["gpumix-bert-train-b32-graph"][:4], ["20.00", "0.14", "19.86", "140"])
+        # Families: ncu's where it found the step (the stand-in's kernels are
+        # all "element-wise & other"), else torch.profiler's.
+        self.assertEqual(families["row"], ["from"] + [f for f, _ in ps.FAMILIES])
+        self.assertEqual(families["gpumix-resnet-train-b64-graph"], ["ncu", "0.00", "0.00", "0.00", "0.00", "0.18"])
+        self.assertEqual(families["ref-compiled-train-b64"], ["torch.profiler", "0.70", "-", "-", "-", "-"])
         self.assertIn("ref-infer-b64: torch.profiler: 1.00 kernel ms/step, 60 kernels/step", p.stdout)
 
 

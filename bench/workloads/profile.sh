@@ -24,6 +24,7 @@
 #   GPUMIX_PROFILE_NCU         the ncu to use (default: ncu on PATH, else /usr/local/cuda/bin/ncu,
 #                              else the newest /opt/nvidia/nsight-compute/*/ncu)
 #   GPUMIX_PROFILE_NCU_TIMEOUT seconds for one ncu run (default 90)
+#   GPUMIX_PROFILE_ROWS        the row groups to run (default "resnet-train infer bert")
 #   GPUMIX_PROFILE_BUDGET      seconds for the whole script (default 480): an ncu run gets at most what is
 #                              left of it, and is skipped (explained) with less than 30 s left
 #   GPUMIX_BENCH_SMOKE=1       tiny sizes on the CPU and no ncu (checks the script without a GPU)
@@ -154,6 +155,13 @@ add_row() {  # label, kind, wall file, ncu json, ncu note, torch.profiler json, 
 K_BERT=${GPUMIX_PROFILE_K_BERT:-1600}
 K_INFER=${GPUMIX_PROFILE_K_INFER:-400}
 K_TRAIN=${GPUMIX_PROFILE_K_TRAIN:-1000}
+# Which rows run: any of resnet-train, infer and bert.
+ROWS=${GPUMIX_PROFILE_ROWS:-resnet-train infer bert}
+for r in $ROWS; do
+  case "$r" in resnet-train|infer|bert) ;;
+    *) echo "profile.sh: GPUMIX_PROFILE_ROWS: unknown row group '$r' (expected resnet-train, infer, bert)" >&2; exit 2 ;;
+  esac
+done
 ref_k() {  # torch.profiler's kernels per step from a reference's --profile, or the default
   local k
   k=$("$SUMPY" -c 'import json, sys; print(int(json.load(open(sys.argv[1]))["kernels_per_step"]))' "$1" 2>/dev/null)
@@ -215,24 +223,32 @@ gpumix_rows() {  # config, label, k estimate, graph warm-up steps, --cuda-graphs
 }
 
 [ "$SMOKE" = 1 ] && log "smoke mode: tiny models on the CPU; the -graph rows run with --cuda-graphs false there"
+wants() { [[ " $ROWS " == *" $1 "* ]]; }
 # ResNet-50 b64 training, where gpumix is behind torch.compile: the eager
-# reference and the compiled one by torch.profiler, gpumix's graph by ncu.
-reference_rows resnet50-train-b64 ref-train-b64 "$K_TRAIN" "eager: torch.profiler's trace only"
-compiled_row resnet50-train-b64 ref-compiled-train-b64
-gpumix_rows resnet50-train-b64 gpumix-resnet-train-b64-graph "$REF_K" 3 "$GRAPHS"
-# ResNet-50 b64 inference (few kernels: cheap under ncu), then BERT.
-# Each reference first: its kernels per step (torch.profiler) size the gpumix
-# windows.
-reference_rows resnet50-infer-b64 ref-infer-b64 "$K_INFER"
-gpumix_rows resnet50-infer-b64 gpumix-batch-infer-b64-graph "$REF_K" 3 "$GRAPHS"
+# reference and the compiled one by torch.profiler, gpumix's step by ncu,
+# graphed and eager (the same kernels, launched one by one from the CPU).
+if wants resnet-train; then
+  reference_rows resnet50-train-b64 ref-train-b64 "$K_TRAIN" "eager: torch.profiler's trace only"
+  compiled_row resnet50-train-b64 ref-compiled-train-b64
+  gpumix_rows resnet50-train-b64 gpumix-resnet-train-b64-graph "$REF_K" 3 "$GRAPHS"
+  gpumix_rows resnet50-train-b64 gpumix-resnet-train-b64-eager "$REF_K" 0 false
+fi
+# ResNet-50 b64 inference (few kernels: cheap under ncu). Each reference
+# first: its kernels per step (torch.profiler) size the gpumix windows.
+if wants infer; then
+  reference_rows resnet50-infer-b64 ref-infer-b64 "$K_INFER"
+  gpumix_rows resnet50-infer-b64 gpumix-batch-infer-b64-graph "$REF_K" 3 "$GRAPHS"
+fi
 # BERT: gpumix eager before the graph, whose capture holds the same kernels.
-reference_rows bert-base-train-b32 ref-bert-train-b32 "$K_BERT"
-gpumix_rows bert-base-train-b32 gpumix-bert-train-b32-eager "$REF_K" 0 false
-# The graph's window: from the eager step measured just now (the capture
-# holds the same kernels), else as the eager one. Both workloads run 3 eager
-# warm-up calls before they capture (torch_compat.hpp: CudaGraph).
-k=$REF_K; [ -n "$NCU_STEPS_FOUND" ] && k=$(( NCU_STEPS_FOUND * 11 / 10 + 8 ))
-gpumix_rows bert-base-train-b32 gpumix-bert-train-b32-graph "$k" 3 "$GRAPHS"
+if wants bert; then
+  reference_rows bert-base-train-b32 ref-bert-train-b32 "$K_BERT"
+  gpumix_rows bert-base-train-b32 gpumix-bert-train-b32-eager "$REF_K" 0 false
+  # The graph's window: from the eager step measured just now (the capture
+  # holds the same kernels), else as the eager one. Both workloads run 3 eager
+  # warm-up calls before they capture (torch_compat.hpp: CudaGraph).
+  k=$REF_K; [ -n "$NCU_STEPS_FOUND" ] && k=$(( NCU_STEPS_FOUND * 11 / 10 + 8 ))
+  gpumix_rows bert-base-train-b32 gpumix-bert-train-b32-graph "$k" 3 "$GRAPHS"
+fi
 
 log "all runs done"
 "$SUMPY" "$HERE/profile_summary.py" report "$OUT" | tee "$OUT/profile.txt"

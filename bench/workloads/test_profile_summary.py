@@ -341,7 +341,7 @@ class ProfileScript(unittest.TestCase):
 
     def test_budget_spent_skips_ncu_with_the_reason(self):
         p, rows = self.profile(GPUMIX_PROFILE_BUDGET="0")
-        self.assertEqual(len(rows), 8)
+        self.assertEqual(len(rows), 9)
         traced_only = {"ref-train-b64": "eager: torch.profiler's trace only",
                        "ref-compiled-train-b64": "torch.compile: torch.profiler's trace only"}
         for name, r in rows.items():
@@ -351,6 +351,16 @@ class ProfileScript(unittest.TestCase):
         with open(os.path.join(self.tmp.name, "ncu.calls")) as f:
             self.assertEqual(f.read().split(), ["--version"])  # for context.txt; no profiling run
         self.assertIn("gpumix-bert-train-b32-graph: ncu: the profile budget", p.stdout)
+
+    def test_row_groups_chosen_and_a_bad_one_refused(self):
+        _, rows = self.profile(GPUMIX_PROFILE_ROWS="infer")
+        self.assertEqual(sorted(rows), ["gpumix-batch-infer-b64-graph", "ref-infer-b64"])
+        env = {**os.environ, "OUT": os.path.join(self.tmp.name, "bad"), "GPUMIX_PROFILE_ROWS": "infer resnet",
+               "GPUMIX_PYTHON": os.path.join(self.tmp.name, "python")}
+        p = subprocess.run(["bash", os.path.join(HERE, "profile.sh"), self.bin], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("GPUMIX_PROFILE_ROWS: unknown row group 'resnet'", p.stderr)
 
     def test_ncu_error_is_the_rows_reason(self):
         p, rows = self.profile(FAKE_NCU_DENIED="1")
@@ -368,7 +378,8 @@ class ProfileScript(unittest.TestCase):
                                  "gpumix-bert-train-b32-graph": (140, 0.14), "ref-infer-b64": (60, 0.06),
                                  "gpumix-batch-infer-b64-graph": (20, 0.02), "ref-train-b64": (None, None),
                                  "ref-compiled-train-b64": (None, None),
-                                 "gpumix-resnet-train-b64-graph": (180, 0.18)})
+                                 "gpumix-resnet-train-b64-graph": (180, 0.18),
+                                 "gpumix-resnet-train-b64-eager": (180, 0.18)})
         # The compiled reference ran with --compile default and was traced.
         self.assertEqual(rows["ref-compiled-train-b64"]["torch_profiler"]["kernels_per_step"], 90)
         self.assertIn("--compile default", rows["ref-compiled-train-b64"]["command"])

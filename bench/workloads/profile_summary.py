@@ -165,8 +165,9 @@ def family(name):
     return next(f for f, pattern in FAMILIES if pattern.search(low))
 
 
-def summarize_steps(kernels, steps):
-    """Per-step figures over `kernels` [(name, ns)] that span `steps` whole steps."""
+def summarize_steps(kernels, steps, top=TOP):
+    """Per-step figures over `kernels` [(name, ns)] that span `steps` whole steps;
+    the `top` kernels by time (None: every kernel)."""
     total = sum(ns for _, ns in kernels)
     by_name = {}
     by_family = {f: [0.0, 0] for f, _ in FAMILIES}
@@ -174,7 +175,7 @@ def summarize_steps(kernels, steps):
         for t in (by_name.setdefault(name, [0.0, 0]), by_family[family(name)]):
             t[0] += ns
             t[1] += 1
-    top = sorted(by_name.items(), key=lambda kv: -kv[1][0])[:TOP]
+    top = sorted(by_name.items(), key=lambda kv: -kv[1][0])[:top]
     return {
         "steps": steps,
         "kernels_per_step": len(kernels) / steps,

@@ -173,6 +173,9 @@ class Period(unittest.TestCase):
         s = ps.summarize_steps(kernels, 2)
         self.assertAlmostEqual(s["kernel_ms_per_step"], 0.02125)
         self.assertEqual(s["kernels_per_step"], 1)
+        many = [(f"k{i}", 1e3 * (i + 1)) for i in range(ps.TOP + 2)]
+        self.assertEqual(len(ps.summarize_steps(many, 1)["top"]), ps.TOP)
+        self.assertEqual([t["name"] for t in ps.summarize_steps(many, 1, top=None)["top"]][-1], "k0")
 
 
 class Cli(unittest.TestCase):

@@ -4,13 +4,14 @@
 # and prints a short table last. Prepare first, here: bench/prepare_device.sh
 # (gpumix and the libraries the GPU machine lacks, in .carry/).
 # Usage (on the GPU machine, from the repo root):
-#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [attrib] [workloads] [profile] [cudnn] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck] [shares] [tune-server] [servermodes] [tune-fair] [llm] [llmmix] [llmcheck]
+#   bench/gpu_session.sh [env] [nvmlabi] [dcgm] [attrib] [workloads] [profile] [cudnn] [libs] [telemetry] [modes] [probes] [default] [server] [servermix] [decision] [decision-server] [npref] [basecheck] [shares] [tune-server] [servermodes] [tune-fair] [llm] [llmmix] [llmcheck]
 #     env        GPU, driver, PyTorch, tools
 #     nvmlabi    tests/gpu/nvml_abi_check.sh: gpumix's NVML declaration against the toolkit's nvml.h and the driver
 #     dcgm       tests/gpu/dcgm_names.sh: monitor --listen --names dcgm against nvidia-smi
 #     attrib     tests/gpu/attribution_events.sh: per-workload SM/energy shares (vs nvidia-smi pmon), Xid events of a fault
 #     workloads  bench/workloads/run.sh: built-ins vs PyTorch eager references
 #     profile    bench/workloads/profile.sh: where ResNet-50 and BERT training and ResNet-50 b64 inference spend their time (ncu, torch.profiler)
+#     libs       bench/workloads/linked_libraries.sh: the cuBLAS/cuDNN the workloads load vs PyTorch's, and the difference
 #     cudnn      bench/workloads/ab.sh: resnet-train's --cudnn-benchmark true vs false at b64 and b256 (and the reference's)
 #     telemetry  tests/gpu/telemetry.sh: gpumix gpu, monitor, /metrics under load
 #     modes      tests/gpu/modes.sh: evidence, MPS limits, Ctrl-C, no leftovers
@@ -204,6 +205,7 @@ for p in "$@"; do
     workloads) phase workloads env OUT="$out/workloads" GPUMIX_BENCH_BUILD=/tmp/gpumix-wl \
                  "${carried_deps[@]}" bash bench/workloads/run.sh ;;
     profile) phase profile env OUT="$out/profile" bash bench/workloads/profile.sh "$bin" ;;
+    libs) phase libs env OUT="$out/libs" bash bench/workloads/linked_libraries.sh "$bin" ;;
     cudnn) phase cudnn-b64 env OUT="$out/cudnn-b64" GPUMIX_AB_REF_FLAG=--cudnn-benchmark \
              bash bench/workloads/ab.sh "$bin" resnet50-train-b64 cudnn-benchmark true false
            phase cudnn-b256 env OUT="$out/cudnn-b256" \

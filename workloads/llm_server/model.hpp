@@ -56,11 +56,13 @@ class Model {
   std::string fused_kernels_unusable() const;
   void use_fused_kernels(bool on) { fused_ = on; }
   bool fused_kernels() const { return fused_; }
-  // The largest difference between each fused kernel's output and torch's on
-  // random inputs, |fused - torch| / (1 + |torch|) (a check before serving
-  // with them; the cache is left as it was).
+  // The largest difference between each fused kernel's output and a
+  // reference's on random inputs, |fused - ref| / (1 + |ref|) (a check before
+  // serving with them; the cache is left as it was).
   struct FusedDifferences {
-    double decode_attention = 0, rotary_cache_write = 0, silu_mul = 0;
+    // Decode attention against the exact (fp32) result, and torch's bf16
+    // operators against it too; the others against torch's operators.
+    double decode_attention = 0, decode_attention_torch = 0, rotary_cache_write = 0, silu_mul = 0;
     int64_t attention_batch = 0, attention_splits = 0;  // where decode attention's difference was largest
     double largest() const;
   };

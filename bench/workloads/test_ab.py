@@ -11,6 +11,8 @@ import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from test_profile_summary import stand_ins  # noqa: E402 - the stand-ins' writer
 
 # A workload whose throughput depends on --cudnn-benchmark; it appends its
 # value to a log, so the order of the runs can be checked. "false" on its
@@ -49,13 +51,8 @@ class AbScript(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.bin = os.path.join(self.tmp.name, "bin")
-        os.mkdir(self.bin)
-        for path, text in [(os.path.join(self.bin, "gpumix-resnet-train"), FAKE_WORKLOAD),
-                           (os.path.join(self.tmp.name, "python"), FAKE_PYTHON)]:
-            with open(path, "w") as f:
-                f.write(text)
-            os.chmod(path, 0o755)
-        os.symlink(sys.executable, os.path.join(self.bin, "python3"))
+        stand_ins(self.bin, [(os.path.join(self.bin, "gpumix-resnet-train"), FAKE_WORKLOAD),
+                             (os.path.join(self.tmp.name, "python"), FAKE_PYTHON)])
 
     def tearDown(self):
         self.tmp.cleanup()

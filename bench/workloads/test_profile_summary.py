@@ -306,6 +306,18 @@ for i in range(skip, min(skip + count, total)):
 """ % HEADER
 
 
+def stand_ins(bin_dir, files):
+    """Creates bin_dir with the executables [(path, text)] written, and this
+    python as `python3` in it for the scripts and the stand-ins (not a slower
+    launcher such as pyenv's shim that may come first on PATH)."""
+    os.mkdir(bin_dir)
+    for path, text in files:
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o755)
+    os.symlink(sys.executable, os.path.join(bin_dir, "python3"))
+
+
 class ProfileScript(unittest.TestCase):
     """profile.sh end to end with the stand-ins: each row's ncu window
     (sized from the reference's torch.profiler count and the eager run's
@@ -315,17 +327,10 @@ class ProfileScript(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory()
         tmp = self.tmp.name
         self.bin = os.path.join(tmp, "bin")
-        os.mkdir(self.bin)
-        for path, text in [(os.path.join(self.bin, "gpumix-resnet-train"), FAKE_WORKLOAD),
-                           (os.path.join(self.bin, "gpumix-bert-train"), FAKE_WORKLOAD),
-                           (os.path.join(self.bin, "gpumix-batch-infer"), FAKE_WORKLOAD),
-                           (os.path.join(tmp, "python"), FAKE_PYTHON), (os.path.join(tmp, "ncu"), FAKE_NCU)]:
-            with open(path, "w") as f:
-                f.write(text)
-            os.chmod(path, 0o755)
-        # This python as `python3` for the script and the stand-ins (not a
-        # slower launcher such as pyenv's shim that may come first on PATH).
-        os.symlink(sys.executable, os.path.join(self.bin, "python3"))
+        stand_ins(self.bin, [(os.path.join(self.bin, "gpumix-resnet-train"), FAKE_WORKLOAD),
+                             (os.path.join(self.bin, "gpumix-bert-train"), FAKE_WORKLOAD),
+                             (os.path.join(self.bin, "gpumix-batch-infer"), FAKE_WORKLOAD),
+                             (os.path.join(tmp, "python"), FAKE_PYTHON), (os.path.join(tmp, "ncu"), FAKE_NCU)])
 
     def tearDown(self):
         self.tmp.cleanup()

@@ -20,6 +20,7 @@ set -uo pipefail
 [ $# -ge 5 ] || { echo "usage: OUT=DIR bash bench/workloads/ab.sh BIN ROW OPTION A B [REPEATS]" >&2; exit 2; }
 BIN=$1 ROW=$2 OPTION=$3 A=$4 B=$5 REPEATS=${6:-3}
 [[ "$REPEATS" =~ ^[1-9][0-9]*$ ]] || { echo "ab.sh: REPEATS must be a positive whole number (got '$REPEATS')" >&2; exit 2; }
+[ "$A" != "$B" ] || { echo "ab.sh: A and B are both '$A': nothing to compare" >&2; exit 2; }
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,6 +52,8 @@ if [ -n "${GPUMIX_AB_REF_FLAG:-}" ] && [ -n "$PY" ]; then
       echo "  exit status $? (see $OUT/$name.log)"
     printf 'ref\t%s\t%s\n' "${flag:-(none)}" "$OUT/$name.torchprof.json" >> "$OUT/runs.tsv"
   done
+elif [ -n "${GPUMIX_AB_REF_FLAG:-}" ]; then
+  echo "GPUMIX_AB_REF_FLAG: no python with torch found (set GPUMIX_PYTHON); the reference did not run"
 fi
 # The summary reads JSON only: any python3.
 python3 "$HERE/ab_summary.py" "$OUT" "$ROW" "$OPTION" "$A" "$B"

@@ -104,6 +104,7 @@ class AbScript(unittest.TestCase):
         for args, why in [(("resnet50-train-b64", "cudnn-benchmark", "true", "false", "0"),
                            "REPEATS must be a positive whole number (got '0')"),
                           (("nope", "cudnn-benchmark", "true", "false"), "unknown row 'nope'"),
+                          (("resnet50-train-b64", "cudnn-benchmark", "true", "true"), "A and B are both 'true'"),
                           (("resnet50-train-b64", "cudnn-benchmark", "true"), "usage:")]:
             p = self.ab(*args)
             self.assertEqual(p.returncode, 2, args)

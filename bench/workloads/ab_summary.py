@@ -9,7 +9,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from profile_summary import FAMILIES, InputError, markdown, read_json  # noqa: E402 - the benchmark's own readers
+from profile_summary import FAMILIES, InputError, fmt, markdown, read_json  # noqa: E402 - the benchmark's own readers
 from summarize import gpumix_done  # noqa: E402
 
 
@@ -48,8 +48,8 @@ def summarize(out, row, option, a, b):
         for flag, prof in refs:
             fam = prof.get("families")
             if fam:
-                table.append((flag, f"{prof['kernel_ms_per_step']:.2f}") +
-                             tuple(f"{fam[f]['ms_per_step']:.2f}" for f, _ in FAMILIES))
+                table.append((flag, fmt(prof.get("kernel_ms_per_step"))) +
+                             tuple(fmt(fam.get(f, {}).get("ms_per_step")) for f, _ in FAMILIES))
             else:
                 missing.append(f"reference {flag}: {prof.get('error') or prof.get('skipped') or 'no families'}")
         if table:

@@ -35,12 +35,16 @@ MIN_STRETCH = 0.5
 # (LibTorch's and cuDNN's kernels) and torch.compile's: by kernel name
 # (lower-cased), the first family that matches. Inductor's Triton kernels are
 # a family of their own, as each fuses the element-wise work around a
-# normalization or reduction into one pass; "conv" is not "convert".
+# normalization or reduction into one pass; attention kernels (cuDNN's and
+# FlashAttention's are built on matrix products too) come before the
+# products; "conv" is not "convert".
 FAMILIES = [
     ("Triton (Inductor)", re.compile(r"\btriton_")),
     ("optimizer", re.compile(r"multi_tensor_apply|adam|sgd")),
     ("normalization", re.compile(r"batch_?norm|\bbn_|layer_?norm|welford")),
-    ("convolution & matmul", re.compile(r"conv(?!ert)|gemm|xmma|cutlass|nvjet|wgrad|dgrad|fprop|sm\d{2,3}_")),
+    ("attention", re.compile(r"attention|flash|fmha|sdpa")),
+    ("convolution & matmul", re.compile(r"conv(?!ert)|gemm|xmma|cutlass|nvjet|cublas|splitk|wgrad|dgrad|fprop|"
+                                        r"sm\d{2,3}_")),
     ("element-wise & other", re.compile(r"")),
 ]
 

@@ -38,7 +38,8 @@ case "$1" in
     cat > "$prof" <<JSON
 {"kernel_ms_per_step": 15.0, "kernels_per_step": 900, "steps": 3, "top": [],
  "families": {"Triton (Inductor)": {"ms_per_step": 0}, "optimizer": {"ms_per_step": 0.39},
-              "normalization": {"ms_per_step": 6.47}, "convolution & matmul": {"ms_per_step": $conv},
+              "normalization": {"ms_per_step": 6.47}, "attention": {"ms_per_step": 0},
+              "convolution & matmul": {"ms_per_step": $conv},
               "element-wise & other": {"ms_per_step": 3.78}}}
 JSON
     ;;
@@ -77,8 +78,8 @@ class AbScript(unittest.TestCase):
                                       for line in p.stdout.splitlines() if line.startswith("  | "))}
         self.assertEqual(rows["true"], ["4002.0", "4001.0, 4002.0, 4003.0"])
         self.assertEqual(rows["false"], ["4120.0", "4110.0, 4120.0, 4130.0"])
-        self.assertEqual(rows["(none)"], ["15.00", "0.00", "0.39", "6.47", "4.61", "3.78"])
-        self.assertEqual(rows["--cudnn-benchmark"][4], "4.87")
+        self.assertEqual(rows["(none)"], ["15.00", "0.00", "0.39", "6.47", "0.00", "4.61", "3.78"])
+        self.assertEqual(rows["--cudnn-benchmark"][5], "4.87")
         with open(os.path.join(self.tmp.name, "out", "ab.json")) as f:
             result = json.load(f)
         self.assertAlmostEqual(result["ratio_b_over_a"], 4120 / 4002)

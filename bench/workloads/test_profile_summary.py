@@ -153,6 +153,10 @@ class Period(unittest.TestCase):
             "void cudnn::engines_precompiled::nhwcToNchwKernel<float, float, float, false, true>": "element-wise & other",
             "void at::native::unrolled_elementwise_kernel<convert_to_bf16>": "element-wise & other",
             ADD: "element-wise & other",
+            "cudnn_generated_fort_native_sdpa_sm90_flash_bprop_wgmma_f16_knob_26_64x64x64_4x1x1_kernel0": "attention",
+            "void gpumix::(anonymous namespace)::decode_attention_merge_kernel(gpumix::DecodeAttentionArgs)":
+                "attention",
+            "void cublasLt::splitKreduce_kernel<32, 16, int, float, __nv_bfloat16, float>": "convolution & matmul",
         }
         for name, fam in cases.items():
             self.assertEqual(ps.family(name), fam, name)
@@ -414,8 +418,9 @@ class ProfileScript(unittest.TestCase):
         # Families: ncu's where it found the step (the stand-in's kernels are
         # all "element-wise & other"), else torch.profiler's.
         self.assertEqual(families["row"], ["from"] + [f for f, _ in ps.FAMILIES])
-        self.assertEqual(families["gpumix-resnet-train-b64-graph"], ["ncu", "0.00", "0.00", "0.00", "0.00", "0.18"])
-        self.assertEqual(families["ref-compiled-train-b64"], ["torch.profiler", "0.70", "-", "-", "-", "-"])
+        self.assertEqual(families["gpumix-resnet-train-b64-graph"],
+                         ["ncu", "0.00", "0.00", "0.00", "0.00", "0.00", "0.18"])
+        self.assertEqual(families["ref-compiled-train-b64"], ["torch.profiler", "0.70", "-", "-", "-", "-", "-"])
         self.assertIn("ref-infer-b64: torch.profiler: 1.00 kernel ms/step, 60 kernels/step", p.stdout)
 
 

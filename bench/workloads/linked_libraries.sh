@@ -28,6 +28,7 @@ maps_of() {  # label, command...: the cuBLAS/cuDNN libraries it maps after 12 s 
   "$@" > "$OUT/$label.maps.log" 2>&1 &
   local pid=$!
   sleep 12
+  kill -0 "$pid" 2>/dev/null || { echo "RESULT $label ended before 12 s (see $OUT/$label.maps.log)"; return; }
   grep -oE '/[^ ]*lib(cublas|cublasLt|cudnn)[A-Za-z_]*\.so[0-9.]*' "/proc/$pid/maps" 2>/dev/null | sort -u |
     while read -r lib; do echo "RESULT $label maps $lib -> $(readlink -f "$lib")"; done
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null

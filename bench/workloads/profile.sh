@@ -226,7 +226,7 @@ gpumix_rows() {  # config, label, k estimate, graph warm-up steps, --cuda-graphs
 wants() { [[ " $ROWS " == *" $1 "* ]]; }
 # ResNet-50 b64 training, where gpumix is behind torch.compile: the eager
 # reference and the compiled one by torch.profiler, gpumix's step by ncu,
-# graphed and eager (the same kernels, launched one by one from the CPU).
+# graphed and eager (its kernels launched one by one from the CPU).
 if wants resnet-train; then
   reference_rows resnet50-train-b64 ref-train-b64 "$K_TRAIN" "eager: torch.profiler's trace only"
   compiled_row resnet50-train-b64 ref-compiled-train-b64

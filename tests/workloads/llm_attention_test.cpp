@@ -50,7 +50,7 @@ TEST(ExactDecodeAttention, MatchesAttentionWrittenAsLoops) {
   EXPECT_TRUE(torch::allclose(out[1].view({H, hd})[0], v_cache[0][slots[1][0].item<int64_t>()]));
 }
 
-TEST(ExactDecodeAttention, Bf16InputsGiveFp32Output) {
+TEST(ExactDecodeAttention, Bf16InputsGiveTheSameFp32Output) {
   torch::manual_seed(8);
   auto q = torch::randn({2, 4, 8}).to(torch::kBFloat16);
   auto k = torch::randn({2, 16, 8}).to(torch::kBFloat16), v = torch::randn({2, 16, 8}).to(torch::kBFloat16);
@@ -60,7 +60,7 @@ TEST(ExactDecodeAttention, Bf16InputsGiveFp32Output) {
   auto fp32 = gpumix::llm::exact_decode_attention(q.to(torch::kFloat32), k.to(torch::kFloat32),
                                                   v.to(torch::kFloat32), slots, positions);
   EXPECT_EQ(bf16.scalar_type(), torch::kFloat32);
-  EXPECT_TRUE(torch::equal(bf16, fp32));  // the inputs widen exactly; all arithmetic is fp32
+  EXPECT_TRUE(torch::equal(bf16, fp32));  // the inputs widen exactly; all arithmetic is in double
 }
 
 }  // namespace

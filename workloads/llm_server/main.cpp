@@ -148,9 +148,9 @@ int main(int argc, char** argv) {
     Model model(config, weights, ctx.device, type, blocks * block_size);
     weights.clear();
     // The fused kernels, each checked first: decode attention against the
-    // exact (fp32) result, the others against torch's operators. In bf16 the
-    // results round differently, by about 2^-8 of the value each time; 0.05
-    // is a broken kernel.
+    // exact (double-precision) result, the others against torch's operators.
+    // In bf16 the results round differently, by about 2^-8 of the value each
+    // time; 0.05 is a broken kernel.
     Model::FusedDifferences fused_difference;
     const std::string fused_unusable = model.fused_kernels_unusable();
     if (kernels == "fused" && !fused_unusable.empty()) throw BadArgument("--kernels fused: " + fused_unusable);

@@ -60,7 +60,7 @@ class Model {
   // reference's on random inputs, |fused - ref| / (1 + |ref|) (a check before
   // serving with them; the cache is left as it was).
   struct FusedDifferences {
-    // Decode attention against the exact (fp32) result, and torch's bf16
+    // Decode attention against the exact (double-precision) result, and torch's bf16
     // operators against it too; the others against torch's operators.
     double decode_attention = 0, decode_attention_torch = 0, rotary_cache_write = 0, silu_mul = 0;
     int64_t attention_batch = 0, attention_splits = 0;  // where decode attention's difference was largest

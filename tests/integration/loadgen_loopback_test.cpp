@@ -53,7 +53,10 @@ struct Load {
   }
 };
 
-// 60 ms for the requests that arrive in the 300 ms after the first, then 1 ms.
+// 150 ms for the requests that arrive in the 300 ms after the first, then
+// 1 ms: far enough apart that a loaded 2-core machine under a sanitizer
+// (measured: 46 ms for a 1 ms reply) cannot blur them.
+constexpr auto kSlowStart = 150ms;
 std::function<Reply(uint64_t)> slow_start() {
   struct First {
     std::once_flag once;
@@ -62,7 +65,7 @@ std::function<Reply(uint64_t)> slow_start() {
   auto first = std::make_shared<First>();
   return [first](uint64_t) {
     std::call_once(first->once, [&] { first->at = std::chrono::steady_clock::now(); });
-    return after(std::chrono::steady_clock::now() - first->at < 300ms ? 60ms : 1ms);
+    return after(std::chrono::steady_clock::now() - first->at < 300ms ? kSlowStart : 1ms);
   };
 }
 
@@ -95,11 +98,13 @@ TEST(LoadgenLoopback, OpenLoopPercentilesMatchAKnownDistribution) {
 }
 
 TEST(LoadgenLoopback, OpenLoopSendsExactlyTheScheduleAndWarmupIsExcluded) {
-  // Requests received in the first 300 ms are slow; warm-up is 500 ms.
+  // Requests received in the first 300 ms are slow; warm-up is 500 ms. At
+  // 400/s and 150 ms about 60 are in flight: 128 connections hold them all,
+  // so no measured request waits for one.
   KServeTestServer server(slow_start());
   Load load(server);
   load.spec.rate = 400;
-  load.spec.connections = 64;
+  load.spec.connections = 128;
   load.spec.seed = 3;
   load.spec.warmup = 500ms;
   load.spec.duration = 1s;
@@ -110,15 +115,15 @@ TEST(LoadgenLoopback, OpenLoopSendsExactlyTheScheduleAndWarmupIsExcluded) {
   for (Duration t; (t = schedule.next()) < 1500ms;) (t >= 500ms ? expected : warm)++;
   EXPECT_EQ(s.requests, expected);
   EXPECT_EQ(server.requests(), static_cast<uint64_t>(expected + warm));  // warm-up requests were sent
-  EXPECT_LT(*s.max, 40.0) << "a slow warm-up request was measured";
+  EXPECT_LT(*s.max, 100.0) << "a slow warm-up request was measured";
 
   // Without the warm-up the same slow start is in the numbers (the check above can fail).
   KServeTestServer cold(slow_start());
   Load again(cold);
   again.spec.rate = 400;
-  again.spec.connections = 64;
+  again.spec.connections = 128;
   again.spec.duration = 500ms;
-  EXPECT_GE(*again.run().max, 60.0);
+  EXPECT_GE(*again.run().max, 150.0);
 }
 
 TEST(LoadgenLoopback, ErrorsAndTimeoutsAreCountedApartFromLatencies) {
